@@ -1,0 +1,1 @@
+"""Backups & DR: see DESIGN.md for what this app owns."""

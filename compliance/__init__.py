@@ -1,0 +1,1 @@
+"""Compliance & audit: see DESIGN.md for what this app owns."""

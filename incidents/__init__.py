@@ -1,0 +1,1 @@
+"""Incidents & on-call: see DESIGN.md for what this app owns."""

@@ -1,0 +1,1 @@
+"""Maintenance & patching: see DESIGN.md for what this app owns."""

@@ -1,0 +1,1 @@
+"""Monitoring & SLOs: see DESIGN.md for what this app owns."""

@@ -1,0 +1,148 @@
+"""Admin site: teams and services, and the audit trail (read-only, exportable as CSV)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from typing import Any
+
+from auditlog.admin import LogEntryAdmin as BaseLogEntryAdmin
+from auditlog.models import LogEntry
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest, StreamingHttpResponse
+from django.urls import path, reverse
+
+from .models import GateEvaluation, MetricSnapshot, Service, Team
+
+admin.site.site_header = "opsgov administration"
+admin.site.site_title = "opsgov"
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "email", "updated_at"]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "tier", "owner_team", "lifecycle", "updated_at"]
+    list_filter = ["tier", "lifecycle", "owner_team"]
+    search_fields = ["name", "slug", "description"]
+    list_select_related = ["owner_team"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(GateEvaluation)
+class GateEvaluationAdmin(admin.ModelAdmin):
+    list_display = ["gate", "status", "reason", "evaluated_at"]
+    list_filter = ["gate", "status"]
+    date_hierarchy = "evaluated_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(MetricSnapshot)
+class MetricSnapshotAdmin(admin.ModelAdmin):
+    list_display = ["metric", "scope", "window", "value", "sample_size", "computed_at"]
+    list_filter = ["metric", "window"]
+    search_fields = ["scope"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+AUDIT_CSV_HEADER = [
+    "timestamp",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "object",
+    "field",
+    "before",
+    "after",
+    "remote_addr",
+]
+
+
+def audit_csv_rows(entries: QuerySet[LogEntry]) -> Iterator[list[str]]:
+    """One CSV row per changed field of each entry (a delete or an empty change gives one row)."""
+    yield AUDIT_CSV_HEADER
+    for entry in entries.select_related("actor", "content_type").order_by("timestamp", "pk").iterator(chunk_size=2000):
+        base = [
+            entry.timestamp.isoformat(),
+            str(entry.actor or ""),
+            LogEntry.Action(entry.action).label,
+            f"{entry.content_type.app_label}.{entry.content_type.model}",
+            entry.object_pk,
+            entry.object_repr,
+        ]
+        changes = entry.changes_dict or {}
+        if not changes:
+            yield [*base, "", "", "", entry.remote_addr or ""]
+        for field, values in changes.items():
+            before, after = ([*values, None, None])[:2] if isinstance(values, list) else (values, None)
+            yield [
+                *base,
+                field,
+                "" if before is None else str(before),
+                "" if after is None else str(after),
+                entry.remote_addr or "",
+            ]
+
+
+admin.site.unregister(LogEntry)
+
+
+@admin.register(LogEntry)
+class AuditTrailAdmin(BaseLogEntryAdmin):
+    """The audit trail: read-only, filterable, exportable (the current filter) as CSV."""
+
+    change_list_template = "admin/auditlog/logentry/change_list_export.html"
+    actions = ["export_selected_csv"]
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path("export.csv", self.admin_site.admin_view(self.export_view), name="auditlog_logentry_export"),
+            *super().get_urls(),
+        ]
+
+    def _csv_response(self, entries: QuerySet[LogEntry]) -> StreamingHttpResponse:
+        writer = csv.writer(_Echo())
+        response = StreamingHttpResponse(
+            (writer.writerow(row) for row in audit_csv_rows(entries)), content_type="text/csv"
+        )
+        response["Content-Disposition"] = 'attachment; filename="opsgov-audit-trail.csv"'
+        return response
+
+    def export_view(self, request: HttpRequest) -> StreamingHttpResponse:
+        """Export every entry the change list shows for the same filters and search."""
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        return self._csv_response(changelist.get_queryset(request))
+
+    @admin.action(description="Export selected entries as CSV")
+    def export_selected_csv(self, request: HttpRequest, queryset: QuerySet[LogEntry]) -> StreamingHttpResponse:
+        return self._csv_response(queryset)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        extra_context = {**(extra_context or {}), "export_url": reverse("admin:auditlog_logentry_export")}
+        return super().changelist_view(request, extra_context)

@@ -1,0 +1,34 @@
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models.signals import post_migrate
+
+
+def _sync_roles(**kwargs: Any) -> None:
+    from django.contrib.auth.models import Group, Permission
+
+    from .roles import sync_roles
+
+    sync_roles(Group, Permission)
+
+
+class OpsgovConfig(AppConfig):
+    name = "opsgov"
+    verbose_name = "opsgov core"
+
+    def ready(self) -> None:
+        from auditlog.registry import auditlog
+
+        from .models import Service, Team
+        from .policy import PolicyError, get_policy
+
+        # A bad policy file stops start-up with the field path and reason.
+        try:
+            get_policy()
+        except PolicyError as exc:
+            raise ImproperlyConfigured(str(exc)) from exc
+
+        auditlog.register(Team)
+        auditlog.register(Service)
+        post_migrate.connect(_sync_roles, sender=self, dispatch_uid="opsgov-sync-roles")

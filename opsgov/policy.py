@@ -1,0 +1,522 @@
+"""The organisation's operations policy: the opinionated part of opsgov.
+
+Every table of the seed document (severities, support SLAs, maintenance
+cadence, backup strategy, targets) is a pydantic model here, with the seed's
+values as defaults. A TOML file named by OPSGOV_POLICY overrides any part of
+it; unknown keys are errors, so a typo never silently falls back to a default.
+A bad file stops start-up with the field path and the reason
+(`manage.py policy check FILE` shows the same messages without starting).
+
+Durations are written as text, e.g. "15 minutes", "4 hours", "1 business day",
+"3 months". Business units are measured on the business calendar by the SLA
+clock (opsgov.sla); the others are wall-clock time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import tomllib
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from dateutil.relativedelta import relativedelta
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+
+class PolicyError(Exception):
+    """A policy file that cannot be used; `errors` holds one "field.path: reason" line each."""
+
+    def __init__(self, source: str, errors: list[str]) -> None:
+        self.source = source
+        self.errors = errors
+        super().__init__(f"Invalid policy {source}:\n" + "\n".join(f"  {e}" for e in errors))
+
+
+# --- Durations ------------------------------------------------------------------
+
+
+class Unit(StrEnum):
+    MINUTES = "minutes"
+    HOURS = "hours"
+    DAYS = "days"
+    WEEKS = "weeks"
+    MONTHS = "months"
+    YEARS = "years"
+    BUSINESS_HOURS = "business hours"
+    BUSINESS_DAYS = "business days"
+
+    @property
+    def is_business(self) -> bool:
+        return self in (Unit.BUSINESS_HOURS, Unit.BUSINESS_DAYS)
+
+    @property
+    def is_calendar(self) -> bool:
+        """Months and years have no fixed length; they are added on the calendar."""
+        return self in (Unit.MONTHS, Unit.YEARS)
+
+
+_SPAN_RE = re.compile(
+    r"^\s*(?P<amount>[+-]?\d+)\s*(?P<business>business\s+)?(?P<unit>minute|hour|day|week|month|year)s?\s*$",
+    re.IGNORECASE,
+)
+_FIXED: dict[Unit, timedelta] = {
+    Unit.MINUTES: timedelta(minutes=1),
+    Unit.HOURS: timedelta(hours=1),
+    Unit.DAYS: timedelta(days=1),
+    Unit.WEEKS: timedelta(weeks=1),
+}
+
+
+class Span(BaseModel):
+    """A positive duration such as "15 minutes", "1 business day" or "3 months"."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    amount: int = Field(gt=0)
+    unit: Unit
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = _SPAN_RE.match(value)
+            if not match:
+                raise ValueError(
+                    f"{value!r} is not a duration; write e.g. '15 minutes', '4 hours', "
+                    "'1 business day', '2 weeks', '3 months'"
+                )
+            amount = int(match["amount"])
+            if amount <= 0:
+                raise ValueError(f"{value!r}: a duration must be positive")
+            unit = match["unit"].lower() + "s"
+            if match["business"]:
+                if unit not in ("hours", "days"):
+                    raise ValueError(f"{value!r}: only hours and days can be business time")
+                unit = "business " + unit
+            return {"amount": amount, "unit": unit}
+        return value
+
+    @model_serializer
+    def _as_text(self) -> str:
+        return str(self)
+
+    def __str__(self) -> str:
+        unit = self.unit.value
+        return f"{self.amount} {unit[:-1] if self.amount == 1 else unit}"
+
+    @classmethod
+    def parse(cls, text: str) -> Span:
+        return cls.model_validate(text)
+
+    def as_timedelta(self) -> timedelta:
+        """The wall-clock length; only for minutes, hours, days and weeks."""
+        if self.unit not in _FIXED:
+            raise ValueError(f"{self} has no fixed wall-clock length")
+        return self.amount * _FIXED[self.unit]
+
+    def after(self, start: datetime) -> datetime:
+        """`start` plus this span on the 24x7 calendar (months and years by calendar arithmetic).
+
+        Business units need a business calendar: use opsgov.sla.due_at.
+        """
+        if self.unit == Unit.MONTHS:
+            return start + relativedelta(months=self.amount)
+        if self.unit == Unit.YEARS:
+            return start + relativedelta(years=self.amount)
+        return start + self.as_timedelta()
+
+    def approximate(self, business_day_hours: float = 8) -> timedelta:
+        """A length for comparisons and display only (a month is 30 days, a business day its hours)."""
+        if self.unit == Unit.MONTHS:
+            return timedelta(days=30 * self.amount)
+        if self.unit == Unit.YEARS:
+            return timedelta(days=365 * self.amount)
+        if self.unit == Unit.BUSINESS_HOURS:
+            return timedelta(hours=self.amount)
+        if self.unit == Unit.BUSINESS_DAYS:
+            return timedelta(hours=business_day_hours * self.amount)
+        return self.as_timedelta()
+
+
+def span(text: str) -> Span:
+    return Span.parse(text)
+
+
+Percent = Annotated[float, Field(ge=0, le=100)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- Business calendar ------------------------------------------------------------
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[Weekday, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class WorkingPeriod(_Strict):
+    """One stretch of working time in a day, written "09:00-17:00"."""
+
+    start: time
+    end: time
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = value.split("-")
+            if len(parts) != 2:
+                raise ValueError(f"{value!r} is not a period; write e.g. '09:00-17:00'")
+            return {"start": parts[0].strip(), "end": parts[1].strip()}
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WorkingPeriod:
+        if self.start >= self.end:
+            raise ValueError(f"a working period must start before it ends ({self})")
+        return self
+
+    @model_serializer
+    def _as_text(self) -> str:
+        return str(self)
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+_NINE_TO_FIVE = [WorkingPeriod(start=time(9), end=time(17))]
+
+
+class BusinessCalendarPolicy(_Strict):
+    """Working hours, time zone and holidays, used by every "business" clock."""
+
+    time_zone: str = "UTC"
+    working_hours: dict[Weekday, list[WorkingPeriod]] = Field(
+        default_factory=lambda: {day: list(_NINE_TO_FIVE) for day in WEEKDAYS[:5]}
+    )
+    business_day_hours: float = Field(default=8, gt=0, le=24)
+    holiday_country: str | None = Field(default=None, description="ISO 3166 code for public holidays, e.g. 'US', 'DE'")
+    holiday_subdivision: str | None = None
+    extra_holidays: list[date] = Field(default_factory=list)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'Europe/Berlin')") from None
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _some_working_time(cls, value: dict[str, list[WorkingPeriod]]) -> dict[str, list[WorkingPeriod]]:
+        if not any(value.values()):
+            raise ValueError("at least one weekday needs working hours")
+        for day, periods in value.items():
+            ordered = sorted(periods, key=lambda p: p.start)
+            for before, after in itertools.pairwise(ordered):
+                if after.start < before.end:
+                    raise ValueError(f"{day}: periods {before} and {after} overlap")
+        return value
+
+    @field_validator("holiday_country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        if value is not None and value not in holidays.list_supported_countries():
+            raise ValueError(f"unknown country code {value!r} (use an ISO 3166 code such as 'US' or 'DE')")
+        return value
+
+    @field_validator("holiday_subdivision")
+    @classmethod
+    def _known_subdivision(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        country = info.data.get("holiday_country")
+        if country is None:
+            raise ValueError("a subdivision needs holiday_country")
+        if value not in holidays.list_supported_countries()[country]:
+            raise ValueError(f"{value!r} is not a subdivision of {country}")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+
+# --- Incidents ----------------------------------------------------------------------
+
+
+class SeverityLevel(_Strict):
+    description: str
+    response_target: Span
+
+
+def _default_severities() -> dict[str, SeverityLevel]:
+    return {
+        "SEV-1": SeverityLevel(description="Critical (system down, data loss)", response_target=span("15 minutes")),
+        "SEV-2": SeverityLevel(description="High (major feature broken)", response_target=span("1 hour")),
+        "SEV-3": SeverityLevel(description="Medium (partial degradation)", response_target=span("4 hours")),
+        "SEV-4": SeverityLevel(description="Low (minor issues)", response_target=span("1 business day")),
+    }
+
+
+class IncidentPolicy(_Strict):
+    """Severity levels with response targets; which count as failures (MTBF) and need a review."""
+
+    severities: dict[Annotated[str, Field(pattern=r"^SEV-\d$")], SeverityLevel] = Field(
+        default_factory=_default_severities
+    )
+    failure_severities: list[str] = Field(default_factory=lambda: ["SEV-1", "SEV-2"])
+    review_severities: list[str] = Field(default_factory=lambda: ["SEV-1", "SEV-2"])
+    review_due: Span = span("5 business days")
+    min_response_attainment_percent: Percent = 90
+
+    @field_validator("severities")
+    @classmethod
+    def _some_severity(cls, value: dict[str, SeverityLevel]) -> dict[str, SeverityLevel]:
+        if not value:
+            raise ValueError("at least one severity is needed")
+        return value
+
+    @field_validator("failure_severities", "review_severities")
+    @classmethod
+    def _known_severities(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        defined = info.data.get("severities") or {}
+        for index, key in enumerate(value):
+            if key not in defined:
+                raise ValueError(f"item {index}: unknown severity {key!r} (defined: {', '.join(defined)})")
+        return value
+
+    def severity_keys(self) -> list[str]:
+        return sorted(self.severities)
+
+
+# --- Support ----------------------------------------------------------------------
+
+
+class SupportTier(_Strict):
+    description: str
+    response: Span
+    resolution: Span
+
+
+def _default_tiers() -> dict[str, SupportTier]:
+    return {
+        "P1": SupportTier(
+            description="Critical (system down)", response=span("15 minutes"), resolution=span("4 hours")
+        ),
+        "P2": SupportTier(
+            description="High (major feature broken)", response=span("1 hour"), resolution=span("24 hours")
+        ),
+        "P3": SupportTier(
+            description="Medium (workaround available)", response=span("4 hours"), resolution=span("1 week")
+        ),
+        "P4": SupportTier(
+            description="Low (minor issues, questions)", response=span("1 business day"), resolution=span("2 weeks")
+        ),
+    }
+
+
+class SupportPolicy(_Strict):
+    """Support tiers with response and resolution targets."""
+
+    tiers: dict[Annotated[str, Field(pattern=r"^P\d$")], SupportTier] = Field(default_factory=_default_tiers)
+    pause_while_waiting_on_customer: bool = True
+
+    @field_validator("tiers")
+    @classmethod
+    def _response_before_resolution(cls, value: dict[str, SupportTier]) -> dict[str, SupportTier]:
+        if not value:
+            raise ValueError("at least one tier is needed")
+        for key, tier in value.items():
+            if tier.response.approximate() > tier.resolution.approximate():
+                raise ValueError(f"{key}: response target {tier.response} is longer than resolution {tier.resolution}")
+        return value
+
+
+# --- Maintenance ----------------------------------------------------------------
+
+
+class MaintenanceActivity(_Strict):
+    title: str
+    every: Span | None = Field(default=None, description="Cadence; empty means 'as needed'")
+    due_within: Span | None = Field(default=None, description="Deadline after the trigger (e.g. a critical advisory)")
+    duration_min: Span | None = None
+    duration_max: Span | None = None
+
+    @model_validator(mode="after")
+    def _sane(self) -> MaintenanceActivity:
+        if self.every is None and self.due_within is None:
+            raise ValueError("set 'every' (a cadence) or 'due_within' (a deadline), or both")
+        if (
+            self.duration_min
+            and self.duration_max
+            and self.duration_min.approximate() > self.duration_max.approximate()
+        ):
+            raise ValueError(f"duration_min {self.duration_min} is longer than duration_max {self.duration_max}")
+        return self
+
+
+def _default_activities() -> dict[str, MaintenanceActivity]:
+    def act(
+        title: str, every: str | None, lo: str | None, hi: str | None, due: str | None = None
+    ) -> MaintenanceActivity:
+        return MaintenanceActivity(
+            title=title,
+            every=span(every) if every else None,
+            due_within=span(due) if due else None,
+            duration_min=span(lo) if lo else None,
+            duration_max=span(hi) if hi else None,
+        )
+
+    return {
+        "security_patches": act("Security patches", None, None, None, due="48 hours"),
+        "dependency_updates": act("Dependency updates", "1 month", "2 hours", "4 hours"),
+        "os_patches": act("OS patches", "1 month", "2 hours", "4 hours"),
+        "database_maintenance": act("Database maintenance", "1 week", "1 hour", "2 hours"),
+        "infrastructure_updates": act("Infrastructure updates", "3 months", "4 hours", "8 hours"),
+        "major_upgrades": act("Major upgrades", "1 year", None, None),
+    }
+
+
+class MaintenancePolicy(_Strict):
+    """Maintenance cadence per activity (the seed's maintenance schedule)."""
+
+    activities: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], MaintenanceActivity] = Field(
+        default_factory=_default_activities
+    )
+
+
+# --- Backups ------------------------------------------------------------------------
+
+BackupLocation = Literal["off-site", "on-site", "version control"]
+
+
+class BackupTarget(_Strict):
+    title: str
+    frequency: Span | Literal["per change", "continuous"]
+    retention: Span
+    location: BackupLocation
+
+
+def _default_backups() -> dict[str, BackupTarget]:
+    return {
+        "database": BackupTarget(
+            title="Database", frequency=span("1 hour"), retention=span("90 days"), location="off-site"
+        ),
+        "application": BackupTarget(
+            title="Application", frequency=span("1 day"), retention=span("30 days"), location="off-site"
+        ),
+        "logs": BackupTarget(title="Logs", frequency=span("1 day"), retention=span("1 year"), location="off-site"),
+        "configs": BackupTarget(
+            title="Configs", frequency="per change", retention=span("1 year"), location="version control"
+        ),
+        "user_data": BackupTarget(
+            title="User data", frequency="continuous", retention=span("7 years"), location="off-site"
+        ),
+    }
+
+
+class BackupPolicy(_Strict):
+    """Backup strategy per data type, and how often restores and DR drills are tested."""
+
+    data_types: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], BackupTarget] = Field(
+        default_factory=_default_backups
+    )
+    restore_test_every: Span = span("3 months")
+    dr_drill_every: Span = span("3 months")
+
+
+# --- Targets --------------------------------------------------------------------
+
+
+class Targets(_Strict):
+    """The seed's operational-metric targets."""
+
+    availability_percent: Percent = Field(default=99.9, description="Availability above this")
+    mtta: Span = Field(default=span("15 minutes"), description="Mean time to acknowledge below this")
+    mttr: Span = Field(default=span("4 hours"), description="Mean time to resolve below this")
+    mtbf: Span = Field(default=span("720 hours"), description="Mean time between failures above this")
+    support_satisfaction: float = Field(default=4.5, ge=1, le=5, description="Mean CSAT (1-5) above this")
+    backup_success_percent: Percent = Field(default=100, description="Backup success rate at least this")
+    patch_compliance_percent: Percent = Field(default=95, description="Patch compliance above this")
+
+
+class Policy(_Strict):
+    """The whole effective policy."""
+
+    business_calendar: BusinessCalendarPolicy = Field(default_factory=BusinessCalendarPolicy)
+    incidents: IncidentPolicy = Field(default_factory=IncidentPolicy)
+    support: SupportPolicy = Field(default_factory=SupportPolicy)
+    maintenance: MaintenancePolicy = Field(default_factory=MaintenancePolicy)
+    backups: BackupPolicy = Field(default_factory=BackupPolicy)
+    targets: Targets = Field(default_factory=Targets)
+
+
+# --- Loading ----------------------------------------------------------------------
+
+
+def format_errors(exc: ValidationError) -> list[str]:
+    """One "field.path: reason" line per pydantic error."""
+    lines = []
+    for error in exc.errors():
+        path = ".".join(str(part) for part in error["loc"] if not str(part).startswith("function-"))
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{path or '(top level)'}: {message}")
+    return lines
+
+
+def parse_policy(data: dict[str, Any], *, source: str = "policy") -> Policy:
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(source, format_errors(exc)) from exc
+
+
+def load_policy(path: str | Path | None) -> Policy:
+    """The defaults, overridden by the TOML file at `path` when given."""
+    if path is None:
+        return Policy()
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(source, [f"cannot read the file: {exc.strerror}"]) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(source, [f"not valid TOML: {exc}"]) from exc
+    return parse_policy(data, source=source)
+
+
+@cache
+def _cached(path: str | None) -> Policy:
+    return load_policy(path)
+
+
+def get_policy() -> Policy:
+    """The effective policy for this process (OPSGOV_POLICY, read once)."""
+    from django.conf import settings
+
+    return _cached(settings.OPSGOV_POLICY)
+
+
+def clear_policy_cache() -> None:
+    _cached.cache_clear()

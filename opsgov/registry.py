@@ -1,0 +1,172 @@
+"""Quality-gate and operational-metric registries.
+
+Each app registers its own gates and metrics from `AppConfig.ready()`; the
+dashboard, the gate engine and the metric computation read only these
+registries, so adding an app never touches them.
+
+Gate interface
+--------------
+A gate is a subclass of :class:`Gate` with a unique ``key``, the seed ``step``
+(1-8) it governs, a ``title``, the seed roles that own it, and an
+``evaluate(now=...)`` method returning a :class:`GateResult`: a status (pass,
+at risk, fail, no evidence), a one-line reason, and evidence rows, each linking
+to the record that supports or breaks the gate. "No evidence" is never pass.
+
+Metric interface
+----------------
+A metric is a :class:`MetricDefinition`: a key, title, unit, how a value is
+compared with the policy target (">" for availability, "<" for MTTR...),
+the target (a callable reading the effective policy), and a
+``compute(window=..., now=...)`` callable returning :class:`MetricValue` rows
+(one per scope) that the metric task stores as MetricSnapshot rows.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal
+
+from .models import GateStatus
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One row behind a gate's verdict: a record that supports or breaks it."""
+
+    label: str
+    status: GateStatus
+    detail: str = ""
+    url: str = ""
+    service: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "label": self.label,
+            "status": str(self.status),
+            "detail": self.detail,
+            "url": self.url,
+            "service": self.service,
+        }
+
+
+@dataclass(frozen=True)
+class GateResult:
+    status: GateStatus
+    reason: str
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.status == GateStatus.PASS and not self.evidence:
+            # A pass must stand on something the reader can inspect.
+            raise ValueError("a passing gate needs at least one evidence row")
+
+
+class Gate(ABC):
+    key: ClassVar[str]
+    step: ClassVar[int]
+    title: ClassVar[str]
+    owner_roles: ClassVar[tuple[str, ...]]
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def evaluate(self, *, now: datetime) -> GateResult: ...
+
+
+class NotTrackedGate(Gate):
+    """A gate whose area has no records in opsgov yet: it reports "no evidence", never pass."""
+
+    def evaluate(self, *, now: datetime) -> GateResult:
+        return GateResult(
+            status=GateStatus.NO_EVIDENCE,
+            reason=f"No evidence: {self.title.lower()} is not tracked in opsgov yet.",
+        )
+
+
+class GateRegistry:
+    def __init__(self) -> None:
+        self._gates: dict[str, Gate] = {}
+
+    def register(self, gate_class: type[Gate]) -> type[Gate]:
+        key = gate_class.key
+        existing = self._gates.get(key)
+        if existing is not None and type(existing) is not gate_class:
+            raise ValueError(f"gate key {key!r} is registered twice")
+        if not 1 <= gate_class.step <= 8:
+            raise ValueError(f"gate {key!r}: step must be 1-8, not {gate_class.step}")
+        self._gates[key] = gate_class()
+        return gate_class
+
+    def unregister(self, key: str) -> None:
+        self._gates.pop(key, None)
+
+    def get(self, key: str) -> Gate:
+        return self._gates[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._gates
+
+    def all(self) -> list[Gate]:
+        return sorted(self._gates.values(), key=lambda gate: (gate.step, gate.key))
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    scope: str
+    value: float | None
+    sample_size: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+WINDOWS: dict[str, timedelta] = {"7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
+
+
+@dataclass(frozen=True)
+class MetricDefinition:
+    key: str
+    title: str
+    unit: Literal["seconds", "percent", "score", "ratio"]
+    comparison: Literal[">", ">=", "<", "<="]
+    target: Callable[[], float]
+    compute: Callable[..., Iterable[MetricValue]]
+    description: str = ""
+
+    def meets_target(self, value: float | None) -> bool | None:
+        if value is None:
+            return None
+        target = self.target()
+        return {
+            ">": value > target,
+            ">=": value >= target,
+            "<": value < target,
+            "<=": value <= target,
+        }[self.comparison]
+
+
+class MetricRegistry:
+    def __init__(self) -> None:
+        self._metrics: dict[str, MetricDefinition] = {}
+
+    def register(self, metric: MetricDefinition) -> MetricDefinition:
+        if metric.key in self._metrics and self._metrics[metric.key] is not metric:
+            raise ValueError(f"metric key {metric.key!r} is registered twice")
+        self._metrics[metric.key] = metric
+        return metric
+
+    def unregister(self, key: str) -> None:
+        self._metrics.pop(key, None)
+
+    def get(self, key: str) -> MetricDefinition:
+        return self._metrics[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._metrics
+
+    def all(self) -> list[MetricDefinition]:
+        return list(self._metrics.values())
+
+
+gates = GateRegistry()
+metrics = MetricRegistry()

@@ -1,0 +1,82 @@
+"""The seed's roles as Django groups, and what each may do.
+
+Groups are created by a data migration; their permissions are synced from
+ROLE_PERMISSIONS after every `migrate` (post_migrate), so models added by a
+later app get their permissions without a hand-written migration. Patterns are
+"app_label.codename" with shell wildcards; they match only permissions of the
+apps opsgov governs (plus the audit log).
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Any
+
+SRE_LEAD = "SRE Lead"
+DEVOPS_LEAD = "DevOps Lead"
+TECH_LEAD = "Tech Lead"
+SECURITY_LEAD = "Security Lead"
+COMPLIANCE_OFFICER = "Compliance Officer"
+SUPPORT_TEAM = "Support Team"
+PRODUCT_OWNER = "Product Owner"
+
+ALL_ROLES: tuple[str, ...] = (
+    SRE_LEAD,
+    DEVOPS_LEAD,
+    TECH_LEAD,
+    SECURITY_LEAD,
+    COMPLIANCE_OFFICER,
+    SUPPORT_TEAM,
+    PRODUCT_OWNER,
+)
+
+GOVERNED_APPS = (
+    "opsgov",
+    "monitoring",
+    "incidents",
+    "maintenance",
+    "security",
+    "compliance",
+    "support",
+    "backups",
+    "auditlog",
+)
+
+# Every role reads everything governed: operations are a shared concern.
+_READ_ALL = "*.view_*"
+
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    # Owns operations and reliability: teams, services and everything on-call.
+    SRE_LEAD: (_READ_ALL, "opsgov.*_team", "opsgov.*_service", "monitoring.*", "incidents.*", "backups.*"),
+    # Infrastructure and deployment.
+    DEVOPS_LEAD: (_READ_ALL, "opsgov.add_service", "opsgov.change_service", "maintenance.*", "backups.*"),
+    # Technical support and fixes.
+    TECH_LEAD: (_READ_ALL, "opsgov.change_service", "incidents.*"),
+    SECURITY_LEAD: (_READ_ALL, "security.*"),
+    COMPLIANCE_OFFICER: (_READ_ALL, "compliance.*"),
+    SUPPORT_TEAM: (_READ_ALL, "support.*"),
+    PRODUCT_OWNER: (_READ_ALL,),
+}
+
+
+def permission_codes_for(role: str, available: list[str]) -> list[str]:
+    """The "app_label.codename" strings of `available` that `role` is granted."""
+    patterns = ROLE_PERMISSIONS[role]
+    return [code for code in available if any(fnmatchcase(code, pattern) for pattern in patterns)]
+
+
+def sync_roles(group_model: Any, permission_model: Any) -> None:
+    """Create the role groups and set their permissions from ROLE_PERMISSIONS.
+
+    Takes the models as arguments so a data migration can pass historical ones.
+    """
+    permissions = {
+        f"{perm.content_type.app_label}.{perm.codename}": perm
+        for perm in permission_model.objects.select_related("content_type").filter(
+            content_type__app_label__in=GOVERNED_APPS
+        )
+    }
+    available = sorted(permissions)
+    for role in ALL_ROLES:
+        group, _ = group_model.objects.get_or_create(name=role)
+        group.permissions.set([permissions[code] for code in permission_codes_for(role, available)])

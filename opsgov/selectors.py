@@ -1,0 +1,54 @@
+"""Reads of the core app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
+from operator import or_
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+
+from .models import GateEvaluation, MetricSnapshot, Service, Team
+from .registry import Gate, gates
+
+
+@dataclass(frozen=True)
+class GateState:
+    gate: Gate
+    evaluation: GateEvaluation | None
+
+
+def latest_gate_evaluations(keys: list[str]) -> dict[str, GateEvaluation]:
+    """The newest evaluation of each gate named, in one query (one indexed subquery per gate)."""
+    if not keys:
+        return {}
+    newest = [
+        Q(pk__in=Subquery(GateEvaluation.objects.filter(gate=key).order_by("-evaluated_at").values("pk")[:1]))
+        for key in keys
+    ]
+    return {row.gate: row for row in GateEvaluation.objects.filter(reduce(or_, newest))}
+
+
+def gate_states() -> list[GateState]:
+    """Every registered gate, in seed order, with its newest stored evaluation (None if never run)."""
+    registered = gates.all()
+    latest = latest_gate_evaluations([gate.key for gate in registered])
+    return [GateState(gate=gate, evaluation=latest.get(gate.key)) for gate in registered]
+
+
+def team_list() -> QuerySet[Team]:
+    return Team.objects.all()
+
+
+def service_list() -> QuerySet[Service]:
+    return Service.objects.select_related("owner_team")
+
+
+def latest_snapshots() -> QuerySet[MetricSnapshot]:
+    """The newest snapshot of each (metric, scope, window)."""
+    newest = (
+        MetricSnapshot.objects.filter(metric=OuterRef("metric"), scope=OuterRef("scope"), window=OuterRef("window"))
+        .order_by("-computed_at")
+        .values("pk")[:1]
+    )
+    return MetricSnapshot.objects.filter(pk=Subquery(newest)).order_by("metric", "scope", "window")

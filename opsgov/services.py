@@ -1,0 +1,89 @@
+"""Writes of the core app. Every function is one transaction and validates before saving."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import GateEvaluation, Service, Team, WorkerHeartbeat
+from .registry import gates
+
+TEAM_FIELDS = ("slug", "name", "description", "email")
+SERVICE_FIELDS = ("slug", "name", "tier", "owner_team", "lifecycle", "description", "links")
+
+
+def _apply(instance: Any, data: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = set(data) - set(allowed)
+    if unknown:
+        raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+    for name, value in data.items():
+        setattr(instance, name, value)
+
+
+@transaction.atomic
+def team_create(**data: Any) -> Team:
+    team = Team()
+    _apply(team, data, TEAM_FIELDS)
+    team.full_clean()
+    team.save()
+    return team
+
+
+@transaction.atomic
+def team_update(*, team: Team, data: dict[str, Any]) -> Team:
+    _apply(team, data, TEAM_FIELDS)
+    team.full_clean()
+    team.save()
+    return team
+
+
+@transaction.atomic
+def service_create(**data: Any) -> Service:
+    service = Service()
+    _apply(service, data, SERVICE_FIELDS)
+    service.full_clean()
+    service.save()
+    return service
+
+
+@transaction.atomic
+def service_update(*, service: Service, data: dict[str, Any]) -> Service:
+    _apply(service, data, SERVICE_FIELDS)
+    service.full_clean()
+    service.save()
+    return service
+
+
+def record_heartbeat(*, name: str = "worker", now: datetime | None = None) -> WorkerHeartbeat:
+    """Note that a worker is serving the queue (one row per name, counting beats)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        updated = WorkerHeartbeat.objects.filter(name=name).update(beats=F("beats") + 1, last_seen_at=now)
+        if not updated:
+            WorkerHeartbeat.objects.get_or_create(name=name, defaults={"beats": 1, "last_seen_at": now})
+    return WorkerHeartbeat.objects.get(name=name)
+
+
+@transaction.atomic
+def evaluate_gates(*, now: datetime | None = None, keys: list[str] | None = None) -> list[GateEvaluation]:
+    """Run the registered gates (all, or those named) and store one evaluation each."""
+    now = now or timezone.now()
+    evaluations = []
+    for gate in gates.all():
+        if keys is not None and gate.key not in keys:
+            continue
+        result = gate.evaluate(now=now)
+        evaluations.append(
+            GateEvaluation(
+                gate=gate.key,
+                status=result.status,
+                reason=result.reason[:500],
+                evidence=[row.as_json() for row in result.evidence],
+                evaluated_at=now,
+            )
+        )
+    return GateEvaluation.objects.bulk_create(evaluations)

@@ -1,0 +1,313 @@
+"""opsgov settings: one module, read from the environment (12-factor).
+
+Every value has a safe development default (SQLite under var/, Celery on
+kombu's filesystem transport, local-memory cache, mail written to files), so
+`make run` needs no servers. With DEBUG off the process refuses to start
+unless SECRET_KEY, ALLOWED_HOSTS and a PostgreSQL DATABASE_URL are set.
+Parsing is strict: a boolean that is neither true nor false, or a number that
+is not a number, stops start-up with the variable's name. A secret may also
+come from a file named by `<NAME>_FILE` (Docker/Kubernetes secrets).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from environs import Env, EnvError
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("OPSGOV_VAR_DIR") or BASE_DIR / "var")
+
+env = Env(eager=True)
+
+
+def _read(parser: Any, name: str, **kwargs: Any) -> Any:
+    """Parse one variable, turning a parse failure into a message naming it."""
+    try:
+        return parser(name, **kwargs)
+    except EnvError as exc:
+        raise ImproperlyConfigured(f"Environment variable {name}: {exc}") from exc
+
+
+def envsecret(name: str, default: str | None = None) -> str | None:
+    """Read a secret from NAME, or from the file named by NAME_FILE."""
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_name}: {exc}") from exc
+    return os.environ.get(name, default)
+
+
+DEBUG: bool = _read(env.bool, "DEBUG", default=True)
+
+# --- Production guards -------------------------------------------------------
+_secret = envsecret("SECRET_KEY")
+if not DEBUG:
+    _missing = [
+        name
+        for name in ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL")
+        if not (_secret if name == "SECRET_KEY" else os.environ.get(name))
+    ]
+    if _missing:
+        raise ImproperlyConfigured("DEBUG is off, so these environment variables are required: " + ", ".join(_missing))
+SECRET_KEY = _secret or "django-insecure-development-only-key-never-used-with-debug-off"
+
+ALLOWED_HOSTS: list[str] = _read(
+    env.list, "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"] if DEBUG else []
+)
+CSRF_TRUSTED_ORIGINS: list[str] = _read(env.list, "CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Applications -------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "knox",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "auditlog",
+    "opsgov.apps.OpsgovConfig",
+    "monitoring.apps.MonitoringConfig",
+    "incidents.apps.IncidentsConfig",
+    "maintenance.apps.MaintenanceConfig",
+    "security.apps.SecurityConfig",
+    "compliance.apps.ComplianceConfig",
+    "support.apps.SupportConfig",
+    "backups.apps.BackupsConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "opsgov.prometheus.RequestCounterMiddleware",
+    "opsgov.middleware.AuditActorMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "opsgov.urls"
+WSGI_APPLICATION = "opsgov.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "opsgov.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+# --- Database ------------------------------------------------------------------
+_default_db_url = f"sqlite:///{VAR_DIR / 'opsgov.sqlite3'}"
+_db_url: str = os.environ.get("DATABASE_URL") or _default_db_url
+if not DEBUG and not _db_url.startswith(("postgres://", "postgresql://", "pgsql://")):
+    raise ImproperlyConfigured(
+        "DATABASE_URL: production needs PostgreSQL (postgresql://...), not " + _db_url.split(":")[0]
+    )
+try:
+    _db: dict[str, Any] = dict(env.dj_db_url("DATABASE_URL", default=_default_db_url))
+except EnvError as exc:  # pragma: no cover - message path
+    raise ImproperlyConfigured(f"Environment variable DATABASE_URL: {exc}") from exc
+_db["CONN_MAX_AGE"] = _read(env.int, "CONN_MAX_AGE", default=600)
+_db["CONN_HEALTH_CHECKS"] = True
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default runs web, worker and beat against one file: WAL lets
+    # readers proceed during a write and IMMEDIATE avoids upgrade deadlocks.
+    _db["CONN_MAX_AGE"] = 0
+    _db.setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ---------------------------------------------------------------------
+_cache_url = os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL")
+if _cache_url:
+    CACHES = {"default": env.dj_cache_url("CACHE_URL", default=_cache_url)}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "opsgov"}}
+
+# --- Auth ----------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# Every page needs a login (LoginRequiredMiddleware); the exceptions are marked
+# @login_not_required: /healthz, /readyz, /metrics (own bearer token), login.
+
+# --- Internationalisation ------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE: str = _read(env.str, "TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files --------------------------------------------------------------
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or VAR_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- Email ---------------------------------------------------------------------
+# EMAIL_URL examples: smtp://user:pass@mail.example.com:587/?tls=True, smtp://127.0.0.1:1025
+_email: dict[str, Any] = (
+    _read(env.dj_email_url, "EMAIL_URL")
+    if os.environ.get("EMAIL_URL")
+    else {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend", "EMAIL_FILE_PATH": str(VAR_DIR / "mail")}
+)
+EMAIL_BACKEND: str = _email["EMAIL_BACKEND"]
+EMAIL_FILE_PATH: str = _email.get("EMAIL_FILE_PATH") or str(VAR_DIR / "mail")
+EMAIL_HOST: str = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT: int = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER: str = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD: str = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS: bool = bool(_email.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL: bool = bool(_email.get("EMAIL_USE_SSL"))
+EMAIL_TIMEOUT: int | None = _email.get("EMAIL_TIMEOUT") or 30
+DEFAULT_FROM_EMAIL: str = _read(env.str, "DEFAULT_FROM_EMAIL", default="opsgov <opsgov@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Security (production) -----------------------------------------------------
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT: bool = _read(env.bool, "SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS: int = _read(env.int, "SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = _read(env.bool, "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD: bool = _read(env.bool, "SECURE_HSTS_PRELOAD", default=not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if _read(env.bool, "USE_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# /healthz and /readyz are probed over plain HTTP from inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# --- REST API ------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "knox.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["opsgov.api.permissions.RoleModelPermissions"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "opsgov.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "opsgov.api.exceptions.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+}
+REST_KNOX = {
+    # Tokens are stored hashed; a token is shown once, when it is created.
+    "TOKEN_TTL": None,
+    "AUTH_HEADER_PREFIX": "Bearer",
+    "AUTO_REFRESH": False,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "opsgov API",
+    "DESCRIPTION": "Operations governance: services, incidents, SLOs, maintenance, security, "
+    "compliance, support, backups and quality gates.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Audit trail ---------------------------------------------------------------
+AUDITLOG_INCLUDE_ALL_MODELS = False
+AUDITLOG_DISABLE_REMOTE_ADDR = False
+
+# --- Celery --------------------------------------------------------------------
+CELERY_BROKER_URL: str = _read(env.str, "CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's filesystem transport needs its folders to exist before a worker
+    # or a producer touches them.
+    _queue_dir = VAR_DIR / "celery" / "queue"
+    _processed_dir = VAR_DIR / "celery" / "processed"
+    for _folder in (_queue_dir, _processed_dir):
+        _folder.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "processed_folder": str(_processed_dir),
+        "store_processed": False,
+    }
+CELERY_RESULT_BACKEND: str | None = _read(env.str, "CELERY_RESULT_BACKEND", default=None)
+CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# The whole beat schedule, in one place.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "worker-heartbeat": {"task": "opsgov.tasks.record_heartbeat", "schedule": 60.0},
+    "evaluate-gates": {"task": "opsgov.tasks.evaluate_gates", "schedule": 300.0},
+}
+
+# --- opsgov --------------------------------------------------------------------
+OPSGOV_POLICY: str | None = _read(env.str, "OPSGOV_POLICY", default=None) or None
+# Bearer token for /metrics; unset means /metrics is open (scrapers on a private network).
+OPSGOV_METRICS_TOKEN: str | None = envsecret("OPSGOV_METRICS_TOKEN")
+OPSGOV_BASE_URL: str = _read(env.str, "OPSGOV_BASE_URL", default="http://127.0.0.1:8000")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": _read(env.str, "LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

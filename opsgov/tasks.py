@@ -1,0 +1,15 @@
+"""Celery tasks of the core app: thin wrappers around services."""
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(acks_late=True, time_limit=30)
+def record_heartbeat(name: str = "worker") -> int:
+    return services.record_heartbeat(name=name).beats
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+def evaluate_gates() -> int:
+    return len(services.evaluate_gates())

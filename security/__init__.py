@@ -1,0 +1,1 @@
+"""Security operations: see DESIGN.md for what this app owns."""

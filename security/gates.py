@@ -1,0 +1,15 @@
+"""Quality gate of the security operations area.
+
+Until this area's records are built, the gate reports "no evidence", never pass.
+"""
+
+from opsgov.registry import NotTrackedGate
+from opsgov.roles import SECURITY_LEAD
+
+
+class SecurityOperationsGate(NotTrackedGate):
+    key = "security_operations"
+    step = 5
+    title = "Security operations running"
+    owner_roles = (SECURITY_LEAD,)
+    description = "Vulnerabilities fixed within their SLA, access reviews done on time, security alerts triaged."

@@ -1,0 +1,1 @@
+"""Support: see DESIGN.md for what this app owns."""

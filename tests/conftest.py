@@ -1,0 +1,56 @@
+"""Shared fixtures: personas (one user per seed role plus an outsider), API clients, policy reset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.contrib.auth.models import User
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from opsgov.policy import clear_policy_cache
+from opsgov.roles import ALL_ROLES
+
+from .factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_policy() -> Iterator[None]:
+    clear_policy_cache()
+    yield
+    clear_policy_cache()
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    def make(username: str, *roles: str, **extra: object) -> User:
+        return UserFactory(username=username, roles=list(roles), **extra)
+
+    return make
+
+
+@pytest.fixture
+def personas(make_user: Callable[..., User]) -> dict[str, User]:
+    """One user per seed role, keyed by role name, plus "outsider" (no role)."""
+    users = {role: make_user(role.lower().replace(" ", "_"), role) for role in ALL_ROLES}
+    users["outsider"] = make_user("outsider")
+    return users
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def client_for() -> Callable[[User], APIClient]:
+    """An API client authenticated with a fresh bearer token of `user`."""
+
+    def make(user: User) -> APIClient:
+        _, token = AuthToken.objects.create(user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+    return make
