@@ -87,7 +87,7 @@ def audit_csv_rows(entries: QuerySet[LogEntry]) -> Iterator[list[str]]:
         base = [
             entry.timestamp.isoformat(),
             str(entry.actor or ""),
-            LogEntry.Action(entry.action).label,
+            str(dict(LogEntry.Action.choices).get(entry.action, entry.action)),
             f"{entry.content_type.app_label}.{entry.content_type.model}",
             entry.object_pk,
             entry.object_repr,

@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema_field
 
 from .models import Lifecycle, Service, ServiceTier, Team
+
+
+class _AnyValuesField(forms.MultipleChoiceField):
+    """A multiple-value field that accepts any value (no choices to load)."""
+
+    def valid_value(self, value: str) -> bool:
+        return True
+
+
+class MultiValueCharFilter(django_filters.MultipleChoiceFilter):
+    """`?slug=a&slug=b`: matches any of the values, without loading every value as a choice."""
+
+    field_class = _AnyValuesField
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}, "description": "Team slug(s)"})
+class TeamSlugFilter(django_filters.ModelMultipleChoiceFilter):
+    """`?owner_team=platform&owner_team=payments`; an unknown slug is a 400 naming the field."""
 
 
 class SearchFilterSet(django_filters.FilterSet):
@@ -26,7 +46,7 @@ class SearchFilterSet(django_filters.FilterSet):
 
 class TeamFilterSet(SearchFilterSet):
     search_fields = ("slug", "name", "description")
-    slug = django_filters.AllValuesMultipleFilter()
+    slug = MultiValueCharFilter()
 
     class Meta:
         model = Team
@@ -35,10 +55,10 @@ class TeamFilterSet(SearchFilterSet):
 
 class ServiceFilterSet(SearchFilterSet):
     search_fields = ("slug", "name", "description")
-    slug = django_filters.AllValuesMultipleFilter()
+    slug = MultiValueCharFilter()
     tier = django_filters.MultipleChoiceFilter(choices=ServiceTier.choices)
     lifecycle = django_filters.MultipleChoiceFilter(choices=Lifecycle.choices)
-    owner_team = django_filters.ModelMultipleChoiceFilter(
+    owner_team = TeamSlugFilter(
         field_name="owner_team__slug", to_field_name="slug", queryset=Team.objects.all(), label="Owner team"
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -71,7 +71,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         return response
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
     output = generate_latest(registry) + generate_latest(_snapshot_registry())
@@ -87,7 +87,7 @@ def _snapshot_registry() -> CollectorRegistry:
 class RequestCounterMiddleware:
     """Counts answered requests for /metrics (low cardinality: method and status class)."""
 
-    def __init__(self, get_response):  # type: ignore[no-untyped-def]
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

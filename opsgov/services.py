@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .errors import DomainError
 from .models import GateEvaluation, Service, Team, WorkerHeartbeat
 from .registry import gates
 
@@ -56,6 +57,21 @@ def service_update(*, service: Service, data: dict[str, Any]) -> Service:
     service.full_clean()
     service.save()
     return service
+
+
+@transaction.atomic
+def team_delete(*, team: Team) -> None:
+    owned = list(team.services.values_list("slug", flat=True)[:5])
+    if owned:
+        raise DomainError(
+            f"Team {team.slug!r} still owns services ({', '.join(owned)}); move them to another team first."
+        )
+    team.delete()
+
+
+@transaction.atomic
+def service_delete(*, service: Service) -> None:
+    service.delete()
 
 
 def record_heartbeat(*, name: str = "worker", now: datetime | None = None) -> WorkerHeartbeat:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -16,6 +17,11 @@ from .factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_policy() -> Iterator[None]:
     clear_policy_cache()
     yield
@@ -25,7 +31,7 @@ def _fresh_policy() -> Iterator[None]:
 @pytest.fixture
 def make_user(db: None) -> Callable[..., User]:
     def make(username: str, *roles: str, **extra: object) -> User:
-        return UserFactory(username=username, roles=list(roles), **extra)
+        return UserFactory.create(username=username, roles=list(roles), **extra)
 
     return make
 

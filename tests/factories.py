@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, User
 from opsgov.models import Lifecycle, Service, ServiceTier, Team
 
 
-class TeamFactory(factory.django.DjangoModelFactory):
+class TeamFactory(factory.django.DjangoModelFactory[Team]):
     class Meta:
         model = Team
         django_get_or_create = ("slug",)
@@ -20,7 +20,7 @@ class TeamFactory(factory.django.DjangoModelFactory):
     email = factory.LazyAttribute(lambda o: f"{o.slug}@example.com")
 
 
-class ServiceFactory(factory.django.DjangoModelFactory):
+class ServiceFactory(factory.django.DjangoModelFactory[Service]):
     class Meta:
         model = Service
         django_get_or_create = ("slug",)
@@ -32,7 +32,7 @@ class ServiceFactory(factory.django.DjangoModelFactory):
     lifecycle = Lifecycle.ACTIVE
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         django_get_or_create = ("username",)
@@ -43,6 +43,6 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("correct horse battery staple")
 
     @factory.post_generation
-    def roles(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+    def roles(obj: User, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create and extracted:
-            self.groups.set(Group.objects.filter(name__in=extracted))
+            obj.groups.set(Group.objects.filter(name__in=extracted))

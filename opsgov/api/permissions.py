@@ -1,6 +1,12 @@
 """Role-based API permissions: Django model permissions, granted to groups by opsgov.roles."""
 
-from rest_framework.permissions import DjangoModelPermissions
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import BasePermission, DjangoModelPermissions
+
+from opsgov.roles import ALL_ROLES
 
 
 class RoleModelPermissions(DjangoModelPermissions):
@@ -16,3 +22,13 @@ class RoleModelPermissions(DjangoModelPermissions):
         "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
     }
+
+
+class HasRole(BasePermission):
+    """For endpoints that are not about one model (the policy): any of the seed's roles may read."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        return bool(user.is_superuser or user.groups.filter(name__in=ALL_ROLES).exists())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiTypes, extend_schema
-from rest_framework import permissions, viewsets
+from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +15,7 @@ from opsgov.filters import ServiceFilterSet, TeamFilterSet
 from opsgov.models import Service, Team
 from opsgov.policy import get_policy
 
+from .permissions import HasRole
 from .serializers import ServiceSerializer, TeamSerializer
 
 
@@ -32,6 +33,9 @@ class TeamViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer: Any) -> None:
         team: Team = serializer.instance
         serializer.instance = services.team_update(team=team, data=serializer.validated_data)
+
+    def perform_destroy(self, instance: Team) -> None:
+        services.team_delete(team=instance)
 
 
 class ServiceViewSet(viewsets.ModelViewSet):
@@ -55,11 +59,14 @@ class ServiceViewSet(viewsets.ModelViewSet):
         service: Service = serializer.instance
         serializer.instance = services.service_update(service=service, data=self._plain(serializer.validated_data))
 
+    def perform_destroy(self, instance: Service) -> None:
+        services.service_delete(service=instance)
+
 
 class PolicyView(APIView):
     """The effective operations policy (defaults overridden by OPSGOV_POLICY), read-only."""
 
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [HasRole]
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
