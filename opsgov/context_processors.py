@@ -1,12 +1,16 @@
-"""Template context shared by every page: the navigation of the eight areas."""
+"""Template context shared by every page: the navigation and the signed-in user's roles."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 
-# (seed step, label, url name or None while the area has no pages yet)
+# The eight areas of the seed's operations phase:
+# (seed step, label, url name or None while the area has no pages yet).
 NAVIGATION: list[tuple[int, str, str | None]] = [
     (1, "Monitoring", None),
     (2, "Incidents", None),
@@ -18,6 +22,66 @@ NAVIGATION: list[tuple[int, str, str | None]] = [
     (8, "Backups & DR", None),
 ]
 
+# Pages of the core app, shown before the areas: (label, url name).
+CORE_NAVIGATION: list[tuple[str, str]] = [
+    ("Home", "home"),
+    ("Services", "service-list"),
+    ("Teams", "team-list"),
+    ("Policy", "policy"),
+]
+
+# Tools: (label, url name, staff only).
+TOOL_NAVIGATION: list[tuple[str, str, bool]] = [
+    ("API docs", "api-docs", False),
+    ("Admin", "admin:index", True),
+]
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """One navigation link; `url` is empty for an area that has no page yet ("coming soon")."""
+
+    label: str
+    url: str
+    active: bool = False
+    step: int | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
+def _is_active(request: HttpRequest, url: str) -> bool:
+    if not url:
+        return False
+    if url == "/":
+        return request.path == "/"
+    return request.path.startswith(url)
+
+
+def _item(request: HttpRequest, label: str, url_name: str | None, step: int | None = None) -> NavItem:
+    url = reverse(url_name) if url_name else ""
+    return NavItem(label=label, url=url, active=_is_active(request, url), step=step)
+
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
-    return {"navigation": NAVIGATION}
+    user = getattr(request, "user", None)
+    is_staff = bool(user is not None and user.is_authenticated and user.is_staff)
+    return {
+        # Kept as the raw data structure for code that reads it directly.
+        "navigation": NAVIGATION,
+        "nav_core": [_item(request, label, name) for label, name in CORE_NAVIGATION],
+        "nav_areas": [_item(request, label, name, step) for step, label, name in NAVIGATION],
+        "nav_tools": [
+            _item(request, label, name) for label, name, staff_only in TOOL_NAVIGATION if is_staff or not staff_only
+        ],
+        # Evaluated (one query) only when a template shows it.
+        "user_roles": SimpleLazyObject(lambda: _role_names(request)),
+    }
+
+
+def _role_names(request: HttpRequest) -> list[str]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return []
+    return list(user.groups.order_by("name").values_list("name", flat=True))

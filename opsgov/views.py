@@ -1,14 +1,85 @@
-"""HTML pages of the core app: home (the eight gates), teams, services, policy."""
+"""HTML pages of the core app: home (the eight gates), teams, services, policy.
+
+Views read through selectors and shape what templates show; templates do not
+query beyond what the selectors already fetched.
+"""
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.utils.datastructures import MultiValueDict
+from django.utils.timesince import timesince
+from django_filters import FilterSet
 
 from . import selectors, services
 from .filters import ServiceFilterSet, TeamFilterSet
-from .policy import get_policy
+from .models import GateStatus
+from .policy import WEEKDAYS, Policy, Span, get_policy
+
+PAGE_SIZE = 50
+# How often the home page's gate list refreshes itself (htmx polling).
+GATE_REFRESH_SECONDS = 60
+
+
+# --- Home -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateRow:
+    """One gate as the home page shows it."""
+
+    step: int
+    key: str
+    title: str
+    description: str
+    owner_roles: tuple[str, ...]
+    status: str
+    status_label: str
+    badge: str
+    reason: str
+    evaluated_at: datetime | None
+    evaluated_ago: str
+
+
+def _ago(moment: datetime, now: datetime) -> str:
+    if now - moment < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(moment, now, depth=1)} ago"
+
+
+def _gate_rows(states: list[selectors.GateState], now: datetime) -> list[GateRow]:
+    rows = []
+    for state in states:
+        gate, evaluation = state.gate, state.evaluation
+        # A gate never evaluated has no evidence: it must never look like a pass.
+        status = GateStatus(evaluation.status) if evaluation else GateStatus.NO_EVIDENCE
+        rows.append(
+            GateRow(
+                step=gate.step,
+                key=gate.key,
+                title=gate.title,
+                description=gate.description,
+                owner_roles=gate.owner_roles,
+                status=status.value,
+                status_label=str(status.label),
+                badge=status.badge,
+                reason=evaluation.reason if evaluation else "Not evaluated yet.",
+                evaluated_at=evaluation.evaluated_at if evaluation else None,
+                evaluated_ago=_ago(evaluation.evaluated_at, now) if evaluation else "never",
+            )
+        )
+    return rows
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -18,28 +89,200 @@ def home(request: HttpRequest) -> HttpResponse:
         # First visit after install: evaluate now rather than show nothing.
         services.evaluate_gates(keys=missing)
         states = selectors.gate_states()
-    return render(request, "opsgov/home.html", {"states": states})
+    rows = _gate_rows(states, timezone.now())
+    counts = Counter(row.status for row in rows)
+    summary = [
+        {"status": status.value, "label": str(status.label), "badge": status.badge, "count": counts[status.value]}
+        for status in GateStatus
+    ]
+    context = {"gates": rows, "summary": summary, "refresh_seconds": GATE_REFRESH_SECONDS}
+    # The list polls itself with htmx: answer those requests with the fragment only.
+    template = "opsgov/_gate_list.html" if getattr(request, "htmx", False) else "opsgov/home.html"
+    return render(request, template, context)
+
+
+# --- Policy ---------------------------------------------------------------------
+
+# Targets: (field, label, comparison shown, unit suffix). Fields missing here are
+# still shown, with their description, so a new target is never hidden.
+_TARGETS: list[tuple[str, str, str, str]] = [
+    ("availability_percent", "Availability", ">", " %"),
+    ("mtta", "Mean time to acknowledge (MTTA)", "<", ""),
+    ("mttr", "Mean time to resolve (MTTR)", "<", ""),
+    ("mtbf", "Mean time between failures (MTBF)", ">", ""),
+    ("support_satisfaction", "Support satisfaction (CSAT)", ">", " / 5"),
+    ("backup_success_percent", "Backup success rate", "≥", " %"),
+    ("patch_compliance_percent", "Patch compliance", ">", " %"),
+]
+
+
+def _value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _duration_range(low: Span | None, high: Span | None) -> str:
+    if low and high:
+        if low == high:
+            return str(low)
+        if low.unit == high.unit:
+            return f"{low.amount}\u2013{high}"
+        return f"{low} \u2013 {high}"
+    if low or high:
+        return str(low or high)
+    return "—"
+
+
+def _policy_context(policy: Policy) -> dict[str, object]:
+    calendar = policy.business_calendar
+    working_hours = [
+        (day.title(), ", ".join(str(period) for period in calendar.working_hours.get(day, [])) or "Closed")
+        for day in WEEKDAYS
+    ]
+    incidents = policy.incidents
+    severities = [
+        {
+            "key": key,
+            "description": level.description,
+            "response_target": str(level.response_target),
+            "failure": key in incidents.failure_severities,
+            "review": key in incidents.review_severities,
+        }
+        for key, level in sorted(incidents.severities.items())
+    ]
+    tiers = [
+        {
+            "key": key,
+            "description": tier.description,
+            "response": str(tier.response),
+            "resolution": str(tier.resolution),
+        }
+        for key, tier in sorted(policy.support.tiers.items())
+    ]
+    activities = [
+        {
+            "key": key,
+            "title": activity.title,
+            "every": str(activity.every) if activity.every else "As needed",
+            "due_within": str(activity.due_within) if activity.due_within else "—",
+            "duration": _duration_range(activity.duration_min, activity.duration_max),
+        }
+        for key, activity in policy.maintenance.activities.items()
+    ]
+    backups = [
+        {
+            "key": key,
+            "title": target.title,
+            "frequency": str(target.frequency),
+            "retention": str(target.retention),
+            "location": target.location,
+        }
+        for key, target in policy.backups.data_types.items()
+    ]
+    targets = []
+    known = {field for field, *_ in _TARGETS}
+    for field, label, comparison, unit in _TARGETS:
+        if field in type(policy.targets).model_fields:
+            targets.append(
+                {
+                    "label": label,
+                    "target": f"{comparison} {_value(getattr(policy.targets, field))}{unit}",
+                    "meaning": type(policy.targets).model_fields[field].description or "",
+                }
+            )
+    for field, info in type(policy.targets).model_fields.items():
+        if field not in known:
+            targets.append(
+                {
+                    "label": field.replace("_", " ").capitalize(),
+                    "target": _value(getattr(policy.targets, field)),
+                    "meaning": info.description or "",
+                }
+            )
+    return {
+        "policy": policy,
+        "policy_from_file": bool(settings.OPSGOV_POLICY),
+        "working_hours": working_hours,
+        "business_day_hours": _value(calendar.business_day_hours),
+        "severities": severities,
+        "tiers": tiers,
+        "activities": activities,
+        "backups": backups,
+        "targets": targets,
+    }
 
 
 def policy(request: HttpRequest) -> HttpResponse:
-    return render(request, "opsgov/policy.html", {"policy": get_policy()})
+    return render(request, "opsgov/policy.html", _policy_context(get_policy()))
+
+
+# --- Teams and services ------------------------------------------------------------
+
+
+def _filter_data(request: HttpRequest) -> QueryDict:
+    """The query string without empty values ("any" choices), so they neither fail validation nor clutter links."""
+    data = request.GET.copy()
+    for key in list(data):
+        values = [value for value in data.getlist(key) if value.strip()]
+        if values:
+            data.setlist(key, values)
+        else:
+            del data[key]
+    return data
+
+
+def _page(request: HttpRequest, queryset: QuerySet[Any]) -> Page:
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+class _OneOfSelect(forms.Select):
+    """A single-choice drop-down ("any" or one value) for a multiple-choice filter."""
+
+    def value_from_datadict(self, data: Any, files: MultiValueDict[str, Any], name: str) -> Any:
+        return data.getlist(name)
+
+
+def _service_filter_widgets(filterset: ServiceFilterSet) -> None:
+    """Widgets that suit a filter bar: checkboxes for tier and lifecycle, a drop-down of teams."""
+    fields = filterset.form.fields
+    for name in ("tier", "lifecycle"):
+        fields[name].widget = forms.CheckboxSelectMultiple(choices=fields[name].choices)
+    team = fields["owner_team"]
+    team.widget = _OneOfSelect(choices=[("", "Any team"), *team.choices])
+
+
+def _list_context(data: QueryDict, filterset: FilterSet, page: Page) -> dict[str, object]:
+    filters = data.copy()
+    filters.pop("page", None)
+    return {
+        "filter": filterset,
+        "page": page,
+        "page_range": list(page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)),
+        # The active filters, kept in the pagination links.
+        "filter_query": filters,
+        "is_filtered": bool(filters),
+    }
 
 
 def team_list(request: HttpRequest) -> HttpResponse:
-    filterset = TeamFilterSet(request.GET, queryset=selectors.team_list())
-    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
-    return render(request, "opsgov/team_list.html", {"filter": filterset, "page": page})
+    data = _filter_data(request)
+    filterset = TeamFilterSet(data, queryset=selectors.team_list().annotate(service_count=Count("services")))
+    page = _page(request, filterset.qs)
+    return render(request, "opsgov/team_list.html", _list_context(data, filterset, page))
 
 
 def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
     team = get_object_or_404(selectors.team_list(), slug=slug)
-    return render(request, "opsgov/team_detail.html", {"team": team, "services": team.services.all()})
+    return render(request, "opsgov/team_detail.html", {"team": team, "services": list(team.services.all())})
 
 
 def service_list(request: HttpRequest) -> HttpResponse:
-    filterset = ServiceFilterSet(request.GET, queryset=selectors.service_list())
-    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
-    return render(request, "opsgov/service_list.html", {"filter": filterset, "page": page})
+    data = _filter_data(request)
+    filterset = ServiceFilterSet(data, queryset=selectors.service_list())
+    _service_filter_widgets(filterset)
+    page = _page(request, filterset.qs)
+    return render(request, "opsgov/service_list.html", _list_context(data, filterset, page))
 
 
 def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
