@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import re
 import tomllib
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -130,15 +130,21 @@ class Span(BaseModel):
         return self.amount * _FIXED[self.unit]
 
     def after(self, start: datetime) -> datetime:
-        """`start` plus this span on the 24x7 calendar (months and years by calendar arithmetic).
+        """`start` plus this span on the 24x7 calendar.
 
-        Business units need a business calendar: use opsgov.sla.due_at.
+        Fixed units are real elapsed time (computed in UTC, so "1 day" is 24
+        hours even across a DST change); months and years are calendar
+        arithmetic that keeps the local wall-clock time. Business units need a
+        business calendar: use opsgov.sla.due_at.
         """
         if self.unit == Unit.MONTHS:
             return start + relativedelta(months=self.amount)
         if self.unit == Unit.YEARS:
             return start + relativedelta(years=self.amount)
-        return start + self.as_timedelta()
+        zone = start.tzinfo
+        if zone is None:
+            raise ValueError("a naive datetime has no defined elapsed time; pass an aware one")
+        return (start.astimezone(UTC) + self.as_timedelta()).astimezone(zone)
 
     def approximate(self, business_day_hours: float = 8) -> timedelta:
         """A length for comparisons and display only (a month is 30 days, a business day its hours)."""

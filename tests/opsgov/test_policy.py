@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,16 @@ def test_invalid_toml_reports_the_line(tmp_path: Path) -> None:
 def test_the_effective_policy_round_trips_through_its_own_dump() -> None:
     policy = Policy()
     assert parse_policy(policy.model_dump(mode="json", exclude_none=True)) == policy
+
+
+def test_a_fixed_span_is_real_time_across_a_dst_change() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2026, 3, 28, 12, 0, tzinfo=berlin)  # the day before spring-forward
+    after = Span.parse("1 day").after(start)
+    assert after.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=24)
+    assert (after.hour, after.utcoffset()) == (13, timedelta(hours=2))
+    month_later = Span.parse("1 month").after(start)
+    assert (month_later.day, month_later.hour) == (28, 12)  # calendar arithmetic keeps the wall time
