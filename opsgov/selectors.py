@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import reduce
 from operator import or_
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from .models import GateEvaluation, MetricSnapshot, Service, Team
 from .registry import Gate, gates
@@ -36,8 +36,12 @@ def gate_states() -> list[GateState]:
     return [GateState(gate=gate, evaluation=latest.get(gate.key)) for gate in registered]
 
 
-def team_list() -> QuerySet[Team]:
-    return Team.objects.all()
+def team_list(*, with_service_count: bool = False) -> QuerySet[Team]:
+    teams = Team.objects.all()
+    if with_service_count:
+        # An aggregate drops the model's default ordering; pagination needs one.
+        teams = teams.annotate(service_count=Count("services")).order_by("name")
+    return teams
 
 
 def service_list() -> QuerySet[Service]:

@@ -5,7 +5,7 @@ from celery import shared_task
 from . import services
 
 
-@shared_task(acks_late=True, time_limit=30)
+@shared_task(acks_late=True, time_limit=30, soft_time_limit=20)
 def record_heartbeat(name: str = "worker") -> int:
     return services.record_heartbeat(name=name).beats
 

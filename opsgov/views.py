@@ -14,10 +14,11 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.datastructures import MultiValueDict
 from django.utils.timesince import timesince
 from django_filters import FilterSet
@@ -98,7 +99,10 @@ def home(request: HttpRequest) -> HttpResponse:
     context = {"gates": rows, "summary": summary, "refresh_seconds": GATE_REFRESH_SECONDS}
     # The list polls itself with htmx: answer those requests with the fragment only.
     template = "opsgov/_gate_list.html" if getattr(request, "htmx", False) else "opsgov/home.html"
-    return render(request, template, context)
+    response = render(request, template, context)
+    # Same URL, two representations: caches (and the back button) must tell them apart.
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 # --- Policy ---------------------------------------------------------------------
@@ -249,7 +253,7 @@ def _service_filter_widgets(filterset: ServiceFilterSet) -> None:
     for name in ("tier", "lifecycle"):
         fields[name].widget = forms.CheckboxSelectMultiple(choices=fields[name].choices)
     team = fields["owner_team"]
-    team.widget = _OneOfSelect(choices=[("", "Any team"), *team.choices])
+    team.widget = _OneOfSelect(choices=[("", "Any team"), *iter(team.choices)])
 
 
 def _list_context(data: QueryDict, filterset: FilterSet, page: Page) -> dict[str, object]:
@@ -267,7 +271,7 @@ def _list_context(data: QueryDict, filterset: FilterSet, page: Page) -> dict[str
 
 def team_list(request: HttpRequest) -> HttpResponse:
     data = _filter_data(request)
-    filterset = TeamFilterSet(data, queryset=selectors.team_list().annotate(service_count=Count("services")))
+    filterset = TeamFilterSet(data, queryset=selectors.team_list(with_service_count=True))
     page = _page(request, filterset.qs)
     return render(request, "opsgov/team_list.html", _list_context(data, filterset, page))
 
