@@ -6,7 +6,14 @@ class IncidentsConfig(AppConfig):
     verbose_name = "Incidents & on-call"
 
     def ready(self) -> None:
+        from auditlog.registry import auditlog
+
         from opsgov.registry import gates
+
+        from .models import Incident, Integration
+
+        auditlog.register(Incident)
+        auditlog.register(Integration, exclude_fields=["token_hash"])
 
         from . import gates as app_gates
 

@@ -7,7 +7,8 @@ from django import forms
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema_field
 
-from .models import Lifecycle, Service, ServiceTier, Team
+from .models import Lifecycle, MetricSnapshot, Service, ServiceTier, Team
+from .registry import WINDOWS
 
 
 class _AnyValuesField(forms.MultipleChoiceField):
@@ -65,3 +66,13 @@ class ServiceFilterSet(SearchFilterSet):
     class Meta:
         model = Service
         fields = ["id", "slug", "tier", "lifecycle", "owner_team"]
+
+
+class MetricSnapshotFilterSet(django_filters.FilterSet):
+    metric = MultiValueCharFilter()
+    scope = MultiValueCharFilter()
+    window = django_filters.MultipleChoiceFilter(choices=[(key, key) for key in WINDOWS])
+
+    class Meta:
+        model = MetricSnapshot
+        fields = ["metric", "scope", "window"]

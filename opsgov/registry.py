@@ -18,7 +18,8 @@ A metric is a :class:`MetricDefinition`: a key, title, unit, how a value is
 compared with the policy target (">" for availability, "<" for MTTR...),
 the target (a callable reading the effective policy), and a
 ``compute(window=..., now=...)`` callable returning :class:`MetricValue` rows
-(one per scope) that the metric task stores as MetricSnapshot rows.
+(one per scope) that the metric task stores as MetricSnapshot rows; an optional
+``prepare(now=...)`` runs once per cycle first (to bring rollups up to date).
 """
 
 from __future__ import annotations
@@ -132,6 +133,8 @@ class MetricDefinition:
     target: Callable[[], float]
     compute: Callable[..., Iterable[MetricValue]]
     description: str = ""
+    # Called once per computation cycle before `compute` (e.g. to bring rollups up to date).
+    prepare: Callable[..., None] | None = None
 
     def meets_target(self, value: float | None) -> bool | None:
         if value is None:

@@ -10,8 +10,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from .errors import DomainError
-from .models import GateEvaluation, Service, Team, WorkerHeartbeat
-from .registry import gates
+from .models import GateEvaluation, MetricSnapshot, Service, Team, WorkerHeartbeat
+from .registry import WINDOWS, gates, metrics
 
 TEAM_FIELDS = ("slug", "name", "description", "email")
 SERVICE_FIELDS = ("slug", "name", "tier", "owner_team", "lifecycle", "description", "links")
@@ -103,3 +103,35 @@ def evaluate_gates(*, now: datetime | None = None, keys: list[str] | None = None
             )
         )
     return GateEvaluation.objects.bulk_create(evaluations)
+
+
+def compute_metrics(*, now: datetime | None = None, keys: list[str] | None = None) -> list[MetricSnapshot]:
+    """Compute the registered metrics (all, or those named) over every window into snapshots.
+
+    Each metric is one transaction: a failing metric does not discard the others' figures.
+    """
+    now = now or timezone.now()
+    stored: list[MetricSnapshot] = []
+    prepared: set[object] = set()  # metrics of one app often share one preparation
+    for metric in metrics.all():
+        if keys is not None and metric.key not in keys:
+            continue
+        with transaction.atomic():
+            if metric.prepare is not None and metric.prepare not in prepared:
+                metric.prepare(now=now)
+                prepared.add(metric.prepare)
+            rows = [
+                MetricSnapshot(
+                    metric=metric.key,
+                    scope=value.scope,
+                    window=window,
+                    value=value.value,
+                    sample_size=value.sample_size,
+                    details=value.details,
+                    computed_at=now,
+                )
+                for window in WINDOWS
+                for value in metric.compute(window=window, now=now)
+            ]
+            stored.extend(MetricSnapshot.objects.bulk_create(rows))
+    return stored

@@ -13,3 +13,8 @@ def record_heartbeat(name: str = "worker") -> int:
 @shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
 def evaluate_gates() -> int:
     return len(services.evaluate_gates())
+
+
+@shared_task(acks_late=True, time_limit=600, soft_time_limit=540)
+def compute_metrics() -> int:
+    return len(services.compute_metrics())

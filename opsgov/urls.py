@@ -18,4 +18,5 @@ urlpatterns = [
     path("teams/<slug:slug>/", views.team_detail, name="team-detail"),
     path("services/", views.service_list, name="service-list"),
     path("services/<slug:slug>/", views.service_detail, name="service-detail"),
+    path("incidents/", include("incidents.urls")),
 ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from opsgov.models import Service, Team
+from opsgov.models import MetricSnapshot, Service, Team
+from opsgov.registry import MetricDefinition, metrics
 
 
 class LinkSerializer(serializers.Serializer):
@@ -38,3 +39,44 @@ class ServiceSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class MetricSnapshotSerializer(serializers.ModelSerializer):
+    unit = serializers.SerializerMethodField()
+    target = serializers.SerializerMethodField()
+    meets_target = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MetricSnapshot
+        fields = [
+            "metric",
+            "scope",
+            "window",
+            "value",
+            "unit",
+            "sample_size",
+            "details",
+            "target",
+            "meets_target",
+            "computed_at",
+        ]
+
+    def _definition(self, snapshot: MetricSnapshot) -> MetricDefinition | None:
+        return metrics.get(snapshot.metric) if snapshot.metric in metrics else None
+
+    def get_unit(self, snapshot: MetricSnapshot) -> str | None:
+        definition = self._definition(snapshot)
+        return definition.unit if definition else None
+
+    def get_target(self, snapshot: MetricSnapshot) -> float | None:
+        definition = self._definition(snapshot)
+        return definition.target() if definition else None
+
+    def get_meets_target(self, snapshot: MetricSnapshot) -> bool | None:
+        definition = self._definition(snapshot)
+        if definition is None:
+            return None
+        if snapshot.value is None:
+            # e.g. MTBF with no failure in the window: better than any target of that direction.
+            return True if snapshot.details.get("no_failures") and definition.comparison.startswith(">") else None
+        return definition.meets_target(snapshot.value)

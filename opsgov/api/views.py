@@ -11,12 +11,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from opsgov import selectors, services
-from opsgov.filters import ServiceFilterSet, TeamFilterSet
+from opsgov.filters import MetricSnapshotFilterSet, ServiceFilterSet, TeamFilterSet
 from opsgov.models import Service, Team
 from opsgov.policy import get_policy
 
 from .permissions import HasRole
-from .serializers import ServiceSerializer, TeamSerializer
+from .serializers import MetricSnapshotSerializer, ServiceSerializer, TeamSerializer
 
 
 class TeamViewSet(viewsets.ModelViewSet):
@@ -71,3 +71,17 @@ class PolicyView(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
         return Response(get_policy().model_dump(mode="json"))
+
+
+class MetricSnapshotViewSet(viewsets.ReadOnlyModelViewSet):
+    """The latest value of each operational metric per scope and window.
+
+    Durations are in seconds. Filter with `metric`, `scope` (`global`,
+    `service:<slug>`, `team:<slug>`, `severity:<key>`) and `window` (7d, 30d, 90d).
+    """
+
+    queryset = selectors.latest_snapshots()
+    serializer_class = MetricSnapshotSerializer
+    filterset_class = MetricSnapshotFilterSet
+    ordering_fields = ["metric", "scope", "window"]
+    ordering = ["metric", "scope", "window"]

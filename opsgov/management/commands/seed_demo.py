@@ -1,17 +1,21 @@
 """`manage.py seed_demo`: demo teams, services and one user per role (idempotent).
 
-Later areas extend this command with their own demo records. Demo users share
+Each area adds its own demo records from a `demo.py` module in its app with a
+`seed(stdout)` function (idempotent too), called after the core records. Demo users share
 one password, so the command refuses to run with DEBUG off unless told to.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils.module_loading import module_has_submodule
 
 from opsgov import services
 from opsgov.models import Lifecycle, Service, ServiceTier, Team
@@ -98,6 +102,11 @@ class Command(BaseCommand):
                     user.save(update_fields=["password"])
                     created_users.append(username)
                 user.groups.add(Group.objects.get(name=role))
+            # Each area adds its own demo records from `<app>/demo.py: seed(stdout=...)`.
+            for app_config in apps.get_app_configs():
+                if module_has_submodule(app_config.module, "demo"):
+                    import_module(f"{app_config.name}.demo").seed(stdout=self.stdout)
+            services.compute_metrics()
             services.evaluate_gates()
 
         self.stdout.write(

@@ -1,0 +1,1 @@
+"""REST API of incidents and integrations."""

@@ -1,0 +1,1 @@
+"""Alert ingestion endpoints: Alertmanager webhooks and PagerDuty Events API v2."""

@@ -1,0 +1,3 @@
+"""Routes of the ingestion endpoints (mounted under /api/v1/ingest/)."""
+
+urlpatterns: list = []

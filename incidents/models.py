@@ -1,0 +1,269 @@
+"""Incidents, their append-only timelines, alert integrations and the raw events they receive."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from opsgov.models import Service, TimeStampedModel
+from opsgov.policy import get_policy
+
+
+def validate_severity(value: str) -> None:
+    """A severity must be one the effective policy defines (SEV-1..SEV-4 by default)."""
+    defined = get_policy().incidents.severities
+    if value not in defined:
+        raise ValidationError(f"Unknown severity {value!r}; the policy defines {', '.join(defined)}.")
+
+
+def severity_choices() -> list[tuple[str, str]]:
+    return [(key, f"{key} — {level.description}") for key, level in get_policy().incidents.severities.items()]
+
+
+class IncidentStatus(models.TextChoices):
+    TRIGGERED = "triggered", "Triggered"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    MITIGATED = "mitigated", "Mitigated"
+    RESOLVED = "resolved", "Resolved"
+    CANCELLED = "cancelled", "Cancelled (false alarm)"
+
+    @property
+    def badge(self) -> str:
+        return {
+            "triggered": "danger",
+            "acknowledged": "warning",
+            "mitigated": "info",
+            "resolved": "success",
+            "cancelled": "muted",
+        }[self.value]
+
+
+OPEN_STATUSES = (IncidentStatus.TRIGGERED, IncidentStatus.ACKNOWLEDGED, IncidentStatus.MITIGATED)
+
+
+class IntegrationKind(models.TextChoices):
+    ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
+    PAGERDUTY = "pagerduty", "PagerDuty Events API v2"
+    GENERIC = "generic", "Generic (PagerDuty Events v2 format)"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Integration(TimeStampedModel):
+    """A source of alerts for one service, authenticated by a secret token stored hashed."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=16, choices=IntegrationKind.choices)
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="integrations")
+    enabled = models.BooleanField(default=True)
+    token_prefix = models.CharField(max_length=8, editable=False, help_text="First characters, to recognise a token.")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    severity_mapping = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Source severity to policy severity, e.g. {"critical": "SEV-1", "warning": "SEV-3"}; '
+        "merged over the defaults.",
+    )
+    default_severity = models.CharField(max_length=8, default="SEV-3", validators=[validate_severity])
+    auto_resolve = models.BooleanField(
+        default=True, help_text="Resolve the incident when the source reports the alert resolved."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    def clean(self) -> None:
+        if not isinstance(self.severity_mapping, dict):
+            raise ValidationError({"severity_mapping": "Must be an object of source severity to policy severity."})
+        defined = get_policy().incidents.severities
+        for source, target in self.severity_mapping.items():
+            if target not in defined:
+                raise ValidationError(
+                    {"severity_mapping": f"{source!r} maps to unknown severity {target!r} ({', '.join(defined)})."}
+                )
+
+    def set_new_token(self) -> str:
+        """Give the integration a fresh token; returns it (it is stored only as a hash)."""
+        token = secrets.token_urlsafe(32)
+        self.token_prefix = token[:8]
+        self.token_hash = hash_token(token)
+        return token
+
+    def ingest_path(self, token: str) -> str:
+        if self.kind == IntegrationKind.ALERTMANAGER:
+            return reverse("ingest-alertmanager", kwargs={"token": token})
+        return reverse("ingest-pagerduty", kwargs={"token": token})
+
+
+class Incident(TimeStampedModel):
+    """Something that hurts (or threatens) a service, from trigger to resolution.
+
+    Shown as INC-<id>; integrations and links use the UUID. Transitions go through
+    incidents.services, which validates them and writes the timeline.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    title = models.CharField(max_length=255)
+    summary = models.TextField(blank=True)
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="incidents")
+    impacted_services = models.ManyToManyField(
+        Service, blank=True, related_name="impacting_incidents", help_text="Other services affected."
+    )
+    severity = models.CharField(max_length=8, validators=[validate_severity])
+    status = models.CharField(max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.TRIGGERED)
+    triggered_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    mitigated_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    commander = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="commanded_incidents"
+    )
+    customer_impact = models.BooleanField(default=False)
+    integration = models.ForeignKey(
+        Integration, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
+    )
+    dedup_key = models.CharField(max_length=255, blank=True)
+    reopen_count = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-triggered_at", "-id"]
+        constraints = [
+            # Ingestion relies on this: at most one open incident per (integration, dedup key),
+            # so concurrent deliveries of the same alert cannot open two.
+            models.UniqueConstraint(
+                fields=["integration", "dedup_key"],
+                condition=Q(status__in=["triggered", "acknowledged", "mitigated"]) & ~Q(dedup_key=""),
+                name="incident_one_open_per_dedup_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(acknowledged_at__isnull=True) | Q(acknowledged_at__gte=F("triggered_at")),
+                name="incident_ack_after_trigger",
+            ),
+            models.CheckConstraint(
+                condition=Q(mitigated_at__isnull=True) | Q(mitigated_at__gte=F("triggered_at")),
+                name="incident_mitigate_after_trigger",
+            ),
+            models.CheckConstraint(
+                condition=Q(resolved_at__isnull=True) | Q(resolved_at__gte=F("triggered_at")),
+                name="incident_resolve_after_trigger",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="resolved") | Q(resolved_at__isnull=False),
+                name="incident_resolved_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["triggered", "acknowledged", "mitigated", "resolved", "cancelled"]),
+                name="incident_status_valid",
+            ),
+        ]
+        indexes = [
+            # Metrics windows (MTTA by trigger time) and the incident list's default order.
+            models.Index(fields=["triggered_at"], name="incident_triggered_idx"),
+            models.Index(fields=["service", "triggered_at"], name="incident_service_trig_idx"),
+            # MTTR windows (by resolution time).
+            models.Index(fields=["resolved_at"], name="incident_resolved_idx", condition=Q(resolved_at__isnull=False)),
+            # Open incidents on the dashboard and the ingestion lookup by dedup key.
+            models.Index(
+                fields=["integration", "dedup_key"],
+                name="incident_open_dedup_idx",
+                condition=Q(status__in=["triggered", "acknowledged", "mitigated"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.title}"
+
+    @property
+    def public_id(self) -> str:
+        return f"INC-{self.pk}" if self.pk else "INC-?"
+
+    def get_absolute_url(self) -> str:
+        return reverse("incident-detail", kwargs={"number": self.pk})
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def status_badge(self) -> str:
+        return IncidentStatus(self.status).badge
+
+
+class TimelineKind(models.TextChoices):
+    TRIGGERED = "triggered", "Triggered"
+    STATUS = "status", "Status change"
+    REOPENED = "reopened", "Reopened"
+    NOTE = "note", "Note"
+    SIGNAL = "signal", "Signal received"
+    NOTIFICATION = "notification", "Notification"
+    FIELD = "field", "Field changed"
+
+
+class TimelineEvent(models.Model):
+    """One append-only entry in an incident's timeline: a status change, a note, a signal..."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="timeline")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=16, choices=TimelineKind.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["incident", "at"], name="timeline_incident_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} {self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class RawEvent(models.Model):
+    """An ingested payload exactly as received, stored before the 202 answer.
+
+    Processing (grouping into incidents) happens in a Celery task; the sweeper
+    re-enqueues rows still unprocessed, so a broker outage loses nothing.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="raw_events")
+    received_at = models.DateTimeField(default=timezone.now)
+    dedup_key = models.CharField(max_length=255, help_text="Group key / dedup key the event applies to.")
+    action = models.CharField(max_length=16, help_text="trigger, acknowledge or resolve")
+    payload = models.JSONField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="raw_events")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The sweeper scans only unprocessed rows.
+            models.Index(
+                fields=["received_at"], name="rawevent_unprocessed_idx", condition=Q(processed_at__isnull=True)
+            ),
+            # Processing applies earlier unprocessed events of the same key first.
+            models.Index(fields=["integration", "dedup_key", "id"], name="rawevent_key_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.dedup_key} at {self.received_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,3 @@
+"""HTML pages of incidents (mounted under /incidents/)."""
+
+urlpatterns: list = []
