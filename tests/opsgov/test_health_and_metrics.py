@@ -23,9 +23,11 @@ def test_readyz_is_ready_when_database_and_broker_answer(client: Client) -> None
     assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
 
 
-def test_readyz_names_the_broker_when_it_is_down(client: Client, settings: object) -> None:
+def test_readyz_names_the_broker_when_it_is_down(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     from opsgov.celery import app
 
+    # Celery prefers the CELERY_BROKER_URL variable (set in CI) over its configuration.
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     original = app.conf.broker_url
     app.conf.update(broker_url="redis://127.0.0.1:1/0")  # nothing listens on port 1
     try:

@@ -44,8 +44,8 @@ class Command(BaseCommand):
         started = time.monotonic()
         self.stdout.write(f"Enqueueing {record_heartbeat.name}(name={name!r}) on {broker} queue {queue!r} ...")
         try:
-            # send_task by name, as beat does: the worker, not this process, runs the task.
-            celery_app.send_task(record_heartbeat.name, kwargs={"name": name}, queue=queue)
+            # Enqueued the way application code does (.delay/.apply_async); a worker, not this process, runs it.
+            record_heartbeat.apply_async(kwargs={"name": name}, queue=queue)
         except Exception as exc:  # any transport error: the broker is not reachable
             raise CommandError(
                 f"Could not enqueue the heartbeat task on {broker}: {type(exc).__name__}: {exc}"

@@ -1,0 +1,210 @@
+"""Fixtures that start real processes: a Celery worker subprocess on loopback services.
+
+The worker runs `python -m celery -A opsgov worker --pool solo` with the
+environment of this test run, except that DATABASE_URL points at the
+pytest-django TEST database (so rows it writes are visible here, given
+`django_db(transaction=True)`) and the broker is whatever the test chooses.
+Every worker listens on a queue of its own (`opsgov-it-<hex>`), so a worker
+from `make run` or from another test run on the same broker never takes our
+messages, and ours never takes theirs. Workers are always stopped in teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+# Redis for the worker tests: a database number of its own, away from the
+# broker (15) and cache (14) that CI gives the rest of the suite.
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/13"
+WORKER_START_TIMEOUT = 60.0
+TASK_TIMEOUT = 60.0
+
+
+def unique_queue() -> str:
+    return f"opsgov-it-{uuid.uuid4().hex[:12]}"
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis URL for worker tests; Redis missing is a failure, never a skip."""
+    import redis
+
+    url = os.environ.get("OPSGOV_TEST_REDIS_URL") or DEFAULT_TEST_REDIS_URL
+    client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(
+            f"Redis is not reachable at {url} ({type(exc).__name__}: {exc}). The integration tests need a "
+            "Redis server: start one on 127.0.0.1:6379 or set OPSGOV_TEST_REDIS_URL.",
+            pytrace=False,
+        )
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture
+def test_database_url(transactional_db: None) -> str:
+    """A DATABASE_URL for the pytest-django test database, for another process to open."""
+    db = connection.settings_dict
+    engine = db["ENGINE"]
+    if engine == "django.db.backends.sqlite3":
+        name = str(db["NAME"])
+        if name == ":memory:" or "mode=memory" in name:
+            pytest.fail("The SQLite test database is in memory; a worker process cannot open it.", pytrace=False)
+        return f"sqlite:///{Path(name).resolve()}"  # an absolute path gives sqlite:////abs/path
+    if engine == "django.db.backends.postgresql":
+        user = quote(str(db.get("USER") or ""), safe="")
+        password = quote(str(db.get("PASSWORD") or ""), safe="")
+        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+        host = str(db.get("HOST") or "")
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # an IPv6 address
+        port = f":{db['PORT']}" if db.get("PORT") else ""
+        return f"postgresql://{auth}{host}{port}/{quote(str(db['NAME']), safe='')}"
+    pytest.fail(f"No worker test support for database engine {engine}", pytrace=False)
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    queue: str
+    log_path: Path
+    env: dict[str, str] = field(repr=False)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def setting(self, name: str) -> Any:
+        """A Django setting as the worker's environment makes it (read in a separate process)."""
+        code = "\n".join(
+            [
+                "import json, django",
+                "django.setup()",
+                "from django.conf import settings",
+                f"print(json.dumps(settings.{name}))",
+            ]
+        )
+        completed = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=settings.BASE_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return json.loads(completed.stdout.strip().splitlines()[-1])
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        # The worker leads a session of its own: signal the whole group.
+        for sig, grace in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(timeout=grace)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path, test_database_url: str) -> Iterator[Callable[..., Worker]]:
+    """Start a real Celery worker against the test database; stopped at teardown, whatever happens."""
+    workers: list[Worker] = []
+
+    def start(*, broker_url: str | None, var_dir: Path | None = None, queue: str | None = None) -> Worker:
+        queue = queue or unique_queue()
+        env = dict(os.environ)
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "opsgov.settings",
+                "DATABASE_URL": test_database_url,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if broker_url is None:
+            env.pop("CELERY_BROKER_URL", None)  # the settings' default: filesystem:// under OPSGOV_VAR_DIR
+        else:
+            env["CELERY_BROKER_URL"] = broker_url
+        if var_dir is not None:
+            env["OPSGOV_VAR_DIR"] = str(var_dir)
+        log_path = tmp_path / f"worker-{queue}.log"
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "opsgov",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "info",
+            "--queues",
+            queue,
+            "--hostname",
+            f"{queue}@%h",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+        ]
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                command,
+                cwd=settings.BASE_DIR,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        worker = Worker(process=process, queue=queue, log_path=log_path, env=env)
+        workers.append(worker)
+        ready = wait_until(lambda: process.poll() is not None or " ready." in worker.log(), WORKER_START_TIMEOUT)
+        if process.poll() is not None:
+            pytest.fail(f"The Celery worker exited with {process.returncode}:\n{worker.log_tail()}", pytrace=False)
+        if not ready:
+            pytest.fail(f"The Celery worker was not ready in {WORKER_START_TIMEOUT:g} s:\n{worker.log_tail()}")
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in workers:
+            worker.stop()
