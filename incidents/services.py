@@ -59,7 +59,10 @@ EDITABLE_FIELDS = ("title", "summary", "severity", "commander", "customer_impact
 
 
 class TransitionError(DomainError):
-    """A status change the lifecycle does not allow."""
+    """A status change the lifecycle does not allow (reported on the `status` field)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="status")
 
 
 def _user(actor: Actor) -> Any:
@@ -304,3 +307,29 @@ def integration_rotate_token(*, integration: Integration) -> str:
     token = integration.set_new_token()
     integration.save(update_fields=["token_prefix", "token_hash", "updated_at"])
     return token
+
+
+INTEGRATION_FIELDS = ("name", "service", "enabled", "severity_mapping", "default_severity", "auto_resolve")
+
+
+@transaction.atomic
+def integration_update(*, integration: Integration, data: dict[str, Any]) -> Integration:
+    unknown = set(data) - set(INTEGRATION_FIELDS)
+    if unknown:
+        raise DomainError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    for field, value in data.items():
+        setattr(integration, field, value)
+    integration.full_clean()
+    integration.save()
+    return integration
+
+
+@transaction.atomic
+def integration_delete(*, integration: Integration) -> None:
+    """Delete an integration that never received anything; one with history must be disabled instead."""
+    if integration.raw_events.exists():
+        raise DomainError(
+            f"{integration.name} has received events, which would be deleted with it; disable it instead.",
+            field="enabled",
+        )
+    integration.delete()

@@ -1,3 +1,18 @@
 """HTML pages of incidents (mounted under /incidents/)."""
 
-urlpatterns: list = []
+from django.urls import path, re_path
+
+from . import views
+
+urlpatterns = [
+    path("", views.incident_list_view, name="incident-list"),
+    path("new/", views.incident_declare_view, name="incident-declare"),
+    path("metrics/", views.metrics_overview_view, name="incident-metrics"),
+    path("metrics/<slug:slug>/", views.service_metrics_view, name="incident-service-metrics"),
+    path("<int:number>/", views.incident_detail_view, name="incident-detail"),
+    re_path(
+        r"^(?P<number>[0-9]+)/(?P<action>acknowledge|mitigate|resolve|reopen|cancel|note)/$",
+        views.incident_action_view,
+        name="incident-action",
+    ),
+]

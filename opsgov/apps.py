@@ -5,11 +5,21 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models.signals import post_migrate
 
 
-def _sync_roles(**kwargs: Any) -> None:
+def _sync_roles(*, using: str = "default", **kwargs: Any) -> None:
+    """Give the role groups their permissions once every app's permissions exist.
+
+    Django creates an app's permissions in that app's own post_migrate signal,
+    so when opsgov's fires, apps listed after it have none yet: create them all
+    first (idempotent), then sync.
+    """
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Group, Permission
 
     from .roles import sync_roles
 
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, using=using)
     sync_roles(Group, Permission)
 
 

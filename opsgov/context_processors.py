@@ -13,7 +13,7 @@ from django.utils.functional import SimpleLazyObject
 # (seed step, label, url name or None while the area has no pages yet).
 NAVIGATION: list[tuple[int, str, str | None]] = [
     (1, "Monitoring", None),
-    (2, "Incidents", None),
+    (2, "Incidents", "incident-list"),
     (3, "Maintenance", None),
     (4, "Improvement", None),
     (5, "Security", None),

@@ -51,7 +51,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     # Infrastructure and deployment.
     DEVOPS_LEAD: (_READ_ALL, "opsgov.add_service", "opsgov.change_service", "maintenance.*", "backups.*"),
     # Technical support and fixes.
-    TECH_LEAD: (_READ_ALL, "opsgov.change_service", "incidents.*"),
+    # Integrations (alert routing and their secrets) stay with the SRE Lead.
+    TECH_LEAD: (_READ_ALL, "opsgov.change_service", "incidents.*_incident", "incidents.*_timelineevent"),
     SECURITY_LEAD: (_READ_ALL, "security.*"),
     COMPLIANCE_OFFICER: (_READ_ALL, "compliance.*"),
     SUPPORT_TEAM: (_READ_ALL, "support.*"),

@@ -1,3 +1,12 @@
 """Routes of the incidents API (mounted under /api/v1/)."""
 
-urlpatterns: list = []
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter()
+router.register("incidents", views.IncidentViewSet, basename="api-incident")
+router.register("integrations", views.IntegrationViewSet, basename="api-integration")
+
+urlpatterns = [path("", include(router.urls))]

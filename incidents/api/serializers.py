@@ -1,0 +1,228 @@
+"""Serializers of the incidents API.
+
+Input serializers check shapes and references (slugs, usernames, the policy's
+severities); the lifecycle rules live in incidents.services, whose errors the
+API exception handler turns into 400s with field paths. Output serializers are
+separate, so a client never sees a write-only shape in a response.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.urls import NoReverseMatch
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from opsgov.models import Service
+
+from ..models import Incident, Integration, TimelineEvent, TimelineKind, validate_severity
+
+User = get_user_model()
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 instant that must carry its offset: history is never guessed into a time zone."""
+
+    default_error_messages = {
+        "naive": "Include a time zone offset, e.g. 2026-11-20T10:15:30Z or 2026-11-20T11:15:30+01:00.",
+    }
+
+    def enforce_timezone(self, value: datetime) -> datetime:
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
+def _service_field(**kwargs: Any) -> serializers.SlugRelatedField:
+    return serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all(), **kwargs)
+
+
+def _user_field(**kwargs: Any) -> serializers.SlugRelatedField:
+    return serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True), **kwargs)
+
+
+# --- Incidents -----------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {"type": "string", "enum": TimelineKind.values, "description": "What the entry records."},
+    component_name="TimelineKind",  # its own component: "kind" is also the integrations' field name
+)
+class TimelineKindField(serializers.CharField):
+    """A timeline entry's kind (triggered, status, reopened, note, signal, notification, field)."""
+
+
+class TimelineEventSerializer(serializers.ModelSerializer):
+    kind = TimelineKindField(read_only=True)
+    actor: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Username; empty for the system."
+    )
+
+    class Meta:
+        model = TimelineEvent
+        fields = ["id", "at", "kind", "actor", "message", "data"]
+        read_only_fields = fields
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    """An incident as lists show it. `id` is the public "INC-<number>"; `number` is what URLs take."""
+
+    id = serializers.CharField(source="public_id", read_only=True, help_text='"INC-<number>"')
+    number = serializers.IntegerField(source="pk", read_only=True)
+    service: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    impacted_services: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(
+        slug_field="slug", many=True, read_only=True
+    )
+    commander: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Username of the incident commander."
+    )
+    integration: serializers.SlugRelatedField[Integration] = serializers.SlugRelatedField(
+        slug_field="uuid", read_only=True, allow_null=True, help_text="UUID of the integration that opened it."
+    )
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "number",
+            "uuid",
+            "title",
+            "summary",
+            "service",
+            "impacted_services",
+            "severity",
+            "status",
+            "customer_impact",
+            "commander",
+            "triggered_at",
+            "acknowledged_at",
+            "mitigated_at",
+            "resolved_at",
+            "cancelled_at",
+            "reopen_count",
+            "integration",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class IncidentDetailSerializer(IncidentSerializer):
+    """An incident with its whole timeline, oldest entry first."""
+
+    timeline = TimelineEventSerializer(many=True, read_only=True)
+
+    class Meta(IncidentSerializer.Meta):
+        fields = [*IncidentSerializer.Meta.fields, "timeline"]
+        read_only_fields = fields
+
+
+class IncidentCreateSerializer(serializers.Serializer):
+    """Declare an incident. `triggered_at` defaults to now; pass it to record one from history."""
+
+    title = serializers.CharField(max_length=255)
+    service = _service_field()
+    severity = serializers.CharField(max_length=8, validators=[validate_severity])
+    summary = serializers.CharField(required=False, allow_blank=True, default="")
+    triggered_at = AwareDateTimeField(required=False, allow_null=True, default=None)
+    customer_impact = serializers.BooleanField(required=False, default=False)
+    impacted_services = _service_field(many=True, required=False, default=list)
+    commander = _user_field(required=False, allow_null=True, default=None)
+
+
+class IncidentUpdateSerializer(serializers.Serializer):
+    """Descriptive fields; the status changes only through the actions. Each change is logged."""
+
+    title = serializers.CharField(max_length=255, required=False)
+    summary = serializers.CharField(required=False, allow_blank=True)
+    severity = serializers.CharField(max_length=8, required=False, validators=[validate_severity])
+    commander = _user_field(required=False, allow_null=True)
+    customer_impact = serializers.BooleanField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A silently ignored "status" or "resolved_at" would look like it worked.
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: "Cannot be changed here; status changes are the POST actions." for name in unknown}
+            )
+        return attrs
+
+
+class TransitionSerializer(serializers.Serializer):
+    """Optional `at`: when it happened (defaults to now; never before the previous step, never in the future)."""
+
+    at = AwareDateTimeField(required=False, allow_null=True, default=None)
+
+
+class TransitionWithMessageSerializer(TransitionSerializer):
+    message = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReasonSerializer(TransitionSerializer):
+    reason = serializers.CharField()
+
+
+class NoteSerializer(TransitionSerializer):
+    message = serializers.CharField()
+
+
+# --- Integrations ----------------------------------------------------------------------
+
+
+class IntegrationSerializer(serializers.ModelSerializer):
+    """An alert source. The token is never readable: only its first characters (`token_prefix`)."""
+
+    service = _service_field()
+    severity_mapping = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text='Source severity to policy severity, e.g. {"critical": "SEV-1", "warning": "SEV-3"}.',
+    )
+    default_severity = serializers.CharField(max_length=8, required=False, validators=[validate_severity])
+
+    class Meta:
+        model = Integration
+        fields = [
+            "uuid",
+            "name",
+            "kind",
+            "service",
+            "enabled",
+            "token_prefix",
+            "severity_mapping",
+            "default_severity",
+            "auto_resolve",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["uuid", "token_prefix", "created_at", "updated_at"]
+
+
+class IntegrationWithTokenSerializer(IntegrationSerializer):
+    """The answer to a create or a token rotation: the only time the token can be read."""
+
+    token = serializers.SerializerMethodField(help_text="Shown once; store it now. Only its hash is kept.")
+    ingest_url = serializers.SerializerMethodField(help_text="Where the source sends alerts (contains the token).")
+
+    class Meta(IntegrationSerializer.Meta):
+        fields = [*IntegrationSerializer.Meta.fields, "token", "ingest_url"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField())
+    def get_token(self, integration: Integration) -> str:
+        return str(self.context["token"])
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_ingest_url(self, integration: Integration) -> str | None:
+        try:
+            path = integration.ingest_path(self.context["token"])
+        except NoReverseMatch:
+            # The ingestion endpoints are not installed (yet): there is nowhere to send alerts.
+            return None
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path

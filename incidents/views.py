@@ -1,0 +1,342 @@
+"""HTML pages of incidents: the list, one incident with its timeline and actions, declaring one,
+and the per-service MTTA / MTTR / MTBF pages read from metric snapshots.
+
+Writes go through incidents.services; a refused action is shown as a message
+on the incident's page (post/redirect/get), never as an error page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from opsgov import selectors as core_selectors
+from opsgov.errors import DomainError
+from opsgov.models import MetricSnapshot
+from opsgov.policy import get_policy
+from opsgov.registry import WINDOWS, MetricDefinition, metrics
+from opsgov.views import _filter_data, _list_context, _OneOfSelect, _page
+
+from . import services
+from .filters import IncidentFilterSet, incident_detail, incident_list
+from .forms import DeclareIncidentForm, IncidentActionForm
+from .models import Incident, IncidentStatus
+
+CHANGE_PERMISSION = "incidents.change_incident"
+ADD_PERMISSION = "incidents.add_incident"
+
+
+# --- Durations ---------------------------------------------------------------------------
+
+_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+
+
+def format_duration(seconds: float | timedelta | None) -> str:
+    """A duration as people read it: "45 s", "6 min 30 s", "3 h 12 min", "2 d 4 h", "31 d".
+
+    The two largest units, rounded to the smaller one; a zero second unit is left out.
+    """
+    if seconds is None:
+        return "—"
+    if isinstance(seconds, timedelta):
+        seconds = seconds.total_seconds()
+    total = round(max(seconds, 0))
+    if total == 0:
+        return "0 s"
+    for index, (name, size) in enumerate(_UNITS):
+        if total < size:
+            continue
+        if index + 1 == len(_UNITS):
+            return f"{total} s"
+        smaller_name, smaller_size = _UNITS[index + 1]
+        total = round(total / smaller_size) * smaller_size  # round to the smaller unit
+        major, rest = divmod(total, size)
+        minor = rest // smaller_size
+        return f"{major} {name} {minor} {smaller_name}" if minor else f"{major} {name}"
+    return f"{total} s"  # pragma: no cover - the loop always returns
+
+
+# --- List ----------------------------------------------------------------------------------
+
+
+def _filter_widgets(filterset: IncidentFilterSet) -> None:
+    """Widgets that suit a filter bar: a drop-down of services, checkboxes, date pickers."""
+    fields = filterset.form.fields
+    service = fields["service"]
+    service.widget = _OneOfSelect(choices=[("", "Any service"), *iter(service.choices)])
+    for name in ("severity", "status"):
+        fields[name].widget = forms.CheckboxSelectMultiple(choices=fields[name].choices)
+    fields["customer_impact"].widget = forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
+    for name in ("triggered_after", "triggered_before"):
+        fields[name].widget = forms.DateInput(attrs={"type": "date"})
+
+
+def incident_list_view(request: HttpRequest) -> HttpResponse:
+    data = _filter_data(request)
+    filterset = IncidentFilterSet(data, queryset=incident_list())
+    _filter_widgets(filterset)
+    page = _page(request, filterset.qs)
+    context = _list_context(data, filterset, page)
+    context["can_declare"] = request.user.has_perm(ADD_PERMISSION)
+    return render(request, "incidents/incident_list.html", context)
+
+
+# --- Detail and actions -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """One instant in the incident's header: "Acknowledged 10:04, after 4 min"."""
+
+    label: str
+    at: datetime
+    after: str
+
+
+def _milestones(incident: Incident) -> list[Milestone]:
+    rows = []
+    for label, at in (
+        ("Acknowledged", incident.acknowledged_at),
+        ("Mitigated", incident.mitigated_at),
+        ("Resolved", incident.resolved_at),
+        ("Cancelled", incident.cancelled_at),
+    ):
+        if at is not None:
+            rows.append(Milestone(label=label, at=at, after=format_duration(at - incident.triggered_at)))
+    return rows
+
+
+# The actions offered for each status (the lifecycle in incidents.services has the final word).
+_ACTIONS_BY_STATUS: dict[str, tuple[str, ...]] = {
+    IncidentStatus.TRIGGERED: ("acknowledge", "mitigate", "resolve", "cancel"),
+    IncidentStatus.ACKNOWLEDGED: ("mitigate", "resolve", "cancel"),
+    IncidentStatus.MITIGATED: ("resolve", "cancel"),
+    IncidentStatus.RESOLVED: ("reopen",),
+    IncidentStatus.CANCELLED: ("reopen",),
+}
+
+
+def incident_detail_view(request: HttpRequest, number: int) -> HttpResponse:
+    incident = get_object_or_404(incident_detail(), pk=number)
+    level = get_policy().incidents.severities.get(incident.severity)
+    context = {
+        "incident": incident,
+        "timeline": list(incident.timeline.all()),
+        "impacted_services": list(incident.impacted_services.all()),
+        "milestones": _milestones(incident),
+        "open_for": format_duration(timezone.now() - incident.triggered_at) if incident.is_open else "",
+        "response_target": str(level.response_target) if level else "",
+        "severity_description": level.description if level else "",
+        "can_change": request.user.has_perm(CHANGE_PERMISSION),
+        "actions": _ACTIONS_BY_STATUS.get(incident.status, ()),
+    }
+    return render(request, "incidents/incident_detail.html", context)
+
+
+def _text(form: IncidentActionForm, name: str) -> str:
+    return str(form.cleaned_data.get(name) or "")
+
+
+# action -> (what to call, the arguments it takes from the form, what to say when it worked)
+_ACTIONS: dict[str, tuple[Callable[..., Any], tuple[str, ...], str]] = {
+    "acknowledge": (services.incident_acknowledge, (), "acknowledged"),
+    "mitigate": (services.incident_mitigate, ("message",), "marked mitigated"),
+    "resolve": (services.incident_resolve, ("message",), "resolved"),
+    "reopen": (services.incident_reopen, ("reason",), "reopened"),
+    "cancel": (services.incident_cancel, ("reason",), "cancelled as a false alarm"),
+    "note": (services.incident_add_note, ("message",), "noted"),
+}
+
+
+@require_POST
+def incident_action_view(request: HttpRequest, number: str, action: str) -> HttpResponseRedirect:
+    if action not in _ACTIONS:
+        raise Http404("No such action.")
+    if not request.user.has_perm(CHANGE_PERMISSION):
+        raise PermissionDenied("Your roles do not allow changing incidents.")
+    incident = get_object_or_404(Incident, pk=number)
+    call, arguments, done = _ACTIONS[action]
+    form = IncidentActionForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(str(error) for error in errors)}")
+        return redirect(incident)
+    try:
+        call(incident=incident, actor=request.user, **{name: _text(form, name) for name in arguments})
+    except DomainError as exc:
+        messages.error(request, f"Could not {action} {incident.public_id}: {exc.message}")
+    else:
+        messages.success(request, f"{incident.public_id} {done}.")
+    return redirect(incident)
+
+
+def incident_declare_view(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm(ADD_PERMISSION):
+        raise PermissionDenied("Your roles do not allow declaring incidents.")
+    form = DeclareIncidentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            incident = services.incident_create(actor=request.user, **form.cleaned_data)
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, f"{incident.public_id} declared.")
+            return redirect(incident)
+    return render(request, "incidents/incident_form.html", {"form": form})
+
+
+# --- Metrics ---------------------------------------------------------------------------------
+
+# (snapshot key, short name, title)
+INCIDENT_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("mtta", "MTTA", "Mean time to acknowledge"),
+    ("mttr", "MTTR", "Mean time to resolve"),
+    ("mtbf", "MTBF", "Mean time between failures"),
+)
+# Shown when the metric is not registered: the policy's targets, without a verdict.
+_POLICY_COMPARISON = {"mtta": "<", "mttr": "<", "mtbf": ">"}
+
+
+@dataclass(frozen=True)
+class MetricFigure:
+    """One metric for one window, ready to show."""
+
+    window: str
+    value: str
+    has_data: bool
+    verdict: str  # "met", "missed" or "" (no data, or no definition to judge by)
+    p50: str
+    p90: str
+    sample_size: int | None
+    computed_at: datetime | None
+
+    @property
+    def badge(self) -> str:
+        return {"met": "success", "missed": "danger"}.get(self.verdict, "muted")
+
+    @property
+    def verdict_label(self) -> str:
+        return {"met": "Target met", "missed": "Target missed"}.get(self.verdict, "No data")
+
+
+@dataclass(frozen=True)
+class MetricBlock:
+    key: str
+    name: str
+    title: str
+    target: str
+    figures: list[MetricFigure]
+
+
+def _definition(key: str) -> MetricDefinition | None:
+    return metrics.get(key) if key in metrics else None
+
+
+def _target(key: str, definition: MetricDefinition | None) -> str:
+    if definition is not None:
+        return f"{definition.comparison} {format_duration(definition.target())}"
+    span = getattr(get_policy().targets, key, None)
+    return f"{_POLICY_COMPARISON[key]} {format_duration(span.approximate())}" if span is not None else "—"
+
+
+def _verdict(snapshot: MetricSnapshot, definition: MetricDefinition | None) -> str:
+    if definition is None:
+        return ""
+    if snapshot.value is None:
+        # MTBF without a failure in the window is better than any "more than" target.
+        met = True if snapshot.details.get("no_failures") and definition.comparison.startswith(">") else None
+    else:
+        met = definition.meets_target(snapshot.value)
+    return "" if met is None else ("met" if met else "missed")
+
+
+def _figure(window: str, snapshot: MetricSnapshot | None, definition: MetricDefinition | None) -> MetricFigure:
+    """Show a snapshot: its value (or "> window" when MTBF saw no failure), verdict and percentiles."""
+    details = (snapshot.details or {}) if snapshot is not None else {}
+    no_failures = bool(details.get("no_failures"))
+    if snapshot is None or (snapshot.value is None and not no_failures):
+        # Not computed yet, or nothing to measure in the window.
+        return MetricFigure(
+            window=window,
+            value="no data",
+            has_data=False,
+            verdict="",
+            p50="—",
+            p90="—",
+            sample_size=snapshot.sample_size if snapshot else None,
+            computed_at=snapshot.computed_at if snapshot else None,
+        )
+    value = format_duration(snapshot.value) if snapshot.value is not None else str(details.get("display") or "")
+    return MetricFigure(
+        window=window,
+        value=value or f"> {window}",
+        has_data=True,
+        verdict=_verdict(snapshot, definition),
+        p50=format_duration(details["p50"]) if details.get("p50") is not None else "—",
+        p90=format_duration(details["p90"]) if details.get("p90") is not None else "—",
+        sample_size=snapshot.sample_size,
+        computed_at=snapshot.computed_at,
+    )
+
+
+def _snapshots(scopes: list[str], windows: list[str]) -> dict[tuple[str, str, str], MetricSnapshot]:
+    """The newest snapshot of each incident metric for the scopes and windows, in one query."""
+    rows = core_selectors.latest_snapshots().filter(
+        metric__in=[key for key, *_ in INCIDENT_METRICS], scope__in=scopes, window__in=windows
+    )
+    return {(row.metric, row.scope, row.window): row for row in rows}
+
+
+def _blocks(scope: str, snapshots: dict[tuple[str, str, str], MetricSnapshot], windows: list[str]) -> list[MetricBlock]:
+    blocks = []
+    for key, name, title in INCIDENT_METRICS:
+        definition = _definition(key)
+        blocks.append(
+            MetricBlock(
+                key=key,
+                name=name,
+                title=title,
+                target=_target(key, definition),
+                figures=[_figure(window, snapshots.get((key, scope, window)), definition) for window in windows],
+            )
+        )
+    return blocks
+
+
+def metrics_overview_view(request: HttpRequest) -> HttpResponse:
+    """Every service with its 30-day MTTA, MTTR and MTBF against the targets."""
+    window = "30d"
+    service_list = list(core_selectors.service_list())
+    scopes = [f"service:{service.slug}" for service in service_list]
+    snapshots = _snapshots(scopes, [window])
+    rows = [(service, _blocks(f"service:{service.slug}", snapshots, [window])) for service in service_list]
+    targets = [(name, title, _target(key, _definition(key))) for key, name, title in INCIDENT_METRICS]
+    context = {"rows": rows, "window_days": WINDOWS[window].days, "targets": targets}
+    return render(request, "incidents/metrics_overview.html", context)
+
+
+def service_metrics_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """One service's MTTA, MTTR and MTBF over 7, 30 and 90 days, with percentiles and sample sizes."""
+    service = get_object_or_404(core_selectors.service_list(), slug=slug)
+    windows = list(WINDOWS)
+    scope = f"service:{service.slug}"
+    blocks = _blocks(scope, _snapshots([scope], windows), windows)
+    computed = [figure.computed_at for block in blocks for figure in block.figures if figure.computed_at]
+    context = {
+        "service": service,
+        "blocks": blocks,
+        "computed_at": max(computed) if computed else None,
+        "has_data": any(figure.has_data for block in blocks for figure in block.figures),
+        "failure_severities": " and ".join(get_policy().incidents.failure_severities),
+    }
+    return render(request, "incidents/service_metrics.html", context)
