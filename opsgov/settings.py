@@ -270,7 +270,10 @@ AUDITLOG_DISABLE_REMOTE_ADDR = False
 
 # --- Celery --------------------------------------------------------------------
 CELERY_BROKER_URL: str = _read(env.str, "CELERY_BROKER_URL", default="filesystem://")
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
+# A blackholed broker must not hang a request in its on-commit publish: fail
+# fast; what was stored is re-enqueued by the sweepers.
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 10}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport needs its folders to exist before a worker
     # or a producer touches them.
