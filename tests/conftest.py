@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from django.contrib.auth.models import User
@@ -14,6 +15,19 @@ from opsgov.policy import clear_policy_cache
 from opsgov.roles import ALL_ROLES
 
 from .factories import UserFactory
+
+
+def missing_service(what: str, how: str) -> NoReturn:
+    """A service a test needs is not on this machine.
+
+    In CI (CI set) that fails the test: CI provides every service and never
+    skips. On a developer machine without it, the test is skipped with the
+    reason, so `make test` still runs everything else on a bare machine.
+    """
+    message = f"{what} is not available here; {how}."
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message + " CI runs this test.")
 
 
 @pytest.fixture(autouse=True)

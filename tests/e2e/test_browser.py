@@ -21,13 +21,14 @@ from opsgov.context_processors import NAVIGATION
 from opsgov.models import Lifecycle, ServiceTier
 from opsgov.roles import SRE_LEAD
 
+from ..conftest import missing_service
 from ..factories import ServiceFactory, TeamFactory
 
 CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct horse battery staple"  # UserFactory's password
 
-# No skip when Chromium is missing: the browser test is part of the suite, and
-# .ci/run installs Debian's chromium. A missing browser fails loudly below.
+# .ci/run installs Debian's chromium; without it the test fails in CI and is
+# skipped only on a developer machine (tests/conftest.py: missing_service).
 pytestmark = [pytest.mark.integration]
 
 
@@ -37,7 +38,8 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
     # run in a thread with a running loop unless told it is safe (here it is:
     # nothing else uses this thread's connection while the browser runs).
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    assert CHROMIUM.exists(), "Debian's chromium is needed for the browser tests: apt-get install chromium"
+    if not CHROMIUM.exists():
+        missing_service("Debian's Chromium (/usr/bin/chromium)", "apt-get install chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),

@@ -28,6 +28,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from ..conftest import missing_service
+
 # Redis for the worker tests: a database number of its own, away from the
 # broker (15) and cache (14) that CI gives the rest of the suite.
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -50,7 +52,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
 
 @pytest.fixture
 def redis_url() -> str:
-    """The Redis URL for worker tests; Redis missing is a failure, never a skip."""
+    """The Redis URL for worker tests; Redis missing fails in CI (see missing_service)."""
     import redis
 
     url = os.environ.get("OPSGOV_TEST_REDIS_URL") or DEFAULT_TEST_REDIS_URL
@@ -58,10 +60,9 @@ def redis_url() -> str:
     try:
         client.ping()
     except redis.RedisError as exc:
-        pytest.fail(
-            f"Redis is not reachable at {url} ({type(exc).__name__}: {exc}). The integration tests need a "
-            "Redis server: start one on 127.0.0.1:6379 or set OPSGOV_TEST_REDIS_URL.",
-            pytrace=False,
+        missing_service(
+            f"Redis at {url} ({type(exc).__name__}: {exc})",
+            "start a Redis server on 127.0.0.1:6379 or set OPSGOV_TEST_REDIS_URL",
         )
     finally:
         client.close()
