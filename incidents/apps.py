@@ -19,3 +19,7 @@ class IncidentsConfig(AppConfig):
 
         gates.register(app_gates.IncidentManagementGate)
         gates.register(app_gates.ContinuousImprovementGate)
+
+        from . import metrics as app_metrics
+
+        app_metrics.register()

@@ -267,3 +267,70 @@ class RawEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.dedup_key} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- Metric rollups (incidents.metrics) ------------------------------------------------
+
+
+class IncidentDayRollup(models.Model):
+    """Per-day sums behind MTTA, MTTR and MTBF, maintained by ``incidents.metrics.refresh_rollups``.
+
+    One row per (UTC trigger day, UTC resolve day, service, severity) of the
+    incidents that are not cancelled. Every contribution of an incident lives in
+    rows of its trigger day, which never changes, so recomputing that whole day
+    from the incident rows removes a stale contribution (a resolution moved to
+    another day, a reopen that cleared it, a new severity or service) exactly.
+    """
+
+    trigger_day = models.DateField()
+    resolve_day = models.DateField(null=True, blank=True, help_text="Empty for incidents not resolved.")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    severity = models.CharField(max_length=8)
+    triggered = models.PositiveIntegerField(default=0, help_text="Incidents triggered that day.")
+    acknowledged = models.PositiveIntegerField(default=0, help_text="Of those, acknowledged.")
+    ack_seconds = models.FloatField(default=0, help_text="Sum of (acknowledged_at - triggered_at).")
+    resolved = models.PositiveIntegerField(default=0, help_text="Of those, resolved on resolve_day.")
+    resolve_seconds = models.FloatField(default=0, help_text="Sum of (resolved_at - triggered_at).")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trigger_day", "resolve_day", "service", "severity"], name="incident_rollup_cell_unique"
+            ),
+        ]
+        indexes = [
+            # MTTR windows sum the rows resolved on the window's days.
+            models.Index(
+                fields=["resolve_day"], name="incident_rollup_resolve_idx", condition=Q(resolve_day__isnull=False)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trigger_day}/{self.resolve_day} service {self.service_id} {self.severity}: {self.triggered}"
+
+
+class IncidentRollupState(models.Model):
+    """The single row that says how far the rollups are up to date (see incidents.metrics)."""
+
+    watermark = models.DateTimeField(
+        null=True, blank=True, help_text="Incident changes with updated_at up to this instant are in the rollups."
+    )
+    built_at = models.DateTimeField(null=True, blank=True, help_text="Last rebuild from scratch.")
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    last_full = models.BooleanField(default=False, help_text="Whether the last refresh rebuilt every day.")
+    last_days = models.PositiveIntegerField(default=0, help_text="Trigger days recomputed by the last refresh.")
+    last_rows = models.PositiveIntegerField(default=0, help_text="Rollup rows written by the last refresh.")
+    last_seconds = models.FloatField(default=0, help_text="Duration of the last refresh.")
+
+    def __str__(self) -> str:
+        return f"incident rollups up to {self.watermark}"
+
+
+class IncidentRollupDirtyDay(models.Model):
+    """A trigger day to recompute at the next refresh (an incident of that day was deleted)."""
+
+    day = models.DateField(unique=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return str(self.day)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 
 from opsgov import selectors as core_selectors
 from opsgov.errors import DomainError
+from opsgov.formatting import format_duration
 from opsgov.models import MetricSnapshot
 from opsgov.policy import get_policy
 from opsgov.registry import WINDOWS, MetricDefinition, metrics
@@ -31,39 +32,13 @@ from . import services
 from .filters import IncidentFilterSet, incident_detail, incident_list
 from .forms import DeclareIncidentForm, IncidentActionForm
 from .models import Incident, IncidentStatus
+from .selectors import latest_incident_snapshots
 
 CHANGE_PERMISSION = "incidents.change_incident"
 ADD_PERMISSION = "incidents.add_incident"
 
 
 # --- Durations ---------------------------------------------------------------------------
-
-_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
-
-
-def format_duration(seconds: float | timedelta | None) -> str:
-    """A duration as people read it: "45 s", "6 min 30 s", "3 h 12 min", "2 d 4 h", "31 d".
-
-    The two largest units, rounded to the smaller one; a zero second unit is left out.
-    """
-    if seconds is None:
-        return "—"
-    if isinstance(seconds, timedelta):
-        seconds = seconds.total_seconds()
-    total = round(max(seconds, 0))
-    if total == 0:
-        return "0 s"
-    for index, (name, size) in enumerate(_UNITS):
-        if total < size:
-            continue
-        if index + 1 == len(_UNITS):
-            return f"{total} s"
-        smaller_name, smaller_size = _UNITS[index + 1]
-        total = round(total / smaller_size) * smaller_size  # round to the smaller unit
-        major, rest = divmod(total, size)
-        minor = rest // smaller_size
-        return f"{major} {name} {minor} {smaller_name}" if minor else f"{major} {name}"
-    return f"{total} s"  # pragma: no cover - the loop always returns
 
 
 # --- List ----------------------------------------------------------------------------------
@@ -289,14 +264,6 @@ def _figure(window: str, snapshot: MetricSnapshot | None, definition: MetricDefi
     )
 
 
-def _snapshots(scopes: list[str], windows: list[str]) -> dict[tuple[str, str, str], MetricSnapshot]:
-    """The newest snapshot of each incident metric for the scopes and windows, in one query."""
-    rows = core_selectors.latest_snapshots().filter(
-        metric__in=[key for key, *_ in INCIDENT_METRICS], scope__in=scopes, window__in=windows
-    )
-    return {(row.metric, row.scope, row.window): row for row in rows}
-
-
 def _blocks(scope: str, snapshots: dict[tuple[str, str, str], MetricSnapshot], windows: list[str]) -> list[MetricBlock]:
     blocks = []
     for key, name, title in INCIDENT_METRICS:
@@ -318,7 +285,7 @@ def metrics_overview_view(request: HttpRequest) -> HttpResponse:
     window = "30d"
     service_list = list(core_selectors.service_list())
     scopes = [f"service:{service.slug}" for service in service_list]
-    snapshots = _snapshots(scopes, [window])
+    snapshots = latest_incident_snapshots(scopes, [window])
     rows = [(service, _blocks(f"service:{service.slug}", snapshots, [window])) for service in service_list]
     targets = [(name, title, _target(key, _definition(key))) for key, name, title in INCIDENT_METRICS]
     context = {"rows": rows, "window_days": WINDOWS[window].days, "targets": targets}
@@ -330,7 +297,7 @@ def service_metrics_view(request: HttpRequest, slug: str) -> HttpResponse:
     service = get_object_or_404(core_selectors.service_list(), slug=slug)
     windows = list(WINDOWS)
     scope = f"service:{service.slug}"
-    blocks = _blocks(scope, _snapshots([scope], windows), windows)
+    blocks = _blocks(scope, latest_incident_snapshots([scope], windows), windows)
     computed = [figure.computed_at for block in blocks for figure in block.figures if figure.computed_at]
     context = {
         "service": service,

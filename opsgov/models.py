@@ -120,13 +120,24 @@ class MetricSnapshot(models.Model):
     sample_size = models.PositiveIntegerField(default=0)
     details = models.JSONField(default=dict, blank=True, help_text="Extra figures such as p50/p90.")
     computed_at = models.DateTimeField(default=timezone.now)
+    is_current = models.BooleanField(
+        default=True, help_text="The newest value of its (metric, scope, window); older rows are history."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["metric", "scope", "window", "-computed_at"]
+        constraints = [
+            # selectors.latest_snapshots reads only current rows: one per key, whatever the history.
+            models.UniqueConstraint(
+                fields=["metric", "scope", "window"],
+                condition=models.Q(is_current=True),
+                name="snapshot_one_current_per_key",
+            ),
+        ]
         indexes = [
-            # selectors.latest_snapshots: newest row per (metric, scope, window).
+            # Trends and history pruning: a key's rows over time.
             models.Index(fields=["metric", "scope", "window", "-computed_at"], name="snapshot_latest_idx"),
         ]
 

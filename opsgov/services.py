@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max, Subquery
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from .errors import DomainError
@@ -105,10 +108,18 @@ def evaluate_gates(*, now: datetime | None = None, keys: list[str] | None = None
     return GateEvaluation.objects.bulk_create(evaluations)
 
 
-def compute_metrics(*, now: datetime | None = None, keys: list[str] | None = None) -> list[MetricSnapshot]:
+def compute_metrics(
+    *,
+    now: datetime | None = None,
+    keys: list[str] | None = None,
+    progress: Callable[[str, int, float], None] | None = None,
+) -> list[MetricSnapshot]:
     """Compute the registered metrics (all, or those named) over every window into snapshots.
 
-    Each metric is one transaction: a failing metric does not discard the others' figures.
+    All metrics of one call share one `now`. Each metric is one transaction
+    (a failing metric does not discard the others' figures): its new rows
+    become the current ones and the previous current rows turn into history.
+    `progress(key, rows, seconds)` is called after each metric.
     """
     now = now or timezone.now()
     stored: list[MetricSnapshot] = []
@@ -116,6 +127,7 @@ def compute_metrics(*, now: datetime | None = None, keys: list[str] | None = Non
     for metric in metrics.all():
         if keys is not None and metric.key not in keys:
             continue
+        started = time.monotonic()
         with transaction.atomic():
             if metric.prepare is not None and metric.prepare not in prepared:
                 metric.prepare(now=now)
@@ -129,9 +141,34 @@ def compute_metrics(*, now: datetime | None = None, keys: list[str] | None = Non
                     sample_size=value.sample_size,
                     details=value.details,
                     computed_at=now,
+                    is_current=True,
                 )
                 for window in WINDOWS
                 for value in metric.compute(window=window, now=now)
             ]
+            MetricSnapshot.objects.filter(metric=metric.key, is_current=True).update(is_current=False)
             stored.extend(MetricSnapshot.objects.bulk_create(rows))
+        if progress is not None:
+            progress(metric.key, len(rows), time.monotonic() - started)
     return stored
+
+
+# Snapshots younger than this are all kept; older ones are thinned to one per key and day.
+SNAPSHOT_FULL_HISTORY = timedelta(hours=48)
+
+
+@transaction.atomic
+def prune_snapshots(*, now: datetime | None = None) -> int:
+    """Thin metric history: keep every snapshot of the last 48 hours, and before that the
+    last one of each (metric, scope, window) per UTC day (enough for 90-day trends).
+    Returns the number of rows deleted."""
+    cutoff = (now or timezone.now()) - SNAPSHOT_FULL_HISTORY
+    old = MetricSnapshot.objects.filter(computed_at__lt=cutoff, is_current=False)
+    keep = (
+        old.annotate(day=TruncDate("computed_at", tzinfo=UTC))
+        .values("metric", "scope", "window", "day")
+        .annotate(last=Max("id"))
+        .values("last")
+    )
+    deleted, _ = old.exclude(id__in=Subquery(keep)).delete()
+    return deleted

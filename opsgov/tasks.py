@@ -18,3 +18,8 @@ def evaluate_gates() -> int:
 @shared_task(acks_late=True, time_limit=600, soft_time_limit=540)
 def compute_metrics() -> int:
     return len(services.compute_metrics())
+
+
+@shared_task(acks_late=True, time_limit=600, soft_time_limit=540)
+def prune_snapshots() -> int:
+    return services.prune_snapshots()

@@ -18,7 +18,7 @@ from pytest_django import DjangoAssertNumQueries
 
 from incidents import services
 from incidents.models import Incident, IncidentStatus, TimelineKind
-from incidents.views import format_duration
+from opsgov.formatting import format_duration
 from opsgov.models import Lifecycle, MetricSnapshot
 from opsgov.registry import MetricDefinition, metrics
 from opsgov.roles import SECURITY_LEAD, SRE_LEAD, TECH_LEAD

@@ -43,7 +43,9 @@ def test_readyz_names_the_broker_when_it_is_down(client: Client, monkeypatch: py
 
 def test_metrics_exposes_gate_status_and_snapshots(client: Client) -> None:
     services.evaluate_gates()
-    MetricSnapshot.objects.create(metric="mtta", scope="global", window="30d", value=420.0, sample_size=12)
+    MetricSnapshot.objects.create(
+        metric="mtta", scope="global", window="30d", value=420.0, sample_size=12, is_current=False
+    )
     MetricSnapshot.objects.create(metric="mtta", scope="global", window="30d", value=300.0, sample_size=13)
     response = client.get("/metrics")
     assert response.status_code == 200
