@@ -175,6 +175,8 @@ class Incident(TimeStampedModel):
             # Metrics windows (MTTA by trigger time) and the incident list's default order.
             models.Index(fields=["triggered_at"], name="incident_triggered_idx"),
             models.Index(fields=["service", "triggered_at"], name="incident_service_trig_idx"),
+            # incidents.metrics: incidents changed since the rollup watermark.
+            models.Index(fields=["updated_at"], name="incident_updated_idx"),
             # MTTR windows (by resolution time).
             models.Index(fields=["resolved_at"], name="incident_resolved_idx", condition=Q(resolved_at__isnull=False)),
             # Open incidents on the dashboard and the ingestion lookup by dedup key.

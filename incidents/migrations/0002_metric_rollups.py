@@ -53,13 +53,9 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('trigger_day', 'resolve_day', 'service', 'severity'), name='incident_rollup_cell_unique')],
             },
         ),
-        # incidents.metrics.refresh_rollups finds the incidents changed since its last run by
-        # updated_at. The index lives outside the model state so that Incident's Meta (owned by
-        # the lifecycle) stays as it is; if Incident.Meta later declares
-        # Index(fields=["updated_at"], name="incident_updated_idx"), wrap that AddIndex in
-        # SeparateDatabaseAndState(state_operations=[...]) since the index already exists.
-        migrations.RunSQL(
-            sql="CREATE INDEX IF NOT EXISTS incident_updated_idx ON incidents_incident (updated_at)",
-            reverse_sql="DROP INDEX IF EXISTS incident_updated_idx",
+        # incidents.metrics.refresh_rollups: incidents changed since its watermark.
+        migrations.AddIndex(
+            model_name="incident",
+            index=models.Index(fields=["updated_at"], name="incident_updated_idx"),
         ),
     ]
