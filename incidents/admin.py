@@ -7,7 +7,23 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import Incident, Integration, RawEvent, TimelineEvent
+from .models import (
+    ActionItem,
+    EscalationLevel,
+    EscalationPolicy,
+    Incident,
+    Integration,
+    LayerMember,
+    Notification,
+    NotificationChannel,
+    PostIncidentReview,
+    RawEvent,
+    Schedule,
+    ScheduleLayer,
+    ScheduleOverride,
+    ServiceEscalation,
+    TimelineEvent,
+)
 
 
 class TimelineInline(admin.TabularInline):
@@ -73,3 +89,99 @@ class RawEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class LayerMemberInline(admin.TabularInline):
+    model = LayerMember
+    extra = 0
+    raw_id_fields = ["user"]
+
+
+class ScheduleLayerInline(admin.StackedInline):
+    model = ScheduleLayer
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "time_zone", "team"]
+    search_fields = ["name", "slug"]
+    inlines = [ScheduleLayerInline]
+
+
+@admin.register(ScheduleLayer)
+class ScheduleLayerAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "rotation_kind", "priority", "rotation_start", "ends_at"]
+    list_filter = ["rotation_kind", "schedule"]
+    inlines = [LayerMemberInline]
+
+
+@admin.register(ScheduleOverride)
+class ScheduleOverrideAdmin(admin.ModelAdmin):
+    list_display = ["schedule", "user", "starts_at", "ends_at", "reason"]
+    list_filter = ["schedule"]
+    raw_id_fields = ["user"]
+
+
+class EscalationLevelInline(admin.TabularInline):
+    model = EscalationLevel
+    extra = 0
+    filter_horizontal = ["users"]
+
+
+class ServiceEscalationInline(admin.TabularInline):
+    model = ServiceEscalation
+    extra = 0
+
+
+@admin.register(EscalationPolicy)
+class EscalationPolicyAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    search_fields = ["name", "slug"]
+    inlines = [EscalationLevelInline, ServiceEscalationInline]
+
+
+@admin.register(NotificationChannel)
+class NotificationChannelAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "kind", "enabled"]
+    list_filter = ["kind", "enabled"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "incident", "kind", "destination", "status", "attempts", "response_status"]
+    list_filter = ["kind", "status"]
+    raw_id_fields = ["incident", "recipient", "channel"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ActionItemInline(admin.TabularInline):
+    model = ActionItem
+    extra = 0
+    fields = ["title", "owner", "due_date", "priority", "status"]
+    raw_id_fields = ["owner"]
+
+
+@admin.register(PostIncidentReview)
+class PostIncidentReviewAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "status", "due_at", "approved_by", "published_at"]
+    list_filter = ["status"]
+    raw_id_fields = ["incident", "author", "approved_by"]
+    # Approval and publication go through the review workflow, which records who and when.
+    readonly_fields = ["status", "submitted_at", "approved_by", "approved_at", "published_at"]
+    inlines = [ActionItemInline]
+
+
+@admin.register(ActionItem)
+class ActionItemAdmin(admin.ModelAdmin):
+    list_display = ["title", "owner", "due_date", "priority", "status", "closed_at"]
+    list_filter = ["status", "priority"]
+    search_fields = ["title", "description"]
+    raw_id_fields = ["review", "incident", "owner"]

@@ -10,10 +10,23 @@ class IncidentsConfig(AppConfig):
 
         from opsgov.registry import gates
 
-        from .models import Incident, Integration
+        from . import models
 
-        auditlog.register(Incident)
-        auditlog.register(Integration, exclude_fields=["token_hash"])
+        # Escalation bookkeeping changes every few minutes; the timeline records what matters of it.
+        auditlog.register(models.Incident, exclude_fields=["next_escalation_at", "escalation_level", "updated_at"])
+        auditlog.register(models.Integration, exclude_fields=["token_hash"])
+        for governed in (
+            models.Schedule,
+            models.ScheduleLayer,
+            models.ScheduleOverride,
+            models.EscalationPolicy,
+            models.EscalationLevel,
+            models.ServiceEscalation,
+            models.PostIncidentReview,
+            models.ActionItem,
+        ):
+            auditlog.register(governed)
+        auditlog.register(models.NotificationChannel, exclude_fields=["secret"])
 
         from . import gates as app_gates
 

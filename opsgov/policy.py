@@ -293,6 +293,9 @@ class IncidentPolicy(_Strict):
     review_severities: list[str] = Field(default_factory=lambda: ["SEV-1", "SEV-2"])
     review_due: Span = span("5 business days")
     min_response_attainment_percent: Percent = 90
+    max_overdue_action_items_percent: Percent = Field(
+        default=10, description="Continuous improvement gate: at most this share of open action items overdue"
+    )
 
     @field_validator("severities")
     @classmethod

@@ -139,6 +139,18 @@ class Incident(TimeStampedModel):
     )
     dedup_key = models.CharField(max_length=255, blank=True)
     reopen_count = models.PositiveSmallIntegerField(default=0)
+    # Escalation and the response target (incidents.escalation).
+    escalation_policy = models.ForeignKey(
+        "incidents.EscalationPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
+    )
+    escalation_level = models.PositiveSmallIntegerField(default=0, help_text="The last escalation level notified.")
+    next_escalation_at = models.DateTimeField(null=True, blank=True)
+    response_due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Acknowledge by then (the severity's response target, business time for SEV-4).",
+    )
+    response_met = models.BooleanField(null=True, blank=True, help_text="Empty until acknowledged or breached.")
 
     class Meta:
         ordering = ["-triggered_at", "-id"]
@@ -175,6 +187,12 @@ class Incident(TimeStampedModel):
             # Metrics windows (MTTA by trigger time) and the incident list's default order.
             models.Index(fields=["triggered_at"], name="incident_triggered_idx"),
             models.Index(fields=["service", "triggered_at"], name="incident_service_trig_idx"),
+            # The escalation beat task: incidents whose next level is due.
+            models.Index(
+                fields=["next_escalation_at"],
+                name="incident_escalation_due_idx",
+                condition=Q(next_escalation_at__isnull=False),
+            ),
             # incidents.metrics: incidents changed since the rollup watermark.
             models.Index(fields=["updated_at"], name="incident_updated_idx"),
             # MTTR windows (by resolution time).

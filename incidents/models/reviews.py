@@ -1,0 +1,134 @@
+"""Post-incident reviews and the improvement backlog (seed step 4: continuous improvement)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from opsgov.models import TimeStampedModel
+
+from .incidents import Incident
+
+
+class ReviewStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    PUBLISHED = "published", "Published"
+
+    @property
+    def badge(self) -> str:
+        return {"draft": "muted", "in_review": "warning", "published": "success"}[self.value]
+
+
+class PostIncidentReview(TimeStampedModel):
+    """A blameless post-incident review, after the seed's post-mortem structure.
+
+    Required for the policy's review severities and due within the policy's business days
+    after resolution; published only after a Tech Lead approves (who and when are kept).
+    """
+
+    incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="review")
+    status = models.CharField(max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.DRAFT)
+    due_at = models.DateTimeField(null=True, blank=True, help_text="From the policy: business days after resolution.")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    summary = models.TextField(blank=True)
+    impact = models.TextField(blank=True, help_text="Who and what was affected, for how long.")
+    timeline = models.TextField(blank=True, help_text="Pre-filled from the incident's events; edit freely.")
+    root_causes = models.TextField(blank=True)
+    contributing_factors = models.TextField(blank=True)
+    what_went_well = models.TextField(blank=True)
+    what_went_wrong = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="published") | (Q(approved_by__isnull=False) & Q(published_at__isnull=False)),
+                name="review_published_needs_approval",
+            ),
+        ]
+        indexes = [
+            # Overdue reviews: not yet published, due date passed.
+            models.Index(fields=["due_at"], name="review_open_due_idx", condition=~Q(status="published")),
+        ]
+
+    def __str__(self) -> str:
+        return f"Review of {self.incident.public_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("review-detail", kwargs={"pk": self.pk})
+
+    def is_overdue(self, now: object = None) -> bool:
+        moment = now or timezone.now()
+        return self.status != ReviewStatus.PUBLISHED and self.due_at is not None and self.due_at < moment  # type: ignore[operator]
+
+
+class ActionPriority(models.TextChoices):
+    HIGH = "high", "High"
+    MEDIUM = "medium", "Medium"
+    LOW = "low", "Low"
+
+
+class ActionStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    IN_PROGRESS = "in_progress", "In progress"
+    DONE = "done", "Done"
+    WONT_DO = "wont_do", "Won't do"
+
+
+ACTION_OPEN_STATUSES = (ActionStatus.OPEN, ActionStatus.IN_PROGRESS)
+
+
+class ActionItem(TimeStampedModel):
+    """An improvement to make, usually from a review: tracked to the end, overdue when late."""
+
+    review = models.ForeignKey(
+        PostIncidentReview, null=True, blank=True, on_delete=models.SET_NULL, related_name="action_items"
+    )
+    incident = models.ForeignKey(
+        Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="action_items"
+    )
+    title = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    due_date = models.DateField(null=True, blank=True)
+    priority = models.CharField(max_length=8, choices=ActionPriority.choices, default=ActionPriority.MEDIUM)
+    status = models.CharField(max_length=12, choices=ActionStatus.choices, default=ActionStatus.OPEN)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_date", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["done", "wont_do"], closed_at__isnull=False)
+                | Q(status__in=["open", "in_progress"], closed_at__isnull=True),
+                name="action_item_closed_at_matches_status",
+            ),
+        ]
+        indexes = [
+            # Overdue detection and the open backlog.
+            models.Index(
+                fields=["due_date"], name="action_open_due_idx", condition=Q(status__in=["open", "in_progress"])
+            ),
+            # Closing rate per 30 days.
+            models.Index(fields=["closed_at"], name="action_closed_idx", condition=Q(closed_at__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("action-item-detail", kwargs={"pk": self.pk})
