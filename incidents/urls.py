@@ -1,6 +1,6 @@
 """HTML pages of incidents (mounted under /incidents/)."""
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from . import views
 
@@ -10,6 +10,8 @@ urlpatterns = [
     path("metrics/", views.metrics_overview_view, name="incident-metrics"),
     path("metrics/<slug:slug>/", views.service_metrics_view, name="incident-service-metrics"),
     path("<int:number>/", views.incident_detail_view, name="incident-detail"),
+    path("", include("incidents.oncall_urls")),
+    path("", include("incidents.reviews_urls")),
     re_path(
         r"^(?P<number>[0-9]+)/(?P<action>acknowledge|mitigate|resolve|reopen|cancel|note)/$",
         views.incident_action_view,

@@ -9,4 +9,8 @@ router = SimpleRouter()
 router.register("incidents", views.IncidentViewSet, basename="api-incident")
 router.register("integrations", views.IntegrationViewSet, basename="api-integration")
 
-urlpatterns = [path("", include(router.urls))]
+urlpatterns = [
+    path("", include(router.urls)),
+    path("", include("incidents.api.oncall_urls")),
+    path("", include("incidents.api.reviews_urls")),
+]

@@ -1,0 +1,3 @@
+"""Routes of the reviews API (mounted under /api/v1/)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""HTML routes of oncall (mounted under /incidents/)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""HTML routes of reviews (mounted under /incidents/)."""
+
+urlpatterns: list = []
