@@ -27,6 +27,7 @@ CORE_NAVIGATION: list[tuple[str, str]] = [
     ("Home", "home"),
     ("Services", "service-list"),
     ("Teams", "team-list"),
+    ("On call", "oncall-now"),
     ("Policy", "policy"),
 ]
 

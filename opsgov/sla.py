@@ -113,7 +113,7 @@ class NoWorkingTimeError(ValueError):
 # --- Shared helpers ---------------------------------------------------------------
 
 
-def _utc(value: datetime, name: str) -> datetime:
+def as_utc(value: datetime, name: str) -> datetime:
     """`value` as a UTC datetime; naive datetimes are rejected."""
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime, not {type(value).__name__}")
@@ -131,8 +131,8 @@ def _merged_pauses(pauses: Iterable[Pause], start: datetime, end: datetime) -> l
     """The pauses clipped to [start, end] (UTC), sorted, with overlapping ones merged."""
     clipped: list[Interval] = []
     for index, (pause_start, pause_end) in enumerate(pauses):
-        p_start = _utc(pause_start, f"pause {index} start")
-        p_end = end if pause_end is None else _utc(pause_end, f"pause {index} end")
+        p_start = as_utc(pause_start, f"pause {index} start")
+        p_end = end if pause_end is None else as_utc(pause_end, f"pause {index} end")
         if pause_end is not None and p_end < p_start:
             raise ValueError(
                 f"pause {index} ends ({pause_end.isoformat()}) before it starts ({pause_start.isoformat()})"
@@ -201,18 +201,18 @@ class AlwaysOnCalendar(Calendar):
         _check_duration(duration)
         # On the UTC timeline: aware arithmetic within one zone would be wall-clock
         # arithmetic (23 or 25 real hours for "1 day" across a DST change).
-        result = _utc(start, "start") + duration
+        result = as_utc(start, "start") + duration
         return result.astimezone(self.zone or start.tzinfo)
 
     def elapsed(self, start: datetime, end: datetime, pauses: Iterable[Pause] = ()) -> timedelta:
-        start_utc, end_utc = _utc(start, "start"), _utc(end, "end")
+        start_utc, end_utc = as_utc(start, "start"), as_utc(end, "end")
         merged = _merged_pauses(pauses, start_utc, end_utc)
         if end_utc <= start_utc:
             return _ZERO
         return _unpaused_time([(start_utc, end_utc)], merged)
 
     def is_working_time(self, at: datetime) -> bool:
-        _utc(at, "at")
+        as_utc(at, "at")
         return True
 
 
@@ -237,7 +237,7 @@ class _Holidays(Container[date]):
             return day in self._country
 
 
-def _first_instant_showing(wall: datetime, zone: tzinfo) -> datetime:
+def first_instant_showing(wall: datetime, zone: tzinfo) -> datetime:
     """The first instant (UTC) at which the local clock in `zone` shows the naive time `wall` or later.
 
     That is the only instant showing `wall`, or its first occurrence when clocks go
@@ -327,7 +327,7 @@ class BusinessCalendar(Calendar):
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         _check_duration(duration)
-        start_utc = _utc(start, "start")
+        start_utc = as_utc(start, "start")
         remaining = duration
         if remaining == _ZERO:
             return start_utc.astimezone(self.zone)
@@ -339,14 +339,14 @@ class BusinessCalendar(Calendar):
         raise AssertionError("unreachable: _working_intervals is unbounded without an end")  # pragma: no cover
 
     def elapsed(self, start: datetime, end: datetime, pauses: Iterable[Pause] = ()) -> timedelta:
-        start_utc, end_utc = _utc(start, "start"), _utc(end, "end")
+        start_utc, end_utc = as_utc(start, "start"), as_utc(end, "end")
         merged = _merged_pauses(pauses, start_utc, end_utc)
         if end_utc <= start_utc:
             return _ZERO
         return _unpaused_time(self._working_intervals(start_utc, end_utc), merged)
 
     def is_working_time(self, at: datetime) -> bool:
-        at_utc = _utc(at, "at")
+        at_utc = as_utc(at, "at")
         return any(True for _ in self._working_intervals(at_utc, at_utc + _MICROSECOND))
 
     # -- Working intervals --
@@ -357,8 +357,8 @@ class BusinessCalendar(Calendar):
             return []
         intervals = []
         for opens, closes in self.working_hours.get(day.weekday(), ()):
-            low = _first_instant_showing(datetime.combine(day, opens), self.zone)
-            high = _first_instant_showing(datetime.combine(day, closes), self.zone)
+            low = first_instant_showing(datetime.combine(day, opens), self.zone)
+            high = first_instant_showing(datetime.combine(day, closes), self.zone)
             if low < high:  # empty only for a period skipped entirely by a DST jump
                 intervals.append((low, high))
         return intervals
@@ -380,7 +380,7 @@ class BusinessCalendar(Calendar):
                         f"no result within {MAX_SEARCH_DAYS} days after {start.astimezone(self.zone).isoformat()}: "
                         "the calendar has too little working time (check working hours and holidays)"
                     )
-            elif _first_instant_showing(datetime.combine(day, time()), self.zone) >= end:
+            elif first_instant_showing(datetime.combine(day, time()), self.zone) >= end:
                 return
             for opens, closes in self.day_intervals(day):
                 low = max(opens, start)
@@ -417,9 +417,9 @@ def due_at(start: datetime, target: Span, *, calendar: BusinessCalendar, always_
     if target.unit.is_business:
         return calendar.add(start, target_length(target, calendar=calendar))
     if target.unit.is_calendar:
-        local = _utc(start, "start").astimezone(calendar.zone)
+        local = as_utc(start, "start").astimezone(calendar.zone)
         wall = target.after(local).replace(tzinfo=None)
-        return _first_instant_showing(wall, calendar.zone).astimezone(calendar.zone)
+        return first_instant_showing(wall, calendar.zone).astimezone(calendar.zone)
     clock = always_on or AlwaysOnCalendar(calendar.zone)
     return clock.add(start, target_length(target, calendar=calendar)).astimezone(calendar.zone)
 

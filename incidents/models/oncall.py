@@ -70,7 +70,10 @@ class ScheduleLayer(TimeStampedModel):
     )
     ends_at = models.DateTimeField(null=True, blank=True, help_text="The layer stops covering from here.")
     restrict_weekdays = models.JSONField(
-        default=list, blank=True, help_text="Weekdays (0 = Monday) the layer covers; empty means every day."
+        default=list,
+        blank=True,
+        help_text="Weekdays (0 = Monday) on which a coverage window starts (an overnight window "
+        "belongs to the day it starts); empty means every day.",
     )
     restrict_start = models.TimeField(null=True, blank=True, help_text="Daily coverage starts (local time).")
     restrict_end = models.TimeField(null=True, blank=True, help_text="Daily coverage ends (local time).")
