@@ -21,6 +21,7 @@ from django.utils import timezone
 from opsgov.errors import DomainError
 from opsgov.models import Service
 
+from . import escalation
 from .models import (
     OPEN_STATUSES,
     Incident,
@@ -136,6 +137,7 @@ def incident_create(
         incident.impacted_services.set([s for s in impacted_services if s.pk != service.pk])
     source = f" from {integration}" if integration else ""
     _log(incident, TimelineKind.TRIGGERED, at=triggered_at, actor=actor, message=f"Triggered{source}", data=signal)
+    escalation.start(incident)  # the response target and the escalation policy's first step
     return incident
 
 
@@ -156,6 +158,7 @@ def _transition(
     incident.status = target
     setattr(incident, _TIME_FIELD[target], when)
     incident.save(update_fields=["status", _TIME_FIELD[target], "updated_at"])
+    escalation.on_transition(incident, at=when)  # records the response on acknowledge; stops escalating
     _log(
         incident,
         TimelineKind.STATUS,
@@ -223,6 +226,8 @@ def incident_reopen(*, incident: Incident, actor: Actor = None, at: datetime | N
     incident.resolved_at = incident.mitigated_at = incident.cancelled_at = None
     incident.reopen_count += 1
     incident.save()
+    if incident.status == IncidentStatus.TRIGGERED:
+        escalation.start(incident)  # nobody ever acknowledged it: wake people again from level 1
     _log(
         incident,
         TimelineKind.REOPENED,
@@ -259,6 +264,8 @@ def incident_update(*, incident: Incident, data: dict[str, Any], actor: Actor = 
             setattr(incident, field, value)
     if not changes:
         return incident
+    if "severity" in changes and incident.acknowledged_at is None:
+        incident.response_due_at = escalation.response_due(incident)  # the new severity's target
     incident.full_clean(validate_constraints=False)
     incident.save()
     now = timezone.now()

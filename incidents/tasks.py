@@ -75,3 +75,6 @@ def enqueue_process_raw_event(event_id: int) -> bool:
         )
         return False
     return True
+
+
+from . import notify_tasks  # noqa: E402, F401  (registers the escalation and notification tasks)

@@ -141,3 +141,28 @@ def test_the_database_allows_one_open_incident_per_integration_and_key() -> None
     assert second.pk != first.pk
     with pytest.raises(services.TransitionError, match="already open"):
         services.incident_reopen(incident=first, reason="again")
+
+
+def test_a_severity_change_moves_the_response_target_until_acknowledged() -> None:
+    incident = new_incident(severity="SEV-3")
+    assert incident.response_due_at == T0 + timedelta(hours=4)
+    incident = services.incident_update(incident=incident, data={"severity": "SEV-1"})
+    assert incident.response_due_at == T0 + timedelta(minutes=15)
+
+
+def test_reopening_an_incident_nobody_acknowledged_escalates_again() -> None:
+    from incidents.models import EscalationLevel, EscalationPolicy, ServiceEscalation
+
+    service = ServiceFactory.create(slug="checkout")
+    policy = EscalationPolicy.objects.create(slug="checkout", name="Checkout")
+    EscalationLevel.objects.create(policy=policy, position=1, delay_minutes=0)
+    ServiceEscalation.objects.create(service=service, policy=policy)
+    incident = new_incident(service=service)
+    incident.refresh_from_db()
+    assert incident.next_escalation_at == T0
+    services.incident_resolve(incident=incident, at=T0 + timedelta(minutes=5))
+    incident.refresh_from_db()
+    assert incident.next_escalation_at is None
+    incident = services.incident_reopen(incident=incident, reason="errors again")
+    incident.refresh_from_db()
+    assert (incident.status, incident.escalation_level, incident.next_escalation_at) == ("triggered", 0, T0)

@@ -1,0 +1,134 @@
+"""Celery tasks of escalation and notification delivery: thin wrappers around incidents.escalation and
+incidents.notifications, and how services enqueue them.
+
+- `escalate_due_incidents()`: the beat task, every minute. Runs every due
+  escalation step and marks passed response targets. Safe to run
+  concurrently with itself: each step is claimed under ``SELECT ... FOR UPDATE
+  SKIP LOCKED`` and a conditional UPDATE on (level, next_escalation_at), so a
+  level is notified once (incidents.escalation).
+- `escalate_incident(incident_id, level, scheduled_at)`: one step, enqueued on
+  commit when a step is due at once (level 1 without delay); a no-op if the
+  beat task (or a redelivery) got there first.
+- `deliver_notification(notification_id)`: one delivery attempt, claimed with
+  a conditional UPDATE (pending/retrying -> sending); the outcome is recorded,
+  failures scheduled for a retry with backoff (incidents.notifications).
+- `retry_due_notifications()`: the sweeper, every minute: enqueues deliveries
+  whose retry time came, and any whose first enqueue was lost. Retries are
+  these rows, not Celery countdowns, so a broker outage loses nothing.
+
+All tasks take ids, are idempotent and acks_late; they retry (bounded, with
+backoff) only on transient database errors. Enqueueing never raises on a
+broker outage: the rows are in the database and the beat tasks pick them up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+from django.utils.dateparse import parse_datetime
+from kombu.exceptions import OperationalError as BrokerOperationalError
+
+from . import escalation, notifications
+
+logger = logging.getLogger(__name__)
+
+#: What publishing raises when the broker cannot be reached (as in incidents.tasks).
+BROKER_ERRORS: tuple[type[BaseException], ...] = (BrokerOperationalError, OSError)
+#: One quick retry when publishing: the caller waits for this, and the beat tasks cover what fails.
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
+#: Database errors worth retrying: transient by nature.
+RETRYABLE_DB_ERRORS = (OperationalError, InterfaceError)
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+def escalate_due_incidents() -> dict[str, int]:
+    """Run the due escalation steps and mark passed response targets; returns counts."""
+    run = escalation.escalate_due()
+    return {"steps": len(run.steps), "breached": len(run.breached), "errors": run.errors}
+
+
+@shared_task(
+    acks_late=True,
+    time_limit=60,
+    soft_time_limit=45,
+    autoretry_for=RETRYABLE_DB_ERRORS,
+    max_retries=3,
+    retry_backoff=2,
+    retry_backoff_max=30,
+    retry_jitter=True,
+)
+def escalate_incident(incident_id: int, level: int, scheduled_at: str) -> int | None:
+    """Run the escalation step (incident, level last notified, scheduled time) if still current.
+
+    Returns the level notified, or None when there was nothing to do.
+    """
+    when = parse_datetime(scheduled_at)
+    if when is None:
+        raise ValueError(f"Not an ISO 8601 datetime: {scheduled_at!r}")
+    step = escalation.escalate(incident_id=incident_id, level=level, scheduled_at=when)
+    return step.level if step is not None else None
+
+
+@shared_task(
+    acks_late=True,
+    time_limit=90,
+    soft_time_limit=75,
+    autoretry_for=RETRYABLE_DB_ERRORS,
+    max_retries=3,
+    retry_backoff=2,
+    retry_backoff_max=30,
+    retry_jitter=True,
+)
+def deliver_notification(notification_id: int) -> str | None:
+    """Try to deliver one notification; returns its new status, or None when it was not due."""
+    result = notifications.deliver(notification_id=notification_id)
+    return str(result.status) if result is not None else None
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=45)
+def retry_due_notifications() -> int:
+    """Enqueue delivery of every notification due for a (re)try; returns how many were enqueued."""
+    return enqueue_deliveries(notifications.due_notification_ids())
+
+
+# --- Enqueueing (never raises) ---------------------------------------------------------------
+
+
+def enqueue_escalation(incident_id: int, level: int, scheduled_at: datetime) -> bool:
+    """Publish escalate_incident; False (logged) when the broker is unreachable: the beat task covers it."""
+    try:
+        escalate_incident.apply_async((incident_id, level, scheduled_at.isoformat()), retry_policy=PUBLISH_RETRY_POLICY)
+    except BROKER_ERRORS as exc:
+        logger.warning(
+            "Could not enqueue escalation of incident %s (%s: %s); the beat task will run it.",
+            incident_id,
+            type(exc).__name__,
+            exc,
+        )
+        return False
+    return True
+
+
+def enqueue_deliveries(notification_ids: Iterable[int]) -> int:
+    """Publish deliver_notification for each id; stops at the first broker error (the sweeper retries).
+
+    Returns how many were published.
+    """
+    published = 0
+    for notification_id in notification_ids:
+        try:
+            deliver_notification.apply_async((notification_id,), retry_policy=PUBLISH_RETRY_POLICY)
+        except BROKER_ERRORS as exc:
+            logger.warning(
+                "Could not enqueue delivery of notification %s (%s: %s); the sweeper will retry.",
+                notification_id,
+                type(exc).__name__,
+                exc,
+            )
+            break
+        published += 1
+    return published

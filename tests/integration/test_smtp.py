@@ -1,0 +1,84 @@
+"""An escalation email through a real SMTP server on loopback (aiosmtpd), with Django's SMTP backend."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from django.utils import timezone
+
+from incidents import notify_tasks
+from incidents.models import Notification, NotificationStatus
+
+from ..incidents.test_escalation_support import make_world
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db]
+
+
+class Sink:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content)))
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server(settings: Any) -> Iterator[Sink]:
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_TIMEOUT = 10
+    settings.OPSGOV_BASE_URL = "https://ops.example.com"
+    settings.DEFAULT_FROM_EMAIL = "opsgov <opsgov@example.com>"
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+def test_an_escalation_email_goes_through_smtp_with_text_and_html_parts(smtp_server: Sink) -> None:
+    world = make_world()
+    incident = world.incident(at=timezone.now())
+    notify_tasks.escalate_due_incidents()
+    notification = Notification.objects.get(incident=incident)
+
+    assert notify_tasks.deliver_notification(notification.pk) == NotificationStatus.SENT
+
+    [(mail_from, rcpt_tos, raw)] = smtp_server.messages
+    assert (mail_from, rcpt_tos) == ("opsgov@example.com", [world.alice.email])
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    assert message["Subject"] == f"[SEV-2] INC-{incident.pk} Checkout errors — triggered"
+    assert message.get_content_type() == "multipart/alternative"
+    text_part = message.get_body(preferencelist=("plain",))
+    html_part = message.get_body(preferencelist=("html",))
+    assert text_part is not None and html_part is not None
+    text, html = text_part.get_content(), html_part.get_content()
+    page = f"https://ops.example.com/incidents/{incident.pk}/"
+    for link in (f"{page}?action=acknowledge#actions-heading", f"{page}?action=resolve#actions-heading"):
+        assert link in text
+        assert f'href="{link}"' in html
+    assert "Checkout errors" in text and "Checkout errors" in html
+    notification.refresh_from_db()
+    assert notification.status == NotificationStatus.SENT
+    assert notification.last_error == ""
