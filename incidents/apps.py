@@ -36,3 +36,7 @@ class IncidentsConfig(AppConfig):
         from . import metrics as app_metrics
 
         app_metrics.register()
+
+        from . import review_metrics
+
+        review_metrics.register()

@@ -242,6 +242,14 @@ def _open_incidents(services: dict[str, Service], people: list[Any], now: dateti
 
 
 def seed(*, stdout: TextIO) -> None:
+    """Demo incidents, then on-call, escalation, reviews and backlog on top of them (each idempotent)."""
+    from . import demo_governance
+
+    _seed_incidents(stdout=stdout)
+    demo_governance.seed(stdout=stdout)
+
+
+def _seed_incidents(*, stdout: TextIO) -> None:
     """Add six months of demo incidents (a few hundred) unless demo incidents exist already."""
     if Incident.objects.filter(dedup_key__startswith=DEDUP_PREFIX).exists():
         stdout.write("Demo incidents already present; skipped.\n")

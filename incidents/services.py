@@ -188,9 +188,15 @@ def incident_mitigate(
 
 @transaction.atomic
 def incident_resolve(
-    *, incident: Incident, actor: Actor = None, at: datetime | None = None, message: str = ""
+    *, incident: Incident, actor: Actor = None, at: datetime | None = None, message: str = "", review: bool = True
 ) -> Incident:
-    return _transition(incident, IncidentStatus.RESOLVED, actor=actor, at=at, message=message)
+    """Resolve; for the policy's review severities a draft review is due (`review=False` for imported history)."""
+    from .reviews import require_review  # reviews imports no service: no cycle, kept local to this call
+
+    incident = _transition(incident, IncidentStatus.RESOLVED, actor=actor, at=at, message=message)
+    if review:
+        require_review(incident=incident)  # a draft review for the policy's review severities; idempotent
+    return incident
 
 
 @transaction.atomic

@@ -31,7 +31,7 @@ from opsgov.views import _filter_data, _list_context, _OneOfSelect, _page
 from . import services
 from .filters import IncidentFilterSet, incident_detail, incident_list
 from .forms import DeclareIncidentForm, IncidentActionForm
-from .models import Incident, IncidentStatus
+from .models import Incident, IncidentStatus, PostIncidentReview
 from .selectors import latest_incident_snapshots
 
 CHANGE_PERMISSION = "incidents.change_incident"
@@ -113,6 +113,11 @@ def incident_detail_view(request: HttpRequest, number: int) -> HttpResponse:
         "response_target": str(level.response_target) if level else "",
         "severity_description": level.description if level else "",
         "can_change": request.user.has_perm(CHANGE_PERMISSION),
+        "review": PostIncidentReview.objects.filter(incident=incident).first(),
+        "review_required": incident.severity in get_policy().incidents.review_severities,
+        "can_start_review": request.user.has_perm("incidents.add_postincidentreview"),
+        # Links in notification emails name the action to take (?action=acknowledge).
+        "requested_action": request.GET.get("action", ""),
         "actions": _ACTIONS_BY_STATUS.get(incident.status, ()),
     }
     return render(request, "incidents/incident_detail.html", context)

@@ -15,7 +15,7 @@ NAVIGATION: list[tuple[int, str, str | None]] = [
     (1, "Monitoring", None),
     (2, "Incidents", "incident-list"),
     (3, "Maintenance", None),
-    (4, "Improvement", None),
+    (4, "Improvement", "action-item-list"),
     (5, "Security", None),
     (6, "Compliance", None),
     (7, "Support", None),

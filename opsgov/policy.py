@@ -293,6 +293,12 @@ class IncidentPolicy(_Strict):
     review_severities: list[str] = Field(default_factory=lambda: ["SEV-1", "SEV-2"])
     review_due: Span = span("5 business days")
     min_response_attainment_percent: Percent = 90
+    min_action_item_closing_rate: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Action items closed in a window / (open at its start + created in it), at least this",
+    )
     max_overdue_action_items_percent: Percent = Field(
         default=10, description="Continuous improvement gate: at most this share of open action items overdue"
     )

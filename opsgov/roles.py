@@ -52,11 +52,19 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     DEVOPS_LEAD: (_READ_ALL, "opsgov.add_service", "opsgov.change_service", "maintenance.*", "backups.*"),
     # Technical support and fixes.
     # Integrations (alert routing and their secrets) stay with the SRE Lead.
-    TECH_LEAD: (_READ_ALL, "opsgov.change_service", "incidents.*_incident", "incidents.*_timelineevent"),
+    TECH_LEAD: (
+        _READ_ALL,
+        "opsgov.change_service",
+        "incidents.*_incident",
+        "incidents.*_timelineevent",
+        "incidents.*_postincidentreview",
+        "incidents.*_actionitem",
+    ),
     SECURITY_LEAD: (_READ_ALL, "security.*"),
     COMPLIANCE_OFFICER: (_READ_ALL, "compliance.*"),
     SUPPORT_TEAM: (_READ_ALL, "support.*"),
-    PRODUCT_OWNER: (_READ_ALL,),
+    # Prioritises improvements (seed step 4).
+    PRODUCT_OWNER: (_READ_ALL, "incidents.change_actionitem"),
 }
 
 

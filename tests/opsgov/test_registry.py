@@ -22,6 +22,7 @@ from opsgov.registry import (
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
+@pytest.mark.django_db
 def test_every_seed_step_has_a_gate_and_none_passes_without_evidence() -> None:
     registered = gates.all()
     assert [gate.step for gate in registered] == [1, 2, 3, 4, 5, 6, 7, 8]

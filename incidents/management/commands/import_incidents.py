@@ -325,7 +325,8 @@ def import_row(
     if row.mitigated_at:
         incident = services.incident_mitigate(incident=incident, at=row.mitigated_at)
     if row.resolved_at:
-        incident = services.incident_resolve(incident=incident, at=row.resolved_at)
+        # History from another tool: its reviews happened there, none is due here.
+        incident = services.incident_resolve(incident=incident, at=row.resolved_at, review=False)
     if row.cancelled_at:
         incident = services.incident_cancel(
             incident=incident, at=row.cancelled_at, reason="marked a false alarm in the previous tool"
