@@ -3,10 +3,11 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import oncall
+from . import escalation, oncall
 
 router = SimpleRouter()
 router.register("schedules", oncall.ScheduleViewSet, basename="api-schedule")
+router.register("escalation-policies", escalation.EscalationPolicyViewSet, basename="api-escalation-policy")
 router.register(
     r"schedules/(?P<schedule_slug>[-a-zA-Z0-9_]+)/layers", oncall.ScheduleLayerViewSet, basename="api-schedule-layer"
 )
