@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from opsgov.errors import DomainError
-from opsgov.views import _filter_data, _list_context, _OneOfSelect, _page
+from opsgov.views import OneOfSelect, filter_data, list_context, paginate
 
 from . import reviews
 from .models import ActionItem, ActionStatus, Incident, PostIncidentReview, ReviewStatus
@@ -53,7 +53,7 @@ def _filter_bar(filterset: Any, *, single: tuple[str, ...] = (), checkboxes: tup
     """Widgets that suit a filter bar: drop-downs for one-of filters, checkboxes, a yes/no overdue choice."""
     fields = filterset.form.fields
     for name in single:
-        fields[name].widget = _OneOfSelect(choices=[("", "Any"), *iter(fields[name].choices)])
+        fields[name].widget = OneOfSelect(choices=[("", "Any"), *iter(fields[name].choices)])
     for name in checkboxes:
         fields[name].widget = forms.CheckboxSelectMultiple(choices=fields[name].choices)
     fields["overdue"].widget = forms.Select(choices=[("", "Any"), ("true", "Overdue"), ("false", "Not overdue")])
@@ -63,11 +63,11 @@ def _filter_bar(filterset: Any, *, single: tuple[str, ...] = (), checkboxes: tup
 
 
 def review_list_view(request: HttpRequest) -> HttpResponse:
-    data = _filter_data(request)
+    data = filter_data(request)
     filterset = ReviewFilterSet(data, queryset=review_list())
     _filter_bar(filterset, single=("service",), checkboxes=("status",))
-    page = _page(request, filterset.qs)
-    context = _list_context(data, filterset, page)
+    page = paginate(request, filterset.qs)
+    context = list_context(data, filterset, page)
     context["overdue_count"] = overdue_reviews().count()
     return render(request, "incidents/reviews/review_list.html", context)
 
@@ -250,13 +250,13 @@ def review_export_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def action_item_list_view(request: HttpRequest) -> HttpResponse:
-    data = _filter_data(request)
+    data = filter_data(request)
     filterset = ActionItemFilterSet(data, queryset=action_item_list(), request=request)
     _filter_bar(filterset, single=("service", "owner"), checkboxes=("status", "priority"))
     for name in ("review", "incident"):
         filterset.form.fields[name].widget = forms.HiddenInput()
-    page = _page(request, filterset.qs)
-    context = _list_context(data, filterset, page)
+    page = paginate(request, filterset.qs)
+    context = list_context(data, filterset, page)
     context["summary"] = backlog_summary()
     context["today"] = policy_today()
     context["can_add"] = request.user.has_perm(ADD_ITEM)

@@ -26,7 +26,7 @@ from opsgov.formatting import format_duration
 from opsgov.models import MetricSnapshot
 from opsgov.policy import get_policy
 from opsgov.registry import WINDOWS, MetricDefinition, metrics
-from opsgov.views import _filter_data, _list_context, _OneOfSelect, _page
+from opsgov.views import OneOfSelect, filter_data, list_context, paginate
 
 from . import services
 from .filters import IncidentFilterSet, incident_detail, incident_list
@@ -48,7 +48,7 @@ def _filter_widgets(filterset: IncidentFilterSet) -> None:
     """Widgets that suit a filter bar: a drop-down of services, checkboxes, date pickers."""
     fields = filterset.form.fields
     service = fields["service"]
-    service.widget = _OneOfSelect(choices=[("", "Any service"), *iter(service.choices)])
+    service.widget = OneOfSelect(choices=[("", "Any service"), *iter(service.choices)])
     for name in ("severity", "status"):
         fields[name].widget = forms.CheckboxSelectMultiple(choices=fields[name].choices)
     fields["customer_impact"].widget = forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
@@ -57,11 +57,11 @@ def _filter_widgets(filterset: IncidentFilterSet) -> None:
 
 
 def incident_list_view(request: HttpRequest) -> HttpResponse:
-    data = _filter_data(request)
+    data = filter_data(request)
     filterset = IncidentFilterSet(data, queryset=incident_list())
     _filter_widgets(filterset)
-    page = _page(request, filterset.qs)
-    context = _list_context(data, filterset, page)
+    page = paginate(request, filterset.qs)
+    context = list_context(data, filterset, page)
     context["can_declare"] = request.user.has_perm(ADD_PERMISSION)
     return render(request, "incidents/incident_list.html", context)
 

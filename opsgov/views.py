@@ -224,7 +224,7 @@ def policy(request: HttpRequest) -> HttpResponse:
 # --- Teams and services ------------------------------------------------------------
 
 
-def _filter_data(request: HttpRequest) -> QueryDict:
+def filter_data(request: HttpRequest) -> QueryDict:
     """The query string without empty values ("any" choices), so they neither fail validation nor clutter links."""
     data = request.GET.copy()
     for key in list(data):
@@ -236,11 +236,11 @@ def _filter_data(request: HttpRequest) -> QueryDict:
     return data
 
 
-def _page(request: HttpRequest, queryset: QuerySet[Any]) -> Page:
+def paginate(request: HttpRequest, queryset: QuerySet[Any]) -> Page:
     return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
-class _OneOfSelect(forms.Select):
+class OneOfSelect(forms.Select):
     """A single-choice drop-down ("any" or one value) for a multiple-choice filter."""
 
     def value_from_datadict(self, data: Any, files: MultiValueDict[str, Any], name: str) -> Any:
@@ -253,10 +253,10 @@ def _service_filter_widgets(filterset: ServiceFilterSet) -> None:
     for name in ("tier", "lifecycle"):
         fields[name].widget = forms.CheckboxSelectMultiple(choices=fields[name].choices)
     team = fields["owner_team"]
-    team.widget = _OneOfSelect(choices=[("", "Any team"), *iter(team.choices)])
+    team.widget = OneOfSelect(choices=[("", "Any team"), *iter(team.choices)])
 
 
-def _list_context(data: QueryDict, filterset: FilterSet, page: Page) -> dict[str, object]:
+def list_context(data: QueryDict, filterset: FilterSet, page: Page) -> dict[str, object]:
     filters = data.copy()
     filters.pop("page", None)
     return {
@@ -270,10 +270,10 @@ def _list_context(data: QueryDict, filterset: FilterSet, page: Page) -> dict[str
 
 
 def team_list(request: HttpRequest) -> HttpResponse:
-    data = _filter_data(request)
+    data = filter_data(request)
     filterset = TeamFilterSet(data, queryset=selectors.team_list(with_service_count=True))
-    page = _page(request, filterset.qs)
-    return render(request, "opsgov/team_list.html", _list_context(data, filterset, page))
+    page = paginate(request, filterset.qs)
+    return render(request, "opsgov/team_list.html", list_context(data, filterset, page))
 
 
 def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
@@ -282,11 +282,11 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def service_list(request: HttpRequest) -> HttpResponse:
-    data = _filter_data(request)
+    data = filter_data(request)
     filterset = ServiceFilterSet(data, queryset=selectors.service_list())
     _service_filter_widgets(filterset)
-    page = _page(request, filterset.qs)
-    return render(request, "opsgov/service_list.html", _list_context(data, filterset, page))
+    page = paginate(request, filterset.qs)
+    return render(request, "opsgov/service_list.html", list_context(data, filterset, page))
 
 
 def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
