@@ -4,20 +4,34 @@ Environment:
   WEB_CONCURRENCY           worker processes (default: 2 x cores + 1)
   GUNICORN_THREADS          threads per worker (default 1)
   GUNICORN_TIMEOUT          seconds before a silent worker is restarted (default 30)
+  GUNICORN_MAX_REQUESTS     requests after which a worker is replaced, against slow leaks
+                            (default 20000, with up to 10 % jitter; 0 never replaces one)
   PORT                      port to bind on 0.0.0.0 (default 8000)
   PROMETHEUS_MULTIPROC_DIR  folder where workers share Prometheus counters (default: a
                             folder under the temporary directory); emptied at start
   FORWARDED_ALLOW_IPS       proxies trusted for X-Forwarded-* (gunicorn reads it itself)
+  INGEST_ENQUEUE            "batched" (default): each worker publishes the processing of
+                            ingested events in batches from a background thread;
+                            "immediate": one task per event, in the request
+                            (incidents.ingestion's docstring, "Enqueueing")
+
+The access log never shows an integration token: ingestion URLs carry one in
+their path (/api/v1/ingest/<kind>/<token>/...), and TokenRedactingLogger cuts
+it to its first 8 characters, as much as Integration.token_prefix keeps.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from gunicorn.glogging import Logger
 
 bind = f"0.0.0.0:{int(os.environ.get('PORT') or 8000)}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
@@ -25,9 +39,12 @@ threads = int(os.environ.get("GUNICORN_THREADS") or 1)
 timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 30)
 graceful_timeout = 30
 keepalive = 5
-# Recycle workers now and then, so a slow leak never takes a worker down under load.
-max_requests = 2000
-max_requests_jitter = 200
+# Recycle workers now and then, so a slow leak never takes a worker down under load. Not
+# too often: a new worker costs about a second of CPU to import the app, so at a few
+# thousand requests a second a limit of 2,000 spent more CPU on restarts than on requests
+# to /healthz, and each restart left one worker fewer for a second (bench/ingest_bench.py).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS") or 20000)
+max_requests_jitter = max_requests // 10
 # A heartbeat file on disk can stall a worker on slow container storage; memory cannot.
 if Path("/dev/shm").is_dir():  # noqa: S108 - gunicorn makes private mkstemp files there
     worker_tmp_dir = "/dev/shm"  # noqa: S108
@@ -40,6 +57,69 @@ accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
+
+#: Shown of a token in logs: as much as the views' own log lines and Integration.token_prefix.
+TOKEN_PREFIX_LENGTH = 8
+# The path segment after /ingest/<kind>/ is a token, except the token-less routes' "enqueue".
+_INGEST_TOKEN = re.compile(r"(/ingest/[^/?#\s]+/)(?!enqueue(?:[/?#\s]|$))([^/?#\s]+)")
+_BEARER = re.compile(r"(?i)(bearer\s+)(\S+)")
+# Atoms that hold the Authorization header (the token-less routes take the token there).
+_AUTHORIZATION_ATOMS = frozenset({"{authorization}i", "{http_authorization}e"})
+
+
+def _redact_path(match: re.Match[str]) -> str:
+    return match.group(1) + match.group(2)[:TOKEN_PREFIX_LENGTH] + "\u2026"
+
+
+def redact_tokens(text: str) -> str:
+    """`text` with integration tokens in ingestion paths cut to their first 8 characters and an ellipsis."""
+    return _INGEST_TOKEN.sub(_redact_path, text) if "/ingest/" in text else text
+
+
+class TokenRedactingLogger(Logger):
+    """gunicorn's logger, with integration tokens cut from every access-log atom.
+
+    Whatever access_log_format asks for (%(r)s, %(U)s, %({raw_uri}e)s, the
+    Referer...), no atom holds a whole token: ingestion paths are redacted and an
+    Authorization header is cut after its scheme the same way.
+    """
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        for key, value in atoms.items():
+            if isinstance(value, str):
+                if key in _AUTHORIZATION_ATOMS:
+                    atoms[key] = _BEARER.sub(_redact_path, value)
+                elif "/ingest/" in value:
+                    atoms[key] = redact_tokens(value)
+        return atoms
+
+
+logger_class = TokenRedactingLogger
+
+INGEST_ENQUEUE = os.environ.get("INGEST_ENQUEUE") or "batched"
+if INGEST_ENQUEUE not in ("batched", "immediate"):
+    raise RuntimeError(f"INGEST_ENQUEUE must be 'batched' or 'immediate', not {INGEST_ENQUEUE!r}")
+
+
+def post_worker_init(worker: Any) -> None:
+    """In each worker, once the app is loaded: publish ingestion tasks in batches (incidents.tasks.enqueue_buffer)."""
+    if INGEST_ENQUEUE == "batched":
+        from incidents.tasks import enqueue_buffer
+
+        enqueue_buffer.start()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """In a worker that stops (max_requests, reload, shutdown): publish what its buffer still holds.
+
+    gunicorn also calls this in the master for a worker already gone, where the
+    app was never imported: nothing to do there.
+    """
+    tasks = sys.modules.get("incidents.tasks")
+    if tasks is not None:
+        tasks.enqueue_buffer.stop()
+
 
 # Prometheus multiprocess mode: every worker writes its counters to files in one
 # folder and /metrics merges them (opsgov.prometheus switches on this variable).

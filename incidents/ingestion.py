@@ -20,6 +20,28 @@ Guarantees:
 - Nothing is left behind. `claim_stale_raw_events` (the sweeper) returns events
   unprocessed for SWEEP_AFTER, claimed in bounded batches.
 
+Enqueueing (incidents.tasks; DESIGN.md, "Data flow: an alert"):
+- The RawEvent is committed before the 202 answer; an on-commit callback that
+  never raises has it processed. Publishing one Celery task costs more CPU in
+  the web process than the lookup and the insert together (about 0.6 ms
+  against 0.3 ms, bench/ingest_bench.py), so gunicorn workers do not publish
+  per request (gunicorn.conf.py, INGEST_ENQUEUE=batched, the default): the
+  callback appends the id to the process's EnqueueBuffer, and a background
+  thread publishes one `process_raw_events` task per ENQUEUE_BATCH (100) ids,
+  ENQUEUE_INTERVAL (50 ms) at the latest after the first. Everywhere else
+  (runserver, management commands, Celery workers, tests) each event is
+  published at once, as `process_raw_event`.
+- The trade-off: an accepted id waits in memory for up to 50 ms. A process
+  killed in that window (SIGKILL, OOM) or a batch the broker refuses drops
+  those ids, but their rows are committed and unprocessed, and the sweeper
+  enqueues them once SWEEP_AFTER (30 s) has passed: nothing accepted is lost,
+  those events are only processed up to a minute late (SWEEP_AFTER plus beat's
+  30 s). A graceful stop (max_requests, reload, shutdown) publishes what the
+  buffer holds (gunicorn.conf.py, worker_exit).
+- A batch is processed event by event, each in its own transaction, so the
+  guarantees above hold as for single events; a retried or redelivered batch
+  (acks_late, reject_on_worker_lost) skips the events already processed.
+
 Alertmanager (one incident per open groupKey):
 - Firing opens an incident (or joins the open one); each alert is a SIGNAL
   timeline event with its fingerprint, status, labels and startsAt. Only a new

@@ -2,9 +2,10 @@
 
 What a caller can rely on:
 - 202 means the payload is stored (a RawEvent committed to the database).
-  Processing happens in the `process_raw_event` task, enqueued after the commit;
-  if the broker is down the answer is still 202 and the sweeper enqueues the
-  event later, so nothing accepted is lost.
+  Processing happens in a Celery task enqueued after the commit (by gunicorn
+  workers in batches: incidents.ingestion, "Enqueueing"); if the broker is
+  down the answer is still 202 and the sweeper enqueues the event later, so
+  nothing accepted is lost.
 - Authentication is the integration's token only, in the URL path or in an
   `Authorization: Bearer <token>` header (no session, no CSRF): 401 when it is
   missing or malformed, 403 when it matches no integration, the integration is

@@ -1,12 +1,15 @@
 """Fixtures that start real processes: a Celery worker subprocess on loopback services.
 
-The worker runs `python -m celery -A opsgov worker --pool solo` with the
-environment of this test run, except that DATABASE_URL points at the
+The worker runs `python -m celery -A opsgov worker --pool solo` (or prefork) with
+the environment of this test run, except that DATABASE_URL points at the
 pytest-django TEST database (so rows it writes are visible here, given
 `django_db(transaction=True)`) and the broker is whatever the test chooses.
 Every worker listens on a queue of its own (`opsgov-it-<hex>`), so a worker
 from `make run` or from another test run on the same broker never takes our
 messages, and ours never takes theirs. Workers are always stopped in teardown.
+
+`celery_producer` points this process's publishing (the views' on-commit
+enqueue, the sweeper) at a worker's broker and queue, or at a dead broker.
 """
 
 from __future__ import annotations
@@ -19,14 +22,18 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import kombu.pools
 import pytest
 from django.conf import settings
 from django.db import connection
+
+from opsgov.celery import app as celery_app
 
 from ..conftest import missing_service
 
@@ -35,6 +42,8 @@ from ..conftest import missing_service
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/13"
 WORKER_START_TIMEOUT = 60.0
 TASK_TIMEOUT = 60.0
+#: A broker nobody answers on (connection refused at once): a broker outage, without stopping a shared one.
+DEAD_BROKER_URL = "redis://127.0.0.1:1/0"
 
 
 def unique_queue() -> str:
@@ -128,6 +137,20 @@ class Worker:
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log().splitlines()[-lines:])
 
+    def pool_processes(self) -> list[int]:
+        """Pids of the prefork pool's child processes (none with the solo pool)."""
+        try:
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(pid) for pid in children.split()]
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool) at once, as an OOM killer or a lost machine would."""
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
     def stop(self) -> None:
         if self.process.poll() is not None:
             return
@@ -149,7 +172,14 @@ def start_worker(tmp_path: Path, test_database_url: str) -> Iterator[Callable[..
     """Start a real Celery worker against the test database; stopped at teardown, whatever happens."""
     workers: list[Worker] = []
 
-    def start(*, broker_url: str | None, var_dir: Path | None = None, queue: str | None = None) -> Worker:
+    def start(
+        *,
+        broker_url: str | None,
+        var_dir: Path | None = None,
+        queue: str | None = None,
+        pool: str = "solo",
+        concurrency: int = 1,
+    ) -> Worker:
         queue = queue or unique_queue()
         env = dict(os.environ)
         env.update(
@@ -165,7 +195,7 @@ def start_worker(tmp_path: Path, test_database_url: str) -> Iterator[Callable[..
             env["CELERY_BROKER_URL"] = broker_url
         if var_dir is not None:
             env["OPSGOV_VAR_DIR"] = str(var_dir)
-        log_path = tmp_path / f"worker-{queue}.log"
+        log_path = tmp_path / f"worker-{queue}-{len(workers)}.log"
         command = [
             sys.executable,
             "-m",
@@ -174,7 +204,9 @@ def start_worker(tmp_path: Path, test_database_url: str) -> Iterator[Callable[..
             "opsgov",
             "worker",
             "--pool",
-            "solo",
+            pool,
+            "--concurrency",
+            str(concurrency),
             "--loglevel",
             "info",
             "--queues",
@@ -209,3 +241,73 @@ def start_worker(tmp_path: Path, test_database_url: str) -> Iterator[Callable[..
     finally:
         for worker in workers:
             worker.stop()
+
+
+@dataclass
+class CeleryProducer:
+    """Where this process publishes tasks: set by `point()`, restored by the fixture's teardown."""
+
+    saved: tuple[Any, Any, Any]
+    saved_env: str | None
+
+    @staticmethod
+    def _reset_connections() -> None:
+        """Close the app's broker connections and forget them (kombu keeps pools per URL, process-wide)."""
+        kombu.pools.reset()
+        celery_app._pool = None  # type: ignore[attr-defined]
+        celery_app.amqp._producer_pool = None  # type: ignore[attr-defined]
+
+    def point(self, broker_url: str, *, queue: str | None = None) -> None:
+        """Publish to `broker_url`, the incidents tasks to `queue` (a test worker's) when given."""
+        self._reset_connections()
+        routes = {"incidents.tasks.*": {"queue": queue}} if queue else self.saved[2]
+        # update() with task_routes also rebuilds the app's router (AMQP._handle_conf_update).
+        celery_app.conf.update(broker_url=broker_url, broker_transport_options={}, task_routes=routes)
+
+    def restore(self) -> None:
+        self._reset_connections()
+        broker_url, transport_options, routes = self.saved
+        celery_app.conf.update(broker_url=broker_url, broker_transport_options=transport_options, task_routes=routes)
+        if self.saved_env is not None:
+            os.environ["CELERY_BROKER_URL"] = self.saved_env
+
+
+@pytest.fixture
+def celery_producer() -> Iterator[CeleryProducer]:
+    """This process's Celery publishing, to point at a test worker's broker and queue (restored afterwards).
+
+    The live server thread and on-commit callbacks publish through it too.
+    """
+    conf = celery_app.conf
+    producer = CeleryProducer(
+        saved=(conf.broker_url, conf.broker_transport_options, conf.task_routes),
+        # Celery prefers the CELERY_BROKER_URL variable (set in CI) over its configuration.
+        saved_env=os.environ.pop("CELERY_BROKER_URL", None),
+    )
+    try:
+        yield producer
+    finally:
+        producer.restore()
+
+
+def purge_queue(broker_url: str, queue: str) -> None:
+    """Drop a test queue from a Redis broker: its messages, its binding, and its unacknowledged messages.
+
+    A worker killed with SIGKILL leaves the message it was running in kombu's
+    "unacked" hash, restored to the queue only after the visibility timeout (an
+    hour): remove those too, so nothing of ours is left on a shared Redis.
+    """
+    import redis
+
+    client = redis.Redis.from_url(broker_url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.delete(queue)
+        client.delete(f"_kombu.binding.{queue}")
+        for tag, raw in client.hgetall("unacked").items():
+            with suppress(ValueError, TypeError, IndexError):
+                _message, _exchange, routing_key = json.loads(raw)
+                if routing_key == queue:
+                    client.hdel("unacked", tag)
+                    client.zrem("unacked_index", tag)
+    finally:
+        client.close()

@@ -1,0 +1,630 @@
+"""Benchmark alert ingestion against a bare Django JSON view, both served by the same gunicorn in one run.
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python bench/ingest_bench.py
+
+DESIGN.md, "Targets": ingestion answers at least half the request rate of a bare
+Django view served by the same gunicorn in the same run, with p99 under 50 ms,
+and loses nothing.
+
+What it starts, all on loopback, all stopped at the end:
+
+- a PostgreSQL database of its own (``opsgov_bench_ingest`` unless --database
+  says otherwise) on the server DATABASE_URL names, created, migrated and
+  dropped at the end (--keep keeps it); DATABASE_URL's own database is never touched;
+- gunicorn with gunicorn.conf.py (sync workers, --web-workers of them, 2 by
+  default) and production settings: DEBUG=false, a random SECRET_KEY,
+  ALLOWED_HOSTS, persistent connections (CONN_MAX_AGE=600), Redis as the broker,
+  USE_X_FORWARDED_PROTO (every request says it came through the TLS proxy);
+- a real Celery worker (prefork, --worker-concurrency processes) on that Redis,
+  under ``nice -n 19`` and stopped (SIGSTOP) while wrk runs: production runs
+  workers apart from the web tier, and on two cores the worker's database work
+  would take the CPU from the ingestion side only (--worker-during-load keeps it
+  running);
+- wrk (Debian's package ``wrk``) with bench/ingest_wrk.lua.
+
+Then, --rounds times: the bare view (GET /healthz, a plain JSON view behind the
+whole middleware stack) for --duration seconds, then ingestion (POST a
+single-alert Alertmanager webhook to /api/v1/ingest/alertmanager/<token>/) for
+as long, with the same connections; after each ingestion run it waits for the
+worker to drain. The machine is shared and noisy, so the sides alternate and
+medians are reported: requests/s, p50, p99, and ingestion / bare.
+
+The count check of each ingestion run: every event wrk got a 202 for is stored
+(matched by uuid), every stored event is processed exactly once (processed_at
+set, attempts = 1, one incident per groupKey), and nothing else failed. Events
+stored beyond wrk's 202s are requests in flight when wrk stopped (answered after
+it closed its sockets; at most one per connection): they are reported and
+checked like the rest.
+
+Exit status 0 when every check holds, 1 when one fails (the targets are reported,
+not enforced). --json FILE also writes every figure as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = ROOT / "bench" / "ingest_wrk.lua"
+BARE_PATH = "/healthz"
+#: Keys of the bench's Redis database that the worker's queue uses (the default queue "celery").
+QUEUE_KEYS = ("celery", "unacked", "unacked_index", "unacked_mutex", "_kombu.binding.celery")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--database", default="opsgov_bench_ingest", help="database to create and drop")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7", help="broker (a Redis database of its own)")
+    parser.add_argument("--duration", type=int, default=20, help="seconds per run (default 20)")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per side, not reported (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="bare + ingest pairs; medians reported (default 3)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker processes (default 2)")
+    parser.add_argument(
+        "--keys", type=int, default=0, help="0: a new groupKey per request (default); N: N groupKeys re-sent in turn"
+    )
+    during = parser.add_mutually_exclusive_group()
+    during.add_argument(
+        "--pause-worker",
+        dest="pause_worker",
+        action="store_true",
+        default=True,
+        help="SIGSTOP the Celery worker while wrk runs, so the web tier has the CPUs; it drains between runs "
+        "(the default)",
+    )
+    during.add_argument(
+        "--worker-during-load",
+        dest="pause_worker",
+        action="store_false",
+        help="keep the Celery worker (niced) running while wrk runs: its database work competes with the web tier",
+    )
+    parser.add_argument("--drain-timeout", type=int, default=900, help="seconds to wait for the worker to drain")
+    parser.add_argument("--port", type=int, default=0, help="gunicorn port on 127.0.0.1 (default: a free one)")
+    parser.add_argument(
+        "--enqueue",
+        choices=["batched", "immediate"],
+        default="batched",
+        help="INGEST_ENQUEUE for gunicorn: batched (the default of gunicorn.conf.py) or one publish per request",
+    )
+    parser.add_argument(
+        "--no-health-checks",
+        action="store_true",
+        help="CONN_HEALTH_CHECKS off (bench/ingest_settings.py; opsgov.settings turns it on)",
+    )
+    parser.add_argument(
+        "--server-side-binding",
+        action="store_true",
+        help="psycopg server-side binding and prepared statements (bench/ingest_settings.py)",
+    )
+    parser.add_argument(
+        "--ingest-urls-first",
+        action="store_true",
+        help="resolve /api/v1/ingest/ before the other routes (bench/ingest_urls.py)",
+    )
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra server environment")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the database and the temporary folder")
+    return parser.parse_args()
+
+
+# --- Processes -----------------------------------------------------------------------------
+
+
+def server_urls(database: str) -> tuple[str, str]:
+    """(maintenance URL, bench URL) on the server DATABASE_URL names."""
+    url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
+        sys.exit("DATABASE_URL must name a PostgreSQL server, e.g. postgresql://postgres@127.0.0.1:5432/postgres")
+    if parts.path.lstrip("/") == database:
+        sys.exit(f"DATABASE_URL already names {database!r}; the benchmark creates and drops that database itself.")
+    return (
+        urlunsplit(("postgresql", parts.netloc, "/postgres", parts.query, "")),
+        urlunsplit(("postgresql", parts.netloc, f"/{database}", parts.query, "")),
+    )
+
+
+def recreate(maintenance_url: str, database: str, *, drop_only: bool = False) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(maintenance_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+        if not drop_only:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clear_queue(redis_url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.delete(*QUEUE_KEYS)
+    finally:
+        client.close()
+
+
+def server_env(args: argparse.Namespace, bench_url: str, tmp: Path, port: int) -> dict[str, str]:
+    """Production settings for gunicorn, the worker and this process."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("CELERY_RESULT_BACKEND", "CACHE_URL", "REDIS_URL", "EMAIL_URL", "CONN_MAX_AGE", "OPSGOV_POLICY")
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "opsgov.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATABASE_URL": bench_url,
+            "CONN_MAX_AGE": "600",
+            "CELERY_BROKER_URL": args.redis_url,
+            "USE_X_FORWARDED_PROTO": "true",
+            "OPSGOV_VAR_DIR": str(tmp / "var"),
+            "STATIC_ROOT": str(tmp / "static"),
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prometheus"),
+            "WEB_CONCURRENCY": str(args.web_workers),
+            "PORT": str(port),
+            "PYTHONUNBUFFERED": "1",
+            "INGEST_ENQUEUE": args.enqueue,
+        }
+    )
+    knobs = {
+        "OPSGOV_BENCH_CONN_HEALTH_CHECKS": "false" if args.no_health_checks else "",
+        "OPSGOV_BENCH_SERVER_SIDE_BINDING": "true" if args.server_side_binding else "",
+        "OPSGOV_BENCH_INGEST_URLS_FIRST": "true" if args.ingest_urls_first else "",
+    }
+    if any(knobs.values()):
+        env.update(knobs)
+        env["DJANGO_SETTINGS_MODULE"] = "bench.ingest_settings"
+    for item in args.env:
+        name, _, value = item.partition("=")
+        env[name] = value
+    (tmp / "static").mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def stop(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM to the process's own group (it leads one), SIGKILL if it lingers."""
+    if process is None or process.poll() is not None:
+        return
+    for sig, grace in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"gunicorn exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"gunicorn did not answer {url} within {timeout:g} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def cpu_seconds(master_pid: int) -> float:
+    """CPU time of gunicorn's workers so far: the reaped ones (master's cutime + cstime) and the live ones."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fields(pid: int) -> list[str]:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        return text[text.rindex(")") + 2 :].split()
+
+    master = fields(master_pid)
+    total = int(master[13]) + int(master[14])  # cutime, cstime (fields 16, 17)
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    for child in children:
+        try:
+            stat = fields(int(child))
+        except (OSError, ValueError):
+            continue
+        total += int(stat[11]) + int(stat[12])  # utime, stime (fields 14, 15)
+    return total / tick
+
+
+def database_backends_cpu(database: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving `database` (their process titles name it)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[int, float] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            title = (proc / "cmdline").read_bytes()
+            if not title.startswith(b"postgres:") or f" {database} ".encode() not in title:
+                continue
+            text = (proc / "stat").read_text()
+        except OSError:
+            continue
+        stat = text[text.rindex(")") + 2 :].split()
+        found[int(proc.name)] = (int(stat[11]) + int(stat[12])) / tick
+    return found
+
+
+def database_cpu_since(database: str, before: dict[int, float]) -> float:
+    """CPU seconds the backends of `database` used since `before` (a backend that exited meanwhile is not counted)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in database_backends_cpu(database).items())
+
+
+# --- One wrk run ---------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    side: str  # "bare" or "ingest"
+    round: int
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    accepted: int
+    refused: int
+    socket_errors: int
+    cpu_ms_per_request: float  # gunicorn's workers
+    db_cpu_ms_per_request: float  # PostgreSQL backends of the bench database (web and Celery worker)
+    wrk_cpu_ms_per_request: float
+    tag: str = ""
+    uuids: list[str] = field(default_factory=list, repr=False)
+
+
+def signal_group(process: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
+    if process is not None and process.poll() is None:
+        os.killpg(process.pid, sig)
+
+
+def run_wrk(
+    args: argparse.Namespace,
+    side: str,
+    number: int,
+    base_url: str,
+    path: str,
+    tmp: Path,
+    master: int,
+    seconds: int,
+    worker: subprocess.Popen[bytes] | None = None,
+) -> Run:
+    tag = f"r{number}{side[0]}-{uuid.uuid4().hex[:8]}"
+    out = tmp / f"wrk-{tag}.out"
+    command = [
+        "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--timeout", "10s",
+        "-s", str(LUA), base_url, "--", side, path, str(out), tag, str(args.keys),
+    ]  # fmt: skip
+    if args.pause_worker:
+        signal_group(worker, signal.SIGSTOP)
+    try:
+        cpu_before, db_before = cpu_seconds(master), database_backends_cpu(args.database)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        cpu, db_cpu = cpu_seconds(master) - cpu_before, database_cpu_since(args.database, db_before)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wrk_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    finally:
+        if args.pause_worker:
+            signal_group(worker, signal.SIGCONT)
+    if completed.returncode != 0 or not out.exists():
+        sys.exit(f"wrk failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
+    figures_line, *uuid_lines = out.read_text().splitlines()
+    figures = json.loads(figures_line)
+    latency = figures["latency_us"]
+    errors = figures["errors"]
+    duration = figures["duration_us"] / 1e6
+    requests = int(figures["requests"])
+    return Run(
+        side=side,
+        round=number,
+        requests=requests,
+        seconds=round(duration, 2),
+        rps=round(requests / duration, 1),
+        p50_ms=latency["p50"] / 1000,
+        p90_ms=latency["p90"] / 1000,
+        p99_ms=latency["p99"] / 1000,
+        max_ms=latency["max"] / 1000,
+        accepted=int(figures["accepted"]),
+        refused=int(figures["refused"]),
+        socket_errors=sum(int(errors[kind]) for kind in ("connect", "read", "write", "timeout")),
+        cpu_ms_per_request=round(1000 * cpu / max(requests, 1), 3),
+        db_cpu_ms_per_request=round(1000 * db_cpu / max(requests, 1), 3),
+        wrk_cpu_ms_per_request=round(1000 * wrk_cpu / max(requests, 1), 3),
+        tag=tag,
+        uuids=[line for line in uuid_lines if line],
+    )
+
+
+# --- Counts --------------------------------------------------------------------------------
+
+
+@dataclass
+class Count:
+    tag: str
+    answered_202: int
+    stored: int
+    in_flight_at_stop: int
+    processed: int
+    applied_once: int
+    incidents: int
+    drain_seconds: float
+    problems: list[str]
+
+
+def count_check(args: argparse.Namespace, run: Run) -> Count:
+    """Wait for the worker to drain this run's events, then check that each was stored and processed once."""
+    from django.db import connection
+
+    from incidents.models import Incident, RawEvent
+
+    events = RawEvent.objects.filter(dedup_key__contains=f'key="{run.tag}-')
+    started = time.monotonic()
+    deadline = started + args.drain_timeout
+    while events.filter(processed_at__isnull=True).exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    drain = time.monotonic() - started
+    stored = {str(value) for value in events.values_list("uuid", flat=True)}
+    acked = set(run.uuids)
+    problems = []
+    if len(acked) != run.accepted:
+        problems.append(f"{run.accepted} answers 202 but {len(acked)} distinct event uuids in them")
+    missing = acked - stored
+    if missing:
+        problems.append(f"{len(missing)} events answered 202 are not stored, e.g. {sorted(missing)[:3]}")
+    extra = len(stored - acked)
+    if extra > args.connections:
+        problems.append(f"{extra} stored events were never answered (more than the {args.connections} connections)")
+    processed = events.filter(processed_at__isnull=False).count()
+    applied_once = events.filter(processed_at__isnull=False, attempts=1, last_error="").count()
+    if processed != len(stored):
+        problems.append(f"{len(stored) - processed} of {len(stored)} events unprocessed after {drain:.0f} s")
+    if applied_once != len(stored):
+        problems.append(f"{len(stored) - applied_once} events processed with retries or errors")
+    keys = events.values("dedup_key").distinct().count()
+    incidents = Incident.objects.filter(dedup_key__contains=f'key="{run.tag}-').count()
+    if incidents != keys:
+        problems.append(f"{incidents} incidents for {keys} groupKeys")
+    if run.refused or run.socket_errors:
+        problems.append(f"wrk saw {run.refused} answers other than 202 and {run.socket_errors} socket errors")
+    connection.close()
+    return Count(
+        tag=run.tag,
+        answered_202=run.accepted,
+        stored=len(stored),
+        in_flight_at_stop=extra,
+        processed=processed,
+        applied_once=applied_once,
+        incidents=incidents,
+        drain_seconds=round(drain, 1),
+        problems=problems,
+    )
+
+
+# --- Report --------------------------------------------------------------------------------
+
+
+FIGURES = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_request", "db_cpu_ms_per_request")
+
+
+def median(runs: list[Run], attribute: str) -> float:
+    return float(statistics.median(getattr(run, attribute) for run in runs))
+
+
+def report(runs: list[Run], counts: list[Count], args: argparse.Namespace, meta: dict[str, Any]) -> dict[str, Any]:
+    print()
+    print("CPU ms/req: gunicorn workers / PostgreSQL backends of the bench database (web and worker) / wrk")
+    print(
+        f"{'run':<10} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'CPU ms/req':>20} {'non-2xx':>8}"
+    )
+    for run in runs:
+        cpu = f"{run.cpu_ms_per_request:.2f} / {run.db_cpu_ms_per_request:.2f} / {run.wrk_cpu_ms_per_request:.2f}"
+        print(
+            f"{run.side + ' ' + str(run.round):<10} {run.rps:>9.1f} {run.p50_ms:>8.2f} {run.p90_ms:>8.2f} "
+            f"{run.p99_ms:>8.2f} {run.max_ms:>8.1f} {cpu:>20} "
+            f"{run.refused + run.socket_errors:>8}"
+        )
+    bare = [run for run in runs if run.side == "bare"]
+    ingest = [run for run in runs if run.side == "ingest"]
+    summary = {
+        side: {key: median(side_runs, key) for key in FIGURES}
+        for side, side_runs in (("bare", bare), ("ingest", ingest))
+    }
+    ratio = summary["ingest"]["rps"] / summary["bare"]["rps"]
+    per_round = [round(i.rps / b.rps, 3) for b, i in zip(bare, ingest, strict=True)]
+    print()
+    for side in ("bare", "ingest"):
+        figures = summary[side]
+        print(
+            f"median {side:<7} {figures['rps']:>9.1f} req/s   p50 {figures['p50_ms']:.2f} ms   "
+            f"p99 {figures['p99_ms']:.2f} ms   CPU {figures['cpu_ms_per_request']:.3f} ms/request"
+        )
+    print(f"ratio ingestion / bare (medians): {ratio:.3f}   per round: {per_round}")
+    met = ratio >= 0.5 and summary["ingest"]["p99_ms"] < 50
+    print(f"target (ratio >= 0.5, ingestion p99 < 50 ms): {'met' if met else 'MISSED'}")
+    print()
+    print(
+        f"{'count check':<24} {'202s':>7} {'stored':>7} {'in flight':>9} {'processed':>9} {'once':>7} "
+        f"{'incidents':>9} {'drain s':>8}"
+    )
+    for count in counts:
+        print(
+            f"{count.tag:<24} {count.answered_202:>7} {count.stored:>7} {count.in_flight_at_stop:>9} "
+            f"{count.processed:>9} {count.applied_once:>7} {count.incidents:>9} {count.drain_seconds:>8}"
+        )
+        for problem in count.problems:
+            print(f"  PROBLEM: {problem}")
+    result = {
+        "meta": meta,
+        "runs": [{k: v for k, v in asdict(run).items() if k != "uuids"} for run in runs],
+        "median": summary,
+        "ratio": round(ratio, 3),
+        "ratio_per_round": per_round,
+        "target_met": met,
+        "counts": [asdict(count) for count in counts],
+    }
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+# --- Main ----------------------------------------------------------------------------------
+
+
+def main() -> int:
+    args = parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install -y wrk")
+    maintenance_url, bench_url = server_urls(args.database)
+    tmp = Path(tempfile.mkdtemp(prefix="opsgov-ingest-bench-"))
+    port = args.port or free_port()
+    env = server_env(args, bench_url, tmp, port)
+    gunicorn: subprocess.Popen[bytes] | None = None
+    worker: subprocess.Popen[bytes] | None = None
+    python = sys.executable
+    print(f"database {args.database}, broker {args.redis_url}, port {port}, folder {tmp}")
+    recreate(maintenance_url, args.database)
+    clear_queue(args.redis_url)
+    try:
+        subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        os.environ.update(env)  # this process reads the same database
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+        from incidents import services
+        from opsgov.models import Service, Team
+
+        team = Team.objects.create(slug="bench", name="Bench")
+        service = Service.objects.create(slug="bench", name="Bench", owner_team=team)
+        integration, token = services.integration_create(name="bench", kind="alertmanager", service=service)
+        ingest_path = integration.ingest_path(token)
+
+        worker_log, gunicorn_log = tmp / "worker.log", tmp / "gunicorn.log"
+        worker = start(
+            ["nice", "-n", "19", python, "-m", "celery", "-A", "opsgov", "worker", "--pool", "prefork",
+             "--concurrency", str(args.worker_concurrency), "--loglevel", "warning",
+             "--without-mingle", "--without-gossip", "--without-heartbeat"],
+            env, worker_log,
+        )  # fmt: skip
+        gunicorn = start(
+            [python, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.wsgi"],
+            env,
+            gunicorn_log,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        wait_http(base_url + BARE_PATH, gunicorn, gunicorn_log)
+        time.sleep(1)  # every worker booted
+        paths = {"bare": BARE_PATH, "ingest": ingest_path}
+        runs: list[Run] = []
+        counts: list[Count] = []
+        if args.warmup:
+            for side in ("bare", "ingest"):
+                warm = run_wrk(args, side, 0, base_url, paths[side], tmp, gunicorn.pid, args.warmup, worker)
+                if side == "ingest":
+                    counts.append(count_check(args, warm))
+        for number in range(1, args.rounds + 1):
+            for side in ("bare", "ingest"):
+                run = run_wrk(args, side, number, base_url, paths[side], tmp, gunicorn.pid, args.duration, worker)
+                runs.append(run)
+                print(
+                    f"{side} {number}: {run.rps:.1f} req/s, p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, "
+                    f"{run.accepted} ok, {run.refused} refused, {run.socket_errors} socket errors",
+                    flush=True,
+                )
+                if side == "ingest":
+                    counts.append(count_check(args, run))
+                    print(f"  drained in {counts[-1].drain_seconds} s; problems: {counts[-1].problems}", flush=True)
+        if gunicorn.poll() is not None:
+            counts[-1].problems.append(f"gunicorn exited with {gunicorn.returncode}")
+        log = gunicorn_log.read_text(errors="replace")
+        enqueue_failures = log.count("Could not enqueue")
+        if enqueue_failures:
+            counts[-1].problems.append(f"{enqueue_failures} enqueue failures in the gunicorn log")
+        meta = {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "host": os.uname().nodename,
+            "cpus": os.cpu_count(),
+            "load_before": os.getloadavg(),
+            "command": " ".join(sys.argv),
+            "duration_s": args.duration,
+            "connections": args.connections,
+            "wrk_threads": args.threads,
+            "web_workers": args.web_workers,
+            "worker_concurrency": args.worker_concurrency,
+            "keys": args.keys,
+            "enqueue": args.enqueue,
+            "conn_health_checks": not args.no_health_checks,
+            "server_side_binding": args.server_side_binding,
+            "ingest_urls_first": args.ingest_urls_first,
+            "pause_worker": args.pause_worker,
+            "extra_env": args.env,
+        }
+        result = report(runs, counts, args, meta)
+        print(f"\nlogs: {tmp}" if args.keep else "")
+        return 0 if all(not count.problems for count in counts) and result else 1
+    finally:
+        stop(gunicorn)
+        stop(worker)
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # noqa: S110 - Django may not be set up yet
+            pass
+        clear_queue(args.redis_url)
+        if not args.keep:
+            recreate(maintenance_url, args.database, drop_only=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

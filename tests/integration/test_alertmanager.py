@@ -1,0 +1,256 @@
+"""A real Alertmanager sends its webhooks to opsgov, and a real Celery worker turns them into one incident.
+
+Debian's prometheus-alertmanager runs on a free loopback port, clustering off,
+its storage in a temporary folder, with a generated configuration whose webhook
+receiver is an Alertmanager integration's URL on pytest-django's live server.
+Alerts go in through Alertmanager's API (POST /api/v2/alerts), as Prometheus
+sends them. The live server stores each webhook and publishes its processing on
+commit, to the queue of a worker subprocess on Redis: the path production takes,
+with nothing run in this process but the web request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from incidents import services
+from incidents.models import Incident, IncidentStatus, Integration, RawEvent, TimelineKind
+
+from ..conftest import missing_service
+from ..factories import ServiceFactory
+from .conftest import CeleryProducer, Worker, purge_queue, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+START_TIMEOUT = 30.0
+#: group_wait 1 s and group_interval 2 s: a change reaches the webhook within ~2 s.
+DELIVERY_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Alertmanager:
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            text = answer.read().decode()
+        return json.loads(text) if text.strip() else None
+
+    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        self.api("POST", "/api/v2/alerts", alerts)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def write_config(path: Path, webhook_url: str) -> None:
+    # YAML is a superset of JSON: no YAML library needed to write it.
+    config = {
+        "route": {
+            "receiver": "opsgov",
+            "group_by": ["alertname"],
+            "group_wait": "1s",
+            "group_interval": "2s",
+            "repeat_interval": "4s",  # repeats reach opsgov during the test and must add nothing
+        },
+        "receivers": [
+            {"name": "opsgov", "webhook_configs": [{"url": webhook_url, "send_resolved": True, "max_alerts": 0}]}
+        ],
+    }
+    path.write_text(json.dumps(config, indent=2))
+
+
+@pytest.fixture
+def start_alertmanager(tmp_path: Path) -> Iterator[Any]:
+    binary = shutil.which("prometheus-alertmanager") or ALERTMANAGER
+    if not os.access(binary, os.X_OK):
+        missing_service("Alertmanager (Debian's prometheus-alertmanager)", "apt-get install -y prometheus-alertmanager")
+    started: list[Alertmanager] = []
+
+    def start(webhook_url: str) -> Alertmanager:
+        config = tmp_path / "alertmanager.yml"
+        write_config(config, webhook_url)
+        port = free_port()
+        log_path = tmp_path / "alertmanager.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config}",
+                    f"--storage.path={tmp_path / 'alertmanager-data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--cluster.listen-address=",  # empty: no clustering, no gossip port
+                    "--log.level=debug",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        alertmanager = Alertmanager(process=process, url=f"http://127.0.0.1:{port}", log_path=log_path)
+        started.append(alertmanager)
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                return True
+            try:
+                with urllib.request.urlopen(alertmanager.url + "/-/ready", timeout=2) as answer:
+                    return bool(answer.status == 200)
+            except (urllib.error.URLError, OSError):
+                return False
+
+        if not wait_until(ready, START_TIMEOUT) or process.poll() is not None:
+            pytest.fail(f"Alertmanager did not start:\n{alertmanager.log_tail()}", pytrace=False)
+        return alertmanager
+
+    try:
+        yield start
+    finally:
+        for alertmanager in started:
+            alertmanager.stop()
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def alert(instance: str, *, starts_at: datetime, ends_at: datetime | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "labels": {"alertname": "CheckoutDown", "job": "checkout", "instance": instance, "severity": "critical"},
+        "annotations": {"summary": "Checkout is down", "description": f"{instance} does not answer"},
+        "startsAt": iso(starts_at),
+        "generatorURL": "http://prometheus.example.internal:9090/graph?g0.expr=up%3D%3D0",
+    }
+    if ends_at is not None:
+        body["endsAt"] = iso(ends_at)
+    return body
+
+
+def signals(incident: Incident) -> list[tuple[str, str]]:
+    return [
+        (str(data["fingerprint"]), str(data["status"]))
+        for data in incident.timeline.filter(kind=TimelineKind.SIGNAL).order_by("id").values_list("data", flat=True)
+    ]
+
+
+def test_alertmanager_alerts_open_one_incident_and_their_resolution_resolves_it(
+    live_server: Any,
+    redis_url: str,
+    start_worker: Any,
+    celery_producer: CeleryProducer,
+    start_alertmanager: Any,
+) -> None:
+    worker: Worker = start_worker(broker_url=redis_url)
+    celery_producer.point(redis_url, queue=worker.queue)
+    service = ServiceFactory.create(slug="checkout", name="Checkout")
+    integration, token = services.integration_create(name="Alertmanager", kind="alertmanager", service=service)
+    alertmanager = start_alertmanager(live_server.url + integration.ingest_path(token))
+    try:
+        run(alertmanager, integration, worker)
+    finally:
+        worker.stop()
+        purge_queue(redis_url, worker.queue)
+
+
+def run(alertmanager: Alertmanager, integration: Integration, worker: Worker) -> None:
+    def fail(what: str) -> None:
+        events = list(RawEvent.objects.values_list("action", "processed_at", "last_error"))
+        pytest.fail(
+            f"{what}\nraw events: {events}\n--- Alertmanager ---\n{alertmanager.log_tail()}\n"
+            f"--- worker ---\n{worker.log_tail()}",
+            pytrace=False,
+        )
+
+    def incidents() -> list[Incident]:
+        return list(Incident.objects.filter(integration=integration))
+
+    started = datetime.now(UTC) - timedelta(minutes=2)
+    # One alert fires: Alertmanager waits group_wait, then sends the group.
+    alertmanager.post_alerts([alert("checkout-1:8080", starts_at=started)])
+    if not wait_until(lambda: len(incidents()) == 1 and len(signals(incidents()[0])) == 1, DELIVERY_TIMEOUT):
+        fail("No incident with one signal after the first alert")
+
+    # A second alert of the same group: the next notification carries both; only the new one is a new signal.
+    alertmanager.post_alerts([alert("checkout-2:8080", starts_at=started + timedelta(seconds=30))])
+    if not wait_until(lambda: len(signals(incidents()[0])) == 2, DELIVERY_TIMEOUT):
+        fail("The second alert did not reach the incident")
+    fingerprints = {
+        item["labels"]["instance"]: item["fingerprint"] for item in alertmanager.api("GET", "/api/v2/alerts")
+    }
+    (incident,) = incidents()
+    assert incident.status == IncidentStatus.TRIGGERED
+    assert incident.severity == "SEV-1"  # severity="critical", mapped by default
+    assert incident.title == "Checkout is down"
+    assert abs(incident.triggered_at - started) < timedelta(seconds=1)  # the earliest startsAt
+    assert sorted(signals(incident)) == sorted((fingerprint, "firing") for fingerprint in fingerprints.values())
+
+    # Both resolve (endsAt now): Alertmanager sends the resolved group at the next group_interval.
+    now = datetime.now(UTC)
+    alertmanager.post_alerts(
+        [
+            alert("checkout-1:8080", starts_at=started, ends_at=now),
+            alert("checkout-2:8080", starts_at=started + timedelta(seconds=30), ends_at=now),
+        ]
+    )
+
+    def resolved() -> bool:
+        incident.refresh_from_db()
+        return bool(incident.status == IncidentStatus.RESOLVED)
+
+    if not wait_until(resolved, DELIVERY_TIMEOUT):
+        fail(f"The incident is {incident.status}, not resolved, after the alerts resolved")
+    wait_until(lambda: not RawEvent.objects.filter(processed_at__isnull=True).exists(), DELIVERY_TIMEOUT)
+
+    assert [item.pk for item in incidents()] == [incident.pk], "one incident for the whole group"
+    assert incident.resolved_at is not None
+    assert abs(incident.resolved_at - now) < timedelta(seconds=2)  # the alerts' endsAt
+    expected = {(fingerprint, status) for fingerprint in fingerprints.values() for status in ("firing", "resolved")}
+    assert sorted(signals(incident)) == sorted(expected), "one signal per fingerprint and status, repeats add nothing"
+
+    events = RawEvent.objects.filter(integration=integration)
+    assert events.filter(action="trigger").count() >= 2
+    assert events.filter(action="resolve").count() >= 1
+    assert not events.filter(processed_at__isnull=True).exists()
+    assert not events.exclude(last_error="").exists()
+    group_keys = set(events.values_list("dedup_key", flat=True))
+    assert len(group_keys) == 1 and next(iter(group_keys)).endswith('{alertname="CheckoutDown"}')
+    assert incident.dedup_key in group_keys
+    # Processed by the worker subprocess, not in this process.
+    succeeded = re.findall(r"incidents\.tasks\.process_raw_event\[[0-9a-f-]+\] succeeded", worker.log())
+    assert len(succeeded) >= events.count(), worker.log_tail()

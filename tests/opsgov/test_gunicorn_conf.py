@@ -1,0 +1,124 @@
+"""gunicorn.conf.py: the access log never shows an integration token; worker settings from the environment."""
+
+from __future__ import annotations
+
+import runpy
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from django.conf import settings
+from gunicorn.config import Config
+
+TOKEN = "AbCdEfGh1234567890_-ijklmnopqrstuvwxyzABCDE"  # shaped like secrets.token_urlsafe(32)
+CUT = "AbCdEfGh\u2026"
+
+
+@pytest.fixture
+def conf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    """gunicorn.conf.py's namespace, read as gunicorn reads it (with the process environment restored after)."""
+    # The file sets PROMETHEUS_MULTIPROC_DIR with setdefault: keep it away from this process's environment.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prometheus"))
+    for name in ("GUNICORN_MAX_REQUESTS", "INGEST_ENQUEUE"):
+        monkeypatch.delenv(name, raising=False)
+    return runpy.run_path(str(Path(settings.BASE_DIR) / "gunicorn.conf.py"))
+
+
+def access_line(conf: dict[str, Any], tmp_path: Path, *, uri: str, headers: tuple[tuple[str, str], ...] = ()) -> str:
+    """One access-log line written by the configured logger class for a request to `uri`."""
+    log_file = tmp_path / "access.log"
+    cfg = Config()
+    cfg.set("accesslog", str(log_file))
+    cfg.set("access_log_format", conf["access_log_format"])
+    logger = conf["logger_class"](cfg)
+    path, _, query = uri.partition("?")
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": uri,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "10.0.0.7",
+        "HTTP_USER_AGENT": "Alertmanager/0.25.0",
+        **{f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers},
+    }
+    request = SimpleNamespace(headers=list(headers))
+    response = SimpleNamespace(status="202 Accepted", sent=99, headers=[("Content-Type", "application/json")])
+    logger.access(response, request, environ, timedelta(milliseconds=3))
+    for handler in logger.access_log.handlers:
+        handler.flush()
+    return log_file.read_text()
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        (f"/api/v1/ingest/alertmanager/{TOKEN}/", f"/api/v1/ingest/alertmanager/{CUT}/"),
+        (f"/api/v1/ingest/alertmanager/{TOKEN}", f"/api/v1/ingest/alertmanager/{CUT}"),
+        (f"/api/v1/ingest/pagerduty/{TOKEN}/enqueue", f"/api/v1/ingest/pagerduty/{CUT}/enqueue"),
+        (f"/api/v1/ingest/pagerduty/{TOKEN}/enqueue?x=1", f"/api/v1/ingest/pagerduty/{CUT}/enqueue?x=1"),
+        ("/api/v1/ingest/alertmanager/short/", "/api/v1/ingest/alertmanager/short\u2026/"),  # malformed: cut anyway
+    ],
+)
+def test_the_access_log_shows_only_the_first_8_characters_of_a_token(
+    conf: dict[str, Any], tmp_path: Path, uri: str, shown: str
+) -> None:
+    line = access_line(conf, tmp_path, uri=uri)
+    assert f'"POST {shown} HTTP/1.1" 202 99 3ms' in line
+    assert TOKEN not in line
+    assert TOKEN[:9] not in line
+
+
+@pytest.mark.parametrize("uri", ["/api/v1/ingest/pagerduty/enqueue", "/api/v1/ingest/alertmanager/", "/healthz"])
+def test_paths_without_a_token_are_logged_as_they_are(conf: dict[str, Any], tmp_path: Path, uri: str) -> None:
+    assert f'"POST {uri} HTTP/1.1"' in access_line(conf, tmp_path, uri=uri)
+
+
+def test_no_atom_holds_a_token_whatever_the_format_asks_for(conf: dict[str, Any], tmp_path: Path) -> None:
+    conf["access_log_format"] = "%(U)s %({raw_uri}e)s %({path_info}e)s %({authorization}i)s %({http_authorization}e)s"
+    uri = f"/api/v1/ingest/alertmanager/{TOKEN}/"
+    line = access_line(conf, tmp_path, uri=uri, headers=(("AUTHORIZATION", f"Bearer {TOKEN}"),))
+    assert TOKEN not in line
+    assert f"/api/v1/ingest/alertmanager/{CUT}/" in line
+    assert line.count(f"Bearer {CUT}") == 2
+
+
+def test_the_logger_class_is_the_redacting_one(conf: dict[str, Any]) -> None:
+    from gunicorn.glogging import Logger
+
+    assert issubclass(conf["logger_class"], Logger)
+    assert conf["logger_class"].__name__ == "TokenRedactingLogger"
+    assert conf["redact_tokens"](f"POST /api/v1/ingest/generic/{TOKEN}/x") == f"POST /api/v1/ingest/generic/{CUT}/x"
+
+
+def test_workers_are_recycled_rarely_enough_for_a_busy_ingestion_endpoint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.delenv("GUNICORN_MAX_REQUESTS", raising=False)
+    default = runpy.run_path(str(Path(settings.BASE_DIR) / "gunicorn.conf.py"))
+    assert (default["max_requests"], default["max_requests_jitter"]) == (20000, 2000)
+    monkeypatch.setenv("GUNICORN_MAX_REQUESTS", "0")
+    assert runpy.run_path(str(Path(settings.BASE_DIR) / "gunicorn.conf.py"))["max_requests"] == 0  # never
+
+
+def test_an_unknown_ingest_enqueue_mode_stops_gunicorn_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("INGEST_ENQUEUE", "sometimes")
+    with pytest.raises(RuntimeError, match="INGEST_ENQUEUE must be 'batched' or 'immediate'"):
+        runpy.run_path(str(Path(settings.BASE_DIR) / "gunicorn.conf.py"))
+
+
+def test_worker_exit_in_the_master_does_not_import_the_app(
+    conf: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gunicorn calls worker_exit in the master for a worker already gone: the app is not loaded there."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "incidents.tasks", raising=False)
+    conf["worker_exit"](None, None)
+    assert "incidents.tasks" not in sys.modules
