@@ -114,6 +114,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.db.models.signals import post_delete
@@ -165,7 +166,7 @@ def _epoch(column: str) -> str:
         seconds = f"CAST(strftime('%%s', {column}) AS REAL)"
         fraction = f"COALESCE(CAST(NULLIF(substr({column}, 20), '') AS REAL), 0.0)"
         return f"({seconds} + {fraction})"
-    raise NotImplementedError(f"incident metrics support PostgreSQL and SQLite, not {connection.vendor}")
+    raise ImproperlyConfigured(f"incident metrics support PostgreSQL and SQLite, not {connection.vendor}")
 
 
 def _day(column: str) -> str:
@@ -174,7 +175,7 @@ def _day(column: str) -> str:
         return f"CAST(({column} AT TIME ZONE 'UTC') AS DATE)"
     if connection.vendor == "sqlite":
         return f"date({column})"
-    raise NotImplementedError(f"incident metrics support PostgreSQL and SQLite, not {connection.vendor}")
+    raise ImproperlyConfigured(f"incident metrics support PostgreSQL and SQLite, not {connection.vendor}")
 
 
 def _ts(value: datetime) -> Any:
