@@ -530,6 +530,7 @@ def main() -> int:
     gunicorn: subprocess.Popen[bytes] | None = None
     worker: subprocess.Popen[bytes] | None = None
     python = sys.executable
+    started, load_before = datetime.now(UTC), os.getloadavg()
     print(f"database {args.database}, broker {args.redis_url}, port {port}, folder {tmp}")
     recreate(maintenance_url, args.database)
     clear_queue(args.redis_url)
@@ -590,10 +591,12 @@ def main() -> int:
         if enqueue_failures:
             counts[-1].problems.append(f"{enqueue_failures} enqueue failures in the gunicorn log")
         meta = {
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "started": started.isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "host": os.uname().nodename,
             "cpus": os.cpu_count(),
-            "load_before": os.getloadavg(),
+            "load_before": load_before,
+            "load_after": os.getloadavg(),
             "command": " ".join(sys.argv),
             "duration_s": args.duration,
             "connections": args.connections,

@@ -40,3 +40,9 @@ class IncidentsConfig(AppConfig):
         from . import review_metrics
 
         review_metrics.register()
+
+        from opsgov.events import subscribe_alerts
+
+        from .internal_alerts import handle_service_alert
+
+        subscribe_alerts(handle_service_alert)

@@ -202,8 +202,11 @@ class EnqueueBuffer:
         return published
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the thread after a last flush, and publish anything added since."""
-        thread = self._thread
+        """Stop the thread after a last flush, and publish anything added since.
+
+        In a forked child of the process that started it, the ids are the parent's: dropped, not published.
+        """
+        thread, owner = self._thread, self._pid
         if thread is not None and self.running:
             with self._changed:
                 self._stopping = True
@@ -211,7 +214,11 @@ class EnqueueBuffer:
             thread.join(timeout)
         self._thread = None
         self._pid = None
-        self.flush()
+        if owner in (None, os.getpid()):
+            self.flush()
+        else:
+            with self._changed:
+                self._ids = []
 
     def _run(self) -> None:
         while True:

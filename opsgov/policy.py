@@ -474,6 +474,68 @@ class Targets(_Strict):
     patch_compliance_percent: Percent = Field(default=95, description="Patch compliance above this")
 
 
+# --- Monitoring -------------------------------------------------------------------
+
+
+class BurnRateAlert(_Strict):
+    """One row of the Google SRE workbook's multi-window, multi-burn-rate alerting table.
+
+    The alert fires while the error budget burns at `burn_rate` times the
+    sustainable rate over both `long_window` and `short_window` (the short
+    window makes it clear soon after the burn stops).
+    """
+
+    burn_rate: float = Field(gt=0)
+    long_window: Span
+    short_window: Span
+    severity: str | None = Field(
+        default=None,
+        pattern=r"^SEV-\d$",
+        description="Severity of the incident the alert opens; unset: Policy.burn_rate_severity decides",
+    )
+    kind: Literal["page", "ticket"] = "page"
+
+    @model_validator(mode="after")
+    def _short_within_long(self) -> BurnRateAlert:
+        if self.short_window.unit.is_business or self.long_window.unit.is_business:
+            raise ValueError("burn-rate windows are wall-clock time, not business time")
+        if self.short_window.unit.is_calendar or self.long_window.unit.is_calendar:
+            raise ValueError("burn-rate windows need a fixed length (minutes, hours, days or weeks)")
+        if self.short_window.as_timedelta() >= self.long_window.as_timedelta():
+            raise ValueError("short_window must be shorter than long_window")
+        return self
+
+
+def _default_burn_rate_alerts() -> dict[str, BurnRateAlert]:
+    # The SRE workbook, "Alerting on SLOs", table 5-8 (for a 30-day SLO window).
+    return {
+        "page-fast": BurnRateAlert(
+            burn_rate=14.4, long_window=span("1 hour"), short_window=span("5 minutes"), kind="page"
+        ),
+        "page-slow": BurnRateAlert(
+            burn_rate=6, long_window=span("6 hours"), short_window=span("30 minutes"), kind="page"
+        ),
+        "ticket": BurnRateAlert(burn_rate=1, long_window=span("3 days"), short_window=span("6 hours"), kind="ticket"),
+    }
+
+
+class MonitoringPolicy(_Strict):
+    """SLO alerting thresholds, SLI freshness and runbook review cadence (step 1)."""
+
+    burn_rate_alerts: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")], BurnRateAlert] = Field(
+        default_factory=_default_burn_rate_alerts
+    )
+    sli_fresh_within: Span = Field(
+        default=span("1 hour"), description="An SLO whose newest SLI data is older than this has stale data"
+    )
+    runbook_review_every: Span = Field(
+        default=span("6 months"), description="A runbook is due for review this long after its last review"
+    )
+    slo_at_risk_budget_percent: Percent = Field(
+        default=25, description="An SLO with less error budget remaining than this is at risk"
+    )
+
+
 class Policy(_Strict):
     """The whole effective policy."""
 
@@ -483,6 +545,36 @@ class Policy(_Strict):
     maintenance: MaintenancePolicy = Field(default_factory=MaintenancePolicy)
     backups: BackupPolicy = Field(default_factory=BackupPolicy)
     targets: Targets = Field(default_factory=Targets)
+    monitoring: MonitoringPolicy = Field(default_factory=MonitoringPolicy)
+
+    @model_validator(mode="after")
+    def _alert_severities_defined(self) -> Policy:
+        defined = self.incidents.severities
+        for key, alert in self.monitoring.burn_rate_alerts.items():
+            if alert.severity is not None and alert.severity not in defined:
+                raise ValueError(
+                    f"monitoring.burn_rate_alerts.{key}.severity: unknown severity {alert.severity!r} "
+                    f"(defined: {', '.join(defined)})"
+                )
+        return self
+
+    def burn_rate_severity(self, alert: BurnRateAlert) -> str:
+        """The severity of the incident a burn-rate alert opens.
+
+        Its own if set; else a page is the least severe failure severity (SEV-2
+        by default) and a ticket the most severe other one (SEV-3 by default),
+        falling back to the least severe severity defined.
+        """
+        if alert.severity is not None:
+            return alert.severity
+        defined = self.incidents.severity_keys()
+        failures = [key for key in defined if key in self.incidents.failure_severities]
+        others = [key for key in defined if key not in self.incidents.failure_severities]
+        if alert.kind == "page" and failures:
+            return failures[-1]
+        if alert.kind == "ticket" and others:
+            return others[0]
+        return defined[-1]
 
 
 # --- Loading ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ from rest_framework import serializers
 
 from opsgov.models import Service
 
-from ..models import Incident, Integration, TimelineEvent, TimelineKind, validate_severity
+from ..models import EXTERNAL_INTEGRATION_KINDS, Incident, Integration, TimelineEvent, TimelineKind, validate_severity
 
 User = get_user_model()
 
@@ -184,6 +184,10 @@ class IntegrationSerializer(serializers.ModelSerializer):
         help_text='Source severity to policy severity, e.g. {"critical": "SEV-1", "warning": "SEV-3"}.',
     )
     default_severity = serializers.CharField(max_length=8, required=False, validators=[validate_severity])
+    kind = serializers.ChoiceField(
+        choices=[(kind.value, kind.label) for kind in EXTERNAL_INTEGRATION_KINDS],
+        help_text="alertmanager (webhook receiver), pagerduty or generic (PagerDuty Events API v2).",
+    )
 
     class Meta:
         model = Integration

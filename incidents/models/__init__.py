@@ -1,6 +1,7 @@
 """Models of the incidents app: incidents and ingestion, on-call and escalation, reviews and backlog."""
 
 from .incidents import (
+    EXTERNAL_INTEGRATION_KINDS,
     OPEN_STATUSES,
     Incident,
     IncidentDayRollup,
@@ -42,6 +43,7 @@ from .reviews import (
 
 __all__ = [
     "ACTION_OPEN_STATUSES",
+    "EXTERNAL_INTEGRATION_KINDS",
     "OPEN_STATUSES",
     "ActionItem",
     "ActionPriority",

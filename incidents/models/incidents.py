@@ -53,6 +53,11 @@ class IntegrationKind(models.TextChoices):
     ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
     PAGERDUTY = "pagerduty", "PagerDuty Events API v2"
     GENERIC = "generic", "Generic (PagerDuty Events v2 format)"
+    MONITORING = "monitoring", "opsgov monitoring (SLO burn rates, checks; internal)"
+
+
+#: The kinds an external source can be set up as; MONITORING integrations are created by incidents.internal_alerts.
+EXTERNAL_INTEGRATION_KINDS = (IntegrationKind.ALERTMANAGER, IntegrationKind.PAGERDUTY, IntegrationKind.GENERIC)
 
 
 def hash_token(token: str) -> str:
@@ -82,6 +87,14 @@ class Integration(TimeStampedModel):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # incidents.internal_alerts: alerts raised inside opsgov go to the service's one internal integration.
+            models.UniqueConstraint(
+                fields=["service"],
+                condition=Q(kind="monitoring"),
+                name="integration_one_monitoring_per_service",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()})"

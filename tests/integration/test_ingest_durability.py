@@ -217,6 +217,27 @@ def test_a_started_buffer_publishes_a_full_batch_at_once_and_the_rest_when_stopp
     assert not buffer.running
 
 
+def test_a_forked_child_neither_uses_nor_publishes_its_parents_buffer(tmp_path: Path) -> None:
+    broker = Broker(tmp_path)
+    buffer = EnqueueBuffer(interval=60, batch=100)
+    with celery_broker_at(broker):
+        buffer.start()
+        try:
+            buffer.add(1)
+            child = os.fork()
+            if child == 0:  # pragma: no cover - the child's outcome is its exit status
+                code = 0 if not buffer.running else 3
+                buffer.stop()  # what a child's exit hook would do: its copy of id 1 is the parent's
+                os._exit(code)
+            _, status = os.waitpid(child, 0)
+            assert os.waitstatus_to_exitcode(status) == 0, "the child saw the buffer running"
+            assert broker.published() == [], "the child published its parent's ids"
+            assert buffer.running and buffer.pending() == 1
+        finally:
+            buffer.stop()
+    assert [(task.name, task.args) for task in broker.published()] == [("incidents.tasks.process_raw_events", [[1]])]
+
+
 def celery_broker_at(broker: Broker) -> AbstractContextManager[None]:
     return celery_broker("filesystem://", broker.transport_options)
 

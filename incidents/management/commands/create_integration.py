@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
 from incidents import services
-from incidents.models import IntegrationKind
+from incidents.models import EXTERNAL_INTEGRATION_KINDS, IntegrationKind
 from opsgov.models import Service
 from opsgov.policy import get_policy
 
@@ -47,7 +47,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--kind",
             required=True,
-            choices=IntegrationKind.values,
+            choices=[kind.value for kind in EXTERNAL_INTEGRATION_KINDS],
             help="alertmanager (webhook receiver), pagerduty or generic (PagerDuty Events API v2).",
         )
         parser.add_argument("--service", required=True, metavar="SLUG", help="Slug of the service alerts belong to.")

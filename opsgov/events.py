@@ -1,0 +1,76 @@
+"""Domain events that apps publish and other apps subscribe to, without importing each other.
+
+DESIGN.md, "Layout": an app may import `opsgov` but not a sibling app. When
+`monitoring` sees an SLO burn its budget or a heartbeat go late, it raises a
+ServiceAlert here; `incidents` subscribes (in its AppConfig.ready) and treats
+the alert exactly like an ingested one: stored as a raw event of the service's
+internal "opsgov monitoring" integration, deduplicated by `key`, and resolved
+when a `resolved` alert with the same key arrives.
+
+Contract for publishers:
+- Publish state changes, not states: one `firing` when the condition starts and
+  one `resolved` when it clears. A repeated `firing` for an open key adds a
+  signal to the incident's timeline, nothing more.
+- Publish inside the transaction that records the change: subscribers write in
+  that transaction too, so the change and its alert commit (or roll back) together.
+- `key` identifies the condition for its service, at most 200 characters,
+  stable across evaluations (e.g. "slo:<uuid>:page").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+AlertStatus = Literal["firing", "resolved"]
+
+
+@dataclass(frozen=True)
+class ServiceAlert:
+    """A condition on one service that someone should act on (firing) or that has cleared (resolved)."""
+
+    service_id: int
+    key: str
+    status: AlertStatus
+    #: A policy severity (SEV-1..SEV-4); used when the alert opens an incident.
+    severity: str
+    title: str
+    #: When the condition started (firing) or cleared (resolved).
+    at: datetime
+    #: What raised it, for the timeline: "slo", "heartbeat", "http-check", ...
+    source: str
+    summary: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in ("firing", "resolved"):
+            raise ValueError(f"status must be 'firing' or 'resolved', not {self.status!r}")
+        if not self.key or len(self.key) > 200:
+            raise ValueError("key must have 1 to 200 characters")
+        if self.at.tzinfo is None:
+            raise ValueError("at must be timezone-aware")
+
+
+AlertHandler = Callable[[ServiceAlert], None]
+
+_alert_handlers: list[AlertHandler] = []
+
+
+def subscribe_alerts(handler: AlertHandler) -> AlertHandler:
+    """Have `handler` called with every ServiceAlert raised (once, however often it is subscribed)."""
+    if handler not in _alert_handlers:
+        _alert_handlers.append(handler)
+    return handler
+
+
+def raise_alert(alert: ServiceAlert) -> int:
+    """Hand `alert` to every subscriber, in the caller's transaction; returns how many handled it.
+
+    A subscriber's exception propagates: the caller's transaction rolls back, so
+    a condition is never recorded as alerted when its alert was lost.
+    """
+    for handler in list(_alert_handlers):
+        handler(alert)
+    return len(_alert_handlers)
