@@ -145,3 +145,36 @@ class SLIBucket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.slo_id} {self.start:%Y-%m-%d %H:%M} {self.good}/{self.total}"
+
+
+class SLOStatus(models.Model):
+    """The SLO engine's latest evaluation of one SLO: what the UI, the gate, the dashboard and /metrics read.
+
+    One row per SLO, overwritten by each evaluation (the history is in the SLI
+    buckets and in MetricSnapshot), so readers never aggregate buckets.
+    """
+
+    slo = models.OneToOneField(SLO, on_delete=models.CASCADE, primary_key=True, related_name="status")
+    evaluated_at = models.DateTimeField()
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    good = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+    sli_percent = models.FloatField(null=True, blank=True, help_text="good / total * 100; empty without data.")
+    budget_remaining = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Share of the window's error budget left (1 = untouched, 0 = spent, negative = overspent).",
+    )
+    burn_rates = models.JSONField(
+        default=dict, blank=True, help_text='Burn rate per window, e.g. {"5m": 0.4, "1h": 1.2, "3d": 0.9}.'
+    )
+    firing = models.JSONField(default=list, blank=True, help_text="Keys of the policy's burn-rate alerts firing now.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "SLO status"
+        verbose_name_plural = "SLO statuses"
+
+    def __str__(self) -> str:
+        return f"{self.slo_id} at {self.evaluated_at:%Y-%m-%d %H:%M}: {self.budget_remaining}"
