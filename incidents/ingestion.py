@@ -138,37 +138,53 @@ class ProcessResult:
 class _HotPathSQL:
     lookup: str
     insert: str
+    insert_for_token: str
     insert_fields: tuple[Any, ...]
     returning: bool
 
 
 @functools.cache
 def _hot_path_sql() -> _HotPathSQL:
-    """The token lookup and the RawEvent insert, built once from the models' metadata.
+    """The token lookup and the RawEvent inserts, built once from the models' metadata.
 
-    Plain SQL because these two statements run on every ingested request: the
+    Plain SQL because these statements run on every ingested request: the
     ORM's per-call query compilation and model instantiation cost more than the
     statements themselves (DESIGN.md, "Targets": ingestion at half the rate of
-    a bare view). The insert covers every concrete field, so a field added to
+    a bare view). The inserts cover every concrete field, so a field added to
     RawEvent later is filled from its default, as the ORM would.
+
+    `insert_for_token` finds the integration and inserts in one statement
+    (INSERT ... SELECT ... WHERE token_hash = ...), one round trip instead of two
+    on the path every accepted event takes.
     """
     # Only quoted table and column names from the models are formatted in; values are parameters.
     quote = connection.ops.quote_name
     column = {field.name: quote(field.column) for field in Integration._meta.concrete_fields}
+    integration_table = quote(Integration._meta.db_table)
     lookup = "SELECT {id}, {kind}, {enabled} FROM {table} WHERE {token_hash} = %s".format(  # noqa: S608
-        table=quote(Integration._meta.db_table),
+        table=integration_table,
         **{name: column[name] for name in ("id", "kind", "enabled", "token_hash")},
     )
     fields = tuple(field for field in RawEvent._meta.concrete_fields if not field.primary_key)
-    insert = "INSERT INTO {table} ({columns}) VALUES ({values})".format(  # noqa: S608
-        table=quote(RawEvent._meta.db_table),
-        columns=", ".join(quote(field.column) for field in fields),
-        values=", ".join(["%s"] * len(fields)),
+    columns = ", ".join(quote(field.column) for field in fields)
+    values = ", ".join(["%s"] * len(fields))
+    insert = f"INSERT INTO {quote(RawEvent._meta.db_table)} ({columns}) VALUES ({values})"  # noqa: S608
+    # The integration's id is the one column taken from the SELECT; the kinds are two parameters
+    # (an endpoint accepts at most two kinds; a one-kind endpoint passes its kind twice).
+    selected = ", ".join(
+        f"{integration_table}.{column['id']}" if field.attname == "integration_id" else "%s" for field in fields
+    )
+    insert_for_token = (
+        f"INSERT INTO {quote(RawEvent._meta.db_table)} ({columns}) SELECT {selected} FROM {integration_table} "  # noqa: S608
+        f"WHERE {column['token_hash']} = %s AND {column['enabled']} AND {column['kind']} IN (%s, %s)"
     )
     returning = connection.features.can_return_columns_from_insert
     if returning:
         insert += f" RETURNING {quote(RawEvent._meta.pk.column)}"
-    return _HotPathSQL(lookup=lookup, insert=insert, insert_fields=fields, returning=returning)
+        insert_for_token += f" RETURNING {quote(RawEvent._meta.pk.column)}"
+    return _HotPathSQL(
+        lookup=lookup, insert=insert, insert_for_token=insert_for_token, insert_fields=fields, returning=returning
+    )
 
 
 def integration_for_token(token: str) -> tuple[int, str, bool] | None:
@@ -179,18 +195,17 @@ def integration_for_token(token: str) -> tuple[int, str, bool] | None:
     return (int(row[0]), str(row[1]), bool(row[2])) if row else None
 
 
-def store_raw_event(*, integration_id: int, dedup_key: str, action: str, payload_json: str) -> tuple[int, uuid.UUID]:
-    """Store an event exactly as received (`payload_json`: its JSON text); returns the new RawEvent's id and uuid.
+def _insert_params(
+    *, integration_id: int | None, dedup_key: str, action: str, payload_json: str
+) -> tuple[list[Any], uuid.UUID]:
+    """The insert's parameters in insert_fields order.
 
-    One INSERT, committed on its own unless the caller holds a transaction. The
-    caller has validated the payload; processing happens later (process_raw_event).
+    `integration_id` None leaves that column out: insert_for_token takes it from its SELECT.
     """
-    sql = _hot_path_sql()
     now = timezone.now()
     event_uuid = uuid.uuid4()
     given: dict[str, Any] = {
         "uuid": event_uuid,
-        "integration_id": integration_id,
         "received_at": now,
         "dedup_key": dedup_key,
         "action": action,
@@ -198,16 +213,62 @@ def store_raw_event(*, integration_id: int, dedup_key: str, action: str, payload
         "updated_at": now,
     }
     params: list[Any] = []
-    for field in sql.insert_fields:
-        if field.attname == "payload":
+    for field in _hot_path_sql().insert_fields:
+        if field.attname == "integration_id":
+            if integration_id is not None:
+                params.append(integration_id)
+        elif field.attname == "payload":
             params.append(payload_json)  # already JSON text: the column takes it as is
         else:
             value = given[field.attname] if field.attname in given else field.get_default()
             params.append(field.get_db_prep_save(value, connection))
+    return params, event_uuid
+
+
+def _inserted_id(cursor: Any, returning: bool) -> int | None:
+    if returning:
+        row = cursor.fetchone()
+        return int(row[0]) if row else None
+    return int(cursor.lastrowid) if cursor.rowcount == 1 else None
+
+
+def store_raw_event(*, integration_id: int, dedup_key: str, action: str, payload_json: str) -> tuple[int, uuid.UUID]:
+    """Store an event exactly as received (`payload_json`: its JSON text); returns the new RawEvent's id and uuid.
+
+    One INSERT, committed on its own unless the caller holds a transaction. The
+    caller has validated the payload; processing happens later (process_raw_event).
+    """
+    sql = _hot_path_sql()
+    params, event_uuid = _insert_params(
+        integration_id=integration_id, dedup_key=dedup_key, action=action, payload_json=payload_json
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql.insert, params)
-        event_id = int(cursor.fetchone()[0] if sql.returning else cursor.lastrowid)
+        event_id = _inserted_id(cursor, sql.returning)
+    if event_id is None:  # a plain INSERT ... VALUES inserts its row or raises
+        raise RuntimeError("the insert returned no id")
     return event_id, event_uuid
+
+
+def store_raw_event_for_token(
+    *, token: str, kinds: tuple[str, ...], dedup_key: str, action: str, payload_json: str
+) -> tuple[int, uuid.UUID] | None:
+    """Store an event for the enabled integration of one of `kinds` whose token this is, in one statement.
+
+    Returns the new RawEvent's id and uuid, or None when no such integration
+    exists (unknown token, disabled, or another kind): the caller then looks the
+    token up (integration_for_token) to say which.
+    """
+    if not 1 <= len(kinds) <= 2:
+        raise ValueError("an endpoint accepts one or two integration kinds")
+    sql = _hot_path_sql()
+    params, event_uuid = _insert_params(
+        integration_id=None, dedup_key=dedup_key, action=action, payload_json=payload_json
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql.insert_for_token, [*params, hash_token(token), kinds[0], kinds[-1]])
+        event_id = _inserted_id(cursor, sql.returning)
+    return (event_id, event_uuid) if event_id is not None else None
 
 
 # --- Entry points -----------------------------------------------------------------------

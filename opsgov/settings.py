@@ -103,6 +103,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
 ]
 
+# The token-authenticated ingestion endpoints need none of the above but the security headers
+# and the request counter: opsgov.wsgi serves them through this chain (opsgov/lean.py).
+INGEST_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "opsgov.prometheus.RequestCounterMiddleware",
+]
+
 ROOT_URLCONF = "opsgov.urls"
 WSGI_APPLICATION = "opsgov.wsgi.application"
 

@@ -11,6 +11,8 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    # Before the API's other routes, so the busiest URLs resolve first (bench/ingest_bench.py).
+    path("api/v1/ingest/", include("incidents.ingest.urls")),
     path("api/v1/", include("opsgov.api.urls")),
     path("", views.home, name="home"),
     path("policy/", views.policy, name="policy"),

@@ -1,4 +1,8 @@
-"""WSGI entry point (gunicorn opsgov.wsgi)."""
+"""WSGI entry point (gunicorn opsgov.wsgi).
+
+Ingestion paths (/api/v1/ingest/...) take a shorter middleware chain:
+opsgov.lean explains why and how.
+"""
 
 import os
 
@@ -6,4 +10,6 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsgov.settings")
 
-application = get_wsgi_application()
+from opsgov.lean import with_ingest_handler
+
+application = with_ingest_handler(get_wsgi_application())

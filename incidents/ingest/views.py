@@ -17,7 +17,7 @@ What a caller can rely on:
 - The Alertmanager endpoint never answers 429 and answers 5xx only when the
   payload could not be stored (Alertmanager retries 5xx and drops 4xx).
 
-The hot path is one indexed query (token hash) and one insert. Plain Django
+The hot path is one statement: an insert that finds the integration by its token hash. Plain Django
 views, not DRF: nothing here needs content negotiation or DRF authentication.
 """
 
@@ -28,18 +28,19 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import Error as DatabaseError
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
 
-from incidents.ingestion import integration_for_token, store_raw_event
+from incidents.ingestion import integration_for_token, store_raw_event, store_raw_event_for_token
 from incidents.models import IntegrationKind
 from incidents.tasks import enqueue_process_raw_event
 
@@ -84,8 +85,8 @@ class Reject(Exception):
         return response
 
 
-def _integration_id(request: HttpRequest, token: str | None, *, kinds: tuple[str, ...], endpoint: str) -> int:
-    """The id of the enabled integration the request's token belongs to (one indexed query)."""
+def _token(request: HttpRequest, token: str | None) -> str:
+    """The token from the path or the Authorization header, shaped like one; or a Reject (401). No query."""
     if token is None:
         header = request.headers.get("Authorization")
         if not header:
@@ -98,6 +99,11 @@ def _integration_id(request: HttpRequest, token: str | None, *, kinds: tuple[str
         token = token.strip()
     if not _TOKEN_RE.fullmatch(token):
         raise Reject(401, "unauthorized", "The integration token is malformed.")
+    return token
+
+
+def _integration_id(token: str, *, kinds: tuple[str, ...], endpoint: str) -> int:
+    """The id of the enabled integration of one of `kinds` the token belongs to; or a Reject (403) saying why not."""
     found = integration_for_token(token)
     if found is None:
         raise Reject(403, "forbidden", "The token matches no integration.")
@@ -112,6 +118,20 @@ def _integration_id(request: HttpRequest, token: str | None, *, kinds: tuple[str
             f"post its events to {_ENDPOINT_OF_KIND.get(kind, 'the endpoint of its kind')}.",
         )
     return integration_id
+
+
+@contextmanager
+def _token_refusal_first(token: str, *, kinds: tuple[str, ...], endpoint: str) -> Iterator[None]:
+    """Let a bad token's 403 win over the body's 4xx raised inside, as if the token had been checked first.
+
+    The happy path checks the token in the insert itself (one round trip); only
+    a refused body costs the separate lookup.
+    """
+    try:
+        yield
+    except Reject:
+        _integration_id(token, kinds=kinds, endpoint=endpoint)
+        raise
 
 
 def _reject_nan(value: str) -> Any:
@@ -187,17 +207,43 @@ def _json_body(request: HttpRequest) -> tuple[Any, str]:
     return data, text
 
 
-def _store(*, integration_id: int, dedup_key: str, action: str, payload_json: str) -> uuid.UUID:
+def _store(
+    *, token: str, kinds: tuple[str, ...], endpoint: str, dedup_key: str, action: str, payload_json: str
+) -> uuid.UUID:
     """Insert the RawEvent (its own transaction) and enqueue its processing once it is committed.
 
-    The enqueue is a robust on-commit callback that logs broker errors instead
-    of raising them: the row is committed either way, and the sweeper enqueues
-    what is left unprocessed. (Inside a caller's transaction, as in tests, the
-    callback waits for that transaction's commit.)
+    The token is checked by the insert itself (one statement); when it inserts
+    nothing, the lookup says why (403). The enqueue is a robust on-commit
+    callback that logs broker errors instead of raising them: the row is
+    committed either way, and the sweeper enqueues what is left unprocessed.
+    (Inside a caller's transaction, as in tests, the callback waits for that
+    transaction's commit.)
     """
-    event_id, event_uuid = store_raw_event(
-        integration_id=integration_id, dedup_key=dedup_key, action=action, payload_json=payload_json
+    store = partial(
+        store_raw_event_for_token,
+        token=token,
+        kinds=kinds,
+        dedup_key=dedup_key,
+        action=action,
+        payload_json=payload_json,
     )
+    try:
+        stored = store()
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        # A connection the server closed (restart, idle timeout, failover) fails on its first statement:
+        # reconnect and try once more, as a CONN_HEALTH_CHECKS query would have (opsgov.lean skips it).
+        logger.warning("The database connection was broken; reconnecting to store the event", exc_info=True)
+        connection.close()
+        stored = store()
+    if stored is None:
+        integration_id = _integration_id(token, kinds=kinds, endpoint=endpoint)
+        # Enabled (or re-kinded) between the two statements: store it as it now stands.
+        stored = store_raw_event(
+            integration_id=integration_id, dedup_key=dedup_key, action=action, payload_json=payload_json
+        )
+    event_id, event_uuid = stored
     transaction.on_commit(partial(enqueue_process_raw_event, event_id), robust=True)
     return event_uuid
 
@@ -251,14 +297,18 @@ def alertmanager(request: HttpRequest, token: str | None) -> JsonResponse:
     Stored with action "trigger" while the group fires and "resolve" when it is
     resolved, keyed by the groupKey.
     """
-    integration_id = _integration_id(request, token, kinds=(IntegrationKind.ALERTMANAGER,), endpoint="Alertmanager")
-    data, text = _json_body(request)
-    try:
-        webhook = AlertmanagerWebhook.model_validate(data)
-    except ValidationError as exc:
-        raise Reject(400, _INVALID, "Event object is invalid", error_lines(exc)) from None
+    token = _token(request, token)
+    kinds, endpoint = (IntegrationKind.ALERTMANAGER.value,), "Alertmanager"
+    with _token_refusal_first(token, kinds=kinds, endpoint=endpoint):
+        data, text = _json_body(request)
+        try:
+            webhook = AlertmanagerWebhook.model_validate(data)
+        except ValidationError as exc:
+            raise Reject(400, _INVALID, "Event object is invalid", error_lines(exc)) from None
     event_uuid = _store(
-        integration_id=integration_id,
+        token=token,
+        kinds=kinds,
+        endpoint=endpoint,
         dedup_key=alertmanager_dedup_key(webhook.groupKey),
         action="trigger" if webhook.status == "firing" else "resolve",
         payload_json=text,
@@ -273,18 +323,17 @@ def pagerduty(request: HttpRequest, token: str | None) -> JsonResponse:
     A trigger without a dedup_key gets one (uuid4 hex), returned in the answer:
     later acknowledge/resolve events send it back.
     """
-    integration_id = _integration_id(
-        request,
-        token,
-        kinds=(IntegrationKind.PAGERDUTY, IntegrationKind.GENERIC),
-        endpoint="PagerDuty Events v2",
-    )
-    data, text = _json_body(request)
-    try:
-        event = parse_pagerduty_event(data)
-    except ValidationError as exc:
-        raise Reject(400, _INVALID, "Event object is invalid", error_lines(exc)) from None
+    token = _token(request, token)
+    kinds, endpoint = (IntegrationKind.PAGERDUTY.value, IntegrationKind.GENERIC.value), "PagerDuty Events v2"
+    with _token_refusal_first(token, kinds=kinds, endpoint=endpoint):
+        data, text = _json_body(request)
+        try:
+            event = parse_pagerduty_event(data)
+        except ValidationError as exc:
+            raise Reject(400, _INVALID, "Event object is invalid", error_lines(exc)) from None
     # Only a trigger can come without one: the schema requires it of acknowledge and resolve.
     dedup_key = event.dedup_key or uuid.uuid4().hex
-    _store(integration_id=integration_id, dedup_key=dedup_key, action=event.event_action, payload_json=text)
+    _store(
+        token=token, kinds=kinds, endpoint=endpoint, dedup_key=dedup_key, action=event.event_action, payload_json=text
+    )
     return JsonResponse({"status": "success", "message": "Event processed", "dedup_key": dedup_key}, status=202)

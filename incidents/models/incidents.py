@@ -275,7 +275,8 @@ class RawEvent(models.Model):
     """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="raw_events")
+    # No index of its own: rawevent_key_idx starts with it (every insert maintains each index).
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="raw_events", db_index=False)
     received_at = models.DateTimeField(default=timezone.now)
     dedup_key = models.CharField(max_length=255, help_text="Group key / dedup key the event applies to.")
     action = models.CharField(max_length=16, help_text="trigger, acknowledge or resolve")
@@ -283,7 +284,9 @@ class RawEvent(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
-    incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="raw_events")
+    incident = models.ForeignKey(
+        Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="raw_events", db_index=False
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -296,6 +299,9 @@ class RawEvent(models.Model):
             ),
             # Processing applies earlier unprocessed events of the same key first.
             models.Index(fields=["integration", "dedup_key", "id"], name="rawevent_key_idx"),
+            # An incident's raw events, and SET NULL when it is deleted; events are stored without one
+            # (the ingestion insert maintains no entry here) and get it when processed.
+            models.Index(fields=["incident"], name="rawevent_incident_idx", condition=Q(incident__isnull=False)),
         ]
 
     def __str__(self) -> str:

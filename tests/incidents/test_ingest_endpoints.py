@@ -116,11 +116,24 @@ def test_newer_alertmanager_fields_are_accepted_and_kept(alertmanager: tuple[Int
     assert RawEvent.objects.get().payload["newTopLevelField"] == {"x": 1}
 
 
-def test_the_hot_path_is_one_lookup_and_one_insert(alertmanager: tuple[Integration, str]) -> None:
+def test_the_hot_path_is_one_insert_that_checks_the_token(alertmanager: tuple[Integration, str]) -> None:
     with CaptureQueriesContext(connection) as queries:
         assert post(alertmanager_url(alertmanager[1]), payload("alertmanager-v4-firing")).status_code == 202
     statements = [q["sql"].split()[0] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
-    assert statements == ["SELECT", "INSERT"], queries.captured_queries
+    assert statements == ["INSERT"], queries.captured_queries
+    assert RawEvent.objects.get().integration == alertmanager[0]
+
+
+def test_a_bad_token_is_refused_before_a_bad_body_is(alertmanager: tuple[Integration, str]) -> None:
+    integration, token = alertmanager
+    assert post(alertmanager_url("x" * 43), {"version": "4"}).status_code == 403
+    Integration.objects.filter(pk=integration.pk).update(enabled=False)
+    response = post(alertmanager_url(token), {"version": "4"})
+    assert (response.status_code, response.json()["message"]) == (
+        403,
+        "This integration is disabled; enable it in opsgov to send events.",
+    )
+    assert not RawEvent.objects.exists()
 
 
 def test_a_pagerduty_trigger_answers_like_pagerduty(pagerduty: tuple[Integration, str]) -> None:
