@@ -268,7 +268,9 @@ class ParsedRule:
     labels: dict[str, str]
     annotations: dict[str, str]
     line: int
-    position: int
+    index: int  # in the group's `rules` list (recording rules included)
+    position: int  # among the group's alerting rules
+    runbook_url_line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -528,7 +530,9 @@ class _FileChecker:
             labels=labels,
             annotations=annotations,
             line=rule.line,
+            index=int(path.rsplit("[", 1)[1].rstrip("]")),
             position=0,
+            runbook_url_line=self._line_of(rule.get("annotations"), RUNBOOK_ANNOTATION) if url else None,
         )
 
 
@@ -614,8 +618,8 @@ def _resolve_all(files: Sequence[ParsedFile]) -> dict[tuple[str, str, str], _Res
     service_slugs = {rule.labels.get(SERVICE_LABEL, "").strip() for _, _, rule in rules} - {""}
     services = {service.slug: service for service in Service.objects.filter(slug__in=service_slugs)}
     slugs = {
-        rule: opsgov_runbook_slug(rule.annotations[RUNBOOK_ANNOTATION])
-        for _, _, rule in rules
+        (file.name, group.name, rule.name): opsgov_runbook_slug(rule.annotations[RUNBOOK_ANNOTATION])
+        for file, group, rule in rules
         if rule.annotations.get(RUNBOOK_ANNOTATION, "").strip()
     }
     runbooks = {runbook.slug: runbook for runbook in Runbook.objects.filter(slug__in=set(slugs.values()) - {None})}
@@ -623,7 +627,7 @@ def _resolve_all(files: Sequence[ParsedFile]) -> dict[tuple[str, str, str], _Res
     resolved: dict[tuple[str, str, str], _Resolved] = {}
     for file, group, rule in rules:
         url = rule.annotations.get(RUNBOOK_ANNOTATION, "").strip()
-        slug = slugs.get(rule)
+        slug = slugs.get((file.name, group.name, rule.name))
         runbook = runbooks.get(slug) if slug else None
         if slug and runbook is None:
             errors.append(
@@ -631,10 +635,10 @@ def _resolve_all(files: Sequence[ParsedFile]) -> dict[tuple[str, str, str], _Res
                     file=file.name,
                     message=f"runbook_url points at the opsgov runbook {slug!r}, which does not exist; "
                     "create it first or fix the URL",
-                    line=rule.line,
+                    line=rule.runbook_url_line or rule.line,
                     group=group.name,
                     rule=rule.name,
-                    path=f"groups[{group.position}].rules[{rule.position}].annotations.{RUNBOOK_ANNOTATION}",
+                    path=f"groups[{group.position}].rules[{rule.index}].annotations.{RUNBOOK_ANNOTATION}",
                 )
             )
         service_label = rule.labels.get(SERVICE_LABEL, "").strip()
