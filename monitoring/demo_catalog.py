@@ -62,14 +62,14 @@ Every order in flight. Revenue stops while the error rate is high.
 
 ## Mitigation
 
-1. A deploy in the last hour: roll it back.
+A deploy in the last hour: roll it back.
 
-   ```sh
-   kubectl -n checkout rollout undo deployment/checkout
-   ```
+```sh
+kubectl -n checkout rollout undo deployment/checkout
+```
 
-2. The ledger is failing: follow [PostgreSQL failover](/monitoring/runbooks/postgresql-failover/).
-3. A payment provider is down: switch providers in the feature flags (`checkout.provider=secondary`).
+- The ledger is failing: follow [PostgreSQL failover](/monitoring/runbooks/postgresql-failover/).
+- A payment provider is down: switch providers in the feature flags (`checkout.provider=secondary`).
 
 ## Escalation
 
@@ -115,12 +115,12 @@ Customers see old balances. Reconciliation jobs read stale data.
 ## Diagnosis
 
 1. `SELECT now() - pg_last_xact_replay_timestamp();` on the replica.
-2. Long-running queries on the replica:
+2. Disk and network of the replica host on the infrastructure dashboard.
+3. Long-running queries on the replica:
 
-   ```sql
-   SELECT pid, now() - query_start, query FROM pg_stat_activity ORDER BY 2 DESC LIMIT 5;
-   ```
-3. Disk and network of the replica host on the infrastructure dashboard.
+```sql
+SELECT pid, now() - query_start, query FROM pg_stat_activity ORDER BY 2 DESC LIMIT 5;
+```
 
 ## Mitigation
 

@@ -25,7 +25,7 @@ from monitoring import demo_catalog
 from monitoring.catalog import rule_coverage, rules_without_runbook
 from monitoring.models import AlertRule, RuleFile, Runbook
 from monitoring.rules import import_rule_files
-from monitoring.runbooks import RUNBOOK_TEMPLATE
+from monitoring.runbooks import RUNBOOK_TEMPLATE, TEMPLATE_SECTIONS, render_markdown
 from opsgov.roles import ALL_ROLES, SECURITY_LEAD, SRE_LEAD
 from tests.conftest import missing_service
 from tests.factories import ServiceFactory, UserFactory
@@ -361,3 +361,12 @@ def test_promtool_accepts_the_demo_rule_file(tmp_path: Path) -> None:
     checked = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "12 rules found" in checked.stdout  # 10 alerts + 2 recording rules
+
+
+@pytest.mark.parametrize(("slug", "body"), [(slug, body) for slug, *_, body in demo_catalog.RUNBOOKS])
+def test_demo_runbooks_follow_the_template_and_render_cleanly(slug: str, body: str) -> None:
+    headings = [line[3:] for line in body.splitlines() if line.startswith("## ")]
+    assert headings == list(TEMPLATE_SECTIONS), slug
+    html = render_markdown(body)
+    assert "```" not in html, "every fenced block becomes <pre>"
+    assert "<table>" in html
