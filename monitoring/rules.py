@@ -768,10 +768,12 @@ def _sync_file(
     parsed: ParsedFile, resolved: dict[tuple[str, str, str], _Resolved], actor: Any, now: datetime
 ) -> FileImportResult:
     result = FileImportResult(name=parsed.name, groups=len(parsed.groups), recording_rules=parsed.recording_rule_count)
-    rule_file = RuleFile.objects.select_for_update().filter(name=parsed.name).first()
-    if rule_file is None:
-        rule_file = RuleFile(name=parsed.name)
-        result.created = True
+    # Two imports of one new file at once: get_or_create lets the second wait for the first's row
+    # (unique name) and then use it; the lock serialises the rest of the two synchronisations.
+    _, result.created = RuleFile.objects.get_or_create(
+        name=parsed.name, defaults={"sha256": parsed.sha256, "content": parsed.content, "imported_at": now}
+    )
+    rule_file = RuleFile.objects.select_for_update().get(name=parsed.name)
     rule_file.sha256 = parsed.sha256
     rule_file.content = parsed.content
     rule_file.imported_at = now
