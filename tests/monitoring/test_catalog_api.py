@@ -357,3 +357,38 @@ def test_the_openapi_schema_documents_the_catalog(as_role: Callable[[str], APICl
     assert {"200", "400", "413"} <= set(imported["responses"])
     parameters = {parameter["name"] for parameter in paths["/api/v1/alert-rules/"]["get"]["parameters"]}
     assert {"service", "severity", "has_runbook", "q"} <= parameters
+
+
+def test_the_api_lists_use_a_fixed_number_of_queries(
+    as_role: Callable[[str], APIClient], django_assert_max_num_queries: Any
+) -> None:
+    client = as_role(SRE_LEAD)
+    services = [ServiceFactory.create(slug=f"svc-{index}") for index in range(3)]
+
+    def grow(count: int) -> None:
+        start = Runbook.objects.count()
+        for index in range(start, start + count):
+            make_runbook(f"rb-{index}", services=services[: index % 3 + 1])
+        lines = ["groups:", "  - name: g", "    rules:"]
+        for index in range(Runbook.objects.count()):
+            lines += [
+                f"      - alert: A{index}",
+                "        expr: up == 0",
+                f"        labels: {{severity: critical, service: svc-{index % 3}}}",
+                f"        annotations: {{runbook_url: /monitoring/runbooks/rb-{index}/}}",
+            ]
+        import_rule_files(files=[("r.yml", "\n".join(lines) + "\n")])
+
+    def counts() -> tuple[int, int]:
+        # token auth (2), permissions (2), count, rows, prefetches (runbooks: services, rules).
+        with django_assert_max_num_queries(9) as runbooks:
+            assert client.get("/api/v1/runbooks/").status_code == 200
+        with django_assert_max_num_queries(9) as rules:
+            assert client.get("/api/v1/alert-rules/").status_code == 200
+        return len(runbooks.captured_queries), len(rules.captured_queries)
+
+    grow(3)
+    few = counts()
+    grow(30)
+    assert client.get("/api/v1/alert-rules/").json()["count"] == 33
+    assert counts() == few
