@@ -370,3 +370,19 @@ def test_demo_runbooks_follow_the_template_and_render_cleanly(slug: str, body: s
     html = render_markdown(body)
     assert "```" not in html, "every fenced block becomes <pre>"
     assert "<table>" in html
+
+
+@pytest.mark.usefixtures("catalog")
+def test_the_admin_lists_the_catalog_read_only(client: Client) -> None:
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
+    make_runbook("db")
+    rule = AlertRule.objects.get(name="PaymentsDown")
+    for model in ("runbook", "rulefile", "alertrule"):
+        assert client.get(f"/admin/monitoring/{model}/").status_code == 200
+    assert client.get("/admin/monitoring/alertrule/add/").status_code == 403  # rules come from files
+    body = text(client.get(f"/admin/monitoring/alertrule/{rule.pk}/change/"))
+    assert "up{job=&quot;payments&quot;} == 0" in body and 'name="expr"' not in body
+    response = client.post(f"/admin/monitoring/alertrule/{rule.pk}/change/", {"runbook": Runbook.objects.get().pk})
+    assert response.status_code == 302
+    rule.refresh_from_db()
+    assert (rule.runbook.slug if rule.runbook else None, rule.runbook_linked_by_hand) == ("db", True)
