@@ -77,6 +77,9 @@ Actor = AbstractBaseUser | AnonymousUser | None
 
 #: Largest rule file accepted (the API answers 413 above it).
 MAX_FILE_BYTES = 1024 * 1024
+#: Most rules (alerting and recording) in one file: YAML aliases can repeat a list of rules many
+#: times in a small file, and each repeat would be checked and stored.
+MAX_RULES_PER_FILE = 5000
 
 #: ``severity`` label values understood (compared in lower case) and the policy severity each
 #: means: the conventional Prometheus/Alertmanager vocabulary, the same defaults that alert
@@ -323,7 +326,7 @@ class _FileChecker:
                 self.error(
                     f"unknown field {key!r} (allowed: {', '.join(sorted(allowed))})",
                     line=mapping.key_lines[key],
-                    path=f"{path}.{key}",
+                    path=f"{path}.{key}" if path else key,
                     **where,
                 )
 
@@ -381,6 +384,18 @@ class _FileChecker:
         if not isinstance(groups, list):
             self.error(
                 f"'groups' must be a list, not a {_kind(groups)}", line=self._line_of(data, "groups"), path="groups"
+            )
+            return []
+        total = sum(
+            len(group["rules"])
+            for group in groups
+            if isinstance(group, _Mapping) and isinstance(group.get("rules"), list)
+        )
+        if total > MAX_RULES_PER_FILE:
+            self.error(
+                f"{total} rules in one file; at most {MAX_RULES_PER_FILE} are accepted (split the file)",
+                line=self._line_of(data, "groups"),
+                path="groups",
             )
             return []
         parsed: list[ParsedGroup] = []

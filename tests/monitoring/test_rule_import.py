@@ -516,3 +516,13 @@ def test_the_command_replace_removes_files_not_given(tmp_path: Path) -> None:
 def test_the_command_names_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match=r"nope\.yml: cannot read the file \(No such file or directory\)"):
         call_command("import_alert_rules", str(tmp_path / "nope.yml"))
+
+
+def test_yaml_aliases_cannot_multiply_a_small_file_into_a_huge_catalog() -> None:
+    rules = "".join(f"      - alert: A{index}\n        expr: up\n" for index in range(100))
+    groups = "".join(f"  - name: g{index}\n    rules: *many\n" for index in range(60))
+    text = f"x-rules: &many\n{rules.replace('      -', '  -').replace('        expr', '    expr')}groups:\n{groups}"
+    assert errors_of("bomb.yml", text) == [
+        "bomb.yml:1: x-rules: unknown field 'x-rules' (allowed: groups)",
+        "bomb.yml:202: groups: 6000 rules in one file; at most 5000 are accepted (split the file)",
+    ]
