@@ -11,3 +11,12 @@ class MonitoringConfig(AppConfig):
         from . import gates as app_gates
 
         gates.register(app_gates.MonitoringGate)
+
+        # Alert-rule catalog and runbooks: every change is audited (imports included).
+        from auditlog.registry import auditlog
+
+        from .models import AlertRule, RuleFile, Runbook
+
+        auditlog.register(Runbook, m2m_fields={"services"}, exclude_fields=["updated_at"])
+        auditlog.register(RuleFile, exclude_fields=["updated_at", "content"])
+        auditlog.register(AlertRule, exclude_fields=["updated_at"])

@@ -44,12 +44,21 @@ GOVERNED_APPS = (
 
 # Every role reads everything governed: operations are a shared concern.
 _READ_ALL = "*.view_*"
+# Runbooks and the alert-rule catalog (monitoring): the SRE Lead (monitoring.*), DevOps and Tech Leads write.
+_CATALOG_WRITE = ("monitoring.*_runbook", "monitoring.*_rulefile", "monitoring.*_rulegroup", "monitoring.*_alertrule")
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     # Owns operations and reliability: teams, services and everything on-call.
     SRE_LEAD: (_READ_ALL, "opsgov.*_team", "opsgov.*_service", "monitoring.*", "incidents.*", "backups.*"),
     # Infrastructure and deployment.
-    DEVOPS_LEAD: (_READ_ALL, "opsgov.add_service", "opsgov.change_service", "maintenance.*", "backups.*"),
+    DEVOPS_LEAD: (
+        _READ_ALL,
+        "opsgov.add_service",
+        "opsgov.change_service",
+        "maintenance.*",
+        "backups.*",
+        *_CATALOG_WRITE,
+    ),
     # Technical support and fixes.
     # Integrations (alert routing and their secrets) stay with the SRE Lead.
     TECH_LEAD: (
@@ -59,6 +68,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "incidents.*_timelineevent",
         "incidents.*_postincidentreview",
         "incidents.*_actionitem",
+        *_CATALOG_WRITE,
     ),
     SECURITY_LEAD: (_READ_ALL, "security.*"),
     COMPLIANCE_OFFICER: (_READ_ALL, "compliance.*"),

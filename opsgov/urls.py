@@ -21,4 +21,5 @@ urlpatterns = [
     path("services/", views.service_list, name="service-list"),
     path("services/<slug:slug>/", views.service_detail, name="service-detail"),
     path("incidents/", include("incidents.urls")),
+    path("monitoring/", include("monitoring.urls")),
 ]

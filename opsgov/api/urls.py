@@ -12,6 +12,7 @@ router.register("metrics", views.MetricSnapshotViewSet, basename="metric")
 urlpatterns = [
     path("", include(router.urls)),
     path("", include("incidents.api.urls")),
+    path("", include("monitoring.api.catalog_urls")),
     path("policy/", views.PolicyView.as_view(), name="api-policy"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,0 +1,3 @@
+"""Admin of the monitoring app; each part registers its models in its own module."""
+
+from . import catalog_admin  # noqa: F401 - registers the alert-rule catalog and runbooks

@@ -1,0 +1,1 @@
+"""REST API of the monitoring app (mounted under /api/v1/)."""

@@ -1,0 +1,296 @@
+"""Reads of the alert-rule catalog and runbooks: list querysets, FilterSets, coverage, and the gate's selectors.
+
+The FilterSets drive both the API lists and the HTML pages. Lists fetch what a
+row shows in the same query (or one prefetch), so their query count does not
+grow with the rows.
+
+Review due and overdue
+----------------------
+A runbook reviewed on day D is due for review on ``review_due_on(D)`` (policy
+``monitoring.runbook_review_every``; see monitoring.models.catalog) and is
+overdue from the day after, counted in the policy's time zone. In SQL that is
+``last_reviewed_at < review_cutoff(today)``: the cutoff is the earliest review
+day that is not yet overdue today, found by bisection because the due date
+grows with the review date (:func:`review_cutoff`), so the policy's calendar
+rules (months, business days) apply exactly while the database compares dates.
+
+For the monitoring gate
+-----------------------
+* :func:`services_without_runbook_rule`: active services with no alert rule
+  that carries a runbook (no rule at all, or only rules without one);
+* :func:`rules_without_runbook_findings`: every alerting rule without a
+  runbook, with the URL of its page, where a runbook is linked;
+* :func:`overdue_runbook_findings`: runbooks past their review date, with the
+  URL of their page, where the review is recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import django_filters
+from django.db.models import BooleanField, Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+
+from opsgov.filters import SearchFilterSet
+from opsgov.models import Lifecycle, Service
+from opsgov.policy import get_policy
+
+from .models import AlertRule, Runbook
+from .models.catalog import review_due_on
+
+#: A rule carries a runbook when it links an opsgov runbook or keeps an external runbook URL.
+HAS_RUNBOOK = Q(runbook__isnull=False) | ~Q(runbook_url="")
+
+
+def policy_today(now: datetime | None = None) -> date:
+    """Today's date in the policy's time zone (runbook review dates are compared with it)."""
+    return timezone.localtime(now or timezone.now(), get_policy().business_calendar.zone).date()
+
+
+def review_cutoff(today: date | None = None) -> date:
+    """The earliest review day that is not overdue on `today`: overdue ⇔ ``last_reviewed_at < cutoff``.
+
+    ``review_due_on`` never decreases as the review day grows and is never before
+    it, so the answer lies in (low, today] once ``review_due_on(low) < today``.
+    """
+    today = today or policy_today()
+    every = get_policy().monitoring.runbook_review_every
+    step = max(timedelta(days=31), 2 * every.approximate(business_day_hours=24))
+    low = today - step
+    while review_due_on(low, every=every) >= today:
+        step *= 2
+        low = today - step
+    high = today  # review_due_on(today) >= today: a runbook reviewed today is on time
+    while (high - low).days > 1:
+        middle = low + (high - low) // 2
+        if review_due_on(middle, every=every) >= today:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _with_overdue(queryset: QuerySet[Runbook], today: date | None) -> QuerySet[Runbook]:
+    return queryset.annotate(
+        review_overdue=Case(
+            When(last_reviewed_at__lt=review_cutoff(today), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        )
+    )
+
+
+# --- Runbooks ----------------------------------------------------------------------------
+
+
+def runbook_list(*, today: date | None = None) -> QuerySet[Runbook]:
+    """Runbooks with owner and services (one prefetch), annotated ``review_overdue`` and ``rule_count``; by title."""
+    return (
+        _with_overdue(Runbook.objects.select_related("owner", "last_reviewed_by"), today)
+        .annotate(rule_count=Count("alert_rules", distinct=True))
+        .prefetch_related(Prefetch("services", queryset=Service.objects.order_by("name")))
+        .order_by("title", "id")
+    )
+
+
+def runbook_detail(*, today: date | None = None) -> QuerySet[Runbook]:
+    """A runbook with owner, reviewer, services and its rules (with group, file and service), ``review_overdue``."""
+    rules = AlertRule.objects.select_related("group__rule_file", "service").order_by("name", "id")
+    return _with_overdue(Runbook.objects.select_related("owner", "last_reviewed_by"), today).prefetch_related(
+        Prefetch("services", queryset=Service.objects.order_by("name")),
+        Prefetch("alert_rules", queryset=rules),
+    )
+
+
+def overdue_runbooks(*, today: date | None = None) -> QuerySet[Runbook]:
+    """Runbooks past their review date, the longest overdue first (index ``runbook_reviewed_idx``)."""
+    return (
+        Runbook.objects.select_related("owner")
+        .filter(last_reviewed_at__lt=review_cutoff(today))
+        .order_by("last_reviewed_at", "id")
+    )
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}, "description": "Service slug(s)"})
+class ServiceSlugFilter(django_filters.ModelMultipleChoiceFilter):
+    """`?service=checkout&service=auth`; an unknown slug is a 400 naming the field."""
+
+
+def _service_filter(field_name: str, *, distinct: bool) -> ServiceSlugFilter:
+    return ServiceSlugFilter(
+        field_name=field_name,
+        to_field_name="slug",
+        queryset=Service.objects.order_by("name"),
+        distinct=distinct,
+        label="Service",
+    )
+
+
+class RunbookFilterSet(SearchFilterSet):
+    """Filters of the runbook lists: service, overdue review, owner (username) and `q` (title, slug, body)."""
+
+    search_fields = ("title", "slug", "body")
+    service = _service_filter("services__slug", distinct=True)
+    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Review overdue")
+    owner = django_filters.CharFilter(field_name="owner__username", label="Owner (username)")
+
+    class Meta:
+        model = Runbook
+        fields = ["service", "overdue", "owner"]
+
+    def filter_overdue(self, queryset: QuerySet[Runbook], name: str, value: bool | None) -> QuerySet[Runbook]:
+        if value is None:
+            return queryset
+        late = Q(last_reviewed_at__lt=review_cutoff())
+        return queryset.filter(late) if value else queryset.exclude(late)
+
+
+# --- Alert rules -------------------------------------------------------------------------
+
+
+def alert_rule_list() -> QuerySet[AlertRule]:
+    """Rules with group, file, service and runbook in the same query, annotated ``carries_runbook``.
+
+    Ordered by file, group and position in the group, as written in the files.
+    """
+    return (
+        AlertRule.objects.select_related("group__rule_file", "service", "runbook")
+        .annotate(
+            carries_runbook=Case(When(HAS_RUNBOOK, then=Value(True)), default=Value(False), output_field=BooleanField())
+        )
+        .order_by("group__rule_file__name", "group__position", "position", "id")
+    )
+
+
+def severity_filter_choices() -> list[tuple[str, str]]:
+    """The effective policy's severities, read when a form is built."""
+    return [(key, key) for key in get_policy().incidents.severity_keys()]
+
+
+class AlertRuleFilterSet(SearchFilterSet):
+    """Filters of the alert rule lists: service, severity, has_runbook, file and `q` (name, expr, group)."""
+
+    search_fields = ("name", "expr", "group__name")
+    service = _service_filter("service__slug", distinct=False)
+    severity = django_filters.MultipleChoiceFilter(choices=severity_filter_choices, label="Severity")
+    has_runbook = django_filters.BooleanFilter(method="filter_has_runbook", label="Has a runbook")
+    has_service = django_filters.BooleanFilter(
+        field_name="service", lookup_expr="isnull", exclude=True, label="Has a service"
+    )
+    file = django_filters.CharFilter(field_name="group__rule_file__name", label="Rule file")
+
+    class Meta:
+        model = AlertRule
+        fields = ["service", "severity", "has_runbook", "has_service", "file"]
+
+    def filter_has_runbook(self, queryset: QuerySet[AlertRule], name: str, value: bool | None) -> QuerySet[AlertRule]:
+        if value is None:
+            return queryset
+        return queryset.filter(HAS_RUNBOOK) if value else queryset.exclude(HAS_RUNBOOK)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How many alerting rules carry a runbook, and how many have no service."""
+
+    total: int
+    with_runbook: int
+    without_service: int
+
+    @property
+    def without_runbook(self) -> int:
+        return self.total - self.with_runbook
+
+    @property
+    def percent(self) -> float | None:
+        """Share of rules with a runbook, 0-100; None without rules."""
+        return 100 * self.with_runbook / self.total if self.total else None
+
+
+def rule_coverage(queryset: QuerySet[AlertRule] | None = None) -> Coverage:
+    """Runbook coverage of `queryset` (default: every rule), in one aggregate query."""
+    rows = (queryset if queryset is not None else AlertRule.objects.all()).aggregate(
+        total=Count("id"),
+        with_runbook=Count("id", filter=HAS_RUNBOOK),
+        without_service=Count("id", filter=Q(service__isnull=True)),
+    )
+    return Coverage(total=rows["total"], with_runbook=rows["with_runbook"], without_service=rows["without_service"])
+
+
+def rules_without_runbook() -> QuerySet[AlertRule]:
+    """Alerting rules with neither an opsgov runbook nor an external one (index ``alertrule_no_runbook_idx``)."""
+    return alert_rule_list().exclude(HAS_RUNBOOK)
+
+
+# --- For the monitoring gate -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something the monitoring gate reports as missing, with where to fix it."""
+
+    label: str
+    detail: str
+    url: str
+    service: str = ""  # service slug, "" when the record has none
+
+
+def services_without_runbook_rule() -> QuerySet[Service]:
+    """Active services without any alert rule that carries a runbook, by name, annotated ``rule_count``."""
+    carrying = AlertRule.objects.filter(HAS_RUNBOOK, service=OuterRef("pk"))
+    return (
+        Service.objects.filter(lifecycle=Lifecycle.ACTIVE)
+        .annotate(rule_count=Count("alert_rules"))
+        .filter(~Exists(carrying))
+        .order_by("name")
+    )
+
+
+def _service_detail(rule_count: int) -> str:
+    if not rule_count:
+        return "No alert rule"
+    return f"None of its {rule_count} alert rule{'s' if rule_count != 1 else ''} carries a runbook"
+
+
+def service_findings() -> list[Finding]:
+    """:func:`services_without_runbook_rule` as findings linking to the service's rules in the catalog."""
+    from django.urls import reverse
+
+    url = reverse("monitoring:alert-rule-list")
+    return [
+        Finding(
+            label=service.name,
+            detail=_service_detail(getattr(service, "rule_count", 0)),
+            url=f"{url}?service={service.slug}",
+            service=service.slug,
+        )
+        for service in services_without_runbook_rule()
+    ]
+
+
+def rules_without_runbook_findings() -> list[Finding]:
+    """Every alerting rule without a runbook, linking to the rule's page (where a runbook is linked)."""
+    return [
+        Finding(
+            label=rule.name,
+            detail=f"No runbook ({rule.group.rule_file.name}, group {rule.group.name})",
+            url=rule.get_absolute_url(),
+            service=rule.service.slug if rule.service else "",
+        )
+        for rule in rules_without_runbook()
+    ]
+
+
+def overdue_runbook_findings(*, today: date | None = None) -> list[Finding]:
+    """Every runbook past its review date, linking to its page (where the review is recorded)."""
+    findings = []
+    services = Prefetch("services", queryset=Service.objects.order_by("name"))
+    for runbook in overdue_runbooks(today=today).prefetch_related(services):
+        detail = f"Review due on {runbook.review_due_on:%Y-%m-%d} (last reviewed {runbook.last_reviewed_at:%Y-%m-%d})"
+        # One row per service, so the gate's evidence filters by service; "" for a runbook of no service.
+        for slug in [service.slug for service in runbook.services.all()] or [""]:
+            findings.append(Finding(label=runbook.title, detail=detail, url=runbook.get_absolute_url(), service=slug))
+    return findings

@@ -1,0 +1,904 @@
+"""Import of Prometheus alerting rule files into the alert-rule catalog: the only code that writes it.
+
+The format is Prometheus' own (``rule_files``; what ``promtool check rules``
+checks)::
+
+    groups:
+      - name: checkout            # unique in the file
+        interval: 1m              # optional
+        rules:
+          - alert: HighErrorRate  # an alerting rule ...
+            expr: job:checkout_errors:ratio5m > 0.05
+            for: 5m               # optional durations: 30s, 5m, 1h30m, 1d ...
+            keep_firing_for: 10m
+            labels: {severity: critical, service: checkout}
+            annotations: {summary: ..., runbook_url: https://...}
+          - record: job:x:rate5m  # ... or a recording rule (counted, not cataloged)
+            expr: sum(rate(x[5m]))
+
+Validation follows Prometheus (unknown keys, empty or repeated group names,
+rules that are both or neither alert and record, missing ``expr``, bad
+durations, ``for``/``annotations`` on recording rules, invalid label names)
+and adds one rule of the catalog: an alert name appears once per group, since
+(file name, group, alert name) is a rule's identity across imports. PromQL
+itself is not parsed. Every error names the file, line, group and rule; a file
+with any error is rejected whole (:class:`RuleImportError`).
+
+What opsgov makes of an alerting rule
+-------------------------------------
+* **severity**: a valid ``opsgov_severity`` label (e.g. ``SEV-2``), else the
+  ``severity`` label through :data:`SEVERITY_LABELS`; empty when neither gives a
+  severity the policy defines.
+* **service**: the Service whose slug is the ``service`` label; no label, or
+  no such service, leaves the rule without a service (flagged in the catalog).
+* **runbook**: the ``runbook_url`` annotation. A URL of an opsgov runbook page
+  (``<OPSGOV_BASE_URL>/monitoring/runbooks/<slug>/``, or that path alone) links
+  that Runbook (an unknown slug is an error); any other http(s) URL is kept as
+  an external runbook link. A runbook linked by hand in opsgov
+  (:func:`alert_rule_link_runbook`) is kept by later imports, unless the file's
+  annotation names an opsgov runbook. A rule with no runbook is flagged.
+
+Import semantics (:func:`import_rule_files`)
+--------------------------------------------
+All or nothing per call: every file is validated first; one invalid file
+rejects the call and nothing is written. Then, in one transaction, each file
+is synchronised: rules are matched on (file name, group, alert name), new
+ones added, changed ones updated in place, unchanged ones left alone, and the
+rules (and groups) that are no longer in the file removed. With
+``replace=True`` the files of the call become the whole catalog: files not in
+the call are removed with their rules. A file is identified by its name
+without directories, so two files of one call may not share a name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.urls import Resolver404, resolve
+from django.utils import timezone
+
+from opsgov.errors import DomainError
+from opsgov.models import Service
+from opsgov.policy import get_policy
+
+from .models import AlertRule, RuleFile, RuleGroup, Runbook
+
+Actor = AbstractBaseUser | AnonymousUser | None
+
+#: Largest rule file accepted (the API answers 413 above it).
+MAX_FILE_BYTES = 1024 * 1024
+#: Most rules (alerting and recording) in one file: YAML aliases can repeat a list of rules many
+#: times in a small file, and each repeat would be checked and stored.
+MAX_RULES_PER_FILE = 5000
+
+#: ``severity`` label values understood (compared in lower case) and the policy severity each
+#: means: the conventional Prometheus/Alertmanager vocabulary, the same defaults that alert
+#: ingestion applies (kept here as a table because an app does not import a sibling app).
+#: An ``opsgov_severity`` label naming a policy severity overrides the mapping.
+SEVERITY_LABELS: dict[str, str] = {
+    "critical": "SEV-1",
+    "error": "SEV-2",
+    "high": "SEV-2",
+    "major": "SEV-2",
+    "warning": "SEV-3",
+    "minor": "SEV-3",
+    "info": "SEV-4",
+    "low": "SEV-4",
+}
+SEVERITY_OVERRIDE_LABEL = "opsgov_severity"
+SERVICE_LABEL = "service"
+RUNBOOK_ANNOTATION = "runbook_url"
+
+_FILE_KEYS = frozenset({"groups"})
+_GROUP_KEYS = frozenset({"name", "interval", "query_offset", "limit", "labels", "rules"})
+_RULE_KEYS = frozenset({"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"})
+# Prometheus' duration syntax (model.ParseDuration): units from years down to milliseconds, in order.
+_DURATION_RE = re.compile(
+    r"^(?:(?P<y>\d+)y)?(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?(?:(?P<ms>\d+)ms)?$"
+)
+_DURATION_UNITS = {
+    "y": timedelta(days=365),
+    "w": timedelta(weeks=1),
+    "d": timedelta(days=1),
+    "h": timedelta(hours=1),
+    "m": timedelta(minutes=1),
+    "s": timedelta(seconds=1),
+    "ms": timedelta(milliseconds=1),
+}
+_LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
+# --- Durations ----------------------------------------------------------------------------
+
+
+def parse_duration(text: str) -> timedelta:
+    """A Prometheus duration ("0", "30s", "5m", "1h30m", "2d", "1w", "500ms") as a timedelta; ValueError if not one."""
+    if text == "0":
+        return timedelta(0)
+    match = _DURATION_RE.match(text)
+    if not text or match is None:
+        raise ValueError(f"{text!r} is not a Prometheus duration (e.g. 30s, 5m, 1h30m, 1d)")
+    return sum(
+        (int(value) * _DURATION_UNITS[unit] for unit, value in match.groupdict().items() if value),
+        timedelta(0),
+    )
+
+
+def format_duration(value: timedelta | None) -> str:
+    """A timedelta in Prometheus' notation (largest units first: 5400 s is "1h30m"); "" for None."""
+    if value is None:
+        return ""
+    milliseconds = round(value / timedelta(milliseconds=1))
+    if milliseconds == 0:
+        return "0s"
+    parts = []
+    for unit, length in _DURATION_UNITS.items():
+        size = round(length / timedelta(milliseconds=1))
+        count, milliseconds = divmod(milliseconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+# --- Errors -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleFileError:
+    """One problem in a rule file: where it is (file, line, group, rule, field path) and what is wrong."""
+
+    file: str
+    message: str
+    line: int | None = None
+    group: str | None = None
+    rule: str | None = None
+    path: str = ""
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        parts = []
+        if self.group is not None:
+            parts.append(f"group {self.group!r}")
+        if self.rule is not None:
+            parts.append(f"rule {self.rule!r}")
+        context = f" ({', '.join(parts)})" if parts else ""
+        field_path = f"{self.path}: " if self.path else ""
+        return f"{where}{context}: {field_path}{self.message}"
+
+    def as_json(self) -> dict[str, Any]:
+        """The API's error row: ``field`` (file and path), ``message``, plus file, line, group and rule."""
+        return {
+            "field": f"{self.file}:{self.path}" if self.path else self.file,
+            "message": str(self),
+            "file": self.file,
+            "line": self.line,
+            "group": self.group,
+            "rule": self.rule,
+        }
+
+
+class RuleImportError(DomainError):
+    """Rule files that cannot be imported; nothing was written. `errors` lists every problem found."""
+
+    def __init__(self, errors: Sequence[RuleFileError]) -> None:
+        self.errors = list(errors)
+        files = sorted({error.file for error in self.errors})
+        summary = f"{len(self.errors)} problem{'s' if len(self.errors) != 1 else ''} in {', '.join(files)}"
+        super().__init__(f"Nothing imported: {summary}.", field="file")
+
+
+# --- YAML with line numbers ---------------------------------------------------------------
+
+
+class _Mapping(dict[str, Any]):
+    """A YAML mapping that knows the line (1-based) where it starts and where each of its keys is."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class _RuleFileLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading every scalar as a string (as Prometheus, written in Go, does).
+
+    So ``severity: on`` is "on", not True, and ``for: 300`` is "300" (then refused: a
+    duration needs a unit). Only null stays null. Mappings remember their lines and
+    refuse repeated keys, as Go's YAML decoder does.
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag.endswith((":null", ":merge"))]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self.flatten_mapping(node)
+        mapping = _Mapping()
+        mapping.line = node.start_mark.line + 1
+        mapping.key_lines = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a mapping key must be a string, not {key!r}", key_node.start_mark
+                )
+            if key in mapping:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is repeated (first on line {mapping.key_lines[key]})", key_node.start_mark
+                )
+            mapping[key] = self.construct_object(value_node, deep=deep)
+            mapping.key_lines[key] = line
+        return mapping
+
+
+def _construct_deep_mapping(loader: _RuleFileLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    return loader.construct_mapping(node, deep=True)
+
+
+_RuleFileLoader.add_constructor("tag:yaml.org,2002:map", _construct_deep_mapping)
+
+
+def _yaml_error(file: str, exc: yaml.YAMLError) -> RuleFileError:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    message = f"not valid YAML: {problem}" + (f" ({context})" if context else "")
+    if mark is not None:
+        message += f" at column {mark.column + 1}"
+    return RuleFileError(file=file, message=message, line=mark.line + 1 if mark is not None else None)
+
+
+# --- Parsed rule files (no database) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedRule:
+    name: str
+    expr: str
+    for_duration: timedelta | None
+    keep_firing_for: timedelta | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    line: int
+    index: int  # in the group's `rules` list (recording rules included)
+    position: int  # among the group's alerting rules
+    runbook_url_line: int | None = None
+
+
+@dataclass(frozen=True)
+class ParsedGroup:
+    name: str
+    interval: timedelta | None
+    rules: list[ParsedRule]
+    recording_rule_count: int
+    line: int
+    position: int
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    name: str
+    content: str
+    sha256: str
+    groups: list[ParsedGroup]
+
+    @property
+    def recording_rule_count(self) -> int:
+        return sum(group.recording_rule_count for group in self.groups)
+
+    @property
+    def alert_count(self) -> int:
+        return sum(len(group.rules) for group in self.groups)
+
+
+class _FileChecker:
+    """Walks one loaded rule file, collecting every error with its place."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.errors: list[RuleFileError] = []
+
+    def error(
+        self, message: str, *, line: int | None, path: str, group: str | None = None, rule: str | None = None
+    ) -> None:
+        self.errors.append(RuleFileError(file=self.file, message=message, line=line, group=group, rule=rule, path=path))
+
+    @staticmethod
+    def _line_of(mapping: Any, key: str) -> int | None:
+        if isinstance(mapping, _Mapping):
+            return mapping.key_lines.get(key, mapping.line)
+        return None
+
+    def _unknown_keys(self, mapping: _Mapping, allowed: frozenset[str], path: str, **where: str | None) -> None:
+        for key in mapping:
+            if key not in allowed:
+                self.error(
+                    f"unknown field {key!r} (allowed: {', '.join(sorted(allowed))})",
+                    line=mapping.key_lines[key],
+                    path=f"{path}.{key}" if path else key,
+                    **where,
+                )
+
+    def _duration(self, mapping: _Mapping, key: str, path: str, **where: str | None) -> timedelta | None:
+        value = mapping.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.error(
+                f"must be a duration, not a {_kind(value)}", line=self._line_of(mapping, key), path=path, **where
+            )
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.error(str(exc), line=self._line_of(mapping, key), path=path, **where)
+            return None
+
+    def _string_map(self, mapping: _Mapping, key: str, path: str, *, what: str, **where: str | None) -> dict[str, str]:
+        value = mapping.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, _Mapping):
+            self.error(
+                f"must be a mapping of {what} names to values", line=self._line_of(mapping, key), path=path, **where
+            )
+            return {}
+        result: dict[str, str] = {}
+        for name, item in value.items():
+            line = value.key_lines[name]
+            if not _LABEL_NAME_RE.match(name) or (what == "label" and name == "__name__"):
+                self.error(f"invalid {what} name {name!r}", line=line, path=f"{path}.{name}", **where)
+            if item is None:
+                item = ""
+            if not isinstance(item, str):
+                self.error(
+                    f"the value must be a string, not a {_kind(item)}", line=line, path=f"{path}.{name}", **where
+                )
+                continue
+            result[name] = item
+        return result
+
+    def check(self, data: Any) -> list[ParsedGroup]:
+        if data is None:
+            self.error("the file is empty; a rule file has a 'groups' list", line=None, path="groups")
+            return []
+        if not isinstance(data, _Mapping):
+            self.error(f"a rule file is a mapping with a 'groups' list, not a {_kind(data)}", line=1, path="")
+            return []
+        self._unknown_keys(data, _FILE_KEYS, "")
+        groups = data.get("groups")
+        if groups is None:
+            self.error("'groups' is missing", line=data.line, path="groups")
+            return []
+        if not isinstance(groups, list):
+            self.error(
+                f"'groups' must be a list, not a {_kind(groups)}", line=self._line_of(data, "groups"), path="groups"
+            )
+            return []
+        total = sum(
+            len(group["rules"])
+            for group in groups
+            if isinstance(group, _Mapping) and isinstance(group.get("rules"), list)
+        )
+        if total > MAX_RULES_PER_FILE:
+            self.error(
+                f"{total} rules in one file; at most {MAX_RULES_PER_FILE} are accepted (split the file)",
+                line=self._line_of(data, "groups"),
+                path="groups",
+            )
+            return []
+        parsed: list[ParsedGroup] = []
+        seen: dict[str, int] = {}
+        for index, group in enumerate(groups):
+            result = self._group(group, index, seen, self._line_of(data, "groups"))
+            if result is not None:
+                parsed.append(result)
+        return parsed
+
+    def _group(self, group: Any, index: int, seen: dict[str, int], list_line: int | None) -> ParsedGroup | None:
+        path = f"groups[{index}]"
+        if not isinstance(group, _Mapping):
+            self.error(f"a group must be a mapping, not a {_kind(group)}", line=list_line, path=path)
+            return None
+        name = group.get("name")
+        label = name if isinstance(name, str) and name else f"#{index + 1}"
+        where: dict[str, str | None] = {"group": label}
+        self._unknown_keys(group, _GROUP_KEYS, path, **where)
+        if not isinstance(name, str) or not name.strip():
+            self.error("a group needs a non-empty 'name'", line=group.line, path=f"{path}.name", **where)
+        elif name in seen:
+            self.error(
+                f"group name {name!r} is repeated in the file (first on line {seen[name]})",
+                line=self._line_of(group, "name"),
+                path=f"{path}.name",
+                **where,
+            )
+        else:
+            seen[name] = self._line_of(group, "name") or group.line
+        interval = self._duration(group, "interval", f"{path}.interval", **where)
+        self._string_map(group, "labels", f"{path}.labels", what="label", **where)
+        rules = group.get("rules")
+        if rules is None:
+            rules = []
+        if not isinstance(rules, list):
+            self.error(
+                f"'rules' must be a list, not a {_kind(rules)}",
+                line=self._line_of(group, "rules"),
+                path=f"{path}.rules",
+                **where,
+            )
+            rules = []
+        parsed_rules: list[ParsedRule] = []
+        recording = 0
+        alert_lines: dict[str, int] = {}
+        for rule_index, rule in enumerate(rules):
+            rule_path = f"{path}.rules[{rule_index}]"
+            alert = rule.get("alert") if isinstance(rule, _Mapping) else None
+            if isinstance(alert, str) and alert:
+                line = rule.key_lines.get("alert", rule.line)
+                if alert in alert_lines:
+                    self.error(
+                        f"alert {alert!r} is repeated in the group (first on line {alert_lines[alert]}); "
+                        "an alert name must be unique in its group: it identifies the rule across imports",
+                        line=line,
+                        path=f"{rule_path}.alert",
+                        group=label,
+                        rule=alert,
+                    )
+                alert_lines.setdefault(alert, line)
+            kind, parsed = self._rule(rule, rule_path, label, self._line_of(group, "rules"))
+            if kind == "record":
+                recording += 1
+            if parsed is not None:
+                parsed_rules.append(ParsedRule(**{**parsed.__dict__, "position": len(parsed_rules)}))
+        return ParsedGroup(
+            name=label,
+            interval=interval,
+            rules=parsed_rules,
+            recording_rule_count=recording,
+            line=group.line,
+            position=index,
+        )
+
+    def _rule(self, rule: Any, path: str, group: str, list_line: int | None) -> tuple[str, ParsedRule | None]:
+        if not isinstance(rule, _Mapping):
+            self.error(f"a rule must be a mapping, not a {_kind(rule)}", line=list_line, path=path, group=group)
+            return "", None
+        alert, record = rule.get("alert"), rule.get("record")
+        name = alert if isinstance(alert, str) and alert else record if isinstance(record, str) and record else None
+        number = int(path.rsplit("[", 1)[1].rstrip("]")) + 1
+        where: dict[str, str | None] = {"group": group, "rule": name or f"#{number}"}
+        errors_before = len(self.errors)
+        self._unknown_keys(rule, _RULE_KEYS, path, **where)
+        has_alert = alert is not None and alert != ""
+        has_record = record is not None and record != ""
+        if has_alert and has_record:
+            self.error("only one of 'alert' and 'record' may be set", line=rule.line, path=path, **where)
+        elif not has_alert and not has_record:
+            self.error("one of 'alert' or 'record' must be set", line=rule.line, path=path, **where)
+        for key in ("alert", "record"):
+            if rule.get(key) is not None and not isinstance(rule.get(key), str):
+                self.error(
+                    f"must be a string, not a {_kind(rule[key])}",
+                    line=self._line_of(rule, key),
+                    path=f"{path}.{key}",
+                    **where,
+                )
+        expr = rule.get("expr")
+        if expr is None or (isinstance(expr, str) and not expr.strip()):
+            self.error(
+                "'expr' is missing: every rule needs a PromQL expression", line=rule.line, path=f"{path}.expr", **where
+            )
+        elif not isinstance(expr, str):
+            self.error(
+                f"'expr' must be a string, not a {_kind(expr)}",
+                line=self._line_of(rule, "expr"),
+                path=f"{path}.expr",
+                **where,
+            )
+        for_duration = self._duration(rule, "for", f"{path}.for", **where)
+        keep_firing_for = self._duration(rule, "keep_firing_for", f"{path}.keep_firing_for", **where)
+        labels = self._string_map(rule, "labels", f"{path}.labels", what="label", **where)
+        annotations = self._string_map(rule, "annotations", f"{path}.annotations", what="annotation", **where)
+        if has_record and not has_alert:
+            if isinstance(record, str) and not _METRIC_NAME_RE.match(record):
+                self.error(
+                    f"{record!r} is not a valid metric name for a recording rule",
+                    line=self._line_of(rule, "record"),
+                    path=f"{path}.record",
+                    **where,
+                )
+            for key in ("for", "keep_firing_for", "annotations"):
+                if rule.get(key) is not None:
+                    self.error(
+                        f"a recording rule has no {key!r}", line=self._line_of(rule, key), path=f"{path}.{key}", **where
+                    )
+            return "record", None
+        if not has_alert or len(self.errors) > errors_before:
+            return "alert", None
+        url = annotations.get(RUNBOOK_ANNOTATION, "").strip()
+        if url and urlsplit(url).scheme not in ("http", "https") and not url.startswith("/"):
+            self.error(
+                f"{url!r} is not an http(s) URL (nor an opsgov path)",
+                line=self._line_of(rule.get("annotations"), RUNBOOK_ANNOTATION),
+                path=f"{path}.annotations.{RUNBOOK_ANNOTATION}",
+                **where,
+            )
+            return "alert", None
+        assert isinstance(alert, str) and isinstance(expr, str)
+        return "alert", ParsedRule(
+            name=alert,
+            expr=expr.strip(),
+            for_duration=for_duration,
+            keep_firing_for=keep_firing_for,
+            labels=labels,
+            annotations=annotations,
+            line=rule.line,
+            index=int(path.rsplit("[", 1)[1].rstrip("]")),
+            position=0,
+            runbook_url_line=self._line_of(rule.get("annotations"), RUNBOOK_ANNOTATION) if url else None,
+        )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+def parse_rule_file(name: str, content: str | bytes) -> ParsedFile:
+    """Read and check one rule file; raises RuleImportError with every problem found (no database access)."""
+    if isinstance(content, bytes):
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RuleImportError([RuleFileError(file=name, message=f"not UTF-8 text (byte {exc.start})")]) from None
+    else:
+        text = content
+    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        raise RuleImportError([RuleFileError(file=name, message=f"larger than {MAX_FILE_BYTES // 1024} KiB")])
+    try:
+        data = yaml.load(text, Loader=_RuleFileLoader)  # noqa: S506 - a SafeLoader subclass (strings only)
+    except yaml.YAMLError as exc:
+        raise RuleImportError([_yaml_error(name, exc)]) from None
+    checker = _FileChecker(name)
+    groups = checker.check(data)
+    if checker.errors:
+        raise RuleImportError(sorted(checker.errors, key=lambda error: error.line or 0))
+    return ParsedFile(name=name, content=text, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), groups=groups)
+
+
+# --- What opsgov makes of a rule ----------------------------------------------------------
+
+
+def map_severity(labels: Mapping[str, str]) -> str:
+    """The policy severity of a rule's labels (see the module docstring); "" when none applies."""
+    defined = get_policy().incidents.severities
+    override = labels.get(SEVERITY_OVERRIDE_LABEL, "").strip().upper()
+    if override in defined:
+        return override
+    mapped = SEVERITY_LABELS.get(labels.get("severity", "").strip().lower(), "")
+    return mapped if mapped in defined else ""
+
+
+def opsgov_runbook_slug(url: str) -> str | None:
+    """The slug when `url` is the page of an opsgov runbook (on OPSGOV_BASE_URL's host, or a bare path)."""
+    parts = urlsplit(url.strip())
+    base = urlsplit(settings.OPSGOV_BASE_URL)
+    if parts.netloc and (parts.scheme, parts.netloc.lower()) != (base.scheme, base.netloc.lower()):
+        return None
+    path = parts.path
+    prefix = base.path.rstrip("/")
+    if parts.netloc and prefix:
+        if not path.startswith(prefix + "/"):
+            return None
+        path = path[len(prefix) :]
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    if match.view_name != "monitoring:runbook-detail":
+        return None
+    return str(match.kwargs["slug"])
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    severity: str
+    severity_label: str
+    service: Service | None
+    service_label: str
+    runbook: Runbook | None
+    runbook_url: str
+
+
+def _resolve_all(files: Sequence[ParsedFile]) -> dict[tuple[str, str, str], _Resolved]:
+    """Severity, service and runbook of every rule, read with two queries; unknown runbook slugs are errors."""
+    rules = [(file, group, rule) for file in files for group in file.groups for rule in group.rules]
+    service_slugs = {rule.labels.get(SERVICE_LABEL, "").strip() for _, _, rule in rules} - {""}
+    services = {service.slug: service for service in Service.objects.filter(slug__in=service_slugs)}
+    slugs = {
+        (file.name, group.name, rule.name): opsgov_runbook_slug(rule.annotations[RUNBOOK_ANNOTATION])
+        for file, group, rule in rules
+        if rule.annotations.get(RUNBOOK_ANNOTATION, "").strip()
+    }
+    runbooks = {runbook.slug: runbook for runbook in Runbook.objects.filter(slug__in=set(slugs.values()) - {None})}
+    errors: list[RuleFileError] = []
+    resolved: dict[tuple[str, str, str], _Resolved] = {}
+    for file, group, rule in rules:
+        url = rule.annotations.get(RUNBOOK_ANNOTATION, "").strip()
+        slug = slugs.get((file.name, group.name, rule.name))
+        runbook = runbooks.get(slug) if slug else None
+        if slug and runbook is None:
+            errors.append(
+                RuleFileError(
+                    file=file.name,
+                    message=f"runbook_url points at the opsgov runbook {slug!r}, which does not exist; "
+                    "create it first or fix the URL",
+                    line=rule.runbook_url_line or rule.line,
+                    group=group.name,
+                    rule=rule.name,
+                    path=f"groups[{group.position}].rules[{rule.index}].annotations.{RUNBOOK_ANNOTATION}",
+                )
+            )
+        service_label = rule.labels.get(SERVICE_LABEL, "").strip()
+        resolved[(file.name, group.name, rule.name)] = _Resolved(
+            severity=map_severity(rule.labels),
+            severity_label=rule.labels.get("severity", "")[:64],
+            service=services.get(service_label),
+            service_label=service_label[:64],
+            runbook=runbook,
+            runbook_url="" if slug else url,
+        )
+    if errors:
+        raise RuleImportError(errors)
+    return resolved
+
+
+# --- Import -------------------------------------------------------------------------------
+
+
+@dataclass
+class FileImportResult:
+    """What importing one file changed."""
+
+    name: str
+    created: bool = False
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    groups: int = 0
+    recording_rules: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"{self.name}: {len(self.added)} added, {len(self.updated)} updated, {self.unchanged} unchanged, "
+            f"{len(self.removed)} removed ({self.groups} group{'s' if self.groups != 1 else ''}, "
+            f"{self.recording_rules} recording rule{'s' if self.recording_rules != 1 else ''} counted, not cataloged)"
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": self.name,
+            "created": self.created,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "groups": self.groups,
+            "recording_rules": self.recording_rules,
+        }
+
+
+@dataclass
+class ImportResult:
+    """What one import call changed, per file, and the files removed by ``replace``."""
+
+    files: list[FileImportResult]
+    removed_files: list[FileImportResult] = field(default_factory=list)
+
+    @property
+    def added(self) -> int:
+        return sum(len(result.added) for result in self.files)
+
+    @property
+    def updated(self) -> int:
+        return sum(len(result.updated) for result in self.files)
+
+    @property
+    def removed(self) -> int:
+        return sum(len(result.removed) for result in [*self.files, *self.removed_files])
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+            "files": [result.as_json() for result in self.files],
+            "removed_files": [result.name for result in self.removed_files],
+        }
+
+
+def _rule_values(rule: ParsedRule, resolved: _Resolved) -> dict[str, Any]:
+    return {
+        "expr": rule.expr,
+        "for_duration": rule.for_duration,
+        "keep_firing_for": rule.keep_firing_for,
+        "labels": rule.labels,
+        "annotations": rule.annotations,
+        "severity": resolved.severity,
+        "severity_label": resolved.severity_label,
+        "service": resolved.service,
+        "service_label": resolved.service_label,
+        "runbook_url": resolved.runbook_url,
+        "position": rule.position,
+    }
+
+
+def _apply_runbook(rule: AlertRule, resolved: _Resolved) -> None:
+    """The file's opsgov runbook wins; otherwise a runbook linked by hand stays, anything else is cleared."""
+    if resolved.runbook is not None:
+        rule.runbook = resolved.runbook
+        rule.runbook_linked_by_hand = False
+    elif not rule.runbook_linked_by_hand:
+        rule.runbook = None
+
+
+def _state(rule: AlertRule) -> tuple[Any, ...]:
+    """What an import may change on a rule, to tell an update from no change."""
+    return (
+        rule.expr,
+        rule.for_duration,
+        rule.keep_firing_for,
+        rule.labels,
+        rule.annotations,
+        rule.severity,
+        rule.severity_label,
+        rule.service_id,
+        rule.service_label,
+        rule.runbook_id,
+        rule.runbook_url,
+        rule.runbook_linked_by_hand,
+        rule.position,
+    )
+
+
+def _sync_file(
+    parsed: ParsedFile, resolved: dict[tuple[str, str, str], _Resolved], actor: Any, now: datetime
+) -> FileImportResult:
+    result = FileImportResult(name=parsed.name, groups=len(parsed.groups), recording_rules=parsed.recording_rule_count)
+    # Two imports of one new file at once: get_or_create lets the second wait for the first's row
+    # (unique name) and then use it; the lock serialises the rest of the two synchronisations.
+    _, result.created = RuleFile.objects.get_or_create(
+        name=parsed.name, defaults={"sha256": parsed.sha256, "content": parsed.content, "imported_at": now}
+    )
+    rule_file = RuleFile.objects.select_for_update().get(name=parsed.name)
+    rule_file.sha256 = parsed.sha256
+    rule_file.content = parsed.content
+    rule_file.imported_at = now
+    rule_file.imported_by = actor
+    rule_file.recording_rule_count = parsed.recording_rule_count
+    rule_file.full_clean(validate_unique=False, validate_constraints=False)
+    rule_file.save()
+
+    groups = {group.name: group for group in RuleGroup.objects.filter(rule_file=rule_file)}
+    existing = {
+        (rule.group.name, rule.name): rule
+        for rule in AlertRule.objects.filter(group__rule_file=rule_file).select_related("group")
+    }
+    seen: set[tuple[str, str]] = set()
+    for parsed_group in parsed.groups:
+        group = groups.pop(parsed_group.name, None) or RuleGroup(rule_file=rule_file, name=parsed_group.name)
+        group.interval = parsed_group.interval
+        group.position = parsed_group.position
+        group.recording_rule_count = parsed_group.recording_rule_count
+        group.full_clean(validate_unique=False, validate_constraints=False)
+        group.save()
+        for parsed_rule in parsed_group.rules:
+            key = (parsed_group.name, parsed_rule.name)
+            seen.add(key)
+            values = _rule_values(parsed_rule, resolved[(parsed.name, parsed_group.name, parsed_rule.name)])
+            label = f"{parsed_group.name}/{parsed_rule.name}"
+            rule = existing.get(key)
+            if rule is None:
+                rule = AlertRule(group=group, name=parsed_rule.name, **values)
+                _apply_runbook(rule, resolved[(parsed.name, *key)])
+                rule.full_clean(validate_unique=False, validate_constraints=False)
+                rule.save()
+                result.added.append(label)
+                continue
+            before = _state(rule)
+            for name, value in values.items():
+                setattr(rule, name, value)
+            _apply_runbook(rule, resolved[(parsed.name, *key)])
+            if _state(rule) == before:
+                result.unchanged += 1
+                continue
+            rule.full_clean(validate_unique=False, validate_constraints=False)
+            rule.save()
+            result.updated.append(label)
+    for key, rule in existing.items():
+        if key not in seen:
+            result.removed.append(f"{key[0]}/{key[1]}")
+            rule.delete()
+    for group in groups.values():  # groups no longer in the file (their rules were removed above)
+        group.delete()
+    return result
+
+
+def _remove_file(rule_file: RuleFile) -> FileImportResult:
+    result = FileImportResult(name=rule_file.name)
+    for rule in AlertRule.objects.filter(group__rule_file=rule_file).select_related("group"):
+        result.removed.append(f"{rule.group.name}/{rule.name}")
+        rule.delete()
+    rule_file.delete()
+    return result
+
+
+def import_rule_files(
+    *, files: Sequence[tuple[str, str | bytes]], replace: bool = False, actor: Actor = None, now: datetime | None = None
+) -> ImportResult:
+    """Import Prometheus rule files given as (file name, content); all or nothing (see the module docstring).
+
+    Raises RuleImportError listing every problem of every file; nothing is written then.
+    """
+    if not files:
+        raise DomainError("No rule file given.", field="file")
+    names = [name.replace("\\", "/").rsplit("/", 1)[-1] for name, _ in files]
+    errors: list[RuleFileError] = []
+    parsed_files: list[ParsedFile] = []
+    for name, (_, content) in zip(names, files, strict=True):
+        if not name or len(name) > 255:
+            errors.append(
+                RuleFileError(file=name or "(unnamed)", message="a file name of 1 to 255 characters is needed")
+            )
+            continue
+        if names.count(name) > 1:
+            errors.append(RuleFileError(file=name, message="two files of this call have this name"))
+            continue
+        try:
+            parsed_files.append(parse_rule_file(name, content))
+        except RuleImportError as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise RuleImportError(errors)
+    user = actor if actor is not None and actor.is_authenticated else None
+    moment = now or timezone.now()
+    with transaction.atomic():
+        resolved = _resolve_all(parsed_files)
+        results = [_sync_file(parsed, resolved, user, moment) for parsed in parsed_files]
+        removed_files = []
+        if replace:
+            for rule_file in RuleFile.objects.select_for_update().exclude(name__in=names).order_by("name"):
+                removed_files.append(_remove_file(rule_file))
+    return ImportResult(files=results, removed_files=removed_files)
+
+
+# --- Linking by hand ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def alert_rule_link_runbook(*, rule: AlertRule, runbook: Runbook | None) -> AlertRule:
+    """Link an opsgov runbook to a rule (or unlink with None); later imports keep the link (module docstring)."""
+    rule = AlertRule.objects.select_for_update().get(pk=rule.pk)
+    rule.runbook = runbook
+    rule.runbook_linked_by_hand = runbook is not None
+    rule.full_clean(validate_unique=False, validate_constraints=False)
+    rule.save(update_fields=["runbook", "runbook_linked_by_hand", "updated_at"])
+    return rule
