@@ -11,3 +11,8 @@ class MonitoringConfig(AppConfig):
         from . import gates as app_gates
 
         gates.register(app_gates.MonitoringGate)
+
+        from . import check_tasks  # noqa: F401  (registers the synthetic check tasks with Celery)
+        from .check_admin import register_audit
+
+        register_audit()
