@@ -19,4 +19,7 @@ urlpatterns = [
     path("services/", views.service_list, name="service-list"),
     path("services/<slug:slug>/", views.service_detail, name="service-detail"),
     path("incidents/", include("incidents.urls")),
+    path("monitoring/", include("monitoring.urls")),
+    # Heartbeat pings: public, the uuid in the path is the token (views marked login_not_required).
+    path("ping/", include("monitoring.ping_urls")),
 ]

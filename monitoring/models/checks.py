@@ -102,7 +102,6 @@ class HttpCheck(TimeStampedModel):
         null=True,
         blank=True,
         related_name="http_checks",
-        limit_choices_to={"source": SLISource.CHECK},
         help_text="An SLO of the same service fed by checks: every run counts as one good or bad event.",
     )
     enabled = models.BooleanField(default=True, help_text="A disabled check is paused: it does not run.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -33,9 +33,13 @@ def make_heartbeat(*, service: Service | None = None, **extra: Any) -> Heartbeat
 
 
 def make_check_slo(service: Service, **extra: Any) -> SLO:
-    values: dict[str, Any] = {"name": "Synthetic availability", "objective_percent": Decimal("99.5")}
+    values: dict[str, Any] = {
+        "name": "Synthetic availability",
+        "objective_percent": Decimal("99.5"),
+        "source": SLISource.CHECK,
+    }
     values.update(extra)
-    return SLO.objects.create(service=service, source=SLISource.CHECK, **values)
+    return SLO.objects.create(service=service, **values)
 
 
 def alert_actions(key: str) -> list[str]:
@@ -103,10 +107,8 @@ def _handler(server_state: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if self.command != "HEAD":
-                try:
+                with suppress(BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
                     self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
-                    pass
 
         do_GET = do_POST = do_HEAD = _answer
 
