@@ -1,0 +1,9 @@
+"""HTML pages of monitoring (mounted under /monitoring/, namespace "monitoring")."""
+
+from django.urls import include, path
+
+app_name = "monitoring"
+
+urlpatterns = [
+    path("", include("monitoring.check_urls")),
+]
