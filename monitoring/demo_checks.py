@@ -70,6 +70,7 @@ class DemoHeartbeat:
     stopped: timedelta = timedelta(0)
     paused: bool = False
     history: timedelta = timedelta(days=7)
+    log: str = ""  # the body of its success pings (a log tail)
 
 
 HEARTBEATS = (
@@ -81,6 +82,7 @@ HEARTBEATS = (
         grace=timedelta(hours=1),
         runs_at=timedelta(hours=2),
         takes=timedelta(minutes=25),
+        log="pg_dump: ledger dumped (412 MB), uploaded to offsite://backups/ledger/, checksum verified\n",
     ),
     DemoHeartbeat(
         "reporting",
@@ -199,16 +201,16 @@ def _seed_heartbeat(spec: DemoHeartbeat, service: Service, now: datetime) -> Hea
         if end <= now - spec.stopped:
             if spec.takes is not None:
                 _ping(heartbeat, "start", start)
-            _ping(heartbeat, "success", end)
+            _ping(heartbeat, "success", end, body=spec.log.encode())
         period_start += spec.period
     if spec.paused:
         heartbeat = checks.heartbeat_pause(heartbeat=heartbeat, now=now)
     return heartbeat
 
 
-def _ping(heartbeat: Heartbeat, kind: str, at: datetime) -> None:
+def _ping(heartbeat: Heartbeat, kind: str, at: datetime, body: bytes = b"") -> None:
     checks.heartbeat_ping(
         uuid=heartbeat.uuid,
-        ping=checks.PingRequest(kind=kind, method="POST", remote_addr="10.0.4.17", user_agent="curl/8.5.0"),
+        ping=checks.PingRequest(kind=kind, method="POST", remote_addr="10.0.4.17", user_agent="curl/8.5.0", body=body),
         now=at,
     )

@@ -51,6 +51,7 @@ def test_the_demo_has_up_down_and_paused_checks_whatever_the_time(hour: int, min
     ]
     backup = Heartbeat.objects.get(name="Nightly ledger backup")
     assert HeartbeatPing.objects.filter(heartbeat=backup, kind="start").count() >= 7
+    assert HeartbeatPing.objects.filter(heartbeat=backup, kind="success", body__startswith="pg_dump").exists()
     healthz = HttpCheck.objects.get(name="opsgov /healthz")
     assert healthz.url == "http://127.0.0.1:8000/healthz"
     assert HttpCheckResult.objects.filter(http_check=healthz).count() == 60
