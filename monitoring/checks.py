@@ -107,6 +107,21 @@ def _apply(instance: Any, data: dict[str, Any], allowed: Iterable[str]) -> None:
         setattr(instance, field, value)
 
 
+def _store_state(instance: HttpCheck | Heartbeat, fields: Iterable[str]) -> None:
+    """Write the fields a run or a ping changes with one UPDATE (no audit diff: it is not configuration)."""
+    values = {name: getattr(instance, name) for name in fields}
+    type(instance).objects.filter(pk=instance.pk).update(**values, updated_at=timezone.now())
+
+
+def _refuse_moving_while_down(instance: HttpCheck | Heartbeat, old_service_id: int) -> None:
+    if instance.service_id != old_service_id and instance.status == CheckStatus.DOWN:
+        raise DomainError(
+            "It is down, and its open incident belongs to its current service: pause it (which resolves the "
+            "incident) before moving it to another service.",
+            field="service",
+        )
+
+
 def _record_flip(
     *,
     at: datetime,
@@ -235,9 +250,10 @@ def http_check_update(
     """Change a check; `enabled` pauses or resumes it, a shorter interval brings its next run forward."""
     now = now or timezone.now()
     locked = HttpCheck.objects.select_for_update().get(pk=check.pk)
-    was_enabled, old_interval = locked.enabled, locked.interval_seconds
+    was_enabled, old_interval, old_service_id = locked.enabled, locked.interval_seconds, locked.service_id
     _apply(locked, data, HTTP_CHECK_FIELDS)
     locked.full_clean()
+    _refuse_moving_while_down(locked, old_service_id)
     if was_enabled and not locked.enabled:
         _pause_http(locked, now=now, actor_name=_by(actor))
     elif locked.enabled and not was_enabled:
@@ -436,8 +452,9 @@ def record_http_result(*, check: HttpCheck, scheduled_for: datetime, probe: Prob
                 details=probe.error,
             )
             _http_alert(locked, status="firing", at=probe.at, summary=f"{locked.method} {locked.url}: {summary}")
-    locked.save(
-        update_fields=[
+    _store_state(
+        locked,
+        [
             "status",
             "consecutive_failures",
             "last_run_at",
@@ -445,8 +462,7 @@ def record_http_result(*, check: HttpCheck, scheduled_for: datetime, probe: Prob
             "last_status_code",
             "last_latency_ms",
             "last_error",
-            "updated_at",
-        ]
+        ],
     )
     if locked.slo_id is not None:
         _feed_sli(slo_id=locked.slo_id, probe=probe)
@@ -520,8 +536,10 @@ def heartbeat_create(
 def heartbeat_update(*, heartbeat: Heartbeat, data: dict[str, Any]) -> Heartbeat:
     """Change a heartbeat; a new period or grace moves its deadline."""
     locked = Heartbeat.objects.select_for_update().get(pk=heartbeat.pk)
+    old_service_id = locked.service_id
     _apply(locked, data, HEARTBEAT_FIELDS)
     locked.full_clean()
+    _refuse_moving_while_down(locked, old_service_id)
     locked.alert_after = heartbeat_deadline(locked)
     locked.save()
     return locked
@@ -608,9 +626,7 @@ def heartbeat_ping(*, uuid: UUID, ping: PingRequest, now: datetime | None = None
         ignored = heartbeat.status == CheckStatus.PAUSED
         if not ignored:
             _apply_ping(heartbeat, kind=ping.kind, now=now)
-        heartbeat.save(
-            update_fields=["n_pings", "status", "last_ping_at", "last_start_at", "alert_after", "updated_at"]
-        )
+        _store_state(heartbeat, ["n_pings", "status", "last_ping_at", "last_start_at", "alert_after"])
         HeartbeatPing.objects.create(
             heartbeat=heartbeat,
             n=heartbeat.n_pings,

@@ -249,3 +249,13 @@ def test_period_and_grace_are_bounded() -> None:
             service=ServiceFactory.create(), name="x", period=timedelta(seconds=30), grace=timedelta(days=31)
         )
     assert set(caught.value.message_dict) == {"period", "grace"}
+
+
+def test_a_down_heartbeat_cannot_move_to_another_service() -> None:
+    from opsgov.errors import DomainError
+
+    heartbeat = make_heartbeat()
+    ping(heartbeat, "fail")
+    with pytest.raises(DomainError):
+        checks.heartbeat_update(heartbeat=heartbeat, data={"service": ServiceFactory.create()})
+    assert fresh(heartbeat).service_id == heartbeat.service_id

@@ -364,3 +364,18 @@ def test_old_results_are_pruned() -> None:
     # Retention is 7 days: the runs 8 days and 7 days + 1 s ago go, the one 6 days ago stays.
     assert checks.prune_check_history(now=now)["results"] == 2
     assert HttpCheckResult.objects.filter(http_check=check).count() == 1
+
+
+def test_a_down_check_cannot_move_to_another_service_until_paused() -> None:
+    from opsgov.errors import DomainError
+
+    check = make_http_check("http://127.0.0.1:9/x", failure_threshold=1)
+    checks.record_http_result(check=check, scheduled_for=T0, probe=probe(T0, ok=False))
+    elsewhere = ServiceFactory.create()
+    with pytest.raises(DomainError) as caught:
+        checks.http_check_update(check=check, data={"service": elsewhere, "enabled": False})
+    assert caught.value.field == "service"
+    assert alert_actions(check.alert_key) == ["trigger"], "nothing changed"
+    checks.http_check_pause(check=check)
+    moved = checks.http_check_update(check=check, data={"service": elsewhere})
+    assert moved.service_id == elsewhere.pk

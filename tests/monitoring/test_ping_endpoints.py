@@ -132,5 +132,5 @@ def test_a_ping_answers_with_a_fixed_number_of_queries(anonymous: Client, django
     heartbeat = make_heartbeat()
     anonymous.get(f"/ping/{heartbeat.uuid}")
     # SAVEPOINT, SELECT ... FOR UPDATE, UPDATE heartbeat, INSERT ping, RELEASE: no per-history cost.
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(5):
         assert anonymous.get(f"/ping/{heartbeat.uuid}").status_code == 200
