@@ -20,3 +20,9 @@ class MonitoringConfig(AppConfig):
         auditlog.register(Runbook, m2m_fields={"services"}, exclude_fields=["updated_at"])
         auditlog.register(RuleFile, exclude_fields=["updated_at", "content"])
         auditlog.register(AlertRule, exclude_fields=["updated_at"])
+
+        # Synthetic checks: audit registration, and their tasks (Celery autodiscovers monitoring.tasks only).
+        from . import check_tasks  # noqa: F401  (registers the synthetic check tasks with Celery)
+        from .check_admin import register_audit
+
+        register_audit()

@@ -6,4 +6,5 @@ app_name = "monitoring"
 
 urlpatterns = [
     path("", include("monitoring.catalog_urls")),
+    path("", include("monitoring.check_urls")),
 ]

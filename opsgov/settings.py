@@ -320,6 +320,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Escalations live in the database (next_escalation_at); this scan steps the due ones.
     "escalate-due-incidents": {"task": "incidents.notify_tasks.escalate_due_incidents", "schedule": 60.0},
     "retry-due-notifications": {"task": "incidents.notify_tasks.retry_due_notifications", "schedule": 60.0},
+    # Synthetic checks: claim due HTTP check runs, take late heartbeats down, bound their history.
+    "enqueue-due-http-checks": {"task": "monitoring.check_tasks.enqueue_due_http_checks", "schedule": 15.0},
+    "detect-late-heartbeats": {"task": "monitoring.check_tasks.detect_late_heartbeats", "schedule": 30.0},
+    "prune-check-history": {"task": "monitoring.check_tasks.prune_check_history", "schedule": 3600.0},
 }
 
 # --- opsgov --------------------------------------------------------------------

@@ -22,4 +22,6 @@ urlpatterns = [
     path("services/<slug:slug>/", views.service_detail, name="service-detail"),
     path("incidents/", include("incidents.urls")),
     path("monitoring/", include("monitoring.urls")),
+    # Heartbeat pings: public, the uuid in the path is the token (views marked login_not_required).
+    path("ping/", include("monitoring.ping_urls")),
 ]

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include(router.urls)),
     path("", include("incidents.api.urls")),
     path("", include("monitoring.api.catalog_urls")),
+    path("", include("monitoring.check_api")),
     path("policy/", views.PolicyView.as_view(), name="api-policy"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,0 +1,391 @@
+"""API of the synthetic checks (mounted under /api/v1/ by opsgov.api.urls).
+
+Routes:
+* ``checks/http/`` and ``checks/http/<uuid>/``: HTTP checks (CRUD); POST
+  ``.../pause/`` and ``.../resume/``; the detail shows recent results and flips.
+* ``checks/heartbeats/`` and ``checks/heartbeats/<uuid>/``: heartbeats (CRUD),
+  with their ping URL; POST ``.../pause/`` and ``.../resume/``; the detail
+  shows recent pings and flips.
+
+Lists filter by ``service`` (slugs), ``status`` and ``q``. Thin: every write
+goes through monitoring.checks, whose validation errors answer 400 with field
+paths. Permissions are the roles' model permissions (opsgov.roles).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.validators import URLValidator
+from django.urls import include, path
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
+
+from opsgov.api.permissions import RoleModelPermissions
+from opsgov.models import Service
+
+from . import check_selectors as selectors
+from . import checks
+from .check_filters import HeartbeatFilterSet, HttpCheckFilterSet
+from .models import (
+    SLO,
+    CheckFlip,
+    CheckStatus,
+    Heartbeat,
+    HeartbeatPing,
+    HttpCheck,
+    HttpCheckResult,
+    PingKind,
+    SLISource,
+)
+
+#: Results, pings and flips shown in a detail answer.
+API_RECENT = 20
+
+
+class ChangePermission(RoleModelPermissions):
+    """For POST actions that change an existing record (pause, resume): the change permission."""
+
+    perms_map = {**RoleModelPermissions.perms_map, "POST": ["%(app_label)s.change_%(model_name)s"]}
+
+
+@extend_schema_field({"type": "integer", "minimum": 60, "description": "Seconds."})
+class SecondsField(serializers.Field):
+    """A duration as whole seconds (e.g. 86400 for a day)."""
+
+    default_error_messages = {"invalid": "A whole number of seconds."}
+
+    def to_representation(self, value: timedelta) -> int:
+        return int(value.total_seconds())
+
+    def to_internal_value(self, data: Any) -> timedelta:
+        if isinstance(data, bool) or not isinstance(data, int | str) or not str(data).strip().isdigit():
+            self.fail("invalid")
+        return timedelta(seconds=int(data))
+
+
+@extend_schema_field(
+    {"type": "string", "enum": CheckStatus.values, "description": "new, up, down or paused."},
+    component_name="CheckStatus",  # its own component: "status" is also the incidents' field name
+)
+class CheckStatusField(serializers.CharField):
+    """The status of an HTTP check or a heartbeat."""
+
+
+@extend_schema_field(
+    {"type": "string", "enum": PingKind.values, "description": "success, start or fail."},
+    component_name="PingKind",
+)
+class PingKindField(serializers.CharField):
+    """What a ping reported."""
+
+
+def _service_field() -> serializers.SlugRelatedField[Service]:
+    return serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all(), help_text="Service slug.")
+
+
+class CheckFlipSerializer(serializers.ModelSerializer):
+    old_status = CheckStatusField(read_only=True)
+    new_status = CheckStatusField(read_only=True)
+
+    class Meta:
+        model = CheckFlip
+        fields = ["at", "old_status", "new_status", "reason", "details"]
+        read_only_fields = fields
+
+
+# --- HTTP checks -------------------------------------------------------------------------------
+
+
+class HttpCheckResultSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = HttpCheckResult
+        fields = ["scheduled_for", "checked_at", "ok", "status_code", "latency_ms", "error"]
+        read_only_fields = fields
+
+
+class HttpCheckSerializer(serializers.ModelSerializer):
+    """An HTTP check. Status and last-run fields are read-only: runs write them."""
+
+    service = _service_field()
+    url = serializers.URLField(
+        max_length=500,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="The http(s) URL to request. Redirects are not followed: a 3xx is what the server answered.",
+    )
+    status = CheckStatusField(read_only=True)
+    slo: serializers.SlugRelatedField[SLO] = serializers.SlugRelatedField(
+        slug_field="uuid",
+        queryset=SLO.objects.filter(source=SLISource.CHECK),
+        required=False,
+        allow_null=True,
+        help_text="UUID of an SLO of the same service whose SLI source is checks; each run counts as one event.",
+    )
+
+    class Meta:
+        model = HttpCheck
+        fields = [
+            "uuid",
+            "service",
+            "name",
+            "url",
+            "method",
+            "expected_status_min",
+            "expected_status_max",
+            "timeout_ms",
+            "interval_seconds",
+            "failure_threshold",
+            "severity",
+            "slo",
+            "enabled",
+            "status",
+            "consecutive_failures",
+            "next_run_at",
+            "last_run_at",
+            "last_ok",
+            "last_status_code",
+            "last_latency_ms",
+            "last_error",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "uuid",
+            "status",
+            "consecutive_failures",
+            "next_run_at",
+            "last_run_at",
+            "last_ok",
+            "last_status_code",
+            "last_latency_ms",
+            "last_error",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class HttpCheckDetailSerializer(HttpCheckSerializer):
+    recent_results = serializers.SerializerMethodField(help_text=f"The newest {API_RECENT} runs, newest first.")
+    recent_flips = serializers.SerializerMethodField(help_text=f"The newest {API_RECENT} status changes.")
+
+    class Meta(HttpCheckSerializer.Meta):
+        fields = [*HttpCheckSerializer.Meta.fields, "recent_results", "recent_flips"]
+
+    @extend_schema_field(HttpCheckResultSerializer(many=True))
+    def get_recent_results(self, check: HttpCheck) -> Any:
+        return HttpCheckResultSerializer(selectors.recent_results(check, API_RECENT), many=True).data
+
+    @extend_schema_field(CheckFlipSerializer(many=True))
+    def get_recent_flips(self, check: HttpCheck) -> Any:
+        return CheckFlipSerializer(selectors.recent_flips(check, API_RECENT), many=True).data
+
+
+UUID_PARAMETER = OpenApiParameter("uuid", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List HTTP checks (filters: service, status, enabled, q)"),
+    retrieve=extend_schema(
+        summary="An HTTP check with its recent results and status changes", parameters=[UUID_PARAMETER]
+    ),
+    create=extend_schema(summary="Create an HTTP check (its first run is due at once)"),
+    update=extend_schema(summary="Change an HTTP check", parameters=[UUID_PARAMETER]),
+    partial_update=extend_schema(
+        summary="Change some fields of an HTTP check (enabled=false pauses it)", parameters=[UUID_PARAMETER]
+    ),
+    destroy=extend_schema(
+        summary="Delete an HTTP check and its history (its open alert is resolved)", parameters=[UUID_PARAMETER]
+    ),
+)
+class HttpCheckViewSet(viewsets.ModelViewSet):
+    """HTTP checks that opsgov runs on their interval, each going down after `failure_threshold` failures."""
+
+    queryset = selectors.http_check_list()
+    serializer_class = HttpCheckSerializer
+    filterset_class = HttpCheckFilterSet
+    lookup_field = "uuid"
+    ordering_fields = ["name", "status", "next_run_at", "created_at"]
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        return HttpCheckDetailSerializer if self.action == "retrieve" else HttpCheckSerializer
+
+    def perform_create(self, serializer: Any) -> None:
+        serializer.instance = checks.http_check_create(**serializer.validated_data)
+
+    def perform_update(self, serializer: Any) -> None:
+        serializer.instance = checks.http_check_update(
+            check=serializer.instance, data=dict(serializer.validated_data), actor=self.request.user
+        )
+
+    def perform_destroy(self, instance: HttpCheck) -> None:
+        checks.http_check_delete(check=instance, actor=self.request.user)
+
+    def _answer(self, check: HttpCheck) -> Response:
+        fresh = selectors.http_check_list().get(pk=check.pk)
+        return Response(HttpCheckSerializer(fresh, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        summary="Pause: stop running (a down check's alert is resolved)",
+        parameters=[UUID_PARAMETER],
+        request=None,
+        responses={200: HttpCheckSerializer},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def pause(self, request: Request, uuid: str) -> Response:
+        return self._answer(checks.http_check_pause(check=self.get_object(), actor=request.user))
+
+    @extend_schema(
+        summary="Resume: status new, first run due at once",
+        parameters=[UUID_PARAMETER],
+        request=None,
+        responses={200: HttpCheckSerializer},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def resume(self, request: Request, uuid: str) -> Response:
+        return self._answer(checks.http_check_resume(check=self.get_object(), actor=request.user))
+
+
+# --- Heartbeats --------------------------------------------------------------------------------
+
+
+class HeartbeatPingSerializer(serializers.ModelSerializer):
+    kind = PingKindField(read_only=True)
+
+    class Meta:
+        model = HeartbeatPing
+        fields = ["n", "at", "kind", "ignored", "method", "remote_addr", "user_agent", "body", "body_truncated"]
+        read_only_fields = fields
+
+
+class HeartbeatSerializer(serializers.ModelSerializer):
+    """A heartbeat. Jobs ping `ping_url` (or `ping_url`/start, `ping_url`/fail); anyone with the URL can ping."""
+
+    service = _service_field()
+    status = CheckStatusField(read_only=True)
+    period = SecondsField(
+        required=False, help_text="Expected seconds between two success pings (60 to 31536000; default 86400)."
+    )
+    grace = SecondsField(
+        required=False,
+        help_text="Seconds a ping may be late before the heartbeat goes down; also how long a started job may run "
+        "(60 to 2592000; default 3600).",
+    )
+    ping_url = serializers.CharField(read_only=True, help_text="The URL jobs ping; its uuid is the secret.")
+
+    class Meta:
+        model = Heartbeat
+        fields = [
+            "uuid",
+            "service",
+            "name",
+            "description",
+            "period",
+            "grace",
+            "severity",
+            "ping_url",
+            "status",
+            "last_ping_at",
+            "last_start_at",
+            "alert_after",
+            "n_pings",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "uuid",
+            "status",
+            "last_ping_at",
+            "last_start_at",
+            "alert_after",
+            "n_pings",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class HeartbeatDetailSerializer(HeartbeatSerializer):
+    recent_pings = serializers.SerializerMethodField(help_text=f"The newest {API_RECENT} pings, newest first.")
+    recent_flips = serializers.SerializerMethodField(help_text=f"The newest {API_RECENT} status changes.")
+
+    class Meta(HeartbeatSerializer.Meta):
+        fields = [*HeartbeatSerializer.Meta.fields, "recent_pings", "recent_flips"]
+
+    @extend_schema_field(HeartbeatPingSerializer(many=True))
+    def get_recent_pings(self, heartbeat: Heartbeat) -> Any:
+        return HeartbeatPingSerializer(selectors.recent_pings(heartbeat, API_RECENT), many=True).data
+
+    @extend_schema_field(CheckFlipSerializer(many=True))
+    def get_recent_flips(self, heartbeat: Heartbeat) -> Any:
+        return CheckFlipSerializer(selectors.recent_flips(heartbeat, API_RECENT), many=True).data
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List heartbeats (filters: service, status, q)"),
+    retrieve=extend_schema(
+        summary="A heartbeat with its ping URL, recent pings and status changes", parameters=[UUID_PARAMETER]
+    ),
+    create=extend_schema(summary="Create a heartbeat; the answer holds its ping URL"),
+    update=extend_schema(summary="Change a heartbeat", parameters=[UUID_PARAMETER]),
+    partial_update=extend_schema(summary="Change some fields of a heartbeat", parameters=[UUID_PARAMETER]),
+    destroy=extend_schema(
+        summary="Delete a heartbeat with its pings (its open alert is resolved)", parameters=[UUID_PARAMETER]
+    ),
+)
+class HeartbeatViewSet(viewsets.ModelViewSet):
+    """Heartbeats: jobs ping them; late, failed or unfinished jobs take them down and open an incident."""
+
+    queryset = selectors.heartbeat_list()
+    serializer_class = HeartbeatSerializer
+    filterset_class = HeartbeatFilterSet
+    lookup_field = "uuid"
+    ordering_fields = ["name", "status", "last_ping_at", "alert_after", "created_at"]
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        return HeartbeatDetailSerializer if self.action == "retrieve" else HeartbeatSerializer
+
+    def perform_create(self, serializer: Any) -> None:
+        serializer.instance = checks.heartbeat_create(**serializer.validated_data)
+
+    def perform_update(self, serializer: Any) -> None:
+        serializer.instance = checks.heartbeat_update(
+            heartbeat=serializer.instance, data=dict(serializer.validated_data)
+        )
+
+    def perform_destroy(self, instance: Heartbeat) -> None:
+        checks.heartbeat_delete(heartbeat=instance, actor=self.request.user)
+
+    def _answer(self, heartbeat: Heartbeat) -> Response:
+        fresh = selectors.heartbeat_list().get(pk=heartbeat.pk)
+        return Response(HeartbeatSerializer(fresh, context=self.get_serializer_context()).data, status.HTTP_200_OK)
+
+    @extend_schema(
+        summary="Pause: pings are logged and ignored (a down heartbeat's alert is resolved)",
+        parameters=[UUID_PARAMETER],
+        request=None,
+        responses={200: HeartbeatSerializer},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def pause(self, request: Request, uuid: str) -> Response:
+        return self._answer(checks.heartbeat_pause(heartbeat=self.get_object(), actor=request.user))
+
+    @extend_schema(
+        summary="Resume: status new, watched again from the next ping",
+        parameters=[UUID_PARAMETER],
+        request=None,
+        responses={200: HeartbeatSerializer},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def resume(self, request: Request, uuid: str) -> Response:
+        return self._answer(checks.heartbeat_resume(heartbeat=self.get_object()))
+
+
+router = SimpleRouter()
+router.register("checks/http", HttpCheckViewSet, basename="api-http-check")
+router.register("checks/heartbeats", HeartbeatViewSet, basename="api-heartbeat")
+
+urlpatterns = [path("", include(router.urls))]

@@ -1,0 +1,87 @@
+"""Celery tasks of the synthetic checks: thin wrappers around monitoring.checks.
+
+Beat (CELERY_BEAT_SCHEDULE in settings):
+- `enqueue_due_http_checks` every 15 s: claims the due runs and enqueues one
+  `run_http_check` per run. A run that cannot be enqueued (broker down) is
+  given back, so the next beat claims it again.
+- `detect_late_heartbeats` every 30 s: takes late heartbeats down (once each).
+- `prune_check_history` hourly: bounded result and ping history.
+
+Registered by MonitoringConfig.ready (Celery's autodiscovery looks only at monitoring.tasks).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerOperationalError
+
+from . import checks
+
+logger = logging.getLogger(__name__)
+
+#: What publishing raises when the broker cannot be reached.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (BrokerOperationalError, OSError)
+#: One quick retry when publishing; the run is given back when that fails too.
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
+#: Database errors worth retrying: transient by nature.
+RETRYABLE_DB_ERRORS = (OperationalError, InterfaceError)
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=45)
+def enqueue_due_http_checks() -> int:
+    """Claim the due check runs and enqueue them; returns how many were enqueued."""
+    enqueued = 0
+    runs = checks.claim_due_http_checks()
+    for index, run in enumerate(runs):
+        try:
+            run_http_check.apply_async((run.check_id, run.scheduled_for.isoformat()), retry_policy=PUBLISH_RETRY_POLICY)
+        except BROKER_ERRORS as exc:
+            logger.warning(
+                "Could not enqueue %d HTTP check runs (%s: %s); they are given back for the next beat.",
+                len(runs) - index,
+                type(exc).__name__,
+                exc,
+            )
+            for unsent in runs[index:]:
+                checks.release_http_check_run(unsent)
+            break
+        enqueued += 1
+    return enqueued
+
+
+@shared_task(
+    acks_late=True,
+    # The longest check timeout is 60 s (HttpCheck.timeout_ms); the rest is database work.
+    time_limit=90,
+    soft_time_limit=75,
+    autoretry_for=RETRYABLE_DB_ERRORS,
+    max_retries=3,
+    retry_backoff=2,
+    retry_backoff_max=30,
+    retry_jitter=True,
+)
+def run_http_check(check_id: int, scheduled_for: str) -> bool | None:
+    """Run one claimed run; returns whether it succeeded (None when nothing was recorded)."""
+    result = checks.run_http_check(check_id=check_id, scheduled_for=datetime.fromisoformat(scheduled_for))
+    return None if result is None else result.ok
+
+
+@shared_task(
+    acks_late=True,
+    time_limit=60,
+    soft_time_limit=45,
+    autoretry_for=RETRYABLE_DB_ERRORS,
+    max_retries=3,
+    retry_backoff=2,
+)
+def detect_late_heartbeats() -> int:
+    return checks.detect_late_heartbeats()
+
+
+@shared_task(acks_late=True, time_limit=600, soft_time_limit=540)
+def prune_check_history() -> dict[str, int]:
+    return checks.prune_check_history()
