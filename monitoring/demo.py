@@ -1,0 +1,12 @@
+"""Demo monitoring records for `manage.py seed_demo` (idempotent): each part has its own module."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from . import demo_catalog, demo_checks
+
+
+def seed(*, stdout: TextIO) -> None:
+    demo_catalog.seed(stdout=stdout)
+    demo_checks.seed(stdout=stdout)
