@@ -23,7 +23,7 @@ def latest_gate_evaluations(keys: list[str]) -> dict[str, GateEvaluation]:
     if not keys:
         return {}
     newest = [
-        Q(pk__in=Subquery(GateEvaluation.objects.filter(gate=key).order_by("-evaluated_at").values("pk")[:1]))
+        Q(pk__in=Subquery(GateEvaluation.objects.filter(gate=key).order_by("-evaluated_at", "-pk").values("pk")[:1]))
         for key in keys
     ]
     return {row.gate: row for row in GateEvaluation.objects.filter(reduce(or_, newest))}
