@@ -268,7 +268,8 @@ def email_context(notification: GateNotification) -> dict[str, Any]:
         for row in problems[:EMAIL_ROWS]
     ]
     recipient = notification.recipient
-    change = f"{before.label if before else 'new'} → {after.label}"
+    # An ASCII subject: some clients show a folded, encoded one with a leading space.
+    change = f"{after.label} (was {before.label})" if before else str(after.label)
     return {
         "subject": f"[opsgov] {title}: {change}",
         "title": title,

@@ -270,7 +270,7 @@ def test_a_status_change_notifies_the_owners_and_the_teams_concerned_once(
     assert outcome == {"sent": 4}
     assert len(mail.outbox) == 4
     message = next(m for m in mail.outbox if m.to == ["sre@example.com"])
-    assert message.subject == "[opsgov] Scripted gate: Pass → Fail"
+    assert message.subject == "[opsgov] Scripted gate: Fail (was Pass)"
     assert "Hello Sam Reyes," in message.body
     assert "http://127.0.0.1:8000/gates/scripted/" in message.body
     [(html, mimetype)] = message.alternatives  # type: ignore[attr-defined]
