@@ -72,14 +72,24 @@ class WaiverRequestForm(forms.Form):
         help_text=f"Required; at most {MAX_WAIVER_DURATION.days} days ahead.",
     )
 
-    def __init__(self, *args: Any, gate: Gate, rows: list[EvidenceRow], user: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        gate: Gate,
+        rows: list[EvidenceRow],
+        user: Any,
+        taken: frozenset[tuple[str, str]] = frozenset(),
+        **kwargs: Any,
+    ) -> None:
+        """`taken`: (service slug, evidence key) of the checks that have an open waiver already; not offered."""
         kwargs.setdefault("initial", {"expires_at": timezone.localtime() + DEFAULT_WAIVER_DURATION})
         super().__init__(*args, **kwargs)
         choices = [
             (check_value(row), f"{row.label} ({row.service.name if row.service else row.service_slug})")
             for row in rows
-            if row.waivable
+            if row.waivable and (row.service_slug, row.key) not in taken
         ]
+        self.has_choices = bool(choices)
         check = self.fields["check"]
         assert isinstance(check, forms.ChoiceField)
         check.choices = choices

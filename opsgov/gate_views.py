@@ -105,10 +105,11 @@ def _gate_context(request: HttpRequest, gate: Gate, *, request_form: WaiverReque
             }
             for waiver in open_list
         ]
-        can_request = user.has_perm(REQUEST_PERMISSION) and any(row.waivable for row in all_rows)
-        context["can_request"] = can_request
-        if can_request:
-            context["request_form"] = request_form or WaiverRequestForm(gate=gate, rows=all_rows, user=user)
+        if user.has_perm(REQUEST_PERMISSION) and any(row.waivable for row in all_rows):
+            taken = frozenset((waiver.service.slug, waiver.evidence_key) for waiver in open_list)
+            form = request_form or WaiverRequestForm(gate=gate, rows=all_rows, user=user, taken=taken)
+            context["can_request"] = form.has_choices
+            context["request_form"] = form
         context["revoke_form"] = RevokeForm()
     return context
 
@@ -214,7 +215,10 @@ def service_scorecard(request: HttpRequest, slug: str) -> HttpResponse:
         "cards": gate_selectors.scorecard_gates(service),
         "metric_lines": gate_selectors.service_metrics(service),
         "windows": list(WINDOWS),
-        "waivers": gate_selectors.service_waivers(service),
+        "waivers": [
+            {"waiver": waiver, "gate_title": gates.get(waiver.gate).title if waiver.gate in gates else waiver.gate}
+            for waiver in gate_selectors.service_waivers(service)
+        ],
     }
     return render(request, "opsgov/gates/service_scorecard.html", context)
 

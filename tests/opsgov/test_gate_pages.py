@@ -206,6 +206,8 @@ def test_a_waiver_is_requested_approved_and_revoked_from_the_gate_page(failing: 
     waiver = GateWaiver.objects.get()
     assert response.status_code == 302 and response["Location"] == f"{GATE_URL}#waiver-{waiver.pk}"
     assert (waiver.requested_by, waiver.approver, waiver.state) == (failing.tech, failing.sre, WaiverState.PENDING)
+    # A check with an open waiver is not offered again (here: no other waivable check, so no form).
+    assert "Request a waiver" not in text(tech.get(GATE_URL))
 
     # Only the named approver sees (and may use) the approve button.
     assert f"/waivers/{waiver.pk}/approve/" not in text(tech.get(GATE_URL))
@@ -340,7 +342,7 @@ def test_the_scorecard_shows_every_gates_rows_for_the_service_and_its_metrics(fa
 def test_the_scorecard_lists_the_services_open_waivers(failing: World) -> None:
     waiver = failing.waiver()
     page = text(client_for(failing.support).get("/services/checkout/scorecard/"))
-    assert f'href="/gates/{KEY}/#waiver-{waiver.pk}"' in page
+    assert f'<a href="/gates/{KEY}/#waiver-{waiver.pk}">Scripted gate</a>' in page
     assert "waived until 2026-12-25" in page
     assert "No open waiver for this service." in text(client_for(failing.support).get("/services/search/scorecard/"))
 

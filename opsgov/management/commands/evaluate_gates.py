@@ -39,5 +39,6 @@ class Command(BaseCommand):
             change = ""
             if evaluation.status_changed and evaluation.previous_status:
                 change = f" (was {GateStatus(evaluation.previous_status).label})"
-            self.stdout.write(f"{evaluation.gate:<{width}}  {status.label}{change}: {evaluation.reason}")
+            reason = evaluation.reason.removeprefix(f"{status.label}: ")  # "No evidence: No evidence: ..."
+            self.stdout.write(f"{evaluation.gate:<{width}}  {status.label}{change}: {reason}")
         self.stdout.write(self.style.SUCCESS(f"Evaluated {len(evaluations)} gate(s)."))
