@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import TextIO
 
 from django.contrib.auth import get_user_model
+from django.core.management.base import OutputWrapper
 from django.utils import timezone
 
 from . import gates_engine, waivers
@@ -23,7 +24,7 @@ GATE = "incident_management"
 REASON_PREFIX = "Demo: "
 
 
-def seed(*, stdout: TextIO) -> None:
+def seed(*, stdout: TextIO | OutputWrapper) -> None:
     if GateWaiver.objects.filter(reason__startswith=REASON_PREFIX).exists():
         stdout.write("Demo waivers already present; skipped.\n")
         return
