@@ -42,6 +42,8 @@ import psycopg
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
+# This checkout's modules first (before an editable install of another checkout).
+sys.path.insert(0, str(ROOT))
 GATE = "incident_management"
 
 
@@ -83,7 +85,6 @@ def setup_django(bench_url: str, var_dir: str) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsgov.settings")
     os.environ["DEBUG"] = "true"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
