@@ -215,3 +215,12 @@ def test_waivers_are_audited_with_their_actor(failing: World) -> None:
     ]
     assert "approved_at" in entries[1].changes_dict
     assert set(entries[2].changes_dict) >= {"revoked_at", "revoked_by", "revoke_reason"}
+
+
+def test_the_admin_shows_waivers_and_gate_emails_read_only(failing: World, admin_client: Any) -> None:
+    waiver = failing.waiver()
+    changelist = admin_client.get("/admin/opsgov/gatewaiver/")
+    assert changelist.status_code == 200 and "escalation:checkout" in changelist.content.decode()
+    assert admin_client.get(f"/admin/opsgov/gatewaiver/{waiver.pk}/change/").status_code == 200  # view only
+    assert admin_client.get("/admin/opsgov/gatewaiver/add/").status_code == 403
+    assert admin_client.get("/admin/opsgov/gatenotification/").status_code == 200
