@@ -355,3 +355,10 @@ def test_the_command_prints_each_gate_status_and_the_change(scripted_gate: type[
 def test_the_command_names_an_unknown_gate() -> None:
     with pytest.raises(CommandError, match="Unknown gate\\(s\\): nope"):
         call_command("evaluate_gates", "--gate", "nope")
+
+
+def test_the_evaluate_task_runs_one_gate_by_key(scripted_gate: type[ScriptedGate], world: World) -> None:
+    script(GateStatus.AT_RISK, row(GateStatus.AT_RISK, "checkout", "escalation:checkout"))
+    assert gate_tasks.evaluate_gate(KEY) == "at_risk"
+    assert GateEvaluation.objects.filter(gate=KEY).count() == 1
+    assert gate_tasks.evaluate_gate("no-longer-registered") is None
