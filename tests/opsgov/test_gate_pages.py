@@ -147,7 +147,7 @@ def test_the_timeline_shows_each_status_change_with_time_and_reason(failing: Wor
     first_change = timeline[timeline.index('class="gate-timeline-replay" href="') :].split('"')[3]
     assert first_change == "?at=2026-11-25T13%3A00%3A00%2B00%3A00"
     replayed = text(client_for(failing.support).get(GATE_URL + first_change))
-    assert "the evaluation of <time datetime=\"2026-11-25T13:00:00+00:00\">" in replayed
+    assert 'the evaluation of <time datetime="2026-11-25T13:00:00+00:00">' in replayed
 
 
 def test_as_of_replay_shows_the_evaluation_current_then(failing: World) -> None:
