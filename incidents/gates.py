@@ -2,7 +2,8 @@
 
 Each check yields evidence rows that link to the record behind them; the gate's
 status is the worst of its rows (fail > at risk > pass), and with nothing to
-judge it reports "no evidence", never pass.
+judge it reports "no evidence", never pass. Every row has a stable key
+("<check>:<service slug or record>"), by which a waiver names it.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class IncidentManagementGate(Gate):
                         detail="New incidents notify nobody.",
                         url=service.get_absolute_url(),
                         service=service.slug,
+                        key=f"escalation:{service.slug}",
                     )
                 )
                 continue
@@ -123,6 +125,7 @@ class IncidentManagementGate(Gate):
                         + (f" ({len(holes)} gaps in 7 days)" if len(holes) > 1 else ""),
                         url=schedule.get_absolute_url(),
                         service=service.slug,
+                        key=f"escalation:{service.slug}",
                     )
                 )
             elif not level_schedules.get(link.policy_id):
@@ -133,6 +136,7 @@ class IncidentManagementGate(Gate):
                         detail="No rotation to leave gaps.",
                         url=link.policy.get_absolute_url(),
                         service=service.slug,
+                        key=f"escalation:{service.slug}",
                     )
                 )
             else:
@@ -142,6 +146,7 @@ class IncidentManagementGate(Gate):
                         status=GateStatus.PASS,
                         url=link.policy.get_absolute_url(),
                         service=service.slug,
+                        key=f"escalation:{service.slug}",
                     )
                 )
         if uncovered:
@@ -163,6 +168,7 @@ class IncidentManagementGate(Gate):
                     status=GateStatus.PASS if ok else GateStatus.AT_RISK,
                     detail="Last 30 days.",
                     url=reverse("incident-list"),
+                    key="response_targets",
                 )
             )
             if not ok:
@@ -175,6 +181,7 @@ class IncidentManagementGate(Gate):
                             detail=f"{incident.severity}: {incident.title}",
                             url=incident.get_absolute_url(),
                             service=incident.service.slug,
+                            key=f"response_missed:{incident.public_id}",
                         )
                     )
 
@@ -191,6 +198,7 @@ class IncidentManagementGate(Gate):
                     else review.get_status_display(),
                     url=review.get_absolute_url(),
                     service=review.incident.service.slug,
+                    key=f"review_overdue:{review.incident.public_id}",
                 )
             )
         if late:
@@ -234,6 +242,7 @@ class ContinuousImprovementGate(Gate):
                     detail="A review that changes nothing repeats the incident.",
                     url=review.get_absolute_url(),
                     service=review.incident.service.slug,
+                    key=f"review_without_items:{review.incident.public_id}",
                 )
             )
         if empty:
@@ -244,6 +253,7 @@ class ContinuousImprovementGate(Gate):
                     label=f"All {reviews.count()} submitted reviews have action items",
                     status=GateStatus.PASS,
                     url=reverse("review-list"),
+                    key="reviews_with_items",
                 )
             )
 
@@ -259,6 +269,7 @@ class ContinuousImprovementGate(Gate):
                     f"({share:.0f} %, limit {limit:g} %)",
                     status=GateStatus.PASS if ok else GateStatus.AT_RISK,
                     url=reverse("action-item-list") + "?overdue=true",
+                    key="overdue_action_items",
                 )
             )
             if not ok:
@@ -271,6 +282,7 @@ class ContinuousImprovementGate(Gate):
                             detail=f"Due {item.due_date:%Y-%m-%d}",
                             url=item.get_absolute_url(),
                             service=item.incident.service.slug if item.incident else "",
+                            key=f"action_item_overdue:{item.pk}",
                         )
                     )
 
@@ -282,6 +294,7 @@ class ContinuousImprovementGate(Gate):
                     label=f"{closed} action item(s) done in the last 30 days",
                     status=GateStatus.PASS,
                     url=reverse("action-item-list") + "?status=done",
+                    key="items_closed",
                 )
             )
         elif backlog.open:
@@ -291,6 +304,7 @@ class ContinuousImprovementGate(Gate):
                     status=GateStatus.AT_RISK,
                     detail=f"{backlog.open} open.",
                     url=reverse("action-item-list"),
+                    key="items_closed",
                 )
             )
             problems.append("no action item done in the last 30 days")

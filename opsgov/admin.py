@@ -146,3 +146,6 @@ class AuditTrailAdmin(BaseLogEntryAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         extra_context = {**(extra_context or {}), "export_url": reverse("admin:auditlog_logentry_export")}
         return super().changelist_view(request, extra_context)
+
+
+from . import gate_admin  # noqa: E402, F401  (registers the waiver and gate notification pages)

@@ -30,7 +30,7 @@ class OpsgovConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from .models import Service, Team
+        from .models import GateWaiver, Service, Team
         from .policy import PolicyError, get_policy
 
         # A bad policy file stops start-up with the field path and reason.
@@ -41,4 +41,5 @@ class OpsgovConfig(AppConfig):
 
         auditlog.register(Team)
         auditlog.register(Service)
+        auditlog.register(GateWaiver)
         post_migrate.connect(_sync_roles, sender=self, dispatch_uid="opsgov-sync-roles")

@@ -25,6 +25,7 @@ NAVIGATION: list[tuple[int, str, str | None]] = [
 # Pages of the core app, shown before the areas: (label, url name).
 CORE_NAVIGATION: list[tuple[str, str]] = [
     ("Home", "home"),
+    ("Gates", "gate-index"),
     ("Services", "service-list"),
     ("Teams", "team-list"),
     ("On call", "oncall-now"),

@@ -35,22 +35,36 @@ from .models import GateStatus
 
 @dataclass(frozen=True)
 class Evidence:
-    """One row behind a gate's verdict: a record that supports or breaks it."""
+    """One row behind a gate's verdict: a record that supports or breaks it.
+
+    ``key`` identifies the check within its gate, stable from one evaluation to
+    the next, by convention ``"<check>:<subject>"`` (e.g.
+    ``"escalation:checkout"``, ``"review_overdue:INC-42"``). A waiver names a
+    row by (gate, key, service), so only rows with a key and a service can be
+    waived. ``waiver`` is set by the gate engine on a row an active waiver
+    covers (its id, expiry, approver and the status it would have had).
+    """
 
     label: str
     status: GateStatus
     detail: str = ""
     url: str = ""
     service: str = ""
+    key: str = ""
+    waiver: dict[str, Any] | None = None
 
-    def as_json(self) -> dict[str, str]:
-        return {
+    def as_json(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "key": self.key,
             "label": self.label,
             "status": str(self.status),
             "detail": self.detail,
             "url": self.url,
             "service": self.service,
         }
+        if self.waiver is not None:
+            row["waiver"] = self.waiver
+        return row
 
 
 @dataclass(frozen=True)
@@ -71,9 +85,16 @@ class Gate(ABC):
     title: ClassVar[str]
     owner_roles: ClassVar[tuple[str, ...]]
     description: ClassVar[str] = ""
+    #: The roles that approve a waiver of one of this gate's checks: the role
+    #: the seed's "Approvals" name as owning the area. Empty means `owner_roles`.
+    approver_roles: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def evaluate(self, *, now: datetime) -> GateResult: ...
+
+    def waiver_approver_roles(self) -> tuple[str, ...]:
+        """Who may approve a waiver of this gate's checks (`approver_roles`, else `owner_roles`)."""
+        return self.approver_roles or self.owner_roles
 
 
 class NotTrackedGate(Gate):

@@ -77,6 +77,14 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     PRODUCT_OWNER: (_READ_ALL, "incidents.change_actionitem"),
 }
 
+# Quality gates (opsgov.gates_engine, opsgov.waivers): every role may request a waiver and
+# revoke its own (approval is checked against the gate's approver roles, not a permission);
+# the leads and the compliance officer may re-run a gate on demand.
+for _role in ALL_ROLES:
+    ROLE_PERMISSIONS[_role] += ("opsgov.add_gatewaiver", "opsgov.change_gatewaiver")
+for _role in (SRE_LEAD, DEVOPS_LEAD, TECH_LEAD, SECURITY_LEAD, COMPLIANCE_OFFICER):
+    ROLE_PERMISSIONS[_role] += ("opsgov.run_gate_evaluation",)
+
 
 def permission_codes_for(role: str, available: list[str]) -> list[str]:
     """The "app_label.codename" strings of `available` that `role` is granted."""

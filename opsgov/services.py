@@ -12,9 +12,10 @@ from django.db.models import F, Max, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from . import gates_engine
 from .errors import DomainError
 from .models import GateEvaluation, MetricSnapshot, Service, Team, WorkerHeartbeat
-from .registry import WINDOWS, gates, metrics
+from .registry import WINDOWS, metrics
 
 TEAM_FIELDS = ("slug", "name", "description", "email")
 SERVICE_FIELDS = ("slug", "name", "tier", "owner_team", "lifecycle", "description", "links")
@@ -87,25 +88,12 @@ def record_heartbeat(*, name: str = "worker", now: datetime | None = None) -> Wo
     return WorkerHeartbeat.objects.get(name=name)
 
 
-@transaction.atomic
 def evaluate_gates(*, now: datetime | None = None, keys: list[str] | None = None) -> list[GateEvaluation]:
-    """Run the registered gates (all, or those named) and store one evaluation each."""
-    now = now or timezone.now()
-    evaluations = []
-    for gate in gates.all():
-        if keys is not None and gate.key not in keys:
-            continue
-        result = gate.evaluate(now=now)
-        evaluations.append(
-            GateEvaluation(
-                gate=gate.key,
-                status=result.status,
-                reason=result.reason[:500],
-                evidence=[row.as_json() for row in result.evidence],
-                evaluated_at=now,
-            )
-        )
-    return GateEvaluation.objects.bulk_create(evaluations)
+    """Run the registered gates (all, or those named) and store one evaluation each.
+
+    The gate engine does the work: waivers, status changes and their emails (opsgov.gates_engine).
+    """
+    return gates_engine.evaluate_gates(now=now, keys=keys)
 
 
 def compute_metrics(

@@ -270,6 +270,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "GateStatusEnum": "opsgov.models.GateStatus",
+        "WaiverStateEnum": "opsgov.gate_models.WaiverState",
+        "IncidentStatusEnum": "incidents.models.IncidentStatus",
+    },
 }
 
 # --- Audit trail ---------------------------------------------------------------
@@ -314,6 +319,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "worker-heartbeat": {"task": "opsgov.tasks.record_heartbeat", "schedule": 60.0},
     "evaluate-gates": {"task": "opsgov.tasks.evaluate_gates", "schedule": 300.0},
+    "retry-gate-notifications": {"task": "opsgov.gate_tasks.retry_gate_notifications", "schedule": 60.0},
     "compute-metrics": {"task": "opsgov.tasks.compute_metrics", "schedule": 300.0},
     "prune-snapshots": {"task": "opsgov.tasks.prune_snapshots", "schedule": 6 * 3600.0},
     "sweep-raw-events": {"task": "incidents.tasks.sweep_raw_events", "schedule": 30.0},

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import health, prometheus, views
+from . import gate_views, health, prometheus, views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -20,6 +20,8 @@ urlpatterns = [
     path("teams/<slug:slug>/", views.team_detail, name="team-detail"),
     path("services/", views.service_list, name="service-list"),
     path("services/<slug:slug>/", views.service_detail, name="service-detail"),
+    path("services/<slug:slug>/scorecard/", gate_views.service_scorecard, name="service-scorecard"),
+    path("gates/", include("opsgov.gate_urls")),
     path("incidents/", include("incidents.urls")),
     path("monitoring/", include("monitoring.urls")),
     # Heartbeat pings: public, the uuid in the path is the token (views marked login_not_required).

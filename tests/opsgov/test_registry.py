@@ -82,7 +82,14 @@ def test_evaluations_are_stored_as_history_and_the_newest_is_current(demo_gate: 
     assert current is not None and current.evaluated_at == NOW
     assert current.status == "at_risk"
     assert current.evidence == [
-        {"label": "checkout", "status": "fail", "detail": "late", "url": "/services/checkout/", "service": ""}
+        {
+            "key": "",
+            "label": "checkout",
+            "status": "fail",
+            "detail": "late",
+            "url": "/services/checkout/",
+            "service": "",
+        }
     ]
 
 

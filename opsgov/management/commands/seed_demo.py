@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils.module_loading import module_has_submodule
 
-from opsgov import services
+from opsgov import demo_gates, services
 from opsgov.models import Lifecycle, Service, ServiceTier, Team
 from opsgov.roles import ALL_ROLES, COMPLIANCE_OFFICER, SRE_LEAD
 
@@ -108,6 +108,7 @@ class Command(BaseCommand):
                     import_module(f"{app_config.name}.demo").seed(stdout=self.stdout)
             services.compute_metrics()
             services.evaluate_gates()
+            demo_gates.seed(stdout=self.stdout)
 
         self.stdout.write(
             f"Demo data ready: {Team.objects.count()} teams, {Service.objects.count()} services"

@@ -1,0 +1,158 @@
+"""Records of the gate engine beside GateEvaluation: waivers of failing checks and status-change emails.
+
+Imported by opsgov.models (so Django registers them with the opsgov app);
+the rules live in opsgov.waivers and opsgov.gates_engine.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from .models import GateEvaluation, Service, TimeStampedModel
+
+
+class WaiverState(models.TextChoices):
+    """Where a waiver stands; computed from its dates, never stored (time alone turns active into expired)."""
+
+    PENDING = "pending", "Awaiting approval"
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+    @property
+    def badge(self) -> str:
+        return {"pending": "warning", "active": "info", "expired": "muted", "revoked": "muted"}[self.value]
+
+
+class GateWaiver(TimeStampedModel):
+    """A time-limited exception for one failing check of a quality gate on one service.
+
+    The check is an evidence row, named by the gate's key and the row's stable
+    `evidence_key` (opsgov.registry.Evidence.key). The waiver counts only once
+    approved by the named approver (a holder of the gate's approver role, never
+    the requester) and until it expires or is revoked; while it counts, the
+    gate engine shows the row as "waived" (never as pass) and leaves it out of
+    the gate's status. Every change is in the audit trail.
+    """
+
+    gate = models.CharField(max_length=64, help_text="Key of the quality gate (e.g. incident_management).")
+    evidence_key = models.CharField(
+        max_length=200, help_text='Stable key of the evidence row waived, e.g. "escalation:checkout".'
+    )
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="gate_waivers")
+    reason = models.TextField(help_text="Why the check cannot be met now.")
+    compensating_control = models.TextField(help_text="What covers the risk while the check is waived.")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gate_waivers_requested"
+    )
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="gate_waivers_to_approve",
+        help_text="Who must approve: a holder of the gate's approver role, not the requester.",
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(help_text="The waiver stops counting at this time (at most a year ahead).")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="gate_waivers_revoked",
+        null=True,
+        blank=True,
+    )
+    revoke_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Four eyes: nobody approves their own waiver (opsgov.waivers checks it first, with a message).
+            models.CheckConstraint(condition=~Q(approver=F("requested_by")), name="gatewaiver_not_self_approved"),
+            models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="gatewaiver_expires_after_start"),
+        ]
+        indexes = [
+            # The gate engine reads the waivers still open (not revoked) of the gates it evaluates.
+            models.Index(fields=["gate", "service"], name="gatewaiver_open_idx", condition=Q(revoked_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"Waiver #{self.pk} of {self.gate} / {self.evidence_key}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("gate-detail", kwargs={"key": self.gate}) + f"#waiver-{self.pk}"
+
+    def state_at(self, moment: datetime | None = None) -> WaiverState:
+        moment = moment or timezone.now()
+        if self.revoked_at is not None:
+            return WaiverState.REVOKED
+        if self.expires_at <= moment:
+            return WaiverState.EXPIRED
+        if self.approved_at is None:
+            return WaiverState.PENDING
+        return WaiverState.ACTIVE
+
+    @property
+    def state(self) -> WaiverState:
+        return self.state_at()
+
+
+class GateNotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class GateNotification(models.Model):
+    """One email telling one destination that a gate's status changed (one row per change and address).
+
+    A change is identified by the evaluation it replaced (`previous_evaluation`):
+    two evaluations racing from the same previous one create the same rows once
+    (unique constraint), and delivery claims a row with a conditional UPDATE, so
+    a retried task or a sweeper never sends a message twice.
+    """
+
+    gate = models.CharField(max_length=64)
+    evaluation = models.ForeignKey(GateEvaluation, on_delete=models.CASCADE, related_name="notifications")
+    previous_evaluation = models.ForeignKey(
+        GateEvaluation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    team = models.ForeignKey("opsgov.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    destination = models.EmailField()
+    status = models.CharField(
+        max_length=16, choices=GateNotificationStatus.choices, default=GateNotificationStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["previous_evaluation", "destination"], name="gatenotification_once_per_change"
+            ),
+        ]
+        indexes = [
+            # The sweeper (gates_engine.due_notification_evaluations) reads only rows not yet done.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="gatenotification_due_idx",
+                condition=Q(status__in=["pending", "sending"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gate} change to {self.destination}: {self.status}"

@@ -1,0 +1,78 @@
+"""Celery tasks of the gate engine: thin wrappers around opsgov.gates_engine, and how it enqueues them.
+
+- `deliver_gate_notifications(evaluation_id)`: the emails of one status change,
+  enqueued on commit by the evaluation that changed; each row is claimed before
+  it is sent, so a redelivered task sends nothing twice.
+- `retry_gate_notifications()`: the sweeper (beat, every minute): enqueues
+  changes whose emails are due for a retry, or whose first enqueue was lost.
+- `evaluate_gate(key)`: one gate now (what the gate page's button does when it
+  does not run it in the request).
+
+Enqueueing never raises on a broker outage: the rows are in the database and
+the sweeper picks them up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerOperationalError
+
+from . import gates_engine
+from .registry import gates
+
+logger = logging.getLogger(__name__)
+
+BROKER_ERRORS: tuple[type[BaseException], ...] = (BrokerOperationalError, OSError)
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
+RETRYABLE_DB_ERRORS = (OperationalError, InterfaceError)
+
+
+@shared_task(
+    acks_late=True,
+    time_limit=120,
+    soft_time_limit=100,
+    autoretry_for=RETRYABLE_DB_ERRORS,
+    max_retries=3,
+    retry_backoff=2,
+    retry_backoff_max=30,
+    retry_jitter=True,
+)
+def deliver_gate_notifications(evaluation_id: int) -> dict[str, int]:
+    """Send the due emails of one gate status change; returns how many ended in each status."""
+    return gates_engine.deliver_for_evaluation(evaluation_id=evaluation_id)
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=45)
+def retry_gate_notifications() -> int:
+    """Enqueue every status change with emails due for a (re)try; returns how many were enqueued."""
+    return enqueue_deliveries(gates_engine.due_notification_evaluations())
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+def evaluate_gate(key: str) -> str | None:
+    """Evaluate one gate now; returns its status (None for a key no longer registered)."""
+    if key not in gates:
+        return None
+    return str(gates_engine.evaluate_gate(gate=gates.get(key)).status)
+
+
+def enqueue_deliveries(evaluation_ids: Iterable[int]) -> int:
+    """Publish deliver_gate_notifications for each id; stops at the first broker error (the sweeper retries)."""
+    published = 0
+    for evaluation_id in evaluation_ids:
+        try:
+            deliver_gate_notifications.apply_async((evaluation_id,), retry_policy=PUBLISH_RETRY_POLICY)
+        except BROKER_ERRORS as exc:
+            logger.warning(
+                "Could not enqueue gate notifications of evaluation %s (%s: %s); the sweeper will retry.",
+                evaluation_id,
+                type(exc).__name__,
+                exc,
+            )
+            break
+        published += 1
+    return published

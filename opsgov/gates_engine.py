@@ -1,0 +1,402 @@
+"""The gate engine: runs the registered gates, applies waivers, stores evaluations, tells owners of changes.
+
+Evaluating (`evaluate_gates`, `evaluate_gate`)
+---------------------------------------------
+Called by the beat task every 5 minutes (opsgov.tasks.evaluate_gates), from
+the gate page's "Evaluate now" button, by `manage.py evaluate_gates` and after
+a waiver is approved or revoked. Each gate is one transaction:
+
+1. `gate.evaluate(now=...)` returns a GateResult. A gate that raises is
+   recorded as "no evidence" with the error as its reason (logged), so one
+   broken gate neither stops the others nor ever shows as pass.
+2. Waivers (`apply_waivers`): an evidence row that fails or is at risk and
+   matches an active waiver (approved, not revoked, not expired) by (evidence
+   key, service) becomes "waived" and stops counting. The gate's status is then
+   recomputed from the rows left: the worst of them if any fails or is at risk;
+   "waived" — never "pass" — when only waived problems remain. A status a gate
+   gave without a row to justify it (worse than its worst row) is kept: waivers
+   lift rows, not verdicts. A waiver that has expired matches nothing, so the
+   row counts again at the next evaluation.
+3. The evaluation is stored with the previous evaluation's status and whether
+   the status changed (the gate page's timeline reads only the changes).
+4. A change (not the first evaluation of a gate) creates one GateNotification
+   per destination: every active user with an email in one of the gate's owner
+   roles, and the email of each team whose service has a failing or at-risk row
+   in the previous or the new evaluation (the teams the change concerns). Rows
+   are unique per (previous evaluation, destination), so two evaluations racing
+   from the same previous one notify once. Delivery is enqueued on commit.
+
+Delivering (`deliver_notification`): once, even if retried
+-----------------------------------------------------------
+A conditional UPDATE claims a row (pending -> sending, with a lease) before the
+email is sent, and the outcome is recorded only while the claim is held: a
+redelivered task, a retry or the sweeper (`due_notification_evaluations`, every
+minute from beat) never send a message twice. A failed attempt is retried after
+1, 2, 4, 8 minutes; after `MAX_ATTEMPTS` the row is "failed". Emails have a text
+and an HTML part (templates/opsgov/gates/email/).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import F, Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from .gate_models import GateNotification, GateNotificationStatus, GateWaiver
+from .models import GateEvaluation, GateStatus, Service
+from .registry import Evidence, Gate, GateResult, gates
+
+logger = logging.getLogger(__name__)
+
+#: How bad a status is, for "the worst row". Waived sits between pass and at risk: it is not a pass.
+SEVERITY: dict[str, int] = {
+    GateStatus.PASS: 0,
+    GateStatus.WAIVED: 1,
+    GateStatus.AT_RISK: 2,
+    GateStatus.FAIL: 3,
+}
+#: Statuses of a row that a waiver can cover.
+WAIVABLE = frozenset({GateStatus.FAIL, GateStatus.AT_RISK})
+REASON_LIMIT = 500
+
+MAX_ATTEMPTS = 5
+RETRY_DELAYS: tuple[timedelta, ...] = tuple(timedelta(minutes=m) for m in (1, 2, 4, 8))
+#: How long a claimed ("sending") notification is someone's; longer than the delivery task's time limit.
+SENDING_LEASE = timedelta(minutes=3)
+#: A new notification is enqueued on commit; the sweeper takes it only if still pending after this.
+PUBLISH_GRACE = timedelta(seconds=30)
+#: At most this many problem rows are listed in an email; the page has them all.
+EMAIL_ROWS = 20
+
+
+# --- Waivers --------------------------------------------------------------------------------
+
+
+def active_waivers(gate_keys: Iterable[str], *, now: datetime) -> list[GateWaiver]:
+    """Waivers in force at `now` for the gates named: approved, not revoked, not expired (one query)."""
+    return list(
+        GateWaiver.objects.filter(
+            gate__in=list(gate_keys), revoked_at__isnull=True, approved_at__isnull=False, expires_at__gt=now
+        )
+        .select_related("service", "approver")
+        .order_by("expires_at", "pk")
+    )
+
+
+def _worst(statuses: Iterable[str]) -> str:
+    return max(statuses, key=lambda status: SEVERITY.get(status, 0), default=GateStatus.PASS)
+
+
+def _waiver_json(waiver: GateWaiver, original: str) -> dict[str, Any]:
+    return {
+        "id": waiver.pk,
+        "expires_at": waiver.expires_at.isoformat(),
+        "approver": waiver.approver.get_username(),
+        "status": str(original),
+    }
+
+
+def apply_waivers(result: GateResult, waivers: Sequence[GateWaiver]) -> GateResult:
+    """`result` with the rows covered by `waivers` shown as waived and the status recomputed (module docstring).
+
+    `waivers` must be in force (see `active_waivers`); those of other gates are the caller's to leave out.
+    """
+    if result.status == GateStatus.NO_EVIDENCE or not waivers or not result.evidence:
+        return result
+    by_check = {(waiver.evidence_key, waiver.service.slug): waiver for waiver in waivers}
+    rows: list[Evidence] = []
+    waived: list[tuple[Evidence, GateWaiver]] = []
+    for row in result.evidence:
+        waiver = by_check.get((row.key, row.service)) if row.key and row.service else None
+        if waiver is not None and row.status in WAIVABLE:
+            rows.append(replace(row, status=GateStatus.WAIVED, waiver=_waiver_json(waiver, row.status)))
+            waived.append((row, waiver))
+        else:
+            rows.append(row)
+    if not waived:
+        return result
+    worst_all = _worst(row.status for row in result.evidence)
+    # A verdict the rows do not explain stays: waivers lift rows, not the gate's own judgement.
+    unexplained = result.status if SEVERITY.get(result.status, 0) > SEVERITY[worst_all] else GateStatus.PASS
+    remaining = _worst([*(row.status for row in rows if row.status != GateStatus.WAIVED), unexplained])
+    count = len(waived)
+    checks = f"{count} waived check{'s' if count != 1 else ''}"
+    if SEVERITY[remaining] > SEVERITY[GateStatus.WAIVED]:
+        status = GateStatus(remaining)
+        reason = f"{result.reason} ({checks} not counted)"
+    else:
+        status = GateStatus.WAIVED
+        first_expiry = min(waiver.expires_at for _, waiver in waived)
+        labels = "; ".join(row.label for row, _ in waived)
+        reason = (
+            f"Passes only because of {checks} (first expiry {timezone.localtime(first_expiry):%Y-%m-%d %H:%M}): "
+            f"{labels}"
+        )
+    return GateResult(status=status, reason=reason[:REASON_LIMIT], evidence=rows)
+
+
+# --- Evaluating -----------------------------------------------------------------------------
+
+
+def _run(gate: Gate, now: datetime) -> GateResult:
+    try:
+        with transaction.atomic():  # a savepoint: a gate's database error leaves ours usable
+            return gate.evaluate(now=now)
+    except Exception as exc:  # one broken gate must not stop the others, nor look like a pass
+        logger.exception("Gate %s could not be evaluated", gate.key)
+        return GateResult(status=GateStatus.NO_EVIDENCE, reason=f"Could not evaluate: {type(exc).__name__}: {exc}")
+
+
+def previous_evaluation(gate_key: str) -> GateEvaluation | None:
+    return GateEvaluation.objects.filter(gate=gate_key).order_by("-evaluated_at", "-pk").first()
+
+
+@transaction.atomic
+def evaluate_gate(*, gate: Gate, now: datetime | None = None) -> GateEvaluation:
+    """Evaluate one gate now, apply its waivers, store the evaluation and notify a status change."""
+    now = now or timezone.now()
+    result = apply_waivers(_run(gate, now), active_waivers([gate.key], now=now))
+    previous = previous_evaluation(gate.key)
+    evaluation = GateEvaluation.objects.create(
+        gate=gate.key,
+        status=result.status,
+        reason=result.reason[:REASON_LIMIT],
+        evidence=[row.as_json() for row in result.evidence],
+        evaluated_at=now,
+        previous_status=previous.status if previous is not None else "",
+        status_changed=previous is None or previous.status != result.status,
+    )
+    if previous is not None and previous.status != evaluation.status:
+        notify_change(gate=gate, evaluation=evaluation, previous=previous, now=now)
+    return evaluation
+
+
+def evaluate_gates(*, now: datetime | None = None, keys: list[str] | None = None) -> list[GateEvaluation]:
+    """Evaluate the registered gates (all, or those named), each in its own transaction, in seed order."""
+    now = now or timezone.now()
+    return [evaluate_gate(gate=gate, now=now) for gate in gates.all() if keys is None or gate.key in keys]
+
+
+# --- Notifying ------------------------------------------------------------------------------
+
+
+def _problem_services(evaluation: GateEvaluation) -> set[str]:
+    return {
+        str(row.get("service"))
+        for row in evaluation.evidence or []
+        if row.get("service") and row.get("status") in WAIVABLE
+    }
+
+
+def notify_change(
+    *, gate: Gate, evaluation: GateEvaluation, previous: GateEvaluation, now: datetime
+) -> list[GateNotification]:
+    """Create the notifications of a status change and enqueue their delivery on commit (module docstring)."""
+    user_model = get_user_model()
+    owners = (
+        user_model.objects.filter(groups__name__in=gate.owner_roles, is_active=True)
+        .exclude(email="")
+        .distinct()
+        .order_by("pk")
+    )
+    slugs = _problem_services(previous) | _problem_services(evaluation)
+    services = Service.objects.filter(slug__in=slugs).select_related("owner_team").order_by("slug")
+    rows: dict[str, GateNotification] = {}
+
+    def add(destination: str, **who: Any) -> None:
+        address = destination.strip()
+        if address and address.lower() not in rows:
+            rows[address.lower()] = GateNotification(
+                gate=gate.key,
+                evaluation=evaluation,
+                previous_evaluation=previous,
+                destination=address,
+                next_attempt_at=now + PUBLISH_GRACE,
+                created_at=now,
+                **who,
+            )
+
+    for user in owners:
+        add(user.email, recipient=user)
+    for service in services:
+        add(service.owner_team.email, team=service.owner_team)
+    # Racing evaluations from the same previous one: the first to commit notifies, the other adds nothing.
+    GateNotification.objects.bulk_create(list(rows.values()), ignore_conflicts=True)
+    evaluation_id = evaluation.pk
+    transaction.on_commit(lambda: _enqueue_delivery(evaluation_id), robust=True)
+    return list(rows.values())
+
+
+def _enqueue_delivery(evaluation_id: int) -> None:
+    from . import gate_tasks
+
+    gate_tasks.enqueue_deliveries([evaluation_id])
+
+
+def gate_title(key: str) -> str:
+    return gates.get(key).title if key in gates else key
+
+
+def absolute_url(path: str) -> str:
+    return settings.OPSGOV_BASE_URL.rstrip("/") + path
+
+
+def email_context(notification: GateNotification) -> dict[str, Any]:
+    evaluation = notification.evaluation
+    before = GateStatus(notification.previous_evaluation.status) if notification.previous_evaluation else None
+    after = GateStatus(evaluation.status)
+    title = gate_title(notification.gate)
+    problems = [row for row in evaluation.evidence or [] if row.get("status") in (*WAIVABLE, GateStatus.WAIVED)]
+    problems.sort(key=lambda row: -SEVERITY.get(row.get("status", ""), 0))
+    listed = [
+        {
+            **row,
+            "status_label": GateStatus(row["status"]).label if row.get("status") in GateStatus.values else "",
+            "absolute_url": absolute_url(row["url"]) if str(row.get("url", "")).startswith("/") else row.get("url"),
+        }
+        for row in problems[:EMAIL_ROWS]
+    ]
+    recipient = notification.recipient
+    # An ASCII subject: some clients show a folded, encoded one with a leading space.
+    change = f"{after.label} (was {before.label})" if before else str(after.label)
+    return {
+        "subject": f"[opsgov] {title}: {change}",
+        "title": title,
+        "before": before.label if before else "",
+        "after": after.label,
+        "after_status": after.value,
+        "evaluation": evaluation,
+        "rows": listed,
+        "more_rows": max(len(problems) - EMAIL_ROWS, 0),
+        "gate_url": absolute_url(reverse("gate-detail", kwargs={"key": notification.gate})),
+        "recipient_name": (recipient.get_full_name() or recipient.get_username()) if recipient is not None else "",
+        "team": notification.team,
+        "why": (
+            f"your role owns the gate ({', '.join(gates.get(notification.gate).owner_roles)})"
+            if recipient is not None and notification.gate in gates
+            else "a service of your team is part of this change"
+        ),
+    }
+
+
+def build_email(notification: GateNotification) -> EmailMultiAlternatives:
+    context = email_context(notification)
+    message = EmailMultiAlternatives(
+        subject=context["subject"],
+        body=render_to_string("opsgov/gates/email/status_change.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.destination],
+        headers={
+            "Auto-Submitted": "auto-generated",
+            "X-Opsgov-Gate": notification.gate,
+            "X-Opsgov-Delivery": f"gate-{notification.pk}",
+        },
+    )
+    message.attach_alternative(render_to_string("opsgov/gates/email/status_change.html", context), "text/html")
+    return message
+
+
+def claim(notification_id: int, *, now: datetime) -> bool:
+    """Take a notification for one attempt: a new one, a retry whose time came, or a lost send after its lease."""
+    due = (
+        Q(status=GateNotificationStatus.PENDING, attempts=0)
+        | Q(status=GateNotificationStatus.PENDING, next_attempt_at__lte=now)
+        | Q(status=GateNotificationStatus.SENDING, next_attempt_at__lte=now, attempts__lt=MAX_ATTEMPTS)
+    )
+    claimed = GateNotification.objects.filter(due, pk=notification_id).update(
+        status=GateNotificationStatus.SENDING,
+        attempts=F("attempts") + 1,
+        next_attempt_at=now + SENDING_LEASE,
+        updated_at=now,
+    )
+    return claimed == 1
+
+
+def deliver_notification(*, notification_id: int, now: datetime | None = None) -> str | None:
+    """One attempt at sending a notification if it can be claimed; returns its new status (None: nothing to do)."""
+    now = now or timezone.now()
+    if not claim(notification_id, now=now):
+        return None
+    notification = GateNotification.objects.select_related(
+        "evaluation", "previous_evaluation", "recipient", "team"
+    ).get(pk=notification_id)
+    error = ""
+    try:
+        if build_email(notification).send(fail_silently=False) != 1:
+            error = "the email backend did not send the message"
+    except Exception as exc:  # every failure is a failed attempt, recorded and retried, never raised
+        logger.warning("Gate notification %s failed: %s: %s", notification_id, type(exc).__name__, exc)
+        error = f"{type(exc).__name__}: {exc}"
+    return _record(notification, error=error[:1000], now=now)
+
+
+def _record(notification: GateNotification, *, error: str, now: datetime) -> str:
+    attempt = notification.attempts
+    fields: dict[str, Any] = {"updated_at": now}
+    if not error:
+        fields.update(status=GateNotificationStatus.SENT, sent_at=now, last_error="")
+    elif attempt >= MAX_ATTEMPTS:
+        fields.update(status=GateNotificationStatus.FAILED, last_error=error)
+    else:
+        fields.update(
+            status=GateNotificationStatus.PENDING,
+            last_error=error,
+            next_attempt_at=now + RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1],
+        )
+    held = GateNotification.objects.filter(
+        pk=notification.pk, status=GateNotificationStatus.SENDING, attempts=attempt
+    ).update(**fields)
+    if held != 1:
+        logger.warning(
+            "Gate notification %s attempt %s finished after its lease; not recorded", notification.pk, attempt
+        )
+    return str(fields["status"])
+
+
+def deliver_for_evaluation(*, evaluation_id: int, now: datetime | None = None) -> dict[str, int]:
+    """Try every due notification of one status change; returns how many ended in each status."""
+    ids = list(
+        GateNotification.objects.filter(
+            evaluation_id=evaluation_id,
+            status__in=[GateNotificationStatus.PENDING, GateNotificationStatus.SENDING],
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    outcome: dict[str, int] = {}
+    for notification_id in ids:
+        status = deliver_notification(notification_id=notification_id, now=now)
+        if status is not None:
+            outcome[status] = outcome.get(status, 0) + 1
+    return outcome
+
+
+def due_notification_evaluations(*, now: datetime | None = None, limit: int = 200) -> list[int]:
+    """Evaluations with notifications to (re)try now: pending past their time, or sends whose lease ran out.
+
+    Lost sends that used their last attempt are marked failed here instead.
+    """
+    now = now or timezone.now()
+    GateNotification.objects.filter(
+        status=GateNotificationStatus.SENDING, next_attempt_at__lte=now, attempts__gte=MAX_ATTEMPTS
+    ).update(status=GateNotificationStatus.FAILED, last_error="the last attempt was lost", updated_at=now)
+    due = (
+        GateNotification.objects.filter(
+            status__in=[GateNotificationStatus.PENDING, GateNotificationStatus.SENDING], next_attempt_at__lte=now
+        )
+        .order_by("evaluation_id")
+        .values_list("evaluation_id", flat=True)
+        .distinct()
+    )
+    return list(due[:limit])
