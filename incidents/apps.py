@@ -46,3 +46,9 @@ class IncidentsConfig(AppConfig):
         from .internal_alerts import handle_service_alert
 
         subscribe_alerts(handle_service_alert)
+
+        from opsgov.registry import on_call
+
+        from .oncall_directory import responders
+
+        on_call.provide(responders)

@@ -194,3 +194,33 @@ class MetricRegistry:
 
 gates = GateRegistry()
 metrics = MetricRegistry()
+
+
+# --- Who answers for a service now -------------------------------------------------------
+
+OnCallLookup = Callable[..., dict[int, list[str]]]
+
+
+class OnCallDirectory:
+    """Who would be paged for a service right now, answered by the app that knows (incidents).
+
+    Gates of other apps ask here (the monitoring gate: "someone on call now")
+    instead of importing incidents. `responders(service_ids=..., now=...)`
+    returns, per service id, the display names of the people its escalation
+    path reaches first at `now` (empty: nobody), or None when no app provides
+    the lookup.
+    """
+
+    def __init__(self) -> None:
+        self._lookup: OnCallLookup | None = None
+
+    def provide(self, lookup: OnCallLookup) -> None:
+        self._lookup = lookup
+
+    def responders(self, *, service_ids: Iterable[int], now: datetime) -> dict[int, list[str]] | None:
+        if self._lookup is None:
+            return None
+        return self._lookup(service_ids=list(service_ids), now=now)
+
+
+on_call = OnCallDirectory()
