@@ -52,4 +52,5 @@ def test_the_lookup_costs_the_same_for_many_services(django_assert_max_num_queri
             covered_policy(service, person)
         with django_assert_max_num_queries(8):
             found = on_call.responders(service_ids=[service.pk for service in services], now=NOW)
+    assert found is not None
     assert all(found[service.pk] == [person.username] for service in services)
