@@ -41,6 +41,10 @@ class IncidentsConfig(AppConfig):
 
         review_metrics.register()
 
+        from . import dashboard_panels
+
+        dashboard_panels.register()
+
         from opsgov.events import subscribe_alerts
 
         from .internal_alerts import handle_service_alert

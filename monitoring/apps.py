@@ -11,3 +11,7 @@ class MonitoringConfig(AppConfig):
         from . import gates as app_gates
 
         gates.register(app_gates.MonitoringGate)
+
+        from . import dashboard_panels
+
+        dashboard_panels.register()

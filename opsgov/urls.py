@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import health, prometheus, views
+from . import dashboard_views, health, prometheus, views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -12,7 +12,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("opsgov.api.urls")),
-    path("", views.home, name="home"),
+    path("", dashboard_views.dashboard_view, name="home"),
+    path("dashboard/metrics.csv", dashboard_views.metrics_csv_view, name="dashboard-metrics-csv"),
     path("policy/", views.policy, name="policy"),
     path("teams/", views.team_list, name="team-list"),
     path("teams/<slug:slug>/", views.team_detail, name="team-detail"),
