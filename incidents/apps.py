@@ -41,9 +41,10 @@ class IncidentsConfig(AppConfig):
 
         review_metrics.register()
 
-        from . import dashboard_panels
+        from . import dashboard_panels, report_sections
 
         dashboard_panels.register()
+        report_sections.register()
 
         from opsgov.events import subscribe_alerts
 

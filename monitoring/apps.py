@@ -12,6 +12,7 @@ class MonitoringConfig(AppConfig):
 
         gates.register(app_gates.MonitoringGate)
 
-        from . import dashboard_panels
+        from . import dashboard_panels, report_sections
 
         dashboard_panels.register()
+        report_sections.register()

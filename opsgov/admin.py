@@ -14,6 +14,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import path, reverse
 
 from .models import GateEvaluation, MetricSnapshot, Service, Team
+from .report_models import ReportDelivery
 
 admin.site.site_header = "opsgov administration"
 admin.site.site_title = "opsgov"
@@ -146,3 +147,19 @@ class AuditTrailAdmin(BaseLogEntryAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         extra_context = {**(extra_context or {}), "export_url": reverse("admin:auditlog_logentry_export")}
         return super().changelist_view(request, extra_context)
+
+
+@admin.register(ReportDelivery)
+class ReportDeliveryAdmin(admin.ModelAdmin):
+    """Which scheduled report went to whom, when: read-only evidence that reports are sent."""
+
+    list_display = ["kind", "period_start", "email", "status", "attempts", "sent_at"]
+    list_filter = ["kind", "status"]
+    search_fields = ["email"]
+    date_hierarchy = "period_start"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

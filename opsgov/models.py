@@ -193,3 +193,7 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.last_seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+# The scheduled email reports' records live in their own module; imported here so Django finds them.
+from .report_models import DeliveryStatus, ReportDelivery, ReportKind, ReportSubscription  # noqa: E402, F401

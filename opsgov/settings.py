@@ -18,6 +18,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from environs import Env, EnvError
 
+from opsgov.schedules import PolicyCrontab
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("OPSGOV_VAR_DIR") or BASE_DIR / "var")
 
@@ -312,6 +314,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Escalations live in the database (next_escalation_at); this scan steps the due ones.
     "escalate-due-incidents": {"task": "incidents.notify_tasks.escalate_due_incidents", "schedule": 60.0},
     "retry-due-notifications": {"task": "incidents.notify_tasks.retry_due_notifications", "schedule": 60.0},
+    # Email reports at 07:00 in the policy's time zone (opsgov.schedules), for the period that just ended.
+    "weekly-operations-report": {
+        "task": "opsgov.report_tasks.send_scheduled_report",
+        "schedule": PolicyCrontab(minute=0, hour=7, day_of_week="mon"),
+        "args": ("weekly",),
+    },
+    "monthly-governance-report": {
+        "task": "opsgov.report_tasks.send_scheduled_report",
+        "schedule": PolicyCrontab(minute=0, hour=7, day_of_month=1),
+        "args": ("monthly",),
+    },
 }
 
 # --- opsgov --------------------------------------------------------------------

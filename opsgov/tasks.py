@@ -23,3 +23,6 @@ def compute_metrics() -> int:
 @shared_task(acks_late=True, time_limit=600, soft_time_limit=540)
 def prune_snapshots() -> int:
     return services.prune_snapshots()
+
+
+from . import report_tasks  # noqa: E402, F401  (registers the scheduled report task)

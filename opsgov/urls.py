@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import dashboard_views, health, prometheus, views
+from . import dashboard_views, health, prometheus, report_views, views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("opsgov.api.urls")),
     path("", dashboard_views.dashboard_view, name="home"),
     path("dashboard/metrics.csv", dashboard_views.metrics_csv_view, name="dashboard-metrics-csv"),
+    path("reports/subscriptions/", report_views.subscriptions_view, name="report-subscriptions"),
     path("policy/", views.policy, name="policy"),
     path("teams/", views.team_list, name="team-list"),
     path("teams/<slug:slug>/", views.team_detail, name="team-detail"),
