@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import reduce
-from operator import or_
 
-from django.db.models import Count, Q, QuerySet, Subquery
+from django.db.models import Count, QuerySet, Subquery
 
 from .models import GateEvaluation, MetricSnapshot, Service, Team
 from .registry import Gate, gates
@@ -19,14 +17,19 @@ class GateState:
 
 
 def latest_gate_evaluations(keys: list[str]) -> dict[str, GateEvaluation]:
-    """The newest evaluation of each gate named, in one query (one indexed subquery per gate)."""
+    """The newest evaluation of each gate named, in one query whatever the history.
+
+    ``id IN ((newest id of gate a), (newest id of gate b), ...)``: each scalar subquery
+    reads one entry of the (gate, -evaluated_at) index, then the rows are fetched by
+    primary key. (An OR of ``id IN (subquery)`` conditions, by contrast, makes
+    PostgreSQL scan every stored evaluation: 0.3 s at 200k rows.)
+    """
     if not keys:
         return {}
     newest = [
-        Q(pk__in=Subquery(GateEvaluation.objects.filter(gate=key).order_by("-evaluated_at").values("pk")[:1]))
-        for key in keys
+        Subquery(GateEvaluation.objects.filter(gate=key).order_by("-evaluated_at").values("pk")[:1]) for key in keys
     ]
-    return {row.gate: row for row in GateEvaluation.objects.filter(reduce(or_, newest))}
+    return {row.gate: row for row in GateEvaluation.objects.filter(pk__in=newest)}
 
 
 def gate_states() -> list[GateState]:
