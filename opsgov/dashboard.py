@@ -5,8 +5,8 @@ amount of history (DESIGN.md, "Targets"):
 
 * the newest stored evaluation of every gate (one query: an indexed subquery per gate);
 * the current ``global`` / ``30d`` metric snapshots (one query over the current rows);
-* a 90-day trend of each of those metrics: the last snapshot of each UTC day
-  (one query, an index range scan of ``snapshot_latest_idx`` bounded by 90 days);
+* a 90-day trend of each of those metrics: the daily trend points that
+  compute_metrics keeps (one query, at most 90 rows per metric);
 * the panels other apps register (open incidents, on call now, SLOs at risk),
   each a fixed number of queries over current-state tables.
 
@@ -34,17 +34,14 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import reduce
-from operator import or_
 from typing import Any, Literal
 
-from django.db.models import Max, Q, Subquery
-from django.db.models.functions import TruncDate
+from django.db.models import Subquery
 from django.urls import NoReverseMatch, reverse
 from django.utils.timesince import timesince
 
 from .formatting import format_duration
-from .models import GateEvaluation, GateStatus, MetricSnapshot
+from .models import GateEvaluation, GateStatus, MetricSnapshot, MetricTrendPoint
 from .policy import Span, get_policy
 from .registry import MetricDefinition, metrics
 from .selectors import GateState, gate_states, latest_snapshots
@@ -447,34 +444,25 @@ def current_snapshots(keys: list[str], *, scope: str = SCOPE, window: str = WIND
 def trend_values(
     keys: list[str], *, now: datetime, days: int = TREND_DAYS, scope: str = SCOPE, window: str = WINDOW
 ) -> dict[str, list[tuple[date, float | None]]]:
-    """One value per UTC day and metric over the last `days` days: the day's last snapshot. One query.
+    """One value per UTC day and metric over the last `days` days (today included): one query.
 
-    The inner query groups the snapshots of the key's index range (bounded by the
-    days, not by the history kept) by metric and day and keeps the newest id;
-    ``prune_snapshots`` thins older history to exactly that row per day, so the
-    trend reads the same rows before and after pruning.
+    Reads the daily trend points (MetricTrendPoint: the day's last computed value,
+    written with the snapshots), at most `days` rows per metric through the
+    (metric, scope, window, day) index, whatever the snapshot history.
     """
     if not keys:
         return {}
-    since = now - timedelta(days=days)
-    last_per_day = (
-        MetricSnapshot.objects.filter(
-            metric__in=keys, scope=scope, window=window, computed_at__gt=since, computed_at__lte=now
+    today = now.astimezone(UTC).date()
+    rows = (
+        MetricTrendPoint.objects.filter(
+            metric__in=keys, scope=scope, window=window, day__gt=today - timedelta(days=days), day__lte=today
         )
-        .annotate(day=TruncDate("computed_at", tzinfo=UTC))
-        .values("metric", "day")
-        .annotate(last=Max("id"))
-        .order_by()
-        .values("last")
+        .order_by("metric", "day")
+        .values_list("metric", "day", "value")
     )
     result: dict[str, list[tuple[date, float | None]]] = {key: [] for key in keys}
-    rows = (
-        MetricSnapshot.objects.filter(id__in=Subquery(last_per_day))
-        .order_by("metric", "computed_at")
-        .values_list("metric", "computed_at", "value")
-    )
-    for metric, computed_at, value in rows:
-        result[metric].append((computed_at.astimezone(UTC).date(), value))
+    for metric, day, value in rows:
+        result[metric].append((day, value))
     return result
 
 
@@ -502,20 +490,18 @@ def metric_rows(*, now: datetime, with_trend: bool = True) -> list[MetricRow]:
 def snapshots_as_of(
     keys: list[str], *, at: datetime, scope: str = SCOPE, window: str = WINDOW
 ) -> dict[str, MetricSnapshot]:
-    """The newest snapshot computed at or before `at` of each metric: one query (an indexed subquery per key)."""
+    """The newest snapshot computed at or before `at` of each metric: one query, an index entry per key."""
     if not keys:
         return {}
     newest = [
-        Q(
-            pk__in=Subquery(
-                MetricSnapshot.objects.filter(metric=key, scope=scope, window=window, computed_at__lte=at)
-                .order_by("-computed_at")
-                .values("pk")[:1]
-            )
+        Subquery(
+            MetricSnapshot.objects.filter(metric=key, scope=scope, window=window, computed_at__lte=at)
+            .order_by("-computed_at")
+            .values("pk")[:1]
         )
         for key in keys
     ]
-    return {row.metric: row for row in MetricSnapshot.objects.filter(reduce(or_, newest))}
+    return {row.metric: row for row in MetricSnapshot.objects.filter(pk__in=newest)}
 
 
 # --- Sparklines ----------------------------------------------------------------------------------

@@ -197,3 +197,4 @@ class WorkerHeartbeat(models.Model):
 
 # The scheduled email reports' records live in their own module; imported here so Django finds them.
 from .report_models import DeliveryStatus, ReportDelivery, ReportKind, ReportSubscription  # noqa: E402, F401
+from .trend_models import MetricTrendPoint  # noqa: E402, F401

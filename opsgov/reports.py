@@ -254,17 +254,16 @@ def pluralize(count: int, singular: str, plural: str | None = None) -> str:
 
 
 def gate_statuses_as_of(keys: Sequence[str], at: datetime) -> dict[str, str]:
-    """The status of each gate's newest evaluation at or before `at`: one query (an indexed subquery per gate)."""
+    """The status of each gate's newest evaluation at or before `at`: one query, an index entry per gate."""
     if not keys:
         return {}
-    newest = Q()
-    for key in keys:
-        newest |= Q(
-            pk__in=Subquery(
-                GateEvaluation.objects.filter(gate=key, evaluated_at__lte=at).order_by("-evaluated_at").values("pk")[:1]
-            )
+    newest = [
+        Subquery(
+            GateEvaluation.objects.filter(gate=key, evaluated_at__lte=at).order_by("-evaluated_at").values("pk")[:1]
         )
-    return dict(GateEvaluation.objects.filter(newest).values_list("gate", "status"))
+        for key in keys
+    ]
+    return dict(GateEvaluation.objects.filter(pk__in=newest).values_list("gate", "status"))
 
 
 @dataclass(frozen=True)
@@ -734,16 +733,13 @@ def _claim(delivery_filter: Q, *, email: str) -> uuid.UUID | None:
     return token if claimed else None
 
 
-def send_report(
-    *, kind: str, period: ReportPeriod, now: datetime | None = None, rendered: RenderedReport | None = None
-) -> SendResult:
+def send_report(*, kind: str, period: ReportPeriod, now: datetime | None = None) -> SendResult:
     """Send `kind` for `period` to every recipient who has not had it yet; once per period and recipient."""
     now = now or timezone.now()
     users = list(recipients(kind))
     result = SendResult(kind=kind, period=period)
     if not users:
         return result
-    rendered = rendered or render_report(build_report(kind=kind, period=period, now=now))
     ReportDelivery.objects.bulk_create(
         [
             ReportDelivery(
@@ -758,6 +754,10 @@ def send_report(
             "user_id", "status"
         )
     )
+    if all(states.get(user.pk) == DeliveryStatus.SENT for user in users):
+        result.already_sent = [user.email for user in users]
+        return result  # a repeated run: nothing to build
+    rendered = render_report(build_report(kind=kind, period=period, now=now))
     for user in users:
         row = Q(kind=kind, period_start=period.first_day, user=user)
         if states.get(user.pk) == DeliveryStatus.SENT:

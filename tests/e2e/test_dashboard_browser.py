@@ -14,6 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
+from opsgov import services
 from opsgov.models import MetricSnapshot, ServiceTier
 from opsgov.roles import SRE_LEAD
 
@@ -42,12 +43,15 @@ def lead(transactional_db: None, make_user: Callable[..., User]) -> User:
     ServiceFactory.create(slug="ledger", name="Ledger", owner_team=payments)
     IncidentFactory.create(service=checkout, severity="SEV-1", title="Card payments failing")
     now = timezone.now()
-    for days, mtta in ((2, 720.0), (1, 660.0), (0, 540.0)):  # under 15 minutes: met
-        MetricSnapshot.objects.create(
+    rows = [
+        MetricSnapshot(
             metric="mtta", scope="global", window="30d", value=mtta, computed_at=now - timedelta(days=days),
             is_current=days == 0,
-        )  # fmt: skip
-    MetricSnapshot.objects.create(metric="mttr", scope="global", window="30d", value=6 * 3600.0, computed_at=now)
+        )
+        for days, mtta in ((2, 720.0), (1, 660.0), (0, 540.0))  # under 15 minutes: met
+    ]  # fmt: skip
+    rows.append(MetricSnapshot(metric="mttr", scope="global", window="30d", value=6 * 3600.0, computed_at=now))
+    services.record_trend(MetricSnapshot.objects.bulk_create(rows))
     return make_user("lead", SRE_LEAD, first_name="Robin", last_name="Lead")
 
 

@@ -6,11 +6,13 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import pytest
 import time_machine
+from django.apps import apps as django_apps
 from django.contrib.auth.models import User
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
@@ -20,9 +22,9 @@ from pytest_django.fixtures import DjangoAssertNumQueries, Settings
 
 from incidents.models import Incident, IncidentStatus
 from monitoring.models import SLO, SLOStatus
-from opsgov import dashboard
+from opsgov import dashboard, services
 from opsgov.dashboard import DashboardPanel, PanelRegistry, Sparkline
-from opsgov.models import GateEvaluation, GateStatus, MetricSnapshot
+from opsgov.models import GateEvaluation, GateStatus, MetricSnapshot, MetricTrendPoint
 from opsgov.registry import gates
 from opsgov.roles import SRE_LEAD
 
@@ -247,24 +249,66 @@ def test_the_current_value_is_the_current_global_30_day_snapshot(signed_in: Clie
     assert rows_by_key(signed_in.get(reverse("home")))["mtta"].display == "5 min"
 
 
+def computed(metric: str, value: float | None, moment: datetime) -> None:
+    """What compute_metrics stores for the global 30-day figure at `moment`: a snapshot and the day's trend point."""
+    row = MetricSnapshot.objects.create(
+        metric=metric, scope="global", window="30d", value=value, computed_at=moment, is_current=False
+    )
+    services.record_trend([row])
+
+
 def test_the_trend_is_the_last_value_of_each_day_over_90_days(signed_in: Client) -> None:
     evaluate_all()
     day = timedelta(days=1)
-    snapshot("mttr", 7200.0, at=NOW - 100 * day, current=False)  # before the 90 days: left out
-    snapshot("mttr", 3600.0, at=NOW - 2 * day - timedelta(hours=3), current=False)  # Nov 25, 09:00
-    snapshot("mttr", 5400.0, at=NOW - 2 * day, current=False)  # Nov 25, 12:00: the day's last
-    snapshot("mttr", None, at=NOW - day, current=False)  # Nov 26: no data that day
-    snapshot("mttr", 1800.0)  # Nov 27, now
+    computed("mttr", 7200.0, NOW - 100 * day)  # before the 90 days: left out
+    computed("mttr", 3600.0, NOW - 2 * day - timedelta(hours=3))  # Nov 25, 09:00
+    computed("mttr", 5400.0, NOW - 2 * day)  # Nov 25, 12:00: the day's last
+    computed("mttr", None, NOW - day)  # Nov 26: no data that day
+    computed("mttr", 1800.0, NOW)  # Nov 27, now
     row = rows_by_key(signed_in.get(reverse("home")))["mttr"]
     assert row.trend == [
-        (datetime(2026, 11, 25).date(), 5400.0),
-        (datetime(2026, 11, 26).date(), None),
-        (datetime(2026, 11, 27).date(), 1800.0),
+        (date(2026, 11, 25), 5400.0),
+        (date(2026, 11, 26), None),
+        (date(2026, 11, 27), 1800.0),
     ]
     line = row.sparkline
     # Two points with values, split by the day without one: two separate paths.
     assert line.paths == ["M3.0,3.0", "M117.0,25.0"]
     assert (line.low, line.high, line.days) == ("30 min", "1 h 30 min", 2)
+
+
+def test_computing_the_metrics_keeps_one_trend_point_per_key_and_day() -> None:
+    services.compute_metrics(now=NOW - timedelta(hours=2), keys=["mtta"])
+    services.compute_metrics(now=NOW, keys=["mtta"])
+    services.compute_metrics(now=NOW + timedelta(days=1), keys=["mtta"])
+    points = MetricTrendPoint.objects.filter(metric="mtta", scope="global", window="30d")
+    assert list(points.values_list("day", "computed_at")) == [
+        (date(2026, 11, 27), NOW),  # the day's last computation
+        (date(2026, 11, 28), NOW + timedelta(days=1)),
+    ]
+    # Three computations, but one point per (scope, window) and day.
+    assert (
+        MetricSnapshot.objects.filter(metric="mtta").count()
+        == 3 * points.model.objects.filter(metric="mtta", day=date(2026, 11, 27)).count()
+    )
+
+
+def test_trend_points_older_than_400_days_are_pruned() -> None:
+    computed("mtta", 60.0, NOW - timedelta(days=401))
+    computed("mtta", 60.0, NOW - timedelta(days=399))
+    services.prune_snapshots(now=NOW)
+    assert list(MetricTrendPoint.objects.values_list("day", flat=True)) == [date(2025, 10, 24)]
+
+
+def test_the_migration_backfills_the_trend_from_the_snapshots_kept() -> None:
+    backfill = import_module("opsgov.migrations.0004_reports").backfill_trend
+    for hours, value in ((50, 1.0), (49, 2.0), (1, 3.0)):  # Nov 25 10:00 and 11:00, Nov 27 11:00
+        snapshot("mttr", value, at=NOW - timedelta(hours=hours), current=False)
+    backfill(django_apps, None)
+    assert list(MetricTrendPoint.objects.values_list("day", "value")) == [
+        (date(2026, 11, 25), 2.0),
+        (date(2026, 11, 27), 3.0),
+    ]
 
 
 def test_a_sparkline_scales_between_the_lowest_and_highest_value() -> None:
@@ -282,8 +326,8 @@ def test_a_sparkline_scales_between_the_lowest_and_highest_value() -> None:
 
 def test_the_sparkline_is_inline_svg_with_a_text_alternative(signed_in: Client) -> None:
     evaluate_all()
-    snapshot("mtta", 300.0, at=NOW - timedelta(days=1), current=False)
-    snapshot("mtta", 600.0)
+    computed("mtta", 300.0, NOW - timedelta(days=1))
+    computed("mtta", 600.0, NOW)
     body = text(signed_in.get(reverse("home")))
     assert '<svg class="sparkline"' in body
     assert 'aria-label="Mean time to acknowledge (MTTA): 2 days with data, between 5 min and 10 min"' in body
@@ -395,7 +439,7 @@ def populate(*, prefix: str, services: int, incidents: int, history_days: int, s
         at = NOW - timedelta(days=day, minutes=5)
         for key in ("mtta", "mttr", "mtbf", "availability"):
             for hour in (0, 6, 12):
-                snapshot(key, 100.0 + day + hour, at=at - timedelta(hours=hour), current=False)
+                computed(key, 100.0 + day + hour, at - timedelta(hours=hour))
         for gate in gates.all():
             GateEvaluation.objects.create(gate=gate.key, status=GateStatus.FAIL, reason="old", evaluated_at=at)
     MetricSnapshot.objects.filter(is_current=True).update(is_current=False)
