@@ -509,7 +509,7 @@ def snapshots_as_of(
 
 @dataclass(frozen=True)
 class Sparkline:
-    """A small server-rendered SVG line of a metric's daily values (gaps where a day has no value)."""
+    """A small server-rendered SVG line of a metric's daily values, broken where a day's figure was "no data"."""
 
     width: int
     height: int
@@ -544,15 +544,13 @@ class Sparkline:
 
         paths: list[str] = []
         run: list[str] = []
-        previous: date | None = None
         for day, value in points:
-            if value is None or (previous is not None and (day - previous).days > 1):
+            if value is None:  # computed, but no data that day: the line breaks
                 if run:
                     paths.append(" ".join(run))
                 run = []
-            if value is not None:
+            else:  # days without a point (the task did not run) are bridged
                 run.append(f"{'M' if not run else 'L'}{x(day)},{y(value)}")
-            previous = day
         if run:
             paths.append(" ".join(run))
         last_day, last_value = next((d, v) for d, v in reversed(points) if v is not None)
