@@ -41,6 +41,11 @@ class IncidentsConfig(AppConfig):
 
         review_metrics.register()
 
+        from . import dashboard_panels, report_sections
+
+        dashboard_panels.register()
+        report_sections.register()
+
         from opsgov.events import subscribe_alerts
 
         from .internal_alerts import handle_service_alert

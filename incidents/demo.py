@@ -247,6 +247,25 @@ def seed(*, stdout: TextIO) -> None:
 
     _seed_incidents(stdout=stdout)
     demo_governance.seed(stdout=stdout)
+    _seed_metric_history(stdout=stdout)
+
+
+#: Past computations of the incident metrics the demo makes, a week apart, for the dashboard's trend.
+HISTORY_WEEKS = 12
+DEMO_METRICS = ("mtta", "mttr", "mtbf")
+
+
+def _seed_metric_history(*, stdout: TextIO) -> None:
+    """MTTA, MTTR and MTBF as the beat task would have computed them weekly over the last quarter (once)."""
+    from opsgov.models import MetricTrendPoint
+    from opsgov.services import compute_metrics
+
+    now = timezone.now()
+    if MetricTrendPoint.objects.filter(metric="mtta", day__lt=(now - timedelta(days=1)).date()).exists():
+        return
+    for weeks in range(HISTORY_WEEKS, 0, -1):
+        compute_metrics(now=now - timedelta(weeks=weeks), keys=list(DEMO_METRICS))
+    stdout.write(f"Demo metric history: {HISTORY_WEEKS} weekly computations of {', '.join(DEMO_METRICS)}.\n")
 
 
 def _seed_incidents(*, stdout: TextIO) -> None:

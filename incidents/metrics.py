@@ -585,6 +585,8 @@ def _percentiles_postgresql(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for grouping, service_id, team_id, severity, n, values in cursor.fetchall():
+            if not n:
+                continue  # the grand total of an empty window: one row, count 0, no percentiles
             kind = kinds[grouping]
             scope = scopes.of_key(kind, team_id if kind == _TEAM else service_id, severity)
             if scope is not None:

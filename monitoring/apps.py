@@ -26,3 +26,7 @@ class MonitoringConfig(AppConfig):
         from .check_admin import register_audit
 
         register_audit()
+        from . import dashboard_panels, report_sections
+
+        dashboard_panels.register()
+        report_sections.register()

@@ -14,6 +14,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import path, reverse
 
 from .models import GateEvaluation, MetricSnapshot, Service, Team
+from .report_models import ReportDelivery
 
 admin.site.site_header = "opsgov administration"
 admin.site.site_title = "opsgov"
@@ -149,3 +150,19 @@ class AuditTrailAdmin(BaseLogEntryAdmin):
 
 
 from . import gate_admin  # noqa: E402, F401  (registers the waiver and gate notification pages)
+
+
+@admin.register(ReportDelivery)
+class ReportDeliveryAdmin(admin.ModelAdmin):
+    """Which scheduled report went to whom, when: read-only evidence that reports are sent."""
+
+    list_display = ["kind", "period_start", "email", "status", "attempts", "sent_at"]
+    list_filter = ["kind", "status"]
+    search_fields = ["email"]
+    date_hierarchy = "period_start"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -221,3 +221,7 @@ class WorkerHeartbeat(models.Model):
 # Waivers and status-change notifications live in their own module; importing them
 # here registers them with the app.
 from .gate_models import GateNotification, GateWaiver  # noqa: E402, F401
+
+# The scheduled email reports' records live in their own module; imported here so Django finds them.
+from .report_models import DeliveryStatus, ReportDelivery, ReportKind, ReportSubscription  # noqa: E402, F401
+from .trend_models import MetricTrendPoint  # noqa: E402, F401

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from . import gates_engine
 from .errors import DomainError
-from .models import GateEvaluation, MetricSnapshot, Service, Team, WorkerHeartbeat
+from .models import GateEvaluation, MetricSnapshot, MetricTrendPoint, Service, Team, WorkerHeartbeat
 from .registry import WINDOWS, metrics
 
 TEAM_FIELDS = ("slug", "name", "description", "email")
@@ -136,21 +136,54 @@ def compute_metrics(
             ]
             MetricSnapshot.objects.filter(metric=metric.key, is_current=True).update(is_current=False)
             stored.extend(MetricSnapshot.objects.bulk_create(rows))
+            record_trend(rows)
         if progress is not None:
             progress(metric.key, len(rows), time.monotonic() - started)
     return stored
 
 
+def record_trend(snapshots: Iterable[MetricSnapshot]) -> int:
+    """Make each snapshot its key's trend point of its UTC day (one upsert); returns the points written.
+
+    Called by compute_metrics in the transaction that stores the snapshots; the
+    day's last computation overwrites the earlier ones.
+    """
+    points = {
+        (row.metric, row.scope, row.window, row.computed_at.astimezone(UTC).date()): MetricTrendPoint(
+            metric=row.metric,
+            scope=row.scope,
+            window=row.window,
+            day=row.computed_at.astimezone(UTC).date(),
+            value=row.value,
+            sample_size=row.sample_size,
+            computed_at=row.computed_at,
+        )
+        for row in snapshots
+    }
+    MetricTrendPoint.objects.bulk_create(
+        list(points.values()),
+        update_conflicts=True,
+        unique_fields=["metric", "scope", "window", "day"],
+        update_fields=["value", "sample_size", "computed_at", "updated_at"],
+        batch_size=1000,
+    )
+    return len(points)
+
+
 # Snapshots younger than this are all kept; older ones are thinned to one per key and day.
 SNAPSHOT_FULL_HISTORY = timedelta(hours=48)
+# Daily trend points are kept this long (the dashboard draws 90 days).
+TREND_KEPT = timedelta(days=400)
 
 
 @transaction.atomic
 def prune_snapshots(*, now: datetime | None = None) -> int:
     """Thin metric history: keep every snapshot of the last 48 hours, and before that the
     last one of each (metric, scope, window) per UTC day (enough for 90-day trends).
-    Returns the number of rows deleted."""
-    cutoff = (now or timezone.now()) - SNAPSHOT_FULL_HISTORY
+    Daily trend points older than TREND_KEPT go too. Returns the number of rows deleted."""
+    moment = now or timezone.now()
+    trend_deleted, _ = MetricTrendPoint.objects.filter(day__lt=(moment - TREND_KEPT).astimezone(UTC).date()).delete()
+    cutoff = moment - SNAPSHOT_FULL_HISTORY
     old = MetricSnapshot.objects.filter(computed_at__lt=cutoff, is_current=False)
     keep = (
         old.annotate(day=TruncDate("computed_at", tzinfo=UTC))
@@ -159,4 +192,4 @@ def prune_snapshots(*, now: datetime | None = None) -> int:
         .values("last")
     )
     deleted, _ = old.exclude(id__in=Subquery(keep)).delete()
-    return deleted
+    return deleted + trend_deleted

@@ -18,6 +18,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from environs import Env, EnvError
 
+from opsgov.schedules import PolicyCrontab
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("OPSGOV_VAR_DIR") or BASE_DIR / "var")
 
@@ -330,6 +332,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "enqueue-due-http-checks": {"task": "monitoring.check_tasks.enqueue_due_http_checks", "schedule": 15.0},
     "detect-late-heartbeats": {"task": "monitoring.check_tasks.detect_late_heartbeats", "schedule": 30.0},
     "prune-check-history": {"task": "monitoring.check_tasks.prune_check_history", "schedule": 3600.0},
+    # Email reports at 07:00 in the policy's time zone (opsgov.schedules), for the period that just ended.
+    "weekly-operations-report": {
+        "task": "opsgov.report_tasks.send_scheduled_report",
+        "schedule": PolicyCrontab(minute=0, hour=7, day_of_week="mon"),
+        "args": ("weekly",),
+    },
+    "monthly-governance-report": {
+        "task": "opsgov.report_tasks.send_scheduled_report",
+        "schedule": PolicyCrontab(minute=0, hour=7, day_of_month=1),
+        "args": ("monthly",),
+    },
 }
 
 # --- opsgov --------------------------------------------------------------------

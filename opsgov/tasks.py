@@ -25,4 +25,5 @@ def prune_snapshots() -> int:
     return services.prune_snapshots()
 
 
-from . import gate_tasks  # noqa: E402, F401  (registers the gate engine's notification tasks)
+# Registers the gate engine's notification tasks and the scheduled report task.
+from . import gate_tasks, report_tasks  # noqa: E402, F401

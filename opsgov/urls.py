@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import gate_views, health, prometheus, views
+from . import dashboard_views, gate_views, health, prometheus, report_views, views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -14,7 +14,9 @@ urlpatterns = [
     # Before the API's other routes, so the busiest URLs resolve first (bench/ingest_bench.py).
     path("api/v1/ingest/", include("incidents.ingest.urls")),
     path("api/v1/", include("opsgov.api.urls")),
-    path("", views.home, name="home"),
+    path("", dashboard_views.dashboard_view, name="home"),
+    path("dashboard/metrics.csv", dashboard_views.metrics_csv_view, name="dashboard-metrics-csv"),
+    path("reports/subscriptions/", report_views.subscriptions_view, name="report-subscriptions"),
     path("policy/", views.policy, name="policy"),
     path("teams/", views.team_list, name="team-list"),
     path("teams/<slug:slug>/", views.team_detail, name="team-detail"),

@@ -1,4 +1,4 @@
-"""HTML pages of the core app: home (the eight gates), teams, services, policy.
+"""HTML pages of the core app: teams, services, policy (the dashboard at `/` is opsgov.dashboard_views).
 
 Views read through selectors and shape what templates show; templates do not
 query beyond what the selectors already fetched.
@@ -6,9 +6,6 @@ query beyond what the selectors already fetched.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -17,92 +14,14 @@ from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.utils.datastructures import MultiValueDict
-from django.utils.timesince import timesince
 from django_filters import FilterSet
 
-from . import selectors, services
+from . import selectors
 from .filters import ServiceFilterSet, TeamFilterSet
-from .models import GateStatus
 from .policy import WEEKDAYS, Policy, Span, get_policy
 
 PAGE_SIZE = 50
-# How often the home page's gate list refreshes itself (htmx polling).
-GATE_REFRESH_SECONDS = 60
-
-
-# --- Home -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GateRow:
-    """One gate as the home page shows it."""
-
-    step: int
-    key: str
-    title: str
-    description: str
-    owner_roles: tuple[str, ...]
-    status: str
-    status_label: str
-    badge: str
-    reason: str
-    evaluated_at: datetime | None
-    evaluated_ago: str
-
-
-def _ago(moment: datetime, now: datetime) -> str:
-    if now - moment < timedelta(minutes=1):
-        return "just now"
-    return f"{timesince(moment, now, depth=1)} ago"
-
-
-def _gate_rows(states: list[selectors.GateState], now: datetime) -> list[GateRow]:
-    rows = []
-    for state in states:
-        gate, evaluation = state.gate, state.evaluation
-        # A gate never evaluated has no evidence: it must never look like a pass.
-        status = GateStatus(evaluation.status) if evaluation else GateStatus.NO_EVIDENCE
-        rows.append(
-            GateRow(
-                step=gate.step,
-                key=gate.key,
-                title=gate.title,
-                description=gate.description,
-                owner_roles=gate.owner_roles,
-                status=status.value,
-                status_label=str(status.label),
-                badge=status.badge,
-                reason=evaluation.reason if evaluation else "Not evaluated yet.",
-                evaluated_at=evaluation.evaluated_at if evaluation else None,
-                evaluated_ago=_ago(evaluation.evaluated_at, now) if evaluation else "never",
-            )
-        )
-    return rows
-
-
-def home(request: HttpRequest) -> HttpResponse:
-    states = selectors.gate_states()
-    missing = [state.gate.key for state in states if state.evaluation is None]
-    if missing:
-        # First visit after install: evaluate now rather than show nothing.
-        services.evaluate_gates(keys=missing)
-        states = selectors.gate_states()
-    rows = _gate_rows(states, timezone.now())
-    counts = Counter(row.status for row in rows)
-    summary = [
-        {"status": status.value, "label": str(status.label), "badge": status.badge, "count": counts[status.value]}
-        for status in GateStatus
-    ]
-    context = {"gates": rows, "summary": summary, "refresh_seconds": GATE_REFRESH_SECONDS}
-    # The list polls itself with htmx: answer those requests with the fragment only.
-    template = "opsgov/_gate_list.html" if getattr(request, "htmx", False) else "opsgov/home.html"
-    response = render(request, template, context)
-    # Same URL, two representations: caches (and the back button) must tell them apart.
-    patch_vary_headers(response, ("HX-Request",))
-    return response
 
 
 # --- Policy ---------------------------------------------------------------------

@@ -1,77 +1,28 @@
 """The UI shell in a real browser: log in, see the eight gates, browse services and the policy.
 
-Runs Debian's Chromium (/usr/bin/chromium) through Playwright; it never downloads
-a browser. Screenshots go to a temporary folder, or to OPSGOV_SCREENSHOT_DIR when
-that is set (to look at them after the run).
+Runs Debian's Chromium (/usr/bin/chromium) through Playwright (fixtures in conftest.py);
+it never downloads a browser. Screenshots are test artifacts (conftest.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from opsgov.context_processors import NAVIGATION
 from opsgov.models import Lifecycle, ServiceTier
 from opsgov.roles import SRE_LEAD
 
-from ..conftest import missing_service
 from ..factories import ServiceFactory, TeamFactory
 
-CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct horse battery staple"  # UserFactory's password
 
-# .ci/run installs Debian's chromium; without it the test fails in CI and is
-# skipped only on a developer machine (tests/conftest.py: missing_service).
 pytestmark = [pytest.mark.integration]
-
-
-@pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread; the ORM refuses to
-    # run in a thread with a running loop unless told it is safe (here it is:
-    # nothing else uses this thread's connection while the browser runs).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    if not CHROMIUM.exists():
-        missing_service("Debian's Chromium (/usr/bin/chromium)", "apt-get install chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def screenshots(tmp_path: Path) -> Callable[[Page, str], Path]:
-    keep = os.environ.get("OPSGOV_SCREENSHOT_DIR")
-
-    def shoot(page: Page, name: str) -> Path:
-        path = tmp_path / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        assert path.stat().st_size > 0
-        if keep:
-            Path(keep).mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, Path(keep) / path.name)
-        return path
-
-    return shoot
 
 
 @pytest.fixture
@@ -115,13 +66,14 @@ def test_a_lead_logs_in_and_browses_gates_services_and_policy(
 
     # Home: the eight gates; with services but no escalation policy, incident management
     # fails; the areas with no records report no evidence; nothing looks like a pass.
-    expect(page.get_by_role("heading", name="Quality gates", level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name="Operations dashboard", level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name="Quality gates", level=2)).to_be_visible()
     gates = page.locator("ol.gates > li.gate")
     expect(gates).to_have_count(8)
     expect(page.locator("li.gate-pass")).to_have_count(0)
-    expect(gates.nth(1).locator(".badge")).to_have_text("Status: Fail")
+    expect(gates.nth(1).locator(".gate-status")).to_have_text("Status: Fail")
     for index in (0, 2, 3, 4, 5, 6, 7):
-        expect(gates.nth(index).locator(".badge")).to_have_text("Status: No evidence")
+        expect(gates.nth(index).locator(".gate-status")).to_have_text("Status: No evidence")
     expect(gates.first).to_contain_text("Monitoring and alerting active")
     expect(gates.last).to_contain_text("Backup and DR validated")
     expect(page.locator(".account")).to_contain_text("Robin Lead")
@@ -135,9 +87,9 @@ def test_a_lead_logs_in_and_browses_gates_services_and_policy(
     assert topbar_colour not in ("rgba(0, 0, 0, 0)", "transparent")
     screenshots(page, "home")
 
-    # The live part: a refresh swaps in the gate list fragment only.
+    # The live part: a refresh swaps in the dashboard fragment only.
     with page.expect_response(lambda response: response.request.headers.get("hx-request") == "true"):
-        page.evaluate("htmx.ajax('GET', '/', {target: '#gate-list-region', swap: 'innerHTML'})")
+        page.evaluate("htmx.ajax('GET', '/', {target: '#dashboard-region', swap: 'innerHTML'})")
     expect(gates).to_have_count(8)
     expect(page.locator("header.topbar")).to_have_count(1)
     expect(page.locator("#gate-list")).to_have_count(1)

@@ -92,3 +92,15 @@ def test_without_demo_services_it_adds_nothing() -> None:
     demo.seed(stdout=out)
     assert not Incident.objects.exists()
     assert "No demo services" in out.getvalue()
+
+
+def test_the_demo_gives_the_dashboard_a_quarter_of_metric_trend(seeded: io.StringIO) -> None:
+    from opsgov import dashboard
+
+    # 12 weekly past computations (84 days) and today's: 13 points of the global MTTA in the last 90 days.
+    rows = {row.key: row for row in dashboard.metric_rows(now=timezone.now())}
+    assert len(rows["mtta"].trend) == 13
+    assert rows["mtta"].has_data
+    assert "Demo metric history: 12 weekly computations" in seeded.getvalue()
+    again = seed_demo()
+    assert "Demo metric history" not in again.getvalue()

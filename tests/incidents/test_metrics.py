@@ -560,3 +560,14 @@ def test_durations_read_in_their_two_largest_units() -> None:
         "2 h 5 min",
         "1 d 1 h",
     ]
+
+
+def test_a_window_without_any_incident_gives_no_data_rather_than_an_error() -> None:
+    # PostgreSQL answers the grand-total grouping set of an empty window with one row: count 0, no percentiles.
+    ServiceFactory.create(slug="quiet")
+    with time_machine.travel(NOW, tick=False):
+        stored = core_services.compute_metrics(now=NOW, keys=["mtta", "mttr"])
+    figures = {(row.metric, row.scope, row.window): row for row in stored}
+    quiet = figures["mtta", "service:quiet", "7d"]
+    assert (quiet.value, quiet.sample_size, quiet.details["p50"], quiet.details["p90"]) == (None, 0, None, None)
+    assert figures["mttr", "global", "90d"].value is None

@@ -15,8 +15,7 @@ from pytest_django.fixtures import DjangoAssertNumQueries, Settings
 
 from opsgov import selectors
 from opsgov.context_processors import NAVIGATION
-from opsgov.models import GateEvaluation, GateStatus, Lifecycle, ServiceTier
-from opsgov.registry import gates
+from opsgov.models import Lifecycle, ServiceTier
 from opsgov.roles import SRE_LEAD
 
 from ..factories import ServiceFactory, TeamFactory
@@ -118,67 +117,7 @@ def test_the_admin_link_is_only_for_staff(client: Client, make_user: Callable[..
     assert 'href="/admin/"' in text(client.get(reverse("policy")))
 
 
-# --- Home --------------------------------------------------------------------------
-
-
-def test_home_shows_the_eight_gates_with_no_evidence(signed_in: Client) -> None:
-    response = signed_in.get(reverse("home"))
-    assert response.status_code == 200
-    body = text(response)
-    registered = gates.all()
-    assert len(registered) == 8
-    for gate in registered:
-        assert gate.title in body
-    assert body.count("status-no_evidence") >= 8
-    assert "No evidence" in body
-    # Nothing may look like a pass when there is no evidence.
-    assert "gate-pass" not in body
-    # The home page evaluated the never-evaluated gates and stored the result.
-    assert GateEvaluation.objects.filter(status=GateStatus.NO_EVIDENCE).count() == 8
-
-
-def test_home_lists_the_gates_in_seed_step_order(signed_in: Client) -> None:
-    body = text(signed_in.get(reverse("home")))
-    positions = [body.index(gate.title) for gate in sorted(gates.all(), key=lambda g: g.step)]
-    assert positions == sorted(positions)
-
-
-def test_home_shows_the_newest_stored_evaluation(signed_in: Client) -> None:
-    signed_in.get(reverse("home"))  # evaluates every gate once
-    GateEvaluation.objects.create(gate="monitoring", status=GateStatus.AT_RISK, reason="Two SLOs have stale SLI data.")
-    body = text(signed_in.get(reverse("home")))
-    assert "Two SLOs have stale SLI data." in body
-    assert "gate-at_risk" in body
-    assert "At risk" in body
-
-
-def test_the_htmx_refresh_returns_only_the_gate_list(signed_in: Client) -> None:
-    full = text(signed_in.get(reverse("home")))
-    assert 'hx-get="/"' in full
-    assert 'hx-trigger="every 60s"' in full
-
-    response = signed_in.get(reverse("home"), headers={"HX-Request": "true"})
-    assert response.status_code == 200
-    fragment = text(response)
-    assert "<html" not in fragment
-    assert "<nav" not in fragment
-    assert fragment.lstrip().startswith('<div class="gate-list" id="gate-list"')
-    assert "HX-Request" in response["Vary"]
-    for gate in gates.all():
-        assert gate.title in fragment
-
-
-def test_home_needs_a_fixed_number_of_queries(
-    signed_in: Client, django_assert_max_num_queries: DjangoAssertNumQueries
-) -> None:
-    signed_in.get(reverse("home"))  # the first visit evaluates the gates
-    ServiceFactory.create_batch(5)
-    with django_assert_max_num_queries(6) as few:
-        signed_in.get(reverse("home"))
-    ServiceFactory.create_batch(45)
-    with django_assert_max_num_queries(6) as many:
-        signed_in.get(reverse("home"))
-    assert len(many.captured_queries) == len(few.captured_queries)
+# The dashboard at / ("home"): tests/opsgov/test_dashboard.py.
 
 
 # --- Services ------------------------------------------------------------------------

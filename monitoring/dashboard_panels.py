@@ -1,0 +1,86 @@
+"""The monitoring app's box on the dashboard: SLOs at risk.
+
+An SLO is at risk when less of its error budget remains than the policy's
+``monitoring.slo_at_risk_budget_percent`` (25 % by default), read from the SLO
+engine's current state (SLOStatus, one row per SLO): one aggregate query for the
+counts and one for the worst SLOs, whatever the SLI history. Registered with
+opsgov.dashboard's panel registry from MonitoringConfig.ready().
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from django.urls import NoReverseMatch
+
+from opsgov.dashboard import DashboardPanel, panels
+from opsgov.policy import get_policy
+
+from .models import SLO, SLOStatus
+
+#: SLOs listed in the box, the least budget first.
+SHOWN = 6
+
+
+def at_risk_threshold() -> float:
+    """The budget share below which an SLO is at risk (0.25 for the default 25 %)."""
+    return get_policy().monitoring.slo_at_risk_budget_percent / 100
+
+
+def slos_at_risk(*, threshold: float | None = None) -> QuerySet[SLOStatus]:
+    """Enabled SLOs whose remaining error budget is below the threshold, the least budget first."""
+    limit = at_risk_threshold() if threshold is None else threshold
+    return (
+        SLOStatus.objects.filter(slo__enabled=True, budget_remaining__lt=limit)
+        .select_related("slo__service")
+        .order_by("budget_remaining", "slo__service__name", "slo__name")
+    )
+
+
+def slo_url(slo: SLO) -> str:
+    """The SLO's page, or "" while the SLO pages are not installed."""
+    try:
+        return slo.get_absolute_url()
+    except NoReverseMatch:
+        return ""
+
+
+def slos_at_risk_context(*, now: datetime) -> dict[str, Any]:
+    threshold = at_risk_threshold()
+    counts = SLOStatus.objects.filter(slo__enabled=True).aggregate(
+        evaluated=Count("pk"),
+        at_risk=Count("pk", filter=Q(budget_remaining__lt=threshold)),
+        exhausted=Count("pk", filter=Q(budget_remaining__lte=0)),
+        no_data=Count("pk", filter=Q(budget_remaining__isnull=True)),
+    )
+    rows = [
+        {
+            "status": status,
+            "slo": status.slo,
+            "url": slo_url(status.slo),
+            "budget_percent": None if status.budget_remaining is None else 100 * status.budget_remaining,
+        }
+        for status in slos_at_risk(threshold=threshold)[:SHOWN]
+    ]
+    return {
+        **counts,
+        "threshold_percent": get_policy().monitoring.slo_at_risk_budget_percent,
+        "rows": rows,
+        "more": max(counts["at_risk"] - len(rows), 0),
+    }
+
+
+SLOS_AT_RISK = DashboardPanel(
+    key="slos-at-risk",
+    title="SLOs at risk",
+    template="monitoring/dashboard/_slos_at_risk.html",
+    context=slos_at_risk_context,
+    order=30,
+)
+
+
+def register() -> None:
+    """Show the panel on the dashboard (from MonitoringConfig.ready())."""
+    panels.register(SLOS_AT_RISK)
