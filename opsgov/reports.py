@@ -233,7 +233,7 @@ EXPECTED_SECTIONS: dict[str, tuple[tuple[str, str, int], ...]] = {
         ("overdue-reviews", "Overdue post-incident reviews", 50),
         ("overdue-action-items", "Overdue action items", 60),
     ),
-    ReportKind.MONTHLY: (("waivers", "Waivers", 20),),
+    ReportKind.MONTHLY: (),
 }
 
 
@@ -529,11 +529,76 @@ def audit_section(*, period: ReportPeriod, now: datetime) -> Section:
     )
 
 
+def waivers_section(*, period: ReportPeriod, now: datetime) -> Section:
+    """Waivers alive at some point of the month: requested before its end, not revoked or expired before its start.
+
+    A waiver counts while it is approved, not revoked and not expired. Each
+    row gives its state at the end of the month (or now, for the month in
+    progress), so a compliance officer sees what was waived, by whose approval,
+    against which compensating control, and until when. Two queries.
+    """
+    from .gate_models import GateWaiver, WaiverState
+
+    end = min(period.end, now)
+    # Alive at some point of the month: requested before its end, neither revoked nor expired before its start.
+    touched = (
+        GateWaiver.objects.filter(created_at__lt=end, expires_at__gte=period.start)
+        .exclude(revoked_at__lt=period.start)
+        .select_related("service", "approver", "requested_by")
+        .order_by("gate", "service__slug", "-created_at")
+    )
+    waivers, more = first_rows(touched)
+    counts: dict[WaiverState, int] = defaultdict(int)
+    rows = []
+    tones = {WaiverState.ACTIVE: "warning", WaiverState.PENDING: "warning", WaiverState.EXPIRED: "muted"}
+    for waiver in waivers:
+        state = waiver.state_at(end)
+        counts[state] += 1
+        title = gates.get(waiver.gate).title if waiver.gate in gates else waiver.gate
+        rows.append(
+            [
+                Cell(title, waiver.get_absolute_url()),
+                Cell(waiver.evidence_key),
+                Cell(waiver.service.name),
+                Cell(state.label, tone=tones.get(state, "muted")),
+                Cell(waiver.approver.get_username() if waiver.approver else "—"),
+                Cell(_stamp(waiver.expires_at, period.zone)),
+                Cell(waiver.compensating_control[:120]),
+            ]
+        )
+    shown = len(rows)
+    summary = (
+        "No check was waived this month."
+        if not shown
+        else (
+            f"{pluralize(shown + more, 'waiver')} this month: "
+            + ", ".join(f"{counts[state]} {state.label.lower()}" for state in WaiverState if counts[state])
+            + (f" (of the first {shown})" if more else "")
+            + ". A waived check is shown as waived, never as passing."
+        )
+    )
+    return Section(
+        key="waivers",
+        title="Waivers",
+        summary=summary,
+        tables=[
+            Table(
+                columns=["Gate", "Check", "Service", "State", "Approved by", "Expires", "Compensating control"],
+                rows=rows,
+                more=more,
+            )
+        ]
+        if rows
+        else [],
+    )
+
+
 #: Sections opsgov itself writes, per report kind.
 CORE_SECTIONS: tuple[SectionProvider, ...] = (
     SectionProvider("gates", (ReportKind.WEEKLY,), "Quality gates", weekly_gates_section, order=10),
     SectionProvider("metrics", (ReportKind.WEEKLY,), "Operational metrics", weekly_metrics_section, order=20),
     SectionProvider("gate-history", (ReportKind.MONTHLY,), "Quality gate history", monthly_gate_history_section, 10),
+    SectionProvider("waivers", (ReportKind.MONTHLY,), "Waivers", waivers_section, order=20),
     SectionProvider("audit-trail", (ReportKind.MONTHLY,), "Audit trail", audit_section, order=90),
 )
 

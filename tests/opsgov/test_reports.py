@@ -22,6 +22,7 @@ from pytest_django.fixtures import Settings
 from incidents.models import ActionItem, ActionStatus, Incident, IncidentStatus, PostIncidentReview
 from monitoring.models import SLO, SLOStatus
 from opsgov import reports, services
+from opsgov.gate_models import GateWaiver
 from opsgov.models import GateEvaluation, GateStatus, MetricSnapshot
 from opsgov.report_models import DeliveryStatus, ReportDelivery, ReportSubscription
 from opsgov.report_tasks import send_scheduled_report
@@ -322,16 +323,18 @@ def test_the_monthly_report_shows_gate_history_waivers_and_the_audit_trail(make_
     assert history.summary == "2 status changes over the month; 1 of 8 gates were evaluated in it."
     rows = {row[0].split(". ", 1)[1]: row[1:] for row in table_texts(history)}
     # Pass at the start (31 Oct), fail 5th and 10th, pass 20th and 25th: 2 of 4 evaluations each.
-    assert rows["Incident management process active"] == ["Pass", "Pass", "50 %", "0 %", "50 %", "0 %", "2"]
-    assert rows["Backup and DR validated"] == ["not evaluated", "not evaluated", "—", "—", "—", "—", "0"]
+    # Columns: status at the start and end, then the share of evaluations per status (pass, at risk,
+    # fail, no evidence, waived), then the number of evaluations.
+    assert rows["Incident management process active"] == ["Pass", "Pass", "50 %", "0 %", "50 %", "0 %", "0 %", "2"]
+    assert rows["Backup and DR validated"] == ["not evaluated", "not evaluated", "—", "—", "—", "—", "—", "0"]
     assert table_texts(history, 1) == [
         ["Thu 5 Nov 00:00", "2. Incident management process active", "Pass", "Fail"],
         ["Fri 20 Nov 00:00", "2. Incident management process active", "Fail", "Pass"],
     ]
 
     waivers = report.section("waivers")
-    assert waivers.missing
-    assert waivers.summary.startswith("Not tracked yet")
+    assert not waivers.missing
+    assert waivers.summary == "No check was waived this month."
 
     audit = report.section("audit-trail")
     # November: services created 2, updated 1, deleted 1; team updated 1 -- all by one person.
@@ -341,21 +344,66 @@ def test_the_monthly_report_shows_gate_history_waivers_and_the_audit_trail(make_
     assert table_texts(audit) == [["Services", "2", "1", "1", "0", "4"], ["Teams", "0", "1", "0", "0", "1"]]
 
 
-def test_a_section_an_app_registers_replaces_its_placeholder() -> None:
-    def waivers(*, period: ReportPeriod, now: datetime) -> Section:
-        return Section(key="waivers", title="Waivers", summary="2 waivers active.")
+def test_the_monthly_report_lists_the_waivers_alive_in_the_month(make_user: Callable[..., User]) -> None:
+    officer, lead = make_user("carla", COMPLIANCE_OFFICER), make_user("sam", SRE_LEAD)
+    checkout, search = ServiceFactory.create(slug="checkout", name="Checkout"), ServiceFactory.create(slug="search")
 
-    provider = SectionProvider("waivers", ("monthly",), "Waivers", waivers, order=20)
+    def waiver(service: Any, created: datetime, **fields: Any) -> GateWaiver:
+        with time_machine.travel(created, tick=False):
+            return GateWaiver.objects.create(
+                gate="incident_management",
+                evidence_key=f"escalation:{service.slug}",
+                service=service,
+                reason="Rota being rebuilt",
+                compensating_control="Team lead carries the pager",
+                requested_by=officer,
+                approver=lead,
+                **fields,
+            )
+
+    # Approved in October, expiring 15 Nov: counted in November until it expired.
+    waiver(checkout, at(20, month=10), approved_at=at(21, month=10), expires_at=at(15))
+    # Revoked in October: not alive in November.
+    waiver(
+        search, at(2, month=10), approved_at=at(3, month=10), expires_at=at(31, month=12), revoked_at=at(9, month=10)
+    )
+    # Requested in November, approved: active at the month's end.
+    waiver(search, at(20), approved_at=at(21), expires_at=at(1, month=2) + timedelta(days=365))
+    # Requested in December: after the month.
+    waiver(checkout, at(1, 1, month=12), expires_at=at(31, month=12))
+    with time_machine.travel(FIRST_OF_MONTH, tick=False):
+        report = reports.build_report(kind="monthly", period=ReportPeriod.last_complete("monthly", timezone.now()))
+    section = report.section("waivers")
+    assert section.summary == (
+        "2 waivers this month: 1 active, 1 expired. A waived check is shown as waived, never as passing."
+    )
+    assert [row[1:5] for row in table_texts(section)] == [
+        ["escalation:checkout", "Checkout", "Expired", "sam"],
+        ["escalation:search", search.name, "Active", "sam"],
+    ]
+
+
+def test_a_section_an_app_registers_replaces_its_placeholder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(reports.EXPECTED_SECTIONS, "monthly", (("backups", "Backups", 30),))
+    with time_machine.travel(FIRST_OF_MONTH, tick=False):
+        placeholder = reports.build_report(kind="monthly", period=reports.parse_period("monthly", None))
+    assert placeholder.section("backups").missing
+    assert placeholder.section("backups").summary.startswith("Not tracked yet")
+
+    def backups(*, period: ReportPeriod, now: datetime) -> Section:
+        return Section(key="backups", title="Backups", summary="2 backups late.")
+
+    provider = SectionProvider("backups", ("monthly",), "Backups", backups, order=30)
     reports.report_sections.register(provider)
     try:
         with time_machine.travel(FIRST_OF_MONTH, tick=False):
             report = reports.build_report(kind="monthly", period=reports.parse_period("monthly", None))
-        assert report.section("waivers").summary == "2 waivers active."
-        assert not report.section("waivers").missing
+        assert report.section("backups").summary == "2 backups late."
+        assert not report.section("backups").missing
     finally:
-        reports.report_sections.unregister("waivers")
+        reports.report_sections.unregister("backups")
     with pytest.raises(ValueError, match="unknown report kinds"):
-        reports.report_sections.register(SectionProvider("x", ("daily",), "X", waivers))
+        reports.report_sections.register(SectionProvider("x", ("daily",), "X", backups))
 
 
 # --- Recipients ----------------------------------------------------------------------------------
