@@ -41,6 +41,10 @@ class IncidentsConfig(AppConfig):
 
         review_metrics.register()
 
+        from . import prometheus_metrics
+
+        prometheus_metrics.register()
+
         from opsgov.events import subscribe_alerts
 
         from .internal_alerts import handle_service_alert

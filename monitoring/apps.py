@@ -11,3 +11,7 @@ class MonitoringConfig(AppConfig):
         from . import gates as app_gates
 
         gates.register(app_gates.MonitoringGate)
+
+        from . import prometheus_metrics
+
+        prometheus_metrics.register()

@@ -18,15 +18,20 @@ class GateState:
     evaluation: GateEvaluation | None
 
 
-def latest_gate_evaluations(keys: list[str]) -> dict[str, GateEvaluation]:
-    """The newest evaluation of each gate named, in one query (one indexed subquery per gate)."""
-    if not keys:
-        return {}
+def newest_gate_evaluations_filter(keys: list[str]) -> Q:
+    """A filter for the newest evaluation of each gate named (one indexed subquery per gate); `keys` not empty."""
     newest = [
         Q(pk__in=Subquery(GateEvaluation.objects.filter(gate=key).order_by("-evaluated_at").values("pk")[:1]))
         for key in keys
     ]
-    return {row.gate: row for row in GateEvaluation.objects.filter(reduce(or_, newest))}
+    return reduce(or_, newest)
+
+
+def latest_gate_evaluations(keys: list[str]) -> dict[str, GateEvaluation]:
+    """The newest evaluation of each gate named, in one query (one indexed subquery per gate)."""
+    if not keys:
+        return {}
+    return {row.gate: row for row in GateEvaluation.objects.filter(newest_gate_evaluations_filter(keys))}
 
 
 def gate_states() -> list[GateState]:
