@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,7 @@ class Sample:
         return f"{self.name}{{{labels}}} {text} {self.at:.3f}"
 
 
-def backfill(storage: Path, families: dict[str, tuple[str, Iterable[Sample]]], workdir: Path) -> None:
+def backfill(storage: Path, families: Mapping[str, tuple[str, Iterable[Sample]]], workdir: Path) -> None:
     """Write `families` ({family name: (type, samples)}) into a Prometheus storage folder with promtool."""
     lines: list[str] = []
     for family, (kind, samples) in families.items():

@@ -10,7 +10,7 @@ runs the same pull on series that Prometheus scrapes live.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -42,7 +42,7 @@ def minute(number: int) -> datetime:
 
 
 def counter(
-    name: str, labels: dict[str, str], changes: list[tuple[int, float | str]], *, first: int, last: int
+    name: str, labels: dict[str, str], changes: Sequence[tuple[int, float | str]], *, first: int, last: int
 ) -> list[Sample]:
     """A counter scraped every 15 s over [first, last] (seconds after T0): it starts at 0 and, at each
     change's time, gains that many events or, for "reset", restarts from 0 (a process restart)."""
