@@ -22,10 +22,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db.models import Count, F, QuerySet
-from prometheus_client.core import GaugeMetricFamily, Metric
 
 from opsgov.policy import get_policy
-from opsgov.prometheus import ScrapeData, shape_rows
+from opsgov.prometheus import Family, ScrapeData, shape_rows
 
 from .models import OPEN_STATUSES, Incident
 
@@ -51,22 +50,22 @@ def open_incident_rows() -> QuerySet[Any]:
     return shape_rows(counts, source=OPEN_INCIDENTS, key=F("severity"), value=F("open_count"))
 
 
-def collect(data: ScrapeData) -> Iterator[Metric]:
+def collect(data: ScrapeData) -> Iterator[Family]:
     for metric, name, documentation in DURATIONS:
-        family = GaugeMetricFamily(name, documentation, labels=["service", "window"])
+        family = Family(name, documentation, ["service", "window"])
         for row in data.snapshots(metric, scope_prefix=SERVICE_SCOPE):
             if row.value is not None:
-                family.add_metric([row.label.removeprefix(SERVICE_SCOPE), row.detail], row.value)
+                family.add([row.label.removeprefix(SERVICE_SCOPE), row.detail], row.value)
         yield family
 
     counts = dict.fromkeys(get_policy().incidents.severity_keys(), 0.0)
     for row in data.rows(OPEN_INCIDENTS):
         counts[row.key] = counts.get(row.key, 0.0) + (row.value or 0.0)
-    open_family = GaugeMetricFamily(
-        "opsgov_open_incidents", "Incidents open now (triggered, acknowledged or mitigated)", labels=["severity"]
+    open_family = Family(
+        "opsgov_open_incidents", "Incidents open now (triggered, acknowledged or mitigated)", ["severity"]
     )
     for severity, count in sorted(counts.items()):
-        open_family.add_metric([severity], count)
+        open_family.add([severity], count)
     yield open_family
 
 

@@ -19,9 +19,14 @@ class GateState:
 
 
 def newest_gate_evaluations_filter(keys: list[str]) -> Q:
-    """A filter for the newest evaluation of each gate named (one indexed subquery per gate); `keys` not empty."""
+    """A filter for the newest evaluation of each gate named (one indexed subquery per gate); `keys` not empty.
+
+    `pk = (scalar subquery)`, not `pk IN (subquery)`: PostgreSQL runs each scalar
+    subquery once (an InitPlan on gate_eval_latest_idx) and fetches the rows by
+    primary key, where OR-ed IN subqueries made it filter every row of the history.
+    """
     newest = [
-        Q(pk__in=Subquery(GateEvaluation.objects.filter(gate=key).order_by("-evaluated_at").values("pk")[:1]))
+        Q(pk=Subquery(GateEvaluation.objects.filter(gate=key).order_by("-evaluated_at").values("pk")[:1]))
         for key in keys
     ]
     return reduce(or_, newest)

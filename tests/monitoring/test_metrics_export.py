@@ -19,7 +19,7 @@ from incidents.models import Incident
 from monitoring.models import SLO, SLIBucket, SLISource, SLOStatus
 from opsgov import services
 from opsgov.models import GateEvaluation, GateStatus, MetricSnapshot, Service
-from opsgov.prometheus import GovernanceCollector, GovernanceRegistry, ScrapeData, governance, shape_rows
+from opsgov.prometheus import GovernanceRegistry, ScrapeData, governance, governance_families, shape_rows
 from tests.factories import ServiceFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
@@ -135,8 +135,8 @@ def test_slo_figures_come_from_the_status_rows(client: Client, governed: dict[st
     assert value(samples, "opsgov_slo_burn_rate", window="1h", **api) == 16.2
     assert value(samples, "opsgov_slo_burn_rate", window="5m", **api) == 0.0
     assert value(samples, "opsgov_slo_alert_firing", alert="page-fast", **api) == 1.0
-    assert value(samples, "opsgov_slo_alert_firing", alert="page-slow", **api) == 0.0
-    assert value(samples, "opsgov_slo_alert_firing", alert="ticket", **api) == 0.0
+    assert value(samples, "opsgov_slo_alert_firing", alert="page-slow", **api) is None, "only firing alerts"
+    assert value(samples, "opsgov_slo_alert_firing", alert="ticket", **api) is None
     assert value(samples, "opsgov_slo_evaluated_timestamp_seconds", **api) == NOW.timestamp()
 
     latency = {"service": "search", "slo": "Search latency"}
@@ -313,7 +313,7 @@ def test_apps_add_row_sources_that_join_the_one_union_query(django_assert_num_qu
         registry.add_collector("probe", lambda data: [])
 
     with django_assert_num_queries(1):
-        list(GovernanceCollector(registry).collect())
+        list(governance_families(registry))
     (data,) = seen
     assert [(row.key, row.label) for row in data.rows("services")] == [("service", "alpha")]
 
@@ -326,3 +326,11 @@ def test_timestamps_are_seconds_since_the_epoch(client: Client, governed: dict[s
         value(samples, "opsgov_slo_last_sli_timestamp_seconds", service="checkout", slo="API availability")
         == NOW.timestamp() - 120
     )
+
+
+def test_label_values_are_escaped_so_any_slo_name_reads_back(client: Client) -> None:
+    name = 'Latency "p99" < 300 ms \\ checkout\nsecond line'
+    slo = make_slo(ServiceFactory.create(slug="checkout"), name)
+    make_status(slo, budget_remaining=0.9)
+    samples = scrape(client)
+    assert value(samples, "opsgov_slo_error_budget_remaining_ratio", service="checkout", slo=name) == 0.9
