@@ -59,6 +59,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--gate-history", type=int, default=50_000, help="evaluations per gate (default 50000)")
     parser.add_argument("--database", default="opsgov_bench_scrape", help="database to create and drop")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--measure-only", action="store_true", help="only time scrapes of a database kept by an earlier --keep run"
+    )
     return parser.parse_args()
 
 
@@ -274,6 +277,11 @@ def measure(label: str, scrapes: int, warmup: int) -> dict[str, Any]:
 def main() -> None:
     args = parse_args()
     maintenance_url, bench_url = server_urls(args.database)
+    if args.measure_only:
+        with tempfile.TemporaryDirectory(prefix="opsgov-scrape-bench-") as var_dir:
+            setup_django(bench_url, var_dir)
+            measure("as kept", args.scrapes, args.warmup)
+        return
     recreate(maintenance_url, args.database)
     try:
         with tempfile.TemporaryDirectory(prefix="opsgov-scrape-bench-") as var_dir:
