@@ -119,9 +119,13 @@ class SLO(TimeStampedModel):
         if self.window_kind == WindowKind.ROLLING and self.window_days not in (28, 30):
             errors["window_days"] = "A rolling window is 28 or 30 days."
         if self.source == SLISource.PROMETHEUS:
+            from ..prometheus_pull import selector_errors
+
             for field in ("good_query", "total_query"):
                 if not getattr(self, field).strip():
                     errors[field] = "An SLO pulled from Prometheus needs both PromQL queries."
+            for field, message in selector_errors(self).items():
+                errors.setdefault(field, message[:1].upper() + message[1:])
         if errors:
             raise ValidationError(errors)
 

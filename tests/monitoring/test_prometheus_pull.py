@@ -334,3 +334,23 @@ def test_prometheus_settings_are_checked_at_start_up(tmp_path: Path) -> None:
         result = manage("check", env={name: value}, tmp_path=tmp_path)
         assert result.returncode != 0
         assert message in result.stderr
+
+
+def test_an_slo_pulled_from_prometheus_is_validated_with_counter_selectors() -> None:
+    from django.core.exceptions import ValidationError
+
+    slo = SLO(
+        service=ServiceFactory.create(),
+        name="Checkout",
+        objective_percent=Decimal("99.9"),
+        source=SLISource.PROMETHEUS,
+        good_query='sum(rate(http_requests_total{code!~"5.."}[5m]))',
+        total_query="",
+    )
+    with pytest.raises(ValidationError) as caught:
+        slo.full_clean()
+    errors = caught.value.message_dict
+    assert errors["total_query"] == ["An SLO pulled from Prometheus needs both PromQL queries."]
+    assert errors["good_query"][0].startswith("'sum(rate(http_requests_total{code!~\"5..\"}[5m]))' is not a counter")
+    slo.good_query, slo.total_query = 'http_requests_total{code!~"5.."}', "http_requests_total"
+    slo.full_clean()
