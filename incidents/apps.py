@@ -45,6 +45,9 @@ class IncidentsConfig(AppConfig):
 
         dashboard_panels.register()
         report_sections.register()
+        from . import prometheus_metrics
+
+        prometheus_metrics.register()
 
         from opsgov.events import subscribe_alerts
 

@@ -30,3 +30,6 @@ class MonitoringConfig(AppConfig):
 
         dashboard_panels.register()
         report_sections.register()
+        from . import prometheus_metrics
+
+        prometheus_metrics.register()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet, Subquery
+from django.db.models import Count, Q, QuerySet, Subquery
 
 from .models import GateEvaluation, MetricSnapshot, Service, Team
 from .registry import Gate, gates
@@ -16,20 +16,25 @@ class GateState:
     evaluation: GateEvaluation | None
 
 
-def latest_gate_evaluations(keys: list[str]) -> dict[str, GateEvaluation]:
-    """The newest evaluation of each gate named, in one query (one indexed subquery per gate).
+def newest_gate_evaluations_filter(keys: list[str]) -> Q:
+    """A filter for the newest evaluation of each gate named (one indexed subquery per gate); `keys` not empty.
 
-    `id IN ((SELECT ...), (SELECT ...))`: each scalar subquery reads one row of the
-    gate_eval_latest_idx index, then the rows are fetched by primary key. (OR-ed
-    `id IN (subquery)` conditions made PostgreSQL scan the whole history.)
+    `id IN ((SELECT ...), (SELECT ...))`: PostgreSQL runs each scalar subquery
+    once (an InitPlan on gate_eval_latest_idx) and fetches the rows by primary
+    key, where OR-ed `id IN (subquery)` conditions made it filter every row of the history.
     """
-    if not keys:
-        return {}
     newest = [
         Subquery(GateEvaluation.objects.filter(gate=key).order_by("-evaluated_at", "-pk").values("pk")[:1])
         for key in keys
     ]
-    return {row.gate: row for row in GateEvaluation.objects.filter(pk__in=newest)}
+    return Q(pk__in=newest)
+
+
+def latest_gate_evaluations(keys: list[str]) -> dict[str, GateEvaluation]:
+    """The newest evaluation of each gate named, in one query whatever the history (see the filter above)."""
+    if not keys:
+        return {}
+    return {row.gate: row for row in GateEvaluation.objects.filter(newest_gate_evaluations_filter(keys))}
 
 
 def gate_states() -> list[GateState]:

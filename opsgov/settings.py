@@ -343,6 +343,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": PolicyCrontab(minute=0, hour=7, day_of_month=1),
         "args": ("monthly",),
     },
+    # SLI data of SLOs pulled from Prometheus (does nothing while PROMETHEUS_URL is empty); a run
+    # left queued while no worker serves is dropped: the next one catches up from the last bucket.
+    "pull-prometheus-slis": {
+        "task": "monitoring.tasks.pull_prometheus_slis",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 
 # --- opsgov --------------------------------------------------------------------
@@ -351,11 +358,26 @@ OPSGOV_POLICY: str | None = _read(env.str, "OPSGOV_POLICY", default=None) or Non
 OPSGOV_METRICS_TOKEN: str | None = envsecret("OPSGOV_METRICS_TOKEN")
 OPSGOV_BASE_URL: str = _read(env.str, "OPSGOV_BASE_URL", default="http://127.0.0.1:8000")
 
+# --- Prometheus: SLI data pulled with PromQL (monitoring.prometheus_pull) --------
+# Off while PROMETHEUS_URL is empty; then only SLOs with source "prometheus" are pulled.
+PROMETHEUS_URL: str = _read(env.str, "PROMETHEUS_URL", default="").strip().rstrip("/")
+if PROMETHEUS_URL and not PROMETHEUS_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"PROMETHEUS_URL: {PROMETHEUS_URL!r} is not an http(s) URL, e.g. http://prometheus:9090")
+# Seconds one request to Prometheus may take (connect and answer).
+PROMETHEUS_TIMEOUT: float = _read(env.float, "PROMETHEUS_TIMEOUT", default=10.0)
+if PROMETHEUS_TIMEOUT <= 0:
+    raise ImproperlyConfigured(f"PROMETHEUS_TIMEOUT: must be a positive number of seconds, not {PROMETHEUS_TIMEOUT}")
+# Seconds after a minute ends before it is pulled: the last scrape of the minute must have landed.
+PROMETHEUS_PULL_DELAY: int = _read(env.int, "PROMETHEUS_PULL_DELAY", default=30)
+if PROMETHEUS_PULL_DELAY < 0:
+    raise ImproperlyConfigured(f"PROMETHEUS_PULL_DELAY: must be 0 or more seconds, not {PROMETHEUS_PULL_DELAY}")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": _read(env.str, "LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # httpx logs every request at INFO (the PromQL pull makes two a minute per SLO).
+    "loggers": {"django.db.backends": {"level": "INFO"}, "httpx": {"level": "WARNING"}},
 }

@@ -66,6 +66,13 @@ class SLO(TimeStampedModel):
     last_sli_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="End of the newest SLI interval received (freshness)."
     )
+    # monitoring.prometheus_pull keeps these for SLOs pulled from Prometheus.
+    last_pull_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Prometheus source: when the last pull ended."
+    )
+    last_pull_error = models.TextField(
+        blank=True, editable=False, help_text="Prometheus source: why the last pull failed; empty after a success."
+    )
 
     class Meta:
         ordering = ["service__name", "name"]
@@ -112,9 +119,13 @@ class SLO(TimeStampedModel):
         if self.window_kind == WindowKind.ROLLING and self.window_days not in (28, 30):
             errors["window_days"] = "A rolling window is 28 or 30 days."
         if self.source == SLISource.PROMETHEUS:
+            from ..prometheus_pull import selector_errors
+
             for field in ("good_query", "total_query"):
                 if not getattr(self, field).strip():
                     errors[field] = "An SLO pulled from Prometheus needs both PromQL queries."
+            for field, message in selector_errors(self).items():
+                errors.setdefault(field, message[:1].upper() + message[1:])
         if errors:
             raise ValidationError(errors)
 

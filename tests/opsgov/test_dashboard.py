@@ -146,7 +146,8 @@ def test_each_gate_shows_its_status_in_words_and_colour_its_reason_failing_evide
     assert '<a class="evidence-link" href="/services/checkout/">Checkout</a>' in body
     assert "— No escalation policy" in body
     assert "/services/auth/" not in body  # a passing row is not "failing evidence"
-    assert [item["count"] for item in response.context["summary"]] == [1, 0, 1, 6]
+    # pass, at risk, fail, no evidence, waived
+    assert [item["count"] for item in response.context["summary"]] == [1, 0, 1, 6, 0]
 
 
 def test_the_gate_link_uses_the_gate_page_route_when_it_exists() -> None:
