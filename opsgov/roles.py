@@ -49,7 +49,16 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     # Owns operations and reliability: teams, services and everything on-call.
     SRE_LEAD: (_READ_ALL, "opsgov.*_team", "opsgov.*_service", "monitoring.*", "incidents.*", "backups.*"),
     # Infrastructure and deployment.
-    DEVOPS_LEAD: (_READ_ALL, "opsgov.add_service", "opsgov.change_service", "maintenance.*", "backups.*"),
+    # SLOs are written by SRE and DevOps leads; pushing SLI data is `add_slibucket`.
+    DEVOPS_LEAD: (
+        _READ_ALL,
+        "opsgov.add_service",
+        "opsgov.change_service",
+        "maintenance.*",
+        "backups.*",
+        "monitoring.*_slo",
+        "monitoring.add_slibucket",
+    ),
     # Technical support and fixes.
     # Integrations (alert routing and their secrets) stay with the SRE Lead.
     TECH_LEAD: (

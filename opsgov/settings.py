@@ -312,6 +312,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Escalations live in the database (next_escalation_at); this scan steps the due ones.
     "escalate-due-incidents": {"task": "incidents.notify_tasks.escalate_due_incidents", "schedule": 60.0},
     "retry-due-notifications": {"task": "incidents.notify_tasks.retry_due_notifications", "schedule": 60.0},
+    # SLO error budgets, burn rates and burn-rate alerts (monitoring.engine); a cycle still running skips it.
+    "evaluate-slos": {"task": "monitoring.tasks.evaluate_slos", "schedule": 60.0},
 }
 
 # --- opsgov --------------------------------------------------------------------
