@@ -12,6 +12,7 @@ from typing import Any
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -82,7 +83,14 @@ class SLOViewSet(viewsets.ModelViewSet):
             "Only for SLOs whose source is `push`."
         ),
     )
-    @action(detail=True, methods=["post"], url_path="sli", permission_classes=[CanPushSLI], filterset_class=None)
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="sli",
+        permission_classes=[CanPushSLI],
+        parser_classes=[JSONParser],
+        filterset_class=None,
+    )
     def sli(self, request: Request, uuid: str) -> Response:
         slo: SLO = self.get_object()
         if slo.source != SLISource.PUSH:
