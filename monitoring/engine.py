@@ -309,18 +309,19 @@ def _day_sums(condition: Q | None) -> QuerySet[Any]:
 
 
 def _batches(periods: Mapping[datetime, set[int]]) -> Iterator[list[tuple[datetime, list[int]]]]:
-    """(period start, SLO ids) groups whose statements stay within the parameter limit."""
+    """(period start, SLO ids) groups whose statements stay within the parameter limit (ids + 2 per group)."""
     limit = (connection.features.max_query_params or 20_000) - 10
     batch: list[tuple[datetime, list[int]]] = []
     used = 0
     for start in sorted(periods):
-        for ids in _chunks(sorted(periods[start])):
-            ids = ids[: max(limit - 2, 1)]
-            if batch and used + len(ids) + 2 > limit:
+        ids = sorted(periods[start])
+        for index in range(0, len(ids), limit - 2):
+            part = ids[index : index + limit - 2]
+            if batch and used + len(part) + 2 > limit:
                 yield batch
                 batch, used = [], 0
-            batch.append((start, ids))
-            used += len(ids) + 2
+            batch.append((start, part))
+            used += len(part) + 2
     if batch:
         yield batch
 
@@ -383,9 +384,15 @@ def _refresh(*, full: bool, progress: Progress | None) -> RefreshResult:
     return RefreshResult(full=rebuild, hours=hour_rows, days=day_rows, seconds=time.monotonic() - began)
 
 
-def _lock_engine(*, wait: bool) -> SLOEngineState | None:
-    """Lock the engine's state row (created on first use); None when another cycle holds it and wait=False."""
+def _ensure_state() -> None:
+    """Create the engine's state row on first use; called before a cycle's transaction where possible, so a
+    cycle never waits on another one's uncommitted creation of it."""
     SLOEngineState.objects.get_or_create(pk=1)
+
+
+def _lock_engine(*, wait: bool) -> SLOEngineState | None:
+    """Lock the engine's state row; None when another cycle holds it and wait=False."""
+    _ensure_state()
     return SLOEngineState.objects.select_for_update(skip_locked=not wait).filter(pk=1).first()
 
 
@@ -409,6 +416,7 @@ def refresh_rollups(
     ``now`` is accepted for the metric registry's ``prepare`` protocol (the
     availability metric reads the rollups too).
     """
+    _ensure_state()
     with transaction.atomic():
         _lock_engine(wait=True)
         return _refresh(full=full, progress=progress)
@@ -697,6 +705,7 @@ def evaluate_slos(
     now = now or timezone.now()
     end = floor_minute(now)
     policy = get_policy()
+    _ensure_state()
     with transaction.atomic():
         if _lock_engine(wait=wait) is None:
             return CycleResult(skipped=True)

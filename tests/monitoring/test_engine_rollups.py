@@ -170,3 +170,14 @@ def test_a_cycle_issues_the_same_number_of_queries_for_2_or_12_slos(django_asser
     assert few == many
     with django_assert_max_num_queries(45):
         engine.evaluate_slos(now=NOW + timedelta(minutes=1))
+
+
+def test_refresh_batches_stay_within_the_parameter_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connection.features, "max_query_params", 20)  # 10 usable: 8 ids + 2 per group
+    periods = {at(9): set(range(1, 20)), at(10): {5}}
+    batches = list(engine._batches(periods))
+    assert [[(start, ids) for start, ids in batch] for batch in batches] == [
+        [(at(9), [1, 2, 3, 4, 5, 6, 7, 8])],
+        [(at(9), [9, 10, 11, 12, 13, 14, 15, 16])],
+        [(at(9), [17, 18, 19]), (at(10), [5])],
+    ]
