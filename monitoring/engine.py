@@ -64,10 +64,14 @@ Incremental cost: rollups
 -------------------------
 Window sums never scan a window's buckets. SLI intake marks the UTC hours it
 wrote (SLIDirtyHour); each cycle first recomputes, from the buckets, the hour
-rollups (SLIHourRollup) of the marked hours only, then the day rollups
-(SLIDayRollup) of their days from the hour rollups, and deletes exactly the
-markers it read (a write committing meanwhile keeps its own marker for the next
-cycle). A window [start, end) is then read as at most five ranges: the
+rollups (SLIHourRollup) of the marked hours only, adds each recomputed hour's
+change (new sums minus old) to its day rollup (SLIDayRollup), and deletes
+exactly the markers it read (a write committing meanwhile keeps its own marker
+for the next cycle). Only the cycle holding the engine lock writes rollups.
+The current hour is never read from its rollup (windows read it from the
+buckets), so its markers wait until it is over: an hour's rollup is written
+once, not at every new minute, and a cycle inside an hour recomputes nothing.
+A window [start, end) is then read as at most five ranges: the
 buckets up to the first whole hour, the hours up to the first whole UTC day,
 the whole days, the hours after the last whole day and the buckets of the
 current hour (:func:`decompose`). The ranges shared by several windows (all of
@@ -326,19 +330,65 @@ def _batches(periods: Mapping[datetime, set[int]]) -> Iterator[list[tuple[dateti
         yield batch
 
 
-def _recompute(periods: Mapping[datetime, set[int]], step: timedelta, level: Literal["hour", "day"]) -> int:
-    """Replace the rollups of the (SLO, period) pairs by fresh sums of the level below; returns rows written."""
-    model: type[Model] = SLIHourRollup if level == "hour" else SLIDayRollup
-    written = 0
-    for batch in _batches(periods):
+def _recompute_hours(hours: Mapping[datetime, set[int]]) -> dict[tuple[int, datetime], tuple[int, int]]:
+    """Replace the hour rollups of the (SLO, hour) pairs by fresh sums of their buckets.
+
+    Returns the change of each pair's (good, total), new minus old, from which the
+    day rollups are adjusted (:func:`_adjust_days`) instead of re-adding their hours.
+    """
+    changes: dict[tuple[int, datetime], tuple[int, int]] = {}
+    for batch in _batches(hours):
         keys = Q()
         ranges = Q()
         for start, ids in batch:
             keys |= Q(slo_id__in=ids, start=start)
-            ranges |= Q(slo_id__in=ids, start__gte=start, start__lt=start + step)
-        model._default_manager.filter(keys).delete()
-        written += _insert_select(model, _hour_sums(ranges) if level == "hour" else _day_sums(ranges))
-    return written
+            ranges |= Q(slo_id__in=ids, start__gte=start, start__lt=start + HOUR)
+        rows = SLIHourRollup.objects.filter(keys)
+        old = {(slo_id, start): (good, total) for slo_id, start, good, total in rows.values_list(*_SUM_FIELDS)}
+        rows.delete()
+        _insert_select(SLIHourRollup, _hour_sums(ranges))
+        new = {(slo_id, start): (good, total) for slo_id, start, good, total in rows.values_list(*_SUM_FIELDS)}
+        for key in old.keys() | new.keys():
+            before, after = old.get(key, (0, 0)), new.get(key, (0, 0))
+            changes[key] = (after[0] - before[0], after[1] - before[1])
+    return changes
+
+
+_SUM_FIELDS = ("slo_id", "start", "good", "total")
+
+
+def _adjust_days(changes: Mapping[tuple[int, datetime], tuple[int, int]]) -> int:
+    """Add the hour changes to their day rollups: one read and one upsert per batch; returns the days touched.
+
+    Exact: integer sums, and the engine lock makes this cycle the only writer of rollups.
+    """
+    deltas: dict[tuple[int, datetime], tuple[int, int]] = defaultdict(lambda: (0, 0))
+    for (slo_id, hour), (good, total) in changes.items():
+        sums = deltas[slo_id, floor_day(hour)]
+        deltas[slo_id, floor_day(hour)] = (sums[0] + good, sums[1] + total)
+    days: dict[datetime, set[int]] = defaultdict(set)
+    for (slo_id, day), change in deltas.items():
+        if change != (0, 0):
+            days[day].add(slo_id)
+    for batch in _batches(days):
+        keys = Q()
+        for start, ids in batch:
+            keys |= Q(slo_id__in=ids, start=start)
+        current = {
+            (slo_id, start): (good, total)
+            for slo_id, start, good, total in SLIDayRollup.objects.filter(keys).values_list(*_SUM_FIELDS)
+        }
+        rows = []
+        for start, ids in batch:
+            for slo_id in ids:
+                before, change = current.get((slo_id, start), (0, 0)), deltas[slo_id, start]
+                rows.append(
+                    SLIDayRollup(slo_id=slo_id, start=start, good=before[0] + change[0], total=before[1] + change[1])
+                )
+        SLIDayRollup.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["slo", "start"], update_fields=["good", "total"]
+        )
+    return len(deltas)
 
 
 def _analyze() -> None:
@@ -348,17 +398,29 @@ def _analyze() -> None:
                 cursor.execute(f"ANALYZE {model._meta.db_table}")
 
 
-def _refresh(*, full: bool, progress: Progress | None) -> RefreshResult:
-    """Bring the rollups up to date (inside the caller's transaction, which holds the engine lock)."""
+def _refresh(*, full: bool, end: datetime, progress: Progress | None) -> RefreshResult:
+    """Bring the rollups up to date for windows ending at `end` (in the caller's transaction, holding the lock).
+
+    Hours from floor_hour(end) on are left marked: windows ending at `end` read
+    them from the buckets (see :func:`decompose`), so their rollups are computed
+    once, when they are complete, instead of at every new minute.
+    """
     began = time.monotonic()
-    markers = list(SLIDirtyHour.objects.values_list("pk", "slo_id", "hour"))
+    state = SLOEngineState.objects.get(pk=1)
+    rebuild = full or state.built_at is None
+    markers = list(
+        (SLIDirtyHour.objects.all() if rebuild else SLIDirtyHour.objects.filter(hour__lt=floor_hour(end))).values_list(
+            "pk", "slo_id", "hour"
+        )
+    )
     hours: dict[datetime, set[int]] = defaultdict(set)
     for _, slo_id, hour in markers:
         hours[floor_hour(hour)].add(slo_id)
     pairs = sum(len(ids) for ids in hours.values())
-    state = SLOEngineState.objects.get(pk=1)
-    rebuild = full or state.built_at is None or pairs > REBUILD_ABOVE_PAIRS
+    rebuild = rebuild or pairs > REBUILD_ABOVE_PAIRS
     if rebuild:
+        # Markers read now are covered by the rebuild (it reads every bucket committed before it starts).
+        markers = list(SLIDirtyHour.objects.values_list("pk", "slo_id", "hour"))
         if progress:
             progress("rebuilding the hour rollups from every SLI bucket ...")
         SLIHourRollup.objects.all().delete()
@@ -372,13 +434,9 @@ def _refresh(*, full: bool, progress: Progress | None) -> RefreshResult:
         _analyze()
         SLOEngineState.objects.filter(pk=1).update(built_at=timezone.now())
     else:
-        _recompute(hours, HOUR, "hour")
-        days: dict[datetime, set[int]] = defaultdict(set)
-        for hour, ids in hours.items():
-            days[floor_day(hour)] |= ids
-        _recompute(days, DAY, "day")
+        changes = _recompute_hours(hours)
         # Counted as (SLO, period) pairs recomputed: a period whose buckets are all gone writes no row.
-        hour_rows, day_rows = pairs, sum(len(ids) for ids in days.values())
+        hour_rows, day_rows = pairs, _adjust_days(changes)
     for chunk in _chunks([pk for pk, _, _ in markers]):
         SLIDirtyHour.objects.filter(pk__in=chunk).delete()
     return RefreshResult(full=rebuild, hours=hour_rows, days=day_rows, seconds=time.monotonic() - began)
@@ -411,15 +469,14 @@ def lock_engine() -> None:
 def refresh_rollups(
     *, now: datetime | None = None, full: bool = False, progress: Progress | None = None
 ) -> RefreshResult:
-    """Bring the rollups up to date, in one transaction, waiting for a running cycle.
+    """Bring the rollups up to date for windows ending at ``now``, in one transaction, waiting for a running cycle.
 
-    ``now`` is accepted for the metric registry's ``prepare`` protocol (the
-    availability metric reads the rollups too).
+    Also the availability metric's ``prepare`` (it reads windows through the rollups too).
     """
     _ensure_state()
     with transaction.atomic():
         _lock_engine(wait=True)
-        return _refresh(full=full, progress=progress)
+        return _refresh(full=full, end=floor_minute(now or timezone.now()), progress=progress)
 
 
 def rebuild_rollups(*, progress: Progress | None = None) -> RefreshResult:
@@ -709,7 +766,7 @@ def evaluate_slos(
     with transaction.atomic():
         if _lock_engine(wait=wait) is None:
             return CycleResult(skipped=True)
-        refresh = _refresh(full=rebuild, progress=progress)
+        refresh = _refresh(full=rebuild, end=end, progress=progress)
         if progress:
             progress(
                 f"rollups: {'rebuilt' if refresh.full else 'refreshed'} "

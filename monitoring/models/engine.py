@@ -68,6 +68,12 @@ class SLIDirtyHour(models.Model):
     hour = models.DateTimeField(help_text="Start of the UTC hour to recompute.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
+    class Meta:
+        indexes = [
+            # A refresh reads the markers of past hours only; the current hour's wait (monitoring.engine).
+            models.Index(fields=["hour"], name="slidirty_hour_idx"),
+        ]
+
     def __str__(self) -> str:
         return f"{self.slo_id} {self.hour:%Y-%m-%d %H}h"
 

@@ -27,7 +27,7 @@ pytestmark = [
 ]
 
 NOW = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
-HOUR = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+HOUR = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # a past hour: its rollup is computed at once
 
 
 def in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, list[BaseException]]:

@@ -77,7 +77,7 @@ def test_window_sums_equal_the_sums_of_the_buckets_for_any_window() -> None:
 
 
 @pytest.mark.django_db
-def test_a_cycle_after_one_new_minute_recomputes_one_hour_and_one_day() -> None:
+def test_a_new_minute_costs_no_rollup_until_its_hour_is_over_then_one_hour_and_one_day() -> None:
     slos = [make_slo(name=f"SLO {index}") for index in range(3)]
     for slo in slos:
         series(slo, END - timedelta(days=2), 2 * 1440, good=99, total=100, now=NOW)
@@ -87,14 +87,27 @@ def test_a_cycle_after_one_new_minute_recomputes_one_hour_and_one_day() -> None:
     assert SLIHourRollup.objects.count() == 3 * 49  # 2 days from 10:07 span 49 UTC hours
     assert not SLIDirtyHour.objects.exists()
 
+    # A new minute (10:07) in the current hour: read from the buckets, its hour's rollup waits.
     record_sli(slo=slos[0], readings=[SLIReading(END, 50, 100)], now=NOW + timedelta(minutes=1))
-    with time_machine.travel(NOW + timedelta(minutes=1), tick=False):
-        second = engine.evaluate_slos()
+    second = engine.evaluate_slos(now=NOW + timedelta(minutes=1))
     assert second.refresh is not None
-    assert (second.refresh.full, second.refresh.hours, second.refresh.days) == (False, 1, 1)
+    assert (second.refresh.full, second.refresh.hours, second.refresh.days) == (False, 0, 0)
+    assert SLIDirtyHour.objects.count() == 1
+    # The 5m window [10:03, 10:08) holds 4 minutes at 1 bad of 100 and the new one at 50 bad:
+    # 54 bad of 500 at 99.9 % -> (54 / 500) / 0.001 = 108.
+    assert SLOStatus.objects.get(slo=slos[0]).burn_rates["5m"] == pytest.approx(108.0)
+
+    # The hour is over: its rollup is recomputed once, and its day adjusted.
+    third = engine.evaluate_slos(now=at(11, 0) + timedelta(seconds=30))
+    assert third.refresh is not None
+    assert (third.refresh.full, third.refresh.hours, third.refresh.days) == (False, 1, 1)
+    assert not SLIDirtyHour.objects.exists()
     hour = SLIHourRollup.objects.get(slo=slos[0], start=at(10))
     # 10:00 .. 10:06 from the history (7 x 99 of 100) plus the new 10:07 (50 of 100).
     assert (hour.good, hour.total) == (7 * 99 + 50, 800)
+    day = SLIDayRollup.objects.get(slo=slos[0], start=at(0))
+    # Nov 20 00:00 .. 10:06 from the history (607 minutes x 99 of 100) plus 10:07.
+    assert (day.good, day.total) == (607 * 99 + 50, 60_800)
     state = SLOEngineState.objects.get()
     assert (state.last_full, state.last_hours, state.last_slos) == (False, 1, 3)
 
@@ -155,9 +168,11 @@ def _steady_cycle_queries(slo_count: int) -> int:
         series(slo, END - timedelta(hours=3), 180, good=100, total=100, now=NOW)
     engine.evaluate_slos(now=NOW)
     for slo in slos:
-        record_sli(slo=slo, readings=[SLIReading(END, 100, 100)], now=NOW + timedelta(minutes=1))
+        # A late correction of an earlier hour, so the cycle recomputes rollups too.
+        record_sli(slo=slo, readings=[SLIReading(at(8, 30), 100, 100)], now=NOW + timedelta(minutes=1))
     with CaptureQueriesContext(connection) as queries:
         result = engine.evaluate_slos(now=NOW + timedelta(minutes=1))
+    assert result.refresh is not None and result.refresh.hours == slo_count
     assert result.evaluated == slo_count
     return len(queries)
 
