@@ -254,6 +254,16 @@ def test_a_push_needs_one_to_ten_thousand_buckets(client_for, personas) -> None:
     assert response.json()["written"] == 10_000
 
 
+def test_a_push_is_json_only(client_for, personas) -> None:
+    slo = make_slo()
+    client = client_for(personas["SRE Lead"])
+    response = client.post(push_url(slo), {"buckets": "x"})  # multipart form
+    assert response.status_code == 415
+    malformed = client.post(push_url(slo), data=b'{"buckets": [', content_type="application/json")
+    assert malformed.status_code == 400
+    assert not SLIBucket.objects.exists()
+
+
 def test_pull_sourced_slos_refuse_pushed_data(client_for, personas) -> None:
     slo = make_slo(source="prometheus", good_query="sum(rate(ok[1m]))", total_query="sum(rate(all[1m]))")
     body = {"buckets": [{"start": "2026-11-20T10:00:00Z", "good": 1, "total": 1}]}
