@@ -12,7 +12,7 @@ router.register("metrics", views.MetricSnapshotViewSet, basename="metric")
 urlpatterns = [
     path("", include(router.urls)),
     path("", include("incidents.api.urls")),
-    path("", include("monitoring.api.urls")),
+    path("", include("monitoring.api.slo_urls")),
     path("ingest/", include("incidents.ingest.urls")),
     path("policy/", views.PolicyView.as_view(), name="api-policy"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -24,8 +24,8 @@ from ..filters import SLOFilterSet
 from ..models import SLO, SLISource
 from ..selectors import slo_list
 from ..sli import record_sli
-from .schemas import parse_push
-from .serializers import SLIPushResultSerializer, SLIPushSerializer, SLOSerializer
+from .slo_schemas import parse_push
+from .slo_serializers import SLIPushResultSerializer, SLIPushSerializer, SLOSerializer
 
 SLI_PUSH_PERMISSION = "monitoring.add_slibucket"
 

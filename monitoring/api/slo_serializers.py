@@ -7,7 +7,7 @@ from rest_framework import serializers
 from opsgov.models import Service
 
 from ..models import SLO, SLOStatus
-from .schemas import MAX_BUCKETS
+from .slo_schemas import MAX_BUCKETS
 
 
 class SLOStatusSerializer(serializers.ModelSerializer):
@@ -64,7 +64,7 @@ class SLOSerializer(serializers.ModelSerializer):
 
 
 class SLIBucketInSerializer(serializers.Serializer):
-    """Documentation of one pushed bucket (the body is validated with pydantic: monitoring.api.schemas)."""
+    """Documentation of one pushed bucket (the body is validated with pydantic: monitoring.api.slo_schemas)."""
 
     start = serializers.DateTimeField(help_text="Interval start, ISO 8601 with a time zone.")
     seconds = serializers.IntegerField(min_value=1, max_value=3600, default=60, help_text="Interval length.")
