@@ -6,30 +6,31 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring & SLOs"
 
     def ready(self) -> None:
-        from opsgov.registry import gates
-
-        from . import gates as app_gates
-
-        gates.register(app_gates.MonitoringGate)
-
-        # Alert-rule catalog and runbooks: every change is audited (imports included).
         from auditlog.registry import auditlog
 
-        from .models import AlertRule, RuleFile, Runbook
+        from opsgov.registry import gates
 
+        from . import (
+            check_tasks,  # noqa: F401  (registers the synthetic check tasks with Celery)
+            dashboard_panels,
+            prometheus_metrics,
+            report_sections,
+        )
+        from . import gates as app_gates
+        from . import metrics as app_metrics
+        from .check_admin import register_audit
+        from .models import SLO, AlertRule, RuleFile, Runbook
+
+        gates.register(app_gates.MonitoringGate)
+        app_metrics.register()
+
+        # Audited: what governance reads. Freshness and pull bookkeeping move every minute and are not.
+        auditlog.register(SLO, exclude_fields=["last_sli_at", "last_pull_at", "last_pull_error", "updated_at"])
         auditlog.register(Runbook, m2m_fields={"services"}, exclude_fields=["updated_at"])
         auditlog.register(RuleFile, exclude_fields=["updated_at", "content"])
         auditlog.register(AlertRule, exclude_fields=["updated_at"])
-
-        # Synthetic checks: audit registration, and their tasks (Celery autodiscovers monitoring.tasks only).
-        from . import check_tasks  # noqa: F401  (registers the synthetic check tasks with Celery)
-        from .check_admin import register_audit
-
-        register_audit()
-        from . import dashboard_panels, report_sections
+        register_audit()  # synthetic checks
 
         dashboard_panels.register()
         report_sections.register()
-        from . import prometheus_metrics
-
         prometheus_metrics.register()

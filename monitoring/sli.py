@@ -4,20 +4,25 @@ A reading is the good and total event counts of one SLO over one interval
 [start, start + seconds). Writing is idempotent per (SLO, start): a reading
 sent again replaces the stored one, so a client retrying a batch, or the
 puller re-reading an interval, never counts events twice.
+
+Every write also marks the UTC hours it touched (SLIDirtyHour, in the same
+transaction), so the SLO engine recomputes the rollups of those hours only
+(monitoring.engine.refresh_rollups): an evaluation after a new minute of data
+costs what that minute costs, not what the history costs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from .models import SLO, SLIBucket
+from .models import SLO, SLIBucket, SLIDirtyHour
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ def record_sli(*, slo: SLO, readings: Sequence[SLIReading], now: datetime | None
         update_fields=["seconds", "good", "total", "updated_at"],
         batch_size=1000,
     )
+    hours = {reading.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0) for reading in readings}
+    SLIDirtyHour.objects.bulk_create([SLIDirtyHour(slo=slo, hour=hour) for hour in sorted(hours)], batch_size=1000)
     newest = max(reading.start.timestamp() + reading.seconds for reading in readings)
     newest_at = datetime.fromtimestamp(newest, tz=timezone.get_current_timezone())
     SLO.objects.filter(pk=slo.pk).filter(last_sli_at__isnull=True).update(last_sli_at=newest_at)

@@ -51,6 +51,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     # Owns operations and reliability: teams, services and everything on-call.
     SRE_LEAD: (_READ_ALL, "opsgov.*_team", "opsgov.*_service", "monitoring.*", "incidents.*", "backups.*"),
     # Infrastructure and deployment.
+    # SLOs are written by SRE and DevOps leads; pushing SLI data is `add_slibucket`.
     DEVOPS_LEAD: (
         _READ_ALL,
         "opsgov.add_service",
@@ -58,6 +59,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "maintenance.*",
         "backups.*",
         *_CATALOG_WRITE,
+        "monitoring.*_slo",
+        "monitoring.add_slibucket",
     ),
     # Technical support and fixes.
     # Integrations (alert routing and their secrets) stay with the SRE Lead.

@@ -350,6 +350,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # SLO error budgets, burn rates and burn-rate alerts (monitoring.engine); a cycle still running skips it.
+    "evaluate-slos": {"task": "monitoring.tasks.evaluate_slos", "schedule": 60.0},
 }
 
 # --- opsgov --------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Models of the monitoring app (step 1): SLOs and SLI data, the alert-rule catalog and runbooks, synthetic checks."""
+"""Models of the monitoring app (step 1): SLOs, SLI data and the engine's bookkeeping, the rule catalog, checks."""
 
 from .catalog import AlertRule, RuleFile, RuleGroup, Runbook
 from .checks import (
@@ -12,6 +12,7 @@ from .checks import (
     HttpMethod,
     PingKind,
 )
+from .engine import SLIDayRollup, SLIDirtyHour, SLIHourRollup, SLOAlertState, SLOEngineState
 from .slos import SLO, SLIBucket, SLIKind, SLISource, SLOStatus, WindowKind
 
 __all__ = [
@@ -30,8 +31,13 @@ __all__ = [
     "RuleGroup",
     "Runbook",
     "SLIBucket",
+    "SLIDayRollup",
+    "SLIDirtyHour",
+    "SLIHourRollup",
     "SLIKind",
     "SLISource",
+    "SLOAlertState",
+    "SLOEngineState",
     "SLOStatus",
     "WindowKind",
 ]

@@ -102,8 +102,12 @@ class SLO(TimeStampedModel):
 
     @property
     def error_budget_ratio(self) -> float:
-        """The share of events allowed to be bad, e.g. 0.001 for a 99.9 % objective."""
-        return 1 - float(self.objective_percent) / 100
+        """The share of events allowed to be bad, e.g. 0.001 for a 99.9 % objective.
+
+        Computed in decimal (100 - objective) / 100, so 99.9 gives exactly the float 0.001,
+        not 1 - 0.999 = 0.0010000000000000009.
+        """
+        return float((Decimal(100) - Decimal(self.objective_percent)) / 100)
 
     @property
     def window(self) -> timedelta:
@@ -176,6 +180,11 @@ class SLOStatus(models.Model):
         null=True,
         blank=True,
         help_text="Share of the window's error budget left (1 = untouched, 0 = spent, negative = overspent).",
+    )
+    budget_consumed = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Share of the window's error budget spent: 1 - budget_remaining (above 1 = overspent).",
     )
     burn_rates = models.JSONField(
         default=dict, blank=True, help_text='Burn rate per window, e.g. {"5m": 0.4, "1h": 1.2, "3d": 0.9}.'

@@ -60,7 +60,7 @@ def test_the_period_option_picks_the_month_containing_the_day(readers: None) -> 
     output = run("monthly", "--dry-run", "--period", "2026-10-17")
     assert "Subject: [opsgov] Monthly governance report: October 2026" in output
     assert "To: officer@example.com" in output
-    assert "Waivers\n=======\nNot tracked yet" in output
+    assert "Waivers\n=======\nNo check was waived this month." in output
 
 
 def test_without_dry_run_it_sends_once_and_says_so(readers: None) -> None:
