@@ -16,8 +16,8 @@ def burn(rate: float | None) -> str:
 
 
 @register.filter
-def percent(value: float | None, decimals: int = 3) -> str:
-    """A percentage with `decimals` places and " %"; "—" without data."""
-    if value is None:
+def percent(value: float | str | None, decimals: int = 3) -> str:
+    """A percentage with `decimals` places and " %"; "—" without data (None, or "" for a missing status)."""
+    if value is None or value == "":
         return "—"
-    return f"{value:.{decimals}f} %"
+    return f"{float(value):.{decimals}f} %"
