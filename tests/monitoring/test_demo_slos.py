@@ -48,7 +48,8 @@ def test_demo_slos_burn_only_checkout_and_are_added_once() -> None:
         statuses = {status.slo_id: status for status in SLOStatus.objects.all()}
         assert len(statuses) == 10
         assert "page-fast" in statuses[burning.pk].firing
-        assert statuses[burning.pk].budget_remaining is not None and statuses[burning.pk].budget_remaining < 0
+        remaining = statuses[burning.pk].budget_remaining
+        assert remaining is not None and remaining < 0
         assert all(not status.firing for slo_id, status in statuses.items() if slo_id != burning.pk)
         # 30 days of data in every window: more than 29 days' worth of traffic was seen.
         assert all(status.total > 0 for status in statuses.values())
