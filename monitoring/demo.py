@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from . import demo_catalog, demo_checks
+from . import demo_catalog, demo_checks, demo_slos
 
 
 def seed(*, stdout: TextIO) -> None:
+    demo_slos.seed(stdout=stdout)
     demo_catalog.seed(stdout=stdout)
     demo_checks.seed(stdout=stdout)

@@ -5,6 +5,7 @@ from django.urls import include, path
 app_name = "monitoring"
 
 urlpatterns = [
+    path("", include("monitoring.slo_page_urls")),
     path("", include("monitoring.catalog_urls")),
     path("", include("monitoring.check_urls")),
 ]

@@ -12,7 +12,7 @@ from django.utils.functional import SimpleLazyObject
 # The eight areas of the seed's operations phase:
 # (seed step, label, url name or None while the area has no pages yet).
 NAVIGATION: list[tuple[int, str, str | None]] = [
-    (1, "Monitoring", "monitoring:alert-rule-list"),
+    (1, "Monitoring", "monitoring:slo-list"),
     (2, "Incidents", "incident-list"),
     (3, "Maintenance", None),
     (4, "Improvement", "action-item-list"),
