@@ -11,6 +11,7 @@ from django.utils.functional import SimpleLazyObject
 
 # The eight areas of the seed's operations phase:
 # (seed step, label, url name or None while the area has no pages yet).
+# An area is highlighted on every page under its URL, or under AREA_PREFIXES[label] when given.
 NAVIGATION: list[tuple[int, str, str | None]] = [
     (1, "Monitoring", "monitoring:slo-list"),
     (2, "Incidents", "incident-list"),
@@ -21,6 +22,9 @@ NAVIGATION: list[tuple[int, str, str | None]] = [
     (7, "Support", None),
     (8, "Backups & DR", None),
 ]
+
+# Areas whose pages live under a wider path than their first page's URL.
+AREA_PREFIXES: dict[str, str] = {"Monitoring": "/monitoring/"}
 
 # Pages of the core app, shown before the areas: (label, url name).
 CORE_NAVIGATION: list[tuple[str, str]] = [
@@ -67,6 +71,20 @@ def _item(request: HttpRequest, label: str, url_name: str | None, step: int | No
     return NavItem(label=label, url=url, active=_is_active(request, url), step=step)
 
 
+def _area_items(request: HttpRequest) -> list[NavItem]:
+    """The areas, with only the one whose prefix matches the page most closely highlighted."""
+    items = []
+    for step, label, name in NAVIGATION:
+        url = reverse(name) if name else ""
+        items.append((NavItem(label=label, url=url, step=step), AREA_PREFIXES.get(label, url) if url else ""))
+    matches = [prefix for _, prefix in items if _is_active(request, prefix)]
+    best = max(matches, key=len, default="")
+    return [
+        NavItem(label=item.label, url=item.url, active=bool(best) and prefix == best, step=item.step)
+        for item, prefix in items
+    ]
+
+
 def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     is_staff = bool(user is not None and user.is_authenticated and user.is_staff)
@@ -74,7 +92,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         # Kept as the raw data structure for code that reads it directly.
         "navigation": NAVIGATION,
         "nav_core": [_item(request, label, name) for label, name in CORE_NAVIGATION],
-        "nav_areas": [_item(request, label, name, step) for step, label, name in NAVIGATION],
+        "nav_areas": _area_items(request),
         "nav_tools": [
             _item(request, label, name) for label, name, staff_only in TOOL_NAVIGATION if is_staff or not staff_only
         ],
