@@ -55,8 +55,10 @@ class IncidentsConfig(AppConfig):
 
         subscribe_alerts(handle_service_alert)
 
-        from opsgov.registry import on_call
+        from opsgov.registry import downtime, on_call
 
+        from .downtime import customer_impact_seconds
         from .oncall_directory import responders
 
         on_call.provide(responders)
+        downtime.provide(customer_impact_seconds)

@@ -17,11 +17,15 @@ the start of the current minute like every SLO window (monitoring.engine):
   (sum of their total) x 100, so a busy service weighs more than a quiet one.
   details["services"] lists each tier-1 service with data (slug, good, total,
   percent), details["without_data"] the tier-1 services that had none.
-- No SLI data (no availability SLO, or no events in the window): value None
-  with ``details["no_data"]`` saying why — never 100 %. DESIGN.md's fallback
-  (1 - customer-impacting downtime ÷ window) needs the incidents' downtime,
-  which monitoring may not import (sibling apps only meet through opsgov); it
-  is not computed here.
+- No SLI data (no availability SLO, or no events in the window): DESIGN.md's
+  fallback, (1 - customer-impacting downtime ÷ window) x 100, with the downtime
+  from opsgov.registry.downtime (incidents answers it: the union of the
+  service's customer-impacting incidents, triggered to resolved, in the window);
+  details["source"] = "incidents", sample_size 0 (there are no events). Without
+  that lookup: value None with ``details["no_data"]`` saying why, never 100 %.
+  The global figure stays request-weighted over the tier-1 services that have
+  SLI data; when none has any, it is the mean of their fallback figures
+  (details["source"] = "incidents").
 
 Every service gets a scope (value None when it has nothing), like the
 incident metrics, so a service page always has a row to show. Target:
@@ -35,7 +39,7 @@ from typing import Any
 
 from opsgov.models import Service, ServiceTier
 from opsgov.policy import get_policy
-from opsgov.registry import WINDOWS, MetricDefinition, MetricValue, metrics
+from opsgov.registry import WINDOWS, MetricDefinition, MetricValue, downtime, metrics
 
 from .engine import floor_minute, refresh_rollups, window_sums
 from .models import SLO
@@ -62,26 +66,36 @@ def compute_availability(*, window: str, now: datetime) -> list[MetricValue]:
     }
     sums = window_sums({window: (start, end)}, {window: [slo.pk for slo in slos.values()]})[window]
 
+    without_sli = [
+        service_id
+        for service_id, _, _ in services
+        if service_id not in slos or sums.get(slos[service_id].pk, (0, 0))[1] == 0
+    ]
+    down = downtime.seconds(service_ids=without_sli, start=start, end=end) if without_sli else {}
+    window_seconds = (end - start).total_seconds()
+
     values: list[MetricValue] = []
     weighted: list[dict[str, Any]] = []
     without_data: list[str] = []
+    fallbacks: list[float] = []
     for service_id, slug, tier in services:
         slo = slos.get(service_id)
         good, total = sums.get(slo.pk, (0, 0)) if slo is not None else (0, 0)
         details: dict[str, Any] = {"good": good, "total": total, "window_start": start.isoformat()}
-        if slo is None:
-            details["no_data"] = "no enabled availability SLO"
-        else:
+        if slo is not None:
             details.update(slo=str(slo.uuid), slo_name=slo.name, objective_percent=float(slo.objective_percent))
-            if total == 0:
-                details["no_data"] = "no SLI events in the window"
+        value = _percent(good, total)
+        if total == 0:
+            if down is not None and service_id in down:
+                down_seconds = min(down[service_id], window_seconds)
+                value = 100 * (1 - down_seconds / window_seconds)
+                details.update(source="incidents", downtime_seconds=down_seconds, window_seconds=window_seconds)
+                if tier == ServiceTier.TIER_1:
+                    fallbacks.append(value)
+            else:
+                details["no_data"] = "no enabled availability SLO" if slo is None else "no SLI events in the window"
         values.append(
-            MetricValue(
-                scope=f"service:{slug}",
-                value=_percent(good, total),
-                sample_size=min(total, MAX_SAMPLE_SIZE),
-                details=details,
-            )
+            MetricValue(scope=f"service:{slug}", value=value, sample_size=min(total, MAX_SAMPLE_SIZE), details=details)
         )
         if tier == ServiceTier.TIER_1:
             if total:
@@ -97,13 +111,17 @@ def compute_availability(*, window: str, now: datetime) -> list[MetricValue]:
         "without_data": without_data,
         "window_start": start.isoformat(),
     }
-    if not total_sum:
+    global_value = _percent(good_sum, total_sum)
+    if not total_sum and fallbacks:
+        global_value = sum(fallbacks) / len(fallbacks)
+        global_details["source"] = "incidents"
+    elif not total_sum:
         global_details["no_data"] = "no tier-1 service has availability SLI data in the window"
     values.insert(
         0,
         MetricValue(
             scope=GLOBAL,
-            value=_percent(good_sum, total_sum),
+            value=global_value,
             sample_size=min(total_sum, MAX_SAMPLE_SIZE),
             details=global_details,
         ),
@@ -128,7 +146,7 @@ AVAILABILITY = MetricDefinition(
     compute=compute_availability,
     prepare=_prepare,
     description="Good ÷ total SLI events of each service's availability SLO over the window; globally "
-    "request-weighted over tier-1 services. No SLI data: no value.",
+    "request-weighted over tier-1 services. Without SLI data: 1 - customer-impacting downtime ÷ window.",
 )
 
 

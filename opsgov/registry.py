@@ -224,3 +224,31 @@ class OnCallDirectory:
 
 
 on_call = OnCallDirectory()
+
+
+# --- Customer-impacting downtime of a service -------------------------------------------
+
+DowntimeLookup = Callable[..., dict[int, float]]
+
+
+class DowntimeDirectory:
+    """Seconds of customer-impacting downtime per service over [start, end), answered by incidents.
+
+    The availability metric (monitoring) falls back to 1 - downtime ÷ window for
+    a service without SLI data (DESIGN.md, "Metric definitions"); it asks here
+    instead of importing incidents. `seconds(...)` is None when no app provides it.
+    """
+
+    def __init__(self) -> None:
+        self._lookup: DowntimeLookup | None = None
+
+    def provide(self, lookup: DowntimeLookup) -> None:
+        self._lookup = lookup
+
+    def seconds(self, *, service_ids: Iterable[int], start: datetime, end: datetime) -> dict[int, float] | None:
+        if self._lookup is None:
+            return None
+        return self._lookup(service_ids=list(service_ids), start=start, end=end)
+
+
+downtime = DowntimeDirectory()

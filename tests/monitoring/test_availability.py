@@ -8,10 +8,11 @@ from decimal import Decimal
 import pytest
 import time_machine
 
+from incidents import services as incident_services
 from monitoring.metrics import AVAILABILITY, MAX_SAMPLE_SIZE
 from opsgov import services
-from opsgov.models import MetricSnapshot, ServiceTier
-from opsgov.registry import metrics
+from opsgov.models import MetricSnapshot, Service, ServiceTier
+from opsgov.registry import downtime, metrics
 from tests.factories import ServiceFactory
 
 from .support import make_slo, series, tier1_service
@@ -78,7 +79,10 @@ def test_per_service_and_request_weighted_global_availability() -> None:
     assert snapshot("global", "30d").value == pytest.approx(2_089_500 / 2_100_000 * 100)
 
 
-def test_no_data_is_no_value_with_the_reason() -> None:
+def test_without_sli_data_or_a_downtime_lookup_there_is_no_value_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(downtime, "_lookup", None)  # as without the incidents app
     billing = tier1_service("billing")
     ledger = tier1_service("ledger")
     make_slo(ledger, is_availability=True)
@@ -92,6 +96,36 @@ def test_no_data_is_no_value_with_the_reason() -> None:
         row = snapshot(scope, "30d")
         assert (row.value, row.sample_size, row.details["no_data"]) == (None, 0, reason)
     assert billing.tier == ServiceTier.TIER_1
+
+
+def test_without_sli_data_availability_falls_back_to_customer_impacting_downtime() -> None:
+    billing = tier1_service("billing")
+    tier1_service("other")  # no incident at all: 100 %
+    end = END  # the metric window ends at the start of the current minute
+
+    def incident(service: Service, start: datetime, hours: float, *, customer_impact: bool = False) -> None:
+        created = incident_services.incident_create(
+            title="Outage", service=service, severity="SEV-2", triggered_at=start, customer_impact=customer_impact
+        )
+        incident_services.incident_resolve(incident=created, at=start + timedelta(hours=hours))
+
+    with time_machine.travel(NOW, tick=False):
+        incident(billing, end - timedelta(days=3), 3, customer_impact=True)
+        incident(billing, end - timedelta(days=3, hours=-2), 1.5, customer_impact=True)  # overlaps by 1 h
+        incident(billing, end - timedelta(days=5), 4)  # no customer impact: not downtime
+        incident(billing, end - timedelta(days=31), 24 * 1.5, customer_impact=True)  # 12 h inside the window
+        compute()
+    # Union: 3 h + 0.5 h beyond the first + 12 h at the window's start = 15.5 h of 30 days.
+    row = snapshot("service:billing", "30d")
+    assert row.value == pytest.approx(100 * (1 - 15.5 * 3600 / (30 * 86400)))
+    assert (row.details["source"], row.details["downtime_seconds"], row.sample_size) == ("incidents", 15.5 * 3600, 0)
+    # 7 days: only the two overlapping ones, 3.5 h.
+    assert snapshot("service:billing", "7d").value == pytest.approx(100 * (1 - 3.5 * 3600 / (7 * 86400)))
+    assert snapshot("service:other", "30d").value == 100.0
+    # No tier-1 service has SLI data: the global figure is the mean of their fallbacks.
+    glob = snapshot("global", "30d")
+    assert glob.value == pytest.approx((100 * (1 - 15.5 * 3600 / (30 * 86400)) + 100) / 2)
+    assert glob.details["source"] == "incidents"
 
 
 def test_a_sample_larger_than_a_32_bit_integer_is_capped_and_kept_exactly_in_details() -> None:
