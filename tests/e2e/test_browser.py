@@ -64,15 +64,16 @@ def test_a_lead_logs_in_and_browses_gates_services_and_policy(
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(base + "/")
 
-    # Home: the eight gates; with services but no escalation policy, incident management
-    # fails; the areas with no records report no evidence; nothing looks like a pass.
+    # Home: the eight gates; with services but no SLO and no escalation policy, monitoring and
+    # incident management fail; the areas with no records report no evidence; nothing looks like a pass.
     expect(page.get_by_role("heading", name="Operations dashboard", level=1)).to_be_visible()
     expect(page.get_by_role("heading", name="Quality gates", level=2)).to_be_visible()
     gates = page.locator("ol.gates > li.gate")
     expect(gates).to_have_count(8)
     expect(page.locator("li.gate-pass")).to_have_count(0)
+    expect(gates.nth(0).locator(".gate-status")).to_have_text("Status: Fail")
     expect(gates.nth(1).locator(".gate-status")).to_have_text("Status: Fail")
-    for index in (0, 2, 3, 4, 5, 6, 7):
+    for index in (2, 3, 4, 5, 6, 7):
         expect(gates.nth(index).locator(".gate-status")).to_have_text("Status: No evidence")
     expect(gates.first).to_contain_text("Monitoring and alerting active")
     expect(gates.last).to_contain_text("Backup and DR validated")
