@@ -495,13 +495,21 @@ def seed_database(url: str, profile: str, args: argparse.Namespace) -> None:
             "gate evaluations",
             evaluations,
             """
-            INSERT INTO opsgov_gateevaluation (gate, status, reason, evidence, evaluated_at, created_at, updated_at)
+            INSERT INTO opsgov_gateevaluation (gate, status, reason, evidence, evaluated_at, created_at, updated_at,
+                previous_status, status_changed)
             SELECT (%(gates)s::text[])[1 + (g - 1) %% %(count)s],
                 CASE WHEN g %% 3 = 0 THEN 'fail' WHEN g %% 3 = 1 THEN 'at_risk' ELSE 'pass' END,
                 'Bench evaluation ' || g,
-                '[{"label": "Service 1", "status": "fail", "detail": "Bench", "url": "/services/service-1/"},
-                  {"label": "Service 2", "status": "pass", "detail": "Bench", "url": "/services/service-2/"}]',
-                t.at, t.at, t.at
+                '[{"label": "Service 1", "status": "fail", "detail": "Bench", "url": "/services/service-1/",
+                   "service": "service-1", "key": "bench:service-1"},
+                  {"label": "Service 2", "status": "pass", "detail": "Bench", "url": "/services/service-2/",
+                   "service": "service-2", "key": "bench:service-2"}]',
+                t.at, t.at, t.at,
+                -- the same gate's previous evaluation is the row `count` before this one
+                CASE WHEN g <= %(count)s THEN ''
+                    WHEN (g - %(count)s) %% 3 = 0 THEN 'fail' WHEN (g - %(count)s) %% 3 = 1 THEN 'at_risk'
+                    ELSE 'pass' END,
+                g <= %(count)s OR g %% 3 <> (g - %(count)s) %% 3
             FROM generate_series(%(lo)s, %(hi)s) g,
                 LATERAL (SELECT %(now)s::timestamptz - interval '5 minutes' * ((g - 1) / %(count)s) AS at) t
             """,

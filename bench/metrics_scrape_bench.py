@@ -211,8 +211,9 @@ def add_history(args: argparse.Namespace, now: datetime) -> None:
     for gate in gates.all():
         evaluations += execute(
             f"INSERT INTO {GateEvaluation._meta.db_table} (gate, status, reason, evidence, evaluated_at,"  # noqa: S608
-            " created_at, updated_at) "
-            "SELECT %s, 'fail', 'history', '[]', %s::timestamptz - k * interval '5 minutes', now(), now() "
+            " previous_status, status_changed, created_at, updated_at) "
+            "SELECT %s, 'fail', 'history', '[]', %s::timestamptz - k * interval '5 minutes', 'fail', false, "
+            "now(), now() "
             "FROM generate_series(1, %s) k",
             [gate.key, now, args.gate_history],
         )
