@@ -65,7 +65,7 @@ class MonitoringGate(Gate):
         fresh_within = get_policy().monitoring.sli_fresh_within.as_timedelta()
         by_slug = {service.slug: service for service in services}
         rows: list[Evidence] = []
-        problems: dict[str, int] = defaultdict(int)
+        problems: dict[tuple[str, str], int] = defaultdict(int)  # (noun, what) -> count
 
         # 1. SLOs with fresh SLI data (one grouped query).
         newest_sli = dict(
@@ -80,12 +80,12 @@ class MonitoringGate(Gate):
             key = f"slo:{service.slug}"
             url = f"{slo_list}?service={service.slug}"
             if service.pk not in newest_sli:
-                problems["without an SLO"] += 1
+                problems[("service", "without an SLO")] += 1
                 rows.append(
                     Evidence(f"{service.name}: no SLO", GateStatus.FAIL, "No enabled SLO.", url, service.slug, key)
                 )
             elif (newest := newest_sli[service.pk]) is None or now - newest > fresh_within:
-                problems["with stale SLI data"] += 1
+                problems[("service", "with stale SLI data")] += 1
                 detail = "No SLI data ever received." if newest is None else f"Newest SLI data {_ago(newest, now)}."
                 rows.append(
                     Evidence(
@@ -115,7 +115,7 @@ class MonitoringGate(Gate):
             finding = lacking.get(service.slug)
             key = f"alert-rules:{service.slug}"
             if finding is not None:
-                problems["without a runbook-carrying alert rule"] += 1
+                problems[("service", "without a runbook-carrying alert rule")] += 1
                 rows.append(
                     Evidence(
                         f"{service.name}: alert rules", GateStatus.FAIL, finding.detail, finding.url, service.slug, key
@@ -135,7 +135,7 @@ class MonitoringGate(Gate):
         for finding in catalog.rules_without_runbook_findings():
             if finding.service and finding.service not in by_slug:
                 continue  # a rule of a deprecated service
-            problems["alert rules without a runbook"] += 1
+            problems[("alert rule", "without a runbook")] += 1
             rows.append(
                 Evidence(
                     f"Rule {finding.label}: no runbook",
@@ -151,7 +151,7 @@ class MonitoringGate(Gate):
         for finding in catalog.overdue_runbook_findings(today=catalog.policy_today(now)):
             if finding.service and finding.service not in by_slug:
                 continue
-            problems["runbook reviews overdue"] += 1
+            problems[("runbook", "overdue for review")] += 1
             rows.append(
                 Evidence(
                     f"Runbook {finding.label}: review overdue",
@@ -181,7 +181,7 @@ class MonitoringGate(Gate):
                         )
                     )
                 else:
-                    problems["with nobody on call now"] += 1
+                    problems[("service", "with nobody on call now")] += 1
                     rows.append(
                         Evidence(
                             f"{service.name}: nobody on call now",
@@ -199,5 +199,8 @@ class MonitoringGate(Gate):
                 f"All {len(services)} active services have fresh SLOs, runbook-backed alert rules and on-call cover."
             )
         else:
-            reason = "; ".join(f"{count} {what}" for what, count in problems.items()) + "."
+            reason = "; ".join(
+                f"{count} {noun}{'' if count == 1 else 's'} {what}" for (noun, what), count in problems.items()
+            )
+            reason += "."
         return GateResult(status=GateStatus(status), reason=reason, evidence=rows)

@@ -99,7 +99,7 @@ def test_missing_and_stale_slos_fail_with_links_to_the_slo_list() -> None:
     assert rows["slo:none"].status == GateStatus.FAIL and rows["slo:none"].url == "/monitoring/slos/?service=none"
     assert rows["slo:stale"].detail.startswith("Newest SLI data 1 hour ago.")
     assert rows["slo:never"].detail.startswith("No SLI data ever received.")
-    assert result.reason == "1 without an SLO; 2 with stale SLI data."
+    assert result.reason == "1 service without an SLO; 2 services with stale SLI data."
 
 
 def test_rules_without_runbooks_fail_and_overdue_runbook_reviews_are_at_risk() -> None:
@@ -111,7 +111,7 @@ def test_rules_without_runbooks_fail_and_overdue_runbook_reviews_are_at_risk() -
     keys = by_key(result)
     assert keys["alert-rules:auth"][0] == GateStatus.FAIL
     assert keys["rule-runbook:auth:AuthDown"][0] == GateStatus.FAIL
-    assert result.reason == "1 without a runbook-carrying alert rule; 1 alert rules without a runbook."
+    assert result.reason == "1 service without a runbook-carrying alert rule; 1 alert rule without a runbook."
 
     rules(service, runbook_url="https://runbooks.example.com/auth")
     make_runbook("auth-outage", title="Auth outage", services=[service], reviewed=date(2026, 1, 2))  # 6 months: July
@@ -126,5 +126,5 @@ def test_nobody_on_call_now_fails() -> None:
     rules(service, runbook_url="https://runbooks.example.com/x")
     result = MonitoringGate().evaluate(now=NOW)
     assert by_key(result)["on-call:search"][0] == GateStatus.FAIL
-    assert result.reason == "1 with nobody on call now."
+    assert result.reason == "1 service with nobody on call now."
     assert on_call.responders(service_ids=[service.pk], now=NOW) == {service.pk: []}
