@@ -81,7 +81,7 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, Operational
 from django.db.models import F
 from django.utils import timezone
 
-from opsgov.policy import get_policy
+from opsgov.policy import SOURCE_SEVERITY_MAPPING, get_policy
 
 from . import services
 from .ingest.schemas import AlertmanagerAlert, AlertmanagerWebhook, PagerDutyTrigger, parse_pagerduty_event
@@ -99,18 +99,9 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
-#: Source severities understood without configuration; an integration's
+#: Source severities understood without configuration (opsgov.policy); an integration's
 #: severity_mapping is merged over these (keys compared in lower case).
-DEFAULT_SEVERITY_MAPPING: dict[str, str] = {
-    "critical": "SEV-1",
-    "error": "SEV-2",
-    "high": "SEV-2",
-    "major": "SEV-2",
-    "warning": "SEV-3",
-    "minor": "SEV-3",
-    "info": "SEV-4",
-    "low": "SEV-4",
-}
+DEFAULT_SEVERITY_MAPPING = SOURCE_SEVERITY_MAPPING
 
 #: An event unprocessed this long is re-enqueued by the sweeper (and not again before as long again).
 SWEEP_AFTER = timedelta(seconds=30)

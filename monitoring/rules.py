@@ -69,7 +69,7 @@ from django.utils import timezone
 
 from opsgov.errors import DomainError
 from opsgov.models import Service
-from opsgov.policy import get_policy
+from opsgov.policy import SOURCE_SEVERITY_MAPPING, get_policy
 
 from .models import AlertRule, RuleFile, RuleGroup, Runbook
 
@@ -82,19 +82,9 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_RULES_PER_FILE = 5000
 
 #: ``severity`` label values understood (compared in lower case) and the policy severity each
-#: means: the conventional Prometheus/Alertmanager vocabulary, the same defaults that alert
-#: ingestion applies (kept here as a table because an app does not import a sibling app).
+#: means: the defaults alert ingestion applies too (opsgov.policy.SOURCE_SEVERITY_MAPPING).
 #: An ``opsgov_severity`` label naming a policy severity overrides the mapping.
-SEVERITY_LABELS: dict[str, str] = {
-    "critical": "SEV-1",
-    "error": "SEV-2",
-    "high": "SEV-2",
-    "major": "SEV-2",
-    "warning": "SEV-3",
-    "minor": "SEV-3",
-    "info": "SEV-4",
-    "low": "SEV-4",
-}
+SEVERITY_LABELS = SOURCE_SEVERITY_MAPPING
 SEVERITY_OVERRIDE_LABEL = "opsgov_severity"
 SERVICE_LABEL = "service"
 RUNBOOK_ANNOTATION = "runbook_url"

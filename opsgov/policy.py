@@ -474,6 +474,24 @@ class Targets(_Strict):
     patch_compliance_percent: Percent = Field(default=95, description="Patch compliance above this")
 
 
+# --- Source severities ------------------------------------------------------------
+
+#: Severity words that alert sources use (Alertmanager's ``severity`` label, PagerDuty's
+#: ``payload.severity``; compared in lower case) and the policy severity each means by default.
+#: Alert ingestion (incidents) merges an integration's own mapping over it; the alert-rule
+#: catalog (monitoring) reads rules' ``severity`` labels through it.
+SOURCE_SEVERITY_MAPPING: dict[str, str] = {
+    "critical": "SEV-1",
+    "error": "SEV-2",
+    "high": "SEV-2",
+    "major": "SEV-2",
+    "warning": "SEV-3",
+    "minor": "SEV-3",
+    "info": "SEV-4",
+    "low": "SEV-4",
+}
+
+
 # --- Monitoring -------------------------------------------------------------------
 
 
