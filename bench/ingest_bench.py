@@ -109,19 +109,9 @@ def parse_args() -> argparse.Namespace:
         help="INGEST_ENQUEUE for gunicorn: batched (the default of gunicorn.conf.py) or one publish per request",
     )
     parser.add_argument(
-        "--no-health-checks",
+        "--no-prepared-statements",
         action="store_true",
-        help="CONN_HEALTH_CHECKS off (bench/ingest_settings.py; opsgov.settings turns it on)",
-    )
-    parser.add_argument(
-        "--server-side-binding",
-        action="store_true",
-        help="psycopg server-side binding and prepared statements (bench/ingest_settings.py)",
-    )
-    parser.add_argument(
-        "--ingest-urls-first",
-        action="store_true",
-        help="resolve /api/v1/ingest/ before the other routes (bench/ingest_urls.py)",
+        help="INGEST_PREPARED_STATEMENTS=false: the ingestion insert bound and parsed anew per request",
     )
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra server environment")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -198,14 +188,8 @@ def server_env(args: argparse.Namespace, bench_url: str, tmp: Path, port: int) -
             "INGEST_ENQUEUE": args.enqueue,
         }
     )
-    knobs = {
-        "OPSGOV_BENCH_CONN_HEALTH_CHECKS": "false" if args.no_health_checks else "",
-        "OPSGOV_BENCH_SERVER_SIDE_BINDING": "true" if args.server_side_binding else "",
-        "OPSGOV_BENCH_INGEST_URLS_FIRST": "true" if args.ingest_urls_first else "",
-    }
-    if any(knobs.values()):
-        env.update(knobs)
-        env["DJANGO_SETTINGS_MODULE"] = "bench.ingest_settings"
+    if args.no_prepared_statements:
+        env["INGEST_PREPARED_STATEMENTS"] = "false"
     for item in args.env:
         name, _, value = item.partition("=")
         env[name] = value
@@ -605,9 +589,7 @@ def main() -> int:
             "worker_concurrency": args.worker_concurrency,
             "keys": args.keys,
             "enqueue": args.enqueue,
-            "conn_health_checks": not args.no_health_checks,
-            "server_side_binding": args.server_side_binding,
-            "ingest_urls_first": args.ingest_urls_first,
+            "prepared_statements": not args.no_prepared_statements,
             "pause_worker": args.pause_worker,
             "extra_env": args.env,
         }

@@ -1,4 +1,7 @@
-"""The URLconf of opsgov.lean.IngestHandler: the ingestion routes only, at the paths opsgov.urls serves them."""
+"""The URLconf of opsgov.lean (IngestApplication and IngestHandler).
+
+The ingestion routes only, at the paths opsgov.urls serves them.
+"""
 
 from django.urls import include, path
 

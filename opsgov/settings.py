@@ -106,7 +106,8 @@ MIDDLEWARE = [
 ]
 
 # The token-authenticated ingestion endpoints need none of the above but the security headers
-# and the request counter: opsgov.wsgi serves them through this chain (opsgov/lean.py).
+# and the request counter: opsgov.wsgi's IngestApplication does what these do itself and leaves the
+# rest (a Host not allowed, an HTTPS redirect, an unknown path) to Django's handler with this chain (opsgov/lean.py).
 INGEST_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -156,6 +157,11 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # tests can open the test database too.
     _db["TEST"] = {"NAME": str(VAR_DIR / "test-opsgov.sqlite3")}
 DATABASES = {"default": _db}
+# The ingestion insert (incidents.ingestion) runs as a server-side prepared statement on
+# PostgreSQL: parsed and planned once per connection instead of per event. Turn it off behind
+# a connection pooler in transaction mode that cannot carry prepared statements (PgBouncer
+# before 1.21, or without max_prepared_statements).
+INGEST_PREPARED_STATEMENTS: bool = _read(env.bool, "INGEST_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ---------------------------------------------------------------------

@@ -11,9 +11,11 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsgov.settings")
 
-from opsgov.lean import with_ingest_handler
+django_application = get_wsgi_application()  # sets Django up: opsgov.lean imports models
 
-application = with_ingest_handler(get_wsgi_application())
+from opsgov.lean import with_ingest_handler  # noqa: E402
+
+application = with_ingest_handler(django_application)
 
 # What loading the app created lives as long as the process: moved out of the cyclic garbage
 # collector's generations, it is no longer traversed by every full collection. Those collections

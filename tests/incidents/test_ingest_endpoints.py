@@ -14,11 +14,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from incidents.ingest.handling import MAX_BODY_BYTES
 from incidents.ingest.schemas import PagerDutyTrigger, parse_pagerduty_event
-from incidents.ingest.views import MAX_BODY_BYTES
 from incidents.models import Integration, IntegrationKind, RawEvent
 
 from .test_ingest_support import (
+    FRONT_END,
     GROUP_KEY,
     NOW,
     PD_KEY,
@@ -29,6 +30,7 @@ from .test_ingest_support import (
     pagerduty_url,
     payload,
     post,
+    send,
 )
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +40,16 @@ pytestmark = pytest.mark.django_db
 def _now() -> Iterator[None]:
     with time_machine.travel(NOW, tick=False):
         yield
+
+
+@pytest.fixture(autouse=True, params=["django", "wsgi"])
+def front_end(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test runs against both front ends: the Django views and opsgov.wsgi's IngestApplication."""
+    reset = FRONT_END.set(request.param)
+    try:
+        yield request.param
+    finally:
+        FRONT_END.reset(reset)
 
 
 @pytest.fixture
@@ -400,9 +412,7 @@ def test_authentication_comes_before_reading_the_body(alertmanager: tuple[Integr
 
 
 def test_only_post_is_allowed(alertmanager: tuple[Integration, str]) -> None:
-    from django.test import Client
-
-    response = Client().get(alertmanager_url(alertmanager[1]))
+    response = send("GET", alertmanager_url(alertmanager[1]))
     assert response.status_code == 405
     assert response["Allow"] == "POST"
 

@@ -233,7 +233,7 @@ def test_processing_the_same_event_twice_does_nothing_the_second_time() -> None:
 
 
 def test_a_group_key_longer_than_a_dedup_key_is_digested() -> None:
-    from incidents.ingest.views import alertmanager_dedup_key
+    from incidents.ingest.handling import alertmanager_dedup_key
 
     _, token = make_integration("alertmanager")
     data = payload("alertmanager-v4-firing")

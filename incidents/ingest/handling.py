@@ -1,0 +1,362 @@
+"""The ingestion endpoints' request handling, apart from any web framework.
+
+Two front ends serve the same endpoints with this module:
+- incidents.ingest.views: Django views (the test client, runserver, and any
+  server that runs opsgov.urls alone);
+- opsgov.lean.IngestApplication: a plain WSGI application that opsgov.wsgi puts
+  in front of Django for /api/v1/ingest/, without Django's request and
+  response objects, middleware or URL dispatch per request (opsgov/lean.py says why).
+
+Both read the request through an `Incoming` and send back the `Answer`.
+
+What a caller can rely on:
+- 202 means the payload is stored (a RawEvent committed to the database).
+  Processing happens in a Celery task enqueued after the commit (by gunicorn
+  workers in batches: incidents.ingestion, "Enqueueing"); if the broker is
+  down the answer is still 202 and the sweeper enqueues the event later, so
+  nothing accepted is lost.
+- Authentication is the integration's token only, in the URL path or in an
+  `Authorization: Bearer <token>` header (no session, no CSRF): 401 when it is
+  missing or malformed, 403 when it matches no integration, the integration is
+  disabled, or it belongs to the other endpoint.
+- 415 unless the body is `application/json` (not compressed), 411 without a
+  Content-Length, 413 over MAX_BODY_BYTES (checked on Content-Length before
+  reading, and on the bytes read, never reading more than the limit + 1),
+  400 for malformed JSON or an invalid event, with pydantic's field paths.
+- The Alertmanager endpoint never answers 429 and answers 5xx only when the
+  payload could not be stored (Alertmanager retries 5xx and drops 4xx).
+
+The hot path is one statement: an insert that finds the integration by its token hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from django.db import Error as DatabaseError
+from django.db import InterfaceError, OperationalError, connection, transaction
+from pydantic import ValidationError
+
+from incidents.ingestion import integration_for_token, store_raw_event, store_raw_event_for_token
+from incidents.models import IntegrationKind
+from incidents.tasks import enqueue_process_raw_event
+
+from .schemas import AlertmanagerWebhook, error_lines, parse_pagerduty_event
+
+logger = logging.getLogger(__name__)
+
+#: Largest body accepted (1 MiB). Checked here, before Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+#: could answer its own 400, because the endpoints read the stream themselves.
+MAX_BODY_BYTES = 1024 * 1024
+
+# Tokens come from secrets.token_urlsafe(32) (43 characters); anything not shaped
+# like one is refused before it costs a query.
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+# As much of a token as logs show (Integration.token_prefix stores as much, to recognise one).
+TOKEN_PREFIX_LENGTH = 8
+_INVALID = "invalid event"
+_ENDPOINT_OF_KIND: dict[str, str] = {
+    IntegrationKind.ALERTMANAGER: "/api/v1/ingest/alertmanager/<token>/",
+    IntegrationKind.PAGERDUTY: "/api/v1/ingest/pagerduty/<token>/enqueue",
+    IntegrationKind.GENERIC: "/api/v1/ingest/pagerduty/<token>/enqueue",
+}
+_UNSTORABLE = "JSON strings must not contain NUL characters or unpaired surrogates."
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """What the endpoints read of a request, whichever front end received it."""
+
+    method: str
+    #: The request path, for log lines (with the token redacted).
+    path: str
+    #: The Authorization header, if any.
+    authorization: str | None
+    #: The media type of the Content-Type header, in lower case, without parameters ("" when absent).
+    content_type: str
+    #: The Content-Encoding header, if any.
+    content_encoding: str | None
+    #: The Content-Length header as sent, if any.
+    content_length: str | None
+    #: Reads up to n bytes of the body (never past Content-Length).
+    read: Callable[[int], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An endpoint's answer: the status, the JSON body and any extra headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: tuple[tuple[str, str], ...] = ()
+    #: True when the answer has been logged here (a refusal, or an error), with the token redacted.
+    logged: bool = field(default=False)
+
+
+class Reject(Exception):
+    """An answer other than 202, with the status and the JSON body to send."""
+
+    def __init__(self, status: int, kind: str, message: str, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body: dict[str, Any] = {"status": kind, "message": message}
+        if errors is not None:
+            self.body["errors"] = errors
+
+    def answer(self) -> Answer:
+        headers: tuple[tuple[str, str], ...] = ()
+        if self.status == 401:
+            headers = (("WWW-Authenticate", 'Bearer realm="opsgov-ingest"'),)
+        elif self.status == 405:
+            headers = (("Allow", "POST"),)
+        return Answer(self.status, self.body, headers, logged=True)
+
+
+def _token(incoming: Incoming, token: str | None) -> str:
+    """The token from the path or the Authorization header, shaped like one; or a Reject (401). No query."""
+    if token is None:
+        header = incoming.authorization
+        if not header:
+            raise Reject(
+                401, "unauthorized", "An integration token is required, in the URL or as 'Authorization: Bearer'."
+            )
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Reject(401, "unauthorized", "The Authorization header must be 'Bearer <integration token>'.")
+        token = token.strip()
+    if not _TOKEN_RE.fullmatch(token):
+        raise Reject(401, "unauthorized", "The integration token is malformed.")
+    return token
+
+
+def _integration_id(token: str, *, kinds: tuple[str, ...], endpoint: str) -> int:
+    """The id of the enabled integration of one of `kinds` the token belongs to; or a Reject (403) saying why not."""
+    found = integration_for_token(token)
+    if found is None:
+        raise Reject(403, "forbidden", "The token matches no integration.")
+    integration_id, kind, enabled = found
+    if not enabled:
+        raise Reject(403, "forbidden", "This integration is disabled; enable it in opsgov to send events.")
+    if kind not in kinds:
+        raise Reject(
+            403,
+            "forbidden",
+            f"This token belongs to a {kind} integration, not to this {endpoint} endpoint; "
+            f"post its events to {_ENDPOINT_OF_KIND.get(kind, 'the endpoint of its kind')}.",
+        )
+    return integration_id
+
+
+@contextmanager
+def _token_refusal_first(token: str, *, kinds: tuple[str, ...], endpoint: str) -> Iterator[None]:
+    """Let a bad token's 403 win over the body's 4xx raised inside, as if the token had been checked first.
+
+    The happy path checks the token in the insert itself (one round trip); only
+    a refused body costs the separate lookup.
+    """
+    try:
+        yield
+    except Reject:
+        _integration_id(token, kinds=kinds, endpoint=endpoint)
+        raise
+
+
+def _reject_nan(value: str) -> Any:
+    raise ValueError(f"{value} is not valid JSON")
+
+
+def _finite_float(value: str) -> float:
+    number = float(value)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError(f"number {value[:40]} is out of range")
+    return number
+
+
+def _storable(value: Any) -> bool:
+    """False if a string holds a NUL or a lone surrogate, which PostgreSQL's jsonb refuses."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_storable(key) and _storable(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_storable(item) for item in value)
+    return True
+
+
+def _json_body(incoming: Incoming) -> tuple[Any, str]:
+    """The request's JSON body, parsed and as text, within the size limit; or a Reject (411, 413, 415, 400).
+
+    The text is what gets stored, so anything the database's JSON type would
+    refuse is refused here: NaN and infinities, NUL characters, lone
+    surrogates, and text that is not UTF-8 (RFC 8259; a byte order mark is dropped).
+    """
+    content_type = incoming.content_type
+    if content_type != "application/json":
+        raise Reject(
+            415, "unsupported media type", f"Send the event as application/json, not {content_type or 'nothing'}."
+        )
+    encoding = (incoming.content_encoding or "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise Reject(415, "unsupported media type", f"Content-Encoding {encoding} is not supported; send plain JSON.")
+    raw_length = incoming.content_length
+    if not raw_length:
+        raise Reject(411, _INVALID, "A Content-Length header is required.")
+    try:
+        length = int(raw_length)
+    except ValueError:
+        raise Reject(400, _INVALID, "The Content-Length header is not a number.") from None
+    if length > MAX_BODY_BYTES:
+        raise Reject(413, "payload too large", f"The body is {length} bytes; the limit is {MAX_BODY_BYTES} bytes.")
+    body = incoming.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise Reject(413, "payload too large", f"The body exceeds the limit of {MAX_BODY_BYTES} bytes.")
+    try:
+        text = body.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError:
+        raise Reject(400, _INVALID, "Malformed JSON: the body is not UTF-8.", ["body: not UTF-8"]) from None
+    if not text.strip():
+        raise Reject(400, _INVALID, "Malformed JSON: the body is empty.", ["body: empty"])
+    try:
+        data = json.loads(text, parse_constant=_reject_nan, parse_float=_finite_float)
+    except RecursionError:
+        raise Reject(400, _INVALID, "Malformed JSON: nested too deeply.", ["body: nested too deeply"]) from None
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        raise Reject(400, _INVALID, f"Malformed JSON: {exc}", [f"body: {exc}"]) from None
+    # Only bodies with \u escapes can hold a NUL or a lone surrogate: walk those alone.
+    if "\\u" in text and not _storable(data):
+        raise Reject(400, _INVALID, f"Event object is invalid: {_UNSTORABLE}", [f"body: {_UNSTORABLE}"])
+    return data, text
+
+
+def _store(
+    *, token: str, kinds: tuple[str, ...], endpoint: str, dedup_key: str, action: str, payload_json: str
+) -> uuid.UUID:
+    """Insert the RawEvent (its own transaction) and enqueue its processing once it is committed.
+
+    The token is checked by the insert itself (one statement); when it inserts
+    nothing, the lookup says why (403). The enqueue is a robust on-commit
+    callback that logs broker errors instead of raising them: the row is
+    committed either way, and the sweeper enqueues what is left unprocessed.
+    (Inside a caller's transaction, as in tests, the callback waits for that
+    transaction's commit.)
+    """
+    store = partial(
+        store_raw_event_for_token,
+        token=token,
+        kinds=kinds,
+        dedup_key=dedup_key,
+        action=action,
+        payload_json=payload_json,
+    )
+    try:
+        stored = store()
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        # A connection the server closed (restart, idle timeout, failover) fails on its first statement:
+        # reconnect and try once more, as a CONN_HEALTH_CHECKS query would have (opsgov.lean skips it).
+        logger.warning("The database connection was broken; reconnecting to store the event", exc_info=True)
+        connection.close()
+        stored = store()
+    if stored is None:
+        integration_id = _integration_id(token, kinds=kinds, endpoint=endpoint)
+        # Enabled (or re-kinded) between the two statements: store it as it now stands.
+        stored = store_raw_event(
+            integration_id=integration_id, dedup_key=dedup_key, action=action, payload_json=payload_json
+        )
+    event_id, event_uuid = stored
+    transaction.on_commit(partial(enqueue_process_raw_event, event_id), robust=True)
+    return event_uuid
+
+
+def redacted(path: str, token: str | None) -> str:
+    """`path` with the token cut to its first characters, for logs."""
+    return path.replace(token, token[:TOKEN_PREFIX_LENGTH] + "...") if token else path
+
+
+Endpoint = Callable[[Incoming, str | None], Answer]
+
+
+def answer(endpoint: Endpoint, incoming: Incoming, token: str | None) -> Answer:
+    """`endpoint`'s answer to a request: POST only; a Reject becomes its JSON answer and a
+    database error while authenticating or storing a 503 (the sender retries).
+    Both are logged here with the token redacted (front ends must not log the path themselves)."""
+    try:
+        if incoming.method != "POST":
+            raise Reject(405, "method not allowed", "Send events with POST.")
+        return endpoint(incoming, token)
+    except Reject as reject:
+        logger.warning("%s %s: %s", reject.status, redacted(incoming.path, token), reject.body["message"])
+        return reject.answer()
+    except DatabaseError:
+        logger.exception("503 %s: the event could not be stored", redacted(incoming.path, token))
+        return Answer(503, {"status": "error", "message": "The event could not be stored; retry later."}, logged=True)
+
+
+def alertmanager_dedup_key(group_key: str) -> str:
+    """groupKey, or a digest of it when it is longer than a dedup key may be (255)."""
+    if len(group_key) <= 255:
+        return group_key
+    return "sha256:" + hashlib.sha256(group_key.encode()).hexdigest()
+
+
+def alertmanager(incoming: Incoming, token: str | None) -> Answer:
+    """POST /api/v1/ingest/alertmanager/<token>/: an Alertmanager webhook (version 4).
+
+    Stored with action "trigger" while the group fires and "resolve" when it is
+    resolved, keyed by the groupKey.
+    """
+    token = _token(incoming, token)
+    kinds, endpoint = (IntegrationKind.ALERTMANAGER.value,), "Alertmanager"
+    with _token_refusal_first(token, kinds=kinds, endpoint=endpoint):
+        data, text = _json_body(incoming)
+        try:
+            webhook = AlertmanagerWebhook.model_validate(data)
+        except ValidationError as exc:
+            raise Reject(400, _INVALID, "Event object is invalid", error_lines(exc)) from None
+    event_uuid = _store(
+        token=token,
+        kinds=kinds,
+        endpoint=endpoint,
+        dedup_key=alertmanager_dedup_key(webhook.groupKey),
+        action="trigger" if webhook.status == "firing" else "resolve",
+        payload_json=text,
+    )
+    return Answer(202, {"status": "success", "message": "Event accepted", "event": str(event_uuid)})
+
+
+def pagerduty(incoming: Incoming, token: str | None) -> Answer:
+    """POST /api/v1/ingest/pagerduty/<token>/enqueue: a PagerDuty Events API v2 event.
+
+    A trigger without a dedup_key gets one (uuid4 hex), returned in the answer:
+    later acknowledge/resolve events send it back.
+    """
+    token = _token(incoming, token)
+    kinds, endpoint = (IntegrationKind.PAGERDUTY.value, IntegrationKind.GENERIC.value), "PagerDuty Events v2"
+    with _token_refusal_first(token, kinds=kinds, endpoint=endpoint):
+        data, text = _json_body(incoming)
+        try:
+            event = parse_pagerduty_event(data)
+        except ValidationError as exc:
+            raise Reject(400, _INVALID, "Event object is invalid", error_lines(exc)) from None
+    # Only a trigger can come without one: the schema requires it of acknowledge and resolve.
+    dedup_key = event.dedup_key or uuid.uuid4().hex
+    _store(
+        token=token, kinds=kinds, endpoint=endpoint, dedup_key=dedup_key, action=event.event_action, payload_json=text
+    )
+    return Answer(202, {"status": "success", "message": "Event processed", "dedup_key": dedup_key})
