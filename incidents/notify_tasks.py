@@ -28,20 +28,13 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 from django.utils.dateparse import parse_datetime
-from kombu.exceptions import OperationalError as BrokerOperationalError
+
+from opsgov.publishing import RETRYABLE_DB_ERRORS, publish, publish_each
 
 from . import escalation, notifications
 
 logger = logging.getLogger(__name__)
-
-#: What publishing raises when the broker cannot be reached (as in incidents.tasks).
-BROKER_ERRORS: tuple[type[BaseException], ...] = (BrokerOperationalError, OSError)
-#: One quick retry when publishing: the caller waits for this, and the beat tasks cover what fails.
-PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
-#: Database errors worth retrying: transient by nature.
-RETRYABLE_DB_ERRORS = (OperationalError, InterfaceError)
 
 
 @shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
@@ -100,17 +93,14 @@ def retry_due_notifications() -> int:
 
 def enqueue_escalation(incident_id: int, level: int, scheduled_at: datetime) -> bool:
     """Publish escalate_incident; False (logged) when the broker is unreachable: the beat task covers it."""
-    try:
-        escalate_incident.apply_async((incident_id, level, scheduled_at.isoformat()), retry_policy=PUBLISH_RETRY_POLICY)
-    except BROKER_ERRORS as exc:
-        logger.warning(
-            "Could not enqueue escalation of incident %s (%s: %s); the beat task will run it.",
-            incident_id,
-            type(exc).__name__,
-            exc,
-        )
-        return False
-    return True
+    return publish(
+        escalate_incident,
+        (incident_id, level, scheduled_at.isoformat()),
+        logger=logger,
+        what="escalation of incident %s",
+        what_args=(incident_id,),
+        then="the beat task will run it",
+    )
 
 
 def enqueue_deliveries(notification_ids: Iterable[int]) -> int:
@@ -118,17 +108,10 @@ def enqueue_deliveries(notification_ids: Iterable[int]) -> int:
 
     Returns how many were published.
     """
-    published = 0
-    for notification_id in notification_ids:
-        try:
-            deliver_notification.apply_async((notification_id,), retry_policy=PUBLISH_RETRY_POLICY)
-        except BROKER_ERRORS as exc:
-            logger.warning(
-                "Could not enqueue delivery of notification %s (%s: %s); the sweeper will retry.",
-                notification_id,
-                type(exc).__name__,
-                exc,
-            )
-            break
-        published += 1
-    return published
+    return publish_each(
+        deliver_notification,
+        notification_ids,
+        logger=logger,
+        what="delivery of notification %s",
+        then="the sweeper will retry",
+    )

@@ -23,24 +23,16 @@ import threading
 from collections.abc import Sequence
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
-from kombu.exceptions import OperationalError as BrokerOperationalError
+
+from opsgov.publishing import RETRYABLE_DB_ERRORS, publish, publish_each
 
 from . import ingestion
 
 logger = logging.getLogger(__name__)
 
-#: What publishing raises when the broker cannot be reached: kombu's OperationalError
-#: (Celery re-raises transport connection errors as it) and OSError (ConnectionError,
-#: TimeoutError, or the filesystem transport failing to write its message file).
-BROKER_ERRORS: tuple[type[BaseException], ...] = (BrokerOperationalError, OSError)
-
-#: One quick retry when publishing, not Celery's default of three: a web request
-#: waits for this, and the sweeper covers what fails.
-PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
-
-#: Database errors worth retrying: transient by nature.
-RETRYABLE_DB_ERRORS = (OperationalError, InterfaceError)
+# How a failed publish is logged ("Could not enqueue ...", opsgov.publishing).
+_PROCESSING_OF_EVENT = "processing of raw event %s"
+_SWEEPER_RETRIES = "the sweeper will retry"
 
 #: Longest an id waits in a started enqueue buffer before it is published (seconds).
 ENQUEUE_INTERVAL = 0.05
@@ -85,13 +77,14 @@ def process_raw_events(event_ids: list[int]) -> int:
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=45)
 def sweep_raw_events() -> int:
     """Enqueue processing of events left unprocessed for SWEEP_AFTER; returns how many tasks were enqueued."""
-    event_ids = ingestion.claim_stale_raw_events()
-    enqueued = 0
-    for event_id in event_ids:
-        if not _publish_one(event_id):
-            break  # the broker is down: the claimed rest is tried again at a later sweep
-        enqueued += 1
-    return enqueued
+    # When the broker is down, the claimed rest is tried again at a later sweep.
+    return publish_each(
+        process_raw_event,
+        ingestion.claim_stale_raw_events(),
+        logger=logger,
+        what=_PROCESSING_OF_EVENT,
+        then=_SWEEPER_RETRIES,
+    )
 
 
 def enqueue_process_raw_event(event_id: int) -> bool:
@@ -107,34 +100,26 @@ def enqueue_process_raw_event(event_id: int) -> bool:
 
 def _publish_one(event_id: int) -> bool:
     """Publish process_raw_event(event_id); False (logged, not raised) when the broker is unreachable."""
-    try:
-        process_raw_event.apply_async((event_id,), retry_policy=PUBLISH_RETRY_POLICY)
-    except BROKER_ERRORS as exc:
-        logger.warning(
-            "Could not enqueue processing of raw event %s (%s: %s); the sweeper will retry.",
-            event_id,
-            type(exc).__name__,
-            exc,
-        )
-        return False
-    return True
+    return publish(
+        process_raw_event,
+        (event_id,),
+        logger=logger,
+        what=_PROCESSING_OF_EVENT,
+        what_args=(event_id,),
+        then=_SWEEPER_RETRIES,
+    )
 
 
 def _publish_batch(event_ids: Sequence[int]) -> bool:
     """Publish process_raw_events(event_ids); False (logged, not raised) when the broker is unreachable."""
-    try:
-        process_raw_events.apply_async((list(event_ids),), retry_policy=PUBLISH_RETRY_POLICY)
-    except BROKER_ERRORS as exc:
-        logger.warning(
-            "Could not enqueue processing of %d raw events (%s to %s; %s: %s); the sweeper will retry.",
-            len(event_ids),
-            event_ids[0],
-            event_ids[-1],
-            type(exc).__name__,
-            exc,
-        )
-        return False
-    return True
+    return publish(
+        process_raw_events,
+        (list(event_ids),),
+        logger=logger,
+        what="processing of %d raw events (%s to %s)",
+        what_args=(len(event_ids), event_ids[0], event_ids[-1]),
+        then=_SWEEPER_RETRIES,
+    )
 
 
 class EnqueueBuffer:

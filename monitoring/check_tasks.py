@@ -16,19 +16,12 @@ import logging
 from datetime import datetime
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
-from kombu.exceptions import OperationalError as BrokerOperationalError
+
+from opsgov.publishing import RETRYABLE_DB_ERRORS, publish
 
 from . import checks
 
 logger = logging.getLogger(__name__)
-
-#: What publishing raises when the broker cannot be reached.
-BROKER_ERRORS: tuple[type[BaseException], ...] = (BrokerOperationalError, OSError)
-#: One quick retry when publishing; the run is given back when that fails too.
-PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
-#: Database errors worth retrying: transient by nature.
-RETRYABLE_DB_ERRORS = (OperationalError, InterfaceError)
 
 
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=45)
@@ -37,15 +30,14 @@ def enqueue_due_http_checks() -> int:
     enqueued = 0
     runs = checks.claim_due_http_checks()
     for index, run in enumerate(runs):
-        try:
-            run_http_check.apply_async((run.check_id, run.scheduled_for.isoformat()), retry_policy=PUBLISH_RETRY_POLICY)
-        except BROKER_ERRORS as exc:
-            logger.warning(
-                "Could not enqueue %d HTTP check runs (%s: %s); they are given back for the next beat.",
-                len(runs) - index,
-                type(exc).__name__,
-                exc,
-            )
+        if not publish(
+            run_http_check,
+            (run.check_id, run.scheduled_for.isoformat()),
+            logger=logger,
+            what="%d HTTP check runs",
+            what_args=(len(runs) - index,),
+            then="they are given back for the next beat",
+        ):
             for unsent in runs[index:]:
                 checks.release_http_check_run(unsent)
             break

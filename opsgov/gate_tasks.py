@@ -18,17 +18,12 @@ import logging
 from collections.abc import Iterable
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
-from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from . import gates_engine
+from .publishing import RETRYABLE_DB_ERRORS, publish_each
 from .registry import gates
 
 logger = logging.getLogger(__name__)
-
-BROKER_ERRORS: tuple[type[BaseException], ...] = (BrokerOperationalError, OSError)
-PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
-RETRYABLE_DB_ERRORS = (OperationalError, InterfaceError)
 
 
 @shared_task(
@@ -62,17 +57,10 @@ def evaluate_gate(key: str) -> str | None:
 
 def enqueue_deliveries(evaluation_ids: Iterable[int]) -> int:
     """Publish deliver_gate_notifications for each id; stops at the first broker error (the sweeper retries)."""
-    published = 0
-    for evaluation_id in evaluation_ids:
-        try:
-            deliver_gate_notifications.apply_async((evaluation_id,), retry_policy=PUBLISH_RETRY_POLICY)
-        except BROKER_ERRORS as exc:
-            logger.warning(
-                "Could not enqueue gate notifications of evaluation %s (%s: %s); the sweeper will retry.",
-                evaluation_id,
-                type(exc).__name__,
-                exc,
-            )
-            break
-        published += 1
-    return published
+    return publish_each(
+        deliver_gate_notifications,
+        evaluation_ids,
+        logger=logger,
+        what="gate notifications of evaluation %s",
+        then="the sweeper will retry",
+    )
