@@ -50,7 +50,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from _support import database_urls, recreate  # bench/_support.py
 
 ROOT = Path(__file__).resolve().parent.parent
 SEVERITIES = ("SEV-1", "SEV-2", "SEV-3", "SEV-4")
@@ -94,27 +96,10 @@ def parse_args() -> argparse.Namespace:
 
 
 def server_urls(prefix: str) -> tuple[str, dict[str, str]]:
-    url = os.environ.get("DATABASE_URL", "")
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        sys.exit("DATABASE_URL must name a PostgreSQL server, e.g. postgresql://postgres@127.0.0.1:5432/postgres")
+    """(maintenance URL, {side: URL of its database}) on the server DATABASE_URL names."""
     names = {side: f"{prefix}_{side}" for side in PROFILES}
-    if parts.path.lstrip("/") in names.values():
-        sys.exit("DATABASE_URL names a bench database; the benchmark creates and drops those itself.")
-    return (
-        urlunsplit(("postgresql", parts.netloc, "/postgres", parts.query, "")),
-        {side: urlunsplit(("postgresql", parts.netloc, f"/{name}", parts.query, "")) for side, name in names.items()},
-    )
-
-
-def recreate(maintenance_url: str, database: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    maintenance_url, urls = database_urls(*names.values())
+    return maintenance_url, {side: urls[name] for side, name in names.items()}
 
 
 def child_env(database_url: str, var_dir: str) -> dict[str, str]:

@@ -62,7 +62,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from _support import recreate, server_urls  # bench/_support.py
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "ingest_wrk.lua"
@@ -120,30 +121,6 @@ def parse_args() -> argparse.Namespace:
 
 
 # --- Processes -----------------------------------------------------------------------------
-
-
-def server_urls(database: str) -> tuple[str, str]:
-    """(maintenance URL, bench URL) on the server DATABASE_URL names."""
-    url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        sys.exit("DATABASE_URL must name a PostgreSQL server, e.g. postgresql://postgres@127.0.0.1:5432/postgres")
-    if parts.path.lstrip("/") == database:
-        sys.exit(f"DATABASE_URL already names {database!r}; the benchmark creates and drops that database itself.")
-    return (
-        urlunsplit(("postgresql", parts.netloc, "/postgres", parts.query, "")),
-        urlunsplit(("postgresql", parts.netloc, f"/{database}", parts.query, "")),
-    )
-
-
-def recreate(maintenance_url: str, database: str, *, drop_only: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
 
 
 def free_port() -> int:
@@ -507,7 +484,7 @@ def main() -> int:
     args = parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
-    maintenance_url, bench_url = server_urls(args.database)
+    maintenance_url, bench_url = server_urls(args.database, default="postgresql://postgres@127.0.0.1:5432/postgres")
     tmp = Path(tempfile.mkdtemp(prefix="opsgov-ingest-bench-"))
     port = args.port or free_port()
     env = server_env(args, bench_url, tmp, port)

@@ -39,17 +39,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
-from psycopg import sql
+from _support import recreate, server_urls  # bench/_support.py
 
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = ["mtta", "mttr", "mtbf"]
 SEVERITIES = [("SEV-1", 0.05), ("SEV-2", 0.15), ("SEV-3", 0.40), ("SEV-4", 0.40)]
 COLUMNS = (
     "uuid, title, summary, service_id, severity, status, triggered_at, acknowledged_at, mitigated_at,"
-    " resolved_at, cancelled_at, customer_impact, dedup_key, reopen_count, created_at, updated_at"
+    " resolved_at, cancelled_at, customer_impact, dedup_key, reopen_count, created_at, updated_at,"
+    " escalation_level"
 )
 
 
@@ -64,28 +63,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--seed", type=int, default=8, help="random seed")
     return parser.parse_args()
-
-
-def server_urls(database: str) -> tuple[str, str]:
-    """(maintenance URL, bench URL) on the server DATABASE_URL names."""
-    url = os.environ.get("DATABASE_URL", "")
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        sys.exit("DATABASE_URL must name a PostgreSQL server, e.g. postgresql://postgres@127.0.0.1:5432/postgres")
-    if parts.path.lstrip("/") == database:
-        sys.exit(f"DATABASE_URL already names {database!r}; the benchmark creates and drops that database itself.")
-    scheme = "postgresql"
-    return (
-        urlunsplit((scheme, parts.netloc, "/postgres", parts.query, "")),
-        urlunsplit((scheme, parts.netloc, f"/{database}", parts.query, "")),
-    )
-
-
-def recreate(maintenance_url: str, database: str, *, drop_only: bool = False) -> None:
-    with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
 
 
 def setup_django(bench_url: str, var_dir: str) -> None:
@@ -144,7 +121,7 @@ class Generator:
             yield (
                 f"{uuid.UUID(int=rng.getrandbits(128), version=4)}\tBench incident {number}\t\t{service_id}\t"
                 f"{severity}\t{status}\t{ts(triggered)}\t{ts(ack)}\t\\N\t{ts(resolved)}\t{ts(cancelled)}\t"
-                f"{impact}\t\t0\t{ts(written or triggered)}\t{ts(written or last)}\n"
+                f"{impact}\t\t0\t{ts(written or triggered)}\t{ts(written or last)}\t0\n"
             )
 
 

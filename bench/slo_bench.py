@@ -40,10 +40,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
-from psycopg import sql
+from _support import recreate, server_urls  # bench/_support.py
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,27 +55,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", action="store_true", help="reuse a database kept by --keep: no seeding")
     return parser.parse_args()
-
-
-def server_urls(database: str) -> tuple[str, str]:
-    """(maintenance URL, bench URL) on the server DATABASE_URL names."""
-    url = os.environ.get("DATABASE_URL", "")
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        sys.exit("DATABASE_URL must name a PostgreSQL server, e.g. postgresql://postgres@127.0.0.1:5432/postgres")
-    if parts.path.lstrip("/") == database:
-        sys.exit(f"DATABASE_URL already names {database!r}; the benchmark creates and drops that database itself.")
-    return (
-        urlunsplit(("postgresql", parts.netloc, "/postgres", parts.query, "")),
-        urlunsplit(("postgresql", parts.netloc, f"/{database}", parts.query, "")),
-    )
-
-
-def recreate(maintenance_url: str, database: str, *, drop_only: bool = False) -> None:
-    with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
 
 
 def setup_django(bench_url: str, var_dir: str) -> None:
