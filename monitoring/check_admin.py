@@ -14,29 +14,15 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from .checks import HEARTBEAT_STATE_FIELDS, HTTP_CHECK_STATE_FIELDS
 from .models import CheckFlip, Heartbeat, HeartbeatPing, HttpCheck, HttpCheckResult
 
 
 def register_audit() -> None:
     from auditlog.registry import auditlog
 
-    auditlog.register(
-        HttpCheck,
-        exclude_fields=[
-            "status",
-            "consecutive_failures",
-            "next_run_at",
-            "last_run_at",
-            "last_ok",
-            "last_status_code",
-            "last_latency_ms",
-            "last_error",
-            "updated_at",
-        ],
-    )
-    auditlog.register(
-        Heartbeat, exclude_fields=["status", "last_ping_at", "last_start_at", "alert_after", "n_pings", "updated_at"]
-    )
+    auditlog.register(HttpCheck, exclude_fields=[*HTTP_CHECK_STATE_FIELDS, "updated_at"])
+    auditlog.register(Heartbeat, exclude_fields=[*HEARTBEAT_STATE_FIELDS, "updated_at"])
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -66,24 +52,17 @@ class FlipInline(_ReadOnlyInline):
     ordering = ["-at"]
 
 
-class HttpCheckAdmin(ReadOnlyAdmin):
+class _CheckAdmin(ReadOnlyAdmin):
+    list_select_related = ["service"]
+    inlines = [FlipInline]
+
+
+class HttpCheckAdmin(_CheckAdmin):
     list_display = ["name", "service", "method", "url", "status", "enabled", "last_run_at", "next_run_at"]
     list_filter = ["status", "enabled", "method", "service"]
     search_fields = ["name", "url"]
-    list_select_related = ["service"]
     raw_id_fields = ["slo"]
-    readonly_fields = [
-        "uuid",
-        "status",
-        "consecutive_failures",
-        "next_run_at",
-        "last_run_at",
-        "last_ok",
-        "last_status_code",
-        "last_latency_ms",
-        "last_error",
-    ]
-    inlines = [FlipInline]
+    readonly_fields = ["uuid", *HTTP_CHECK_STATE_FIELDS]
 
 
 class HttpCheckResultAdmin(ReadOnlyAdmin):
@@ -93,13 +72,11 @@ class HttpCheckResultAdmin(ReadOnlyAdmin):
     date_hierarchy = "checked_at"
 
 
-class HeartbeatAdmin(ReadOnlyAdmin):
+class HeartbeatAdmin(_CheckAdmin):
     list_display = ["name", "service", "status", "period", "grace", "last_ping_at", "alert_after"]
     list_filter = ["status", "service"]
     search_fields = ["name", "description"]
-    list_select_related = ["service"]
-    readonly_fields = ["uuid", "status", "last_ping_at", "last_start_at", "alert_after", "n_pings"]
-    inlines = [FlipInline]
+    readonly_fields = ["uuid", *HEARTBEAT_STATE_FIELDS]
 
 
 class HeartbeatPingAdmin(ReadOnlyAdmin):

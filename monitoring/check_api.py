@@ -14,13 +14,14 @@ paths. Permissions are the roles' model permissions (opsgov.roles).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.core.validators import URLValidator
 from django.urls import include, path
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import serializers, status, viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,6 +33,7 @@ from opsgov.models import Service
 from . import check_selectors as selectors
 from . import checks
 from .check_filters import HeartbeatFilterSet, HttpCheckFilterSet
+from .check_kinds import HEARTBEAT, HTTP_CHECK, CheckKind
 from .models import (
     SLO,
     CheckFlip,
@@ -99,6 +101,67 @@ class CheckFlipSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# The recent status changes of a detail answer (HTTP check or heartbeat). No docstring: the schema
+# describes the detail serializers with the docstring of their first documented base.
+class _RecentFlipsMixin(serializers.Serializer):
+    recent_flips = serializers.SerializerMethodField(help_text=f"The newest {API_RECENT} status changes.")
+
+    @extend_schema_field(CheckFlipSerializer(many=True))
+    def get_recent_flips(self, owner: HttpCheck | Heartbeat) -> Any:
+        return CheckFlipSerializer(selectors.recent_flips(owner, API_RECENT), many=True).data
+
+
+UUID_PARAMETER = OpenApiParameter("uuid", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
+def _check_schema(answer: type[serializers.BaseSerializer], **summaries: str) -> Callable[[type], type]:
+    """extend_schema_view with a summary per action of a check viewset: the actions on one record take the
+    uuid path parameter; pause and resume have no request body and answer with `answer`."""
+    annotations: dict[str, Any] = {}
+    for name, summary in summaries.items():
+        arguments: dict[str, Any] = {"summary": summary}
+        if name not in ("list", "create"):
+            arguments["parameters"] = [UUID_PARAMETER]
+        if name in ("pause", "resume"):
+            arguments.update(request=None, responses={200: answer})
+        annotations[name] = extend_schema(**arguments)
+    return extend_schema_view(**annotations)
+
+
+class _CheckViewSet(viewsets.ModelViewSet):
+    """What the HTTP check and heartbeat viewsets share: lookup by uuid, the detail serializer for retrieve,
+    writes through the services of their `kind`, and the pause and resume actions."""
+
+    kind: CheckKind[Any]
+    detail_serializer_class: type[serializers.BaseSerializer]
+    lookup_field = "uuid"
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        return self.detail_serializer_class if self.action == "retrieve" else super().get_serializer_class()
+
+    def perform_create(self, serializer: Any) -> None:
+        serializer.instance = self.kind.create(**serializer.validated_data)
+
+    def perform_update(self, serializer: Any) -> None:
+        serializer.instance = self.kind.update(serializer.instance, dict(serializer.validated_data), self.request.user)
+
+    def perform_destroy(self, instance: Any) -> None:
+        self.kind.delete(instance, self.request.user)
+
+    def _answer(self, instance: Any) -> Response:
+        fresh = self.kind.listed().get(pk=instance.pk)
+        return Response(self.get_serializer(fresh).data)
+
+    # No docstrings on the actions: the schema describes them with the summaries the subclasses give.
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def pause(self, request: Request, uuid: str) -> Response:
+        return self._answer(self.kind.pause(self.get_object(), request.user))
+
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def resume(self, request: Request, uuid: str) -> Response:
+        return self._answer(self.kind.resume(self.get_object(), request.user))
+
+
 # --- HTTP checks -------------------------------------------------------------------------------
 
 
@@ -129,49 +192,12 @@ class HttpCheckSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = HttpCheck
-        fields = [
-            "uuid",
-            "service",
-            "name",
-            "url",
-            "method",
-            "expected_status_min",
-            "expected_status_max",
-            "timeout_ms",
-            "interval_seconds",
-            "failure_threshold",
-            "severity",
-            "slo",
-            "enabled",
-            "status",
-            "consecutive_failures",
-            "next_run_at",
-            "last_run_at",
-            "last_ok",
-            "last_status_code",
-            "last_latency_ms",
-            "last_error",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = [
-            "uuid",
-            "status",
-            "consecutive_failures",
-            "next_run_at",
-            "last_run_at",
-            "last_ok",
-            "last_status_code",
-            "last_latency_ms",
-            "last_error",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["uuid", *checks.HTTP_CHECK_FIELDS, *checks.HTTP_CHECK_STATE_FIELDS, "created_at", "updated_at"]
+        read_only_fields = ["uuid", *checks.HTTP_CHECK_STATE_FIELDS, "created_at", "updated_at"]
 
 
-class HttpCheckDetailSerializer(HttpCheckSerializer):
+class HttpCheckDetailSerializer(_RecentFlipsMixin, HttpCheckSerializer):
     recent_results = serializers.SerializerMethodField(help_text=f"The newest {API_RECENT} runs, newest first.")
-    recent_flips = serializers.SerializerMethodField(help_text=f"The newest {API_RECENT} status changes.")
 
     class Meta(HttpCheckSerializer.Meta):
         fields = [*HttpCheckSerializer.Meta.fields, "recent_results", "recent_flips"]
@@ -180,74 +206,27 @@ class HttpCheckDetailSerializer(HttpCheckSerializer):
     def get_recent_results(self, check: HttpCheck) -> Any:
         return HttpCheckResultSerializer(selectors.recent_results(check, API_RECENT), many=True).data
 
-    @extend_schema_field(CheckFlipSerializer(many=True))
-    def get_recent_flips(self, check: HttpCheck) -> Any:
-        return CheckFlipSerializer(selectors.recent_flips(check, API_RECENT), many=True).data
 
-
-UUID_PARAMETER = OpenApiParameter("uuid", OpenApiTypes.UUID, OpenApiParameter.PATH)
-
-
-@extend_schema_view(
-    list=extend_schema(summary="List HTTP checks (filters: service, status, enabled, q)"),
-    retrieve=extend_schema(
-        summary="An HTTP check with its recent results and status changes", parameters=[UUID_PARAMETER]
-    ),
-    create=extend_schema(summary="Create an HTTP check (its first run is due at once)"),
-    update=extend_schema(summary="Change an HTTP check", parameters=[UUID_PARAMETER]),
-    partial_update=extend_schema(
-        summary="Change some fields of an HTTP check (enabled=false pauses it)", parameters=[UUID_PARAMETER]
-    ),
-    destroy=extend_schema(
-        summary="Delete an HTTP check and its history (its open alert is resolved)", parameters=[UUID_PARAMETER]
-    ),
+@_check_schema(
+    HttpCheckSerializer,
+    list="List HTTP checks (filters: service, status, enabled, q)",
+    retrieve="An HTTP check with its recent results and status changes",
+    create="Create an HTTP check (its first run is due at once)",
+    update="Change an HTTP check",
+    partial_update="Change some fields of an HTTP check (enabled=false pauses it)",
+    destroy="Delete an HTTP check and its history (its open alert is resolved)",
+    pause="Pause: stop running (a down check's alert is resolved)",
+    resume="Resume: status new, first run due at once",
 )
-class HttpCheckViewSet(viewsets.ModelViewSet):
+class HttpCheckViewSet(_CheckViewSet):
     """HTTP checks that opsgov runs on their interval, each going down after `failure_threshold` failures."""
 
+    kind = HTTP_CHECK
     queryset = selectors.http_check_list()
     serializer_class = HttpCheckSerializer
+    detail_serializer_class = HttpCheckDetailSerializer
     filterset_class = HttpCheckFilterSet
-    lookup_field = "uuid"
     ordering_fields = ["name", "status", "next_run_at", "created_at"]
-
-    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
-        return HttpCheckDetailSerializer if self.action == "retrieve" else HttpCheckSerializer
-
-    def perform_create(self, serializer: Any) -> None:
-        serializer.instance = checks.http_check_create(**serializer.validated_data)
-
-    def perform_update(self, serializer: Any) -> None:
-        serializer.instance = checks.http_check_update(
-            check=serializer.instance, data=dict(serializer.validated_data), actor=self.request.user
-        )
-
-    def perform_destroy(self, instance: HttpCheck) -> None:
-        checks.http_check_delete(check=instance, actor=self.request.user)
-
-    def _answer(self, check: HttpCheck) -> Response:
-        fresh = selectors.http_check_list().get(pk=check.pk)
-        return Response(HttpCheckSerializer(fresh, context=self.get_serializer_context()).data)
-
-    @extend_schema(
-        summary="Pause: stop running (a down check's alert is resolved)",
-        parameters=[UUID_PARAMETER],
-        request=None,
-        responses={200: HttpCheckSerializer},
-    )
-    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
-    def pause(self, request: Request, uuid: str) -> Response:
-        return self._answer(checks.http_check_pause(check=self.get_object(), actor=request.user))
-
-    @extend_schema(
-        summary="Resume: status new, first run due at once",
-        parameters=[UUID_PARAMETER],
-        request=None,
-        responses={200: HttpCheckSerializer},
-    )
-    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
-    def resume(self, request: Request, uuid: str) -> Response:
-        return self._answer(checks.http_check_resume(check=self.get_object(), actor=request.user))
 
 
 # --- Heartbeats --------------------------------------------------------------------------------
@@ -281,36 +260,17 @@ class HeartbeatSerializer(serializers.ModelSerializer):
         model = Heartbeat
         fields = [
             "uuid",
-            "service",
-            "name",
-            "description",
-            "period",
-            "grace",
-            "severity",
+            *checks.HEARTBEAT_FIELDS,
             "ping_url",
-            "status",
-            "last_ping_at",
-            "last_start_at",
-            "alert_after",
-            "n_pings",
+            *checks.HEARTBEAT_STATE_FIELDS,
             "created_at",
             "updated_at",
         ]
-        read_only_fields = [
-            "uuid",
-            "status",
-            "last_ping_at",
-            "last_start_at",
-            "alert_after",
-            "n_pings",
-            "created_at",
-            "updated_at",
-        ]
+        read_only_fields = ["uuid", *checks.HEARTBEAT_STATE_FIELDS, "created_at", "updated_at"]
 
 
-class HeartbeatDetailSerializer(HeartbeatSerializer):
+class HeartbeatDetailSerializer(_RecentFlipsMixin, HeartbeatSerializer):
     recent_pings = serializers.SerializerMethodField(help_text=f"The newest {API_RECENT} pings, newest first.")
-    recent_flips = serializers.SerializerMethodField(help_text=f"The newest {API_RECENT} status changes.")
 
     class Meta(HeartbeatSerializer.Meta):
         fields = [*HeartbeatSerializer.Meta.fields, "recent_pings", "recent_flips"]
@@ -319,69 +279,27 @@ class HeartbeatDetailSerializer(HeartbeatSerializer):
     def get_recent_pings(self, heartbeat: Heartbeat) -> Any:
         return HeartbeatPingSerializer(selectors.recent_pings(heartbeat, API_RECENT), many=True).data
 
-    @extend_schema_field(CheckFlipSerializer(many=True))
-    def get_recent_flips(self, heartbeat: Heartbeat) -> Any:
-        return CheckFlipSerializer(selectors.recent_flips(heartbeat, API_RECENT), many=True).data
 
-
-@extend_schema_view(
-    list=extend_schema(summary="List heartbeats (filters: service, status, q)"),
-    retrieve=extend_schema(
-        summary="A heartbeat with its ping URL, recent pings and status changes", parameters=[UUID_PARAMETER]
-    ),
-    create=extend_schema(summary="Create a heartbeat; the answer holds its ping URL"),
-    update=extend_schema(summary="Change a heartbeat", parameters=[UUID_PARAMETER]),
-    partial_update=extend_schema(summary="Change some fields of a heartbeat", parameters=[UUID_PARAMETER]),
-    destroy=extend_schema(
-        summary="Delete a heartbeat with its pings (its open alert is resolved)", parameters=[UUID_PARAMETER]
-    ),
+@_check_schema(
+    HeartbeatSerializer,
+    list="List heartbeats (filters: service, status, q)",
+    retrieve="A heartbeat with its ping URL, recent pings and status changes",
+    create="Create a heartbeat; the answer holds its ping URL",
+    update="Change a heartbeat",
+    partial_update="Change some fields of a heartbeat",
+    destroy="Delete a heartbeat with its pings (its open alert is resolved)",
+    pause="Pause: pings are logged and ignored (a down heartbeat's alert is resolved)",
+    resume="Resume: status new, watched again from the next ping",
 )
-class HeartbeatViewSet(viewsets.ModelViewSet):
+class HeartbeatViewSet(_CheckViewSet):
     """Heartbeats: jobs ping them; late, failed or unfinished jobs take them down and open an incident."""
 
+    kind = HEARTBEAT
     queryset = selectors.heartbeat_list()
     serializer_class = HeartbeatSerializer
+    detail_serializer_class = HeartbeatDetailSerializer
     filterset_class = HeartbeatFilterSet
-    lookup_field = "uuid"
     ordering_fields = ["name", "status", "last_ping_at", "alert_after", "created_at"]
-
-    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
-        return HeartbeatDetailSerializer if self.action == "retrieve" else HeartbeatSerializer
-
-    def perform_create(self, serializer: Any) -> None:
-        serializer.instance = checks.heartbeat_create(**serializer.validated_data)
-
-    def perform_update(self, serializer: Any) -> None:
-        serializer.instance = checks.heartbeat_update(
-            heartbeat=serializer.instance, data=dict(serializer.validated_data)
-        )
-
-    def perform_destroy(self, instance: Heartbeat) -> None:
-        checks.heartbeat_delete(heartbeat=instance, actor=self.request.user)
-
-    def _answer(self, heartbeat: Heartbeat) -> Response:
-        fresh = selectors.heartbeat_list().get(pk=heartbeat.pk)
-        return Response(HeartbeatSerializer(fresh, context=self.get_serializer_context()).data, status.HTTP_200_OK)
-
-    @extend_schema(
-        summary="Pause: pings are logged and ignored (a down heartbeat's alert is resolved)",
-        parameters=[UUID_PARAMETER],
-        request=None,
-        responses={200: HeartbeatSerializer},
-    )
-    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
-    def pause(self, request: Request, uuid: str) -> Response:
-        return self._answer(checks.heartbeat_pause(heartbeat=self.get_object(), actor=request.user))
-
-    @extend_schema(
-        summary="Resume: status new, watched again from the next ping",
-        parameters=[UUID_PARAMETER],
-        request=None,
-        responses={200: HeartbeatSerializer},
-    )
-    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
-    def resume(self, request: Request, uuid: str) -> Response:
-        return self._answer(checks.heartbeat_resume(heartbeat=self.get_object()))
 
 
 router = SimpleRouter()

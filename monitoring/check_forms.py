@@ -11,6 +11,7 @@ from pydantic import ValidationError as PydanticValidationError
 from opsgov.models import Service
 from opsgov.policy import get_policy, span
 
+from .checks import HEARTBEAT_FIELDS, HTTP_CHECK_FIELDS
 from .models import SLO, Heartbeat, HttpCheck, SLISource
 
 _UNITS = (("week", timedelta(weeks=1)), ("day", timedelta(days=1)), ("hour", timedelta(hours=1)))
@@ -65,20 +66,7 @@ class HttpCheckForm(forms.ModelForm):
 
     class Meta:
         model = HttpCheck
-        fields = [
-            "service",
-            "name",
-            "url",
-            "method",
-            "expected_status_min",
-            "expected_status_max",
-            "timeout_ms",
-            "interval_seconds",
-            "failure_threshold",
-            "severity",
-            "slo",
-            "enabled",
-        ]
+        fields = list(HTTP_CHECK_FIELDS)
         labels = {
             "expected_status_min": "Expected status from",
             "expected_status_max": "Expected status to",
@@ -114,7 +102,7 @@ class HeartbeatForm(forms.ModelForm):
 
     class Meta:
         model = Heartbeat
-        fields = ["service", "name", "description", "period", "grace", "severity"]
+        fields = list(HEARTBEAT_FIELDS)
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

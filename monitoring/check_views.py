@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -29,7 +30,8 @@ from . import check_selectors as selectors
 from . import checks
 from .check_filters import HeartbeatFilterSet, HttpCheckFilterSet
 from .check_forms import HeartbeatForm, HttpCheckForm
-from .models import CheckStatus, Heartbeat, HttpCheck
+from .check_kinds import HEARTBEAT, HTTP_CHECK, CheckKind
+from .models import CheckStatus
 
 #: Rows per table on the checks page.
 PAGE_SIZE = 50
@@ -93,19 +95,68 @@ def check_list_view(request: HttpRequest) -> HttpResponse:
     return response
 
 
-# --- HTTP checks --------------------------------------------------------------------------------
+# --- One check or heartbeat: detail, create / edit forms, actions -----------------------------------
+# check_urls passes each view the CheckPages of the kind its URL names.
 
 
-def http_check_detail_view(request: HttpRequest, uuid: UUID) -> HttpResponse:
-    check = get_object_or_404(selectors.http_check_list(), uuid=uuid)
+@dataclass(frozen=True)
+class CheckPages:
+    """How the pages of one kind of check differ."""
+
+    kind: CheckKind[Any]
+    form_class: type[forms.ModelForm]
+    detail_template: str
+    form_template: str
+    #: What the templates call the record: "check", "heartbeat".
+    context_name: str
+    #: What the detail page shows besides the record and its status changes (recent results or pings).
+    detail_context: Callable[[Any], dict[str, Any]]
+    #: The end of the message once one is created.
+    created_note: str
+
+
+HTTP_PAGES = CheckPages(
+    kind=HTTP_CHECK,
+    form_class=HttpCheckForm,
+    detail_template="monitoring/checks/http_detail.html",
+    form_template="monitoring/checks/http_form.html",
+    context_name="check",
+    detail_context=lambda check: {"results": selectors.recent_results(check)},
+    created_note="its first run is due now.",
+)
+HEARTBEAT_PAGES = CheckPages(
+    kind=HEARTBEAT,
+    form_class=HeartbeatForm,
+    detail_template="monitoring/checks/heartbeat_detail.html",
+    form_template="monitoring/checks/heartbeat_form.html",
+    context_name="heartbeat",
+    detail_context=lambda heartbeat: {
+        "pings": selectors.recent_pings(heartbeat),
+        "ping_log_limit": checks.PING_LOG_LIMIT,
+        "body_limit_kib": checks.PING_BODY_LIMIT // 1024,
+    },
+    created_note="it is watched from its first ping on.",
+)
+
+#: The actions of the action URLs: the permission they need (change, delete) and their past tense.
+_ACTIONS: dict[str, tuple[str, str]] = {
+    "pause": ("change", "paused"),
+    "resume": ("change", "resumed"),
+    "delete": ("delete", "deleted"),
+}
+
+
+def detail_view(request: HttpRequest, uuid: UUID, pages: CheckPages) -> HttpResponse:
+    kind = pages.kind
+    instance = get_object_or_404(kind.listed(), uuid=uuid)
     context = {
-        "check": check,
-        "results": selectors.recent_results(check),
-        "flips": selectors.recent_flips(check),
-        "can_change": request.user.has_perm("monitoring.change_httpcheck"),
-        "can_delete": request.user.has_perm("monitoring.delete_httpcheck"),
+        pages.context_name: instance,
+        **pages.detail_context(instance),
+        "flips": selectors.recent_flips(instance),
+        "can_change": request.user.has_perm(kind.permission("change")),
+        "can_delete": request.user.has_perm(kind.permission("delete")),
     }
-    return render(request, "monitoring/checks/http_detail.html", context)
+    return render(request, pages.detail_template, context)
 
 
 def _save_form(request: HttpRequest, form: forms.ModelForm, save: Callable[[dict[str, Any]], Any]) -> Any:
@@ -119,112 +170,43 @@ def _save_form(request: HttpRequest, form: forms.ModelForm, save: Callable[[dict
     return None
 
 
-def http_check_create_view(request: HttpRequest) -> HttpResponse:
-    _require(request, "monitoring.add_httpcheck", "adding HTTP checks")
-    form = HttpCheckForm(request.POST or None)
-    check = _save_form(request, form, lambda data: checks.http_check_create(**data))
-    if check is not None:
-        messages.success(request, f"HTTP check “{check.name}” created; its first run is due now.")
-        return redirect(check)
-    return render(request, "monitoring/checks/http_form.html", {"form": form, "check": None})
+def create_view(request: HttpRequest, pages: CheckPages) -> HttpResponse:
+    kind = pages.kind
+    _require(request, kind.permission("add"), f"adding {kind.plural}")
+    form = pages.form_class(request.POST or None)
+    created = _save_form(request, form, lambda data: kind.create(**data))
+    if created is not None:
+        messages.success(request, f"{kind.label} “{created.name}” created; {pages.created_note}")
+        return redirect(created)
+    return render(request, pages.form_template, {"form": form, pages.context_name: None})
 
 
-def http_check_edit_view(request: HttpRequest, uuid: UUID) -> HttpResponse:
-    _require(request, "monitoring.change_httpcheck", "changing HTTP checks")
-    check = get_object_or_404(HttpCheck, uuid=uuid)
-    form = HttpCheckForm(request.POST or None, instance=HttpCheck.objects.get(pk=check.pk))
-    saved = _save_form(request, form, lambda data: checks.http_check_update(check=check, data=data, actor=request.user))
+def edit_view(request: HttpRequest, uuid: UUID, pages: CheckPages) -> HttpResponse:
+    kind = pages.kind
+    _require(request, kind.permission("change"), f"changing {kind.plural}")
+    instance = get_object_or_404(kind.model, uuid=uuid)
+    form = pages.form_class(request.POST or None, instance=kind.model.objects.get(pk=instance.pk))
+    saved = _save_form(request, form, lambda data: kind.update(instance, data, request.user))
     if saved is not None:
-        messages.success(request, f"HTTP check “{saved.name}” saved.")
+        messages.success(request, f"{kind.label} “{saved.name}” saved.")
         return redirect(saved)
-    return render(request, "monitoring/checks/http_form.html", {"form": form, "check": check})
-
-
-_HTTP_ACTIONS: dict[str, tuple[str, str]] = {
-    "pause": ("monitoring.change_httpcheck", "paused"),
-    "resume": ("monitoring.change_httpcheck", "resumed"),
-    "delete": ("monitoring.delete_httpcheck", "deleted"),
-}
+    return render(request, pages.form_template, {"form": form, pages.context_name: instance})
 
 
 @require_POST
-def http_check_action_view(request: HttpRequest, uuid: UUID, action: str) -> HttpResponseRedirect:
-    if action not in _HTTP_ACTIONS:
+def action_view(request: HttpRequest, uuid: UUID, action: str, pages: CheckPages) -> HttpResponseRedirect:
+    """Pause, resume or delete; back to the record, or to the checks page after a delete."""
+    kind = pages.kind
+    if action not in _ACTIONS:
         raise Http404("No such action.")
-    permission, done = _HTTP_ACTIONS[action]
-    _require(request, permission, f"to {action} HTTP checks")
-    check = get_object_or_404(HttpCheck, uuid=uuid)
-    if action == "pause":
-        checks.http_check_pause(check=check, actor=request.user)
-    elif action == "resume":
-        checks.http_check_resume(check=check, actor=request.user)
-    else:
-        checks.http_check_delete(check=check, actor=request.user)
-        messages.success(request, f"HTTP check “{check.name}” {done}.")
-        return redirect(reverse("monitoring:check-list"))
-    messages.success(request, f"HTTP check “{check.name}” {done}.")
-    return redirect(check)
-
-
-# --- Heartbeats ---------------------------------------------------------------------------------
-
-
-def heartbeat_detail_view(request: HttpRequest, uuid: UUID) -> HttpResponse:
-    heartbeat = get_object_or_404(selectors.heartbeat_list(), uuid=uuid)
-    context = {
-        "heartbeat": heartbeat,
-        "pings": selectors.recent_pings(heartbeat),
-        "flips": selectors.recent_flips(heartbeat),
-        "can_change": request.user.has_perm("monitoring.change_heartbeat"),
-        "can_delete": request.user.has_perm("monitoring.delete_heartbeat"),
-        "ping_log_limit": checks.PING_LOG_LIMIT,
-        "body_limit_kib": checks.PING_BODY_LIMIT // 1024,
+    permission, done = _ACTIONS[action]
+    _require(request, kind.permission(permission), f"to {action} {kind.plural}")
+    instance = get_object_or_404(kind.model, uuid=uuid)
+    services: dict[str, Callable[[Any, Any], object]] = {
+        "pause": kind.pause,
+        "resume": kind.resume,
+        "delete": kind.delete,
     }
-    return render(request, "monitoring/checks/heartbeat_detail.html", context)
-
-
-def heartbeat_create_view(request: HttpRequest) -> HttpResponse:
-    _require(request, "monitoring.add_heartbeat", "adding heartbeats")
-    form = HeartbeatForm(request.POST or None)
-    heartbeat = _save_form(request, form, lambda data: checks.heartbeat_create(**data))
-    if heartbeat is not None:
-        messages.success(request, f"Heartbeat “{heartbeat.name}” created; it is watched from its first ping on.")
-        return redirect(heartbeat)
-    return render(request, "monitoring/checks/heartbeat_form.html", {"form": form, "heartbeat": None})
-
-
-def heartbeat_edit_view(request: HttpRequest, uuid: UUID) -> HttpResponse:
-    _require(request, "monitoring.change_heartbeat", "changing heartbeats")
-    heartbeat = get_object_or_404(Heartbeat, uuid=uuid)
-    form = HeartbeatForm(request.POST or None, instance=Heartbeat.objects.get(pk=heartbeat.pk))
-    saved = _save_form(request, form, lambda data: checks.heartbeat_update(heartbeat=heartbeat, data=data))
-    if saved is not None:
-        messages.success(request, f"Heartbeat “{saved.name}” saved.")
-        return redirect(saved)
-    return render(request, "monitoring/checks/heartbeat_form.html", {"form": form, "heartbeat": heartbeat})
-
-
-_HEARTBEAT_ACTIONS: dict[str, tuple[str, str]] = {
-    "pause": ("monitoring.change_heartbeat", "paused"),
-    "resume": ("monitoring.change_heartbeat", "resumed"),
-    "delete": ("monitoring.delete_heartbeat", "deleted"),
-}
-
-
-@require_POST
-def heartbeat_action_view(request: HttpRequest, uuid: UUID, action: str) -> HttpResponseRedirect:
-    if action not in _HEARTBEAT_ACTIONS:
-        raise Http404("No such action.")
-    permission, done = _HEARTBEAT_ACTIONS[action]
-    _require(request, permission, f"to {action} heartbeats")
-    heartbeat = get_object_or_404(Heartbeat, uuid=uuid)
-    if action == "pause":
-        checks.heartbeat_pause(heartbeat=heartbeat, actor=request.user)
-    elif action == "resume":
-        checks.heartbeat_resume(heartbeat=heartbeat)
-    else:
-        checks.heartbeat_delete(heartbeat=heartbeat, actor=request.user)
-        messages.success(request, f"Heartbeat “{heartbeat.name}” {done}.")
-        return redirect(reverse("monitoring:check-list"))
-    messages.success(request, f"Heartbeat “{heartbeat.name}” {done}.")
-    return redirect(heartbeat)
+    services[action](instance, request.user)
+    messages.success(request, f"{kind.label} “{instance.name}” {done}.")
+    return redirect(reverse("monitoring:check-list") if action == "delete" else instance)

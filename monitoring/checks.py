@@ -97,6 +97,19 @@ HTTP_CHECK_FIELDS = (
     "enabled",
 )
 HEARTBEAT_FIELDS = ("service", "name", "description", "period", "grace", "severity")
+#: The fields runs and pings write (status, deadlines, last results, counters): history rather than
+#: configuration, so the API and the admin only show them and the audit trail leaves them out.
+HTTP_CHECK_STATE_FIELDS = (
+    "status",
+    "consecutive_failures",
+    "next_run_at",
+    "last_run_at",
+    "last_ok",
+    "last_status_code",
+    "last_latency_ms",
+    "last_error",
+)
+HEARTBEAT_STATE_FIELDS = ("status", "last_ping_at", "last_start_at", "alert_after", "n_pings")
 
 
 def _apply(instance: Any, data: dict[str, Any], allowed: Iterable[str]) -> None:
