@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import re
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -54,8 +53,6 @@ from django.utils.module_loading import import_string
 
 from incidents.ingest import handling
 from opsgov.prometheus import HTTP_REQUESTS
-
-logger = logging.getLogger(__name__)
 
 INGEST_PATH_PREFIX = "/api/v1/ingest/"
 INGEST_URLCONF = "opsgov.ingest_urls"
@@ -161,11 +158,6 @@ class IngestApplication:
         _skip_health_checks()
         try:
             answer = handling.answer(endpoint, _incoming(environ), token)
-        except Exception:
-            logger.exception("500 %s: the event could not be handled", handling.redacted(path, token))
-            answer = handling.Answer(
-                500, {"status": "error", "message": "The event could not be handled; retry later."}, logged=True
-            )
         finally:
             request_finished.send(sender=self.__class__)
         HTTP_REQUESTS.labels(environ.get("REQUEST_METHOD", ""), f"{answer.status // 100}xx").inc()

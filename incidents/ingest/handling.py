@@ -38,7 +38,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -99,7 +99,7 @@ class Answer:
     body: dict[str, Any]
     headers: tuple[tuple[str, str], ...] = ()
     #: True when the answer has been logged here (a refusal, or an error), with the token redacted.
-    logged: bool = field(default=False)
+    logged: bool = False
 
 
 class Reject(Exception):
@@ -293,9 +293,9 @@ Endpoint = Callable[[Incoming, str | None], Answer]
 
 
 def answer(endpoint: Endpoint, incoming: Incoming, token: str | None) -> Answer:
-    """`endpoint`'s answer to a request: POST only; a Reject becomes its JSON answer and a
-    database error while authenticating or storing a 503 (the sender retries).
-    Both are logged here with the token redacted (front ends must not log the path themselves)."""
+    """`endpoint`'s answer to a request: POST only; a Reject becomes its JSON answer, a
+    database error while authenticating or storing a 503 and any other error a 500 (the sender retries).
+    All are logged here with the token redacted (front ends must not log the path themselves)."""
     try:
         if incoming.method != "POST":
             raise Reject(405, "method not allowed", "Send events with POST.")
@@ -306,6 +306,10 @@ def answer(endpoint: Endpoint, incoming: Incoming, token: str | None) -> Answer:
     except DatabaseError:
         logger.exception("503 %s: the event could not be stored", redacted(incoming.path, token))
         return Answer(503, {"status": "error", "message": "The event could not be stored; retry later."}, logged=True)
+    except Exception:
+        # Not Django's 500 page: its log line would show the token, and senders retry a 5xx anyway.
+        logger.exception("500 %s: the event could not be handled", redacted(incoming.path, token))
+        return Answer(500, {"status": "error", "message": "The event could not be handled; retry later."}, logged=True)
 
 
 def alertmanager_dedup_key(group_key: str) -> str:
