@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import time_machine
@@ -19,6 +18,7 @@ from django.db import connection, connections
 
 from incidents import escalation, notify_tasks
 from incidents.models import Notification, TimelineEvent, TimelineKind
+from tests.concurrency import in_threads
 
 from .test_escalation_support import T0, make_world
 from .test_ingest_support import Broker, celery_broker
@@ -42,39 +42,13 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         yield inspectable
 
 
-def run_together(count: int, work: Any) -> list[Any]:
-    """Run work() in `count` threads started together, each on its own connection; re-raise any error."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = work()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
-    if errors:
-        raise errors[0]
-    return results
-
-
 def test_two_beat_runs_at_once_send_one_notification_per_recipient() -> None:
     world = make_world()
     world.levels[0].users.set([world.bob])
     incidents = [world.incident(title=f"Errors {n}") for n in range(INCIDENTS)]
 
     if connection.vendor == "postgresql":
-        results = run_together(2, notify_tasks.escalate_due_incidents)
+        results = in_threads(2, lambda _: notify_tasks.escalate_due_incidents())
     else:
         results = [notify_tasks.escalate_due_incidents(), notify_tasks.escalate_due_incidents()]
 
@@ -129,6 +103,6 @@ def test_racing_steps_of_one_incident_notify_its_level_once() -> None:
         return result.level if result is not None else None
 
     racing = connection.vendor == "postgresql"
-    results = run_together(4, step) if racing else [step() for _ in range(4)]
+    results = in_threads(4, lambda _: step()) if racing else [step() for _ in range(4)]
     assert sorted(results, key=lambda r: r or 0) == [None, None, None, 1]
     assert Notification.objects.filter(incident=incident).count() == 1

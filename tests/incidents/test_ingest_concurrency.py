@@ -8,17 +8,18 @@ the partial unique constraint are what keep one incident per key; on SQLite
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 import time_machine
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from incidents import ingestion, services, tasks
 from incidents.models import Incident, Integration, RawEvent, TimelineKind
+from tests.concurrency import in_threads
 
 from .test_ingest_support import (
     NOW,
@@ -51,32 +52,6 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     inspectable = Broker(tmp_path)
     with celery_broker("filesystem://", inspectable.transport_options):
         yield inspectable
-
-
-def in_threads(count: int, work: Callable[[int], T]) -> list[T]:
-    """Run work(0..count-1) in threads started together, each on its own connection; re-raise any error."""
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = work(index)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
-    if errors:
-        raise errors[0]
-    return results
 
 
 def test_the_same_payload_sent_ten_times_at_once_leaves_one_open_incident(broker: Broker) -> None:

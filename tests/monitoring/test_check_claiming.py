@@ -9,7 +9,6 @@ what holds either way.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,11 +16,12 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.db import connection, connections
+from django.db import connection
 
 from incidents.models import RawEvent
 from monitoring import check_tasks, checks
 from monitoring.models import CheckFlip, CheckStatus, Heartbeat, HttpCheck
+from tests.concurrency import in_threads
 from tests.factories import ServiceFactory
 from tests.incidents.test_ingest_support import Broker, celery_broker
 
@@ -43,28 +43,7 @@ def run_together(count: int, work: Callable[[], Any]) -> list[Any]:
     """Run work() in `count` threads started together, each on its own connection (PostgreSQL), else in turn."""
     if connection.vendor != "postgresql":
         return [work() for _ in range(count)]
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = work()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a thread hung"
-    if errors:
-        raise errors[0]
-    return results
+    return in_threads(count, lambda _: work())
 
 
 def test_two_beats_at_once_enqueue_each_due_run_once(broker: Broker) -> None:
