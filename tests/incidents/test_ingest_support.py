@@ -84,6 +84,21 @@ class WSGIResponse:
         return self.headers[header]
 
 
+def wsgi_answer(app: Any, environ: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
+    """Call WSGI application `app` with `environ`: its status line, headers and whole body."""
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        answer["status"], answer["headers"] = status, dict(headers)
+
+    chunks = app(environ, start_response)
+    try:
+        content = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return answer["status"], answer["headers"], content
+
+
 def through_wsgi(request: WSGIRequest) -> WSGIResponse:
     """Send `request` (from a RequestFactory) through opsgov.wsgi.application.
 
@@ -92,21 +107,12 @@ def through_wsgi(request: WSGIRequest) -> WSGIResponse:
     """
     from opsgov.wsgi import application
 
-    answer: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        answer["status"], answer["headers"] = status, headers
-
     request_finished.disconnect(close_old_connections)
     try:
-        chunks = application(request.environ, start_response)
-        try:
-            content = b"".join(chunks)
-        finally:
-            getattr(chunks, "close", lambda: None)()
+        status, headers, content = wsgi_answer(application, request.environ)
     finally:
         request_finished.connect(close_old_connections)
-    return WSGIResponse(int(answer["status"].split()[0]), CaseInsensitiveMapping(dict(answer["headers"])), content)
+    return WSGIResponse(int(status.split()[0]), CaseInsensitiveMapping(headers), content)
 
 
 def send(method: str, url: str, body: bytes = b"", content_type: str = "application/json", **extra: Any) -> Any:

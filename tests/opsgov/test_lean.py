@@ -25,7 +25,7 @@ from incidents.models import RawEvent
 from opsgov.lean import INGEST_URLCONF, IngestApplication, IngestHandler, PrefixDispatcher
 from opsgov.prometheus import HTTP_REQUESTS
 from opsgov.wsgi import application
-from tests.incidents.test_ingest_support import alertmanager_url, make_integration, payload
+from tests.incidents.test_ingest_support import alertmanager_url, make_integration, payload, wsgi_answer
 
 BODY = json.dumps(payload("alertmanager-v4-firing")).encode()
 
@@ -64,17 +64,7 @@ def call(
         "CONTENT_TYPE": content_type,
         **extra,
     }
-    answer: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        answer["status"], answer["headers"] = status, dict(headers)
-
-    chunks = (app or application)(environ, start_response)
-    try:
-        content = b"".join(chunks)
-    finally:
-        getattr(chunks, "close", lambda: None)()
-    return answer["status"], answer["headers"], content
+    return wsgi_answer(app or application, environ)
 
 
 @pytest.mark.django_db
