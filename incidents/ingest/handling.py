@@ -284,7 +284,7 @@ def _store(
     return event_uuid
 
 
-def redacted(path: str, token: str | None) -> str:
+def _redacted(path: str, token: str | None) -> str:
     """`path` with the token cut to its first characters, for logs."""
     return path.replace(token, token[:TOKEN_PREFIX_LENGTH] + "...") if token else path
 
@@ -301,14 +301,14 @@ def answer(endpoint: Endpoint, incoming: Incoming, token: str | None) -> Answer:
             raise Reject(405, "method not allowed", "Send events with POST.")
         return endpoint(incoming, token)
     except Reject as reject:
-        logger.warning("%s %s: %s", reject.status, redacted(incoming.path, token), reject.body["message"])
+        logger.warning("%s %s: %s", reject.status, _redacted(incoming.path, token), reject.body["message"])
         return reject.answer()
     except DatabaseError:
-        logger.exception("503 %s: the event could not be stored", redacted(incoming.path, token))
+        logger.exception("503 %s: the event could not be stored", _redacted(incoming.path, token))
         return Answer(503, {"status": "error", "message": "The event could not be stored; retry later."}, logged=True)
     except Exception:
         # Not Django's 500 page: its log line would show the token, and senders retry a 5xx anyway.
-        logger.exception("500 %s: the event could not be handled", redacted(incoming.path, token))
+        logger.exception("500 %s: the event could not be handled", _redacted(incoming.path, token))
         return Answer(500, {"status": "error", "message": "The event could not be handled; retry later."}, logged=True)
 
 
