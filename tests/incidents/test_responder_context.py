@@ -27,7 +27,7 @@ from incidents.context import DETAILS_LIMIT, IncidentContext, incident_context, 
 from incidents.models import Incident, Integration, Notification, NotificationStatus
 from monitoring.rules import import_rule_files
 from opsgov.models import Service
-from opsgov.registry import runbooks
+from opsgov.registry import RunbookDirectory, runbooks
 from opsgov.roles import SRE_LEAD
 
 from ..factories import ServiceFactory
@@ -281,6 +281,19 @@ def test_a_rule_of_another_service_is_not_used() -> None:
 
     assert incident_context(incident).runbooks == ()
     assert runbooks.for_alert(service_id=checkout.pk, alertname="PaymentsDown") is None
+
+
+def test_without_a_provider_the_runbook_directory_knows_nothing() -> None:
+    directory = RunbookDirectory()
+    assert directory.for_alerts(service_id=1, alertnames=["PaymentsDown"]) == {}
+    assert directory.for_alert(service_id=1, alertname="PaymentsDown") is None
+    directory.provide(
+        lambda *, service_id, alertnames: {name: f"https://rb/{service_id}/{name}" for name in alertnames}
+    )
+    assert directory.for_alerts(service_id=7, alertnames=["B", "A", "", "A"]) == {
+        "A": "https://rb/7/A",
+        "B": "https://rb/7/B",
+    }
 
 
 # --- Events v2 --------------------------------------------------------------------------------------
