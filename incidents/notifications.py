@@ -55,6 +55,7 @@ from django.utils import timezone
 
 from opsgov.policy import get_policy
 
+from .context import incident_context
 from .models import (
     ChannelKind,
     Incident,
@@ -229,6 +230,8 @@ def email_context(notification: Notification, incident: Incident) -> dict[str, A
         "links": incident_links(incident),
         "recipient_name": (recipient.get_full_name() or recipient.get_username()) if recipient is not None else "",
         "subject": email_subject(notification, incident),
+        # Runbooks, descriptions, links, images, client and details (incidents.context), as on the page.
+        "responder_context": incident_context(incident),
     }
 
 
@@ -252,6 +255,7 @@ def build_email(notification: Notification, incident: Incident | None = None) ->
 
 
 def webhook_payload(notification: Notification, incident: Incident, *, sent_at: datetime) -> dict[str, Any]:
+    """The webhook's JSON body; `incident.context` has the shape of the API detail's `context` (incidents.context)."""
     return {
         "event": event_name(notification, incident),
         "incident": {
@@ -263,6 +267,7 @@ def webhook_payload(notification: Notification, incident: Incident, *, sent_at: 
             "service": incident.service.slug,
             "url": incident_links(incident)["incident"],
             "triggered_at": incident.triggered_at.isoformat(),
+            "context": incident_context(incident).as_json(),
         },
         "level": notification.level,
         "sent_at": sent_at.isoformat(),

@@ -29,6 +29,7 @@ from opsgov.registry import WINDOWS, MetricDefinition, metrics
 from opsgov.views import OneOfSelect, filter_data, list_context, paginate
 
 from . import services
+from .context import incident_context
 from .filters import IncidentFilterSet, incident_detail, incident_list
 from .forms import DeclareIncidentForm, IncidentActionForm
 from .models import Incident, IncidentStatus, PostIncidentReview
@@ -104,9 +105,12 @@ _ACTIONS_BY_STATUS: dict[str, tuple[str, ...]] = {
 def incident_detail_view(request: HttpRequest, number: int) -> HttpResponse:
     incident = get_object_or_404(incident_detail(), pk=number)
     level = get_policy().incidents.severities.get(incident.severity)
+    timeline = list(incident.timeline.all())
     context = {
         "incident": incident,
-        "timeline": list(incident.timeline.all()),
+        "timeline": timeline,
+        # Runbooks, descriptions, links, images, details from the signals (the same value as the API and messages).
+        "responder_context": incident_context(incident, timeline=timeline),
         "impacted_services": list(incident.impacted_services.all()),
         "milestones": _milestones(incident),
         "open_for": format_duration(timezone.now() - incident.triggered_at) if incident.is_open else "",

@@ -8,7 +8,7 @@ class MonitoringConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from opsgov.registry import gates
+        from opsgov.registry import gates, runbooks
 
         from . import (
             check_tasks,  # noqa: F401  (registers the synthetic check tasks with Celery)
@@ -18,6 +18,7 @@ class MonitoringConfig(AppConfig):
         )
         from . import gates as app_gates
         from . import metrics as app_metrics
+        from .catalog import runbooks_for_alerts
         from .check_admin import register_audit
         from .models import SLO, AlertRule, RuleFile, Runbook
 
@@ -34,3 +35,4 @@ class MonitoringConfig(AppConfig):
         dashboard_panels.register()
         report_sections.register()
         prometheus_metrics.register()
+        runbooks.provide(runbooks_for_alerts)  # incidents shows a rule's runbook beside its alerts

@@ -26,11 +26,14 @@ For the monitoring gate
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import django_filters
+from django.conf import settings
 from django.db.models import BooleanField, Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
@@ -163,6 +166,38 @@ def alert_rule_list() -> QuerySet[AlertRule]:
         )
         .order_by("group__rule_file__name", "group__position", "position", "id")
     )
+
+
+def runbooks_for_alerts(*, service_id: int, alertnames: Iterable[str]) -> dict[str, str]:
+    """{alertname: absolute runbook URL} of the rules named `alertnames` that carry a runbook: one query.
+
+    The provider of opsgov.registry.runbooks (incidents shows it beside an alert
+    without a ``runbook_url`` annotation). Among rules of the same name, one of
+    service `service_id` wins over one without a service, then the first in
+    catalog order; rules of other services are not used. An opsgov runbook is
+    its page under OPSGOV_BASE_URL (as exported rules link it); else the rule's
+    external ``runbook_url`` as the file wrote it.
+    """
+    names = sorted(set(alertnames))
+    if not names:
+        return {}
+    rows = (
+        AlertRule.objects.filter(HAS_RUNBOOK, Q(service_id=service_id) | Q(service__isnull=True), name__in=names)
+        .order_by(
+            Case(When(service_id=service_id, then=Value(0)), default=Value(1)),
+            "group__rule_file__name",
+            "group__position",
+            "position",
+            "id",
+        )
+        .values_list("name", "runbook__slug", "runbook_url")
+    )
+    base = settings.OPSGOV_BASE_URL.rstrip("/")
+    found: dict[str, str] = {}
+    for name, slug, url in rows:
+        if name not in found:
+            found[name] = (base + reverse("monitoring:runbook-detail", kwargs={"slug": slug})) if slug else url
+    return found
 
 
 def severity_filter_choices() -> list[tuple[str, str]]:

@@ -252,3 +252,39 @@ class DowntimeDirectory:
 
 
 downtime = DowntimeDirectory()
+
+
+# --- The runbook of an alert ------------------------------------------------------------
+
+RunbookLookup = Callable[..., dict[str, str]]
+
+
+class RunbookDirectory:
+    """The runbook URL of an alert rule, answered by the app that keeps the rule catalog (monitoring).
+
+    incidents shows responders the runbook of an alert that names none itself
+    (no `runbook_url` annotation) by asking here instead of importing monitoring.
+    `for_alerts(service_id=..., alertnames=...)` returns {alertname: absolute URL}
+    for the names the catalog has a runbook for (names without one are left out),
+    in a fixed number of queries whatever the number of names; it is {} when no
+    app provides the lookup.
+    """
+
+    def __init__(self) -> None:
+        self._lookup: RunbookLookup | None = None
+
+    def provide(self, lookup: RunbookLookup) -> None:
+        self._lookup = lookup
+
+    def for_alerts(self, *, service_id: int, alertnames: Iterable[str]) -> dict[str, str]:
+        names = sorted({name for name in alertnames if name})
+        if self._lookup is None or not names:
+            return {}
+        return self._lookup(service_id=service_id, alertnames=names)
+
+    def for_alert(self, *, service_id: int, alertname: str) -> str | None:
+        """The runbook URL of one alert rule, or None."""
+        return self.for_alerts(service_id=service_id, alertnames=[alertname]).get(alertname)
+
+
+runbooks = RunbookDirectory()

@@ -19,6 +19,7 @@ from rest_framework import serializers
 
 from opsgov.models import Service
 
+from ..context import incident_context
 from ..models import EXTERNAL_INTEGRATION_KINDS, Incident, Integration, TimelineEvent, TimelineKind, validate_severity
 
 User = get_user_model()
@@ -111,14 +112,62 @@ class IncidentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ContextLinkSerializer(serializers.Serializer):
+    """A URL from an alert: `url` as sent (show it as text); `href` only for an absolute http(s) URL, else null."""
+
+    kind = serializers.CharField(help_text="runbook, generator, dashboard, link, client or image")
+    text = serializers.CharField()
+    url = serializers.CharField()
+    href = serializers.CharField(allow_null=True)
+    # Named like a Field attribute: DRF's serializer metaclass takes declared fields off the class (mypy cannot know).
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text='Where it was read, e.g. "annotation runbook_url", "rule catalog".'
+    )
+
+
+class ContextDetailsSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    text = serializers.CharField(help_text="custom_details as indented JSON, cut to a fixed size.")
+    truncated = serializers.BooleanField()
+    value = serializers.JSONField(allow_null=True, help_text="custom_details itself; null when truncated.")
+
+
+class ContextAlertSerializer(serializers.Serializer):
+    fingerprint = serializers.CharField()
+    alertname = serializers.CharField()
+    status = serializers.CharField()
+    summary = serializers.CharField()
+    description = serializers.CharField()
+    runbook = ContextLinkSerializer(allow_null=True)
+
+
+class IncidentContextSerializer(serializers.Serializer):
+    """What responders need, merged from the incident's signals (incidents.context; bounded, deduplicated)."""
+
+    runbooks = ContextLinkSerializer(many=True)
+    descriptions = serializers.ListField(child=serializers.CharField())
+    links = ContextLinkSerializer(many=True)
+    images = ContextLinkSerializer(many=True, help_text="Image URLs, to show as links (never loaded inline).")
+    custom_details = ContextDetailsSerializer(many=True)
+    alerts = ContextAlertSerializer(many=True, help_text="Alertmanager alerts, the latest state of each.")
+    omitted = serializers.IntegerField(help_text="Entries left out by the size limits.")
+
+
 class IncidentDetailSerializer(IncidentSerializer):
-    """An incident with its whole timeline, oldest entry first."""
+    """An incident with its whole timeline, oldest entry first, and the context for responders."""
 
     timeline = TimelineEventSerializer(many=True, read_only=True)
+    # Named like Field.context (the serializer context): the metaclass takes declared fields off the class.
+    context = serializers.SerializerMethodField(method_name="get_responder_context")  # type: ignore[assignment]
 
     class Meta(IncidentSerializer.Meta):
-        fields = [*IncidentSerializer.Meta.fields, "timeline"]
+        fields = [*IncidentSerializer.Meta.fields, "timeline", "context"]
         read_only_fields = fields
+
+    @extend_schema_field(IncidentContextSerializer)
+    def get_responder_context(self, incident: Incident) -> dict[str, Any]:
+        # The timeline is prefetched by the detail queryset: no query of its own for the signals.
+        return incident_context(incident, timeline=incident.timeline.all()).as_json()
 
 
 class IncidentCreateSerializer(serializers.Serializer):

@@ -167,6 +167,16 @@ def test_a_webhook_is_posted_signed_to_a_live_receiver(world: World) -> None:
             "service": "checkout",
             "url": f"{BASE_URL}/incidents/{incident.pk}/",
             "triggered_at": T0.isoformat(),
+            # Declared by hand: no signals, so no context (tests/incidents/test_responder_context.py has some).
+            "context": {
+                "runbooks": [],
+                "descriptions": [],
+                "links": [],
+                "images": [],
+                "custom_details": [],
+                "alerts": [],
+                "omitted": 0,
+            },
         },
         "level": 1,
         "sent_at": T0.isoformat(),
