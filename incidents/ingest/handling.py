@@ -416,8 +416,8 @@ def _routing_key_cut(text: str, data: dict[str, Any], token: str) -> str:
 
 def _bearer_given(incoming: Incoming) -> bool:
     """True when the Authorization header names the Bearer scheme: then it, not a body's routing_key, has the token."""
-    header = incoming.authorization
-    return bool(header) and header.partition(" ")[0].lower() == "bearer"
+    header = incoming.authorization or ""
+    return header.partition(" ")[0].lower() == "bearer"
 
 
 def _event_with_routing_key(
