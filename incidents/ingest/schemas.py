@@ -90,7 +90,11 @@ class PagerDutyEvent(_Open):
     #: `Authorization: Bearer` header gives one (those win, and it is then ignored). When it is the
     #: integration's token, the stored event keeps only its first 8 characters: opsgov keeps tokens
     #: hashed (incidents.ingest.handling.pagerduty).
-    routing_key: str | None = None
+    routing_key: str | None = Field(
+        default=None,
+        description="The integration token, used when neither the URL nor an `Authorization: Bearer` header "
+        "gives one (they win over it).",
+    )
     event_action: PagerDutyAction
     dedup_key: str | None = Field(default=None, max_length=255)
     images: list[dict[str, Any]] | None = None
