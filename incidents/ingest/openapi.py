@@ -25,7 +25,7 @@ from .schemas import AlertmanagerWebhook, PagerDutyFollowUp, PagerDutyTrigger
 TAG = "ingest"
 SECURITY_SCHEME = "integrationToken"
 _REF_TEMPLATE = "#/components/schemas/{model}"
-_TOKEN_PLACEHOLDER = "TOKEN"
+_STAND_IN = "STAND-IN"  # reversed in place of the path parameter, then replaced
 
 #: An Events v2 event, as incidents.ingest.schemas.parse_pagerduty_event tells them apart (by event_action).
 _EVENTS_V2_EVENT: TypeAdapter[Any] = TypeAdapter(
@@ -155,7 +155,7 @@ def _operation(
 def _path(name: str, *, token: bool) -> str:
     if not token:
         return reverse(name)
-    return reverse(name, kwargs={"token": _TOKEN_PLACEHOLDER}).replace(_TOKEN_PLACEHOLDER, "{token}")
+    return reverse(name, kwargs={"token": _STAND_IN}).replace(_STAND_IN, "{token}")
 
 
 def ingest_paths() -> tuple[dict[str, Any], dict[str, Any]]:
