@@ -283,6 +283,11 @@ SPECTACULAR_SETTINGS = {
         "WaiverStateEnum": "opsgov.gate_models.WaiverState",
         "IncidentStatusEnum": "incidents.models.IncidentStatus",
     },
+    # drf-spectacular's default hook, then the ingestion endpoints (plain Django views, which it does not see).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "incidents.ingest.openapi.add_ingest_endpoints",
+    ],
 }
 
 # --- Audit trail ---------------------------------------------------------------

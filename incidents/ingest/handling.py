@@ -18,7 +18,8 @@ What a caller can rely on:
 - Authentication is the integration's token only, in the URL path or in an
   `Authorization: Bearer <token>` header (no session, no CSRF): 401 when it is
   missing or malformed, 403 when it matches no integration, the integration is
-  disabled, or it belongs to the other endpoint.
+  disabled, or it belongs to the other endpoint. The Events v2 endpoint also
+  takes it from the body's `routing_key`, as PagerDuty does (`pagerduty` says how).
 - 415 unless the body is `application/json` (not compressed), 411 without a
   Content-Length, 413 over MAX_BODY_BYTES (checked on Content-Length before
   reading, and on the bytes read, never reading more than the limit + 1),
@@ -50,7 +51,7 @@ from incidents.ingestion import integration_for_token, store_raw_event, store_ra
 from incidents.models import IntegrationKind
 from incidents.tasks import enqueue_process_raw_event
 
-from .schemas import AlertmanagerWebhook, error_lines, parse_pagerduty_event
+from .schemas import AlertmanagerWebhook, PagerDutyEvent, error_lines, parse_pagerduty_event
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 # As much of a token as logs show (Integration.token_prefix stores as much, to recognise one).
 TOKEN_PREFIX_LENGTH = 8
 _INVALID = "invalid event"
+_NO_INTEGRATION = "The token matches no integration."
+#: The integration kinds whose events the Events v2 endpoint takes.
+EVENTS_V2_KINDS: tuple[str, ...] = (IntegrationKind.PAGERDUTY.value, IntegrationKind.GENERIC.value)
 _ENDPOINT_OF_KIND: dict[str, str] = {
     IntegrationKind.ALERTMANAGER: "/api/v1/ingest/alertmanager/<token>/",
     IntegrationKind.PAGERDUTY: "/api/v1/ingest/pagerduty/<token>/enqueue",
@@ -142,7 +146,7 @@ def _integration_id(token: str, *, kinds: tuple[str, ...], endpoint: str) -> int
     """The id of the enabled integration of one of `kinds` the token belongs to; or a Reject (403) saying why not."""
     found = integration_for_token(token)
     if found is None:
-        raise Reject(403, "forbidden", "The token matches no integration.")
+        raise Reject(403, "forbidden", _NO_INTEGRATION)
     integration_id, kind, enabled = found
     if not enabled:
         raise Reject(403, "forbidden", "This integration is disabled; enable it in opsgov to send events.")
@@ -347,20 +351,115 @@ def alertmanager(incoming: Incoming, token: str | None) -> Answer:
 def pagerduty(incoming: Incoming, token: str | None) -> Answer:
     """POST /api/v1/ingest/pagerduty/<token>/enqueue: a PagerDuty Events API v2 event.
 
+    Also served token-less at /api/v1/ingest/pagerduty/enqueue, /api/v1/ingest/v2/enqueue
+    and /api/v1/ingest/pagerduty/v2/enqueue. Where the integration token comes from, first found wins:
+    1. the URL path;
+    2. an `Authorization: Bearer <token>` header (malformed: 401; unknown, disabled, other kind: 403);
+    3. the body's `routing_key`, as PagerDuty's own endpoint takes it (an Events v2 sender such as
+       Alertmanager's pagerduty_configs sets nothing else). The body's routing_key is ignored when
+       1 or 2 gives a token. A routing_key that is missing or null, malformed, or not the token of an
+       enabled pagerduty/generic integration is answered as PagerDuty answers it: 400 `invalid event`
+       with "Invalid routing key" in `errors` (and, for a disabled or other-kind integration, the
+       reason), never 401/403: senders drop a 4xx, and a 5xx would make them retry forever.
+
     A trigger without a dedup_key gets one (uuid4 hex), returned in the answer:
-    later acknowledge/resolve events send it back.
+    later acknowledge/resolve events send it back. Accepting an event is one
+    statement in every case (the insert that finds the integration by its token's hash).
     """
-    token = _token(incoming, token)
-    kinds, endpoint = (IntegrationKind.PAGERDUTY.value, IntegrationKind.GENERIC.value), "PagerDuty Events v2"
-    with _token_refusal_first(token, kinds=kinds, endpoint=endpoint):
-        data, text = _json_body(incoming)
-        try:
-            event = parse_pagerduty_event(data)
-        except ValidationError as exc:
-            raise Reject(400, _INVALID, "Event object is invalid", error_lines(exc)) from None
+    kinds, endpoint = EVENTS_V2_KINDS, "PagerDuty Events v2"
+    if token is None and not _bearer_given(incoming):
+        with _as_routing_key_refusal():
+            event, data, text, token = _event_with_routing_key(incoming, kinds=kinds, endpoint=endpoint)
+            dedup_key = _store_pagerduty_event(event, data, text, token=token, kinds=kinds, endpoint=endpoint)
+    else:
+        token = _token(incoming, token)
+        with _token_refusal_first(token, kinds=kinds, endpoint=endpoint):
+            data, text = _json_body(incoming)
+            event = _pagerduty_event(data)
+        dedup_key = _store_pagerduty_event(event, data, text, token=token, kinds=kinds, endpoint=endpoint)
+    return Answer(202, {"status": "success", "message": "Event processed", "dedup_key": dedup_key})
+
+
+def _pagerduty_event(data: Any) -> PagerDutyEvent:
+    """`data` validated as the Events v2 event its event_action names; or a Reject (400) with pydantic's field paths."""
+    try:
+        return parse_pagerduty_event(data)
+    except ValidationError as exc:
+        raise Reject(400, _INVALID, "Event object is invalid", error_lines(exc)) from None
+
+
+def _store_pagerduty_event(
+    event: PagerDutyEvent, data: Any, text: str, *, token: str, kinds: tuple[str, ...], endpoint: str
+) -> str:
+    """Store a validated event (`data`, its JSON `text`) for the integration of `token`; returns its dedup key.
+
+    A routing_key that is the token itself is stored cut to its prefix: the
+    token is a secret that opsgov keeps only hashed (Integration.token_hash).
+    """
+    if event.routing_key == token:
+        text = _routing_key_cut(text, data, token)
     # Only a trigger can come without one: the schema requires it of acknowledge and resolve.
     dedup_key = event.dedup_key or uuid.uuid4().hex
     _store(
         token=token, kinds=kinds, endpoint=endpoint, dedup_key=dedup_key, action=event.event_action, payload_json=text
     )
-    return Answer(202, {"status": "success", "message": "Event processed", "dedup_key": dedup_key})
+    return dedup_key
+
+
+def _routing_key_cut(text: str, data: dict[str, Any], token: str) -> str:
+    """The body's JSON text with its routing_key (the integration token) cut to its first characters."""
+    cut = token[:TOKEN_PREFIX_LENGTH] + "..."
+    if f'"{token}"' in text:  # a token has no character that JSON escapes: it is written as itself
+        return text.replace(f'"{token}"', f'"{cut}"')
+    return json.dumps({**data, "routing_key": cut})  # written with \u escapes: write the body anew
+
+
+def _bearer_given(incoming: Incoming) -> bool:
+    """True when the Authorization header names the Bearer scheme: then it, not a body's routing_key, has the token."""
+    header = incoming.authorization or ""
+    return header.partition(" ")[0].lower() == "bearer"
+
+
+def _event_with_routing_key(
+    incoming: Incoming, *, kinds: tuple[str, ...], endpoint: str
+) -> tuple[PagerDutyEvent, Any, str, str]:
+    """The body's event (validated and as parsed), its JSON text and its routing_key (shaped like a token); or a Reject.
+
+    The body's own refusals (411, 413, 415, malformed JSON) come first: there is
+    no token to check before reading it. Then, as with a token in the URL, a
+    refused routing_key wins over an invalid event (the lookup is made only then).
+    """
+    data, text = _json_body(incoming)
+    routing_key = data.get("routing_key") if isinstance(data, dict) else None
+    if not isinstance(routing_key, str):
+        # Missing or null (and no other token given), or not a string: named, with the event's other errors.
+        errors = ["routing_key: Field required"] if routing_key is None and isinstance(data, dict) else []
+        try:
+            parse_pagerduty_event(data)
+        except ValidationError as exc:
+            errors += error_lines(exc)
+        raise Reject(400, _INVALID, "Event object is invalid", errors)
+    if not _TOKEN_RE.fullmatch(routing_key):
+        raise Reject(400, _INVALID, "Event object is invalid", ["Invalid routing key"])
+    with _token_refusal_first(routing_key, kinds=kinds, endpoint=endpoint):
+        event = _pagerduty_event(data)
+    return event, data, text, routing_key
+
+
+@contextmanager
+def _as_routing_key_refusal() -> Iterator[None]:
+    """Answer a refused body routing_key as PagerDuty does: 400 `invalid event`, "Invalid routing key".
+
+    The token checks raise 403 (no such integration, disabled, another kind);
+    for a routing_key that becomes the 400, with the reason as a second error
+    line when the key does belong to an integration.
+    """
+    try:
+        yield
+    except Reject as reject:
+        if reject.status != 403:
+            raise
+        errors = ["Invalid routing key"]
+        if reject.body["message"] != _NO_INTEGRATION:
+            errors.append(reject.body["message"])
+        raise Reject(400, _INVALID, "Event object is invalid", errors) from None

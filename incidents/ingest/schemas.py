@@ -84,10 +84,17 @@ class PagerDutyPayload(_Open):
 
 
 class PagerDutyEvent(_Open):
-    """Fields common to every PagerDuty Events v2 event (routing_key is accepted and ignored:
-    opsgov authenticates with the integration token in the URL or the Authorization header)."""
+    """Fields common to every PagerDuty Events v2 event."""
 
-    routing_key: str | None = None
+    #: The integration token, as PagerDuty's "integration key": used when neither the URL nor an
+    #: `Authorization: Bearer` header gives one (those win, and it is then ignored). When it is the
+    #: integration's token, the stored event keeps only its first 8 characters: opsgov keeps tokens
+    #: hashed (incidents.ingest.handling.pagerduty).
+    routing_key: str | None = Field(
+        default=None,
+        description="The integration token, used when neither the URL nor an `Authorization: Bearer` header "
+        "gives one (they win over it).",
+    )
     event_action: PagerDutyAction
     dedup_key: str | None = Field(default=None, max_length=255)
     images: list[dict[str, Any]] | None = None
