@@ -95,6 +95,7 @@ from django.utils import timezone
 from opsgov.policy import SOURCE_SEVERITY_MAPPING, get_policy
 
 from . import services
+from .sender_clock import SenderClock, with_note
 from .ingest.schemas import AlertmanagerAlert, AlertmanagerWebhook, PagerDutyTrigger, parse_pagerduty_event
 from .models import (
     OPEN_STATUSES,
@@ -506,6 +507,13 @@ def _last_change(incident: Incident) -> datetime:
     return max(t for t in (incident.triggered_at, incident.acknowledged_at, incident.mitigated_at) if t)
 
 
+def _resolve_instant(incident: Incident, clock: SenderClock, *, now: datetime) -> datetime:
+    """The received instant, or the sender's end within the trusted bound if that is not before the last change."""
+    last_change = _last_change(incident)
+    at = clock.instant if clock.instant >= last_change else clock.received_at
+    return _bounded(at, not_before=last_change, now=now)
+
+
 def _signal_at(incident: Incident, event: RawEvent) -> datetime:
     return _bounded(event.received_at, not_before=incident.triggered_at, now=timezone.now())
 
@@ -559,6 +567,12 @@ def _alert_signal(alert: AlertmanagerAlert) -> dict[str, Any]:
     }
 
 
+def _alert_clock(alert: AlertmanagerAlert, event: RawEvent) -> SenderClock:
+    """startsAt for a firing alert, endsAt for a resolved one, beside the receipt of its notification."""
+    sender_at = alert.startsAt if alert.status == "firing" else alert.ends_at
+    return SenderClock.of(received_at=event.received_at, sender_at=sender_at)
+
+
 def _record_alert_signals(incident: Incident, alerts: Iterable[AlertmanagerAlert], event: RawEvent) -> int:
     """A SIGNAL per alert whose fingerprint is new to the incident or whose status changed; returns how many."""
     latest: dict[str, str] = {}
@@ -577,13 +591,15 @@ def _record_alert_signals(incident: Incident, alerts: Iterable[AlertmanagerAlert
         latest[alert.fingerprint] = alert.status
         name = alert.labels.get("alertname", "alert")
         detail = alert.annotations.get("description") or alert.annotations.get("summary") or ""
+        clock = _alert_clock(alert, event)
+        what = "the alert started" if alert.status == "firing" else "the alert ended"
         rows.append(
             TimelineEvent(
                 incident=incident,
                 kind=TimelineKind.SIGNAL,
                 at=at,
-                message=f"{name} {alert.status}" + (f": {detail}" if detail else ""),
-                data={**_alert_signal(alert), "raw_event": str(event.uuid)},
+                message=with_note(f"{name} {alert.status}" + (f": {detail}" if detail else ""), clock, what),
+                data={**_alert_signal(alert), "raw_event": str(event.uuid), "received_at": clock.data()["received_at"]},
             )
         )
     TimelineEvent.objects.bulk_create(rows)
@@ -596,17 +612,20 @@ def _apply_alertmanager(integration: Integration, event: RawEvent) -> Incident |
     if webhook.status == "firing":
         firing = [alert for alert in webhook.alerts if alert.status == "firing"] or webhook.alerts
 
+        clock = SenderClock.of(received_at=event.received_at, sender_at=min(alert.startsAt for alert in firing))
+
         def create() -> Incident:
             return services.incident_create(
                 title=alertmanager_title(webhook),
                 summary=webhook.commonAnnotations.get("description", ""),
                 service=integration.service,
                 severity=alertmanager_severity(integration, firing),
-                triggered_at=min(min(alert.startsAt for alert in firing), now),
+                triggered_at=min(clock.instant, now),
                 integration=integration,
                 dedup_key=event.dedup_key,
                 signal={
                     **_source(integration, event),
+                    **clock.data(),
                     "groupKey": webhook.groupKey,
                     "externalURL": webhook.externalURL,
                 },
@@ -623,8 +642,12 @@ def _apply_alertmanager(integration: Integration, event: RawEvent) -> Incident |
     if not integration.auto_resolve:
         return open_incident
     ends = [alert.ends_at for alert in webhook.alerts if alert.ends_at is not None]
-    at = _bounded(max(ends) if ends else event.received_at, not_before=_last_change(open_incident), now=now)
-    return services.incident_resolve(incident=open_incident, at=at, message=f"Resolved by {integration.name}")
+    clock = SenderClock.of(received_at=event.received_at, sender_at=max(ends) if ends else None)
+    return services.incident_resolve(
+        incident=open_incident,
+        at=_resolve_instant(open_incident, clock, now=now),
+        message=with_note(f"Resolved by {integration.name}", clock, "the alert ended"),
+    )
 
 
 # --- PagerDuty Events v2 ----------------------------------------------------------------
@@ -655,6 +678,7 @@ def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | No
     now = timezone.now()
     if isinstance(message, PagerDutyTrigger):
         payload = message.payload
+        clock = SenderClock.of(received_at=event.received_at, sender_at=payload.timestamp)
 
         def create() -> Incident:
             details = [
@@ -672,10 +696,10 @@ def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | No
                 summary="\n".join(details),
                 service=integration.service,
                 severity=pagerduty_severity(integration, message),
-                triggered_at=min(payload.timestamp or event.received_at, now),
+                triggered_at=min(clock.instant, now),
                 integration=integration,
                 dedup_key=event.dedup_key,
-                signal=_source(integration, event),
+                signal={**_source(integration, event), **clock.data()},
             )
 
         target = _open_or_create(integration, event.dedup_key, create)
@@ -683,8 +707,13 @@ def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | No
             incident=target,
             kind=TimelineKind.SIGNAL,
             at=_signal_at(target, event),
-            message=f"trigger: {payload.summary}"[:2000],
-            data={**_trigger_signal(message), "event_action": "trigger", "raw_event": str(event.uuid)},
+            message=with_note(f"trigger: {payload.summary}", clock),
+            data={
+                **_trigger_signal(message),
+                "event_action": "trigger",
+                "raw_event": str(event.uuid),
+                "received_at": event.received_at.isoformat(),
+            },
         )
         return target
 
