@@ -92,10 +92,10 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
 from django.utils import timezone
 
+from opsgov.models import Service
 from opsgov.policy import SOURCE_SEVERITY_MAPPING, get_policy
 
-from . import services
-from .sender_clock import SenderClock, with_note
+from . import routing, services
 from .ingest.schemas import AlertmanagerAlert, AlertmanagerWebhook, PagerDutyTrigger, parse_pagerduty_event
 from .models import (
     OPEN_STATUSES,
@@ -108,6 +108,7 @@ from .models import (
     TimelineKind,
     hash_token,
 )
+from .sender_clock import SenderClock, with_note
 
 logger = logging.getLogger(__name__)
 
@@ -455,31 +456,42 @@ def _record_transient_failure(event_id: int, exc: BaseException) -> None:
 # --- Shared helpers ---------------------------------------------------------------------
 
 
-def _open_incident(integration: Integration, dedup_key: str) -> Incident | None:
-    """The open incident of this key, locked (the partial unique constraint allows at most one)."""
+def _open_incident(integration: Integration, service: Service, dedup_key: str) -> Incident | None:
+    """The open incident of this key on this (routed) service, locked (the partial unique constraint allows one)."""
     return (
         Incident.objects.select_for_update()
-        .filter(integration=integration, dedup_key=dedup_key, status__in=OPEN_STATUSES)
+        .filter(integration=integration, service=service, dedup_key=dedup_key, status__in=OPEN_STATUSES)
         .order_by()
         .first()
     )
 
 
-def _open_or_create(integration: Integration, dedup_key: str, create: Callable[[], Incident]) -> Incident:
-    """The open incident of this key, or a new one from `create()`.
+def _open_incidents(integration: Integration, dedup_key: str) -> list[Incident]:
+    """The open incidents of this key on every service it was routed to, locked, oldest first."""
+    return list(
+        Incident.objects.select_for_update()
+        .filter(integration=integration, dedup_key=dedup_key, status__in=OPEN_STATUSES)
+        .order_by("id")
+    )
+
+
+def _open_or_create(
+    integration: Integration, service: Service, dedup_key: str, create: Callable[[], Incident]
+) -> Incident:
+    """The open incident of this key on this service, or a new one from `create()`.
 
     Two workers may both find none and both create: the partial unique
     constraint refuses the second insert, whose savepoint is rolled back, and
     the incident that won is returned instead.
     """
-    incident = _open_incident(integration, dedup_key)
+    incident = _open_incident(integration, service, dedup_key)
     if incident is not None:
         return incident
     try:
         with transaction.atomic():
             return create()
     except IntegrityError:
-        incident = _open_incident(integration, dedup_key)
+        incident = _open_incident(integration, service, dedup_key)
         if incident is None:
             raise
         logger.info("Lost the race to open an incident for %s; joined %s", dedup_key, incident.public_id)
@@ -607,18 +619,42 @@ def _record_alert_signals(incident: Incident, alerts: Iterable[AlertmanagerAlert
 
 
 def _apply_alertmanager(integration: Integration, event: RawEvent) -> Incident | None:
+    """Apply one webhook: its alerts split by routed service, each part to that service's incident of the group."""
     webhook = AlertmanagerWebhook.model_validate(event.payload)
-    now = timezone.now()
-    if webhook.status == "firing":
-        firing = [alert for alert in webhook.alerts if alert.status == "firing"] or webhook.alerts
+    router = routing.Router(integration)
+    parts: dict[int, list[tuple[routing.Route, AlertmanagerAlert]]] = {}
+    for alert in webhook.alerts:
+        route = router.alertmanager(alert)
+        parts.setdefault(route.service.pk, []).append((route, alert))
+    touched: Incident | None = None
+    for part in parts.values():
+        touched = _apply_alertmanager_part(integration, event, webhook, part) or touched
+    routing.count_unknown_values(
+        integration, (route for part in parts.values() for route, _ in part), at=event.received_at
+    )
+    return touched
 
+
+def _apply_alertmanager_part(
+    integration: Integration,
+    event: RawEvent,
+    webhook: AlertmanagerWebhook,
+    part: list[tuple[routing.Route, AlertmanagerAlert]],
+) -> Incident | None:
+    """The alerts routed to one service: firing if any of them fires, else resolved."""
+    now = timezone.now()
+    service = part[0][0].service
+    routes = [route for route, _ in part]
+    alerts = [alert for _, alert in part]
+    firing = [alert for alert in alerts if alert.status == "firing"]
+    if firing:
         clock = SenderClock.of(received_at=event.received_at, sender_at=min(alert.startsAt for alert in firing))
 
         def create() -> Incident:
             return services.incident_create(
                 title=alertmanager_title(webhook),
                 summary=webhook.commonAnnotations.get("description", ""),
-                service=integration.service,
+                service=service,
                 severity=alertmanager_severity(integration, firing),
                 triggered_at=min(clock.instant, now),
                 integration=integration,
@@ -631,17 +667,18 @@ def _apply_alertmanager(integration: Integration, event: RawEvent) -> Incident |
                 },
             )
 
-        incident = _open_or_create(integration, event.dedup_key, create)
-        _record_alert_signals(incident, webhook.alerts, event)
+        incident = _open_or_create(integration, service, event.dedup_key, create)
+        _record_alert_signals(incident, alerts, event)
+        routing.note_fallbacks(incident, integration, routes, at=_signal_at(incident, event))
         return incident
 
-    open_incident = _open_incident(integration, event.dedup_key)
+    open_incident = _open_incident(integration, service, event.dedup_key)
     if open_incident is None:
         return None  # resolved after a manual resolve, or a repeat: nothing to do
-    _record_alert_signals(open_incident, webhook.alerts, event)
+    _record_alert_signals(open_incident, alerts, event)
     if not integration.auto_resolve:
         return open_incident
-    ends = [alert.ends_at for alert in webhook.alerts if alert.ends_at is not None]
+    ends = [alert.ends_at for alert in alerts if alert.ends_at is not None]
     clock = SenderClock.of(received_at=event.received_at, sender_at=max(ends) if ends else None)
     return services.incident_resolve(
         incident=open_incident,
@@ -679,6 +716,7 @@ def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | No
     if isinstance(message, PagerDutyTrigger):
         payload = message.payload
         clock = SenderClock.of(received_at=event.received_at, sender_at=payload.timestamp)
+        route = routing.Router(integration).pagerduty(message)
 
         def create() -> Incident:
             details = [
@@ -694,7 +732,7 @@ def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | No
             return services.incident_create(
                 title=payload.summary[:255],
                 summary="\n".join(details),
-                service=integration.service,
+                service=route.service,
                 severity=pagerduty_severity(integration, message),
                 triggered_at=min(clock.instant, now),
                 integration=integration,
@@ -702,7 +740,7 @@ def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | No
                 signal={**_source(integration, event), **clock.data()},
             )
 
-        target = _open_or_create(integration, event.dedup_key, create)
+        target = _open_or_create(integration, route.service, event.dedup_key, create)
         TimelineEvent.objects.create(
             incident=target,
             kind=TimelineKind.SIGNAL,
@@ -715,13 +753,22 @@ def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | No
                 "received_at": event.received_at.isoformat(),
             },
         )
+        routing.note_fallbacks(target, integration, [route], at=_signal_at(target, event))
+        routing.count_unknown_values(integration, [route], at=event.received_at)
         return target
 
-    incident = _open_incident(integration, event.dedup_key)
-    if incident is None:
-        return None  # unknown or already closed key: accepted, changes nothing
+    # acknowledge and resolve carry no routing label: they apply to the key's open incident on every service.
+    touched: Incident | None = None
+    for incident in _open_incidents(integration, event.dedup_key):
+        touched = _acknowledge_or_resolve(integration, event, incident, message.event_action, now=now)
+    return touched  # None: an unknown or already closed key, accepted, changes nothing
+
+
+def _acknowledge_or_resolve(
+    integration: Integration, event: RawEvent, incident: Incident, action: str, *, now: datetime
+) -> Incident:
     at = _bounded(event.received_at, not_before=_last_change(incident), now=now)
-    if message.event_action == "acknowledge":
+    if action == "acknowledge":
         if incident.status != IncidentStatus.TRIGGERED:
             return incident  # already acknowledged (or mitigated): nothing to do
         return services.incident_acknowledge(incident=incident, at=at)

@@ -218,7 +218,10 @@ def incident_reopen(*, incident: Incident, actor: Actor = None, at: datetime | N
     if incident.dedup_key and incident.integration_id:
         clash = (
             Incident.objects.filter(
-                integration_id=incident.integration_id, dedup_key=incident.dedup_key, status__in=OPEN_STATUSES
+                integration_id=incident.integration_id,
+                service_id=incident.service_id,
+                dedup_key=incident.dedup_key,
+                status__in=OPEN_STATUSES,
             )
             .exclude(pk=incident.pk)
             .first()
