@@ -42,28 +42,49 @@ Enqueueing (incidents.tasks; DESIGN.md, "Data flow: an alert"):
   guarantees above hold as for single events; a retried or redelivered batch
   (acks_late, reject_on_worker_lost) skips the events already processed.
 
-Alertmanager (one incident per open groupKey):
-- Firing opens an incident (or joins the open one); each alert is a SIGNAL
-  timeline event with its fingerprint, status, labels and startsAt. Only a new
-  fingerprint or a changed status adds a signal, so Alertmanager's repeat
-  notifications add nothing.
+Routing (incidents.routing), at processing time: each alert goes to the service
+its integration's routing label names (slug or alias), else to the
+integration's service, with a timeline note; unknown values are counted for the
+integration page and API. Internal monitoring integrations do not route.
+Grouping and dedupe are per (integration, routed service, key): the partial
+unique constraint `incident_one_open_per_service_key`.
+
+Time truth (incidents.sender_clock): an incident is triggered at the instant
+opsgov stored its first event (RawEvent.received_at), acknowledged and resolved
+when opsgov stored those events; a sender's timestamp is kept in the timeline
+and decides the instant only within the policy's
+`incidents.trust_sender_clock_within` (default off), never when it lies after
+the receipt. Only history import sets past instants.
+
+Alertmanager (one incident per open groupKey and routed service):
+- The webhook's alerts are split by routed service; each part is applied on its
+  own: firing if one of its alerts fires, else resolved.
+- Firing opens the service's incident (or joins the open one); each alert is a
+  SIGNAL timeline event with its fingerprint, status, labels, startsAt/endsAt and
+  how long before the receipt the alert started. Only a new fingerprint or a
+  changed status adds a signal, so Alertmanager's repeat notifications add nothing.
 - Severity: per alert, a valid `opsgov_severity` label, else its `severity`
   label mapped through the integration's severity_mapping over
-  DEFAULT_SEVERITY_MAPPING; the most severe across the (firing) alerts; else
-  the integration's default_severity.
+  DEFAULT_SEVERITY_MAPPING; the most severe across the part's firing alerts;
+  else the integration's default_severity.
 - Title: commonAnnotations.summary, else the alertname (and other group
-  labels); triggered_at: the earliest startsAt, never in the future.
-- Resolved, with auto_resolve: the incident resolves at the latest endsAt,
-  bounded to [last status change, now]. A group firing again after its incident
-  was resolved opens a new incident.
+  labels); triggered_at: the receipt (or the earliest startsAt within the bound).
+- Resolved, with auto_resolve: the service's incident resolves at the receipt
+  (or the latest endsAt within the bound, if not before the last status
+  change), bounded to [last status change, now]. A group firing again after
+  its incident was resolved opens a new incident.
 
 PagerDuty Events v2 (kinds pagerduty and generic):
-- trigger: opens an incident (triggered_at = payload.timestamp, never in the
-  future) or adds a signal to the open one;
-- acknowledge: acknowledges a triggered incident, else nothing;
-- resolve: resolves the open incident (with auto_resolve; without, it adds a signal).
-  acknowledge/resolve for an unknown or closed key change nothing.
-  Their instant is when opsgov received them, bounded like the Alertmanager one.
+- trigger: routed by payload.component or a custom_details key; opens an
+  incident on that service (triggered_at = the receipt, or payload.timestamp
+  within the bound) or adds a signal to the open one;
+- acknowledge: acknowledges the key's triggered incidents (on every service the
+  key was routed to), else nothing;
+- resolve: resolves the key's open incidents (with auto_resolve; without, it
+  adds a signal). acknowledge/resolve for an unknown or closed key change
+  nothing. Their instant is when opsgov received them, bounded like the
+  Alertmanager one.
+- RawEvent.incident is the last incident the event touched.
 """
 
 from __future__ import annotations

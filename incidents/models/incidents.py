@@ -62,7 +62,7 @@ EXTERNAL_INTEGRATION_KINDS = (IntegrationKind.ALERTMANAGER, IntegrationKind.PAGE
 
 
 #: What an integration routes by when its routing_label is left empty (incidents.routing).
-DEFAULT_ROUTING_LABELS = {
+DEFAULT_ROUTING_LABELS: dict[str, str] = {
     IntegrationKind.ALERTMANAGER: "service",
     IntegrationKind.PAGERDUTY: "payload.component",
     IntegrationKind.GENERIC: "payload.component",
@@ -134,7 +134,7 @@ class Integration(TimeStampedModel):
 
     def clean(self) -> None:
         if not self.routing_label and self.kind in DEFAULT_ROUTING_LABELS:
-            self.routing_label = DEFAULT_ROUTING_LABELS[IntegrationKind(self.kind)]
+            self.routing_label = DEFAULT_ROUTING_LABELS[self.kind]
         self.routing_label = self.routing_label.strip()
         if self.kind in IntegrationKind.values:
             problem = routing_label_problem(self.kind, self.routing_label)

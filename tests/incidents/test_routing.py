@@ -201,7 +201,8 @@ def test_a_missing_label_goes_to_the_default_with_a_note_and_is_not_counted(worl
     incident = Incident.objects.get()
     assert incident.service == world["checkout"]
     assert routing_notes(incident) == [
-        "Routed to Checkout (checkout), the default service of shared alertmanager: the alert has no service to route by."
+        "Routed to Checkout (checkout), the default service of shared alertmanager: "
+        "the alert has no service to route by."
     ]
     assert not UnknownRoutingValue.objects.exists()
 
