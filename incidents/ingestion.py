@@ -8,8 +8,8 @@ Guarantees:
 - Exactly once. An event is applied in the transaction that sets its
   processed_at, under that lock; an event already processed (by this task
   redelivered, by a later event's task, by the sweeper's) is skipped.
-- One open incident per key. Deliveries racing to open the same incident meet
-  the partial unique constraint `incident_one_open_per_dedup_key`; the loser's
+- One open incident per key and routed service. Deliveries racing to open the same
+  incident meet the partial unique constraint `incident_one_open_per_service_key`; the loser's
   IntegrityError is caught in a savepoint and the event is applied to the
   incident that won.
 - Failures are recorded. A failing event gets attempts + 1 and last_error, and
