@@ -54,7 +54,9 @@ opsgov stored its first event (RawEvent.received_at), acknowledged and resolved
 when opsgov stored those events; a sender's timestamp is kept in the timeline
 and decides the instant only within the policy's
 `incidents.trust_sender_clock_within` (default off), never when it lies after
-the receipt. Only history import sets past instants.
+the receipt. Internal monitoring alerts carry an instant opsgov recorded itself
+(a heartbeat's deadline): it is the trigger, never after the receipt. Only
+history import sets other past instants.
 
 Alertmanager (one incident per open groupKey and routed service):
 - The webhook's alerts are split by routed service; each part is applied on its
@@ -736,7 +738,8 @@ def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | No
     now = timezone.now()
     if isinstance(message, PagerDutyTrigger):
         payload = message.payload
-        clock = SenderClock.of(received_at=event.received_at, sender_at=payload.timestamp)
+        own = integration.kind == IntegrationKind.MONITORING  # opsgov's own instant (sender_clock)
+        clock = SenderClock.of(received_at=event.received_at, sender_at=payload.timestamp, own=own)
         route = routing.Router(integration).pagerduty(message)
 
         def create() -> Incident:

@@ -9,9 +9,14 @@ is kept with the signal and described in the timeline ("the alert started
 trusts the sender's clock (`incidents.trust_sender_clock_within`, unset by
 default) and it lies within that bound before the receipt, never after it.
 
+Alerts raised inside opsgov (internal monitoring integrations: SLO burn rates,
+late heartbeats, failing checks) carry an instant opsgov itself recorded (the
+heartbeat's deadline, the evaluation that saw the burn): not a sender's clock,
+so it decides the trigger however far back, never after the receipt (`own`).
+
 Guarantees of `SenderClock.instant`:
-- it is the received instant unless the policy sets a bound and the sender's
-  time lies in [received_at - bound, received_at];
+- it is the received instant unless the sender's time lies in
+  [received_at - bound, received_at] (the policy's bound; any lead for `own` clocks);
 - it is never after the received instant (a sender's clock ahead of ours is ignored);
 - the caller bounds it below by the incident's last status change, so a resolve
   never precedes the trigger (`ingestion` falls back to the received instant then).
@@ -40,11 +45,13 @@ class SenderClock:
     received_at: datetime
     sender_at: datetime | None
     bound: timedelta | None
+    #: The timestamp is opsgov's own (an internal alert): trusted however far back.
+    own: bool = False
 
     @classmethod
-    def of(cls, *, received_at: datetime, sender_at: datetime | None) -> SenderClock:
+    def of(cls, *, received_at: datetime, sender_at: datetime | None, own: bool = False) -> SenderClock:
         """With the effective policy's bound."""
-        return cls(received_at=received_at, sender_at=sender_at, bound=trust_bound())
+        return cls(received_at=received_at, sender_at=sender_at, bound=trust_bound(), own=own)
 
     @property
     def lead(self) -> timedelta | None:
@@ -55,7 +62,9 @@ class SenderClock:
     def trusted(self) -> bool:
         """Whether the sender's time decides the instant: within the policy's bound, and not in the future."""
         lead = self.lead
-        return lead is not None and self.bound is not None and timedelta(0) <= lead <= self.bound
+        if lead is None or lead < timedelta(0):
+            return False
+        return self.own or (self.bound is not None and lead <= self.bound)
 
     @property
     def instant(self) -> datetime:
@@ -70,6 +79,8 @@ class SenderClock:
         if lead < timedelta(0):
             return f"the sender's time is {format_duration(-lead)} after it reached opsgov (a clock ahead: not used)"
         text = f"{what} {format_duration(lead)} before it reached opsgov"
+        if self.own:
+            return text
         if self.trusted:
             return f"{text} (within the policy's trust_sender_clock_within: used)"
         if self.bound is not None:

@@ -253,3 +253,23 @@ def test_import_incidents_leaves_an_audit_entry_per_incident_naming_the_user_and
     assert f"Audit trail: run {run} by alice." in out.getvalue()
     # The transitions (acknowledge, resolve...) are in the same run's trail.
     assert LogEntry.objects.filter(cid=run, action=LogEntry.Action.UPDATE).exists()
+
+
+# --- Internal alerts: opsgov's own instants ----------------------------------------------------
+
+
+@pytest.mark.usefixtures("clock")
+def test_an_internal_alert_triggers_at_its_own_instant_but_never_after_its_receipt() -> None:
+    from opsgov.events import ServiceAlert, raise_alert
+
+    service = ServiceFactory.create()
+    for key, at in (("late", NOW - timedelta(days=2)), ("ahead", NOW + timedelta(minutes=3))):
+        raise_alert(
+            ServiceAlert(
+                service_id=service.pk, key=key, status="firing", severity="SEV-3", title=key, at=at, source="heartbeat"
+            )
+        )
+    process_pending()
+    # A heartbeat's deadline two days back is an instant opsgov recorded, whatever the policy's bound.
+    assert Incident.objects.get(dedup_key="late").triggered_at == NOW - timedelta(days=2)
+    assert Incident.objects.get(dedup_key="ahead").triggered_at == NOW
