@@ -24,6 +24,7 @@ from .models import (
     ServiceEscalation,
     TimelineEvent,
 )
+from .selectors import unknown_routing_values
 
 
 class TimelineInline(admin.TabularInline):
@@ -67,10 +68,15 @@ class IncidentAdmin(admin.ModelAdmin):
 
 @admin.register(Integration)
 class IntegrationAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "service", "enabled", "token_prefix", "auto_resolve", "updated_at"]
+    list_display = ["name", "kind", "service", "routing_label", "enabled", "token_prefix", "auto_resolve", "updated_at"]
     list_filter = ["kind", "enabled"]
     search_fields = ["name"]
-    readonly_fields = ["uuid", "token_prefix"]
+    readonly_fields = ["uuid", "token_prefix", "unknown_routing_values"]
+
+    @admin.display(description="Unknown routing values (7 days)")
+    def unknown_routing_values(self, obj: Integration) -> str:
+        values = unknown_routing_values(obj) if obj.pk else []
+        return ", ".join(f"{item.value} ({item.count})" for item in values) or "—"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # A token is shown once at creation: use `manage.py create_integration` or the API.

@@ -8,8 +8,8 @@ Guarantees:
 - Exactly once. An event is applied in the transaction that sets its
   processed_at, under that lock; an event already processed (by this task
   redelivered, by a later event's task, by the sweeper's) is skipped.
-- One open incident per key. Deliveries racing to open the same incident meet
-  the partial unique constraint `incident_one_open_per_dedup_key`; the loser's
+- One open incident per key and routed service. Deliveries racing to open the same
+  incident meet the partial unique constraint `incident_one_open_per_service_key`; the loser's
   IntegrityError is caught in a savepoint and the event is applied to the
   incident that won.
 - Failures are recorded. A failing event gets attempts + 1 and last_error, and
@@ -42,28 +42,51 @@ Enqueueing (incidents.tasks; DESIGN.md, "Data flow: an alert"):
   guarantees above hold as for single events; a retried or redelivered batch
   (acks_late, reject_on_worker_lost) skips the events already processed.
 
-Alertmanager (one incident per open groupKey):
-- Firing opens an incident (or joins the open one); each alert is a SIGNAL
-  timeline event with its fingerprint, status, labels and startsAt. Only a new
-  fingerprint or a changed status adds a signal, so Alertmanager's repeat
-  notifications add nothing.
+Routing (incidents.routing), at processing time: each alert goes to the service
+its integration's routing label names (slug or alias), else to the
+integration's service, with a timeline note; unknown values are counted for the
+integration page and API. Internal monitoring integrations do not route.
+Grouping and dedupe are per (integration, routed service, key): the partial
+unique constraint `incident_one_open_per_service_key`.
+
+Time truth (incidents.sender_clock): an incident is triggered at the instant
+opsgov stored its first event (RawEvent.received_at), acknowledged and resolved
+when opsgov stored those events; a sender's timestamp is kept in the timeline
+and decides the instant only within the policy's
+`incidents.trust_sender_clock_within` (default off), never when it lies after
+the receipt. Internal monitoring alerts carry an instant opsgov recorded itself
+(a heartbeat's deadline): it is the trigger, never after the receipt. Only
+history import sets other past instants.
+
+Alertmanager (one incident per open groupKey and routed service):
+- The webhook's alerts are split by routed service; each part is applied on its
+  own: firing if one of its alerts fires, else resolved.
+- Firing opens the service's incident (or joins the open one); each alert is a
+  SIGNAL timeline event with its fingerprint, status, labels, startsAt/endsAt and
+  how long before the receipt the alert started. Only a new fingerprint or a
+  changed status adds a signal, so Alertmanager's repeat notifications add nothing.
 - Severity: per alert, a valid `opsgov_severity` label, else its `severity`
   label mapped through the integration's severity_mapping over
-  DEFAULT_SEVERITY_MAPPING; the most severe across the (firing) alerts; else
-  the integration's default_severity.
+  DEFAULT_SEVERITY_MAPPING; the most severe across the part's firing alerts;
+  else the integration's default_severity.
 - Title: commonAnnotations.summary, else the alertname (and other group
-  labels); triggered_at: the earliest startsAt, never in the future.
-- Resolved, with auto_resolve: the incident resolves at the latest endsAt,
-  bounded to [last status change, now]. A group firing again after its incident
-  was resolved opens a new incident.
+  labels); triggered_at: the receipt (or the earliest startsAt within the bound).
+- Resolved, with auto_resolve: the service's incident resolves at the receipt
+  (or the latest endsAt within the bound, if not before the last status
+  change), bounded to [last status change, now]. A group firing again after
+  its incident was resolved opens a new incident.
 
 PagerDuty Events v2 (kinds pagerduty and generic):
-- trigger: opens an incident (triggered_at = payload.timestamp, never in the
-  future) or adds a signal to the open one;
-- acknowledge: acknowledges a triggered incident, else nothing;
-- resolve: resolves the open incident (with auto_resolve; without, it adds a signal).
-  acknowledge/resolve for an unknown or closed key change nothing.
-  Their instant is when opsgov received them, bounded like the Alertmanager one.
+- trigger: routed by payload.component or a custom_details key; opens an
+  incident on that service (triggered_at = the receipt, or payload.timestamp
+  within the bound) or adds a signal to the open one;
+- acknowledge: acknowledges the key's triggered incidents (on every service the
+  key was routed to), else nothing;
+- resolve: resolves the key's open incidents (with auto_resolve; without, it
+  adds a signal). acknowledge/resolve for an unknown or closed key change
+  nothing. Their instant is when opsgov received them, bounded like the
+  Alertmanager one.
+- RawEvent.incident is the last incident the event touched.
 """
 
 from __future__ import annotations
@@ -92,9 +115,10 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
 from django.utils import timezone
 
+from opsgov.models import Service
 from opsgov.policy import SOURCE_SEVERITY_MAPPING, get_policy
 
-from . import services
+from . import routing, services
 from .ingest.schemas import AlertmanagerAlert, AlertmanagerWebhook, PagerDutyTrigger, parse_pagerduty_event
 from .models import (
     OPEN_STATUSES,
@@ -107,6 +131,7 @@ from .models import (
     TimelineKind,
     hash_token,
 )
+from .sender_clock import SenderClock, with_note
 
 logger = logging.getLogger(__name__)
 
@@ -454,31 +479,42 @@ def _record_transient_failure(event_id: int, exc: BaseException) -> None:
 # --- Shared helpers ---------------------------------------------------------------------
 
 
-def _open_incident(integration: Integration, dedup_key: str) -> Incident | None:
-    """The open incident of this key, locked (the partial unique constraint allows at most one)."""
+def _open_incident(integration: Integration, service: Service, dedup_key: str) -> Incident | None:
+    """The open incident of this key on this (routed) service, locked (the partial unique constraint allows one)."""
     return (
         Incident.objects.select_for_update()
-        .filter(integration=integration, dedup_key=dedup_key, status__in=OPEN_STATUSES)
+        .filter(integration=integration, service=service, dedup_key=dedup_key, status__in=OPEN_STATUSES)
         .order_by()
         .first()
     )
 
 
-def _open_or_create(integration: Integration, dedup_key: str, create: Callable[[], Incident]) -> Incident:
-    """The open incident of this key, or a new one from `create()`.
+def _open_incidents(integration: Integration, dedup_key: str) -> list[Incident]:
+    """The open incidents of this key on every service it was routed to, locked, oldest first."""
+    return list(
+        Incident.objects.select_for_update()
+        .filter(integration=integration, dedup_key=dedup_key, status__in=OPEN_STATUSES)
+        .order_by("id")
+    )
+
+
+def _open_or_create(
+    integration: Integration, service: Service, dedup_key: str, create: Callable[[], Incident]
+) -> Incident:
+    """The open incident of this key on this service, or a new one from `create()`.
 
     Two workers may both find none and both create: the partial unique
     constraint refuses the second insert, whose savepoint is rolled back, and
     the incident that won is returned instead.
     """
-    incident = _open_incident(integration, dedup_key)
+    incident = _open_incident(integration, service, dedup_key)
     if incident is not None:
         return incident
     try:
         with transaction.atomic():
             return create()
     except IntegrityError:
-        incident = _open_incident(integration, dedup_key)
+        incident = _open_incident(integration, service, dedup_key)
         if incident is None:
             raise
         logger.info("Lost the race to open an incident for %s; joined %s", dedup_key, incident.public_id)
@@ -504,6 +540,13 @@ def _bounded(at: datetime, *, not_before: datetime, now: datetime) -> datetime:
 
 def _last_change(incident: Incident) -> datetime:
     return max(t for t in (incident.triggered_at, incident.acknowledged_at, incident.mitigated_at) if t)
+
+
+def _resolve_instant(incident: Incident, clock: SenderClock, *, now: datetime) -> datetime:
+    """The received instant, or the sender's end within the trusted bound if that is not before the last change."""
+    last_change = _last_change(incident)
+    at = clock.instant if clock.instant >= last_change else clock.received_at
+    return _bounded(at, not_before=last_change, now=now)
 
 
 def _signal_at(incident: Incident, event: RawEvent) -> datetime:
@@ -559,6 +602,12 @@ def _alert_signal(alert: AlertmanagerAlert) -> dict[str, Any]:
     }
 
 
+def _alert_clock(alert: AlertmanagerAlert, event: RawEvent) -> SenderClock:
+    """startsAt for a firing alert, endsAt for a resolved one, beside the receipt of its notification."""
+    sender_at = alert.startsAt if alert.status == "firing" else alert.ends_at
+    return SenderClock.of(received_at=event.received_at, sender_at=sender_at)
+
+
 def _record_alert_signals(incident: Incident, alerts: Iterable[AlertmanagerAlert], event: RawEvent) -> int:
     """A SIGNAL per alert whose fingerprint is new to the incident or whose status changed; returns how many."""
     latest: dict[str, str] = {}
@@ -577,13 +626,15 @@ def _record_alert_signals(incident: Incident, alerts: Iterable[AlertmanagerAlert
         latest[alert.fingerprint] = alert.status
         name = alert.labels.get("alertname", "alert")
         detail = alert.annotations.get("description") or alert.annotations.get("summary") or ""
+        clock = _alert_clock(alert, event)
+        what = "the alert started" if alert.status == "firing" else "the alert ended"
         rows.append(
             TimelineEvent(
                 incident=incident,
                 kind=TimelineKind.SIGNAL,
                 at=at,
-                message=f"{name} {alert.status}" + (f": {detail}" if detail else ""),
-                data={**_alert_signal(alert), "raw_event": str(event.uuid)},
+                message=with_note(f"{name} {alert.status}" + (f": {detail}" if detail else ""), clock, what),
+                data={**_alert_signal(alert), "raw_event": str(event.uuid), "received_at": clock.data()["received_at"]},
             )
         )
     TimelineEvent.objects.bulk_create(rows)
@@ -591,40 +642,72 @@ def _record_alert_signals(incident: Incident, alerts: Iterable[AlertmanagerAlert
 
 
 def _apply_alertmanager(integration: Integration, event: RawEvent) -> Incident | None:
+    """Apply one webhook: its alerts split by routed service, each part to that service's incident of the group."""
     webhook = AlertmanagerWebhook.model_validate(event.payload)
+    router = routing.Router(integration)
+    parts: dict[int, list[tuple[routing.Route, AlertmanagerAlert]]] = {}
+    for alert in webhook.alerts:
+        route = router.alertmanager(alert)
+        parts.setdefault(route.service.pk, []).append((route, alert))
+    touched: Incident | None = None
+    for part in parts.values():
+        touched = _apply_alertmanager_part(integration, event, webhook, part) or touched
+    routing.count_unknown_values(
+        integration, (route for part in parts.values() for route, _ in part), at=event.received_at
+    )
+    return touched
+
+
+def _apply_alertmanager_part(
+    integration: Integration,
+    event: RawEvent,
+    webhook: AlertmanagerWebhook,
+    part: list[tuple[routing.Route, AlertmanagerAlert]],
+) -> Incident | None:
+    """The alerts routed to one service: firing if any of them fires, else resolved."""
     now = timezone.now()
-    if webhook.status == "firing":
-        firing = [alert for alert in webhook.alerts if alert.status == "firing"] or webhook.alerts
+    service = part[0][0].service
+    routes = [route for route, _ in part]
+    alerts = [alert for _, alert in part]
+    firing = [alert for alert in alerts if alert.status == "firing"]
+    if firing:
+        clock = SenderClock.of(received_at=event.received_at, sender_at=min(alert.startsAt for alert in firing))
 
         def create() -> Incident:
             return services.incident_create(
                 title=alertmanager_title(webhook),
                 summary=webhook.commonAnnotations.get("description", ""),
-                service=integration.service,
+                service=service,
                 severity=alertmanager_severity(integration, firing),
-                triggered_at=min(min(alert.startsAt for alert in firing), now),
+                triggered_at=min(clock.instant, now),
                 integration=integration,
                 dedup_key=event.dedup_key,
                 signal={
                     **_source(integration, event),
+                    **clock.data(),
                     "groupKey": webhook.groupKey,
                     "externalURL": webhook.externalURL,
                 },
             )
 
-        incident = _open_or_create(integration, event.dedup_key, create)
-        _record_alert_signals(incident, webhook.alerts, event)
+        incident = _open_or_create(integration, service, event.dedup_key, create)
+        _record_alert_signals(incident, alerts, event)
+        routing.note_fallbacks(incident, integration, routes, at=_signal_at(incident, event))
         return incident
 
-    open_incident = _open_incident(integration, event.dedup_key)
+    open_incident = _open_incident(integration, service, event.dedup_key)
     if open_incident is None:
         return None  # resolved after a manual resolve, or a repeat: nothing to do
-    _record_alert_signals(open_incident, webhook.alerts, event)
+    _record_alert_signals(open_incident, alerts, event)
     if not integration.auto_resolve:
         return open_incident
-    ends = [alert.ends_at for alert in webhook.alerts if alert.ends_at is not None]
-    at = _bounded(max(ends) if ends else event.received_at, not_before=_last_change(open_incident), now=now)
-    return services.incident_resolve(incident=open_incident, at=at, message=f"Resolved by {integration.name}")
+    ends = [alert.ends_at for alert in alerts if alert.ends_at is not None]
+    clock = SenderClock.of(received_at=event.received_at, sender_at=max(ends) if ends else None)
+    return services.incident_resolve(
+        incident=open_incident,
+        at=_resolve_instant(open_incident, clock, now=now),
+        message=with_note(f"Resolved by {integration.name}", clock, "the alert ended"),
+    )
 
 
 # --- PagerDuty Events v2 ----------------------------------------------------------------
@@ -655,6 +738,9 @@ def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | No
     now = timezone.now()
     if isinstance(message, PagerDutyTrigger):
         payload = message.payload
+        own = integration.kind == IntegrationKind.MONITORING  # opsgov's own instant (sender_clock)
+        clock = SenderClock.of(received_at=event.received_at, sender_at=payload.timestamp, own=own)
+        route = routing.Router(integration).pagerduty(message)
 
         def create() -> Incident:
             details = [
@@ -670,29 +756,43 @@ def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | No
             return services.incident_create(
                 title=payload.summary[:255],
                 summary="\n".join(details),
-                service=integration.service,
+                service=route.service,
                 severity=pagerduty_severity(integration, message),
-                triggered_at=min(payload.timestamp or event.received_at, now),
+                triggered_at=min(clock.instant, now),
                 integration=integration,
                 dedup_key=event.dedup_key,
-                signal=_source(integration, event),
+                signal={**_source(integration, event), **clock.data()},
             )
 
-        target = _open_or_create(integration, event.dedup_key, create)
+        target = _open_or_create(integration, route.service, event.dedup_key, create)
         TimelineEvent.objects.create(
             incident=target,
             kind=TimelineKind.SIGNAL,
             at=_signal_at(target, event),
-            message=f"trigger: {payload.summary}"[:2000],
-            data={**_trigger_signal(message), "event_action": "trigger", "raw_event": str(event.uuid)},
+            message=with_note(f"trigger: {payload.summary}", clock),
+            data={
+                **_trigger_signal(message),
+                "event_action": "trigger",
+                "raw_event": str(event.uuid),
+                "received_at": event.received_at.isoformat(),
+            },
         )
+        routing.note_fallbacks(target, integration, [route], at=_signal_at(target, event))
+        routing.count_unknown_values(integration, [route], at=event.received_at)
         return target
 
-    incident = _open_incident(integration, event.dedup_key)
-    if incident is None:
-        return None  # unknown or already closed key: accepted, changes nothing
+    # acknowledge and resolve carry no routing label: they apply to the key's open incident on every service.
+    touched: Incident | None = None
+    for incident in _open_incidents(integration, event.dedup_key):
+        touched = _acknowledge_or_resolve(integration, event, incident, message.event_action, now=now)
+    return touched  # None: an unknown or already closed key, accepted, changes nothing
+
+
+def _acknowledge_or_resolve(
+    integration: Integration, event: RawEvent, incident: Incident, action: str, *, now: datetime
+) -> Incident:
     at = _bounded(event.received_at, not_before=_last_change(incident), now=now)
-    if message.event_action == "acknowledge":
+    if action == "acknowledge":
         if incident.status != IncidentStatus.TRIGGERED:
             return incident  # already acknowledged (or mitigated): nothing to do
         return services.incident_acknowledge(incident=incident, at=at)

@@ -218,7 +218,10 @@ def incident_reopen(*, incident: Incident, actor: Actor = None, at: datetime | N
     if incident.dedup_key and incident.integration_id:
         clash = (
             Incident.objects.filter(
-                integration_id=incident.integration_id, dedup_key=incident.dedup_key, status__in=OPEN_STATUSES
+                integration_id=incident.integration_id,
+                service_id=incident.service_id,
+                dedup_key=incident.dedup_key,
+                status__in=OPEN_STATUSES,
             )
             .exclude(pk=incident.pk)
             .first()
@@ -297,8 +300,12 @@ def integration_create(
     default_severity: str = "SEV-3",
     auto_resolve: bool = True,
     enabled: bool = True,
+    routing_label: str = "",
 ) -> tuple[Integration, str]:
-    """Create an integration; returns it with its token, which is shown once and stored hashed."""
+    """Create an integration; returns it with its token, which is shown once and stored hashed.
+
+    An empty `routing_label` becomes the kind's default (service; payload.component for Events v2).
+    """
     integration = Integration(
         name=name,
         kind=kind,
@@ -307,6 +314,7 @@ def integration_create(
         default_severity=default_severity,
         auto_resolve=auto_resolve,
         enabled=enabled,
+        routing_label=routing_label,
     )
     token = integration.set_new_token()
     integration.full_clean()
@@ -322,7 +330,15 @@ def integration_rotate_token(*, integration: Integration) -> str:
     return token
 
 
-INTEGRATION_FIELDS = ("name", "service", "enabled", "severity_mapping", "default_severity", "auto_resolve")
+INTEGRATION_FIELDS = (
+    "name",
+    "service",
+    "enabled",
+    "severity_mapping",
+    "default_severity",
+    "auto_resolve",
+    "routing_label",
+)
 
 
 @transaction.atomic

@@ -10,6 +10,8 @@ urlpatterns = [
     path("metrics/", views.metrics_overview_view, name="incident-metrics"),
     path("metrics/<slug:slug>/", views.service_metrics_view, name="incident-service-metrics"),
     path("<int:number>/", views.incident_detail_view, name="incident-detail"),
+    path("integrations/", views.integration_list_view, name="integration-list"),
+    path("integrations/<uuid:uuid>/", views.integration_detail_view, name="integration-detail"),
     path("", include("incidents.oncall_urls")),
     path("", include("incidents.reviews_urls")),
     re_path(

@@ -32,8 +32,9 @@ from . import services
 from .context import incident_context
 from .filters import IncidentFilterSet, incident_detail, incident_list
 from .forms import DeclareIncidentForm, IncidentActionForm
-from .models import Incident, IncidentStatus, PostIncidentReview
-from .selectors import latest_incident_snapshots
+from .models import Incident, IncidentStatus, Integration, PostIncidentReview
+from .routing import UNKNOWN_VALUES_DAYS
+from .selectors import latest_incident_snapshots, recent_unknown_values_prefetch, unknown_routing_values
 
 CHANGE_PERMISSION = "incidents.change_incident"
 ADD_PERMISSION = "incidents.add_incident"
@@ -316,3 +317,34 @@ def service_metrics_view(request: HttpRequest, slug: str) -> HttpResponse:
         "failure_severities": " and ".join(get_policy().incidents.failure_severities),
     }
     return render(request, "incidents/service_metrics.html", context)
+
+
+# --- Integrations ------------------------------------------------------------------------
+
+VIEW_INTEGRATION_PERMISSION = "incidents.view_integration"
+
+
+def integration_list_view(request: HttpRequest) -> HttpResponse:
+    """Alert sources with their routing label and how many unknown values they saw in the last 7 days."""
+    if not request.user.has_perm(VIEW_INTEGRATION_PERMISSION):
+        raise PermissionDenied
+    integrations = list(
+        Integration.objects.select_related("service")
+        .prefetch_related(recent_unknown_values_prefetch())
+        .order_by("name", "id")
+    )
+    rows = [(integration, unknown_routing_values(integration)) for integration in integrations]
+    return render(request, "incidents/integration_list.html", {"rows": rows})
+
+
+def integration_detail_view(request: HttpRequest, uuid: str) -> HttpResponse:
+    """One integration: where its alerts go, and the routing values of the last 7 days that named no service."""
+    if not request.user.has_perm(VIEW_INTEGRATION_PERMISSION):
+        raise PermissionDenied
+    integration = get_object_or_404(Integration.objects.select_related("service"), uuid=uuid)
+    context = {
+        "integration": integration,
+        "unknown_values": unknown_routing_values(integration),
+        "days": UNKNOWN_VALUES_DAYS,
+    }
+    return render(request, "incidents/integration_detail.html", context)

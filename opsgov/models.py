@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
+from django.core.validators import URLValidator, validate_slug
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -70,6 +70,29 @@ def validate_links(value: Any) -> None:
             raise ValidationError(f"links[{index}].url: {item['url']!r} is not an http(s) URL.") from None
 
 
+#: The most aliases a service may have (routing looks them up on every routed event).
+MAX_ALIASES = 20
+
+
+def validate_aliases(value: Any) -> None:
+    """Aliases are a list of distinct slugs (letters, digits, hyphens, underscores), at most 64 characters each."""
+    if not isinstance(value, list):
+        raise ValidationError('Aliases must be a list of slugs, e.g. ["payments", "pay"].')
+    if len(value) > MAX_ALIASES:
+        raise ValidationError(f"At most {MAX_ALIASES} aliases.")
+    seen: set[str] = set()
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not item or len(item) > 64:
+            raise ValidationError(f"aliases[{index}]: must be a slug of 1 to 64 characters.")
+        try:
+            validate_slug(item)
+        except ValidationError:
+            raise ValidationError(f"aliases[{index}]: {item!r} is not a slug (letters, digits, - and _).") from None
+        if item in seen:
+            raise ValidationError(f"aliases[{index}]: {item!r} is listed twice.")
+        seen.add(item)
+
+
 class Service(TimeStampedModel):
     """A production system that opsgov governs: everything else hangs off a service."""
 
@@ -84,6 +107,13 @@ class Service(TimeStampedModel):
         blank=True,
         validators=[validate_links],
         help_text='Dashboards, repositories, runbooks: [{"title": "Grafana", "url": "https://..."}]',
+    )
+    aliases = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_aliases],
+        help_text='Other names alerts use for this service, e.g. ["payments", "pay"]: an alert whose routing '
+        "label has one of them goes to this service. Unique across services, never another service's slug.",
     )
 
     class Meta:
@@ -104,6 +134,31 @@ class Service(TimeStampedModel):
 
     def get_absolute_url(self) -> str:
         return reverse("service-detail", kwargs={"slug": self.slug})
+
+    def clean(self) -> None:
+        """Slugs and aliases name one service each: no alias is this or another service's slug or alias.
+
+        Checked here (every write goes through full_clean); two concurrent edits could
+        still collide, in which case routing picks the service with that slug first,
+        then the alias of the oldest service.
+        """
+        aliases = self.aliases if isinstance(self.aliases, list) else []
+        names = {alias for alias in aliases if isinstance(alias, str)}
+        if self.slug in names:
+            raise ValidationError({"aliases": f"{self.slug!r} is this service's slug already."})
+        others = Service.objects.exclude(pk=self.pk) if self.pk else Service.objects.all()
+        taken = sorted(others.filter(slug__in=names).values_list("slug", flat=True))
+        if taken:
+            raise ValidationError({"aliases": f"{', '.join(map(repr, taken))}: the slug of another service."})
+        for slug, their_aliases in others.exclude(aliases=[]).values_list("slug", "aliases"):
+            theirs = set(their_aliases) if isinstance(their_aliases, list) else set()
+            clash = sorted(names & theirs)
+            if clash:
+                raise ValidationError(
+                    {"aliases": f"{', '.join(map(repr, clash))}: already an alias of service {slug!r}."}
+                )
+            if self.slug in theirs:
+                raise ValidationError({"slug": f"{self.slug!r} is an alias of service {slug!r}."})
 
 
 class MetricSnapshot(models.Model):

@@ -302,12 +302,25 @@ class IncidentPolicy(_Strict):
     max_overdue_action_items_percent: Percent = Field(
         default=10, description="Continuous improvement gate: at most this share of open action items overdue"
     )
+    trust_sender_clock_within: Span | None = Field(
+        default=None,
+        description="Ingestion: a sender's timestamp (Alertmanager startsAt/endsAt, Events v2 payload.timestamp) "
+        "at most this long before opsgov received the event may move the incident's trigger (and an "
+        "Alertmanager resolve) earlier; unset (the default): the instants are always opsgov's own",
+    )
 
     @field_validator("severities")
     @classmethod
     def _some_severity(cls, value: dict[str, SeverityLevel]) -> dict[str, SeverityLevel]:
         if not value:
             raise ValueError("at least one severity is needed")
+        return value
+
+    @field_validator("trust_sender_clock_within")
+    @classmethod
+    def _wall_clock(cls, value: Span | None) -> Span | None:
+        if value is not None and (value.unit.is_business or value.unit.is_calendar):
+            raise ValueError("a fixed wall-clock length is needed (minutes, hours, days or weeks)")
         return value
 
     @field_validator("failure_severities", "review_severities")

@@ -18,7 +18,7 @@ from .models import GateEvaluation, MetricSnapshot, MetricTrendPoint, Service, T
 from .registry import WINDOWS, metrics
 
 TEAM_FIELDS = ("slug", "name", "description", "email")
-SERVICE_FIELDS = ("slug", "name", "tier", "owner_team", "lifecycle", "description", "links")
+SERVICE_FIELDS = ("slug", "name", "tier", "owner_team", "lifecycle", "description", "links", "aliases")
 
 
 def _apply(instance: Any, data: dict[str, Any], allowed: tuple[str, ...]) -> None:

@@ -20,7 +20,16 @@ from rest_framework import serializers
 from opsgov.models import Service
 
 from ..context import incident_context
-from ..models import EXTERNAL_INTEGRATION_KINDS, Incident, Integration, TimelineEvent, TimelineKind, validate_severity
+from ..models import (
+    EXTERNAL_INTEGRATION_KINDS,
+    Incident,
+    Integration,
+    TimelineEvent,
+    TimelineKind,
+    routing_label_problem,
+    validate_severity,
+)
+from ..selectors import unknown_routing_values
 
 User = get_user_model()
 
@@ -223,6 +232,12 @@ class NoteSerializer(TransitionSerializer):
 # --- Integrations ----------------------------------------------------------------------
 
 
+class UnknownRoutingValueSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    count = serializers.IntegerField()
+    last_seen_at = serializers.DateTimeField()
+
+
 class IntegrationSerializer(serializers.ModelSerializer):
     """An alert source. The token is never readable: only its first characters (`token_prefix`)."""
 
@@ -237,6 +252,17 @@ class IntegrationSerializer(serializers.ModelSerializer):
         choices=[(kind.value, kind.label) for kind in EXTERNAL_INTEGRATION_KINDS],
         help_text="alertmanager (webhook receiver), pagerduty or generic (PagerDuty Events API v2).",
     )
+    routing_label = serializers.CharField(
+        max_length=120,
+        required=False,
+        allow_blank=True,
+        help_text="Where an alert names its service (slug or alias): an Alertmanager label name (default "
+        "service), or for Events v2 payload.component (default) or custom_details.<key>. Empty: the kind's default.",
+    )
+    unknown_routing_values = serializers.SerializerMethodField(
+        help_text="Routing-label values of the last 7 days that named no service (routed to `service`), "
+        "most frequent first: [{value, count, last_seen_at}]."
+    )
 
     class Meta:
         model = Integration
@@ -250,10 +276,25 @@ class IntegrationSerializer(serializers.ModelSerializer):
             "severity_mapping",
             "default_severity",
             "auto_resolve",
+            "routing_label",
+            "unknown_routing_values",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["uuid", "token_prefix", "created_at", "updated_at"]
+        read_only_fields = ["uuid", "token_prefix", "unknown_routing_values", "created_at", "updated_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        label = attrs.get("routing_label")
+        if label:
+            kind = attrs.get("kind") or (self.instance.kind if self.instance is not None else None)
+            problem = routing_label_problem(kind, label.strip()) if kind else None
+            if problem:
+                raise serializers.ValidationError({"routing_label": problem})
+        return attrs
+
+    @extend_schema_field(UnknownRoutingValueSerializer(many=True))
+    def get_unknown_routing_values(self, integration: Integration) -> list[dict[str, Any]]:
+        return UnknownRoutingValueSerializer(unknown_routing_values(integration), many=True).data  # type: ignore[return-value]
 
 
 class IntegrationWithTokenSerializer(IntegrationSerializer):

@@ -1,6 +1,7 @@
 """Models of the incidents app: incidents and ingestion, on-call and escalation, reviews and backlog."""
 
 from .incidents import (
+    DEFAULT_ROUTING_LABELS,
     EXTERNAL_INTEGRATION_KINDS,
     OPEN_STATUSES,
     Incident,
@@ -13,7 +14,9 @@ from .incidents import (
     RawEvent,
     TimelineEvent,
     TimelineKind,
+    UnknownRoutingValue,
     hash_token,
+    routing_label_problem,
     severity_choices,
     validate_severity,
 )
@@ -43,6 +46,7 @@ from .reviews import (
 
 __all__ = [
     "ACTION_OPEN_STATUSES",
+    "DEFAULT_ROUTING_LABELS",
     "EXTERNAL_INTEGRATION_KINDS",
     "OPEN_STATUSES",
     "ActionItem",
@@ -72,7 +76,9 @@ __all__ = [
     "ServiceEscalation",
     "TimelineEvent",
     "TimelineKind",
+    "UnknownRoutingValue",
     "hash_token",
+    "routing_label_problem",
     "severity_choices",
     "validate_severity",
     "validate_time_zone",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 
@@ -60,6 +61,31 @@ class IntegrationKind(models.TextChoices):
 EXTERNAL_INTEGRATION_KINDS = (IntegrationKind.ALERTMANAGER, IntegrationKind.PAGERDUTY, IntegrationKind.GENERIC)
 
 
+#: What an integration routes by when its routing_label is left empty (incidents.routing).
+DEFAULT_ROUTING_LABELS: dict[str, str] = {
+    IntegrationKind.ALERTMANAGER: "service",
+    IntegrationKind.PAGERDUTY: "payload.component",
+    IntegrationKind.GENERIC: "payload.component",
+}
+#: A Prometheus label name (https://prometheus.io/docs/concepts/data_model/).
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+#: Events v2: the payload's component, or a key of its custom_details.
+_EVENTS_V2_LABEL = re.compile(r"^(payload\.component|custom_details\.[^\s.]{1,100})$")
+
+
+def routing_label_problem(kind: str, label: str) -> str | None:
+    """Why `label` cannot be the routing label of an integration of `kind`, or None if it can."""
+    if kind == IntegrationKind.MONITORING:
+        return None if label == "" else "Internal monitoring integrations route to their own service."
+    if kind == IntegrationKind.ALERTMANAGER:
+        if not _LABEL_NAME.match(label):
+            return f"{label!r} is not an Alertmanager label name (letters, digits and _; e.g. service)."
+        return None
+    if not _EVENTS_V2_LABEL.match(label):
+        return f"{label!r}: write payload.component or custom_details.<key> (e.g. custom_details.service)."
+    return None
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -84,6 +110,13 @@ class Integration(TimeStampedModel):
     auto_resolve = models.BooleanField(
         default=True, help_text="Resolve the incident when the source reports the alert resolved."
     )
+    routing_label = models.CharField(
+        max_length=120,
+        blank=True,
+        help_text="Where an alert names its service (its slug or an alias): for Alertmanager a label name "
+        "(default service); for Events v2 payload.component (default) or custom_details.<key>. A missing or "
+        "unknown value goes to the integration's service.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -100,6 +133,13 @@ class Integration(TimeStampedModel):
         return f"{self.name} ({self.get_kind_display()})"
 
     def clean(self) -> None:
+        if not self.routing_label and self.kind in DEFAULT_ROUTING_LABELS:
+            self.routing_label = DEFAULT_ROUTING_LABELS[self.kind]
+        self.routing_label = self.routing_label.strip()
+        if self.kind in IntegrationKind.values:
+            problem = routing_label_problem(self.kind, self.routing_label)
+            if problem:
+                raise ValidationError({"routing_label": problem})
         if not isinstance(self.severity_mapping, dict):
             raise ValidationError({"severity_mapping": "Must be an object of source severity to policy severity."})
         defined = get_policy().incidents.severities
@@ -168,12 +208,13 @@ class Incident(TimeStampedModel):
     class Meta:
         ordering = ["-triggered_at", "-id"]
         constraints = [
-            # Ingestion relies on this: at most one open incident per (integration, dedup key),
-            # so concurrent deliveries of the same alert cannot open two.
+            # Ingestion relies on this: at most one open incident per (integration, routed service,
+            # dedup key), so concurrent deliveries of the same alert cannot open two, and one group
+            # routed to two services opens one incident each (incidents.ingestion, incidents.routing).
             models.UniqueConstraint(
-                fields=["integration", "dedup_key"],
+                fields=["integration", "service", "dedup_key"],
                 condition=Q(status__in=["triggered", "acknowledged", "mitigated"]) & ~Q(dedup_key=""),
-                name="incident_one_open_per_dedup_key",
+                name="incident_one_open_per_service_key",
             ),
             models.CheckConstraint(
                 condition=Q(acknowledged_at__isnull=True) | Q(acknowledged_at__gte=F("triggered_at")),
@@ -210,7 +251,8 @@ class Incident(TimeStampedModel):
             models.Index(fields=["updated_at"], name="incident_updated_idx"),
             # MTTR windows (by resolution time).
             models.Index(fields=["resolved_at"], name="incident_resolved_idx", condition=Q(resolved_at__isnull=False)),
-            # Open incidents on the dashboard and the ingestion lookup by dedup key.
+            # Open incidents on the dashboard, and the ingestion lookup by dedup key across the routed
+            # services (an Events v2 acknowledge or resolve carries no routing label).
             models.Index(
                 fields=["integration", "dedup_key"],
                 name="incident_open_dedup_idx",
@@ -306,6 +348,35 @@ class RawEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.dedup_key} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class UnknownRoutingValue(models.Model):
+    """A routing-label value that matched no service, counted per integration and UTC day (incidents.routing).
+
+    Written at processing time (an upsert per event and value), read by the
+    integration page and API for the last 7 days. Bounded: routing counts at
+    most routing.MAX_VALUES_PER_DAY distinct values per integration and day
+    (the rest under routing.OTHER_VALUES) and deletes days older than
+    routing.KEEP_DAYS when it writes a day's first row.
+    """
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="unknown_routing_values")
+    day = models.DateField()
+    value = models.CharField(max_length=255)
+    count = models.PositiveIntegerField(default=0, help_text="Events that carried the value that day.")
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["integration", "-day", "value"]
+        constraints = [
+            # The upsert's key; its index also serves the 7-day read of one integration.
+            models.UniqueConstraint(fields=["integration", "day", "value"], name="unknown_routing_value_cell"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.integration_id} {self.day} {self.value!r}: {self.count}"
 
 
 # --- Metric rollups (incidents.metrics) ------------------------------------------------

@@ -23,6 +23,12 @@ class TeamSerializer(serializers.ModelSerializer):
 class ServiceSerializer(serializers.ModelSerializer):
     owner_team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
     links = LinkSerializer(many=True, required=False)
+    aliases = serializers.ListField(
+        child=serializers.SlugField(max_length=64),
+        required=False,
+        max_length=20,
+        help_text="Other names alerts use for this service (routing labels); unique across services.",
+    )
 
     class Meta:
         model = Service
@@ -35,6 +41,7 @@ class ServiceSerializer(serializers.ModelSerializer):
             "lifecycle",
             "description",
             "links",
+            "aliases",
             "created_at",
             "updated_at",
         ]

@@ -84,7 +84,7 @@ def test_a_worker_that_loses_the_race_to_open_the_incident_joins_the_winner(capl
 
     def winner(_: int) -> int:
         with transaction.atomic():
-            incident = ingestion._open_or_create(integration, PD_KEY, create)
+            incident = ingestion._open_or_create(integration, integration.service, PD_KEY, create)
             inserted.set()
             release.wait(timeout=10)  # hold the transaction open while the loser tries
         return incident.pk
@@ -96,7 +96,7 @@ def test_a_worker_that_loses_the_race_to_open_the_incident_joins_the_winner(capl
         else:
             release.set()  # SQLite serialises writers: the loser starts after the winner commits
         with transaction.atomic():
-            return ingestion._open_or_create(integration, PD_KEY, create).pk
+            return ingestion._open_or_create(integration, integration.service, PD_KEY, create).pk
 
     with caplog.at_level("INFO", logger="incidents.ingestion"):
         results = in_threads(2, lambda index: (winner if index == 0 else loser)(index))

@@ -58,7 +58,9 @@ def test_a_firing_alert_opens_one_incident_through_the_services_internal_integra
         "SEV-2",
         "Checkout availability burns its error budget at 14.4x",
     )
+    # The condition's start is an instant opsgov recorded itself (not a sender's clock): it is the trigger.
     assert incident.triggered_at == NOW - timedelta(minutes=5)
+    assert "started 5 min before it reached opsgov" in incident.timeline.get(kind=TimelineKind.SIGNAL).message
     assert incident.dedup_key == "slo:checkout-availability:page-fast"
 
 

@@ -3,8 +3,8 @@
 Creates the integration through incidents.services.integration_create and
 prints its ingestion URL (absolute, from OPSGOV_BASE_URL) and its token. The
 token is shown this once: only its hash is stored. An unknown kind, service or
-severity, or a malformed --map entry, stops with a message saying what is
-accepted, and nothing is created.
+severity, a malformed --map entry or a --routing-label the kind cannot route
+by, stops with a message saying what is accepted, and nothing is created.
 """
 
 from __future__ import annotations
@@ -65,6 +65,14 @@ class Command(BaseCommand):
             help="Do not resolve incidents when the source reports the alert resolved.",
         )
         parser.add_argument(
+            "--routing-label",
+            default="",
+            metavar="LABEL",
+            help="Where an alert names its service (slug or alias): an Alertmanager label (default: service), or "
+            "for pagerduty/generic payload.component (default) or custom_details.<key>. Missing or unknown "
+            "values go to --service.",
+        )
+        parser.add_argument(
             "--map",
             nargs="+",
             action="extend",
@@ -82,6 +90,7 @@ class Command(BaseCommand):
         default_severity: str,
         auto_resolve: bool,
         map: list[str],  # the option's name
+        routing_label: str = "",
         **options: Any,
     ) -> None:
         defined = sorted(get_policy().incidents.severities)
@@ -106,6 +115,7 @@ class Command(BaseCommand):
                 severity_mapping=mapping,
                 default_severity=default_severity,
                 auto_resolve=auto_resolve,
+                routing_label=routing_label.strip(),
             )
         except ValidationError as exc:
             problems = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
@@ -116,6 +126,10 @@ class Command(BaseCommand):
             "ingest-alertmanager-bearer" if kind == IntegrationKind.ALERTMANAGER else "ingest-pagerduty-bearer"
         )
         self.stdout.write(f"Created integration {integration.name!r} ({kind}) for service {target.slug}.")
+        self.stdout.write(
+            f"Routing: by {integration.routing_label!r} (a service's slug or alias); "
+            f"missing or unknown values go to {target.slug}."
+        )
         self.stdout.write(f"URL: {base}{integration.ingest_path(token)}")
         self.stdout.write(f"Token: {token}")
         self.stdout.write(

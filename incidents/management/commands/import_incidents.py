@@ -6,6 +6,14 @@ nothing is imported. Rows are then created through the lifecycle services with
 their historical instants, so each incident gets a complete timeline and the
 metrics count it exactly like one recorded live. The whole import is one
 transaction; a dry run performs it and rolls it back.
+
+Audit: history import is the only way (with the incidents API's import role)
+to give incidents past instants, so every audit-trail entry it writes (the
+Incident's creation and each transition, django-auditlog) carries the
+importing user as actor (`--user`, else none) and `additional_data`
+{"import": {"command": "import_incidents", "file", "row", "run"}}, with the
+run's id also as the entries' correlation id (`cid`): a compliance officer can
+find every incident a run brought in, and who ran it.
 """
 
 from __future__ import annotations
@@ -13,12 +21,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from auditlog.context import set_extra_data
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser, DjangoHelpFormatter
 from django.db import transaction
@@ -353,6 +363,11 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="Validate and run the whole import, then roll it back."
         )
         parser.add_argument(
+            "--user",
+            metavar="USERNAME",
+            help="The active user the audit trail records as having imported the history (default: none).",
+        )
+        parser.add_argument(
             "--progress-every",
             type=int,
             default=self.progress_default,
@@ -360,9 +375,12 @@ class Command(BaseCommand):
             help=f"Report progress every N rows (default {self.progress_default}).",
         )
 
-    def handle(self, *args: Any, file: Path, dry_run: bool, progress_every: int, **options: Any) -> None:
+    def handle(
+        self, *args: Any, file: Path, dry_run: bool, progress_every: int, user: str | None = None, **options: Any
+    ) -> None:
         if not file.is_file():
             raise CommandError(f"{file}: no such file.")
+        actor = self._actor(user)
         try:
             raw_rows = read_file(file)
         except FileProblem as problem:
@@ -383,24 +401,54 @@ class Command(BaseCommand):
             self.stdout.write(f"{file.name} has no incidents to import.")
             return
         self.stdout.write(f"{len(rows)} row{'s' if len(rows) != 1 else ''} valid; importing…")
-        statuses = self._import(rows, source=file.name, dry_run=dry_run, every=max(progress_every, 1))
+        run = str(uuid.uuid4())
+        statuses = self._import(
+            rows, source=file.name, dry_run=dry_run, every=max(progress_every, 1), actor=actor, run=run
+        )
         summary = ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
         if dry_run:
             self.stdout.write(f"Dry run: {len(rows)} incidents would be imported ({summary}); nothing was written.")
         else:
             self.stdout.write(self.style.SUCCESS(f"Imported {len(rows)} incidents from {file.name} ({summary})."))
+            self.stdout.write(f"Audit trail: run {run}" + (f" by {actor.get_username()}." if actor else "."))
 
-    def _import(self, rows: list[tuple[str, IncidentRow]], *, source: str, dry_run: bool, every: int) -> Counter[str]:
+    def _actor(self, username: str | None) -> Any:
+        if username is None:
+            return None
+        User = get_user_model()
+        found = User.objects.filter(is_active=True, **{User.USERNAME_FIELD: username}).first()
+        if found is None:
+            raise CommandError(f"--user {username!r}: no active user with that username; nothing was imported.")
+        return found
+
+    def _import(
+        self,
+        rows: list[tuple[str, IncidentRow]],
+        *,
+        source: str,
+        dry_run: bool,
+        every: int,
+        actor: Any = None,
+        run: str = "",
+    ) -> Counter[str]:
         User = get_user_model()
         services_by_slug = {service.slug: service for service in Service.objects.all()}
         users = {user.get_username(): user for user in User.objects.filter(is_active=True)}
         statuses: Counter[str] = Counter()
         with transaction.atomic():
             for count, (where, row) in enumerate(rows, start=1):
+                audit = {
+                    "actor": actor,
+                    "cid": run,
+                    "additional_data": {
+                        "import": {"command": "import_incidents", "file": source, "row": where, "run": run}
+                    },
+                }
                 try:
-                    incident = import_row(
-                        row, services_by_slug=services_by_slug, users=users, source=f"{source} {where}"
-                    )
+                    with set_extra_data(context_data=audit):
+                        incident = import_row(
+                            row, services_by_slug=services_by_slug, users=users, source=f"{source} {where}"
+                        )
                 except DomainError as exc:  # validation mirrors the lifecycle's rules; this is a last resort
                     self._report([RowError(where, exc.field or "", exc.message)])
                     raise CommandError(f"{where} was refused by the lifecycle; nothing was imported.") from exc
