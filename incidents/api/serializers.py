@@ -17,6 +17,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from opsgov.api.strict import StrictModelSerializer, StrictSerializer
 from opsgov.models import Service
 
 from ..models import EXTERNAL_INTEGRATION_KINDS, Incident, Integration, TimelineEvent, TimelineKind, validate_severity
@@ -121,7 +122,7 @@ class IncidentDetailSerializer(IncidentSerializer):
         read_only_fields = fields
 
 
-class IncidentCreateSerializer(serializers.Serializer):
+class IncidentCreateSerializer(StrictSerializer):
     """Declare an incident. `triggered_at` defaults to now; pass it to record one from history."""
 
     title = serializers.CharField(max_length=255)
@@ -134,7 +135,7 @@ class IncidentCreateSerializer(serializers.Serializer):
     commander = _user_field(required=False, allow_null=True, default=None)
 
 
-class IncidentUpdateSerializer(serializers.Serializer):
+class IncidentUpdateSerializer(StrictSerializer):
     """Descriptive fields; the status changes only through the actions. Each change is logged."""
 
     title = serializers.CharField(max_length=255, required=False)
@@ -143,17 +144,10 @@ class IncidentUpdateSerializer(serializers.Serializer):
     commander = _user_field(required=False, allow_null=True)
     customer_impact = serializers.BooleanField(required=False)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        # A silently ignored "status" or "resolved_at" would look like it worked.
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(
-                {name: "Cannot be changed here; status changes are the POST actions." for name in unknown}
-            )
-        return attrs
+    unknown_field_hint = "Status changes are the POST actions."
 
 
-class TransitionSerializer(serializers.Serializer):
+class TransitionSerializer(StrictSerializer):
     """Optional `at`: when it happened (defaults to now; never before the previous step, never in the future)."""
 
     at = AwareDateTimeField(required=False, allow_null=True, default=None)
@@ -174,7 +168,7 @@ class NoteSerializer(TransitionSerializer):
 # --- Integrations ----------------------------------------------------------------------
 
 
-class IntegrationSerializer(serializers.ModelSerializer):
+class IntegrationSerializer(StrictModelSerializer):
     """An alert source. The token is never readable: only its first characters (`token_prefix`)."""
 
     service = _service_field()
