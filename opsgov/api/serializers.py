@@ -51,6 +51,7 @@ class MetricSnapshotSerializer(serializers.ModelSerializer):
     class Meta:
         model = MetricSnapshot
         fields = [
+            "id",  # what /api/v1/metrics/{id}/ takes
             "metric",
             "scope",
             "window",
@@ -61,6 +62,7 @@ class MetricSnapshotSerializer(serializers.ModelSerializer):
             "target",
             "meets_target",
             "computed_at",
+            "is_current",
         ]
 
     def _definition(self, snapshot: MetricSnapshot) -> MetricDefinition | None:
