@@ -10,6 +10,8 @@ urlpatterns = [
     path("metrics/", views.metrics_overview_view, name="incident-metrics"),
     path("metrics/<slug:slug>/", views.service_metrics_view, name="incident-service-metrics"),
     path("<int:number>/", views.incident_detail_view, name="incident-detail"),
+    # The public id as people write it: redirects to the page above (one address per incident).
+    re_path(r"^(?P<public_id>(?:INC|inc)-[0-9]+)/$", views.incident_by_public_id_view, name="incident-by-public-id"),
     path("", include("incidents.oncall_urls")),
     path("", include("incidents.reviews_urls")),
     re_path(

@@ -22,7 +22,7 @@ from opsgov.api.pagination import CursorPagination
 from opsgov.api.permissions import RoleModelPermissions
 
 from .. import services
-from ..filters import IncidentFilterSet, incident_detail, incident_list
+from ..filters import IncidentFilterSet, incident_detail, incident_list, incident_number
 from ..models import Incident, Integration
 from .serializers import (
     IncidentCreateSerializer,
@@ -51,7 +51,13 @@ class IncidentCursorPagination(CursorPagination):
     ordering = ("-triggered_at", "-id")
 
 
-NUMBER = OpenApiParameter("number", OpenApiTypes.INT, OpenApiParameter.PATH, description='The N of "INC-N".')
+NUMBER = OpenApiParameter(
+    "number",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    pattern=r"^(INC-)?[0-9]+$",
+    description='The public id "INC-316", or its number 316 (both name the same incident).',
+)
 
 
 @extend_schema_view(
@@ -71,7 +77,7 @@ class IncidentViewSet(
     filter_backends = [DjangoFilterBackend]  # the cursor fixes the order: no client ordering
     pagination_class = IncidentCursorPagination
     lookup_url_kwarg = "number"
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = r"(?:INC-|inc-)?[0-9]+"  # the public id or its number: /incidents/INC-316/ or /316/
 
     def get_queryset(self) -> QuerySet[Incident]:
         if self.action == "list":
@@ -80,6 +86,11 @@ class IncidentViewSet(
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         return IncidentSerializer if self.action == "list" else IncidentDetailSerializer
+
+    def get_object(self) -> Incident:
+        # "INC-316" and "316" look up the same row (the URL regex admits nothing else).
+        self.kwargs[self.lookup_url_kwarg] = incident_number(self.kwargs[self.lookup_url_kwarg])
+        return super().get_object()
 
     def _validated(self, serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
         serializer = serializer_class(data=request.data, context=self.get_serializer_context())
