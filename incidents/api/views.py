@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from opsgov.api.pagination import CursorPagination
 from opsgov.api.permissions import RoleModelPermissions
 
-from .. import services
+from .. import history, services
 from ..filters import IncidentFilterSet, incident_detail, incident_list, incident_number
 from ..models import Incident, Integration
 from .serializers import (
@@ -102,11 +102,18 @@ class IncidentViewSet(
         return Response(IncidentDetailSerializer(fresh, context=self.get_serializer_context()).data, status=status_code)
 
     @extend_schema(
-        summary="Declare an incident", request=IncidentCreateSerializer, responses={201: IncidentDetailSerializer}
+        summary="Declare an incident (or, with the import permission, record one from history)",
+        request=IncidentCreateSerializer,
+        responses={201: IncidentDetailSerializer},
     )
     def create(self, request: Request) -> Response:
         data = self._validated(IncidentCreateSerializer, request)
-        incident = services.incident_create(actor=request.user, **data)
+        # Present only for users who may import history (the serializer drops them for anyone else).
+        instants = {name: data.pop(name) for name in history.INSTANT_FIELDS if name in data}
+        if any(value is not None for value in instants.values()):
+            incident = history.incident_import(actor=request.user, instants=instants, **data)
+        else:
+            incident = services.incident_create(actor=request.user, **data)
         return self._detail(incident, status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -125,7 +132,10 @@ class IncidentViewSet(
 
     def _transition(self, request: Request, serializer_class: type[serializers.Serializer], call: Callable) -> Response:
         data = self._validated(serializer_class, request)
-        incident = call(incident=self.get_object(), actor=request.user, **data)
+        if (at := data.pop("at", None)) is not None:  # an explicit instant: importers only, audited
+            incident = history.action_at(call=call, incident=self.get_object(), actor=request.user, at=at, **data)
+        else:
+            incident = call(incident=self.get_object(), actor=request.user, **data)
         return self._detail(incident)
 
     @extend_schema(
@@ -187,7 +197,12 @@ class IncidentViewSet(
     @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
     def note(self, request: Request, number: str) -> Response:
         data = self._validated(NoteSerializer, request)
-        event = services.incident_add_note(incident=self.get_object(), actor=request.user, **data)
+        if (at := data.pop("at", None)) is not None:  # an explicit instant: importers only, audited
+            event = history.action_at(
+                call=services.incident_add_note, incident=self.get_object(), actor=request.user, at=at, **data
+            )
+        else:
+            event = services.incident_add_note(incident=self.get_object(), actor=request.user, **data)
         return Response(TimelineEventSerializer(event).data, status=status.HTTP_201_CREATED)
 
 

@@ -16,7 +16,7 @@ schema and checks this holds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from rest_framework import serializers
@@ -28,8 +28,10 @@ READ_ONLY_FIELD = "Unknown field: not accepted here (it is read-only)."
 _TRANSPORT_KEYS = frozenset({"csrfmiddlewaretoken"})
 
 
-def unknown_field_errors(serializer: serializers.Serializer, data: Any, *, hint: str = "") -> dict[str, list[str]]:
-    """The keys of `data` that `serializer` has no writable field for, each with the reason."""
+def unknown_field_errors(
+    serializer: serializers.Serializer, data: Any, *, hint: Callable[[str], str] = lambda name: ""
+) -> dict[str, list[str]]:
+    """The keys of `data` that `serializer` has no writable field for, each with the reason (and `hint(key)`)."""
     if not isinstance(data, Mapping):
         return {}  # DRF answers "Invalid data. Expected a dictionary" itself
     fields = serializer.fields
@@ -41,7 +43,7 @@ def unknown_field_errors(serializer: serializers.Serializer, data: Any, *, hint:
         if field is not None and not field.read_only:
             continue
         message = UNKNOWN_FIELD if field is None else READ_ONLY_FIELD
-        errors[str(key)] = [f"{message} {hint}".strip()]
+        errors[str(key)] = [f"{message} {hint(str(key))}".strip()]
     return errors
 
 
@@ -49,14 +51,18 @@ class RejectUnknownFieldsMixin:
     """Answer 400 naming each key of the input that is not a writable field.
 
     `unknown_field_hint` (optional) is appended to each message, to say where the
-    value is accepted instead (e.g. "Status changes are the POST actions.").
-    Errors of the known fields are reported in the same answer.
+    value is accepted instead (e.g. "Status changes are the POST actions.");
+    override `hint_for_unknown(name)` for a hint per key. Errors of the known
+    fields are reported in the same answer.
     """
 
     unknown_field_hint: ClassVar[str] = ""
 
+    def hint_for_unknown(self, name: str) -> str:
+        return self.unknown_field_hint
+
     def to_internal_value(self, data: Any) -> Any:
-        unknown = unknown_field_errors(self, data, hint=self.unknown_field_hint)  # type: ignore[arg-type]
+        unknown = unknown_field_errors(self, data, hint=self.hint_for_unknown)  # type: ignore[arg-type]
         try:
             value = super().to_internal_value(data)  # type: ignore[misc]
         except serializers.ValidationError as exc:
