@@ -107,7 +107,7 @@ def api_resources(urlconf: str | None = None) -> dict[str, str]:
     appears without being listed here. The name is the path after /api/v1/
     ("teams", "checks/http", "oncall/now").
     """
-    resources = {}
+    resources: dict[str, str] = {}
     for route, pattern in _routes(get_resolver(urlconf).url_patterns):
         if not route.startswith(API_PREFIX) or route == API_PREFIX or _takes_parameters(pattern):
             continue

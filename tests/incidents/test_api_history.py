@@ -69,7 +69,7 @@ def test_an_importer_records_an_incident_at_its_instants_audited(as_role, checko
     assert (incident.triggered_at, incident.acknowledged_at, incident.resolved_at) == (triggered, acked, resolved)
     assert incident.status == IncidentStatus.RESOLVED
     note = incident.timeline.filter(kind=TimelineKind.NOTE).get()
-    assert note.actor.username == "sre_lead"
+    assert note.actor is not None and note.actor.username == "sre_lead"
     assert note.message.startswith("Imported with explicit timestamps by sre_lead")
     assert triggered.isoformat() in note.message and resolved.isoformat() in note.message
     entry = LogEntry.objects.get(
