@@ -14,6 +14,9 @@ MANAGE := $(VENV_PYTHON) manage.py
 VAR_DIR := $(or $(OPSGOV_VAR_DIR),var)
 SEED_STAMP := $(VAR_DIR)/.demo-seeded
 PORT ?= 8000
+# Links in e-mails, printed ingestion URLs, exported runbook_urls and the demo's HTTP checks follow
+# the port `make run` serves on, unless OPSGOV_BASE_URL is set (e.g. behind a proxy).
+BASE_URL := $(or $(OPSGOV_BASE_URL),http://127.0.0.1:$(PORT))
 # pytest-xdist workers: `auto` is one per core; `make test PYTEST_WORKERS=0` runs in one process.
 PYTEST_WORKERS ?= auto
 PYTEST_ARGS ?=
@@ -38,13 +41,16 @@ venv: $(VENV_PYTHON) ## create .venv (no packages)
 
 install: $(INSTALL_STAMP) ## create .venv and install opsgov with its dev tools (pinned by constraints.txt)
 
+run: export OPSGOV_BASE_URL = $(BASE_URL)
 run: install ## migrate, seed demo data once, then run web + Celery worker + beat (Ctrl-C stops all)
 	$(MANAGE) migrate --noinput
 	@if [ ! -f "$(SEED_STAMP)" ]; then \
 		$(MANAGE) seed_demo && mkdir -p "$(VAR_DIR)" && touch "$(SEED_STAMP)"; \
+	else \
+		$(MANAGE) shell -c 'import sys; from monitoring.demo_checks import follow_base_url; follow_base_url(stdout=sys.stdout)'; \
 	fi
 	@echo
-	@echo "  opsgov: http://127.0.0.1:$(PORT)"
+	@echo "  opsgov: http://127.0.0.1:$(PORT) (links and demo checks use $(BASE_URL))"
 	@echo "  Demo login: admin / opsgov-demo (every demo user has the password opsgov-demo)"
 	@echo "  Web, Celery worker and beat start now; Ctrl-C stops them all."
 	@echo

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import django_filters
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from drf_spectacular.utils import extend_schema_field
 
 from opsgov.filters import SearchFilterSet
 from opsgov.models import Service
 from opsgov.policy import get_policy
 
-from .models import Incident, IncidentStatus, TimelineEvent
+from .models import Incident, IncidentStatus, TimelineEvent, TimelineKind
 
 
 def incident_list() -> QuerySet[Incident]:
@@ -29,6 +31,15 @@ def incident_detail() -> QuerySet[Incident]:
     )
 
 
+PUBLIC_ID = re.compile(r"(?:INC-)?([0-9]{1,18})", re.IGNORECASE)
+
+
+def incident_number(value: str) -> int | None:
+    """The number of an incident named "INC-316", "inc-316" or "316"; None for anything else."""
+    match = PUBLIC_ID.fullmatch(value.strip())
+    return int(match.group(1)) if match else None
+
+
 def severity_filter_choices() -> list[tuple[str, str]]:
     """The effective policy's severities, read when a form is built (the policy can change at runtime)."""
     return [(key, key) for key in get_policy().incidents.severity_keys()]
@@ -40,9 +51,18 @@ class ServiceSlugFilter(django_filters.ModelMultipleChoiceFilter):
 
 
 class IncidentFilterSet(SearchFilterSet):
-    """Filters of the incident lists: service, severity, status, trigger range, customer impact and `q`."""
+    """Filters of the incident lists: service, severity, status, trigger range, customer impact and `q`.
+
+    `q` matches (case-insensitively) the title, the summary, the labels of the alerts
+    recorded on the timeline (`alertname` and any other label value) and the public id
+    ("INC-316"). The labels are read in the database, by an EXISTS over the incident's
+    own alert entries (timeline_incident_at_idx), on SQLite and PostgreSQL alike.
+    """
 
     search_fields = ("title", "summary")
+    q = django_filters.CharFilter(
+        method="search", label="Search", help_text="Title, summary, alert labels (alertname...) or INC-<number>."
+    )
     service = ServiceSlugFilter(
         field_name="service__slug",
         to_field_name="slug",
@@ -64,3 +84,16 @@ class IncidentFilterSet(SearchFilterSet):
     class Meta:
         model = Incident
         fields = ["service", "severity", "status", "triggered_after", "triggered_before", "customer_impact"]
+
+    def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        value = value.strip()
+        if not value:
+            return queryset
+        alerts = TimelineEvent.objects.filter(
+            incident=OuterRef("pk"), kind__in=(TimelineKind.SIGNAL, TimelineKind.TRIGGERED)
+        ).filter(Q(data__labels__alertname__icontains=value) | Q(data__labels__icontains=value))
+        condition = Q(title__icontains=value) | Q(summary__icontains=value) | Q(Exists(alerts))
+        number = incident_number(value)
+        if number is not None:
+            condition |= Q(pk=number)
+        return queryset.filter(condition)

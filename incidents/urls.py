@@ -12,6 +12,8 @@ urlpatterns = [
     path("<int:number>/", views.incident_detail_view, name="incident-detail"),
     path("integrations/", views.integration_list_view, name="integration-list"),
     path("integrations/<uuid:uuid>/", views.integration_detail_view, name="integration-detail"),
+    # The public id as people write it: redirects to the page above (one address per incident).
+    re_path(r"^(?P<public_id>(?:INC|inc)-[0-9]+)/$", views.incident_by_public_id_view, name="incident-by-public-id"),
     path("", include("incidents.oncall_urls")),
     path("", include("incidents.reviews_urls")),
     re_path(

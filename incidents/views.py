@@ -30,7 +30,7 @@ from opsgov.views import OneOfSelect, filter_data, list_context, paginate
 
 from . import services
 from .context import incident_context
-from .filters import IncidentFilterSet, incident_detail, incident_list
+from .filters import IncidentFilterSet, incident_detail, incident_list, incident_number
 from .forms import DeclareIncidentForm, IncidentActionForm
 from .models import Incident, IncidentStatus, Integration, PostIncidentReview
 from .routing import UNKNOWN_VALUES_DAYS
@@ -101,6 +101,14 @@ _ACTIONS_BY_STATUS: dict[str, tuple[str, ...]] = {
     IncidentStatus.RESOLVED: ("reopen",),
     IncidentStatus.CANCELLED: ("reopen",),
 }
+
+
+def incident_by_public_id_view(request: HttpRequest, public_id: str) -> HttpResponseRedirect:
+    """/incidents/INC-316/ -> /incidents/316/, the incident's one address (which 404s if there is none)."""
+    number = incident_number(public_id)
+    if number is None:  # the URL pattern admits only INC-<digits>
+        raise Http404
+    return redirect("incident-detail", number=number)
 
 
 def incident_detail_view(request: HttpRequest, number: int) -> HttpResponse:

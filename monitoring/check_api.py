@@ -28,6 +28,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from opsgov.api.permissions import RoleModelPermissions
+from opsgov.api.strict import StrictModelSerializer
 from opsgov.models import Service
 
 from . import check_selectors as selectors
@@ -172,7 +173,7 @@ class HttpCheckResultSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class HttpCheckSerializer(serializers.ModelSerializer):
+class HttpCheckSerializer(StrictModelSerializer):
     """An HTTP check. Status and last-run fields are read-only: runs write them."""
 
     service = _service_field()
@@ -241,7 +242,7 @@ class HeartbeatPingSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class HeartbeatSerializer(serializers.ModelSerializer):
+class HeartbeatSerializer(StrictModelSerializer):
     """A heartbeat. Jobs ping `ping_url` (or `ping_url`/start, `ping_url`/fail); anyone with the URL can ping."""
 
     service = _service_field()

@@ -1,7 +1,8 @@
 """Demo synthetic checks for `manage.py seed_demo`: HTTP checks of opsgov itself and heartbeats of nightly jobs.
 
 The HTTP checks request URLs that answer without any network: opsgov's own
-/healthz, /readyz and sign-in page at OPSGOV_BASE_URL (the `make run` server),
+/healthz, /readyz and sign-in page at OPSGOV_BASE_URL (the `make run` server,
+followed again at each start by `follow_base_url`, whatever port it serves on),
 so once the worker and beat run they stay up for real; the last hour of runs
 is seeded so the pages are not empty before the first run. /healthz feeds a
 demo SLO fed by checks. Heartbeats stand for nightly and hourly jobs with
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -123,6 +125,7 @@ RUN_HISTORY_MINUTES = 60
 def seed(*, stdout: TextIO) -> None:
     if HttpCheck.objects.filter(name=MARKER).exists():
         stdout.write("Demo checks already present; skipped.\n")
+        follow_base_url(stdout=stdout)
         return
     services = {service.slug: service for service in Service.objects.all()}
     if "api-gateway" not in services:
@@ -140,6 +143,33 @@ def seed(*, stdout: TextIO) -> None:
         f"Demo checks: {len(created_checks)} HTTP checks with the last hour of runs, "
         f"{len(beats)} heartbeats with their recent pings ({late} late, now down).\n"
     )
+
+
+# Hosts that are this machine: a demo check on one of them is opsgov probing itself.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def follow_base_url(*, stdout: TextIO | None = None) -> int:
+    """Point the demo HTTP checks at this instance (OPSGOV_BASE_URL) again; returns how many moved.
+
+    The demo is seeded once, but `make run PORT=N` may serve on another port
+    later: without this, its checks would keep probing the first port, which may
+    be somebody else's server by then. `make run` calls it on every start. Only
+    the demo's own checks (by name and path) still aimed at a loopback host move:
+    a check someone pointed elsewhere is left alone.
+    """
+    base = settings.OPSGOV_BASE_URL.rstrip("/")
+    moved = 0
+    for spec in HTTP_CHECKS:
+        target = f"{base}{spec.path}"
+        for check in HttpCheck.objects.filter(name=spec.name).exclude(url=target):
+            parts = urlsplit(check.url)
+            if parts.hostname in LOOPBACK_HOSTS and parts.path == spec.path:
+                checks.http_check_update(check=check, data={"url": target})
+                moved += 1
+    if moved and stdout is not None:
+        stdout.write(f"Demo checks now probe {base} ({moved} moved).\n")
+    return moved
 
 
 def _demo_slo(service: Service) -> SLO:

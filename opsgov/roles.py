@@ -48,7 +48,8 @@ _READ_ALL = "*.view_*"
 _CATALOG_WRITE = ("monitoring.*_runbook", "monitoring.*_rulefile", "monitoring.*_rulegroup", "monitoring.*_alertrule")
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    # Owns operations and reliability: teams, services and everything on-call.
+    # Owns operations and reliability: teams, services and everything on-call. The only role with
+    # incidents.import_incident_history (through incidents.*): explicit past instants in the API.
     SRE_LEAD: (_READ_ALL, "opsgov.*_team", "opsgov.*_service", "monitoring.*", "incidents.*", "backups.*"),
     # Infrastructure and deployment.
     # SLOs are written by SRE and DevOps leads; pushing SLI data is `add_slibucket`.

@@ -369,7 +369,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 OPSGOV_POLICY: str | None = _read(env.str, "OPSGOV_POLICY", default=None) or None
 # Bearer token for /metrics; unset means /metrics is open (scrapers on a private network).
 OPSGOV_METRICS_TOKEN: str | None = envsecret("OPSGOV_METRICS_TOKEN")
-OPSGOV_BASE_URL: str = _read(env.str, "OPSGOV_BASE_URL", default="http://127.0.0.1:8000")
+# Where people and tools reach this instance: links in e-mails, printed ingestion and ping URLs,
+# exported runbook_url annotations. Unset, it follows PORT (`make run PORT=N` sets both for
+# every process; honcho gives each process its own PORT, so the Makefile passes this one explicitly).
+PORT: int = _read(env.int, "PORT", default=8000)
+OPSGOV_BASE_URL: str = _read(env.str, "OPSGOV_BASE_URL", default=f"http://127.0.0.1:{PORT}")
 
 # --- Prometheus: SLI data pulled with PromQL (monitoring.prometheus_pull) --------
 # Off while PROMETHEUS_URL is empty; then only SLOs with source "prometheus" are pulled.

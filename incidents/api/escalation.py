@@ -8,13 +8,14 @@ from django.contrib.auth import get_user_model
 from django.db.models import Prefetch, QuerySet
 from rest_framework import serializers, viewsets
 
+from opsgov.api.strict import StrictModelSerializer
 from opsgov.models import Service
 
 from .. import escalation_policies as writes
 from ..models import EscalationLevel, EscalationPolicy, Schedule, ServiceEscalation
 
 
-class EscalationLevelSerializer(serializers.ModelSerializer):
+class EscalationLevelSerializer(StrictModelSerializer):
     schedule = serializers.SlugRelatedField(
         slug_field="slug", queryset=Schedule.objects.all(), allow_null=True, required=False
     )
@@ -28,7 +29,7 @@ class EscalationLevelSerializer(serializers.ModelSerializer):
         read_only_fields = ["position"]
 
 
-class EscalationPolicySerializer(serializers.ModelSerializer):
+class EscalationPolicySerializer(StrictModelSerializer):
     levels = EscalationLevelSerializer(many=True, required=False, help_text="In order; replaces all levels.")
     services = serializers.SlugRelatedField(
         slug_field="slug",

@@ -32,6 +32,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from opsgov.api.pagination import CursorPagination
+from opsgov.api.strict import StrictModelSerializer
 from opsgov.models import Team
 
 from .. import oncall
@@ -88,7 +89,7 @@ class MembersField(serializers.Field):
         return [users[name] for name in data]
 
 
-class ScheduleLayerSerializer(serializers.ModelSerializer):
+class ScheduleLayerSerializer(StrictModelSerializer):
     """A rotation layer. Daily and weekly shifts hand off at `handoff_time` local time (weekly on
     `handoff_weekday`, 0 = Monday); "hours" shifts are `rotation_hours` real hours from
     `rotation_start`. A restriction (`restrict_weekdays`, `restrict_start`-`restrict_end`, local;
@@ -130,7 +131,7 @@ class ScheduleLayerSerializer(serializers.ModelSerializer):
         }
 
 
-class ScheduleOverrideSerializer(serializers.ModelSerializer):
+class ScheduleOverrideSerializer(StrictModelSerializer):
     """Someone takes the schedule from `starts_at` to `ends_at`, over every layer (the latest created
     override wins where overrides overlap)."""
 
@@ -148,7 +149,7 @@ class ScheduleOverrideSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "updated_at"]
 
 
-class ScheduleSerializer(serializers.ModelSerializer):
+class ScheduleSerializer(StrictModelSerializer):
     """An on-call schedule in one IANA time zone, with its layers (highest priority first)."""
 
     team: serializers.SlugRelatedField[Team] = serializers.SlugRelatedField(

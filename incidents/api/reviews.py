@@ -29,6 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from opsgov.api.permissions import RoleModelPermissions
+from opsgov.api.strict import StrictModelSerializer, StrictSerializer
 
 from .. import reviews
 from ..models import ActionItem, ActionStatus, Incident, PostIncidentReview, ReviewStatus
@@ -88,7 +89,7 @@ def _username_field(**kwargs: Any) -> serializers.SlugRelatedField:
     return serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True, **kwargs)
 
 
-class ActionItemSerializer(serializers.ModelSerializer):
+class ActionItemSerializer(StrictModelSerializer):
     """An improvement in the backlog. `incident` is the incident number; `overdue` uses the policy's time zone."""
 
     owner = serializers.SlugRelatedField(
@@ -139,13 +140,13 @@ class ActionItemSerializer(serializers.ModelSerializer):
         return bool(getattr(item, "overdue", False))
 
 
-class ActionItemCloseSerializer(serializers.Serializer):
+class ActionItemCloseSerializer(StrictSerializer):
     resolution = serializers.ChoiceField(
         choices=[(ActionStatus.DONE, "Done"), (ActionStatus.WONT_DO, "Won't do")], default=ActionStatus.DONE
     )
 
 
-class ReviewSerializer(serializers.ModelSerializer):
+class ReviewSerializer(StrictModelSerializer):
     """A review with its sections and action items; status, approval and due time are read-only."""
 
     incident = serializers.IntegerField(source="incident_id", read_only=True, help_text='The N of "INC-N".')
@@ -193,11 +194,11 @@ class ReviewSerializer(serializers.ModelSerializer):
         return list(ActionItemSerializer(items, many=True).data)
 
 
-class ReviewStartSerializer(serializers.Serializer):
+class ReviewStartSerializer(StrictSerializer):
     incident = serializers.PrimaryKeyRelatedField(queryset=Incident.objects.all(), help_text='The N of "INC-N".')
 
 
-class ReviewUpdateSerializer(serializers.Serializer):
+class ReviewUpdateSerializer(StrictSerializer):
     """The written sections; send any of them."""
 
     summary = serializers.CharField(allow_blank=True, required=False)

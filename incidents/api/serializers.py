@@ -17,8 +17,10 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from opsgov.api.strict import StrictModelSerializer, StrictSerializer
 from opsgov.models import Service
 
+from .. import history
 from ..context import incident_context
 from ..models import (
     EXTERNAL_INTEGRATION_KINDS,
@@ -179,20 +181,63 @@ class IncidentDetailSerializer(IncidentSerializer):
         return incident_context(incident, timeline=incident.timeline.all()).as_json()
 
 
-class IncidentCreateSerializer(serializers.Serializer):
-    """Declare an incident. `triggered_at` defaults to now; pass it to record one from history."""
+EXPLICIT_TIMESTAMPS_HINT = (
+    "Explicit timestamps record history: they need the incidents.import_incident_history permission (SRE Lead)."
+)
+
+
+class HistoryFieldsMixin:
+    """Instant fields (`history_fields`) exist only for users who may import history (incidents.history).
+
+    For anyone else they are unknown fields, refused with a 400 that names them and says why.
+    Without a request in the context (the OpenAPI schema) they are shown.
+    """
+
+    history_fields: tuple[str, ...] = ()
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()  # type: ignore[misc]
+        request = self.context.get("request")  # type: ignore[attr-defined]
+        if request is not None and not history.may_import(request.user):
+            for name in self.history_fields:
+                fields.pop(name, None)
+        return dict(fields)
+
+    def hint_for_unknown(self, name: str) -> str:
+        return EXPLICIT_TIMESTAMPS_HINT if name in self.history_fields else super().hint_for_unknown(name)  # type: ignore[misc]
+
+
+class IncidentCreateSerializer(HistoryFieldsMixin, StrictSerializer):
+    """Declare an incident, triggered now. With the incidents.import_incident_history permission (SRE
+    Lead), record one from history instead: `triggered_at` and the later instants, under the rules of
+    `import_incidents` (none in the future, each not before the earlier ones); that create is audited."""
+
+    history_fields = history.INSTANT_FIELDS
 
     title = serializers.CharField(max_length=255)
     service = _service_field()
     severity = serializers.CharField(max_length=8, validators=[validate_severity])
     summary = serializers.CharField(required=False, allow_blank=True, default="")
     triggered_at = AwareDateTimeField(required=False, allow_null=True, default=None)
+    acknowledged_at = AwareDateTimeField(required=False, allow_null=True, default=None)
+    mitigated_at = AwareDateTimeField(required=False, allow_null=True, default=None)
+    resolved_at = AwareDateTimeField(required=False, allow_null=True, default=None)
+    cancelled_at = AwareDateTimeField(required=False, allow_null=True, default=None)
     customer_impact = serializers.BooleanField(required=False, default=False)
     impacted_services = _service_field(many=True, required=False, default=list)
     commander = _user_field(required=False, allow_null=True, default=None)
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        instants = {name: attrs.get(name) for name in history.INSTANT_FIELDS}
+        if any(value is not None for name, value in instants.items() if name != "triggered_at"):
+            instants["triggered_at"] = instants["triggered_at"] or timezone.now()
+        errors = history.instant_errors(instants, now=timezone.now())
+        if errors:
+            raise serializers.ValidationError({name: [message] for name, message in errors.items()})
+        return attrs
 
-class IncidentUpdateSerializer(serializers.Serializer):
+
+class IncidentUpdateSerializer(StrictSerializer):
     """Descriptive fields; the status changes only through the actions. Each change is logged."""
 
     title = serializers.CharField(max_length=255, required=False)
@@ -201,18 +246,16 @@ class IncidentUpdateSerializer(serializers.Serializer):
     commander = _user_field(required=False, allow_null=True)
     customer_impact = serializers.BooleanField(required=False)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        # A silently ignored "status" or "resolved_at" would look like it worked.
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(
-                {name: "Cannot be changed here; status changes are the POST actions." for name in unknown}
-            )
-        return attrs
+    unknown_field_hint = "Status changes are the POST actions."
 
 
-class TransitionSerializer(serializers.Serializer):
-    """Optional `at`: when it happened (defaults to now; never before the previous step, never in the future)."""
+class TransitionSerializer(HistoryFieldsMixin, StrictSerializer):
+    """Optional `at`: when it happened (defaults to now; never before the previous step, never in the future).
+
+    `at` is an explicit timestamp: only with the incidents.import_incident_history permission, and audited.
+    """
+
+    history_fields = ("at",)
 
     at = AwareDateTimeField(required=False, allow_null=True, default=None)
 
@@ -238,7 +281,7 @@ class UnknownRoutingValueSerializer(serializers.Serializer):
     last_seen_at = serializers.DateTimeField()
 
 
-class IntegrationSerializer(serializers.ModelSerializer):
+class IntegrationSerializer(StrictModelSerializer):
     """An alert source. The token is never readable: only its first characters (`token_prefix`)."""
 
     service = _service_field()

@@ -21,8 +21,8 @@ from rest_framework.response import Response
 from opsgov.api.pagination import CursorPagination
 from opsgov.api.permissions import RoleModelPermissions
 
-from .. import services
-from ..filters import IncidentFilterSet, incident_detail, incident_list
+from .. import history, services
+from ..filters import IncidentFilterSet, incident_detail, incident_list, incident_number
 from ..models import Incident, Integration
 from ..selectors import recent_unknown_values_prefetch
 from .serializers import (
@@ -52,7 +52,13 @@ class IncidentCursorPagination(CursorPagination):
     ordering = ("-triggered_at", "-id")
 
 
-NUMBER = OpenApiParameter("number", OpenApiTypes.INT, OpenApiParameter.PATH, description='The N of "INC-N".')
+NUMBER = OpenApiParameter(
+    "number",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    pattern=r"^(INC-)?[0-9]+$",
+    description='The public id "INC-316", or its number 316 (both name the same incident).',
+)
 
 
 @extend_schema_view(
@@ -72,7 +78,7 @@ class IncidentViewSet(
     filter_backends = [DjangoFilterBackend]  # the cursor fixes the order: no client ordering
     pagination_class = IncidentCursorPagination
     lookup_url_kwarg = "number"
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = r"(?:INC-|inc-)?[0-9]+"  # the public id or its number: /incidents/INC-316/ or /316/
 
     def get_queryset(self) -> QuerySet[Incident]:
         if self.action == "list":
@@ -81,6 +87,11 @@ class IncidentViewSet(
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         return IncidentSerializer if self.action == "list" else IncidentDetailSerializer
+
+    def get_object(self) -> Incident:
+        # "INC-316" and "316" look up the same row (the URL regex admits nothing else).
+        self.kwargs[self.lookup_url_kwarg] = incident_number(self.kwargs[self.lookup_url_kwarg])
+        return super().get_object()
 
     def _validated(self, serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
         serializer = serializer_class(data=request.data, context=self.get_serializer_context())
@@ -92,11 +103,18 @@ class IncidentViewSet(
         return Response(IncidentDetailSerializer(fresh, context=self.get_serializer_context()).data, status=status_code)
 
     @extend_schema(
-        summary="Declare an incident", request=IncidentCreateSerializer, responses={201: IncidentDetailSerializer}
+        summary="Declare an incident (or, with the import permission, record one from history)",
+        request=IncidentCreateSerializer,
+        responses={201: IncidentDetailSerializer},
     )
     def create(self, request: Request) -> Response:
         data = self._validated(IncidentCreateSerializer, request)
-        incident = services.incident_create(actor=request.user, **data)
+        # Present only for users who may import history (the serializer drops them for anyone else).
+        instants = {name: data.pop(name) for name in history.INSTANT_FIELDS if name in data}
+        if any(value is not None for value in instants.values()):
+            incident = history.incident_import(actor=request.user, instants=instants, **data)
+        else:
+            incident = services.incident_create(actor=request.user, **data)
         return self._detail(incident, status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -115,7 +133,10 @@ class IncidentViewSet(
 
     def _transition(self, request: Request, serializer_class: type[serializers.Serializer], call: Callable) -> Response:
         data = self._validated(serializer_class, request)
-        incident = call(incident=self.get_object(), actor=request.user, **data)
+        if (at := data.pop("at", None)) is not None:  # an explicit instant: importers only, audited
+            incident = history.action_at(call=call, incident=self.get_object(), actor=request.user, at=at, **data)
+        else:
+            incident = call(incident=self.get_object(), actor=request.user, **data)
         return self._detail(incident)
 
     @extend_schema(
@@ -177,7 +198,12 @@ class IncidentViewSet(
     @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
     def note(self, request: Request, number: str) -> Response:
         data = self._validated(NoteSerializer, request)
-        event = services.incident_add_note(incident=self.get_object(), actor=request.user, **data)
+        if (at := data.pop("at", None)) is not None:  # an explicit instant: importers only, audited
+            event = history.action_at(
+                call=services.incident_add_note, incident=self.get_object(), actor=request.user, at=at, **data
+            )
+        else:
+            event = services.incident_add_note(incident=self.get_object(), actor=request.user, **data)
         return Response(TimelineEventSerializer(event).data, status=status.HTTP_201_CREATED)
 
 

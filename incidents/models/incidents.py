@@ -259,6 +259,9 @@ class Incident(TimeStampedModel):
                 condition=Q(status__in=["triggered", "acknowledged", "mitigated"]),
             ),
         ]
+        # Past instants (triggered_at, acknowledged_at, ... or an action's `at`) through the API;
+        # granted by opsgov.roles. import_incidents runs from the shell and needs no permission.
+        permissions = [("import_incident_history", "Can record incidents with explicit (historical) timestamps")]
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.title}"

@@ -28,6 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from opsgov.api.permissions import RoleModelPermissions
+from opsgov.api.strict import StrictSerializer, refuse_unknown_keys
 from opsgov.models import Service
 
 from .. import rules, runbooks
@@ -120,7 +121,7 @@ class RunbookSerializer(serializers.ModelSerializer):
         return [rule.pk for rule in runbook.alert_rules.all()]
 
 
-class RunbookWriteSerializer(serializers.Serializer):
+class RunbookWriteSerializer(StrictSerializer):
     """Fields of a runbook to create or change (send any of them to PATCH)."""
 
     title = serializers.CharField(max_length=200)
@@ -137,7 +138,7 @@ class RunbookWriteSerializer(serializers.Serializer):
     )
 
 
-class ReviewSerializer(serializers.Serializer):
+class ReviewSerializer(StrictSerializer):
     reviewed_on = serializers.DateField(required=False, help_text="Default: today in the policy's time zone.")
 
 
@@ -195,7 +196,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         return data
 
 
-class AlertRuleLinkSerializer(serializers.Serializer):
+class AlertRuleLinkSerializer(StrictSerializer):
     runbook = serializers.SlugRelatedField(
         slug_field="slug",
         queryset=Runbook.objects.all(),
@@ -369,6 +370,7 @@ class AlertRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
                 raise serializers.ValidationError({"name": ["Give the file name in ?name= (e.g. checkout.yml)."]})
             files: list[tuple[str, str | bytes]] = [(name, request.data)]
         else:
+            refuse_unknown_keys(request.data, accepted={"files"})
             uploads = request.FILES.getlist("files")
             if not uploads:
                 raise serializers.ValidationError({"files": ["Send one or more rule files as `files`."]})

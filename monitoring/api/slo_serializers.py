@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from opsgov.api.strict import StrictModelSerializer, StrictSerializer
 from opsgov.models import Service
 
 from ..models import SLO, SLOStatus
@@ -30,7 +31,7 @@ class SLOStatusSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SLOSerializer(serializers.ModelSerializer):
+class SLOSerializer(StrictModelSerializer):
     service = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
     team = serializers.CharField(source="service.owner_team.slug", read_only=True, help_text="Owner team's slug.")
     status = SLOStatusSerializer(read_only=True, allow_null=True, help_text="Empty until the first evaluation.")
@@ -63,7 +64,7 @@ class SLOSerializer(serializers.ModelSerializer):
         validators: list[object] = []
 
 
-class SLIBucketInSerializer(serializers.Serializer):
+class SLIBucketInSerializer(StrictSerializer):
     """Documentation of one pushed bucket (the body is validated with pydantic: monitoring.api.slo_schemas)."""
 
     start = serializers.DateTimeField(help_text="Interval start, ISO 8601 with a time zone.")
@@ -72,7 +73,7 @@ class SLIBucketInSerializer(serializers.Serializer):
     total = serializers.IntegerField(min_value=0, help_text="At least good.")
 
 
-class SLIPushSerializer(serializers.Serializer):
+class SLIPushSerializer(StrictSerializer):
     buckets = SLIBucketInSerializer(many=True, help_text=f"1 to {MAX_BUCKETS} buckets, each start once.")
 
 

@@ -44,6 +44,7 @@ from opsgov.models import GateEvaluation, GateStatus, Service
 from opsgov.registry import Gate, gates
 
 from .pagination import CursorPagination
+from .strict import StrictModelSerializer, StrictSerializer
 
 VIEW_PERMISSION = "opsgov.view_gateevaluation"
 RUN_PERMISSION = "opsgov.run_gate_evaluation"
@@ -237,7 +238,7 @@ class GateViewSet(viewsets.ViewSet):
 # --- Waivers ----------------------------------------------------------------------------------
 
 
-class GateWaiverSerializer(serializers.ModelSerializer):
+class GateWaiverSerializer(StrictModelSerializer):
     service = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
     approver = serializers.SlugRelatedField(
         slug_field="username",
@@ -287,7 +288,7 @@ class GateWaiverSerializer(serializers.ModelSerializer):
         return str(waiver.state.value)
 
 
-class RevokeSerializer(serializers.Serializer):
+class RevokeSerializer(StrictSerializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=5000)
 
 

@@ -7,20 +7,22 @@ from rest_framework import serializers
 from opsgov.models import MetricSnapshot, Service, Team
 from opsgov.registry import MetricDefinition, metrics
 
+from .strict import StrictModelSerializer, StrictSerializer
 
-class LinkSerializer(serializers.Serializer):
+
+class LinkSerializer(StrictSerializer):
     title = serializers.CharField(max_length=120)
     url = serializers.URLField()
 
 
-class TeamSerializer(serializers.ModelSerializer):
+class TeamSerializer(StrictModelSerializer):
     class Meta:
         model = Team
         fields = ["id", "slug", "name", "description", "email", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 
 
-class ServiceSerializer(serializers.ModelSerializer):
+class ServiceSerializer(StrictModelSerializer):
     owner_team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
     links = LinkSerializer(many=True, required=False)
     aliases = serializers.ListField(
@@ -56,6 +58,7 @@ class MetricSnapshotSerializer(serializers.ModelSerializer):
     class Meta:
         model = MetricSnapshot
         fields = [
+            "id",  # what /api/v1/metrics/{id}/ takes
             "metric",
             "scope",
             "window",
@@ -66,6 +69,7 @@ class MetricSnapshotSerializer(serializers.ModelSerializer):
             "target",
             "meets_target",
             "computed_at",
+            "is_current",
         ]
 
     def _definition(self, snapshot: MetricSnapshot) -> MetricDefinition | None:

@@ -1,15 +1,18 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from . import views
 
-router = DefaultRouter()
-router.register("teams", views.TeamViewSet)
-router.register("services", views.ServiceViewSet)
-router.register("metrics", views.MetricSnapshotViewSet, basename="metric")
+# Basenames prefixed with "api-", like every app's router: "team-list" is the HTML page's name.
+router = SimpleRouter()
+router.register("teams", views.TeamViewSet, basename="api-team")
+router.register("services", views.ServiceViewSet, basename="api-service")
+router.register("metrics", views.MetricSnapshotViewSet, basename="api-metric")
 
 urlpatterns = [
+    # The API root lists every readable route of this URLconf, whichever app registered it.
+    path("", views.ApiRootView.as_view(), name="api-root"),
     path("", include(router.urls)),
     path("", include("incidents.api.urls")),
     path("", include("monitoring.api.catalog_urls")),

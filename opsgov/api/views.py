@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+from django.db.models import QuerySet
+from django.urls import URLPattern, URLResolver, get_resolver, get_script_prefix
+from django.urls.resolvers import RegexPattern
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import viewsets
 from rest_framework.request import Request
@@ -12,7 +16,7 @@ from rest_framework.views import APIView
 
 from opsgov import selectors, services
 from opsgov.filters import MetricSnapshotFilterSet, ServiceFilterSet, TeamFilterSet
-from opsgov.models import Service, Team
+from opsgov.models import MetricSnapshot, Service, Team
 from opsgov.policy import get_policy
 
 from .permissions import HasRole
@@ -63,6 +67,72 @@ class ServiceViewSet(viewsets.ModelViewSet):
         services.service_delete(service=instance)
 
 
+API_PREFIX = "api/v1/"
+
+
+def _routes(patterns: list[Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """(route, pattern) of every URL pattern under `patterns`, the route as written in the URLconfs."""
+    found: list[tuple[str, Any]] = []
+    for entry in patterns:
+        part = str(entry.pattern)
+        if isinstance(entry.pattern, RegexPattern):  # a router's "^teams/$"
+            part = part.removeprefix("^").removesuffix("$")
+        route = prefix + part
+        if isinstance(entry, URLResolver):
+            found.extend(_routes(entry.url_patterns, route))
+        elif isinstance(entry, URLPattern):
+            found.append((route, entry))
+    return found
+
+
+def _takes_parameters(pattern: Any) -> bool:
+    inner = pattern.pattern
+    return bool(inner.converters) or (isinstance(inner, RegexPattern) and inner.regex.groups > 0)
+
+
+def _readable(pattern: URLPattern) -> bool:
+    """A DRF view that answers GET (a router's list route, or an APIView with a get method)."""
+    view_class = getattr(pattern.callback, "cls", None)
+    if view_class is None:
+        return False  # plain Django views (the ingestion endpoints): not API resources
+    actions = getattr(pattern.callback, "actions", None)
+    return "get" in actions if actions is not None else callable(getattr(view_class, "get", None))
+
+
+@cache
+def api_resources(urlconf: str | None = None) -> dict[str, str]:
+    """Every parameter-free, readable DRF route under /api/v1/, as {name: path}, sorted by name.
+
+    Read from the URLconf itself, so a resource registered by any app's router
+    appears without being listed here. The name is the path after /api/v1/
+    ("teams", "checks/http", "oncall/now").
+    """
+    resources: dict[str, str] = {}
+    for route, pattern in _routes(get_resolver(urlconf).url_patterns):
+        if not route.startswith(API_PREFIX) or route == API_PREFIX or _takes_parameters(pattern):
+            continue
+        if _readable(pattern):
+            path = route.removeprefix(API_PREFIX)
+            resources.setdefault(path.strip("/"), path)
+    return dict(sorted(resources.items()))
+
+
+class ApiRootView(APIView):
+    """Every resource of the API, with the absolute URL of its route (never an HTML page)."""
+
+    permission_classes = [HasRole]
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> Response:
+        base = f"{get_script_prefix()}{API_PREFIX}"
+        return Response(
+            {
+                name: request.build_absolute_uri(base + path)
+                for name, path in api_resources(getattr(request, "urlconf", None)).items()
+            }
+        )
+
+
 class PolicyView(APIView):
     """The effective operations policy (defaults overridden by OPSGOV_POLICY), read-only."""
 
@@ -76,7 +146,8 @@ class PolicyView(APIView):
 class MetricSnapshotViewSet(viewsets.ReadOnlyModelViewSet):
     """The latest value of each operational metric per scope and window.
 
-    Durations are in seconds. Filter with `metric`, `scope` (`global`,
+    Durations are in seconds. A row's `id` is its detail route, which keeps answering
+    after a newer computation replaced the row (then with `is_current` false). Filter with `metric`, `scope` (`global`,
     `service:<slug>`, `team:<slug>`, `severity:<key>`) and `window` (7d, 30d, 90d).
     """
 
@@ -85,3 +156,7 @@ class MetricSnapshotViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = MetricSnapshotFilterSet
     ordering_fields = ["metric", "scope", "window"]
     ordering = ["metric", "scope", "window"]
+
+    def get_queryset(self) -> QuerySet[MetricSnapshot]:
+        # A row's `id` keeps resolving after a newer computation replaced it (`is_current` false then).
+        return MetricSnapshot.objects.all() if self.action == "retrieve" else super().get_queryset()

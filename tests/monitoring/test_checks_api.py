@@ -172,7 +172,9 @@ def test_patch_pause_and_resume(sre: APIClient) -> None:
 def test_read_only_fields_cannot_be_written(sre: APIClient) -> None:
     check = make_http_check("http://127.0.0.1:9/x")
     response = sre.patch(f"{HTTP}{check.uuid}/", {"status": "up", "consecutive_failures": 9}, format="json")
-    assert response.status_code == 200
+    assert response.status_code == 400
+    assert {error["field"] for error in response.json()["errors"]} == {"status", "consecutive_failures"}
+    assert all("read-only" in error["message"] for error in response.json()["errors"])
     check.refresh_from_db()
     assert (check.status, check.consecutive_failures) == (CheckStatus.NEW, 0)
 

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('incidents', '0006_lean_raw_event_indexes'),
-        ('opsgov', '0006_truth_routing_service_aliases'),
+        ('opsgov', '0006_service_aliases'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
