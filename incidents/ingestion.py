@@ -43,6 +43,8 @@ Enqueueing (incidents.tasks; DESIGN.md, "Data flow: an alert"):
   (acks_late, reject_on_worker_lost) skips the events already processed.
 
 Alertmanager (one incident per open groupKey):
+- Alerts labelled `slo_uuid` (SLO burn-rate rules) are taken out of the group
+  and applied per SLO breach by incidents.slo_alerts (one marked hook).
 - Firing opens an incident (or joins the open one); each alert is a SIGNAL
   timeline event with its fingerprint, status, labels and startsAt. Only a new
   fingerprint or a changed status adds a signal, so Alertmanager's repeat
@@ -94,7 +96,7 @@ from django.utils import timezone
 
 from opsgov.policy import SOURCE_SEVERITY_MAPPING, get_policy
 
-from . import services
+from . import services, slo_alerts
 from .ingest.schemas import AlertmanagerAlert, AlertmanagerWebhook, PagerDutyTrigger, parse_pagerduty_event
 from .models import (
     OPEN_STATUSES,
@@ -592,6 +594,18 @@ def _record_alert_signals(incident: Incident, alerts: Iterable[AlertmanagerAlert
 
 def _apply_alertmanager(integration: Integration, event: RawEvent) -> Incident | None:
     webhook = AlertmanagerWebhook.model_validate(event.payload)
+    # --- SLO burn-rate hook: alerts labelled slo_uuid are applied per SLO breach (incidents.slo_alerts);
+    # the rest of the group, if any, goes on below.
+    rest, slo_incident = slo_alerts.apply_alertmanager(
+        integration=integration,
+        event=event,
+        webhook=webhook,
+        severity_of=lambda alert: alertmanager_severity(integration, [alert]),
+    )
+    if rest is None:
+        return slo_incident
+    webhook = rest
+    # --- end of the SLO burn-rate hook
     now = timezone.now()
     if webhook.status == "firing":
         firing = [alert for alert in webhook.alerts if alert.status == "firing"] or webhook.alerts
@@ -651,6 +665,10 @@ def _trigger_signal(trigger: PagerDutyTrigger) -> dict[str, Any]:
 
 
 def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | None:
+    # --- SLO burn-rate hook: the engine's burn-rate alerts, one incident per SLO breach (incidents.slo_alerts).
+    if slo_alerts.is_internal_event(event.payload):
+        return slo_alerts.apply_internal(integration=integration, event=event, service=integration.service)
+    # --- end of the SLO burn-rate hook
     message = parse_pagerduty_event(event.payload)
     now = timezone.now()
     if isinstance(message, PagerDutyTrigger):
