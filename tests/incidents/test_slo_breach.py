@@ -24,6 +24,8 @@ from monitoring.sli import SLIReading, record_sli
 from opsgov.events import ServiceAlert, raise_alert
 from opsgov.models import Service
 from opsgov.policy import get_policy
+from opsgov.roles import SRE_LEAD
+from tests.factories import ServiceFactory
 from tests.monitoring.support import make_slo, series, use_policy
 
 from .test_ingest_support import alertmanager_url, make_integration, post, process_pending
@@ -400,3 +402,18 @@ def test_the_internal_path_and_alertmanager_meet_in_one_incident(clock: time_mac
     deliver(token, webhook(slo, {"page-slow": "resolved"}))
     incident.refresh_from_db()
     assert incident.status == IncidentStatus.TRIGGERED, "the engine's page-fast still fires"
+
+
+def test_the_owner_finds_the_follow_up_in_the_backlog_by_service(
+    clock: time_machine.Traveller, personas: dict[str, Any], client_for: Any
+) -> None:
+    service = make_integration("pagerduty")[0].service
+    other = ServiceFactory.create(slug="search")
+    burn(service, "ticket")
+    process_pending()
+    api = client_for(personas[SRE_LEAD])
+    rows = api.get(f"/api/v1/action-items/?service={service.slug}").json()["results"]
+    assert [(row["title"], row["service"], row["incident"]) for row in rows] == [
+        (f"SLO ticket: SLO API availability ({service.name}) burns its error budget (ticket)", service.slug, None)
+    ]
+    assert api.get(f"/api/v1/action-items/?service={other.slug}").json()["results"] == []
