@@ -44,10 +44,11 @@ Guarantees (:func:`apply_signals`):
   ``monitoring.slo_ticket_due`` (5 business days by default), which the owner
   team sees on the backlog and which the continuous-improvement gate counts.
   Idempotent per breach: the item's ``source_key`` is
-  ``slo:<uuid>:<alert key>@<breach start>`` (unique), the breach start being
+  ``slo:<uuid>:<alert key>:service-<service id>@<breach start>`` (unique; an SLO
+  moved to another service starts a new breach there), the breach start being
   Alertmanager's ``startsAt`` (stable across its repeat notifications) or the
-  engine's instant; and while an open follow-up of the same SLO alert exists, a
-  new breach adds none. A clearing ticket alert changes nothing.
+  engine's instant; and while an open follow-up of the same SLO alert exists for
+  the same service, a new breach adds none. A clearing ticket alert changes nothing.
 - MTBF counts one failure per breach, since a breach is one incident.
 
 Why a backlog item rather than a notification: opsgov's notifications belong to
@@ -314,12 +315,12 @@ def _raise_severity(incident: Incident, joined: list[BurnRateSignal]) -> Inciden
 
 def _follow_up(*, service: Service, signal: BurnRateSignal) -> ActionItem | None:
     """The improvement-backlog item of a ticket alert's breach: created once per breach (module docstring)."""
-    prefix = f"slo:{signal.slo_uuid}:{signal.alert}@"
+    prefix = f"slo:{signal.slo_uuid}:{signal.alert}:service-{service.pk}@"
     source_key = f"{prefix}{signal.started_at.isoformat()}"[:255]
     if ActionItem.objects.filter(source_key=source_key).exists():
         return None  # a repeat notification of the same breach
     if ActionItem.objects.filter(source_key__startswith=prefix, status__in=ACTION_OPEN_STATUSES).exists():
-        return None  # the SLO's earlier ticket is still open: that one tracks this breach too
+        return None  # the SLO's earlier ticket (for this service) is still open: it tracks this breach too
     policy = get_policy()
     due = due_at(timezone.now(), policy.monitoring.slo_ticket_due, calendar=policy_calendar())
     link = signal.data.get("runbook_url") or signal.data.get("slo_url") or ""

@@ -555,7 +555,7 @@ class MonitoringPolicy(_Strict):
     slo_ticket_due: Span = Field(
         default=span("5 business days"),
         description="A ticket-kind burn-rate alert's follow-up (an improvement-backlog item) is due this long after "
-        "the breach starts",
+        "opsgov records the breach",
     )
 
 

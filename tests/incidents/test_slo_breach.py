@@ -142,7 +142,7 @@ def test_a_ticket_alert_opens_no_incident_and_one_backlog_follow_up(clock: time_
     assert not Incident.objects.exists()
     item = ActionItem.objects.get()
     assert item.service == service
-    assert item.source_key == f"slo:{SLO_UUID}:ticket@{(NOW - 2 * MINUTE).isoformat()}"
+    assert item.source_key == f"slo:{SLO_UUID}:ticket:service-{service.pk}@{(NOW - 2 * MINUTE).isoformat()}"
     assert item.title == f"SLO ticket: SLO API availability ({service.name}) burns its error budget (ticket)"
     assert item.due_date == date(2026, 11, 27), "5 business days after Friday 20 November"
     assert "http://opsgov.test/slo/" in item.description
@@ -352,7 +352,10 @@ def test_alertmanager_ticket_only_gives_no_incident_and_one_follow_up_per_breach
     deliver(token, webhook(slo, {"ticket": "firing"}))  # Alertmanager's repeat_interval
     assert not Incident.objects.exists()
     item = ActionItem.objects.get()
-    assert (item.service, item.source_key) == (integration.service, f"slo:{slo.uuid}:ticket@2026-11-20T10:50:00+00:00")
+    assert (item.service, item.source_key) == (
+        integration.service,
+        f"slo:{slo.uuid}:ticket:service-{integration.service_id}@2026-11-20T10:50:00+00:00",
+    )
     assert slo.get_absolute_url() in item.description, "the SLO page (the rule's runbook_url) is linked"
     deliver(token, webhook(slo, {"ticket": "resolved"}))
     assert ActionItem.objects.count() == 1
