@@ -59,6 +59,9 @@ the receipt. Internal monitoring alerts carry an instant opsgov recorded itself
 history import sets other past instants.
 
 Alertmanager (one incident per open groupKey and routed service):
+- Alerts labelled `slo_uuid` (SLO burn-rate rules) are taken out of the group
+  and applied per SLO breach by incidents.slo_alerts (one marked hook), each
+  to its routed service.
 - The webhook's alerts are split by routed service; each part is applied on its
   own: firing if one of its alerts fires, else resolved.
 - Firing opens the service's incident (or joins the open one); each alert is a
@@ -118,7 +121,7 @@ from django.utils import timezone
 from opsgov.models import Service
 from opsgov.policy import SOURCE_SEVERITY_MAPPING, get_policy
 
-from . import routing, services
+from . import routing, services, slo_alerts
 from .ingest.schemas import AlertmanagerAlert, AlertmanagerWebhook, PagerDutyTrigger, parse_pagerduty_event
 from .models import (
     OPEN_STATUSES,
@@ -645,11 +648,24 @@ def _apply_alertmanager(integration: Integration, event: RawEvent) -> Incident |
     """Apply one webhook: its alerts split by routed service, each part to that service's incident of the group."""
     webhook = AlertmanagerWebhook.model_validate(event.payload)
     router = routing.Router(integration)
+    # --- SLO burn-rate hook: alerts labelled slo_uuid are applied per SLO breach (incidents.slo_alerts),
+    # each to its routed service; the rest of the group, if any, goes on below.
+    rest, slo_incident = slo_alerts.apply_alertmanager(
+        integration=integration,
+        event=event,
+        webhook=webhook,
+        severity_of=lambda alert: alertmanager_severity(integration, [alert]),
+        service_of=lambda alert: router.alertmanager(alert).service,
+    )
+    if rest is None:
+        return slo_incident
+    webhook = rest
+    # --- end of the SLO burn-rate hook
     parts: dict[int, list[tuple[routing.Route, AlertmanagerAlert]]] = {}
     for alert in webhook.alerts:
         route = router.alertmanager(alert)
         parts.setdefault(route.service.pk, []).append((route, alert))
-    touched: Incident | None = None
+    touched: Incident | None = slo_incident
     for part in parts.values():
         touched = _apply_alertmanager_part(integration, event, webhook, part) or touched
     routing.count_unknown_values(
@@ -734,6 +750,10 @@ def _trigger_signal(trigger: PagerDutyTrigger) -> dict[str, Any]:
 
 
 def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | None:
+    # --- SLO burn-rate hook: the engine's burn-rate alerts, one incident per SLO breach (incidents.slo_alerts).
+    if slo_alerts.is_internal_event(event.payload):
+        return slo_alerts.apply_internal(integration=integration, event=event, service=integration.service)
+    # --- end of the SLO burn-rate hook
     message = parse_pagerduty_event(event.payload)
     now = timezone.now()
     if isinstance(message, PagerDutyTrigger):

@@ -9,6 +9,12 @@ commits. So the same guarantees hold: one open incident per key, a repeated
 firing adds only a signal, `resolved` resolves the open incident (the
 integration auto-resolves unless someone turns that off), and the sweeper
 processes what a broker outage left behind.
+
+SLO burn-rate alerts (source "slo", key ``slo:<uuid>:<alert key>``) are stored
+under their SLO's breach key ``slo:<uuid>`` instead, in the shape
+incidents.slo_alerts applies: one incident per SLO breach, whichever of its
+alerts fire, and no incident at all for ticket-kind alerts (a backlog
+follow-up instead).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from django.db import IntegrityError, transaction
 from opsgov.events import ServiceAlert
 from opsgov.models import Service
 
+from . import slo_alerts
 from .ingestion import store_raw_event
 from .models import Integration, IntegrationKind
 from .tasks import enqueue_process_raw_event
@@ -71,7 +78,10 @@ def pagerduty_event(alert: ServiceAlert) -> dict[str, object]:
 
 
 def handle_service_alert(alert: ServiceAlert) -> None:
-    """Store the alert as a raw event of the service's internal integration; processed after commit."""
+    """Store the alert as a raw event of the service's internal integration; processed after commit.
+
+    An SLO burn-rate alert is keyed by its SLO (incidents.slo_alerts.internal_event); any other alert by its key.
+    """
     integration = monitoring_integration(alert.service_id)
     if not integration.enabled:
         logger.info(
@@ -81,11 +91,16 @@ def handle_service_alert(alert: ServiceAlert) -> None:
             INTERNAL_INTEGRATION_NAME,
         )
         return
-    event = pagerduty_event(alert)
+    burn_rate = slo_alerts.internal_event(alert)
+    if burn_rate is not None:
+        dedup_key, action, event = burn_rate
+    else:
+        event = pagerduty_event(alert)
+        dedup_key, action = alert.key, str(event["event_action"])
     event_id, _ = store_raw_event(
         integration_id=integration.pk,
-        dedup_key=alert.key,
-        action=str(event["event_action"]),
+        dedup_key=dedup_key,
+        action=action,
         payload_json=json.dumps(event, default=str),
     )
     transaction.on_commit(partial(enqueue_process_raw_event, event_id), robust=True)

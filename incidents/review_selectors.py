@@ -135,7 +135,7 @@ def action_item_list(*, today: date | None = None) -> QuerySet[ActionItem]:
 
     Ordered by due date (items without one last), then id.
     """
-    queryset = ActionItem.objects.select_related("owner", "incident__service", "review")
+    queryset = ActionItem.objects.select_related("owner", "incident__service", "review", "service")
     return _with_overdue(queryset, today).order_by("due_date", "id")
 
 
@@ -175,7 +175,10 @@ def _users(request: Any = None) -> QuerySet:
 
 
 class ActionItemFilterSet(SearchFilterSet):
-    """Filters of the backlog (API and page): status, priority, owner, overdue, service (via the incident), `q`."""
+    """Filters of the backlog (API and page): status, priority, owner, overdue, service, `q`.
+
+    `service`: the incident's service, or for an item without incident (an SLO ticket's follow-up) its own.
+    """
 
     search_fields = ("title", "description")
     status = django_filters.MultipleChoiceFilter(choices=ActionStatus.choices, label="Status")
@@ -185,11 +188,11 @@ class ActionItemFilterSet(SearchFilterSet):
     )
     overdue = django_filters.BooleanFilter(method="filter_overdue", label="Overdue")
     service = ServiceSlugFilter(
-        field_name="incident__service__slug",
         to_field_name="slug",
         queryset=Service.objects.order_by("name"),
         distinct=False,
         label="Service",
+        method="filter_service",
     )
     review = django_filters.NumberFilter(field_name="review_id", label="Review")
     incident = django_filters.NumberFilter(field_name="incident_id", label="Incident number")
@@ -203,6 +206,11 @@ class ActionItemFilterSet(SearchFilterSet):
             return queryset
         late = _overdue_condition(policy_today())
         return queryset.filter(late) if value else queryset.exclude(late)
+
+    def filter_service(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        if not value:  # no ?service= (an empty queryset of services)
+            return queryset
+        return queryset.filter(Q(incident__service__in=value) | Q(incident__isnull=True, service__in=value))
 
 
 # --- Closing rate ------------------------------------------------------------------------------

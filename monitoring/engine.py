@@ -55,8 +55,12 @@ ratio x total x 10^k), so a burn rate of exactly 14.4 fires and rounding never
 decides. Per (SLO, alert key) an SLOAlertState row remembers whether it fires;
 on a change the engine publishes an opsgov.events.ServiceAlert in the same
 transaction (``firing`` when it starts, ``resolved`` when it clears), key
-``slo:<uuid>:<alert key>``, severity ``Policy.burn_rate_severity`` — incidents
-turns it into an incident exactly as an ingested alert, and resolves it. A
+``slo:<uuid>:<alert key>``, severity ``Policy.burn_rate_severity``, details
+naming the SLO (``slo``, ``slo_name``, ``slo_url``), the alert (``alert``,
+``kind``: page or ticket) and its burn rates. incidents keys every alert of one
+SLO to one incident per breach (incidents.slo_alerts: the most severe firing
+alert's severity, resolved when the last one clears) and turns ticket-kind
+alerts into a backlog follow-up instead of an incident. A
 firing alert also clears when its SLO is disabled, deleted or moved to another
 service, or when the policy drops the alert.
 
@@ -117,6 +121,7 @@ from .models import (
     SLOStatus,
     WindowKind,
 )
+from .prometheus_rules import slo_page_url
 
 logger = logging.getLogger(__name__)
 
@@ -591,7 +596,7 @@ def _publish(
             at=at,
             source="slo",
             summary=summary,
-            details={"slo": str(slo.uuid), "alert": key, **details},
+            details={"slo": str(slo.uuid), "slo_name": slo.name, "slo_url": slo_page_url(slo), "alert": key, **details},
         )
     )
     return full_key

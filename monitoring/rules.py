@@ -20,9 +20,17 @@ Validation follows Prometheus (unknown keys, empty or repeated group names,
 rules that are both or neither alert and record, missing ``expr``, bad
 durations, ``for``/``annotations`` on recording rules, invalid label names)
 and adds one rule of the catalog: an alert name appears once per group, since
-(file name, group, alert name) is a rule's identity across imports. PromQL
-itself is not parsed. Every error names the file, line, group and rule; a file
-with any error is rejected whole (:class:`RuleImportError`).
+(file name, group, alert name) is a rule's identity across imports. Every
+``expr`` (alerting and recording rules) is parsed as PromQL by a real parser,
+the ``promql-parser`` package (the Rust ``promql-parser`` crate, which follows
+Prometheus' own grammar and function signatures): syntax errors, unknown
+functions and wrong argument types (``rate(x)``) are errors, as for
+``promtool check rules``. Before parsing, an expression with more than
+:data:`MAX_EXPR_OPERATORS` operators and parentheses is refused as too complex
+(the parser's time grows with the square of the operators, and it recurses
+without bound: a 10,000-deep nesting crashes the process); real rules stay far
+below. Every error names the file, line, group and rule; a file with any error
+is rejected whole (:class:`RuleImportError`).
 
 What opsgov makes of an alerting rule
 -------------------------------------
@@ -30,7 +38,9 @@ What opsgov makes of an alerting rule
   ``severity`` label through :data:`SEVERITY_LABELS`; empty when neither gives a
   severity the policy defines.
 * **service**: the Service whose slug is the ``service`` label; no label, or
-  no such service, leaves the rule without a service (flagged in the catalog).
+  no such service, leaves the rule without a service (flagged in the catalog,
+  and listed in the import's result: ``unknown_services`` and
+  ``without_service_label`` per file).
 * **runbook**: the ``runbook_url`` annotation. A URL of an opsgov runbook page
   (``<OPSGOV_BASE_URL>/monitoring/runbooks/<slug>/``, or that path alone) links
   that Runbook (an unknown slug is an error); any other http(s) URL is kept as
@@ -60,6 +70,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import promql_parser
 import yaml
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -105,7 +116,13 @@ _DURATION_UNITS = {
     "s": timedelta(seconds=1),
     "ms": timedelta(milliseconds=1),
 }
+#: Most operators and parentheses (together) in one ``expr``: the PromQL parser's cost grows with
+#: their square (about 8 ms at 128) and its recursion is unbounded (module docstring).
+MAX_EXPR_OPERATORS = 128
 _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# What the complexity guard counts, once quoted strings and comments are taken out.
+_PROMQL_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`|#[^\n]*')
+_PROMQL_OPERATOR_RE = re.compile(r"==|!=|>=|<=|[-+*/%^<>(]|\b(?:and|or|unless|atan2)\b")
 _METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
@@ -139,6 +156,28 @@ def format_duration(value: timedelta | None) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
+
+
+# --- PromQL -------------------------------------------------------------------------------
+
+
+def promql_problem(expr: str) -> str | None:
+    """What is wrong with a PromQL expression (None if it parses), by the promql-parser package.
+
+    Refuses, without parsing, an expression with more than MAX_EXPR_OPERATORS operators and
+    parentheses (module docstring).
+    """
+    operators = len(_PROMQL_OPERATOR_RE.findall(_PROMQL_STRING_RE.sub('""', expr)))
+    if operators > MAX_EXPR_OPERATORS:
+        return (
+            f"too complex to check: {operators} operators and parentheses (at most {MAX_EXPR_OPERATORS}); "
+            "split it with recording rules"
+        )
+    try:
+        promql_parser.parse(expr)
+    except ValueError as exc:
+        return str(exc) or "invalid PromQL"
+    return None
 
 
 # --- Errors -------------------------------------------------------------------------------
@@ -497,6 +536,10 @@ class _FileChecker:
                 path=f"{path}.expr",
                 **where,
             )
+        elif (problem := promql_problem(expr)) is not None:
+            self.error(
+                f"'expr' is not valid PromQL: {problem}", line=self._line_of(rule, "expr"), path=f"{path}.expr", **where
+            )
         for_duration = self._duration(rule, "for", f"{path}.for", **where)
         keep_firing_for = self._duration(rule, "keep_firing_for", f"{path}.keep_firing_for", **where)
         labels = self._string_map(rule, "labels", f"{path}.labels", what="label", **where)
@@ -675,13 +718,23 @@ class FileImportResult:
     removed: list[str] = field(default_factory=list)
     groups: int = 0
     recording_rules: int = 0
+    #: ``service`` label -> the rules ("group/alert") naming it, for labels no Service has as its slug.
+    unknown_services: dict[str, list[str]] = field(default_factory=dict)
+    #: Rules ("group/alert") without a ``service`` label.
+    without_service_label: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{self.name}: {len(self.added)} added, {len(self.updated)} updated, {self.unchanged} unchanged, "
             f"{len(self.removed)} removed ({self.groups} group{'s' if self.groups != 1 else ''}, "
             f"{self.recording_rules} recording rule{'s' if self.recording_rules != 1 else ''} counted, not cataloged)"
         )
+        if self.unknown_services:
+            text += f"; unknown service labels: {', '.join(sorted(self.unknown_services))}"
+        if self.without_service_label:
+            count = len(self.without_service_label)
+            text += f"; {count} rule{'s' if count != 1 else ''} without a service label"
+        return text
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -693,6 +746,10 @@ class FileImportResult:
             "removed": self.removed,
             "groups": self.groups,
             "recording_rules": self.recording_rules,
+            "unknown_services": [
+                {"service": label, "rules": rules} for label, rules in sorted(self.unknown_services.items())
+            ],
+            "without_service_label": self.without_service_label,
         }
 
 
@@ -715,11 +772,17 @@ class ImportResult:
     def removed(self) -> int:
         return sum(len(result.removed) for result in [*self.files, *self.removed_files])
 
+    @property
+    def unknown_services(self) -> list[str]:
+        """The ``service`` labels of the imported files that no Service has as its slug, sorted."""
+        return sorted({label for result in self.files for label in result.unknown_services})
+
     def as_json(self) -> dict[str, Any]:
         return {
             "added": self.added,
             "updated": self.updated,
             "removed": self.removed,
+            "unknown_services": self.unknown_services,
             "files": [result.as_json() for result in self.files],
             "removed_files": [result.name for result in self.removed_files],
         }
@@ -803,8 +866,14 @@ def _sync_file(
         for parsed_rule in parsed_group.rules:
             key = (parsed_group.name, parsed_rule.name)
             seen.add(key)
-            values = _rule_values(parsed_rule, resolved[(parsed.name, parsed_group.name, parsed_rule.name)])
+            found = resolved[(parsed.name, parsed_group.name, parsed_rule.name)]
+            values = _rule_values(parsed_rule, found)
             label = f"{parsed_group.name}/{parsed_rule.name}"
+            if found.service is None:
+                if found.service_label:
+                    result.unknown_services.setdefault(found.service_label, []).append(label)
+                else:
+                    result.without_service_label.append(label)
             rule = existing.get(key)
             if rule is None:
                 rule = AlertRule(group=group, name=parsed_rule.name, **values)

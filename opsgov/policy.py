@@ -565,6 +565,11 @@ class MonitoringPolicy(_Strict):
     slo_at_risk_budget_percent: Percent = Field(
         default=25, description="An SLO with less error budget remaining than this is at risk"
     )
+    slo_ticket_due: Span = Field(
+        default=span("5 business days"),
+        description="A ticket-kind burn-rate alert's follow-up (an improvement-backlog item) is due this long after "
+        "opsgov records the breach",
+    )
 
 
 class Policy(_Strict):

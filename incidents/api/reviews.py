@@ -134,7 +134,9 @@ class ActionItemSerializer(StrictModelSerializer):
         read_only_fields = ["id", "closed_at", "overdue", "service", "created_at", "updated_at"]
 
     def get_service(self, item: ActionItem) -> str | None:
-        return item.incident.service.slug if item.incident is not None else None
+        if item.incident is not None:
+            return item.incident.service.slug
+        return item.service.slug if item.service is not None else None  # an SLO ticket's follow-up
 
     def get_overdue(self, item: ActionItem) -> bool:
         return bool(getattr(item, "overdue", False))

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from opsgov.models import TimeStampedModel
+from opsgov.models import Service, TimeStampedModel
 
 from .incidents import Incident
 
@@ -91,7 +91,11 @@ ACTION_OPEN_STATUSES = (ActionStatus.OPEN, ActionStatus.IN_PROGRESS)
 
 
 class ActionItem(TimeStampedModel):
-    """An improvement to make, usually from a review: tracked to the end, overdue when late."""
+    """An improvement to make, usually from a review: tracked to the end, overdue when late.
+
+    Also the follow-up of an SLO ticket alert (incidents.slo_alerts): then `service` names the
+    SLO's service and `source_key` the breach, so the item exists once per breach.
+    """
 
     review = models.ForeignKey(
         PostIncidentReview, null=True, blank=True, on_delete=models.SET_NULL, related_name="action_items"
@@ -108,10 +112,29 @@ class ActionItem(TimeStampedModel):
     priority = models.CharField(max_length=8, choices=ActionPriority.choices, default=ActionPriority.MEDIUM)
     status = models.CharField(max_length=12, choices=ActionStatus.choices, default=ActionStatus.OPEN)
     closed_at = models.DateTimeField(null=True, blank=True)
+    service = models.ForeignKey(
+        Service,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The service the item is about, when it came from an alert rather than a review.",
+    )
+    source_key = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="What created the item automatically (e.g. an SLO ticket alert's breach); empty if a person did.",
+    )
 
     class Meta:
         ordering = ["due_date", "id"]
         constraints = [
+            # One item per automatic source (incidents.slo_alerts: one follow-up per SLO ticket breach).
+            models.UniqueConstraint(
+                fields=["source_key"], condition=~Q(source_key=""), name="action_item_one_per_source_key"
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=["done", "wont_do"], closed_at__isnull=False)
                 | Q(status__in=["open", "in_progress"], closed_at__isnull=True),

@@ -211,6 +211,12 @@ _IMPORT_RESULT = inline_serializer(
         "added": serializers.IntegerField(),
         "updated": serializers.IntegerField(),
         "removed": serializers.IntegerField(),
+        "unknown_services": serializers.ListField(
+            child=serializers.CharField(),
+            help_text="`service` labels of the imported rules that no service has as its slug (the catalog page "
+            "flags those rules as 'Unknown'); per file, `files[].unknown_services` names the rules and "
+            "`files[].without_service_label` the rules without the label.",
+        ),
         "files": serializers.ListField(child=serializers.DictField()),
         "removed_files": serializers.ListField(child=serializers.CharField()),
     },
@@ -340,7 +346,8 @@ class AlertRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             "(`Content-Type: application/yaml`) with its file name in `?name=`. A file's rules are matched "
             "on (file name, group, alert name): added, updated in place, or removed when no longer in the file. "
             "`?replace=true` also removes the files not sent. Any invalid file rejects the call with 400, "
-            "each error naming the file, line, group and rule; nothing is written then."
+            "each error naming the file, line, group and rule (every `expr` is parsed as PromQL); nothing is "
+            "written then. The answer lists the `service` labels no service has (`unknown_services`)."
         ),
         parameters=[
             OpenApiParameter("name", OpenApiTypes.STR, description="File name of a raw YAML body, e.g. checkout.yml"),

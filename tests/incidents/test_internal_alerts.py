@@ -1,4 +1,7 @@
-"""Alerts raised inside opsgov (opsgov.events) take the ingestion path into incidents."""
+"""Alerts raised inside opsgov (opsgov.events) take the ingestion path into incidents.
+
+SLO burn-rate alerts take it too, keyed per SLO breach: tests/incidents/test_slo_breach.py.
+"""
 
 from __future__ import annotations
 
@@ -29,14 +32,14 @@ def clock() -> Iterator[time_machine.Traveller]:
 def alert(service_id: int, status: str = "firing", **overrides: object) -> ServiceAlert:
     values: dict[str, object] = {
         "service_id": service_id,
-        "key": "slo:checkout-availability:page-fast",
+        "key": "heartbeat:nightly-export",
         "status": status,
         "severity": "SEV-2",
-        "title": "Checkout availability burns its error budget at 14.4x",
+        "title": "Heartbeat nightly-export is late",
         "at": NOW - timedelta(minutes=5),
-        "source": "slo",
-        "summary": "burn rate 20.1x over 1 hour and 18.3x over 5 minutes",
-        "details": {"slo": "checkout-availability"},
+        "source": "heartbeat",
+        "summary": "No ping for 25 hours (expected every 24 hours, grace 30 minutes)",
+        "details": {"check": "nightly-export"},
     }
     values.update(overrides)
     return ServiceAlert(**values)  # type: ignore[arg-type]
@@ -56,12 +59,12 @@ def test_a_firing_alert_opens_one_incident_through_the_services_internal_integra
     assert (incident.status, incident.severity, incident.title) == (
         IncidentStatus.TRIGGERED,
         "SEV-2",
-        "Checkout availability burns its error budget at 14.4x",
+        "Heartbeat nightly-export is late",
     )
     # The condition's start is an instant opsgov recorded itself (not a sender's clock): it is the trigger.
     assert incident.triggered_at == NOW - timedelta(minutes=5)
     assert "started 5 min before it reached opsgov" in incident.timeline.get(kind=TimelineKind.SIGNAL).message
-    assert incident.dedup_key == "slo:checkout-availability:page-fast"
+    assert incident.dedup_key == "heartbeat:nightly-export"
 
 
 def test_a_repeated_firing_adds_a_signal_and_resolved_resolves_it() -> None:
@@ -97,7 +100,7 @@ def test_a_disabled_internal_integration_drops_alerts() -> None:
     raise_alert(alert(service.pk))
     Integration.objects.filter(service=service).update(enabled=False)
     raise_alert(alert(service.pk, key="heartbeat:nightly-job"))
-    assert list(RawEvent.objects.values_list("dedup_key", flat=True)) == ["slo:checkout-availability:page-fast"]
+    assert list(RawEvent.objects.values_list("dedup_key", flat=True)) == ["heartbeat:nightly-export"]
 
 
 def test_an_alert_needs_a_known_status_an_aware_time_and_a_short_key() -> None:

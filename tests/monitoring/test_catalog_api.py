@@ -269,9 +269,14 @@ def test_import_a_raw_yaml_body_then_reimport(as_role: Callable[[str], APIClient
         "added": 3,
         "updated": 0,
         "removed": 0,
+        "unknown_services": ["checkout", "payments"],
         "files": None,
         "removed_files": [],
     }
+    assert response.json()["files"][0]["unknown_services"] == [
+        {"service": "checkout", "rules": ["checkout/HighErrorRate", "checkout/CheckoutLatencyHigh"]},
+        {"service": "payments", "rules": ["payments/PaymentsDown"]},
+    ], "the labels the catalog page shows as unknown"
     assert RuleFile.objects.get().imported_by is not None
     again = client.post(
         "/api/v1/alert-rules/import/?name=prod.yml",

@@ -58,6 +58,8 @@ def test_the_shared_fixture_imports_three_alerts_and_counts_the_recording_rule()
         "removed": [],
         "groups": 2,
         "recording_rules": 1,
+        "unknown_services": [],
+        "without_service_label": [],
     }
     rule_file = RuleFile.objects.get()
     assert rule_file.recording_rule_count == 1
@@ -351,6 +353,11 @@ def test_reimporting_updates_in_place_adds_and_removes() -> None:
         "removed": ["payments/PaymentsDown"],
         "groups": 2,
         "recording_rules": 1,
+        "unknown_services": [
+            {"service": "checkout", "rules": ["checkout/HighErrorRate", "checkout/CheckoutLatencyHigh"]},
+            {"service": "payments", "rules": ["payments/PaymentsGone"]},
+        ],
+        "without_service_label": [],
     }
     high = AlertRule.objects.get(name="HighErrorRate")
     assert high.pk == ids["HighErrorRate"], "updated in place, same row"
@@ -466,7 +473,7 @@ def test_the_command_imports_files_and_reports_added_updated_removed(tmp_path: P
     call_command("import_alert_rules", str(path), stdout=out)
     assert out.getvalue().splitlines() == [
         "prod.rules.yml: 3 added, 0 updated, 0 unchanged, 0 removed "
-        "(2 groups, 1 recording rule counted, not cataloged)",
+        "(2 groups, 1 recording rule counted, not cataloged); unknown service labels: payments",
         "  added: checkout/HighErrorRate",
         "  added: checkout/CheckoutLatencyHigh",
         "  added: payments/PaymentsDown",
