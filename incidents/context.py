@@ -338,6 +338,11 @@ def incident_context(incident: Incident, *, timeline: Iterable[TimelineEvent] | 
             runbook = ContextLink("runbook", alertname or "Runbook", own, "annotation runbook_url")
         elif alertname in catalog:
             runbook = ContextLink("runbook", alertname, _text(catalog[alertname], URL_LIMIT), "rule catalog")
+        elif isinstance(data.get("slo_url"), str) and data["slo_url"]:
+            # opsgov's own burn-rate alerts (incidents.slo_alerts): the SLO's page is their runbook, as the
+            # exported Prometheus rules' runbook_url annotation says.
+            name = _text(data.get("burn_rate_alert") or "SLO", TEXT_LIMIT)
+            runbook = ContextLink("runbook", name, _text(data["slo_url"], URL_LIMIT), "SLO page")
         if runbook is not None:
             builder.add_link(builder.runbooks, runbook)
         description = _text(annotations.get("description") or annotations.get("summary"), DESCRIPTION_LIMIT)

@@ -16,10 +16,11 @@ import pytest
 import time_machine
 
 from incidents import metrics
+from incidents.context import incident_context
 from incidents.models import ActionItem, Incident, IncidentStatus, RawEvent, TimelineKind
 from incidents.reviews import action_item_close
 from monitoring import engine
-from monitoring.prometheus_rules import slo_group
+from monitoring.prometheus_rules import slo_group, slo_page_url
 from monitoring.sli import SLIReading, record_sli
 from opsgov.events import ServiceAlert, raise_alert
 from opsgov.models import Service
@@ -201,6 +202,11 @@ def test_the_engine_s_page_fast_and_page_slow_make_one_incident_and_mtbf_one_fai
     incident = Incident.objects.get()
     assert (incident.dedup_key, incident.triggered_at) == (f"slo:{slo.uuid}", T + 5 * MINUTE)
     assert sorted(signals(incident)) == [("page-fast", "firing"), ("page-slow", "firing")]
+    # Responders get the SLO's page as the runbook, as the exported rules' runbook_url annotation gives it.
+    runbooks = incident_context(incident).runbooks
+    assert [(link.url, link.href, link.source) for link in runbooks] == [
+        (slo_page_url(slo), slo_page_url(slo), "SLO page")
+    ]
 
     assert evaluate_at(T + 9 * MINUTE).cleared == []
     assert evaluate_at(T + 10 * MINUTE).cleared == [f"slo:{slo.uuid}:page-fast"]
@@ -304,6 +310,9 @@ def test_alertmanager_page_alerts_of_one_slo_open_one_incident_and_resolve_with_
     )
     assert incident.triggered_at == NOW, "opsgov's receipt, not the sender's startsAt"
     assert signals(incident) == [("page-fast", "firing"), ("page-slow", "firing")]
+    runbook_url = rules["page-fast"]["annotations"]["runbook_url"]
+    assert runbook_url == rules["page-slow"]["annotations"]["runbook_url"]
+    assert [link.url for link in incident_context(incident).runbooks] == [runbook_url]
 
     # Alertmanager repeats the group: nothing new.
     deliver(token, webhook(slo, {"page-fast": "firing", "page-slow": "firing"}))
