@@ -134,6 +134,7 @@ from .models import (
     TimelineKind,
     hash_token,
 )
+from .selectors import signal_statuses
 from .sender_clock import SenderClock, with_note
 
 logger = logging.getLogger(__name__)
@@ -530,13 +531,6 @@ def severity_mapping(integration: Integration) -> dict[str, str]:
     return {**DEFAULT_SEVERITY_MAPPING, **{str(key).lower(): str(value) for key, value in own.items()}}
 
 
-def _most_severe(candidates: Iterable[str], default: str) -> str:
-    """The most severe of `candidates` that the policy defines (SEV-1 before SEV-2), else `default`."""
-    order = sorted(get_policy().incidents.severities)
-    known = [candidate for candidate in candidates if candidate in order]
-    return min(known, key=order.index) if known else default
-
-
 def _bounded(at: datetime, *, not_before: datetime, now: datetime) -> datetime:
     return min(max(at, not_before), now)
 
@@ -576,7 +570,7 @@ def alertmanager_severity(integration: Integration, alerts: Iterable[Alertmanage
         mapped = mapping.get(alert.labels.get("severity", "").strip().lower())
         if mapped is not None:
             found.append(mapped)
-    return _most_severe(found, integration.default_severity)
+    return get_policy().incidents.most_severe(found, integration.default_severity)
 
 
 def alertmanager_title(webhook: AlertmanagerWebhook) -> str:
@@ -613,14 +607,7 @@ def _alert_clock(alert: AlertmanagerAlert, event: RawEvent) -> SenderClock:
 
 def _record_alert_signals(incident: Incident, alerts: Iterable[AlertmanagerAlert], event: RawEvent) -> int:
     """A SIGNAL per alert whose fingerprint is new to the incident or whose status changed; returns how many."""
-    latest: dict[str, str] = {}
-    for fingerprint, status in (
-        TimelineEvent.objects.filter(incident=incident, kind=TimelineKind.SIGNAL)
-        .order_by("id")
-        .values_list("data__fingerprint", "data__status")
-    ):
-        if fingerprint:
-            latest[str(fingerprint)] = str(status)
+    latest = signal_statuses(incident)
     at = _signal_at(incident, event)
     rows = []
     for alert in alerts:
@@ -737,7 +724,7 @@ def pagerduty_severity(integration: Integration, trigger: PagerDutyTrigger) -> s
         if override in get_policy().incidents.severities:
             return override
     mapped = severity_mapping(integration).get(trigger.payload.severity)
-    return _most_severe([mapped] if mapped else [], integration.default_severity)
+    return get_policy().incidents.most_severe([mapped] if mapped else [], integration.default_severity)
 
 
 def _trigger_signal(trigger: PagerDutyTrigger) -> dict[str, Any]:

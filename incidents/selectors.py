@@ -22,7 +22,7 @@ from opsgov.registry import WINDOWS, MetricDefinition, metrics
 from opsgov.selectors import latest_snapshots
 
 from .metrics import DEFINITIONS
-from .models import Integration, UnknownRoutingValue
+from .models import Incident, Integration, TimelineEvent, TimelineKind, UnknownRoutingValue
 from .routing import UNKNOWN_VALUES_DAYS
 
 METRIC_KEYS: tuple[str, ...] = tuple(definition.key for definition in DEFINITIONS)
@@ -166,3 +166,16 @@ def unknown_routing_values(integration: Integration, *, now: datetime | None = N
         (UnknownValueCount(value=value, count=count, last_seen_at=last_seen[value]) for value, count in counts.items()),
         key=lambda item: (-item.count, item.value),
     )
+
+
+def signal_statuses(incident: Incident) -> dict[str, str]:
+    """Alert fingerprint -> its latest status ("firing", "resolved"), from the incident's SIGNAL timeline entries."""
+    latest: dict[str, str] = {}
+    for fingerprint, status in (
+        TimelineEvent.objects.filter(incident=incident, kind=TimelineKind.SIGNAL)
+        .order_by("id")
+        .values_list("data__fingerprint", "data__status")
+    ):
+        if fingerprint:
+            latest[str(fingerprint)] = str(status)
+    return latest

@@ -90,6 +90,7 @@ from .models import (
     TimelineEvent,
     TimelineKind,
 )
+from .selectors import signal_statuses
 
 #: The label of an exported burn-rate rule that names its SLO (monitoring.prometheus_rules).
 SLO_LABEL = "slo_uuid"
@@ -179,16 +180,6 @@ def apply_signals(
     return incident
 
 
-def _severity_order() -> list[str]:
-    return sorted(get_policy().incidents.severities)  # SEV-1 first
-
-
-def _most_severe(candidates: Iterable[str], default: str) -> str:
-    order = _severity_order()
-    known = [candidate for candidate in candidates if candidate in order]
-    return min(known, key=order.index) if known else default
-
-
 def _open_breach_incident(service: Service, key: str) -> Incident | None:
     """The service's open incident of this breach key (any integration), locked."""
     return (
@@ -197,19 +188,6 @@ def _open_breach_incident(service: Service, key: str) -> Incident | None:
         .order_by("triggered_at", "id")
         .first()
     )
-
-
-def _latest_statuses(incident: Incident) -> dict[str, str]:
-    """Fingerprint -> latest status, from the incident's signals."""
-    latest: dict[str, str] = {}
-    for fingerprint, status in (
-        TimelineEvent.objects.filter(incident=incident, kind=TimelineKind.SIGNAL)
-        .order_by("id")
-        .values_list("data__fingerprint", "data__status")
-    ):
-        if fingerprint:
-            latest[str(fingerprint)] = str(status)
-    return latest
 
 
 def _apply_page_signals(
@@ -236,7 +214,9 @@ def _apply_page_signals(
             title=first.title[:255],
             summary=first.detail,
             service=service,
-            severity=_most_severe((signal.severity for signal in firing), integration.default_severity),
+            severity=get_policy().incidents.most_severe(
+                (signal.severity for signal in firing), integration.default_severity
+            ),
             triggered_at=min(triggered_at, now),
             integration=integration,
             dedup_key=key,
@@ -247,7 +227,7 @@ def _apply_page_signals(
                 "slo_uuid": first.slo_uuid,
             },
         )
-    latest = _latest_statuses(incident)
+    latest = signal_statuses(incident)
     at = min(max(event.received_at, incident.triggered_at), now)
     rows = []
     joined: list[BurnRateSignal] = []
@@ -295,8 +275,9 @@ def _raise_severity(incident: Incident, joined: list[BurnRateSignal]) -> Inciden
     """Raise the incident's severity to the most severe joining alert's, if that is more severe; noted."""
     if not joined:
         return incident
-    order = _severity_order()
-    worst = _most_severe((signal.severity for signal in joined), incident.severity)
+    severities = get_policy().incidents
+    order = severities.severity_keys()
+    worst = severities.most_severe((signal.severity for signal in joined), incident.severity)
     if (
         worst == incident.severity
         or incident.severity not in order

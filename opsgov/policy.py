@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import re
 import tomllib
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache
@@ -334,6 +335,12 @@ class IncidentPolicy(_Strict):
 
     def severity_keys(self) -> list[str]:
         return sorted(self.severities)
+
+    def most_severe(self, candidates: Iterable[str], default: str) -> str:
+        """The most severe of `candidates` that the policy defines (SEV-1 before SEV-2), else `default`."""
+        order = self.severity_keys()
+        known = [candidate for candidate in candidates if candidate in order]
+        return min(known, key=order.index) if known else default
 
 
 # --- Support ----------------------------------------------------------------------

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import suppress
@@ -311,3 +315,97 @@ def purge_queue(broker_url: str, queue: str) -> None:
                     client.zrem("unacked_index", tag)
     finally:
         client.close()
+
+
+# --- Debian's prometheus-alertmanager ------------------------------------------------------------
+
+ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
+ALERTMANAGER_START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Alertmanager:
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            text = answer.read().decode()
+        return json.loads(text) if text.strip() else None
+
+    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        self.api("POST", "/api/v2/alerts", alerts)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+@pytest.fixture
+def run_alertmanager(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], Alertmanager]]:
+    """Start Debian's Alertmanager with a configuration (a dict, written as YAML's JSON subset) on a free
+    loopback port, clustering off, storage in tmp_path; every one started is stopped at teardown."""
+    binary = shutil.which("prometheus-alertmanager") or ALERTMANAGER
+    if not os.access(binary, os.X_OK):
+        missing_service("Alertmanager (Debian's prometheus-alertmanager)", "apt-get install -y prometheus-alertmanager")
+    started: list[Alertmanager] = []
+
+    def start(config: dict[str, Any]) -> Alertmanager:
+        config_path = tmp_path / "alertmanager.yml"
+        config_path.write_text(json.dumps(config, indent=2))  # YAML is a superset of JSON
+        port = free_port()
+        log_path = tmp_path / "alertmanager.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config_path}",
+                    f"--storage.path={tmp_path / 'alertmanager-data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--cluster.listen-address=",  # empty: no clustering, no gossip port
+                    "--log.level=debug",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        alertmanager = Alertmanager(process=process, url=f"http://127.0.0.1:{port}", log_path=log_path)
+        started.append(alertmanager)
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                return True
+            try:
+                with urllib.request.urlopen(alertmanager.url + "/-/ready", timeout=2) as answer:
+                    return bool(answer.status == 200)
+            except (urllib.error.URLError, OSError):
+                return False
+
+        if not wait_until(ready, ALERTMANAGER_START_TIMEOUT) or process.poll() is not None:
+            pytest.fail(f"Alertmanager did not start:\n{alertmanager.log_tail()}", pytrace=False)
+        return alertmanager
+
+    try:
+        yield start
+    finally:
+        for alertmanager in started:
+            alertmanager.stop()

@@ -11,19 +11,9 @@ with nothing run in this process but the web request.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,58 +21,18 @@ import pytest
 from incidents import services
 from incidents.models import Incident, IncidentStatus, Integration, RawEvent, TimelineKind
 
-from ..conftest import missing_service
 from ..factories import ServiceFactory
-from .conftest import CeleryProducer, Worker, purge_queue, wait_until
+from .conftest import Alertmanager, CeleryProducer, Worker, purge_queue, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
-START_TIMEOUT = 30.0
 #: group_wait 1 s and group_interval 2 s: a change reaches the webhook within ~2 s.
 DELIVERY_TIMEOUT = 30.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Alertmanager:
-    process: subprocess.Popen[bytes]
-    url: str
-    log_path: Path
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def api(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            text = answer.read().decode()
-        return json.loads(text) if text.strip() else None
-
-    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
-        self.api("POST", "/api/v2/alerts", alerts)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-
-def write_config(path: Path, webhook_url: str) -> None:
-    # YAML is a superset of JSON: no YAML library needed to write it.
-    config = {
+def alertmanager_config(webhook_url: str) -> dict[str, Any]:
+    return {
         "route": {
             "receiver": "opsgov",
             "group_by": ["alertname"],
@@ -94,56 +44,12 @@ def write_config(path: Path, webhook_url: str) -> None:
             {"name": "opsgov", "webhook_configs": [{"url": webhook_url, "send_resolved": True, "max_alerts": 0}]}
         ],
     }
-    path.write_text(json.dumps(config, indent=2))
 
 
 @pytest.fixture
-def start_alertmanager(tmp_path: Path) -> Iterator[Any]:
-    binary = shutil.which("prometheus-alertmanager") or ALERTMANAGER
-    if not os.access(binary, os.X_OK):
-        missing_service("Alertmanager (Debian's prometheus-alertmanager)", "apt-get install -y prometheus-alertmanager")
-    started: list[Alertmanager] = []
-
-    def start(webhook_url: str) -> Alertmanager:
-        config = tmp_path / "alertmanager.yml"
-        write_config(config, webhook_url)
-        port = free_port()
-        log_path = tmp_path / "alertmanager.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={config}",
-                    f"--storage.path={tmp_path / 'alertmanager-data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    "--cluster.listen-address=",  # empty: no clustering, no gossip port
-                    "--log.level=debug",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        alertmanager = Alertmanager(process=process, url=f"http://127.0.0.1:{port}", log_path=log_path)
-        started.append(alertmanager)
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                return True
-            try:
-                with urllib.request.urlopen(alertmanager.url + "/-/ready", timeout=2) as answer:
-                    return bool(answer.status == 200)
-            except (urllib.error.URLError, OSError):
-                return False
-
-        if not wait_until(ready, START_TIMEOUT) or process.poll() is not None:
-            pytest.fail(f"Alertmanager did not start:\n{alertmanager.log_tail()}", pytrace=False)
-        return alertmanager
-
-    try:
-        yield start
-    finally:
-        for alertmanager in started:
-            alertmanager.stop()
+def start_alertmanager(run_alertmanager: Callable[[dict[str, Any]], Alertmanager]) -> Callable[[str], Alertmanager]:
+    """Alertmanager whose webhook receiver posts to `webhook_url`."""
+    return lambda webhook_url: run_alertmanager(alertmanager_config(webhook_url))
 
 
 def iso(at: datetime) -> str:

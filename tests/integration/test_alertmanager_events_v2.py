@@ -17,15 +17,8 @@ integration gets PagerDuty's 400, which Alertmanager reads and does not retry.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import shutil
-import subprocess
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,10 +27,9 @@ from django.urls import reverse
 from incidents import services
 from incidents.models import Incident, IncidentStatus, Integration, RawEvent
 
-from ..conftest import missing_service
 from ..factories import ServiceFactory
-from .conftest import CeleryProducer, Worker, purge_queue, wait_until
-from .test_alertmanager import ALERTMANAGER, START_TIMEOUT, Alertmanager, alert, free_port
+from .conftest import Alertmanager, CeleryProducer, Worker, purge_queue, wait_until
+from .test_alertmanager import alert
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -47,9 +39,8 @@ DELIVERY_TIMEOUT = 30.0
 GROUP_KEY = '{}:{alertname="CheckoutDown"}'
 
 
-def write_config(path: Path, *, url: str, routing_key: str, wrong_key: str) -> None:
-    # YAML is a superset of JSON: no YAML library needed to write it.
-    config = {
+def alertmanager_config(*, url: str, routing_key: str, wrong_key: str) -> dict[str, Any]:
+    return {
         "route": {
             "receiver": "opsgov-events-v2",
             "group_by": ["alertname"],
@@ -68,57 +59,12 @@ def write_config(path: Path, *, url: str, routing_key: str, wrong_key: str) -> N
             {"name": "wrong-key", "pagerduty_configs": [{"url": url, "routing_key": wrong_key}]},
         ],
     }
-    path.write_text(json.dumps(config, indent=2))
 
 
 @pytest.fixture
-def start_alertmanager(tmp_path: Path) -> Iterator[Any]:
-    """Start Debian's Alertmanager with the Events v2 configuration; stopped at teardown."""
-    binary = shutil.which("prometheus-alertmanager") or ALERTMANAGER
-    if not os.access(binary, os.X_OK):
-        missing_service("Alertmanager (Debian's prometheus-alertmanager)", "apt-get install -y prometheus-alertmanager")
-    started: list[Alertmanager] = []
-
-    def start(**config: str) -> Alertmanager:
-        config_path = tmp_path / "alertmanager.yml"
-        write_config(config_path, **config)
-        port = free_port()
-        log_path = tmp_path / "alertmanager.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={config_path}",
-                    f"--storage.path={tmp_path / 'alertmanager-data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    "--cluster.listen-address=",  # empty: no clustering, no gossip port
-                    "--log.level=debug",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        alertmanager = Alertmanager(process=process, url=f"http://127.0.0.1:{port}", log_path=log_path)
-        started.append(alertmanager)
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                return True
-            try:
-                with urllib.request.urlopen(alertmanager.url + "/-/ready", timeout=2) as answer:
-                    return bool(answer.status == 200)
-            except (urllib.error.URLError, OSError):
-                return False
-
-        if not wait_until(ready, START_TIMEOUT) or process.poll() is not None:
-            pytest.fail(f"Alertmanager did not start:\n{alertmanager.log_tail()}", pytrace=False)
-        return alertmanager
-
-    try:
-        yield start
-    finally:
-        for alertmanager in started:
-            alertmanager.stop()
+def start_alertmanager(run_alertmanager: Callable[[dict[str, Any]], Alertmanager]) -> Callable[..., Alertmanager]:
+    """Alertmanager with the Events v2 configuration (keyword arguments of alertmanager_config)."""
+    return lambda **config: run_alertmanager(alertmanager_config(**config))
 
 
 def test_alertmanager_pagerduty_configs_reach_opsgov_with_a_routing_key_only(
