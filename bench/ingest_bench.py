@@ -14,13 +14,16 @@ What it starts, all on loopback, all stopped at the end:
   ``postgres``), created if missing and migrated; dropped at the end only if it
   was created here (--keep keeps it). Rows already there are left alone: every
   run has its own service, integration and groupKeys;
-- gunicorn with gunicorn.conf.py (sync workers, --web-workers of them, 2 by
-  default, never recycled: GUNICORN_MAX_REQUESTS=0) and production settings:
+- gunicorn with gunicorn.conf.py (sync workers, as many as gunicorn.conf.py
+  starts unless --web-workers says, never recycled: GUNICORN_MAX_REQUESTS=0)
+  and production settings:
   DEBUG=false, a random SECRET_KEY, ALLOWED_HOSTS, persistent connections
   (CONN_MAX_AGE=600), Redis as the broker, USE_X_FORWARDED_PROTO (every request
   says it came through the TLS proxy). The settings module is
-  bench/bench_settings.py: opsgov.settings with bench/bench_drf.py's route
-  added to the URLconf, so all three paths go through the whole MIDDLEWARE;
+  bench/bench_settings.py: the settings under test (--settings, opsgov.settings
+  by default; opsgov.settings_ingest for the ingest service) with
+  bench/bench_drf.py's route added to their URLconf, so all three paths go
+  through the same MIDDLEWARE;
 - a real Celery worker (prefork, --worker-concurrency processes) on that Redis,
   under ``nice -n 19`` and stopped (SIGSTOP) while wrk runs: production runs
   workers apart from the web tier, and on two cores the worker's database work
@@ -97,7 +100,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="bare, ingest, drf rounds; medians reported (default 3)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
-    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        help="gunicorn workers (default: gunicorn.conf.py's, 2 x cores + 1, or WEB_CONCURRENCY)",
+    )
     parser.add_argument("--worker-concurrency", type=int, default=2, help="Celery worker processes (default 2)")
     parser.add_argument(
         "--keys", type=int, default=0, help="0: a new groupKey per request (default); N: N groupKeys re-sent in turn"
@@ -184,12 +191,13 @@ def server_env(args: argparse.Namespace, bench_url: str, tmp: Path, port: int) -
             "OPSGOV_VAR_DIR": str(tmp / "var"),
             "STATIC_ROOT": str(tmp / "static"),
             "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prometheus"),
-            "WEB_CONCURRENCY": str(args.web_workers),
             "PORT": str(port),
             "PYTHONUNBUFFERED": "1",
             "INGEST_ENQUEUE": args.enqueue,
         }
     )
+    if args.web_workers:
+        env["WEB_CONCURRENCY"] = str(args.web_workers)
     if args.prepared_statements:
         env["BENCH_PREPARED_STATEMENTS"] = "true"
     for item in args.env:
@@ -640,7 +648,7 @@ def main() -> int:
             "duration_s": args.duration,
             "connections": args.connections,
             "wrk_threads": args.threads,
-            "web_workers": args.web_workers,
+            "web_workers": len(workers_at_start),
             "worker_concurrency": args.worker_concurrency,
             "keys": args.keys,
             "enqueue": args.enqueue,

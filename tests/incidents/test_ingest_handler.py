@@ -24,7 +24,7 @@ from django.db import close_old_connections, connection, connections
 from django.http import HttpRequest, HttpResponse
 
 from incidents.models import RawEvent
-from opsgov.settings_ingest import NOT_FOR_INGESTION, ingest_middleware
+from opsgov.settings_ingest import NOT_FOR_INGESTION, PREPARED_STATEMENT_OPTIONS, ingest_databases, ingest_middleware
 
 from .test_ingest_support import alertmanager_url, make_integration, payload, wsgi_answer
 
@@ -105,10 +105,12 @@ def test_the_ingest_service_keeps_every_middleware_it_does_not_know_to_be_useles
 def test_the_ingest_settings_module_loads_with_its_own_chain_and_routes() -> None:
     script = (
         "import django; django.setup();"
+        "from django.core.management import call_command; call_command('check');"
         "from django.conf import settings; from django.urls import resolve, Resolver404;"
         "print(settings.MIDDLEWARE); print(settings.ROOT_URLCONF);"
         "print(resolve('/api/v1/ingest/alertmanager/x/').url_name);"
-        "print(resolve('/healthz').url_name)\n"
+        "print(resolve('/healthz').url_name);"
+        "print(settings.DATABASES['default']['OPTIONS'].get('server_side_binding'))\n"
         "try:\n    resolve('/incidents/')\nexcept Resolver404:\n    print('404')"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "opsgov.settings_ingest"}
@@ -117,14 +119,18 @@ def test_the_ingest_settings_module_loads_with_its_own_chain_and_routes() -> Non
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == str(
+    assert lines[0] == "System check identified no issues (3 silenced)."
+    assert lines[1] == str(
         [
             "django.middleware.security.SecurityMiddleware",
             "django.middleware.common.CommonMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.middleware.clickjacking.XFrameOptionsMiddleware",
             "opsgov.prometheus.RequestCounterMiddleware",
         ]
     )
-    assert lines[1:] == ["opsgov.urls_ingest", "ingest-alertmanager", "healthz", "404"]
+    prepared = str(True if connection.vendor == "postgresql" else None)
+    assert lines[2:] == ["opsgov.urls_ingest", "ingest-alertmanager", "healthz", prepared, "404"]
 
 
 @pytest.mark.django_db
@@ -212,3 +218,39 @@ def test_a_connection_the_server_closed_is_replaced_by_the_health_check(served_b
     status, _, content = call(alertmanager_url(token))
     assert status == 202, content
     assert RawEvent.objects.count() == 1
+
+
+def test_prepared_statements_are_psycopgs_public_options_on_postgresql_only() -> None:
+    databases = {
+        "default": {"ENGINE": "django.db.backends.postgresql", "OPTIONS": {"sslmode": "require"}},
+        "other": {"ENGINE": "django.db.backends.sqlite3"},
+    }
+    prepared = ingest_databases(databases, prepared=True)
+    assert prepared["default"]["OPTIONS"] == {"sslmode": "require", **PREPARED_STATEMENT_OPTIONS}
+    assert prepared["other"]["OPTIONS"] == {}
+    assert ingest_databases(databases, prepared=False)["default"]["OPTIONS"] == {"sslmode": "require"}
+    assert databases["default"]["OPTIONS"] == {"sslmode": "require"}, "the web service's settings are left alone"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_the_ingest_services_options_the_insert_is_prepared_once_per_connection(settings: Any) -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    _, token = make_integration()
+    settings.MIDDLEWARE = ingest_middleware(settings.MIDDLEWARE)
+    settings.ROOT_URLCONF = "opsgov.urls_ingest"
+    saved = connection.settings_dict["OPTIONS"]
+    connection.settings_dict["OPTIONS"] = {**saved, **PREPARED_STATEMENT_OPTIONS}
+    connection.close()  # the next request opens a connection with the ingest service's options
+    try:
+        for _ in range(3):
+            status, _, content = call(alertmanager_url(token))
+            assert status == 202, content
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["INSERT INTO %"])
+            statements = [row[0] for row in cursor.fetchall()]
+    finally:
+        connection.close()
+        connection.settings_dict["OPTIONS"] = saved
+    assert len(statements) == 1 and "incidents_rawevent" in statements[0], statements
+    assert RawEvent.objects.count() == 3
