@@ -219,9 +219,7 @@ def test_a_connection_the_server_closed_is_replaced_by_the_health_check(served_b
     assert status == 202, content
     assert RawEvent.objects.count() == 1
 
-
-def test_prepared_statements_are_psycopgs_public_options_on_postgresql_only() -> None:
-    databases = {
+    databases: dict[str, dict[str, Any]] = {
         "default": {"ENGINE": "django.db.backends.postgresql", "OPTIONS": {"sslmode": "require"}},
         "other": {"ENGINE": "django.db.backends.sqlite3"},
     }
