@@ -1,5 +1,8 @@
 """gunicorn settings for production: `gunicorn -c gunicorn.conf.py opsgov.wsgi`.
 
+The same for both web services of docker-compose.yml: `web` (opsgov.settings) and
+`ingest` (DJANGO_SETTINGS_MODULE=opsgov.settings_ingest).
+
 Environment:
   WEB_CONCURRENCY           worker processes (default: 2 x cores + 1)
   GUNICORN_THREADS          threads per worker (default 1)
@@ -42,7 +45,8 @@ keepalive = 5
 # Recycle workers now and then, so a slow leak never takes a worker down under load. Not
 # too often: a new worker costs about a second of CPU to import the app, so at a few
 # thousand requests a second a limit of 2,000 spent more CPU on restarts than on requests
-# to /healthz, and each restart left one worker fewer for a second (bench/ingest_bench.py).
+# to /healthz, and each restart left one worker fewer for a second. bench/ingest_bench.py
+# sets GUNICORN_MAX_REQUESTS=0: a restart inside a measured phase skews that phase.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS") or 20000)
 max_requests_jitter = max_requests // 10
 # A heartbeat file on disk can stall a worker on slow container storage; memory cannot.

@@ -3,8 +3,9 @@
 --   wrk -t1 -c16 -d20s -s bench/ingest_wrk.lua http://127.0.0.1:PORT -- MODE PATH OUT TAG KEYS
 --
 -- MODE  "bare": GET PATH (a bare JSON view); "ingest": POST a single-alert Alertmanager
---       webhook (version 4) to PATH, an ingestion URL with its token.
--- OUT   file that done() writes: JSON figures, then (ingest) one accepted event uuid a line.
+--       webhook (version 4) to PATH, an ingestion URL with its token (202 expected);
+--       "drf": the same POST to PATH, bench_drf's DRF create view (201 expected).
+-- OUT   file that done() writes: JSON figures, then (ingest, drf) one accepted event uuid a line.
 -- TAG   text put into every groupKey, so runs never share keys.
 -- KEYS  0: every request a new groupKey (a new incident each); N > 0: N groupKeys per
 --       wrk thread, sent in turn (Alertmanager re-sending a group's state).
@@ -43,13 +44,13 @@ function init(args)
    mode, path, tag, keys = args[1], args[2], args[4], tonumber(args[5] or "0")
    out_path = args[3] -- a global: done() runs in the main Lua state and reads it from a thread
    wrk.headers["X-Forwarded-Proto"] = "https"
-   if mode == "ingest" then
+   if mode ~= "bare" then
       wrk.headers["Content-Type"] = "application/json"
    end
 end
 
 function request()
-   if mode ~= "ingest" then
+   if mode == "bare" then
       return wrk.format("GET", path)
    end
    sent = sent + 1
@@ -63,11 +64,15 @@ function request()
    return wrk.format("POST", path, nil, body)
 end
 
+local EXPECTED = {bare = 200, ingest = 202, drf = 201}
+
 function response(status, headers, body)
-   if (mode == "ingest" and status == 202) or (mode ~= "ingest" and status == 200) then
+   if status == EXPECTED[mode] then
       accepted = accepted + 1
       if mode == "ingest" then
          uuids[#uuids + 1] = string.match(body, '"event": "([%x%-]+)"') or "?"
+      elseif mode == "drf" then
+         uuids[#uuids + 1] = string.match(body, '"uuid":"([%x%-]+)"') or "?"
       end
    else
       refused = refused + 1

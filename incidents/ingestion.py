@@ -103,7 +103,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.conf import settings
 from django.db import (
     DEFAULT_DB_ALIAS,
     DatabaseError,
@@ -188,8 +187,8 @@ def _hot_path_sql() -> _HotPathSQL:
 
     Plain SQL because these statements run on every ingested request: the
     ORM's per-call query compilation and model instantiation cost more than the
-    statements themselves (DESIGN.md, "Targets": ingestion at half the rate of
-    a bare view). The inserts cover every concrete field, so a field added to
+    statements themselves (DESIGN.md, "Targets": ingestion at 0.4x the rate of
+    a bare view, bench/ingest_bench.py). The inserts cover every concrete field, so a field added to
     RawEvent later is filled from its default, as the ORM would.
 
     `insert_for_token` finds the integration and inserts in one statement
@@ -321,52 +320,10 @@ def store_raw_event_for_token(
     params, event_uuid = _insert_params(
         db, integration_id=None, dedup_key=dedup_key, action=action, payload_json=payload_json
     )
-    with _hot_path_cursor(db) as cursor:
+    with db.cursor() as cursor:
         cursor.execute(sql.insert_for_token, [*params, hash_token(token), kinds[0], kinds[-1]])
         event_id = _inserted_id(cursor, sql.returning)
     return (event_id, event_uuid) if event_id is not None else None
-
-
-def _hot_path_cursor(db: BaseDatabaseWrapper) -> Any:
-    """A cursor of `db` for the hot path: on PostgreSQL (with settings.INGEST_PREPARED_STATEMENTS), one
-    that binds parameters on the server and prepares each statement, so that the insert is parsed and
-    planned once per connection rather than per event. Django's wrapper stays around it (error
-    translation), as BaseDatabaseWrapper._cursor() puts it.
-
-    Django's own cursors interpolate parameters on the client and never prepare: connection poolers in
-    transaction mode may not carry prepared statements from one transaction's server connection to the next.
-    """
-    if db.vendor != "postgresql" or not settings.INGEST_PREPARED_STATEMENTS or db.queries_logged:
-        # Query logging (DEBUG, tests capturing queries) records the statement as psycopg last sent it,
-        # which it does not keep for the execution of a prepared statement: Django's cursor then.
-        return db.cursor()
-    db.close_if_health_check_failed()
-    db.ensure_connection()
-    with db.wrap_database_errors:
-        db.validate_thread_sharing()
-        raw_connection = db.connection
-        if raw_connection.prepare_threshold is None:
-            # Django turns psycopg's preparing off, and then prepare=True does nothing either. A threshold
-            # no statement reaches turns it on for statements executed with prepare=True only.
-            raw_connection.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
-        return db.make_cursor(_preparing_cursor_class()(raw_connection))
-
-
-_PREPARE_ONLY_WHEN_ASKED = 2**62
-
-
-@functools.cache
-def _preparing_cursor_class() -> type:
-    from django.db.backends.postgresql.base import ServerBindingCursor  # type: ignore[attr-defined]
-
-    class PreparingCursor(ServerBindingCursor):
-        """Django's server-binding psycopg cursor, preparing every statement it executes."""
-
-        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            kwargs["prepare"] = True
-            return super().execute(query, params, **kwargs)
-
-    return PreparingCursor
 
 
 # --- Entry points -----------------------------------------------------------------------

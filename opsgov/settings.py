@@ -105,15 +105,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
 ]
 
-# The token-authenticated ingestion endpoints need none of the above but the security headers
-# and the request counter: opsgov.wsgi's IngestApplication does what these do itself and leaves the
-# rest (a Host not allowed, an HTTPS redirect, an unknown path) to Django's handler with this chain (opsgov/lean.py).
-INGEST_MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "opsgov.prometheus.RequestCounterMiddleware",
-]
-
 ROOT_URLCONF = "opsgov.urls"
 WSGI_APPLICATION = "opsgov.wsgi.application"
 
@@ -157,11 +148,6 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # tests can open the test database too.
     _db["TEST"] = {"NAME": str(VAR_DIR / "test-opsgov.sqlite3")}
 DATABASES = {"default": _db}
-# The ingestion insert (incidents.ingestion) runs as a server-side prepared statement on
-# PostgreSQL: parsed and planned once per connection instead of per event. Turn it off behind
-# a connection pooler in transaction mode that cannot carry prepared statements (PgBouncer
-# before 1.21, or without max_prepared_statements).
-INGEST_PREPARED_STATEMENTS: bool = _read(env.bool, "INGEST_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ---------------------------------------------------------------------
@@ -394,7 +380,13 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # The ingestion views log their own 4xx/5xx with the token redacted; Django's line would show it.
+    "filters": {"ingest_answers_logged": {"()": "incidents.ingest.log_filters.IngestAnswersLoggedFilter"}},
     "root": {"handlers": ["console"], "level": _read(env.str, "LOG_LEVEL", default="INFO")},
     # httpx logs every request at INFO (the PromQL pull makes two a minute per SLO).
-    "loggers": {"django.db.backends": {"level": "INFO"}, "httpx": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "httpx": {"level": "WARNING"},
+        "django.request": {"filters": ["ingest_answers_logged"]},
+    },
 }

@@ -1,7 +1,7 @@
-"""WSGI entry point (gunicorn opsgov.wsgi).
+"""WSGI entry point (gunicorn opsgov.wsgi): Django's own handler for every route.
 
-Ingestion paths (/api/v1/ingest/...) take a shorter middleware chain:
-opsgov.lean explains why and how.
+The settings module is DJANGO_SETTINGS_MODULE (opsgov.settings by default;
+docker-compose.yml's `ingest` service runs opsgov.settings_ingest).
 """
 
 import gc
@@ -11,11 +11,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsgov.settings")
 
-django_application = get_wsgi_application()  # sets Django up: opsgov.lean imports models
-
-from opsgov.lean import with_ingest_handler  # noqa: E402
-
-application = with_ingest_handler(django_application)
+application = get_wsgi_application()
 
 # What loading the app created lives as long as the process: moved out of the cyclic garbage
 # collector's generations, it is no longer traversed by every full collection. Those collections

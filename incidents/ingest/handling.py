@@ -1,13 +1,10 @@
-"""The ingestion endpoints' request handling, apart from any web framework.
+"""The ingestion endpoints' request handling: what incidents.ingest.views answers.
 
-Two front ends serve the same endpoints with this module:
-- incidents.ingest.views: Django views (the test client, runserver, and any
-  server that runs opsgov.urls alone);
-- opsgov.lean.IngestApplication: a plain WSGI application that opsgov.wsgi puts
-  in front of Django for /api/v1/ingest/, without Django's request and
-  response objects, middleware or URL dispatch per request (opsgov/lean.py says why).
-
-Both read the request through an `Incoming` and send back the `Answer`.
+Served by Django's own handler like every other route (middleware, URL
+dispatch, signals, CONN_HEALTH_CHECKS). The endpoints read the request through
+an `Incoming` (a few headers and the body stream) and return an `Answer` (status,
+JSON body, headers), so that these rules are written and tested apart from the
+view that turns them into a JsonResponse.
 
 What a caller can rely on:
 - 202 means the payload is stored (a RawEvent committed to the database).
@@ -44,7 +41,7 @@ from functools import partial
 from typing import Any
 
 from django.db import Error as DatabaseError
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import transaction
 from pydantic import ValidationError
 
 from incidents.ingestion import integration_for_token, store_raw_event, store_raw_event_for_token
@@ -78,7 +75,7 @@ _UNSTORABLE = "JSON strings must not contain NUL characters or unpaired surrogat
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """What the endpoints read of a request, whichever front end received it."""
+    """What the endpoints read of a request (incidents.ingest.views.incoming builds it from Django's)."""
 
     method: str
     #: The request path, for log lines (with the token redacted).
@@ -257,26 +254,13 @@ def _store(
     callback that logs broker errors instead of raising them: the row is
     committed either way, and the sweeper enqueues what is left unprocessed.
     (Inside a caller's transaction, as in tests, the callback waits for that
-    transaction's commit.)
+    transaction's commit.) A connection the server closed since the last request
+    was replaced before this statement by Django's CONN_HEALTH_CHECKS; one that
+    breaks during it is a 503 that the sender retries.
     """
-    store = partial(
-        store_raw_event_for_token,
-        token=token,
-        kinds=kinds,
-        dedup_key=dedup_key,
-        action=action,
-        payload_json=payload_json,
+    stored = store_raw_event_for_token(
+        token=token, kinds=kinds, dedup_key=dedup_key, action=action, payload_json=payload_json
     )
-    try:
-        stored = store()
-    except (OperationalError, InterfaceError):
-        if connection.in_atomic_block:
-            raise
-        # A connection the server closed (restart, idle timeout, failover) fails on its first statement:
-        # reconnect and try once more, as a CONN_HEALTH_CHECKS query would have (opsgov.lean skips it).
-        logger.warning("The database connection was broken; reconnecting to store the event", exc_info=True)
-        connection.close()
-        stored = store()
     if stored is None:
         integration_id = _integration_id(token, kinds=kinds, endpoint=endpoint)
         # Enabled (or re-kinded) between the two statements: store it as it now stands.
@@ -299,7 +283,7 @@ Endpoint = Callable[[Incoming, str | None], Answer]
 def answer(endpoint: Endpoint, incoming: Incoming, token: str | None) -> Answer:
     """`endpoint`'s answer to a request: POST only; a Reject becomes its JSON answer, a
     database error while authenticating or storing a 503 and any other error a 500 (the sender retries).
-    All are logged here with the token redacted (front ends must not log the path themselves)."""
+    All are logged here with the token redacted (the view keeps Django from logging the path again)."""
     try:
         if incoming.method != "POST":
             raise Reject(405, "method not allowed", "Send events with POST.")

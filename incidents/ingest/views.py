@@ -1,11 +1,9 @@
 """The ingestion endpoints as Django views: adapters over incidents.ingest.handling.
 
-These serve the endpoints wherever Django's handler does: the test client,
-runserver, and a server running opsgov.urls alone. Under gunicorn,
-opsgov.wsgi serves the same paths with opsgov.lean.IngestApplication, which
-calls the same handling functions; both answer alike (tests/opsgov/test_lean.py
-compares them). Plain Django views, not DRF: nothing here needs content
-negotiation or DRF authentication.
+Served by Django's handler like every route: opsgov.urls under the whole
+MIDDLEWARE, and opsgov.urls_ingest under opsgov.settings_ingest's shorter
+chain. Plain Django views, not DRF: nothing here needs content negotiation or
+DRF authentication.
 """
 
 from __future__ import annotations
@@ -36,7 +34,12 @@ def incoming(request: HttpRequest) -> Incoming:
 
 
 def django_view(endpoint: Endpoint) -> View:
-    """A view answering with `endpoint` (no login, no CSRF); `.endpoint` keeps it for opsgov.lean."""
+    """A view answering with `endpoint` (no login, no CSRF).
+
+    Its refusals and errors are logged by handling.answer with the token
+    redacted; `logs_its_answers` has incidents.ingest.log_filters keep Django's
+    own "django.request" line, which would show the token in the path, out of the logs.
+    """
 
     @csrf_exempt
     @login_not_required
@@ -45,14 +48,11 @@ def django_view(endpoint: Endpoint) -> View:
         response = JsonResponse(answer.body, status=answer.status)
         for name, value in answer.headers:
             response[name] = value
-        if answer.logged:
-            # Logged with the token redacted; Django's own 4xx/5xx log line would show it.
-            response._has_been_logged = True  # type: ignore[attr-defined]
         return response
 
     view.__name__ = view.__qualname__ = endpoint.__name__
     view.__doc__ = endpoint.__doc__
-    view.endpoint = endpoint  # type: ignore[attr-defined]
+    view.logs_its_answers = True  # type: ignore[attr-defined]
     return view
 
 

@@ -19,7 +19,6 @@ from incidents.ingest.schemas import PagerDutyTrigger, parse_pagerduty_event
 from incidents.models import Integration, IntegrationKind, RawEvent
 
 from .test_ingest_support import (
-    FRONT_END,
     GROUP_KEY,
     NOW,
     PD_KEY,
@@ -40,16 +39,6 @@ pytestmark = pytest.mark.django_db
 def _now() -> Iterator[None]:
     with time_machine.travel(NOW, tick=False):
         yield
-
-
-@pytest.fixture(autouse=True, params=["django", "wsgi"])
-def front_end(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Every test runs against both front ends: the Django views and opsgov.wsgi's IngestApplication."""
-    reset = FRONT_END.set(request.param)
-    try:
-        yield request.param
-    finally:
-        FRONT_END.reset(reset)
 
 
 @pytest.fixture

@@ -12,19 +12,14 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import kombu.pools
-from django.core.handlers.wsgi import WSGIRequest
-from django.core.signals import request_finished
-from django.db import close_old_connections
-from django.test import Client, RequestFactory
+from django.test import Client
 from django.urls import reverse
-from django.utils.datastructures import CaseInsensitiveMapping
 
 from incidents import services, tasks
 from incidents.models import Incident, Integration, RawEvent
@@ -63,27 +58,6 @@ def pagerduty_url(token: str) -> str:
     return reverse("ingest-pagerduty", kwargs={"token": token})
 
 
-#: Which front end `post` and `send` use when no client is given: "django" (Django's test client,
-#: through incidents.ingest.views) or "wsgi" (opsgov.wsgi.application, which serves the ingestion
-#: paths with opsgov.lean.IngestApplication, as under gunicorn).
-FRONT_END: ContextVar[str] = ContextVar("FRONT_END", default="django")
-
-
-@dataclass
-class WSGIResponse:
-    """What a test reads of an answer of opsgov.wsgi.application (as of a test client's response)."""
-
-    status_code: int
-    headers: CaseInsensitiveMapping[str]
-    content: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.content)
-
-    def __getitem__(self, header: str) -> str:
-        return self.headers[header]
-
-
 def wsgi_answer(app: Any, environ: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
     """Call WSGI application `app` with `environ`: its status line, headers and whole body."""
     answer: dict[str, Any] = {}
@@ -99,27 +73,8 @@ def wsgi_answer(app: Any, environ: dict[str, Any]) -> tuple[str, dict[str, str],
     return answer["status"], answer["headers"], content
 
 
-def through_wsgi(request: WSGIRequest) -> WSGIResponse:
-    """Send `request` (from a RequestFactory) through opsgov.wsgi.application.
-
-    As Django's test client does, the request_finished signal does not close the
-    test's database connection (it holds the test's transaction).
-    """
-    from opsgov.wsgi import application
-
-    request_finished.disconnect(close_old_connections)
-    try:
-        status, headers, content = wsgi_answer(application, request.environ)
-    finally:
-        request_finished.connect(close_old_connections)
-    return WSGIResponse(int(status.split()[0]), CaseInsensitiveMapping(headers), content)
-
-
 def send(method: str, url: str, body: bytes = b"", content_type: str = "application/json", **extra: Any) -> Any:
-    """A request through the FRONT_END in use: a test client response, or a WSGIResponse."""
-    if FRONT_END.get() == "wsgi":
-        request = RequestFactory().generic(method, url, data=body, content_type=content_type, **extra)
-        return through_wsgi(request)
+    """A request through Django's test client, as a client that enforces CSRF checks would send it."""
     return Client(enforce_csrf_checks=True).generic(method, url, data=body, content_type=content_type, **extra)
 
 
@@ -132,10 +87,7 @@ def post(
     client: Client | None = None,
     **extra: Any,
 ) -> TestResponse:
-    """POST `data` as JSON (or `body` verbatim), as a client that enforces CSRF checks would.
-
-    Without a `client`, through the FRONT_END in use.
-    """
+    """POST `data` as JSON (or `body` verbatim), as a client that enforces CSRF checks would."""
     raw = body if body is not None else json.dumps(data).encode()
     if client is None:
         response: TestResponse = send("POST", url, raw, content_type, **extra)
