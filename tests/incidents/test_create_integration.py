@@ -50,6 +50,7 @@ def test_it_creates_an_alertmanager_integration_and_prints_a_working_url_and_tok
     assert (integration.default_severity, integration.auto_resolve, integration.severity_mapping) == ("SEV-3", True, {})
     assert integration.token_hash == hash_token(token) and token not in integration.token_hash
     assert "https://opsgov.example.com/api/v1/ingest/alertmanager/ with the header 'Authorization: Bearer" in output
+    assert "Events v2 senders" not in output, "an Alertmanager integration takes no routing key"
 
     firing = {
         "version": "4",
@@ -86,6 +87,18 @@ def test_it_takes_every_option() -> None:
     assert integration.name == "Grafana" and integration.kind == "pagerduty"
     assert integration.default_severity == "SEV-2" and integration.auto_resolve is False
     assert integration.severity_mapping == {"critical": "SEV-1", "p3": "SEV-3", "page": "SEV-2"}
+    assert (
+        "Events v2 senders: url https://opsgov.example.com/api/v1/ingest/v2/enqueue, routing_key <token> (in the body)."
+        in output
+    )
+
+    trigger = {
+        "routing_key": token,
+        "event_action": "trigger",
+        "payload": {"summary": "Disk full", "source": "db-1", "severity": "critical"},
+    }
+    response = Client().post("/api/v1/ingest/v2/enqueue", json.dumps(trigger), content_type="application/json")
+    assert response.status_code == 202, response.content
 
 
 @pytest.mark.parametrize(

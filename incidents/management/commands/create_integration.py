@@ -132,7 +132,10 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"URL: {base}{integration.ingest_path(token)}")
         self.stdout.write(f"Token: {token}")
-        self.stdout.write(
-            f"Or POST to {base}{reverse(header_route)} with the header 'Authorization: Bearer <token>'.\n"
-            "The token is shown only now (it is stored hashed): keep it in your alert source's secrets."
-        )
+        self.stdout.write(f"Or POST to {base}{reverse(header_route)} with the header 'Authorization: Bearer <token>'.")
+        if kind != IntegrationKind.ALERTMANAGER:
+            # What Events v2 senders (Alertmanager's pagerduty_configs, Grafana, ...) are configured with.
+            self.stdout.write(
+                f"Events v2 senders: url {base}{reverse('ingest-events-v2')}, routing_key <token> (in the body)."
+            )
+        self.stdout.write("The token is shown only now (it is stored hashed): keep it in your alert source's secrets.")
