@@ -65,7 +65,7 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
 #: Shown of a token in logs: as much as the views' own log lines and Integration.token_prefix.
 TOKEN_PREFIX_LENGTH = 8
 # The path segment after /ingest/<kind>/ is a token, except the token-less routes' "enqueue".
-_INGEST_TOKEN = re.compile(r"(/ingest/[^/?#\s]+/)(?!enqueue(?:[/?#\s]|$))([^/?#\s]+)")
+_INGEST_TOKEN = re.compile(r"(/ingest/[^/?#\s]+/)(?!(?:v2/)?enqueue(?:[/?#\s]|$))([^/?#\s]+)")
 _BEARER = re.compile(r"(?i)(bearer\s+)(\S+)")
 # Atoms that hold the Authorization header (the token-less routes take the token there).
 _AUTHORIZATION_ATOMS = frozenset({"{authorization}i", "{http_authorization}e"})

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
 from django.contrib.auth.models import User
 from django.test import Client
 from pytest_django import DjangoAssertNumQueries
@@ -30,8 +29,8 @@ from opsgov.models import Service
 from opsgov.registry import RunbookDirectory, runbooks
 from opsgov.roles import SRE_LEAD
 
+from ..conftest import Sink
 from ..factories import ServiceFactory
-from ..integration.test_smtp import Sink, free_port
 from ..monitoring.catalog_helpers import fixture_text, make_runbook
 from .test_escalation_support import make_world, webhook_channel, webhook_receiver
 from .test_ingest_support import NOW, alertmanager_url, pagerduty_url, payload, post, process_pending
@@ -431,24 +430,6 @@ def test_the_selector_needs_a_fixed_number_of_queries(django_assert_num_queries:
 
 
 # --- Paging e-mail and webhook ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def smtp_server(settings: Any) -> Iterator[Sink]:
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_TIMEOUT = 10
-    settings.DEFAULT_FROM_EMAIL = "opsgov <opsgov@example.com>"
-    try:
-        yield sink
-    finally:
-        controller.stop()
 
 
 def parts(raw: bytes) -> tuple[str, str]:

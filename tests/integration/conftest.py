@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,7 +38,7 @@ from django.db import connection
 
 from opsgov.celery import app as celery_app
 
-from ..conftest import missing_service
+from ..conftest import free_port, missing_service
 
 # Redis for the worker tests: a database number of its own, away from the
 # broker (15) and cache (14) that CI gives the rest of the suite.
@@ -321,12 +320,6 @@ def purge_queue(broker_url: str, queue: str) -> None:
 
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 ALERTMANAGER_START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -24,9 +24,9 @@ from opsgov.models import GateStatus
 from opsgov.registry import gates
 from opsgov.roles import SRE_LEAD
 
+from ..conftest import Sink, free_port
 from ..factories import ServiceFactory, TeamFactory
 from .conftest import TASK_TIMEOUT, CeleryProducer, Worker, purge_queue, unique_queue, wait_until
-from .test_smtp import Sink, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -24,8 +24,8 @@ from opsgov.report_models import DeliveryStatus, ReportDelivery
 from opsgov.report_tasks import send_scheduled_report
 from opsgov.roles import COMPLIANCE_OFFICER, SRE_LEAD
 
+from ..conftest import Sink, free_port
 from .conftest import TASK_TIMEOUT, purge_queue, unique_queue, wait_until
-from .test_smtp import Sink, free_port
 
 pytestmark = [pytest.mark.integration]
 

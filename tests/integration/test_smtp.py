@@ -2,58 +2,19 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.utils import timezone
 
 from incidents import notify_tasks
 from incidents.models import Notification, NotificationStatus
 
+from ..conftest import Sink
 from ..incidents.test_escalation_support import make_world
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
-
-
-class Sink:
-    """An aiosmtpd handler that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content)))
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def smtp_server(settings: Any) -> Iterator[Sink]:
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_TIMEOUT = 10
-    settings.OPSGOV_BASE_URL = "https://ops.example.com"
-    settings.DEFAULT_FROM_EMAIL = "opsgov <opsgov@example.com>"
-    try:
-        yield sink
-    finally:
-        controller.stop()
 
 
 def test_an_escalation_email_goes_through_smtp_with_text_and_html_parts(smtp_server: Sink) -> None:

@@ -71,7 +71,16 @@ def test_the_access_log_shows_only_the_first_8_characters_of_a_token(
     assert TOKEN[:9] not in line
 
 
-@pytest.mark.parametrize("uri", ["/api/v1/ingest/pagerduty/enqueue", "/api/v1/ingest/alertmanager/", "/healthz"])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "/api/v1/ingest/pagerduty/enqueue",
+        "/api/v1/ingest/pagerduty/v2/enqueue",
+        "/api/v1/ingest/v2/enqueue",
+        "/api/v1/ingest/alertmanager/",
+        "/healthz",
+    ],
+)
 def test_paths_without_a_token_are_logged_as_they_are(conf: dict[str, Any], tmp_path: Path, uri: str) -> None:
     assert f'"POST {uri} HTTP/1.1"' in access_line(conf, tmp_path, uri=uri)
 
