@@ -26,7 +26,18 @@ _GO_ZERO_YEAR = 1
 
 
 def _assume_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    """`value` in UTC (read as UTC without an offset); an instant UTC cannot hold is refused.
+
+    0001-01-01T00:00:00+01:00 lies before the first instant Python can represent in UTC:
+    accepted, it failed every later computation with OverflowError and was lost after
+    the retries. Refused here, the sender gets a 400 naming the field instead.
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the instant is out of range (before 0001-01-01 or after 9999-12-31 in UTC)") from None
 
 
 Timestamp = Annotated[datetime, AfterValidator(_assume_utc)]

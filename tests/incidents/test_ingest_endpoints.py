@@ -227,6 +227,15 @@ def test_a_trigger_without_summary_and_with_a_bad_severity_names_both_fields(
         (lambda d: d.update(event_action="escalate"), "event_action: Input should be 'trigger', 'acknowledge'"),
         (lambda d: d.pop("event_action"), "event_action: Field required"),
         (lambda d: d["payload"].update(timestamp="yesterday"), "payload.timestamp: Input should be a valid datetime"),
+        # Before 0001-01-01 in UTC: accepted, it would have failed every processing attempt and been lost.
+        (
+            lambda d: d["payload"].update(timestamp="0001-01-01T00:00:00+01:00"),
+            "payload.timestamp: Value error, the instant is out of range",
+        ),
+        (
+            lambda d: d["payload"].update(timestamp="9999-12-31T23:30:00-01:00"),
+            "payload.timestamp: Value error, the instant is out of range",
+        ),
     ],
 )
 def test_invalid_pagerduty_triggers_are_refused_with_the_field_path(
@@ -258,6 +267,14 @@ def test_a_json_value_that_is_not_an_object_is_an_invalid_event(pagerduty: tuple
         (lambda d: d.update(status="pending"), "status: Input should be 'firing' or 'resolved'"),
         (lambda d: d["alerts"][1].pop("fingerprint"), "alerts.1.fingerprint: Field required"),
         (lambda d: d["alerts"][0].update(startsAt="soon"), "alerts.0.startsAt: Input should be a valid datetime"),
+        (
+            lambda d: d["alerts"][0].update(startsAt="0001-01-01T00:00:00+01:00"),
+            "alerts.0.startsAt: Value error, the instant is out of range",
+        ),
+        (
+            lambda d: d["alerts"][0].update(endsAt="0001-01-01T00:00:00+01:00"),
+            "alerts.0.endsAt: Value error, the instant is out of range",
+        ),
         (lambda d: d["alerts"][0]["labels"].update(instance=3), "alerts.0.labels.instance: Input should be a valid"),
         (lambda d: d.update(alerts=[]), "alerts: List should have at least 1 item"),
     ],
