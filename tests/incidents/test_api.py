@@ -27,16 +27,6 @@ URL = "/api/v1/incidents/"
 
 
 @pytest.fixture
-def sre_user(make_user: Callable[..., User]) -> User:
-    return make_user("sre", SRE_LEAD)
-
-
-@pytest.fixture
-def sre(sre_user: User, client_for: Callable[[User], APIClient]) -> APIClient:
-    return client_for(sre_user)
-
-
-@pytest.fixture
 def as_role(make_user: Callable[..., User], client_for: Callable[[User], APIClient]) -> Callable[[str], APIClient]:
     def make(role: str) -> APIClient:
         username = role.lower().replace(" ", "_") if role else "outsider"

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from incidents import oncall_services as services
 from incidents.models import EscalationLevel, EscalationPolicy, LayerMember, Schedule
-from opsgov.roles import PRODUCT_OWNER, SRE_LEAD, TECH_LEAD
+from opsgov.roles import PRODUCT_OWNER, TECH_LEAD
 
 pytestmark = pytest.mark.django_db
 
@@ -30,11 +30,6 @@ def dt(text: str) -> datetime:
 @pytest.fixture
 def people(make_user: Callable[..., User]) -> dict[str, User]:
     return {name: make_user(name) for name in ("alice", "bob", "carol")}
-
-
-@pytest.fixture
-def sre(make_user: Callable[..., User], client_for: Callable[[User], APIClient]) -> APIClient:
-    return client_for(make_user("sre", SRE_LEAD))
 
 
 @pytest.fixture

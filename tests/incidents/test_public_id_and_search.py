@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.test import APIClient
 
 from incidents.models import Incident
-from opsgov.roles import SRE_LEAD
 
 from ..factories import ServiceFactory
 from .factories import IncidentFactory
@@ -19,16 +16,6 @@ from .test_ingest_support import alertmanager_url, make_integration, payload, po
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/incidents/"
-
-
-@pytest.fixture
-def sre_user(make_user: Callable[..., User]) -> User:
-    return make_user("sre", SRE_LEAD)
-
-
-@pytest.fixture
-def sre(sre_user: User, client_for: Callable[[User], APIClient]) -> APIClient:
-    return client_for(sre_user)
 
 
 # --- Public id --------------------------------------------------------------------------------

@@ -46,11 +46,6 @@ def world() -> dict[str, Service]:
     }
 
 
-@pytest.fixture
-def sre(make_user: Callable[..., User], client_for: Callable[[User], APIClient]) -> APIClient:
-    return client_for(make_user("sre", SRE_LEAD))
-
-
 def integration(kind: str, world: dict[str, Service], **extra: Any) -> tuple[Integration, str]:
     """An integration whose default service is checkout."""
     return services.integration_create(name=f"shared {kind}", kind=kind, service=world["checkout"], **extra)
