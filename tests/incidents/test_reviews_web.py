@@ -296,7 +296,8 @@ def test_a_published_review_is_read_only_on_the_page(
     )
 
     assert 'name="review-summary"' not in page
-    assert "Published: this review is final." in page
+    assert "Published: this text is final." in page
+    assert "Start a correction" in page
     assert "can no longer change" in text(response)
     review.refresh_from_db()
     assert review.summary == "S"
