@@ -269,7 +269,8 @@ def _check_four_eyes(review: PostIncidentReview, *, revision: int, author_id: in
         raise PermissionDenied("An approval needs a signed-in Tech Lead.")
     if actor_id == author_id:
         raise PermissionDenied(
-            f"You are the author of revision {revision} of this review, so you cannot approve it; ask another Tech Lead."
+            f"You are the author of revision {revision} of this review, so you cannot approve it; "
+            "ask another Tech Lead."
         )
     if actor_id in _contributors(review, revision=revision, author_id=author_id):
         raise PermissionDenied(

@@ -420,7 +420,9 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         reviews.review_correction_update(review=review, data=dict(update.validated_data), actor=request.user)
         return self._answer_correction(review)
 
-    @extend_schema(summary="Submit the correction for approval", request=None, responses={200: ReviewRevisionSerializer})
+    @extend_schema(
+        summary="Submit the correction for approval", request=None, responses={200: ReviewRevisionSerializer}
+    )
     @action(detail=True, methods=["post"], url_path="correction/submit", permission_classes=[ChangePermission])
     def correction_submit(self, request: Request, pk: str) -> Response:
         review = self.get_object()
@@ -432,7 +434,9 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         request=None,
         responses={200: ReviewSerializer},
     )
-    @action(detail=True, methods=["post"], url_path="correction/approve", permission_classes=[IsTechLead, ViewPermission])
+    @action(
+        detail=True, methods=["post"], url_path="correction/approve", permission_classes=[IsTechLead, ViewPermission]
+    )
     def correction_approve(self, request: Request, pk: str) -> Response:
         return self._answer(reviews.review_correction_approve(review=self.get_object(), actor=request.user))
 
