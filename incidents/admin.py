@@ -193,14 +193,26 @@ class ActionItemInline(admin.TabularInline):
         return not _published(obj) and super().has_delete_permission(request, obj)
 
 
+REVISION_FIELDS: tuple[str, ...] = (
+    "number",
+    "status",
+    "reason",
+    "author",
+    "approved_by",
+    "approved_at",
+    "published_at",
+    *EDITABLE_FIELDS,
+)
+
+
 class ReviewRevisionInline(admin.StackedInline):
     """The review's revisions: every published one and a correction under way. Read-only here."""
 
     model = ReviewRevision
     extra = 0
     can_delete = False
-    fields = ["number", "status", "reason", "author", "approved_by", "approved_at", "published_at", *EDITABLE_FIELDS]
-    readonly_fields = fields
+    fields = REVISION_FIELDS
+    readonly_fields = REVISION_FIELDS
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

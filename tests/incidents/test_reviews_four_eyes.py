@@ -327,7 +327,7 @@ def test_gate_and_metric_figures_do_not_move_during_a_correction(leads: dict[str
     reviews.action_item_create(review=late, title="Index the catalogue")
     now = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
 
-    def figures() -> tuple[object, ...]:
+    def figures() -> tuple[list[int], list[str], object, list[str]]:
         management = IncidentManagementGate().evaluate(now=now)
         improvement = ContinuousImprovementGate().evaluate(now=now)
         return (
