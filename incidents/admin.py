@@ -26,7 +26,7 @@ from .models import (
     ServiceEscalation,
     TimelineEvent,
 )
-from .reviews import EDITABLE_FIELDS, review_update
+from .reviews import ACTION_ITEM_CONTENT, EDITABLE_FIELDS, record_action_item_change, review_update
 from .selectors import unknown_routing_values
 
 
@@ -261,6 +261,11 @@ class PostIncidentReviewAdmin(admin.ModelAdmin):
         if sections:
             review_update(review=obj, data=sections, actor=request.user)
 
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        if formset.model is ActionItem and (formset.new_objects or formset.changed_objects or formset.deleted_objects):
+            record_action_item_change(review_id=form.instance.pk, actor=request.user)
+
 
 @admin.register(ActionItem)
 class ActionItemAdmin(admin.ModelAdmin):
@@ -268,3 +273,9 @@ class ActionItemAdmin(admin.ModelAdmin):
     list_filter = ["status", "priority"]
     search_fields = ["title", "description"]
     raw_id_fields = ["review", "incident", "owner"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if "review" in form.changed_data or set(form.changed_data) & set(ACTION_ITEM_CONTENT):
+            # What a review's item says is part of the review for four eyes (incidents.reviews).
+            record_action_item_change(review_id=obj.review_id, actor=request.user)

@@ -168,13 +168,13 @@ def _save(
         if data.get("DELETE"):
             if item is not None:
                 _require(request, DELETE_ITEM, "deleting action items")
-                reviews.action_item_delete(item=item)
+                reviews.action_item_delete(item=item, actor=request.user)
             continue
         fields = {name: data[name] for name in ("title", "owner", "due_date", "priority")}
         status = data["status"]
         if item is None:
             _require(request, ADD_ITEM, "adding action items")
-            item = reviews.action_item_create(review=review, **fields)
+            item = reviews.action_item_create(review=review, **fields, actor=request.user)
             if status in reviews.CLOSED_STATUSES:
                 reviews.action_item_close(item=item, resolution=status)
             elif status != ActionStatus.OPEN:
@@ -187,11 +187,11 @@ def _save(
         if was_closed and status not in reviews.CLOSED_STATUSES:
             item = reviews.action_item_reopen(item=item)
         if status in reviews.CLOSED_STATUSES:
-            reviews.action_item_update(item=item, data=fields)
+            reviews.action_item_update(item=item, data=fields, actor=request.user)
             if not was_closed:
                 reviews.action_item_close(item=item, resolution=status)
         else:
-            reviews.action_item_update(item=item, data={**fields, "status": status})
+            reviews.action_item_update(item=item, data={**fields, "status": status}, actor=request.user)
 
 
 def _submit(request: HttpRequest, review: PostIncidentReview) -> HttpResponse:
@@ -396,7 +396,7 @@ def action_item_create_view(request: HttpRequest) -> HttpResponse:
     form = ActionItemForm(request.POST or None, initial={"incident": request.GET.get("incident")})
     if request.method == "POST" and form.is_valid():
         try:
-            item = reviews.action_item_create(**form.cleaned_data)
+            item = reviews.action_item_create(**form.cleaned_data, actor=request.user)
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
@@ -415,7 +415,7 @@ def action_item_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         assert form is not None
         if form.is_valid():
             try:
-                reviews.action_item_update(item=item, data=dict(form.cleaned_data))
+                reviews.action_item_update(item=item, data=dict(form.cleaned_data), actor=request.user)
             except DomainError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
@@ -469,7 +469,7 @@ def action_item_delete_view(request: HttpRequest, pk: int) -> HttpResponseRedire
     _require(request, DELETE_ITEM, "deleting action items")
     item = get_object_or_404(ActionItem.objects.select_related("review"), pk=pk)
     try:
-        reviews.action_item_delete(item=item)
+        reviews.action_item_delete(item=item, actor=request.user)
     except DomainError as exc:
         messages.error(request, f"Could not delete the item: {exc.message}")
         return redirect(item)

@@ -32,7 +32,10 @@ required, the first person to edit or submit it.
 Four eyes
 ---------
 Every change of a section is recorded in the same transaction as a
-``ReviewEdit`` (editor, revision number, sections). Approval of a revision is
+``ReviewEdit`` (editor, revision number, sections); so is adding, deleting or
+rewording an action item of a review not yet published (``action_items``;
+progress on an item — in progress, closed, reopened — is work, not text).
+Approval of a revision is
 refused (``PermissionDenied``, the API's 403) to its author and to everyone with
 an edit of that revision, before or after its submission. A change made while
 the revision is in review keeps it in review with the editor recorded, so the
@@ -104,6 +107,8 @@ EDITABLE_FIELDS: tuple[str, ...] = tuple(field for field, _ in SECTIONS)
 REQUIRED_FOR_SUBMIT: tuple[str, ...] = ("summary", "impact", "root_causes")
 
 ACTION_ITEM_FIELDS: tuple[str, ...] = ("title", "description", "owner", "due_date", "priority", "status")
+# What an action item says (part of its review's text for four eyes); its status is progress.
+ACTION_ITEM_CONTENT: tuple[str, ...] = ("title", "description", "owner", "due_date", "priority")
 CLOSED_STATUSES: tuple[str, ...] = (ActionStatus.DONE, ActionStatus.WONT_DO)
 
 
@@ -545,6 +550,16 @@ def review_markdown(review: PostIncidentReview) -> str:
 # --- Action items ------------------------------------------------------------------------
 
 
+@transaction.atomic
+def record_action_item_change(*, review_id: int | None, actor: Actor) -> None:
+    """Put a change of an unpublished review's action items on its four-eyes record (also for the admin)."""
+    if review_id is None:
+        return
+    review = PostIncidentReview.objects.select_for_update().get(pk=review_id)
+    if review.status != ReviewStatus.PUBLISHED:
+        _record_edit(review, revision=review.revision, actor=actor, fields=["action_items"])
+
+
 def _check_open_status(status: str) -> None:
     if status not in ACTION_OPEN_STATUSES:
         raise DomainError("Close an item with the close action (done or won't do).", field="status")
@@ -561,8 +576,12 @@ def action_item_create(
     due_date: date | None = None,
     priority: str = ActionPriority.MEDIUM,
     status: str = ActionStatus.OPEN,
+    actor: Actor = None,
 ) -> ActionItem:
-    """Add an improvement to the backlog, from a review (then of its incident), an incident, or on its own."""
+    """Add an improvement to the backlog, from a review (then of its incident), an incident, or on its own.
+
+    On a review not yet published, `actor` goes on the review's four-eyes record.
+    """
     _check_open_status(status)
     if review is not None:
         review = _locked(review)
@@ -582,12 +601,18 @@ def action_item_create(
     )
     item.full_clean()
     item.save()
+    if review is not None:
+        _record_edit(review, revision=review.revision, actor=actor, fields=["action_items"])
     return item
 
 
 @transaction.atomic
-def action_item_update(*, item: ActionItem, data: dict[str, Any]) -> ActionItem:
-    """Change an item's title, description, owner, due date, priority, or open ↔ in progress."""
+def action_item_update(*, item: ActionItem, data: dict[str, Any], actor: Actor = None) -> ActionItem:
+    """Change an item's title, description, owner, due date, priority, or open ↔ in progress.
+
+    A change of what the item says (not its progress), on a review not yet
+    published, puts `actor` on the review's four-eyes record.
+    """
     unknown = set(data) - set(ACTION_ITEM_FIELDS)
     if unknown:
         raise DomainError(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
@@ -596,10 +621,13 @@ def action_item_update(*, item: ActionItem, data: dict[str, Any]) -> ActionItem:
         if item.status in CLOSED_STATUSES:
             raise DomainError("The item is closed; reopen it first.", field="status")
         _check_open_status(data["status"])
+    reworded = [field for field in ACTION_ITEM_CONTENT if field in data and data[field] != getattr(item, field)]
     for field, value in data.items():
         setattr(item, field, value)
     item.full_clean()
     item.save()
+    if reworded:
+        record_action_item_change(review_id=item.review_id, actor=actor)
     return item
 
 
@@ -630,11 +658,16 @@ def action_item_reopen(*, item: ActionItem) -> ActionItem:
 
 
 @transaction.atomic
-def action_item_delete(*, item: ActionItem) -> None:
-    """Delete an item added by mistake; an item of a published review is kept (close it as won't do)."""
+def action_item_delete(*, item: ActionItem, actor: Actor = None) -> None:
+    """Delete an item added by mistake; an item of a published review is kept (close it as won't do).
+
+    On a review not yet published, `actor` goes on the review's four-eyes record.
+    """
     item = ActionItem.objects.select_for_update(of=("self",)).select_related("review__incident").get(pk=item.pk)
     if item.review is not None and item.review.status == ReviewStatus.PUBLISHED:
         raise DomainError(
             "The item belongs to a published review; close it as won't do instead of deleting it.", field="review"
         )
+    review_id = item.review_id
     item.delete()
+    record_action_item_change(review_id=review_id, actor=actor)

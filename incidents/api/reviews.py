@@ -507,7 +507,7 @@ class ActionItemViewSet(viewsets.ModelViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        item = reviews.action_item_create(**serializer.validated_data)
+        item = reviews.action_item_create(**serializer.validated_data, actor=request.user)
         return self._answer(item, status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -520,10 +520,10 @@ class ActionItemViewSet(viewsets.ModelViewSet):
             if field in data and data[field] != getattr(item, field):
                 raise serializers.ValidationError({field: ["An item stays with its review and incident."]})
             data.pop(field, None)
-        return self._answer(reviews.action_item_update(item=item, data=data))
+        return self._answer(reviews.action_item_update(item=item, data=data, actor=request.user))
 
     def perform_destroy(self, instance: ActionItem) -> None:
-        reviews.action_item_delete(item=instance)
+        reviews.action_item_delete(item=instance, actor=self.request.user)
 
     @extend_schema(
         summary="Close as done or won't do", request=ActionItemCloseSerializer, responses={200: ActionItemSerializer}

@@ -48,7 +48,7 @@ def published(author: User, approver: User, title: str = "Checkout down") -> Pos
     """A review written and submitted by `author`, approved by `approver` (through the services)."""
     review = PostIncidentReview.objects.get(incident=resolved_sev1(title))
     reviews.review_update(review=review, data=TEXT, actor=author)
-    reviews.action_item_create(review=review, title="Add a canary stage")
+    reviews.action_item_create(review=review, title="Add a canary stage", actor=author)
     reviews.review_submit(review=review, actor=author)
     return reviews.review_approve(review=review, actor=approver)
 
@@ -109,6 +109,27 @@ def test_an_edit_before_submission_also_bars_the_editor(leads: dict[str, User]) 
     with pytest.raises(PermissionDenied, match="changed the text"):
         reviews.review_approve(review=review, actor=leads["B"])
     assert reviews.review_approve(review=review, actor=leads["C"]).status == ReviewStatus.PUBLISHED
+
+
+def test_changing_the_action_items_of_a_review_in_review_bars_the_editor_but_progress_does_not(
+    client_for: Callable[[User], APIClient], leads: dict[str, User]
+) -> None:
+    review = PostIncidentReview.objects.get(incident=resolved_sev1())
+    reviews.review_update(review=review, data=TEXT, actor=leads["A"])
+    item = reviews.action_item_create(review=review, title="Add a canary stage", actor=leads["A"])
+    reviews.review_submit(review=review, actor=leads["A"])
+    b, c = client_for(leads["B"]), client_for(leads["C"])
+
+    # C only moves the item along: progress, not text. B replaces it with their own.
+    progress = c.patch(f"/api/v1/action-items/{item.pk}/", {"status": "in_progress"}, format="json")
+    assert progress.status_code == 200
+    added = b.post("/api/v1/action-items/", {"review": review.pk, "title": "Nothing to do"}, format="json")
+    assert added.status_code == 201
+    assert b.delete(f"/api/v1/action-items/{item.pk}/").status_code == 204
+
+    assert b.post(f"/api/v1/reviews/{review.pk}/approve/").status_code == 403
+    assert b.get(f"/api/v1/reviews/{review.pk}/").json()["content_editors"] == ["lead_a", "lead_b"]
+    assert c.post(f"/api/v1/reviews/{review.pk}/approve/").status_code == 200
 
 
 def test_saving_the_same_text_again_is_no_edit(leads: dict[str, User]) -> None:
@@ -370,4 +391,5 @@ def test_edits_submissions_approvals_and_corrections_are_in_the_audit_log(leads:
     revision_changes = changes(ReviewRevision)
     assert any(change.get("status") == ["draft", "in_review"] for change in revision_changes)
     assert any(change.get("status") == ["in_review", "published"] for change in revision_changes)
-    assert len(changes(ReviewEdit)) == ReviewEdit.objects.filter(review=review).count() == 2
+    # A's text and action item (revision 1), B's correction (revision 2).
+    assert len(changes(ReviewEdit)) == ReviewEdit.objects.filter(review=review).count() == 3
