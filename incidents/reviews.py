@@ -523,6 +523,8 @@ def review_markdown(review: PostIncidentReview) -> str:
     ]
     if review.approved_at:
         facts.append(("Approved by", f"{_who(review.approved_by)} on {_utc(review.approved_at)}"))
+    if review.revision > 1:
+        facts.append(("Revision", f"{review.revision} (corrected; earlier revisions are kept in opsgov)"))
     lines = [f"# Post-incident review: {incident.public_id} {incident.title}", ""]
     lines += [f"- **{label}:** {value}" for label, value in facts]
     for field, heading in SECTIONS:

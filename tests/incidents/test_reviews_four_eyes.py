@@ -296,6 +296,7 @@ def test_a_correction_goes_through_submission_and_four_eyes_again_over_the_api(
     history = a.get(f"{base}/revisions/").json()
     assert [row["root_causes"] for row in history] == ["A bad deploy.", "An expired certificate."]
     assert history[1]["reason"] == "The root cause was wrong."
+    assert "- **Revision:** 2 (corrected" in a.get(f"{base}/markdown/").content.decode()
     review.refresh_from_db()
     first = review.revisions.get(number=1)
     assert review.published_at == first.published_at  # the first publication stays the review's
