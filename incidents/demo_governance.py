@@ -177,7 +177,7 @@ def _seed_reviews(people: dict[str, Any], rng: random.Random, now: datetime) -> 
             approved_by=review.approved_by,
             approved_at=review.approved_at,
             published_at=review.published_at,
-            created_at=review.published_at,
+            created_at=review.published_at or now,
             **{field: getattr(review, field) for field in EDITABLE_FIELDS},
         )
         for review in created_reviews
