@@ -18,12 +18,15 @@ from .models import (
     NotificationChannel,
     PostIncidentReview,
     RawEvent,
+    ReviewRevision,
+    ReviewStatus,
     Schedule,
     ScheduleLayer,
     ScheduleOverride,
     ServiceEscalation,
     TimelineEvent,
 )
+from .reviews import ACTION_ITEM_CONTENT, EDITABLE_FIELDS, record_action_item_change, review_update
 from .selectors import unknown_routing_values
 
 
@@ -168,21 +171,100 @@ class NotificationAdmin(admin.ModelAdmin):
         return False
 
 
+def _published(obj: Any) -> bool:
+    return isinstance(obj, PostIncidentReview) and obj.status == ReviewStatus.PUBLISHED
+
+
 class ActionItemInline(admin.TabularInline):
+    """The review's action items; read-only under a published review (work them from the backlog)."""
+
     model = ActionItem
     extra = 0
     fields = ["title", "owner", "due_date", "priority", "status"]
     raw_id_fields = ["owner"]
 
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not _published(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not _published(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not _published(obj) and super().has_delete_permission(request, obj)
+
+
+REVISION_FIELDS: tuple[str, ...] = (
+    "number",
+    "status",
+    "reason",
+    "author",
+    "approved_by",
+    "approved_at",
+    "published_at",
+    *EDITABLE_FIELDS,
+)
+
+
+class ReviewRevisionInline(admin.StackedInline):
+    """The review's revisions: every published one and a correction under way. Read-only here."""
+
+    model = ReviewRevision
+    extra = 0
+    can_delete = False
+    fields = REVISION_FIELDS
+    readonly_fields = REVISION_FIELDS
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 @admin.register(PostIncidentReview)
 class PostIncidentReviewAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "status", "due_at", "approved_by", "published_at"]
+    """Reviews in the admin: the text of an unpublished review only, through the workflow's service.
+
+    A published review is read-only here as everywhere (no save button; a POST is
+    refused): a correction is a new revision started from the review page or the
+    API. Changes of text go through ``incidents.reviews.review_update`` so the
+    editor is on the four-eyes record and cannot approve that revision.
+    """
+
+    list_display = ["__str__", "status", "revision", "due_at", "approved_by", "published_at"]
     list_filter = ["status"]
-    raw_id_fields = ["incident", "author", "approved_by"]
-    # Approval and publication go through the review workflow, which records who and when.
-    readonly_fields = ["status", "submitted_at", "approved_by", "approved_at", "published_at"]
-    inlines = [ActionItemInline]
+    # Who, which incident, approval and publication belong to the review workflow, which records who and when.
+    readonly_fields = [
+        "incident",
+        "author",
+        "status",
+        "revision",
+        "submitted_at",
+        "approved_by",
+        "approved_at",
+        "published_at",
+    ]
+    inlines = [ActionItemInline, ReviewRevisionInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Reviews start from their incident (page or API), which sets the author and due date.
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not _published(obj) and super().has_change_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        sections = {name: form.cleaned_data[name] for name in form.changed_data if name in EDITABLE_FIELDS}
+        other = [name for name in form.changed_data if name not in EDITABLE_FIELDS]
+        if other:  # the due date: not text, saved as it is (the audit log keeps the change)
+            obj.save(update_fields=[*other, "updated_at"])
+        if sections:
+            review_update(review=obj, data=sections, actor=request.user)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        if formset.model is ActionItem and (formset.new_objects or formset.changed_objects or formset.deleted_objects):
+            record_action_item_change(review_id=form.instance.pk, actor=request.user)
 
 
 @admin.register(ActionItem)
@@ -191,3 +273,9 @@ class ActionItemAdmin(admin.ModelAdmin):
     list_filter = ["status", "priority"]
     search_fields = ["title", "description"]
     raw_id_fields = ["review", "incident", "owner"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if "review" in form.changed_data or set(form.changed_data) & set(ACTION_ITEM_CONTENT):
+            # What a review's item says is part of the review for four eyes (incidents.reviews).
+            record_action_item_change(review_id=obj.review_id, actor=request.user)

@@ -23,6 +23,8 @@ class IncidentsConfig(AppConfig):
             models.EscalationLevel,
             models.ServiceEscalation,
             models.PostIncidentReview,
+            models.ReviewRevision,  # corrections: started, edited, submitted, approved
+            models.ReviewEdit,  # the four-eyes record of who changed a review's text
             models.ActionItem,
         ):
             auditlog.register(governed)

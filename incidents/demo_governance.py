@@ -31,10 +31,11 @@ from .models import (
     Incident,
     IncidentStatus,
     PostIncidentReview,
+    ReviewRevision,
     ReviewStatus,
     ServiceEscalation,
 )
-from .reviews import review_due_at, timeline_text
+from .reviews import EDITABLE_FIELDS, review_due_at, timeline_text
 
 SEED = 20261127
 PRIORITIES = [ActionPriority.HIGH, ActionPriority.MEDIUM, ActionPriority.MEDIUM, ActionPriority.LOW]
@@ -164,7 +165,25 @@ def _seed_reviews(people: dict[str, Any], rng: random.Random, now: datetime) -> 
             review.submitted_at = incident.resolved_at + timedelta(days=1)
         reviews.append(review)
     PostIncidentReview.objects.bulk_create(reviews)
-    for review in PostIncidentReview.objects.filter(incident__in=resolved).select_related("incident"):
+    created_reviews = list(PostIncidentReview.objects.filter(incident__in=resolved).select_related("incident"))
+    # A published review has its revision 1 on record, as incidents.reviews._publish keeps it.
+    ReviewRevision.objects.bulk_create(
+        ReviewRevision(
+            review=review,
+            number=1,
+            status=ReviewStatus.PUBLISHED,
+            author=review.author,
+            submitted_at=review.submitted_at,
+            approved_by=review.approved_by,
+            approved_at=review.approved_at,
+            published_at=review.published_at,
+            created_at=review.published_at or now,
+            **{field: getattr(review, field) for field in EDITABLE_FIELDS},
+        )
+        for review in created_reviews
+        if review.status == ReviewStatus.PUBLISHED
+    )
+    for review in created_reviews:
         if review.status == ReviewStatus.DRAFT:
             continue
         assert review.incident.resolved_at is not None

@@ -12,7 +12,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
-from .models import ActionItem, ActionPriority, ActionStatus, Incident, PostIncidentReview
+from .models import ActionItem, ActionPriority, ActionStatus, Incident, PostIncidentReview, ReviewRevision
 
 SECTION_HELP: dict[str, str] = {
     "summary": "What happened, in a few sentences, for someone who was not there.",
@@ -48,7 +48,8 @@ class ReviewForm(forms.Form):
             field.help_text = SECTION_HELP[name]
 
     @classmethod
-    def for_review(cls, review: PostIncidentReview, data: Any = None) -> ReviewForm:
+    def for_review(cls, review: PostIncidentReview | ReviewRevision, data: Any = None) -> ReviewForm:
+        """The form over a review's sections, or over a correction's (a ReviewRevision)."""
         return cls(data, initial={name: getattr(review, name) for name in cls.base_fields}, prefix="review")
 
 

@@ -31,7 +31,16 @@ from opsgov.models import Service
 from opsgov.policy import get_policy
 
 from .filters import ServiceSlugFilter
-from .models import ACTION_OPEN_STATUSES, ActionItem, ActionPriority, ActionStatus, PostIncidentReview, ReviewStatus
+from .models import (
+    ACTION_OPEN_STATUSES,
+    ActionItem,
+    ActionPriority,
+    ActionStatus,
+    PostIncidentReview,
+    ReviewEdit,
+    ReviewRevision,
+    ReviewStatus,
+)
 
 _OPEN = [str(status) for status in ACTION_OPEN_STATUSES]
 
@@ -70,6 +79,48 @@ def with_action_items(
     """Prefetch each review's action items (owner, incident and service, ``overdue``) into ``prefetched_items``."""
     items = _with_overdue(ActionItem.objects.select_related("owner", "incident__service"), today).order_by("id")
     return queryset.prefetch_related(Prefetch("action_items", queryset=items, to_attr="prefetched_items"))
+
+
+def with_revisions(queryset: QuerySet[PostIncidentReview]) -> QuerySet[PostIncidentReview]:
+    """Prefetch each review's revisions (``prefetched_revisions``) and text edits (``prefetched_edits``)."""
+    revisions = ReviewRevision.objects.select_related("author", "approved_by").order_by("number")
+    edits = ReviewEdit.objects.select_related("editor").order_by("created_at", "id")
+    return queryset.prefetch_related(
+        Prefetch("revisions", queryset=revisions, to_attr="prefetched_revisions"),
+        Prefetch("edits", queryset=edits, to_attr="prefetched_edits"),
+    )
+
+
+def review_revisions(review: PostIncidentReview) -> list[ReviewRevision]:
+    """Every revision of the review, oldest first: the published history, then a correction under way."""
+    cached = getattr(review, "prefetched_revisions", None)
+    if cached is not None:
+        return list(cached)
+    return list(review.revisions.select_related("author", "approved_by").order_by("number"))
+
+
+def review_published_revisions(review: PostIncidentReview) -> list[ReviewRevision]:
+    """The published revisions, oldest first (the review's text is the last of them)."""
+    return [revision for revision in review_revisions(review) if revision.status == ReviewStatus.PUBLISHED]
+
+
+def review_correction(review: PostIncidentReview) -> ReviewRevision | None:
+    """The correction under way (draft or in review), if any."""
+    return next((r for r in review_revisions(review) if r.status != ReviewStatus.PUBLISHED), None)
+
+
+def review_editors(review: PostIncidentReview) -> dict[int, list[str]]:
+    """Usernames of the people who changed the text, per revision number, in the order of their first edit."""
+    edits = getattr(review, "prefetched_edits", None)
+    if edits is None:
+        edits = list(review.edits.select_related("editor").order_by("created_at", "id"))
+    editors: dict[int, list[str]] = {}
+    for edit in edits:
+        name = edit.editor.get_username() if edit.editor is not None else "(system)"
+        names = editors.setdefault(edit.revision, [])
+        if name not in names:
+            names.append(name)
+    return editors
 
 
 def review_detail() -> QuerySet[PostIncidentReview]:

@@ -33,8 +33,12 @@ from .review_selectors import (
     overdue_reviews,
     policy_today,
     review_action_items,
+    review_correction,
     review_detail,
+    review_editors,
     review_list,
+    review_revisions,
+    with_revisions,
 )
 
 ADD_REVIEW = "incidents.add_postincidentreview"
@@ -81,8 +85,18 @@ def _detail_context(
     submit_errors: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     items = list(review_action_items(review))
-    editable = review.status != ReviewStatus.PUBLISHED and request.user.has_perm(CHANGE_REVIEW)
+    can_change = request.user.has_perm(CHANGE_REVIEW)
+    editable = review.status != ReviewStatus.PUBLISHED and can_change
     user = request.user
+    editors = review_editors(review)
+    current_editors = editors.get(review.revision, [])
+    contributed = review.author_id == user.pk or user.get_username() in current_editors
+    correction = review_correction(review)
+    history = [
+        {"revision": revision, "editors": editors.get(revision.number, []), "sections": _sections(revision)}
+        for revision in review_revisions(review)
+        if revision.status == ReviewStatus.PUBLISHED
+    ]
     return {
         "review": review,
         "incident": review.incident,
@@ -90,19 +104,30 @@ def _detail_context(
         "editable": editable,
         "form": form or (ReviewForm.for_review(review) if editable else None),
         "formset": formset or (action_item_formset(review, items) if editable else None),
-        "sections": [(label, getattr(review, name)) for name, label in reviews.SECTIONS],
+        "sections": _sections(review),
         "submit_errors": submit_errors or {},
         "can_submit": editable and review.status == ReviewStatus.DRAFT,
-        "can_approve": review.status == ReviewStatus.IN_REVIEW
-        and reviews.is_tech_lead(user)
-        and review.author_id != user.pk,
+        "can_approve": review.status == ReviewStatus.IN_REVIEW and reviews.is_tech_lead(user) and not contributed,
+        "contributed": contributed,
+        "content_editors": current_editors,
+        "correction": correction,
+        "can_start_correction": review.status == ReviewStatus.PUBLISHED and correction is None and can_change,
+        "history": history,
         "is_overdue": review.is_overdue(),
     }
 
 
+def _sections(text: Any) -> list[tuple[str, str]]:
+    return [(label, getattr(text, name)) for name, label in reviews.SECTIONS]
+
+
+def _review(pk: int) -> PostIncidentReview:
+    return get_object_or_404(with_revisions(review_detail()), pk=pk)
+
+
 def review_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     """The review: read it, or (with the change permission, until published) edit it with its action items."""
-    review = get_object_or_404(review_detail(), pk=pk)
+    review = _review(pk)
     if request.method != "POST":
         return render(request, "incidents/reviews/review_detail.html", _detail_context(request, review))
     _require(request, CHANGE_REVIEW, "changing reviews")
@@ -143,13 +168,13 @@ def _save(
         if data.get("DELETE"):
             if item is not None:
                 _require(request, DELETE_ITEM, "deleting action items")
-                reviews.action_item_delete(item=item)
+                reviews.action_item_delete(item=item, actor=request.user)
             continue
         fields = {name: data[name] for name in ("title", "owner", "due_date", "priority")}
         status = data["status"]
         if item is None:
             _require(request, ADD_ITEM, "adding action items")
-            item = reviews.action_item_create(review=review, **fields)
+            item = reviews.action_item_create(review=review, **fields, actor=request.user)
             if status in reviews.CLOSED_STATUSES:
                 reviews.action_item_close(item=item, resolution=status)
             elif status != ActionStatus.OPEN:
@@ -162,18 +187,18 @@ def _save(
         if was_closed and status not in reviews.CLOSED_STATUSES:
             item = reviews.action_item_reopen(item=item)
         if status in reviews.CLOSED_STATUSES:
-            reviews.action_item_update(item=item, data=fields)
+            reviews.action_item_update(item=item, data=fields, actor=request.user)
             if not was_closed:
                 reviews.action_item_close(item=item, resolution=status)
         else:
-            reviews.action_item_update(item=item, data={**fields, "status": status})
+            reviews.action_item_update(item=item, data={**fields, "status": status}, actor=request.user)
 
 
 def _submit(request: HttpRequest, review: PostIncidentReview) -> HttpResponse:
     try:
         reviews.review_submit(review=review, actor=request.user)
     except ValidationError as exc:
-        review = get_object_or_404(review_detail(), pk=review.pk)
+        review = _review(review.pk)
         context = _detail_context(request, review, submit_errors=exc.message_dict)
         return render(request, "incidents/reviews/review_detail.html", context, status=400)
     except DomainError as exc:
@@ -215,6 +240,109 @@ def review_return_view(request: HttpRequest, pk: int) -> HttpResponseRedirect:
     else:
         messages.success(request, "Review sent back to draft.")
     return redirect(review)
+
+
+# --- Corrections ----------------------------------------------------------------------------
+
+
+def _correction_context(
+    request: HttpRequest, review: PostIncidentReview, correction: Any, *, form: ReviewForm | None = None, **extra: Any
+) -> dict[str, Any]:
+    user = request.user
+    editors = review_editors(review).get(correction.number, [])
+    contributed = correction.author_id == user.pk or user.get_username() in editors
+    editable = request.user.has_perm(CHANGE_REVIEW)
+    return {
+        "review": review,
+        "incident": review.incident,
+        "correction": correction,
+        "editors": editors,
+        "editable": editable,
+        "form": form or (ReviewForm.for_review(correction) if editable else None),
+        "sections": _sections(correction),
+        "contributed": contributed,
+        "can_submit": editable and correction.status == ReviewStatus.DRAFT,
+        "can_approve": correction.status == ReviewStatus.IN_REVIEW and reviews.is_tech_lead(user) and not contributed,
+        "submit_errors": {},
+        **extra,
+    }
+
+
+def review_correction_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The correction under way of a published review: read it, or edit it (change permission)."""
+    review = _review(pk)
+    correction = review_correction(review)
+    if correction is None:
+        messages.info(request, "This review has no correction under way.")
+        return redirect(review)
+    template = "incidents/reviews/review_correction.html"
+    if request.method != "POST":
+        return render(request, template, _correction_context(request, review, correction))
+    _require(request, CHANGE_REVIEW, "correcting reviews")
+    form = ReviewForm.for_review(correction, request.POST)
+    if not form.is_valid():
+        return render(request, template, _correction_context(request, review, correction, form=form), status=400)
+    try:
+        reviews.review_correction_update(review=review, data=dict(form.cleaned_data), actor=request.user)
+    except DomainError as exc:
+        messages.error(request, f"Could not save the correction: {exc.message}")
+        return redirect("review-detail", pk=review.pk)
+    if request.POST.get("intent") == "submit":
+        try:
+            reviews.review_correction_submit(review=review, actor=request.user)
+        except ValidationError as exc:
+            review = _review(pk)
+            correction = review_correction(review)
+            context = _correction_context(request, review, correction, submit_errors=exc.message_dict)
+            return render(request, template, context, status=400)
+        except DomainError as exc:
+            messages.error(request, f"Could not submit the correction: {exc.message}")
+            return redirect("review-correction", pk=review.pk)
+        messages.success(request, "Correction submitted; a Tech Lead who did not edit it can now approve it.")
+        return redirect("review-correction", pk=review.pk)
+    messages.success(request, "Correction saved.")
+    return redirect("review-correction", pk=review.pk)
+
+
+@require_POST
+def review_correction_start_view(request: HttpRequest, pk: int) -> HttpResponseRedirect:
+    _require(request, CHANGE_REVIEW, "correcting reviews")
+    review = get_object_or_404(review_detail(), pk=pk)
+    try:
+        reviews.review_correction_start(review=review, actor=request.user, reason=request.POST.get("reason", "")[:2000])
+    except DomainError as exc:
+        messages.error(request, f"Could not start a correction: {exc.message}")
+        return redirect(review)
+    messages.success(request, "Correction started: the published text stays in place until it is approved.")
+    return redirect("review-correction", pk=review.pk)
+
+
+@require_POST
+def review_correction_approve_view(request: HttpRequest, pk: int) -> HttpResponseRedirect:
+    if not reviews.is_tech_lead(request.user):
+        raise PermissionDenied("Only a Tech Lead can approve a correction.")
+    review = get_object_or_404(review_detail(), pk=pk)
+    try:
+        reviews.review_correction_approve(review=review, actor=request.user)
+    except (PermissionDenied, DomainError, ValidationError) as exc:
+        messages.error(request, f"Could not approve the correction: {_reason(exc)}")
+        return redirect("review-correction", pk=review.pk)
+    messages.success(request, "Correction approved and published.")
+    return redirect(review)
+
+
+@require_POST
+def review_correction_return_view(request: HttpRequest, pk: int) -> HttpResponseRedirect:
+    if not reviews.is_tech_lead(request.user):
+        raise PermissionDenied("Only a Tech Lead can send a correction back.")
+    review = get_object_or_404(review_detail(), pk=pk)
+    try:
+        reviews.review_correction_return_to_draft(review=review, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, f"Could not send the correction back: {exc.message}")
+    else:
+        messages.success(request, "Correction sent back to draft.")
+    return redirect("review-correction", pk=review.pk)
 
 
 def _reason(exc: Exception) -> str:
@@ -268,7 +396,7 @@ def action_item_create_view(request: HttpRequest) -> HttpResponse:
     form = ActionItemForm(request.POST or None, initial={"incident": request.GET.get("incident")})
     if request.method == "POST" and form.is_valid():
         try:
-            item = reviews.action_item_create(**form.cleaned_data)
+            item = reviews.action_item_create(**form.cleaned_data, actor=request.user)
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
@@ -287,7 +415,7 @@ def action_item_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         assert form is not None
         if form.is_valid():
             try:
-                reviews.action_item_update(item=item, data=dict(form.cleaned_data))
+                reviews.action_item_update(item=item, data=dict(form.cleaned_data), actor=request.user)
             except DomainError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
@@ -341,7 +469,7 @@ def action_item_delete_view(request: HttpRequest, pk: int) -> HttpResponseRedire
     _require(request, DELETE_ITEM, "deleting action items")
     item = get_object_or_404(ActionItem.objects.select_related("review"), pk=pk)
     try:
-        reviews.action_item_delete(item=item)
+        reviews.action_item_delete(item=item, actor=request.user)
     except DomainError as exc:
         messages.error(request, f"Could not delete the item: {exc.message}")
         return redirect(item)

@@ -20,12 +20,39 @@ Review workflow
   causes are written and at least one action item exists; otherwise it raises a
   ``ValidationError`` naming each missing field (``action_items`` for the list).
 * :func:`review_approve` is for Tech Leads (group membership) and superusers,
-  never the review's author: it records who approved and when and publishes.
-  Published is final: every later change to the review is refused (its action
-  items stay in the backlog and are still worked on, closed and reopened).
+  never the review's author nor anyone who changed the text of the submitted
+  revision (four eyes): it records who approved and when and publishes.
+  Published is final: every later change to the review is refused, here and so
+  in every caller (API, pages, admin, shell); its action items stay in the
+  backlog and are still worked on, closed and reopened.
 
 The author is whoever started the review by hand, or, for a review the system
 required, the first person to edit or submit it.
+
+Four eyes
+---------
+Every change of a section is recorded in the same transaction as a
+``ReviewEdit`` (editor, revision number, sections); so is adding, deleting or
+rewording an action item of a review not yet published (``action_items``;
+progress on an item — in progress, closed, reopened — is work, not text).
+Approval of a revision is
+refused (``PermissionDenied``, the API's 403) to its author and to everyone with
+an edit of that revision, before or after its submission. A change made while
+the revision is in review keeps it in review with the editor recorded, so the
+editor can no longer approve it; another Tech Lead can.
+
+Corrections
+-----------
+A published review is corrected with a new revision, never in place:
+:func:`review_correction_start` copies the published text into a
+``ReviewRevision`` (draft, the starter its author), which
+:func:`review_correction_update`, :func:`review_correction_submit`,
+:func:`review_correction_return_to_draft` and :func:`review_correction_approve`
+take through the same workflow and four-eyes rule. Meanwhile the review stays
+published with its text, so gates and reports keep counting the incident as
+reviewed. Approval makes the correction the review's text (``revision`` and
+``approved_by``/``approved_at`` follow it, ``published_at`` keeps the first
+publication) and keeps it, published, in the history with every earlier revision.
 
 Action items
 ------------
@@ -57,6 +84,8 @@ from .models import (
     ActionStatus,
     Incident,
     PostIncidentReview,
+    ReviewEdit,
+    ReviewRevision,
     ReviewStatus,
     TimelineEvent,
 )
@@ -78,6 +107,8 @@ EDITABLE_FIELDS: tuple[str, ...] = tuple(field for field, _ in SECTIONS)
 REQUIRED_FOR_SUBMIT: tuple[str, ...] = ("summary", "impact", "root_causes")
 
 ACTION_ITEM_FIELDS: tuple[str, ...] = ("title", "description", "owner", "due_date", "priority", "status")
+# What an action item says (part of its review's text for four eyes); its status is progress.
+ACTION_ITEM_CONTENT: tuple[str, ...] = ("title", "description", "owner", "due_date", "priority")
 CLOSED_STATUSES: tuple[str, ...] = (ActionStatus.DONE, ActionStatus.WONT_DO)
 
 
@@ -87,6 +118,16 @@ class ReviewFinalError(DomainError):
     def __init__(self, review: PostIncidentReview) -> None:
         message = f"The review of {review.incident.public_id} is published; it can no longer change."
         super().__init__(message, field="status")
+
+
+class NoCorrectionError(DomainError):
+    """A correction action on a review that has none under way (reported on the `correction` field)."""
+
+    def __init__(self, review: PostIncidentReview) -> None:
+        super().__init__(
+            f"The review of {review.incident.public_id} has no correction under way; start one first.",
+            field="correction",
+        )
 
 
 def _user(actor: Actor) -> Any:
@@ -190,23 +231,65 @@ def review_update(*, review: PostIncidentReview, data: dict[str, Any], actor: Ac
         raise DomainError(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
     review = _locked(review)
     _not_published(review)
-    update_fields = ["updated_at"]
-    for field, value in data.items():
-        if getattr(review, field) != value:
-            setattr(review, field, value or "")
-            update_fields.append(field)
+    changed = _apply_sections(review, data)
+    update_fields = ["updated_at", *changed]
     _claim_authorship(review, actor, update_fields)
     if len(update_fields) > 1:
         review.full_clean()
         review.save(update_fields=update_fields)
+    if changed:
+        _record_edit(review, revision=review.revision, actor=actor, fields=changed)
     return review
 
 
-def _check_complete(review: PostIncidentReview) -> None:
+def _apply_sections(target: PostIncidentReview | ReviewRevision, data: dict[str, Any]) -> list[str]:
+    """Set the sections of `data` that differ on `target`; the names of those that changed."""
+    changed = []
+    for field, value in data.items():
+        if getattr(target, field) != (value or ""):
+            setattr(target, field, value or "")
+            changed.append(field)
+    return changed
+
+
+def _record_edit(review: PostIncidentReview, *, revision: int, actor: Actor, fields: list[str]) -> None:
+    """The four-eyes record of a change of text, in the caller's transaction."""
+    edit = ReviewEdit(review=review, revision=revision, editor=_user(actor), fields=fields)
+    edit.full_clean()
+    edit.save()
+
+
+def _contributors(review: PostIncidentReview, *, revision: int, author_id: int | None) -> set[int]:
+    """Ids of the people who wrote or changed revision `revision`: none of them may approve it."""
+    editors = ReviewEdit.objects.filter(review=review, revision=revision, editor__isnull=False)
+    ids = set(editors.values_list("editor_id", flat=True))
+    if author_id is not None:
+        ids.add(author_id)
+    return ids
+
+
+def _check_four_eyes(review: PostIncidentReview, *, revision: int, author_id: int | None, actor: Actor) -> None:
+    actor_id = getattr(actor, "pk", None)
+    if actor_id is None:
+        raise PermissionDenied("An approval needs a signed-in Tech Lead.")
+    if actor_id == author_id:
+        raise PermissionDenied(
+            f"You are the author of revision {revision} of this review, so you cannot approve it; "
+            "ask another Tech Lead."
+        )
+    if actor_id in _contributors(review, revision=revision, author_id=author_id):
+        raise PermissionDenied(
+            f"You changed the text of revision {revision} of this review, so you cannot approve it "
+            "(four eyes); ask a Tech Lead who did not edit it."
+        )
+
+
+def _check_complete(review: PostIncidentReview, text: PostIncidentReview | ReviewRevision | None = None) -> None:
+    """Raise ValidationError naming what the review (or the revision `text`) lacks before submission."""
     errors: dict[str, str] = {}
     labels = dict(SECTIONS)
     for field in REQUIRED_FOR_SUBMIT:
-        if not str(getattr(review, field)).strip():
+        if not str(getattr(text or review, field)).strip():
             errors[field] = f"{labels[field]} is required before the review is submitted."
     if not review.action_items.exists():
         errors["action_items"] = "Add at least one action item before the review is submitted."
@@ -258,8 +341,7 @@ def review_approve(*, review: PostIncidentReview, actor: Actor) -> PostIncidentR
     _not_published(review)
     if review.status != ReviewStatus.IN_REVIEW:
         raise DomainError("Submit the review before it is approved.", field="status")
-    if review.author_id is not None and review.author_id == getattr(actor, "pk", None):
-        raise PermissionDenied("The author of a review cannot approve it; ask another Tech Lead.")
+    _check_four_eyes(review, revision=review.revision, author_id=review.author_id, actor=actor)
     _check_complete(review)
     return _publish(review, approver=actor)
 
@@ -271,6 +353,135 @@ def _publish(review: PostIncidentReview, *, approver: Actor) -> PostIncidentRevi
     review.published_at = now
     review.status = ReviewStatus.PUBLISHED
     review.save(update_fields=["approved_by", "approved_at", "published_at", "status", "updated_at"])
+    record = ReviewRevision(
+        review=review,
+        number=review.revision,
+        status=ReviewStatus.PUBLISHED,
+        author=review.author,
+        submitted_at=review.submitted_at,
+        approved_by=review.approved_by,
+        approved_at=now,
+        published_at=now,
+        **{field: getattr(review, field) for field in EDITABLE_FIELDS},
+    )
+    record.full_clean()
+    record.save()
+    return review
+
+
+# --- Corrections -------------------------------------------------------------------------
+
+
+def open_correction(review: PostIncidentReview) -> ReviewRevision | None:
+    """The correction under way (draft or in review) of `review`, if any."""
+    return review.revisions.exclude(status=ReviewStatus.PUBLISHED).select_related("author").first()
+
+
+def _locked_correction(review: PostIncidentReview) -> tuple[PostIncidentReview, ReviewRevision]:
+    review = _locked(review)
+    correction = ReviewRevision.objects.select_for_update().filter(review=review).exclude(status="published").first()
+    if correction is None:
+        raise NoCorrectionError(review)
+    return review, correction
+
+
+@transaction.atomic
+def review_correction_start(*, review: PostIncidentReview, actor: Actor, reason: str = "") -> ReviewRevision:
+    """Start correcting a published review: a new draft revision holding a copy of the published text.
+
+    The actor is its author (so cannot approve it). The review stays published
+    with its text until the correction is approved. One correction at a time.
+    """
+    review = _locked(review)
+    if review.status != ReviewStatus.PUBLISHED:
+        raise DomainError(
+            "Only a published review is corrected; edit this one directly until it is published.", field="status"
+        )
+    if review.revisions.exclude(status=ReviewStatus.PUBLISHED).exists():
+        raise DomainError(
+            f"A correction of the review of {review.incident.public_id} is already under way.", field="correction"
+        )
+    correction = ReviewRevision(
+        review=review,
+        number=review.revision + 1,
+        status=ReviewStatus.DRAFT,
+        reason=reason,
+        author=_user(actor),
+        **{field: getattr(review, field) for field in EDITABLE_FIELDS},
+    )
+    correction.full_clean()
+    correction.save()
+    return correction
+
+
+@transaction.atomic
+def review_correction_update(*, review: PostIncidentReview, data: dict[str, Any], actor: Actor) -> ReviewRevision:
+    """Change sections of the correction under way (draft or in review); the editor is recorded."""
+    unknown = set(data) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise DomainError(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
+    review, correction = _locked_correction(review)
+    changed = _apply_sections(correction, data)
+    if changed:
+        correction.full_clean()
+        correction.save(update_fields=[*changed, "updated_at"])
+        _record_edit(review, revision=correction.number, actor=actor, fields=changed)
+    return correction
+
+
+@transaction.atomic
+def review_correction_submit(*, review: PostIncidentReview, actor: Actor = None) -> ReviewRevision:
+    """Send the correction under way to review; ValidationError naming each missing section."""
+    review, correction = _locked_correction(review)
+    if correction.status != ReviewStatus.DRAFT:
+        raise DomainError("Only a draft correction can be submitted; this one is already in review.", field="status")
+    _check_complete(review, correction)
+    correction.status = ReviewStatus.IN_REVIEW
+    correction.submitted_at = timezone.now()
+    correction.save(update_fields=["status", "submitted_at", "updated_at"])
+    return correction
+
+
+@transaction.atomic
+def review_correction_return_to_draft(*, review: PostIncidentReview, actor: Actor) -> ReviewRevision:
+    """Send a correction in review back to draft (a Tech Lead asks for changes)."""
+    if not is_tech_lead(actor):
+        raise PermissionDenied("Only a Tech Lead can send a correction back.")
+    review, correction = _locked_correction(review)
+    if correction.status != ReviewStatus.IN_REVIEW:
+        raise DomainError("Only a correction in review can be sent back.", field="status")
+    correction.status = ReviewStatus.DRAFT
+    correction.submitted_at = None
+    correction.save(update_fields=["status", "submitted_at", "updated_at"])
+    return correction
+
+
+@transaction.atomic
+def review_correction_approve(*, review: PostIncidentReview, actor: Actor) -> PostIncidentReview:
+    """Approve the correction in review: it becomes the review's text, and stays on record as published.
+
+    The same rules as a first approval: a Tech Lead who neither started nor
+    edited the correction (PermissionDenied otherwise), sections complete.
+    """
+    if not is_tech_lead(actor):
+        raise PermissionDenied("Only a Tech Lead can approve a correction.")
+    review, correction = _locked_correction(review)
+    if correction.status != ReviewStatus.IN_REVIEW:
+        raise DomainError("Submit the correction before it is approved.", field="status")
+    _check_four_eyes(review, revision=correction.number, author_id=correction.author_id, actor=actor)
+    _check_complete(review, correction)
+    now = timezone.now()
+    correction.status = ReviewStatus.PUBLISHED
+    correction.approved_by = _user(actor)
+    correction.approved_at = now
+    correction.published_at = now
+    correction.save(update_fields=["status", "approved_by", "approved_at", "published_at", "updated_at"])
+    for field in EDITABLE_FIELDS:
+        setattr(review, field, getattr(correction, field))
+    review.revision = correction.number
+    review.approved_by = correction.approved_by
+    review.approved_at = now
+    review.save(update_fields=[*EDITABLE_FIELDS, "revision", "approved_by", "approved_at", "updated_at"])
     return review
 
 
@@ -312,6 +523,8 @@ def review_markdown(review: PostIncidentReview) -> str:
     ]
     if review.approved_at:
         facts.append(("Approved by", f"{_who(review.approved_by)} on {_utc(review.approved_at)}"))
+    if review.revision > 1:
+        facts.append(("Revision", f"{review.revision} (corrected; earlier revisions are kept in opsgov)"))
     lines = [f"# Post-incident review: {incident.public_id} {incident.title}", ""]
     lines += [f"- **{label}:** {value}" for label, value in facts]
     for field, heading in SECTIONS:
@@ -339,6 +552,16 @@ def review_markdown(review: PostIncidentReview) -> str:
 # --- Action items ------------------------------------------------------------------------
 
 
+@transaction.atomic
+def record_action_item_change(*, review_id: int | None, actor: Actor) -> None:
+    """Put a change of an unpublished review's action items on its four-eyes record (also for the admin)."""
+    if review_id is None:
+        return
+    review = PostIncidentReview.objects.select_for_update().get(pk=review_id)
+    if review.status != ReviewStatus.PUBLISHED:
+        _record_edit(review, revision=review.revision, actor=actor, fields=["action_items"])
+
+
 def _check_open_status(status: str) -> None:
     if status not in ACTION_OPEN_STATUSES:
         raise DomainError("Close an item with the close action (done or won't do).", field="status")
@@ -355,8 +578,12 @@ def action_item_create(
     due_date: date | None = None,
     priority: str = ActionPriority.MEDIUM,
     status: str = ActionStatus.OPEN,
+    actor: Actor = None,
 ) -> ActionItem:
-    """Add an improvement to the backlog, from a review (then of its incident), an incident, or on its own."""
+    """Add an improvement to the backlog, from a review (then of its incident), an incident, or on its own.
+
+    On a review not yet published, `actor` goes on the review's four-eyes record.
+    """
     _check_open_status(status)
     if review is not None:
         review = _locked(review)
@@ -376,12 +603,18 @@ def action_item_create(
     )
     item.full_clean()
     item.save()
+    if review is not None:
+        _record_edit(review, revision=review.revision, actor=actor, fields=["action_items"])
     return item
 
 
 @transaction.atomic
-def action_item_update(*, item: ActionItem, data: dict[str, Any]) -> ActionItem:
-    """Change an item's title, description, owner, due date, priority, or open ↔ in progress."""
+def action_item_update(*, item: ActionItem, data: dict[str, Any], actor: Actor = None) -> ActionItem:
+    """Change an item's title, description, owner, due date, priority, or open ↔ in progress.
+
+    A change of what the item says (not its progress), on a review not yet
+    published, puts `actor` on the review's four-eyes record.
+    """
     unknown = set(data) - set(ACTION_ITEM_FIELDS)
     if unknown:
         raise DomainError(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
@@ -390,10 +623,13 @@ def action_item_update(*, item: ActionItem, data: dict[str, Any]) -> ActionItem:
         if item.status in CLOSED_STATUSES:
             raise DomainError("The item is closed; reopen it first.", field="status")
         _check_open_status(data["status"])
+    reworded = [field for field in ACTION_ITEM_CONTENT if field in data and data[field] != getattr(item, field)]
     for field, value in data.items():
         setattr(item, field, value)
     item.full_clean()
     item.save()
+    if reworded:
+        record_action_item_change(review_id=item.review_id, actor=actor)
     return item
 
 
@@ -424,11 +660,16 @@ def action_item_reopen(*, item: ActionItem) -> ActionItem:
 
 
 @transaction.atomic
-def action_item_delete(*, item: ActionItem) -> None:
-    """Delete an item added by mistake; an item of a published review is kept (close it as won't do)."""
+def action_item_delete(*, item: ActionItem, actor: Actor = None) -> None:
+    """Delete an item added by mistake; an item of a published review is kept (close it as won't do).
+
+    On a review not yet published, `actor` goes on the review's four-eyes record.
+    """
     item = ActionItem.objects.select_for_update(of=("self",)).select_related("review__incident").get(pk=item.pk)
     if item.review is not None and item.review.status == ReviewStatus.PUBLISHED:
         raise DomainError(
             "The item belongs to a published review; close it as won't do instead of deleting it.", field="review"
         )
+    review_id = item.review_id
     item.delete()
+    record_action_item_change(review_id=review_id, actor=actor)

@@ -11,6 +11,12 @@ urlpatterns = [
     path("reviews/<int:pk>/submit/", views.review_submit_view, name="review-submit"),
     path("reviews/<int:pk>/approve/", views.review_approve_view, name="review-approve"),
     path("reviews/<int:pk>/return/", views.review_return_view, name="review-return"),
+    path("reviews/<int:pk>/correction/", views.review_correction_view, name="review-correction"),
+    path("reviews/<int:pk>/correction/start/", views.review_correction_start_view, name="review-correction-start"),
+    path(
+        "reviews/<int:pk>/correction/approve/", views.review_correction_approve_view, name="review-correction-approve"
+    ),
+    path("reviews/<int:pk>/correction/return/", views.review_correction_return_view, name="review-correction-return"),
     path("<int:number>/review/", views.review_start_view, name="review-start"),
     path("backlog/", views.action_item_list_view, name="action-item-list"),
     path("backlog/new/", views.action_item_create_view, name="action-item-create"),

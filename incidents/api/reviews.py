@@ -8,7 +8,14 @@ PermissionDenied becomes 403.
 * ``/api/v1/reviews/`` — list (filters status, overdue, service, q), read,
   start one by hand (POST ``{"incident": <number>}``), PATCH the sections;
   POST ``submit/``, ``approve/`` (Tech Leads), ``return-to-draft/`` (Tech Leads);
-  GET ``markdown/`` for the export.
+  GET ``markdown/`` for the export. Four eyes: approval answers 403 to the
+  author and to anyone who changed the text of the submitted revision. A
+  published review answers 409 to every change.
+* ``/api/v1/reviews/{id}/correction/`` — a published review is corrected with a
+  new revision: POST starts it (``{"reason": ...}``), GET reads it, PATCH changes
+  its sections; POST ``correction/submit/``, ``correction/approve/`` and
+  ``correction/return-to-draft/`` as for a first revision. GET ``revisions/``
+  lists every revision with its text and editors.
 * ``/api/v1/action-items/`` — the backlog: CRUD, filters status, priority,
   owner, overdue, service, review, incident and q (the same FilterSet as the
   page), POST ``close/`` (``{"resolution": "done" | "wont_do"}``) and ``reopen/``.
@@ -21,8 +28,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpResponse
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, OpenApiTypes, extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -32,14 +40,18 @@ from opsgov.api.permissions import RoleModelPermissions
 from opsgov.api.strict import StrictModelSerializer, StrictSerializer
 
 from .. import reviews
-from ..models import ActionItem, ActionStatus, Incident, PostIncidentReview, ReviewStatus
+from ..models import ActionItem, ActionStatus, Incident, PostIncidentReview, ReviewRevision, ReviewStatus
 from ..review_selectors import (
     ActionItemFilterSet,
     ReviewFilterSet,
     action_item_list,
     review_action_items,
+    review_correction,
+    review_editors,
     review_list,
+    review_revisions,
     with_action_items,
+    with_revisions,
 )
 
 User = get_user_model()
@@ -64,6 +76,14 @@ class IsTechLead(BasePermission):
 
     def has_permission(self, request: Any, view: Any) -> bool:
         return reviews.is_tech_lead(request.user)
+
+
+class ReviewConflict(exceptions.APIException):
+    """A change to a published review (409): publishing is final; a correction is a new revision."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "review_published"
+    default_detail = "The review is published; it can no longer change."
 
 
 # --- Serializers -------------------------------------------------------------------------
@@ -148,6 +168,43 @@ class ActionItemCloseSerializer(StrictSerializer):
     )
 
 
+class ReviewRevisionSerializer(StrictModelSerializer):
+    """One revision of a review's text: a published one (history) or the correction under way."""
+
+    status = ReviewStatusField(read_only=True)
+    author = _username_field()
+    approved_by = _username_field()
+    editors = serializers.SerializerMethodField(help_text="Who changed this revision's text (none may approve it).")
+
+    class Meta:
+        model = ReviewRevision
+        fields = [
+            "number",
+            "status",
+            "reason",
+            "author",
+            "editors",
+            *reviews.EDITABLE_FIELDS,
+            "submitted_at",
+            "approved_by",
+            "approved_at",
+            "published_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_editors(self, revision: ReviewRevision) -> list[str]:
+        return review_editors(revision.review).get(revision.number, [])
+
+
+class ReviewRevisionSummarySerializer(ReviewRevisionSerializer):
+    """A revision without its text (the history in a review)."""
+
+    class Meta(ReviewRevisionSerializer.Meta):
+        fields = [name for name in ReviewRevisionSerializer.Meta.fields if name not in reviews.EDITABLE_FIELDS]
+        read_only_fields = fields
+
+
 class ReviewSerializer(StrictModelSerializer):
     """A review with its sections and action items; status, approval and due time are read-only."""
 
@@ -160,6 +217,13 @@ class ReviewSerializer(StrictModelSerializer):
     status = ReviewStatusField(read_only=True)
     overdue = serializers.SerializerMethodField()
     action_items = serializers.SerializerMethodField()
+    revision = serializers.IntegerField(read_only=True, help_text="Which revision the sections hold.")
+    content_editors = serializers.SerializerMethodField(
+        help_text="Who changed the text of the revision being written (or of the published one); "
+        "none of them, nor the author, may approve it."
+    )
+    correction = serializers.SerializerMethodField(help_text="The correction under way, if any.")
+    revisions = serializers.SerializerMethodField(help_text="Every revision, oldest first, without its text.")
 
     class Meta:
         model = PostIncidentReview
@@ -173,16 +237,38 @@ class ReviewSerializer(StrictModelSerializer):
             "due_at",
             "overdue",
             "author",
+            "revision",
+            "content_editors",
             *reviews.EDITABLE_FIELDS,
             "action_items",
             "submitted_at",
             "approved_by",
             "approved_at",
             "published_at",
+            "correction",
+            "revisions",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_content_editors(self, review: PostIncidentReview) -> list[str]:
+        return review_editors(review).get(review.revision, [])
+
+    @extend_schema_field(ReviewRevisionSerializer(allow_null=True))
+    def get_correction(self, review: PostIncidentReview) -> dict[str, Any] | None:
+        correction = review_correction(review)
+        if correction is None:
+            return None
+        correction.review = review  # the prefetched edits
+        return dict(ReviewRevisionSerializer(correction).data)
+
+    @extend_schema_field(ReviewRevisionSummarySerializer(many=True))
+    def get_revisions(self, review: PostIncidentReview) -> list[dict[str, Any]]:
+        rows = review_revisions(review)
+        for row in rows:
+            row.review = review
+        return list(ReviewRevisionSummarySerializer(rows, many=True).data)
 
     def get_overdue(self, review: PostIncidentReview) -> bool:
         annotated = getattr(review, "overdue", None)
@@ -194,6 +280,12 @@ class ReviewSerializer(StrictModelSerializer):
         if items is None:
             items = review_action_items(review).select_related("incident__service")
         return list(ActionItemSerializer(items, many=True).data)
+
+
+class CorrectionStartSerializer(StrictSerializer):
+    reason = serializers.CharField(
+        allow_blank=True, required=False, default="", max_length=2000, help_text="Why the review needs a correction."
+    )
 
 
 class ReviewStartSerializer(StrictSerializer):
@@ -229,7 +321,13 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     ordering = ["-created_at", "-id"]
 
     def get_queryset(self) -> QuerySet[PostIncidentReview]:
-        return with_action_items(review_list())
+        return with_revisions(with_action_items(review_list()))
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, reviews.ReviewFinalError):
+            start = reverse("api-review-correction", kwargs={"pk": self.kwargs.get("pk")})
+            exc = ReviewConflict(f"{exc.message} A correction is a new revision: POST {start} to start one.")
+        return super().handle_exception(exc)
 
     def _answer(self, review: PostIncidentReview, status_code: int = status.HTTP_200_OK) -> Response:
         fresh = self.get_queryset().get(pk=review.pk)
@@ -247,7 +345,7 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return self._answer(review, status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Change sections of a draft or in-review review",
+        summary="Change sections of a draft or in-review review (409 once published); the editor is recorded",
         request=ReviewUpdateSerializer,
         responses={200: ReviewSerializer},
     )
@@ -269,7 +367,9 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return self._answer(reviews.review_submit(review=self.get_object(), actor=request.user))
 
     @extend_schema(
-        summary="Approve and publish (Tech Leads; not the author)", request=None, responses={200: ReviewSerializer}
+        summary="Approve and publish (Tech Leads who neither wrote nor edited this revision)",
+        request=None,
+        responses={200: ReviewSerializer},
     )
     @action(detail=True, methods=["post"], permission_classes=[IsTechLead, ViewPermission])
     def approve(self, request: Request, pk: str) -> Response:
@@ -281,6 +381,92 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @action(detail=True, methods=["post"], url_path="return-to-draft", permission_classes=[IsTechLead, ViewPermission])
     def return_to_draft(self, request: Request, pk: str) -> Response:
         return self._answer(reviews.review_return_to_draft(review=self.get_object(), actor=request.user))
+
+    def _answer_correction(self, review: PostIncidentReview, status_code: int = status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=review.pk)
+        correction = review_correction(fresh)
+        if correction is None:
+            raise exceptions.NotFound("This review has no correction under way.")
+        correction.review = fresh
+        return Response(ReviewRevisionSerializer(correction).data, status=status_code)
+
+    @extend_schema(
+        methods=["GET"], summary="The correction under way (404 when none)", responses={200: ReviewRevisionSerializer}
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Start a correction of a published review: a new revision, reviewed again",
+        request=CorrectionStartSerializer,
+        responses={201: ReviewRevisionSerializer},
+    )
+    @extend_schema(
+        methods=["PATCH"],
+        summary="Change sections of the correction under way; the editor is recorded",
+        request=ReviewUpdateSerializer,
+        responses={200: ReviewRevisionSerializer},
+    )
+    @action(detail=True, methods=["get", "post", "patch"], permission_classes=[ChangePermission])
+    def correction(self, request: Request, pk: str) -> Response:
+        review = self.get_object()
+        if request.method == "GET":
+            return self._answer_correction(review)
+        if request.method == "POST":
+            start = CorrectionStartSerializer(data=request.data)
+            start.is_valid(raise_exception=True)
+            reviews.review_correction_start(review=review, actor=request.user, reason=start.validated_data["reason"])
+            return self._answer_correction(review, status.HTTP_201_CREATED)
+        update = ReviewUpdateSerializer(data=request.data, partial=True)
+        update.is_valid(raise_exception=True)
+        reviews.review_correction_update(review=review, data=dict(update.validated_data), actor=request.user)
+        return self._answer_correction(review)
+
+    @extend_schema(
+        summary="Submit the correction for approval", request=None, responses={200: ReviewRevisionSerializer}
+    )
+    @action(detail=True, methods=["post"], url_path="correction/submit", permission_classes=[ChangePermission])
+    def correction_submit(self, request: Request, pk: str) -> Response:
+        review = self.get_object()
+        reviews.review_correction_submit(review=review, actor=request.user)
+        return self._answer_correction(review)
+
+    @extend_schema(
+        summary="Approve the correction (Tech Leads who neither started nor edited it); it becomes the text",
+        request=None,
+        responses={200: ReviewSerializer},
+    )
+    @action(
+        detail=True, methods=["post"], url_path="correction/approve", permission_classes=[IsTechLead, ViewPermission]
+    )
+    def correction_approve(self, request: Request, pk: str) -> Response:
+        return self._answer(reviews.review_correction_approve(review=self.get_object(), actor=request.user))
+
+    @extend_schema(
+        summary="Send the correction in review back to draft (Tech Leads)",
+        request=None,
+        responses={200: ReviewRevisionSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="correction/return-to-draft",
+        permission_classes=[IsTechLead, ViewPermission],
+    )
+    def correction_return_to_draft(self, request: Request, pk: str) -> Response:
+        review = self.get_object()
+        reviews.review_correction_return_to_draft(review=review, actor=request.user)
+        return self._answer_correction(review)
+
+    @extend_schema(
+        summary="Every revision of the review with its text and editors, oldest first",
+        responses={200: ReviewRevisionSerializer(many=True)},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def revisions(self, request: Request, pk: str) -> Response:
+        review = self.get_object()
+        rows = review_revisions(review)
+        for row in rows:
+            row.review = review
+        return Response(ReviewRevisionSerializer(rows, many=True).data)
 
     @extend_schema(
         summary="The review as Markdown (post-mortem structure, action items as a table)",
@@ -321,7 +507,7 @@ class ActionItemViewSet(viewsets.ModelViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        item = reviews.action_item_create(**serializer.validated_data)
+        item = reviews.action_item_create(**serializer.validated_data, actor=request.user)
         return self._answer(item, status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -334,10 +520,10 @@ class ActionItemViewSet(viewsets.ModelViewSet):
             if field in data and data[field] != getattr(item, field):
                 raise serializers.ValidationError({field: ["An item stays with its review and incident."]})
             data.pop(field, None)
-        return self._answer(reviews.action_item_update(item=item, data=data))
+        return self._answer(reviews.action_item_update(item=item, data=data, actor=request.user))
 
     def perform_destroy(self, instance: ActionItem) -> None:
-        reviews.action_item_delete(item=instance)
+        reviews.action_item_delete(item=instance, actor=self.request.user)
 
     @extend_schema(
         summary="Close as done or won't do", request=ActionItemCloseSerializer, responses={200: ActionItemSerializer}

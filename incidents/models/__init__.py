@@ -41,6 +41,8 @@ from .reviews import (
     ActionPriority,
     ActionStatus,
     PostIncidentReview,
+    ReviewEdit,
+    ReviewRevision,
     ReviewStatus,
 )
 
@@ -68,6 +70,8 @@ __all__ = [
     "NotificationStatus",
     "PostIncidentReview",
     "RawEvent",
+    "ReviewEdit",
+    "ReviewRevision",
     "ReviewStatus",
     "RotationKind",
     "Schedule",

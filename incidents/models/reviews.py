@@ -28,6 +28,14 @@ class PostIncidentReview(TimeStampedModel):
 
     Required for the policy's review severities and due within the policy's business days
     after resolution; published only after a Tech Lead approves (who and when are kept).
+
+    Its sections hold revision ``revision``: while the first revision is written, that
+    text; once published, the text of the latest published revision. A correction of a
+    published review is a new ``ReviewRevision`` that goes through submission and
+    approval again, while this row stays published with the previous text (so coverage
+    gates keep counting the incident as reviewed). Every published revision is kept as a
+    ``ReviewRevision`` too (the history); who changed the text of which revision is in
+    ``ReviewEdit`` (the four-eyes record: none of them may approve that revision).
     """
 
     incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="review")
@@ -45,10 +53,22 @@ class PostIncidentReview(TimeStampedModel):
     what_went_wrong = models.TextField(blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who approved the revision the sections hold.",
     )
-    approved_at = models.DateTimeField(null=True, blank=True)
-    published_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True, help_text="When the current revision was approved.")
+    published_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the review was first published (corrections keep it)."
+    )
+    revision = models.PositiveIntegerField(
+        default=1,
+        editable=False,
+        help_text="Which revision the sections hold: 1, then one more per approved correction.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -72,6 +92,79 @@ class PostIncidentReview(TimeStampedModel):
     def is_overdue(self, now: object = None) -> bool:
         moment = now or timezone.now()
         return self.status != ReviewStatus.PUBLISHED and self.due_at is not None and self.due_at < moment  # type: ignore[operator]
+
+
+class ReviewRevision(TimeStampedModel):
+    """One revision of a review's text: every published revision (the history) and a correction under way.
+
+    A correction starts as a copy of the published text (status ``draft``), is
+    edited, submitted (``in_review``) and approved by a Tech Lead who neither
+    wrote nor edited it; it then becomes the review's text and stays here,
+    published, as the record of that revision. Published revisions never change.
+    """
+
+    review = models.ForeignKey(PostIncidentReview, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField(help_text="1 for the first published text, then one more per correction.")
+    status = models.CharField(max_length=10, choices=ReviewStatus.choices, default=ReviewStatus.DRAFT)
+    reason = models.TextField(blank=True, help_text="Why the correction was started.")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    summary = models.TextField(blank=True)
+    impact = models.TextField(blank=True)
+    timeline = models.TextField(blank=True)
+    root_causes = models.TextField(blank=True)
+    contributing_factors = models.TextField(blank=True)
+    what_went_well = models.TextField(blank=True)
+    what_went_wrong = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["review", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["review", "number"], name="review_revision_unique_number"),
+            # incidents.reviews.review_correction_start: at most one correction under way per review.
+            models.UniqueConstraint(
+                fields=["review"], condition=~Q(status="published"), name="review_revision_one_open"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="published") | (Q(approved_at__isnull=False) & Q(published_at__isnull=False)),
+                name="review_revision_published_needs_approval",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Revision {self.number} of the review of {self.review.incident.public_id}"
+
+
+class ReviewEdit(TimeStampedModel):
+    """A change to the text of one revision of a review: who, when and which sections.
+
+    Kept in the same transaction as the change. Four eyes: nobody recorded here for
+    a revision (nor its author) may approve that revision.
+    """
+
+    review = models.ForeignKey(PostIncidentReview, on_delete=models.CASCADE, related_name="edits")
+    revision = models.PositiveIntegerField()
+    editor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    fields = models.JSONField(default=list, help_text="The sections that changed.")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            # incidents.reviews._contributors: the editors of one revision, at approval.
+            models.Index(fields=["review", "revision"], name="review_edit_revision_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Edit of revision {self.revision} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class ActionPriority(models.TextChoices):

@@ -127,7 +127,10 @@ def test_start_edit_submit_and_approve_over_the_api(
     assert approved.json()["approved_at"] is not None
 
     refused = api.patch(f"/api/v1/reviews/{pk}/", {"summary": "Rewritten"}, format="json")
-    assert fields_of(refused) == {"status"}
+    assert refused.status_code == 409
+    assert "published" in refused.json()["detail"]
+    assert f"/api/v1/reviews/{pk}/correction/" in refused.json()["detail"]
+    assert PostIncidentReview.objects.get(pk=pk).summary == "S"
     assert fields_of(api.post("/api/v1/action-items/", {"review": pk, "title": "Late"}, format="json")) == {"status"}
 
 
@@ -293,7 +296,8 @@ def test_a_published_review_is_read_only_on_the_page(
     )
 
     assert 'name="review-summary"' not in page
-    assert "Published: this review is final." in page
+    assert "Published: this text is final." in page
+    assert "Start a correction" in page
     assert "can no longer change" in text(response)
     review.refresh_from_db()
     assert review.summary == "S"
