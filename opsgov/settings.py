@@ -229,6 +229,28 @@ if _read(env.bool, "USE_X_FORWARDED_PROTO", default=False):
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 # --- REST API ------------------------------------------------------------------
+
+
+def _rate(name: str, text: str) -> str | None:
+    """Variable `name`'s throttle rate such as "600/minute" (opsgov.ratelimit.parse_rate), or None for "off"."""
+    from opsgov.ratelimit import parse_rate
+
+    text = text.strip()
+    if text.lower() in ("off", "none", ""):
+        return None
+    try:
+        parse_rate(text)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"Environment variable {name}: {exc}") from None
+    return text
+
+
+# API throttling (opsgov.api.throttling): requests per personal token (or per signed-in session), and per
+# user across all their tokens and sessions; over either, 429 with Retry-After. Counted in the cache.
+API_THROTTLE_RATE = _rate("API_THROTTLE_RATE", _read(env.str, "API_THROTTLE_RATE", default="3000/minute"))
+API_THROTTLE_USER_RATE = _rate(
+    "API_THROTTLE_USER_RATE", _read(env.str, "API_THROTTLE_USER_RATE", default="6000/minute")
+)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "knox.auth.TokenAuthentication",
@@ -243,6 +265,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "opsgov.api.exceptions.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "opsgov.api.throttling.CredentialRateThrottle",
+        "opsgov.api.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"api_credential": API_THROTTLE_RATE, "api_user": API_THROTTLE_USER_RATE},
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
