@@ -251,6 +251,9 @@ API_THROTTLE_RATE = _rate("API_THROTTLE_RATE", _read(env.str, "API_THROTTLE_RATE
 API_THROTTLE_USER_RATE = _rate(
     "API_THROTTLE_USER_RATE", _read(env.str, "API_THROTTLE_USER_RATE", default="6000/minute")
 )
+# Ingestion (incidents.ingest.handling): requests refused for their token from one address, past this rate,
+# are answered 429 until the window ends; requests with a valid token are never answered 429.
+INGEST_BAD_TOKEN_RATE = _rate("INGEST_BAD_TOKEN_RATE", _read(env.str, "INGEST_BAD_TOKEN_RATE", default="30/minute"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "knox.auth.TokenAuthentication",
