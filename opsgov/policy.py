@@ -620,7 +620,9 @@ class ApiTokenPolicy(_Strict):
     @model_validator(mode="after")
     def _default_within_max(self) -> ApiTokenPolicy:
         if self.default_ttl_days > self.max_ttl_days:
-            raise ValueError(f"default_ttl_days {self.default_ttl_days} is longer than max_ttl_days {self.max_ttl_days}")
+            raise ValueError(
+                f"default_ttl_days {self.default_ttl_days} is longer than max_ttl_days {self.max_ttl_days}"
+            )
         return self
 
 

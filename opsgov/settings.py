@@ -225,8 +225,11 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if _read(env.bool, "USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# /healthz and /readyz are probed over plain HTTP from inside the cluster.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# /healthz and /readyz are probed over plain HTTP from inside the cluster. The ingestion endpoints and the
+# heartbeat pings are served over whatever scheme reached them, never redirected: a client re-sends a
+# redirected POST as a GET (or not at all), so the redirect would lose the alert or the ping. TLS is the
+# proxy's job (USE_X_FORWARDED_PROTO); the printed URLs are https ones when OPSGOV_BASE_URL is (README).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^api/v1/ingest/", r"^ping/"]
 
 # --- REST API ------------------------------------------------------------------
 
