@@ -394,6 +394,11 @@ OPSGOV_METRICS_TOKEN: str | None = envsecret("OPSGOV_METRICS_TOKEN")
 PORT: int = _read(env.int, "PORT", default=8000)
 OPSGOV_BASE_URL: str = _read(env.str, "OPSGOV_BASE_URL", default=f"http://127.0.0.1:{PORT}")
 
+# Whether HTTP checks may request loopback, private and other non-public addresses while the policy's
+# monitoring.http_checks.allow_private_targets is unset (monitoring.check_targets): DEBUG as the process started
+# (pytest-django turns settings.DEBUG off during tests; this keeps the embedded default's value).
+HTTP_CHECKS_ALLOW_PRIVATE_BY_DEFAULT: bool = DEBUG
+
 # --- Prometheus: SLI data pulled with PromQL (monitoring.prometheus_pull) --------
 # Off while PROMETHEUS_URL is empty; then only SLOs with source "prometheus" are pulled.
 PROMETHEUS_URL: str = _read(env.str, "PROMETHEUS_URL", default="").strip().rstrip("/")
