@@ -57,7 +57,7 @@ class CredentialRateThrottle(_FixedWindowThrottle):
 
     def identity(self, request: Any) -> str | None:
         if isinstance(request.auth, AuthToken):
-            return f"token:{request.auth.pk}"
+            return f"token:{request.auth.token_key}"
         user = request.user
         return f"session:{user.pk}" if user and user.is_authenticated else None
 
