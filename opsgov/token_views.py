@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -38,27 +39,35 @@ class TokenForm(forms.Form):
         )
 
 
+def _signed_in(request: HttpRequest) -> AbstractBaseUser:
+    """The request's user; LoginRequiredMiddleware lets no anonymous request reach these views."""
+    user = request.user
+    assert isinstance(user, AbstractBaseUser)
+    return user
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def api_tokens_view(request: HttpRequest) -> HttpResponse:
+    user = _signed_in(request)
     form = TokenForm(request.POST or None)
     created: CreatedToken | None = None
     if request.method == "POST" and form.is_valid():
         try:
-            created = api_token_create(user=request.user, expires_in_days=form.cleaned_data["expires_in_days"])
+            created = api_token_create(user=user, expires_in_days=form.cleaned_data["expires_in_days"])
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
             form = TokenForm()
     now = timezone.now()
-    tokens = [{"token": token, "expired": is_expired(token, now=now)} for token in api_tokens_of(request.user)]
+    tokens = [{"token": token, "expired": is_expired(token, now=now)} for token in api_tokens_of(user)]
     context = {"form": form, "created": created, "tokens": tokens, "policy": get_policy().api_tokens}
     return render(request, "opsgov/api_tokens.html", context)
 
 
 @require_POST
 def api_token_revoke_view(request: HttpRequest, token_key: str) -> HttpResponseRedirect:
-    if api_token_revoke(user=request.user, token_key=token_key):
+    if api_token_revoke(user=_signed_in(request), token_key=token_key):
         messages.success(request, f"Token {token_key}… revoked: it no longer authenticates.")
     else:
         messages.error(request, "No token of yours has that prefix; it may have expired or been revoked already.")

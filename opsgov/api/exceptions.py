@@ -58,6 +58,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 def throttled_body(exc: exceptions.Throttled) -> dict[str, Any]:
     """429's body: what happened and when to retry (also in the Retry-After header DRF sets)."""
-    wait = math.ceil(exc.wait) if exc.wait is not None else None
+    seconds = getattr(exc, "wait", None)  # set by DRF's Throttled(wait=...), not declared by its type stubs
+    wait = math.ceil(seconds) if seconds is not None else None
     when = f"retry in {wait} seconds" if wait is not None else "retry later"
     return {"detail": f"Too many requests: this API's rate limit is reached; {when}.", "retry_after": wait}

@@ -31,7 +31,7 @@ class _FixedWindowThrottle(BaseThrottle):
     def __init__(self) -> None:
         # Read at each request (throttles are made per request), so overridden settings apply at once.
         text = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-        self.rate = ratelimit.parse_rate(text) if text else None
+        self.rate = ratelimit.parse_rate(str(text)) if text else None
         self.verdict: ratelimit.Verdict | None = None
 
     def identity(self, request: Any) -> str | None:

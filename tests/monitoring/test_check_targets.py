@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,11 @@ def production(settings: Any, tmp_path: Path) -> Callable[[str], None]:
 
     allow()
     return allow
+
+
+def due(check: HttpCheck) -> datetime:
+    assert check.next_run_at is not None
+    return check.next_run_at
 
 
 @contextmanager
@@ -155,7 +161,7 @@ def test_an_allowed_network_may_be_requested_at_the_vetted_address_with_the_orig
     production('"127.0.0.0/8", "::1/128"')
     with host_recording_server() as (port, hosts):
         check = make_http_check(f"http://localhost:{port}/healthz")
-        result = checks.run_http_check(check_id=check.pk, scheduled_for=check.next_run_at)
+        result = checks.run_http_check(check_id=check.pk, scheduled_for=due(check))
     assert result is not None and result.ok, result and result.error
     assert hosts == [f"localhost:{port}"]
 
@@ -165,7 +171,7 @@ def test_each_run_vets_the_target_again(production: Callable[[str], None]) -> No
     with host_recording_server() as (port, hosts):
         check = make_http_check(f"http://localhost:{port}/healthz")
         production("")  # what the host resolves to is no longer allowed (as after a DNS change)
-        result = checks.run_http_check(check_id=check.pk, scheduled_for=check.next_run_at)
+        result = checks.run_http_check(check_id=check.pk, scheduled_for=due(check))
     assert result is not None and not result.ok
     assert result.error.startswith("Not requested: localhost resolves to ")
     assert hosts == []  # nothing was sent
