@@ -145,3 +145,18 @@ def test_the_page_needs_a_login_and_csrf(make_user: Callable[..., User]) -> None
     strict.force_login(make_user("sre", SRE_LEAD))
     assert strict.post(PAGE, {}).status_code == 403
     assert not AuthToken.objects.exists()
+
+
+def test_the_policy_page_shows_the_token_expiry_and_the_access_limits(
+    make_user: Callable[..., User], settings: Any, tmp_path: Path
+) -> None:
+    use_policy(
+        settings,
+        tmp_path,
+        "[api_tokens]\ndefault_ttl_days = 30\n[monitoring.http_checks]\nallow_private_targets = false\n"
+        'allowed_networks = ["10.20.0.0/16"]\n[incidents]\ningest_max_events_per_minute = 600\n',
+    )
+    page = signed_in(make_user("sre", SRE_LEAD)).get("/policy/").content.decode()
+    assert "Expire after <strong>30 days</strong>" in page
+    assert "Public addresses only, and <code>10.20.0.0/16</code>" in page
+    assert "At most <strong>600 events a minute</strong>" in page
