@@ -52,6 +52,7 @@ from opsgov.errors import DomainError
 from opsgov.events import ServiceAlert, raise_alert
 from opsgov.models import Service
 
+from . import check_targets
 from .models import (
     SLO,
     CheckFlip,
@@ -227,8 +228,17 @@ def http_check_create(
         next_run_at=now if enabled else None,
     )
     check.full_clean()
+    _vet_target(check.url)
     check.save()
     return check
+
+
+def _vet_target(url: str) -> None:
+    """A DomainError on `url` when the policy forbids requesting its host (monitoring.check_targets)."""
+    try:
+        check_targets.vet_url(url)
+    except check_targets.TargetRefused as exc:
+        raise DomainError(str(exc), field="url") from None
 
 
 def _pause_http(check: HttpCheck, *, now: datetime, actor_name: str) -> None:
@@ -264,8 +274,11 @@ def http_check_update(
     now = now or timezone.now()
     locked = HttpCheck.objects.select_for_update().get(pk=check.pk)
     was_enabled, old_interval, old_service_id = locked.enabled, locked.interval_seconds, locked.service_id
+    old_url = locked.url
     _apply(locked, data, HTTP_CHECK_FIELDS)
     locked.full_clean()
+    if locked.url != old_url:  # pausing a check whose URL the policy now refuses must still work
+        _vet_target(locked.url)
     _refuse_moving_while_down(locked, old_service_id)
     if was_enabled and not locked.enabled:
         _pause_http(locked, now=now, actor_name=_by(actor))
@@ -311,7 +324,11 @@ class Probe:
 
 
 async def _request(method: str, url: str, timeout: float) -> int:
-    """Send the request and return the status code once the response headers are in (the body is not read)."""
+    """Send the request and return the status code once the response headers are in (the body is not read).
+
+    The host is resolved and vetted first, and the request sent to the vetted address (check_targets).
+    """
+    target, headers, extensions = await check_targets.pinned_request(url)
     async with (
         httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
@@ -319,7 +336,7 @@ async def _request(method: str, url: str, timeout: float) -> int:
             trust_env=False,  # a check measures the direct path, not a proxy configured for this process
             headers={"User-Agent": USER_AGENT},
         ) as client,
-        client.stream(method, url) as response,
+        client.stream(method, target, headers=headers, extensions=extensions) as response,
     ):
         return response.status_code
 
@@ -333,6 +350,8 @@ def probe_http(*, method: str, url: str, timeout_ms: int, expected: tuple[int, i
         status_code = asyncio.run(asyncio.wait_for(_request(method, url, timeout), timeout))
     except (TimeoutError, httpx.TimeoutException):
         return Probe(at=at, ok=False, status_code=None, latency_ms=None, error=f"Timed out after {timeout_ms} ms.")
+    except check_targets.TargetRefused as exc:
+        return Probe(at=at, ok=False, status_code=None, latency_ms=None, error=f"Not requested: {exc}")
     except httpx.HTTPError as exc:
         message = str(exc) or type(exc).__name__
         return Probe(at=at, ok=False, status_code=None, latency_ms=None, error=f"{type(exc).__name__}: {message}")

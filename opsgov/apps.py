@@ -30,6 +30,7 @@ class OpsgovConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
+        from . import system_checks  # noqa: F401  (registers the checks)
         from .models import GateWaiver, Service, Team
         from .policy import PolicyError, get_policy
 

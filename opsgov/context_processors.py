@@ -39,6 +39,7 @@ CORE_NAVIGATION: list[tuple[str, str]] = [
 # Tools: (label, url name, staff only).
 TOOL_NAVIGATION: list[tuple[str, str, bool]] = [
     ("Email reports", "report-subscriptions", False),
+    ("API tokens", "api-tokens", False),
     ("API docs", "api-docs", False),
     ("Admin", "admin:index", True),
 ]

@@ -31,6 +31,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -310,6 +311,13 @@ class IncidentPolicy(_Strict):
         "Alertmanager resolve) earlier; unset (the default): the instants are always opsgov's own",
     )
 
+    ingest_max_events_per_minute: int | None = Field(
+        default=None,
+        gt=0,
+        description="Ingestion: events one integration may deliver per minute; past it the endpoints answer 503 "
+        "with Retry-After (senders retry a 5xx, never a 429) until the minute ends; unset (the default): no cap",
+    )
+
     @field_validator("severities")
     @classmethod
     def _some_severity(cls, value: dict[str, SeverityLevel]) -> dict[str, SeverityLevel]:
@@ -557,8 +565,24 @@ def _default_burn_rate_alerts() -> dict[str, BurnRateAlert]:
     }
 
 
+class HttpCheckPolicy(_Strict):
+    """Which addresses HTTP checks may request (monitoring.check_targets enforces it)."""
+
+    allow_private_targets: bool | None = Field(
+        default=None,
+        description="Let HTTP checks request loopback, link-local, private, multicast, unspecified and reserved "
+        "addresses; unset (the default): allowed only while opsgov runs with DEBUG on (the embedded default, "
+        "`make run`, the tests), refused in production (DEBUG=false)",
+    )
+    allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Networks (CIDR, e.g. '10.20.0.0/16') that HTTP checks may request even when private targets "
+        "are refused: internal services you mean to watch",
+    )
+
+
 class MonitoringPolicy(_Strict):
-    """SLO alerting thresholds, SLI freshness and runbook review cadence (step 1)."""
+    """SLO alerting thresholds, SLI freshness, runbook review cadence and HTTP check targets (step 1)."""
 
     burn_rate_alerts: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")], BurnRateAlert] = Field(
         default_factory=_default_burn_rate_alerts
@@ -577,6 +601,29 @@ class MonitoringPolicy(_Strict):
         description="A ticket-kind burn-rate alert's follow-up (an improvement-backlog item) is due this long after "
         "opsgov records the breach",
     )
+    http_checks: HttpCheckPolicy = Field(default_factory=HttpCheckPolicy)
+
+
+# --- API tokens ---------------------------------------------------------------------
+
+
+class ApiTokenPolicy(_Strict):
+    """Expiry of personal API tokens (`manage.py create_api_token`, the "API tokens" page)."""
+
+    default_ttl_days: int = Field(
+        default=90, gt=0, le=3650, description="Days a new personal API token is valid unless a shorter expiry is asked"
+    )
+    max_ttl_days: int = Field(
+        default=365, gt=0, le=3650, description="Longest expiry, in days, that may be asked for a personal API token"
+    )
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> ApiTokenPolicy:
+        if self.default_ttl_days > self.max_ttl_days:
+            raise ValueError(
+                f"default_ttl_days {self.default_ttl_days} is longer than max_ttl_days {self.max_ttl_days}"
+            )
+        return self
 
 
 class Policy(_Strict):
@@ -589,6 +636,7 @@ class Policy(_Strict):
     backups: BackupPolicy = Field(default_factory=BackupPolicy)
     targets: Targets = Field(default_factory=Targets)
     monitoring: MonitoringPolicy = Field(default_factory=MonitoringPolicy)
+    api_tokens: ApiTokenPolicy = Field(default_factory=ApiTokenPolicy)
 
     @model_validator(mode="after")
     def _alert_severities_defined(self) -> Policy:

@@ -154,6 +154,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 _cache_url = os.environ.get("CACHE_URL") or os.environ.get("REDIS_URL")
 if _cache_url:
     CACHES = {"default": env.dj_cache_url("CACHE_URL", default=_cache_url)}
+    if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+        # The rate limits (opsgov.ratelimit) ask the cache on requests and fail open when it is down: a
+        # blackholed Redis must cost a request a second at most, not the operating system's TCP timeout.
+        CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 1, "socket_timeout": 1})
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "opsgov"}}
 
@@ -225,10 +229,38 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if _read(env.bool, "USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# /healthz and /readyz are probed over plain HTTP from inside the cluster.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# /healthz and /readyz are probed over plain HTTP from inside the cluster. The ingestion endpoints and the
+# heartbeat pings are served over whatever scheme reached them, never redirected: a client re-sends a
+# redirected POST as a GET (or not at all), so the redirect would lose the alert or the ping. TLS is the
+# proxy's job (USE_X_FORWARDED_PROTO); the printed URLs are https ones when OPSGOV_BASE_URL is (README).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^api/v1/ingest/", r"^ping/"]
 
 # --- REST API ------------------------------------------------------------------
+
+
+def _rate(name: str, text: str) -> str | None:
+    """Variable `name`'s throttle rate such as "600/minute" (opsgov.ratelimit.parse_rate), or None for "off"."""
+    from opsgov.ratelimit import parse_rate
+
+    text = text.strip()
+    if text.lower() in ("off", "none", ""):
+        return None
+    try:
+        parse_rate(text)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"Environment variable {name}: {exc}") from None
+    return text
+
+
+# API throttling (opsgov.api.throttling): requests per personal token (or per signed-in session), and per
+# user across all their tokens and sessions; over either, 429 with Retry-After. Counted in the cache.
+API_THROTTLE_RATE = _rate("API_THROTTLE_RATE", _read(env.str, "API_THROTTLE_RATE", default="3000/minute"))
+API_THROTTLE_USER_RATE = _rate(
+    "API_THROTTLE_USER_RATE", _read(env.str, "API_THROTTLE_USER_RATE", default="6000/minute")
+)
+# Ingestion (incidents.ingest.handling): requests refused for their token from one address, past this rate,
+# are answered 429 until the window ends; requests with a valid token are never answered 429.
+INGEST_BAD_TOKEN_RATE = _rate("INGEST_BAD_TOKEN_RATE", _read(env.str, "INGEST_BAD_TOKEN_RATE", default="30/minute"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "knox.auth.TokenAuthentication",
@@ -243,6 +275,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "opsgov.api.exceptions.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "opsgov.api.throttling.CredentialRateThrottle",
+        "opsgov.api.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"api_credential": API_THROTTLE_RATE, "api_user": API_THROTTLE_USER_RATE},
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -360,6 +397,11 @@ OPSGOV_METRICS_TOKEN: str | None = envsecret("OPSGOV_METRICS_TOKEN")
 # every process; honcho gives each process its own PORT, so the Makefile passes this one explicitly).
 PORT: int = _read(env.int, "PORT", default=8000)
 OPSGOV_BASE_URL: str = _read(env.str, "OPSGOV_BASE_URL", default=f"http://127.0.0.1:{PORT}")
+
+# Whether HTTP checks may request loopback, private and other non-public addresses while the policy's
+# monitoring.http_checks.allow_private_targets is unset (monitoring.check_targets): DEBUG as the process started
+# (pytest-django turns settings.DEBUG off during tests; this keeps the embedded default's value).
+HTTP_CHECKS_ALLOW_PRIVATE_BY_DEFAULT: bool = DEBUG
 
 # --- Prometheus: SLI data pulled with PromQL (monitoring.prometheus_pull) --------
 # Off while PROMETHEUS_URL is empty; then only SLOs with source "prometheus" are pulled.

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import dashboard_views, gate_views, health, prometheus, report_views, views
+from . import dashboard_views, gate_views, health, prometheus, report_views, token_views, views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -17,6 +17,8 @@ urlpatterns = [
     path("", dashboard_views.dashboard_view, name="home"),
     path("dashboard/metrics.csv", dashboard_views.metrics_csv_view, name="dashboard-metrics-csv"),
     path("reports/subscriptions/", report_views.subscriptions_view, name="report-subscriptions"),
+    path("account/api-tokens/", token_views.api_tokens_view, name="api-tokens"),
+    path("account/api-tokens/<str:token_key>/revoke/", token_views.api_token_revoke_view, name="api-token-revoke"),
     path("policy/", views.policy, name="policy"),
     path("teams/", views.team_list, name="team-list"),
     path("teams/<slug:slug>/", views.team_detail, name="team-detail"),

@@ -21,8 +21,21 @@ What a caller can rely on:
   Content-Length, 413 over MAX_BODY_BYTES (checked on Content-Length before
   reading, and on the bytes read, never reading more than the limit + 1),
   400 for malformed JSON or an invalid event, with pydantic's field paths.
-- The Alertmanager endpoint never answers 429 and answers 5xx only when the
-  payload could not be stored (Alertmanager retries 5xx and drops 4xx).
+- A request with a valid token is never answered 429 (Alertmanager drops a
+  4xx: the alert would be lost). The endpoints answer 5xx only when the event
+  could not be stored (Alertmanager retries a 5xx): 503 with Retry-After when
+  the database is unavailable, or when the integration is over the policy's
+  `incidents.ingest_max_events_per_minute` (unset by default; counted per
+  token in the cache, the excess is answered before anything is stored).
+
+Limits (counted in the cache with opsgov.ratelimit; they fail open when the cache is down):
+- Bad tokens per source address: a request refused for its token (401, 403,
+  or the Events v2 400 "Invalid routing key") counts against its address
+  (REMOTE_ADDR; behind a proxy, the proxy's); past INGEST_BAD_TOKEN_RATE
+  (default 30/minute) such refusals are answered 429 with Retry-After until
+  the window ends. Only refusals count and only refusals become 429, so
+  callers with a valid token from the same address are never held back.
+- Per integration: the policy cap above, answered 503 with Retry-After.
 
 The hot path is one statement: an insert that finds the integration by its token hash.
 """
@@ -40,6 +53,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import Error as DatabaseError
 from django.db import transaction
 from pydantic import ValidationError
@@ -47,6 +61,8 @@ from pydantic import ValidationError
 from incidents.ingestion import integration_for_token, store_raw_event, store_raw_event_for_token
 from incidents.models import IntegrationKind
 from incidents.tasks import enqueue_process_raw_event
+from opsgov import ratelimit
+from opsgov.policy import get_policy
 
 from .schemas import AlertmanagerWebhook, PagerDutyEvent, error_lines, parse_pagerduty_event
 
@@ -90,6 +106,8 @@ class Incoming:
     content_length: str | None
     #: Reads up to n bytes of the body (never past Content-Length).
     read: Callable[[int], bytes]
+    #: The caller's address (REMOTE_ADDR), which bad-token attempts are counted by.
+    remote_addr: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +276,7 @@ def _store(
     was replaced before this statement by Django's CONN_HEALTH_CHECKS; one that
     breaks during it is a 503 that the sender retries.
     """
+    _within_integration_cap(token, kinds=kinds, endpoint=endpoint)
     stored = store_raw_event_for_token(
         token=token, kinds=kinds, dedup_key=dedup_key, action=action, payload_json=payload_json
     )
@@ -270,6 +289,69 @@ def _store(
     event_id, event_uuid = stored
     transaction.on_commit(partial(enqueue_process_raw_event, event_id), robust=True)
     return event_uuid
+
+
+class Limited(Reject):
+    """A refusal that the sender waits out: 429 (bad tokens) or 503 (capacity), with Retry-After."""
+
+    def __init__(self, status: int, kind: str, message: str, *, retry_after: int, errors: list[str] | None = None):
+        super().__init__(status, kind, message, errors)
+        self.body["retry_after"] = retry_after
+        self.retry_after = retry_after
+
+    def answer(self) -> Answer:
+        return Answer(self.status, self.body, (("Retry-After", str(self.retry_after)),), logged=True)
+
+
+def _token_identity(token: str) -> str:
+    """What the cache counts an integration's events under: a digest of its token (never the token)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def _within_integration_cap(token: str, *, kinds: tuple[str, ...], endpoint: str) -> None:
+    """Count one event for the integration of `token`; a Limited (503) past the policy's per-minute cap.
+
+    Only over the cap is the token looked up, so that a bad token still gets its
+    403 (the count is by token, before the insert that checks it).
+    """
+    cap = get_policy().incidents.ingest_max_events_per_minute
+    if cap is None:
+        return
+    verdict = ratelimit.hit("ingest-integration", _token_identity(token), ratelimit.Rate(cap, 60))
+    if not verdict.allowed:
+        _integration_id(token, kinds=kinds, endpoint=endpoint)  # a bad token is refused as such
+        raise Limited(
+            503,
+            "unavailable",
+            f"This integration is over its limit of {cap} events a minute (policy "
+            f"incidents.ingest_max_events_per_minute); send it again in {verdict.retry_after} seconds.",
+            retry_after=verdict.retry_after,
+        )
+
+
+def _is_token_refusal(reject: Reject) -> bool:
+    """True when `reject` refuses the request for its token: 401, 403, or Events v2's "Invalid routing key"."""
+    return reject.status in (401, 403) or (
+        reject.status == 400 and "Invalid routing key" in reject.body.get("errors", [])
+    )
+
+
+def _bad_token_limited(incoming: Incoming, reject: Reject) -> Reject:
+    """`reject`, or a 429 when its caller's address is past INGEST_BAD_TOKEN_RATE refusals for their token."""
+    rate = settings.INGEST_BAD_TOKEN_RATE
+    if rate is None or not _is_token_refusal(reject):
+        return reject
+    verdict = ratelimit.hit("ingest-bad-token", incoming.remote_addr or "unknown", ratelimit.parse_rate(rate))
+    if verdict.allowed:
+        return reject
+    return Limited(
+        429,
+        "too many requests",
+        f"Too many requests with a refused token from this address; retry in {verdict.retry_after} seconds. "
+        f"This one: {reject.body['message']}",
+        retry_after=verdict.retry_after,
+        errors=reject.body.get("errors"),
+    )
 
 
 def _redacted(path: str, token: str | None) -> str:
@@ -288,7 +370,8 @@ def answer(endpoint: Endpoint, incoming: Incoming, token: str | None) -> Answer:
         if incoming.method != "POST":
             raise Reject(405, "method not allowed", "Send events with POST.")
         return endpoint(incoming, token)
-    except Reject as reject:
+    except Reject as refused:
+        reject = _bad_token_limited(incoming, refused)
         logger.warning("%s %s: %s", reject.status, _redacted(incoming.path, token), reject.body["message"])
         return reject.answer()
     except DatabaseError:

@@ -9,7 +9,8 @@ validate them (incidents.ingest.schemas), so the schema cannot drift from what
 is accepted; pydantic writes JSON Schema 2020-12, which `openapi_30` turns into
 OpenAPI 3.0's dialect (`nullable` instead of a null type, `enum` instead of `const`).
 Responses are those of incidents.ingest.handling: 202 once stored, 400, 401,
-403, 411, 413, 415, and 503 when the event could not be stored.
+403, 411, 413, 415, 429 for repeated bad tokens from one address, and 503 when the event could not be
+stored or the integration is over its policy cap.
 """
 
 from __future__ import annotations
@@ -110,8 +111,19 @@ def _responses(accepted: dict[str, Any], *, routing_key: bool) -> dict[str, Any]
             "The body is not `application/json`, or it is compressed.",
             {"status": "unsupported media type", "message": "Send the event as application/json, not text/plain."},
         ),
+        "429": _error(
+            "Too many requests refused for their token from this address (INGEST_BAD_TOKEN_RATE): wait "
+            "`Retry-After` seconds. Never the answer to a request with a valid token.",
+            {
+                "status": "too many requests",
+                "message": "Too many requests with a refused token from this address; retry in 42 seconds. "
+                "This one: The token matches no integration.",
+                "retry_after": 42,
+            },
+        ),
         "503": _error(
-            "The event could not be stored (database unavailable): retry later.",
+            "The event could not be stored (database unavailable), or the integration is over the policy's "
+            "`incidents.ingest_max_events_per_minute` (with `Retry-After`): send it again later.",
             {"status": "error", "message": "The event could not be stored; retry later."},
         ),
     }
@@ -173,6 +185,10 @@ def ingest_paths() -> tuple[dict[str, Any], dict[str, Any]]:
                 "status": {"type": "string"},
                 "message": {"type": "string"},
                 "errors": {"type": "array", "items": {"type": "string"}},
+                "retry_after": {
+                    "type": "integer",
+                    "description": "429 and a capacity 503: seconds to wait (also in the Retry-After header).",
+                },
             },
             "required": ["status", "message"],
         },

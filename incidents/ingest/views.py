@@ -30,6 +30,7 @@ def incoming(request: HttpRequest) -> Incoming:
         content_encoding=request.headers.get("Content-Encoding"),
         content_length=request.META.get("CONTENT_LENGTH"),
         read=request.read,
+        remote_addr=request.META.get("REMOTE_ADDR") or "",
     )
 
 

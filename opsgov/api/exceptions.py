@@ -8,6 +8,7 @@ service, a domain rule), answer 400 with a flat list of field paths:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -50,4 +51,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     if isinstance(exc, exceptions.ValidationError):
         response.data = {"detail": "Invalid input.", "errors": flatten_errors(exc.detail)}
+    elif isinstance(exc, exceptions.Throttled):
+        response.data = throttled_body(exc)
     return response
+
+
+def throttled_body(exc: exceptions.Throttled) -> dict[str, Any]:
+    """429's body: what happened and when to retry (also in the Retry-After header DRF sets)."""
+    seconds = getattr(exc, "wait", None)  # set by DRF's Throttled(wait=...), not declared by its type stubs
+    wait = math.ceil(seconds) if seconds is not None else None
+    when = f"retry in {wait} seconds" if wait is not None else "retry later"
+    return {"detail": f"Too many requests: this API's rate limit is reached; {when}.", "retry_after": wait}

@@ -29,7 +29,7 @@ INGEST_PATHS = {
     "/api/v1/ingest/pagerduty/v2/enqueue": "EventsV2Event",
     "/api/v1/ingest/pagerduty/enqueue": "EventsV2Event",
 }
-STATUSES = {"202", "400", "401", "403", "411", "413", "415", "503"}
+STATUSES = {"202", "400", "401", "403", "411", "413", "415", "429", "503"}
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,12 @@ PRODUCTION = {
     "SECRET_KEY": "a-production-secret-" + "x9Z!k" * 10,
     "ALLOWED_HOSTS": "opsgov.example.com",
     "DATABASE_URL": "postgresql://opsgov@db.internal:5432/opsgov",
+    "OPSGOV_METRICS_TOKEN": "a-scrape-token-" + "k3Pq" * 8,
 }
 
 
 def manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL"}}
+    clean = {k: v for k, v in os.environ.items() if k not in {*PRODUCTION, "OPSGOV_METRICS_TOKEN_FILE"}}
     clean.update({"OPSGOV_VAR_DIR": str(tmp_path), **env})
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
@@ -30,6 +31,17 @@ def test_production_settings_pass_check_deploy(tmp_path: Path) -> None:
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_reports_an_open_metrics_endpoint_in_production(tmp_path: Path) -> None:
+    env = {k: v for k, v in PRODUCTION.items() if k != "OPSGOV_METRICS_TOKEN"}
+    result = manage("check", "--deploy", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "opsgov.E010" in result.stderr
+    assert "OPSGOV_METRICS_TOKEN is not set" in result.stderr
+    # `check` without --deploy (and DEBUG on) does not ask for it.
+    assert manage("check", env=env, tmp_path=tmp_path).returncode == 0
+    assert manage("check", "--deploy", env={}, tmp_path=tmp_path).stderr.count("opsgov.E010") == 0
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL"])

@@ -1,22 +1,33 @@
-"""`manage.py create_api_token USERNAME` creates an API token and prints it once (it is stored hashed)."""
+"""`manage.py create_api_token USERNAME` creates an API token and prints it once (it is stored hashed).
+
+It expires after the policy's `api_tokens.default_ttl_days` unless `--expires-in-days` asks for a
+shorter (at most `api_tokens.max_ttl_days`) life; the expiry is printed with it.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from knox.models import AuthToken
+
+from opsgov.api_tokens import api_token_create
+from opsgov.errors import DomainError
+from opsgov.policy import get_policy
 
 
 class Command(BaseCommand):
     help = "Create a personal API token for a user and print it once. Send it as 'Authorization: Bearer <token>'."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        policy = get_policy().api_tokens
         parser.add_argument("username")
         parser.add_argument(
-            "--expires-in-days", type=int, default=None, help="Days until the token expires (default: never)."
+            "--expires-in-days",
+            type=int,
+            default=None,
+            help=f"Days until the token expires (default: the policy's {policy.default_ttl_days}; "
+            f"at most {policy.max_ttl_days}).",
         )
 
     def handle(self, *args: Any, username: str, expires_in_days: int | None, **options: Any) -> None:
@@ -27,13 +38,12 @@ class Command(BaseCommand):
             raise CommandError(f"No user named {username!r}.") from None
         if not user.is_active:
             raise CommandError(f"User {username!r} is inactive.")
-        if expires_in_days is not None and expires_in_days <= 0:
-            raise CommandError("--expires-in-days must be a positive number of days.")
-        expiry = timedelta(days=expires_in_days) if expires_in_days else None
-        instance, token = AuthToken.objects.create(user=user, expiry=expiry)
+        try:
+            created = api_token_create(user=user, expires_in_days=expires_in_days)
+        except DomainError as exc:
+            raise CommandError(f"--expires-in-days: {exc.message}") from None
         self.stderr.write(
-            f"Token for {username} (prefix {instance.token_key}, "
-            f"{'expires ' + instance.expiry.isoformat() if instance.expiry else 'no expiry'}). "
+            f"Token for {username} (prefix {created.instance.token_key}, expires {created.expiry.isoformat()}). "
             "It is shown once and stored hashed:"
         )
-        self.stdout.write(token)
+        self.stdout.write(created.token)
