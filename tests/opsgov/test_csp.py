@@ -17,6 +17,7 @@ from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from django.test import Client
 
+from opsgov.csp import REDOC_STYLE_HASHES
 from opsgov.roles import SRE_LEAD
 
 pytestmark = pytest.mark.django_db
@@ -94,7 +95,8 @@ def test_redoc_loads_no_web_fonts_and_gives_its_styles_the_responses_nonce(signe
     nonce = re.search(r'<script src="/static/opsgov/redoc-init\.js" nonce="([^"]+)"></script>', page)
     assert nonce, page
     rules = policy(response)
-    assert rules == {**SITE_POLICY, "style-src": f"'self' 'nonce-{nonce[1]}'", "worker-src": "'self' blob:"}
+    hashes = " ".join(REDOC_STYLE_HASHES)
+    assert rules == {**SITE_POLICY, "style-src": f"'self' 'nonce-{nonce[1]}' {hashes}", "worker-src": "'self' blob:"}
     # A fresh nonce for every response.
     assert policy(signed_in.get("/api/v1/redoc/"))["style-src"] != rules["style-src"]
 
