@@ -161,6 +161,12 @@ def test_the_main_pages_and_the_admin_work_under_the_policy(
     page.goto(base + "/admin/auth/user/")
     page.get_by_role("checkbox", name="Select all objects on this page").check()  # admin's actions.js
     expect(page.locator(".action-counter")).to_contain_text("1 of 1 selected")
+
+    # DRF's browsable API (its style="" attributes are allowed there, opsgov.csp): its scripts run.
+    page.goto(base + "/api/v1/services/")
+    expect(page.locator(".response-info")).to_contain_text('"slug": "checkout"')
+    page.get_by_role("button", name="Filters").click()  # Bootstrap's modal (jQuery)
+    expect(page.locator("#filtersModal")).to_be_visible()
     seen.assert_clean()
     page.close()
 

@@ -105,6 +105,7 @@ def test_only_the_browsable_api_gets_inline_style_attributes(signed_in: Client) 
     browsable = signed_in.get("/api/v1/services/", HTTP_ACCEPT="text/html")
     assert browsable.status_code == 200
     assert "style=" in text(browsable)
+    assert "<style" not in text(browsable), "no inline <style> element (templates/rest_framework/api.html)"
     assert policy(browsable) == {**SITE_POLICY, "style-src-attr": "'unsafe-inline'"}
     assert policy(signed_in.get("/api/v1/services/", HTTP_ACCEPT="application/json")) == SITE_POLICY
 
