@@ -43,8 +43,10 @@ What opsgov makes of an alerting rule
   ``without_service_label`` per file).
 * **runbook**: the ``runbook_url`` annotation. A URL of an opsgov runbook page
   (``<OPSGOV_BASE_URL>/monitoring/runbooks/<slug>/``, or that path alone) links
-  that Runbook (an unknown slug is an error); any other http(s) URL is kept as
-  an external runbook link. A runbook linked by hand in opsgov
+  that Runbook (an unknown slug is an error); any other absolute http(s) URL
+  with a host is kept as an external runbook link. Anything else is an error
+  naming the annotation: other paths, scheme-relative ``//host/...`` URLs,
+  other schemes (monitoring.links). A runbook linked by hand in opsgov
   (:func:`alert_rule_link_runbook`) is kept by later imports, unless the file's
   annotation names an opsgov runbook. A rule with no runbook is flagged.
 
@@ -82,6 +84,7 @@ from opsgov.errors import DomainError
 from opsgov.models import Service
 from opsgov.policy import SOURCE_SEVERITY_MAPPING, get_policy
 
+from .links import is_absolute_http_url, is_own_url
 from .models import AlertRule, RuleFile, RuleGroup, Runbook
 
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -561,9 +564,10 @@ class _FileChecker:
         if not has_alert or len(self.errors) > errors_before:
             return "alert", None
         url = annotations.get(RUNBOOK_ANNOTATION, "").strip()
-        if url and urlsplit(url).scheme not in ("http", "https") and not url.startswith("/"):
+        if url and not is_absolute_http_url(url) and not _is_opsgov_runbook_path(url):
             self.error(
-                f"{url!r} is not an http(s) URL (nor an opsgov path)",
+                f"{url!r} is not an absolute http(s) URL (https://host/...) nor the path of an opsgov runbook page "
+                "(/monitoring/runbooks/<slug>/)",
                 line=self._line_of(rule.get("annotations"), RUNBOOK_ANNOTATION),
                 path=f"{path}.annotations.{RUNBOOK_ANNOTATION}",
                 **where,
@@ -627,6 +631,12 @@ def map_severity(labels: Mapping[str, str]) -> str:
         return override
     mapped = SEVERITY_LABELS.get(labels.get("severity", "").strip().lower(), "")
     return mapped if mapped in defined else ""
+
+
+def _is_opsgov_runbook_path(url: str) -> bool:
+    """Whether `url` is a bare path (no scheme, no host) of an opsgov runbook page."""
+    parts = urlsplit(url)
+    return not parts.scheme and not parts.netloc and is_own_url(url) and opsgov_runbook_slug(url) is not None
 
 
 def opsgov_runbook_slug(url: str) -> str | None:

@@ -29,6 +29,8 @@ from opsgov.models import Service, TimeStampedModel
 from opsgov.policy import Span, Unit, get_policy
 from opsgov.sla import BusinessCalendar, first_instant_showing, policy_calendar, target_length
 
+from ..links import is_absolute_http_url, validate_runbook_link
+
 # --- Runbooks --------------------------------------------------------------------------
 
 
@@ -190,7 +192,10 @@ class AlertRule(TimeStampedModel):
     service_label = models.CharField(max_length=64, blank=True, help_text="The `service` label as written.")
     runbook = models.ForeignKey(Runbook, null=True, blank=True, on_delete=models.SET_NULL, related_name="alert_rules")
     runbook_url = models.CharField(
-        max_length=1000, blank=True, help_text="An external runbook link (`runbook_url` not pointing at opsgov)."
+        max_length=1000,
+        blank=True,
+        validators=[validate_runbook_link],
+        help_text="An external runbook link (`runbook_url` not pointing at opsgov): an absolute http(s) URL.",
     )
     runbook_linked_by_hand = models.BooleanField(
         default=False,
@@ -224,8 +229,14 @@ class AlertRule(TimeStampedModel):
         return self.runbook_id is not None or bool(self.runbook_url)
 
     @property
+    def external_runbook_href(self) -> str:
+        """The external runbook link when a browser may follow it ("" otherwise, e.g. a row kept from
+        before links were validated): pages show anything else as text."""
+        return self.runbook_url if is_absolute_http_url(self.runbook_url) else ""
+
+    @property
     def runbook_href(self) -> str:
         """Where the runbook is read: the opsgov page, else the external link, else ""."""
         if self.runbook is not None:
             return self.runbook.get_absolute_url()
-        return self.runbook_url
+        return self.external_runbook_href

@@ -1,8 +1,12 @@
+from csp.decorators import csp_update
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
+from opsgov.csp import REDOC_POLICY
+
 from . import views
+from .docs import RedocDocsView, SwaggerDocsView
 
 # Basenames prefixed with "api-", like every app's router: "team-list" is the HTML page's name.
 router = SimpleRouter()
@@ -21,6 +25,7 @@ urlpatterns = [
     path("", include("monitoring.api.slo_urls")),
     path("policy/", views.PolicyView.as_view(), name="api-policy"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # The docs pages work under the site's Content-Security-Policy (opsgov.api.docs, opsgov.csp).
+    path("docs/", SwaggerDocsView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", csp_update(REDOC_POLICY)(RedocDocsView.as_view(url_name="api-schema")), name="api-redoc"),
 ]

@@ -321,6 +321,21 @@ def test_an_invalid_upload_is_400_naming_file_line_group_and_rule(as_role: Calla
     assert not AlertRule.objects.exists()
 
 
+def test_a_scheme_relative_runbook_url_is_400_naming_the_annotation(as_role: Callable[[str], APIClient]) -> None:
+    text = (
+        "groups:\n  - name: edge\n    rules:\n      - alert: GatewayDown\n        expr: up == 0\n"
+        "        annotations:\n          runbook_url: //evil.example/runbooks/gateway\n"
+    )
+    response = as_role(SRE_LEAD).post(
+        "/api/v1/alert-rules/import/?name=edge.yml", text, content_type="application/yaml"
+    )
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["field"] == "edge.yml:groups[0].rules[0].annotations.runbook_url"
+    assert "'//evil.example/runbooks/gateway' is not an absolute http(s) URL" in error["message"]
+    assert not AlertRule.objects.exists()
+
+
 def test_a_yaml_syntax_error_upload_names_the_line(as_role: Callable[[str], APIClient]) -> None:
     response = as_role(SRE_LEAD).post(
         "/api/v1/alert-rules/import/?name=x.yml", "groups:\n  - name: [\n", content_type="application/yaml"

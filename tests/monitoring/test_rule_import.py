@@ -9,6 +9,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from monitoring.catalog import rule_coverage, rules_without_runbook
@@ -268,15 +269,53 @@ def test_unsafe_yaml_tags_are_refused() -> None:
     assert error.startswith("evil.yml:1: not valid YAML:")
 
 
-def test_a_runbook_url_that_is_not_a_url_is_refused() -> None:
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "//evil.example/runbooks/db",  # scheme-relative: the browser keeps the page's scheme, not our host
+        "/\\evil.example/runbooks/db",  # a backslash: browsers read it as a slash
+        "https:evil.example/x",  # no host
+        "ftp://files.example.com/runbook.txt",
+        "runbooks/db-failover",  # relative
+        "/monitoring/alert-rules/",  # an opsgov path, but not a runbook page
+        "https://wiki.example.com/run books",  # whitespace, which browsers drop or rewrite
+    ],
+)
+def test_a_runbook_url_that_is_not_an_absolute_http_url_is_refused(url: str) -> None:
     text = (
         "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n"
-        "        annotations:\n          runbook_url: javascript:alert(1)\n"
+        f"        annotations:\n          runbook_url: '{url}'\n"
     )
     assert errors_of("u.yml", text) == [
         "u.yml:7 (group 'g', rule 'A'): groups[0].rules[0].annotations.runbook_url: "
-        "'javascript:alert(1)' is not an http(s) URL (nor an opsgov path)"
+        f"{url!r} is not an absolute http(s) URL (https://host/...) nor the path of an opsgov runbook page "
+        "(/monitoring/runbooks/<slug>/)"
     ]
+
+
+@pytest.mark.parametrize("url", ["https://wiki.example.com/runbooks/db", "http://wiki/runbooks/db?x=1#step-2"])
+def test_absolute_http_runbook_urls_are_kept_as_external_links(url: str) -> None:
+    text = (
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n"
+        f"        annotations:\n          runbook_url: '{url}'\n"
+    )
+    import_rule_files(files=[("u.yml", text)])
+    assert AlertRule.objects.get().runbook_url == url
+
+
+def test_the_model_refuses_a_runbook_url_that_is_not_an_absolute_http_url() -> None:
+    import_rule_files(files=[("rules.yml", fixture_text())])
+    rule = AlertRule.objects.filter(runbook__isnull=True).first() or AlertRule.objects.first()
+    assert rule is not None
+    rule.runbook_url = "//evil.example/runbook"
+    with pytest.raises(ValidationError) as caught:
+        rule.full_clean(validate_unique=False, validate_constraints=False)
+    assert list(caught.value.message_dict) == ["runbook_url"]
+    assert rule.external_runbook_href == ""  # and a row stored before would be shown as text
+    rule.runbook_url = "https://wiki.example.com/runbook"
+    rule.full_clean(validate_unique=False, validate_constraints=False)
+    assert rule.external_runbook_href == "https://wiki.example.com/runbook"
 
 
 # --- All or nothing ----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -116,6 +117,54 @@ def test_style_iframes_and_forms_do_not_survive() -> None:
     html = render_markdown('<style>body{display:none}</style><iframe src="https://x"></iframe><form><input></form>ok')
     assert "<style" not in html and "<iframe" not in html and "<form" not in html and "<input" not in html
     assert "ok" in html
+
+
+@pytest.mark.parametrize(
+    ("text", "link"),
+    [
+        ("![Error rate](https://grafana.example.com/render/panel.png)", "https://grafana.example.com/render/panel.png"),
+        ("![](http://evil.example/pixel.gif)", "http://evil.example/pixel.gif"),
+    ],
+)
+def test_a_markdown_image_from_elsewhere_becomes_a_link_to_it(text: str, link: str) -> None:
+    html = render_markdown(text + " after")
+    assert "<img" not in html
+    assert f'<a href="{link}" rel="noopener noreferrer">' in html
+    assert "external image" in html.lower() and "after" in html
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<img src="https://evil.example/pixel.gif" alt="x">',
+        '<img src="//evil.example/pixel.gif">',
+        '<img src="/&#x5C;evil.example/pixel.gif">',  # /\evil.example: browsers read the backslash as a slash
+        '<img src="/&#9;/evil.example/pixel.gif">',  # a tab, which browsers drop: //evil.example
+        "![x](//evil.example/pixel.gif)",
+        '<img src="data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=">',
+        "![x](javascript:alert(1))",
+    ],
+)
+def test_no_image_from_elsewhere_is_ever_loaded(text: str) -> None:
+    html = render_markdown(text)
+    assert not re.search(r"<img[^>]*\bsrc=", html), html
+    assert 'href="//' not in html and "javascript" not in html and "data:" not in html
+
+
+def test_images_of_opsgov_itself_are_shown(settings: Any) -> None:
+    settings.OPSGOV_BASE_URL = "https://opsgov.example.com"
+    html = render_markdown(
+        "![topology](/static/opsgov/favicon.svg) ![a](diagram.png) ![b](https://opsgov.example.com/static/b.png)"
+    )
+    assert '<img alt="topology" src="/static/opsgov/favicon.svg">' in html
+    assert '<img alt="a" src="diagram.png">' in html
+    assert '<img alt="b" src="https://opsgov.example.com/static/b.png">' in html
+    assert "<img" not in render_markdown("![c](https://opsgov.example.com.evil.example/c.png)")
+
+
+def test_scheme_relative_links_lose_their_href() -> None:
+    html = render_markdown('[wiki](//evil.example/x) <a href="/\\evil.example">b</a>')
+    assert "href" not in html and "wiki" in html and "b</a>" in html
 
 
 # --- Template ----------------------------------------------------------------------------------
