@@ -350,8 +350,8 @@ def test_gate_selectors_name_what_is_missing_with_links() -> None:
 
 
 def test_overdue_runbook_findings_have_one_row_per_service() -> None:
-    checkout = ServiceFactory.create(slug="checkout")
-    ledger = ServiceFactory.create(slug="ledger")
+    checkout = ServiceFactory.create(slug="checkout", name="Checkout")
+    ledger = ServiceFactory.create(slug="ledger", name="Ledger")
     make_runbook("db", title="DB failover", services=[checkout, ledger], reviewed=date(2026, 1, 10))
     make_runbook("fresh", services=[checkout], reviewed=date(2026, 11, 1))
     make_runbook("orphan", title="Orphan", reviewed=date(2025, 12, 1))
