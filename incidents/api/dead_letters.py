@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
@@ -97,6 +98,11 @@ class DeadLetterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     pagination_class = DeadLetterPagination
     permission_classes = [RoleModelPermissions]
     lookup_field = "uuid"
+
+    def get_queryset(self) -> QuerySet[RawEvent]:
+        if self.action == "replay":  # any event: replaying one that is not dead-lettered is a 400 that says why
+            return RawEvent.objects.select_related("integration__service", "replayed_by")
+        return dead_letters.dead_letters()
 
     @extend_schema(
         summary="Replay a dead-lettered event: processed again; back on the list if it fails again",
