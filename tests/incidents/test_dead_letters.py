@@ -75,7 +75,7 @@ def fail_every_attempt(event: RawEvent) -> None:
 
 
 def test_an_event_failing_every_attempt_is_dead_lettered_in_the_transaction_of_its_last_failure() -> None:
-    integration, token = broken_integration()
+    _, token = broken_integration()
     event = accept(token)
     for attempt in range(1, ingestion.MAX_ATTEMPTS):
         result = ingestion.process_raw_event(event_id=event.pk)
