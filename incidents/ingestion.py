@@ -641,44 +641,43 @@ def _record_alert_signals(incident: Incident, alerts: Iterable[AlertmanagerAlert
         received[alert.fingerprint] = received.get(alert.fingerprint, 0) + 1
     known = _known_signals(incident, SignalKind.ALERTMANAGER, list(latest))
     legacy = _legacy_statuses(incident, known)
-    new_rows: list[AlertSignal] = []
-    changed_rows: list[AlertSignal] = []
+    now = timezone.now()
+    rows: list[AlertSignal] = []
     changes: list[AlertmanagerAlert] = []
     new_fingerprints = 0
     for fingerprint, alert in latest.items():
-        data = {**_alert_signal(alert), "raw_event": str(event.uuid), "received_at": event.received_at.isoformat()}
         row = known.get(fingerprint)
-        if row is None:
-            if legacy.get(fingerprint) != alert.status:
-                changes.append(alert)
-                new_fingerprints += fingerprint not in legacy
-            new_rows.append(
-                AlertSignal(
-                    incident=incident,
-                    kind=SignalKind.ALERTMANAGER,
-                    fingerprint=fingerprint,
-                    name=alert.labels.get("alertname", "")[:255],
-                    count=received[fingerprint],
-                    first_seen=at,
-                    last_seen=at,
-                    last_status=alert.status,
-                    labels=alert.labels,
-                    data=data,
-                )
-            )
-            continue
-        if row.last_status != alert.status:
+        before = row.last_status if row is not None else legacy.get(fingerprint)
+        if before != alert.status:
             changes.append(alert)
-        row.count += received[fingerprint]
-        row.last_seen = max(row.last_seen, at)
-        row.last_status = alert.status
-        row.labels = alert.labels
-        row.data = data
-        row.updated_at = timezone.now()  # bulk_update does not apply auto_now
-        changed_rows.append(row)
-    AlertSignal.objects.bulk_create(new_rows, batch_size=SIGNAL_BATCH)
-    AlertSignal.objects.bulk_update(
-        changed_rows, ["count", "last_seen", "last_status", "labels", "data", "updated_at"], batch_size=SIGNAL_BATCH
+            new_fingerprints += row is None and fingerprint not in legacy
+        rows.append(
+            AlertSignal(
+                incident=incident,
+                kind=SignalKind.ALERTMANAGER,
+                fingerprint=fingerprint,
+                name=alert.labels.get("alertname", "")[:255],
+                count=received[fingerprint] + (row.count if row is not None else 0),
+                first_seen=row.first_seen if row is not None else at,
+                last_seen=max(row.last_seen, at) if row is not None else at,
+                last_status=alert.status,
+                labels=alert.labels,
+                data={
+                    **_alert_signal(alert),
+                    "raw_event": str(event.uuid),
+                    "received_at": event.received_at.isoformat(),
+                },
+                updated_at=now,
+            )
+        )
+    # One upsert a batch (INSERT ... ON CONFLICT DO UPDATE with the values computed above; first_seen and
+    # created_at are kept). Safe to compute from the rows read: the caller holds the incident's row lock.
+    AlertSignal.objects.bulk_create(
+        rows,
+        batch_size=SIGNAL_BATCH,
+        update_conflicts=True,
+        unique_fields=["incident", "kind", "fingerprint"],
+        update_fields=["name", "count", "last_seen", "last_status", "labels", "data", "updated_at"],
     )
     if len(changes) > SIGNAL_ROWS_PER_EVENT:
         TimelineEvent.objects.create(
