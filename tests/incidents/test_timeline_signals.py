@@ -111,11 +111,11 @@ def test_the_page_of_that_incident_is_small_with_a_bounded_number_of_queries(
     page = response.content.decode()
     assert response.status_code == 200
     assert len(response.content) < PAGE_LIMIT, len(response.content)
-    assert f"{ALERTS} alerts, most recently seen first; showing 1–50" in page
+    assert f"{ALERTS} alerts, most recently seen first; showing 1\u201350" in page
     assert f"{ALERTS} alerts received" in page
     assert page.count("<code>") - page.count("<code>{}") == 50  # one page of signals
     second = signed_in.get(f"/incidents/{incident.pk}/", {"signals_page": 2}).content.decode()
-    assert "showing 51–100" in second
+    assert "showing 51\u2013100" in second
 
 
 def test_the_api_paginates_timeline_and_signals_and_the_detail_embeds_only_the_newest(
@@ -163,7 +163,7 @@ def test_old_incidents_with_one_entry_per_alert_render_paginated(
     total = incident.timeline.count()
     with django_assert_max_num_queries(25):
         page = signed_in.get(f"/incidents/{incident.pk}/").content.decode()
-    assert f"{total} entries, oldest first; showing 1–50" in page
+    assert f"{total} entries, oldest first; showing 1\u201350" in page
     assert "Legacy0 firing" in page and "Legacy60 firing" not in page
     last = signed_in.get(f"/incidents/{incident.pk}/", {"timeline_page": 3}).content.decode()
     assert "Legacy129 firing" in last
