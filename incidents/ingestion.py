@@ -687,13 +687,13 @@ def _record_alert_signals(incident: Incident, alerts: Iterable[AlertmanagerAlert
             **_signals_summary(alerts=sum(received.values()), new=new_fingerprints, changes=changes, event=event),
         )
         return 1
-    rows = []
+    entries = []
     for alert in changes:
         name = alert.labels.get("alertname", "alert")
         detail = alert.annotations.get("description") or alert.annotations.get("summary") or ""
         clock = _alert_clock(alert, event)
         what = "the alert started" if alert.status == "firing" else "the alert ended"
-        rows.append(
+        entries.append(
             TimelineEvent(
                 incident=incident,
                 kind=TimelineKind.SIGNAL,
@@ -702,8 +702,8 @@ def _record_alert_signals(incident: Incident, alerts: Iterable[AlertmanagerAlert
                 data={**_alert_signal(alert), "raw_event": str(event.uuid), "received_at": clock.data()["received_at"]},
             )
         )
-    TimelineEvent.objects.bulk_create(rows)
-    return len(rows)
+    TimelineEvent.objects.bulk_create(entries)
+    return len(entries)
 
 
 def _signals_summary(*, alerts: int, new: int, changes: list[AlertmanagerAlert], event: RawEvent) -> dict[str, Any]:

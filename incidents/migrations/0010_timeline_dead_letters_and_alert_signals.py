@@ -78,7 +78,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='alertsignal',
             name='incident',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='signals', to='incidents.incident'),
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alert_signals', to='incidents.incident'),
         ),
         migrations.AddIndex(
             model_name='alertsignal',

@@ -329,7 +329,7 @@ class AlertSignal(models.Model):
     timeline entries carry it, which incidents.context reads.
     """
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="signals")
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="alert_signals")
     kind = models.CharField(max_length=16, choices=SignalKind.choices)
     fingerprint = models.CharField(max_length=255, help_text="Alertmanager fingerprint, or the Events v2 dedup_key.")
     name = models.CharField(max_length=255, blank=True, help_text="alertname, or the Events v2 summary.")

@@ -295,7 +295,7 @@ def test_a_repeated_trigger_for_an_open_key_is_counted_on_its_signal_not_a_new_i
     process_pending()
     incident = Incident.objects.get()
     assert signals(incident) == [("trigger", "")]
-    (signal,) = incident.signals.all()
+    (signal,) = incident.alert_signals.all()
     assert (signal.kind, signal.fingerprint, signal.count, signal.last_status) == (
         "events_v2",
         incident.dedup_key,

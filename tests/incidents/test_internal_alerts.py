@@ -74,7 +74,7 @@ def test_a_repeated_firing_is_counted_on_its_signal_and_resolved_resolves_it() -
     process_pending()
     incident = Incident.objects.get(service=service)
     assert incident.timeline.filter(kind=TimelineKind.SIGNAL).count() == 1
-    assert incident.signals.get().count == 2
+    assert incident.alert_signals.get().count == 2
 
     raise_alert(alert(service.pk, status="resolved", at=NOW))
     process_pending()

@@ -77,8 +77,8 @@ def test_a_webhook_of_10000_alerts_adds_a_handful_of_timeline_entries_and_a_sign
     summary = incident.timeline.get(kind=TimelineKind.SIGNAL)
     assert summary.message.startswith(f"{ALERTS} alerts received ({ALERTS} new fingerprints")
     assert summary.data["alerts"] == ALERTS and summary.data["firing"] == ALERTS
-    assert incident.signals.count() == ALERTS
-    one = incident.signals.get(fingerprint=f"{42:04x}")
+    assert incident.alert_signals.count() == ALERTS
+    one = incident.alert_signals.get(fingerprint=f"{42:04x}")
     assert (one.count, one.last_status, one.name, one.labels) == (1, "firing", "D0", {"alertname": "D0"})
 
     # Alertmanager repeats the notification: counted, nothing on the timeline.
@@ -96,7 +96,7 @@ def test_a_webhook_of_10000_alerts_adds_a_handful_of_timeline_entries_and_a_sign
     send(token, json.dumps(resolved).encode())
     process_pending()
     assert incident.timeline.filter(kind=TimelineKind.SIGNAL).count() == 1 + 3
-    assert incident.signals.filter(last_status="resolved").count() == 3
+    assert incident.alert_signals.filter(last_status="resolved").count() == 3
 
 
 def test_the_page_of_that_incident_is_small_with_a_bounded_number_of_queries(
@@ -184,7 +184,7 @@ def test_a_legacy_incident_does_not_record_its_known_alerts_again() -> None:
     send(token, webhook(2))
     process_pending()
     assert incident.timeline.count() == entries
-    assert incident.signals.count() == 2
+    assert incident.alert_signals.count() == 2
 
 
 def test_small_webhooks_keep_an_entry_per_new_alert() -> None:
