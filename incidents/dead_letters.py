@@ -140,19 +140,10 @@ def by_integration() -> list[IntegrationDeadLetters]:
 
 
 def gate_evidence() -> tuple[list[Evidence], str | None]:
-    """Rows for the incident-management gate: one failing row per integration with dead letters (else one
-    passing row), and the problem to state, if any."""
+    """Rows for the incident-management gate: one failing row per integration with dead letters (none when
+    there is none: nothing to judge), and the problem to state, if any."""
     groups = by_integration()
     url = reverse("dead-letter-list")
-    if not groups:
-        return [
-            Evidence(
-                label="No accepted alert event is dead-lettered",
-                status=GateStatus.PASS,
-                url=url,
-                key="dead_letters",
-            )
-        ], None
     rows = [
         Evidence(
             label=f"{group.integration.name}: {group.count} accepted event(s) dead-lettered",
@@ -160,10 +151,12 @@ def gate_evidence() -> tuple[list[Evidence], str | None]:
             detail=f"Processing failed; latest {group.latest:%Y-%m-%d %H:%M} UTC. Replay them once fixed.",
             url=f"{url}?integration={group.integration.uuid}",
             service=group.integration.service.slug,
-            key=f"dead_letters:{group.integration.service.slug}",
+            key=f"dead_letters:{group.integration.uuid}",
         )
         for group in groups
     ]
+    if not rows:
+        return [], None
     total = sum(group.count for group in groups)
     return rows, f"{total} accepted alert event(s) dead-lettered (not applied)"
 

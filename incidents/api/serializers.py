@@ -27,6 +27,7 @@ from ..models import (
     AlertSignal,
     Incident,
     Integration,
+    SignalKind,
     TimelineEvent,
     TimelineKind,
     routing_label_problem,
@@ -169,8 +170,18 @@ class IncidentContextSerializer(serializers.Serializer):
 TIMELINE_EMBEDDED = 100
 
 
+@extend_schema_field(
+    {"type": "string", "enum": SignalKind.values, "description": "alertmanager (by fingerprint) or events_v2."},
+    component_name="SignalKind",  # its own component: "kind" is also the integrations' field name
+)
+class SignalKindField(serializers.CharField):
+    """An alert signal's source: alertmanager (by fingerprint) or events_v2 (by dedup key)."""
+
+
 class AlertSignalSerializer(serializers.ModelSerializer):
     """One alert of an incident with its count: an Alertmanager fingerprint or an Events v2 dedup key."""
+
+    kind = SignalKindField(read_only=True)
 
     class Meta:
         model = AlertSignal

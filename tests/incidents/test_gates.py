@@ -87,7 +87,6 @@ def test_it_passes_with_a_covered_path_and_responses_on_time(person: User) -> No
     assert labels == [
         "Checkout: Checkout policy, covered for 7 days",
         "Response targets met for 100.0 % of 1 incidents (target 90 %)",
-        "No accepted alert event is dead-lettered",
     ]
 
 
