@@ -82,7 +82,7 @@ def test_a_dead_letter_is_emailed_and_a_replay_is_applied_by_the_worker(
     assert wait_until(lambda: attempts(event.pk) == 1, TASK_TIMEOUT), worker.log_tail()
     for attempt in range(2, ingestion.MAX_ATTEMPTS + 1):  # as the sweeper re-enqueues it
         tasks.process_raw_event.delay(event.pk)
-        assert wait_until(lambda: attempts(event.pk) == attempt, TASK_TIMEOUT), worker.log_tail()
+        assert wait_until(lambda wanted=attempt: attempts(event.pk) == wanted, TASK_TIMEOUT), worker.log_tail()
     event.refresh_from_db()
     assert event.dead_lettered_at is not None and event.processed_at is None
     assert not Incident.objects.exists()
