@@ -196,3 +196,15 @@ def test_small_webhooks_keep_an_entry_per_new_alert() -> None:
     send(token, webhook(ingestion.SIGNAL_ROWS_PER_EVENT + 1))  # one new alert
     process_pending()
     assert incident.timeline.filter(kind=TimelineKind.SIGNAL).count() == ingestion.SIGNAL_ROWS_PER_EVENT + 1
+
+
+def test_the_incident_search_finds_alerts_summed_up_in_one_entry(sre: APIClient) -> None:
+    _, token = make_integration("alertmanager")
+    body = json.loads(webhook(ingestion.SIGNAL_ROWS_PER_EVENT + 1, names=11))  # its name not among the 5 shown
+    body["alerts"][-1]["labels"]["alertname"] = "QuietlyFullVolume"  # only on its signal, not on the timeline
+    send(token, json.dumps(body).encode())
+    process_pending()
+    incident = Incident.objects.get()
+    assert not incident.timeline.filter(message__contains="QuietlyFullVolume").exists()
+    found = sre.get("/api/v1/incidents/", {"q": "quietlyfull"}).json()["results"]
+    assert [row["number"] for row in found] == [incident.pk]
