@@ -105,6 +105,7 @@ PagerDuty Events v2 (kinds pagerduty and generic):
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -164,6 +165,8 @@ MAX_ATTEMPTS = 5
 SIGNAL_ROWS_PER_EVENT = 10
 #: Fingerprints looked up / written per query when a webhook carries many alerts.
 SIGNAL_BATCH = 500
+#: AlertSignal.fingerprint's length.
+SIGNAL_KEY_LENGTH = 255
 
 _TRANSIENT = (OperationalError, InterfaceError)
 
@@ -606,6 +609,14 @@ def _alert_clock(alert: AlertmanagerAlert, event: RawEvent) -> SenderClock:
     return SenderClock.of(received_at=event.received_at, sender_at=sender_at)
 
 
+def signal_key(fingerprint: str) -> str:
+    """The AlertSignal key of a fingerprint: itself (Alertmanager's are 16 hex digits), or for one longer than
+    the column (any sender may send anything) "sha256:" and its digest, so it is still counted, apart."""
+    if len(fingerprint) <= SIGNAL_KEY_LENGTH:
+        return fingerprint
+    return "sha256:" + hashlib.sha256(fingerprint.encode()).hexdigest()
+
+
 def _known_signals(incident: Incident, kind: str, fingerprints: list[str]) -> dict[str, AlertSignal]:
     """The incident's AlertSignal rows of these fingerprints, by fingerprint (one query per SIGNAL_BATCH)."""
     known: dict[str, AlertSignal] = {}
@@ -637,8 +648,9 @@ def _record_alert_signals(incident: Incident, alerts: Iterable[AlertmanagerAlert
     latest: dict[str, AlertmanagerAlert] = {}
     received: dict[str, int] = {}
     for alert in alerts:  # a webhook names a fingerprint once; a repeat within it counts, the last one wins
-        latest[alert.fingerprint] = alert
-        received[alert.fingerprint] = received.get(alert.fingerprint, 0) + 1
+        key = signal_key(alert.fingerprint)
+        latest[key] = alert
+        received[key] = received.get(key, 0) + 1
     known = _known_signals(incident, SignalKind.ALERTMANAGER, list(latest))
     legacy = _legacy_statuses(incident, known)
     now = timezone.now()

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from incidents import ingestion
 from incidents.ingest.handling import MAX_BODY_BYTES
-from incidents.models import AlertSignal, Incident, TimelineEvent, TimelineKind
+from incidents.models import AlertSignal, Incident, RawEvent, TimelineEvent, TimelineKind
 from opsgov.roles import SRE_LEAD
 
 from .factories import IncidentFactory
@@ -208,3 +208,17 @@ def test_the_incident_search_finds_alerts_summed_up_in_one_entry(sre: APIClient)
     assert not incident.timeline.filter(message__contains="QuietlyFullVolume").exists()
     found = sre.get("/api/v1/incidents/", {"q": "quietlyfull"}).json()["results"]
     assert [row["number"] for row in found] == [incident.pk]
+
+
+def test_a_fingerprint_longer_than_the_column_is_counted_under_its_digest() -> None:
+    _, token = make_integration("alertmanager")
+    body = json.loads(webhook(2))
+    body["alerts"][0]["fingerprint"] = "f" * 300
+    send(token, json.dumps(body).encode())
+    send(token, json.dumps(body).encode())
+    process_pending()
+    incident = Incident.objects.get()
+    assert not RawEvent.objects.exclude(last_error="").exists()
+    long = incident.alert_signals.get(fingerprint=ingestion.signal_key("f" * 300))
+    assert long.fingerprint.startswith("sha256:") and long.count == 2
+    assert incident.alert_signals.get(fingerprint="0001").count == 2
