@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import pytest
 from django.contrib.auth.models import User
@@ -63,6 +64,10 @@ def attempts(event_id: int) -> int:
     return int(RawEvent.objects.values_list("attempts", flat=True).get(pk=event_id))
 
 
+def reached(event_id: int, wanted: int) -> bool:
+    return attempts(event_id) == wanted
+
+
 def test_a_dead_letter_is_emailed_and_a_replay_is_applied_by_the_worker(
     worker: Worker,
     smtp_sink: Sink,  # noqa: F811
@@ -82,7 +87,7 @@ def test_a_dead_letter_is_emailed_and_a_replay_is_applied_by_the_worker(
     assert wait_until(lambda: attempts(event.pk) == 1, TASK_TIMEOUT), worker.log_tail()
     for attempt in range(2, ingestion.MAX_ATTEMPTS + 1):  # as the sweeper re-enqueues it
         tasks.process_raw_event.delay(event.pk)
-        assert wait_until(lambda wanted=attempt: attempts(event.pk) == wanted, TASK_TIMEOUT), worker.log_tail()
+        assert wait_until(partial(reached, event.pk, attempt), TASK_TIMEOUT), worker.log_tail()
     event.refresh_from_db()
     assert event.dead_lettered_at is not None and event.processed_at is None
     assert not Incident.objects.exists()
