@@ -88,7 +88,16 @@ class IntegrationAdmin(admin.ModelAdmin):
 
 @admin.register(RawEvent)
 class RawEventAdmin(admin.ModelAdmin):
-    list_display = ["received_at", "integration", "action", "dedup_key", "processed_at", "attempts", "incident"]
+    list_display = [
+        "received_at",
+        "integration",
+        "action",
+        "dedup_key",
+        "processed_at",
+        "dead_lettered_at",
+        "attempts",
+        "incident",
+    ]
     list_filter = ["action", "integration"]
     search_fields = ["dedup_key"]
     date_hierarchy = "received_at"

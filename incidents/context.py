@@ -1,7 +1,7 @@
 """What a responder needs next to an incident: runbooks, descriptions, links, images, client and details.
 
-`incident_context(incident)` reads the data the incident's SIGNAL timeline
-entries carry (incidents.ingestion writes them) and merges it into one
+`incident_context(incident)` reads the data the incident's AlertSignal rows and
+SIGNAL timeline entries carry (incidents.ingestion writes them) and merges it into one
 `IncidentContext`. The incident page, the API detail (`context`), the paging
 e-mail and the webhook payload all render that one value, so they agree.
 
@@ -34,10 +34,10 @@ Guarantees
 - Bounded: at most SIGNAL_LIMIT signals are read (the newest), at most
   ITEM_LIMIT entries per list and ALERT_LIMIT alerts are kept (`omitted` counts
   what was left out), every string is cut to a fixed length.
-- A fixed number of queries whatever the number of signals: at most three (the
-  signals, unless the caller passes the loaded timeline; the RawEvents'
-  commonAnnotations, only when there are Alertmanager signals; the rule
-  catalog, only when an alert has no runbook of its own).
+- A fixed number of queries whatever the number of signals: at most four (the
+  AlertSignal rows; the timeline signals, unless the caller passes the loaded
+  timeline; the RawEvents' commonAnnotations, only when there are Alertmanager
+  signals; the rule catalog, only when an alert has no runbook of its own).
 - Deduplicated: a URL is listed once (in the first of runbooks, links, images
   that holds it), a description and a details block once.
 - Safe to render: nothing here is HTML. A link's `href` is set only for an
@@ -57,7 +57,10 @@ from urllib.parse import urlsplit
 
 from opsgov.registry import runbooks as runbook_directory
 
-from .models import Incident, RawEvent, TimelineEvent, TimelineKind
+from .models import AlertSignal, Incident, RawEvent, TimelineEvent, TimelineKind
+
+#: What the readers take a signal's data from: an incident's AlertSignal row or SIGNAL timeline entry.
+_Signal = AlertSignal | TimelineEvent
 
 #: The newest signals read per incident (an incident flapping for days keeps its latest context).
 SIGNAL_LIMIT = 500
@@ -246,17 +249,27 @@ class _Builder:
         )
 
 
-def _newest_signals(incident: Incident, timeline: Iterable[TimelineEvent] | None) -> list[TimelineEvent]:
-    """The incident's newest SIGNAL_LIMIT signals, newest first (from `timeline` if given, else one query)."""
+def _newest_signals(incident: Incident, timeline: Iterable[TimelineEvent] | None) -> list[_Signal]:
+    """The latest data of the incident's newest SIGNAL_LIMIT alerts (AlertSignal rows, one query), then its
+    newest SIGNAL_LIMIT SIGNAL timeline entries (from `timeline` if given, else one query), newest first.
+
+    The AlertSignal rows come first: they hold each alert's latest state, also for the alerts of a
+    webhook too large to have a timeline entry each. The timeline entries cover incidents from before
+    AlertSignal rows existed; the readers below keep the first data of each alert.
+    """
+    aggregated: list[_Signal] = list(
+        AlertSignal.objects.filter(incident=incident).only("id", "data").order_by("-last_seen", "-id")[:SIGNAL_LIMIT]
+    )
     if timeline is not None:
         signals = [event for event in timeline if event.kind == TimelineKind.SIGNAL]
         signals.sort(key=lambda event: (event.at, event.pk or 0), reverse=True)
-        return signals[:SIGNAL_LIMIT]
-    return list(
-        TimelineEvent.objects.filter(incident=incident, kind=TimelineKind.SIGNAL)
+        return [*aggregated, *signals[:SIGNAL_LIMIT]]
+    return [
+        *aggregated,
+        *TimelineEvent.objects.filter(incident=incident, kind=TimelineKind.SIGNAL)
         .only("id", "at", "kind", "data")
-        .order_by("-at", "-id")[:SIGNAL_LIMIT]
-    )
+        .order_by("-at", "-id")[:SIGNAL_LIMIT],
+    ]
 
 
 def _str_dict(value: Any) -> dict[str, str]:
@@ -277,7 +290,7 @@ def _events_v2_key(data: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(data.get(name) or "") for name in ("source", "component", "group", "class", "summary"))
 
 
-def _alertmanager_signals(signals: list[TimelineEvent]) -> Iterator[dict[str, Any]]:
+def _alertmanager_signals(signals: list[_Signal]) -> Iterator[dict[str, Any]]:
     """The latest signal data of each fingerprint, newest first."""
     seen: set[str] = set()
     for event in signals:
@@ -289,7 +302,7 @@ def _alertmanager_signals(signals: list[TimelineEvent]) -> Iterator[dict[str, An
         yield data
 
 
-def _events_v2_signals(signals: list[TimelineEvent]) -> Iterator[dict[str, Any]]:
+def _events_v2_signals(signals: list[_Signal]) -> Iterator[dict[str, Any]]:
     """The latest Events v2 trigger signal data per (source, component, group, class, summary), newest first."""
     seen: set[tuple[str, ...]] = set()
     for event in signals:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 
 import django_filters
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from drf_spectacular.utils import extend_schema_field
 
 from opsgov.filters import SearchFilterSet
 from opsgov.models import Service
 from opsgov.policy import get_policy
 
-from .models import Incident, IncidentStatus, TimelineEvent, TimelineKind
+from .models import AlertSignal, Incident, IncidentStatus, TimelineEvent, TimelineKind
 
 
 def incident_list() -> QuerySet[Incident]:
@@ -24,11 +24,19 @@ def incident_list() -> QuerySet[Incident]:
 
 
 def incident_detail() -> QuerySet[Incident]:
-    """`incident_list()` plus impacted services and the ordered timeline (with actors), prefetched."""
-    return incident_list().prefetch_related(
-        "impacted_services",
-        Prefetch("timeline", queryset=TimelineEvent.objects.select_related("actor").order_by("at", "id")),
-    )
+    """`incident_list()` plus impacted services, prefetched. The timeline is read a page at a time
+    (`timeline_entries`): one webhook can bring thousands of alerts."""
+    return incident_list().prefetch_related("impacted_services")
+
+
+def timeline_entries(incident: Incident) -> QuerySet[TimelineEvent]:
+    """The incident's timeline, oldest first, with actors (timeline_incident_at_idx): paginate it."""
+    return TimelineEvent.objects.filter(incident=incident).select_related("actor").order_by("at", "id")
+
+
+def alert_signals(incident: Incident) -> QuerySet[AlertSignal]:
+    """The incident's alerts with their counts, most recently seen first (alert_signal_recent_idx): paginate it."""
+    return AlertSignal.objects.filter(incident=incident).order_by("-last_seen", "-id")
 
 
 PUBLIC_ID = re.compile(r"(?:INC-)?([0-9]{1,18})", re.IGNORECASE)
@@ -92,7 +100,11 @@ class IncidentFilterSet(SearchFilterSet):
         alerts = TimelineEvent.objects.filter(
             incident=OuterRef("pk"), kind__in=(TimelineKind.SIGNAL, TimelineKind.TRIGGERED)
         ).filter(Q(data__labels__alertname__icontains=value) | Q(data__labels__icontains=value))
-        condition = Q(title__icontains=value) | Q(summary__icontains=value) | Q(Exists(alerts))
+        # Alerts counted under the incident's Signals (those of a large webhook have no timeline entry each).
+        signals = AlertSignal.objects.filter(incident=OuterRef("pk")).filter(
+            Q(name__icontains=value) | Q(labels__icontains=value)
+        )
+        condition = Q(title__icontains=value) | Q(summary__icontains=value) | Q(Exists(alerts)) | Q(Exists(signals))
         number = incident_number(value)
         if number is not None:
             condition |= Q(pk=number)

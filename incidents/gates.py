@@ -19,6 +19,7 @@ from opsgov.policy import get_policy
 from opsgov.registry import Evidence, Gate, GateResult
 from opsgov.roles import SRE_LEAD, TECH_LEAD
 
+from . import dead_letters
 from .models import (
     ActionItem,
     ActionStatus,
@@ -60,7 +61,8 @@ class IncidentManagementGate(Gate):
     owner_roles = (SRE_LEAD,)
     description = (
         "Every active service has an escalation policy whose schedules leave no on-call gap in the next "
-        "7 days; response targets met for the policy's share of incidents in 30 days; reviews done on time."
+        "7 days; response targets met for the policy's share of incidents in 30 days; reviews done on time; "
+        "no accepted alert event dead-lettered (processing failed and nobody replayed it yet)."
     )
 
     def evaluate(self, *, now: datetime) -> GateResult:
@@ -203,6 +205,12 @@ class IncidentManagementGate(Gate):
             )
         if late:
             problems.append(f"{overdue.count()} post-incident review(s) overdue")
+
+        # 4. Ingestion health: no accepted alert event left dead-lettered (incidents.dead_letters).
+        dead_rows, dead_problem = dead_letters.gate_evidence()
+        rows.extend(dead_rows)
+        if dead_problem:
+            problems.append(dead_problem)
         return _result(
             rows, problems, "Every active service has a covered escalation path; responses and reviews on time."
         )

@@ -12,13 +12,16 @@ Guarantees:
   incident meet the partial unique constraint `incident_one_open_per_service_key`; the loser's
   IntegrityError is caught in a savepoint and the event is applied to the
   incident that won.
-- Failures are recorded. A failing event gets attempts + 1 and last_error, and
-  later events of its key wait for it (order matters); after MAX_ATTEMPTS it is
-  given up (processed_at set, last_error kept) so its key moves on. Transient
-  database errors (OperationalError, InterfaceError) roll everything back and
-  are raised for the task to retry.
+- Failures are recorded, and nothing accepted is dropped silently. A failing
+  event gets attempts + 1 and last_error, and later events of its key wait for
+  it (order matters); the failure that reaches MAX_ATTEMPTS dead-letters it
+  (dead_lettered_at set in the same transaction, processed_at left empty) so
+  its key moves on. A dead letter is listed, notified to its owners and fails
+  the incident-management gate until someone replays it (incidents.dead_letters).
+  Transient database errors (OperationalError, InterfaceError) roll everything
+  back and are raised for the task to retry.
 - Nothing is left behind. `claim_stale_raw_events` (the sweeper) returns events
-  unprocessed for SWEEP_AFTER, claimed in bounded batches.
+  unprocessed (and not dead-lettered) for SWEEP_AFTER, claimed in bounded batches.
 
 Enqueueing (incidents.tasks; DESIGN.md, "Data flow: an alert"):
 - The RawEvent is committed before the 202 answer; an on-commit callback that
@@ -64,10 +67,15 @@ Alertmanager (one incident per open groupKey and routed service):
   to its routed service.
 - The webhook's alerts are split by routed service; each part is applied on its
   own: firing if one of its alerts fires, else resolved.
-- Firing opens the service's incident (or joins the open one); each alert is a
-  SIGNAL timeline event with its fingerprint, status, labels, startsAt/endsAt and
-  how long before the receipt the alert started. Only a new fingerprint or a
-  changed status adds a signal, so Alertmanager's repeat notifications add nothing.
+- Firing opens the service's incident (or joins the open one). Every alert
+  updates its AlertSignal row (one per incident and fingerprint: count, first
+  and last seen, last status, labels, the latest data). Only a new fingerprint
+  or a changed status adds to the timeline, so Alertmanager's repeat
+  notifications add nothing there: up to SIGNAL_ROWS_PER_EVENT such alerts are a
+  SIGNAL timeline event each (fingerprint, status, labels, startsAt/endsAt, how
+  long before the receipt the alert started); more make one SIGNAL entry for
+  the webhook ("N alerts received: M new, K changed status"), so a webhook of
+  10,000 alerts adds one timeline entry, not 10,000.
 - Severity: per alert, a valid `opsgov_severity` label, else its `severity`
   label mapped through the integration's severity_mapping over
   DEFAULT_SEVERITY_MAPPING; the most severe across the part's firing alerts;
@@ -82,7 +90,9 @@ Alertmanager (one incident per open groupKey and routed service):
 PagerDuty Events v2 (kinds pagerduty and generic):
 - trigger: routed by payload.component or a custom_details key; opens an
   incident on that service (triggered_at = the receipt, or payload.timestamp
-  within the bound) or adds a signal to the open one;
+  within the bound) or joins the open one. Its AlertSignal row (per dedup_key)
+  counts every trigger; a SIGNAL timeline entry is added for the key's first
+  trigger on the incident and whenever its summary changes, not for repeats;
 - acknowledge: acknowledges the key's triggered incidents (on every service the
   key was routed to), else nothing;
 - resolve: resolves the key's open incidents (with auto_resolve; without, it
@@ -95,6 +105,7 @@ PagerDuty Events v2 (kinds pagerduty and generic):
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -124,11 +135,13 @@ from . import routing, services, slo_alerts
 from .ingest.schemas import AlertmanagerAlert, AlertmanagerWebhook, PagerDutyTrigger, parse_pagerduty_event
 from .models import (
     OPEN_STATUSES,
+    AlertSignal,
     Incident,
     IncidentStatus,
     Integration,
     IntegrationKind,
     RawEvent,
+    SignalKind,
     TimelineEvent,
     TimelineKind,
     hash_token,
@@ -146,19 +159,27 @@ DEFAULT_SEVERITY_MAPPING = SOURCE_SEVERITY_MAPPING
 SWEEP_AFTER = timedelta(seconds=30)
 #: At most this many events are claimed per sweep.
 SWEEP_BATCH = 500
-#: A failing event is tried this many times, then given up so later events of its key proceed.
+#: A failing event is tried this many times, then dead-lettered so later events of its key proceed.
 MAX_ATTEMPTS = 5
+#: At most this many alerts of one webhook get a timeline entry each; more are summed up in one entry.
+SIGNAL_ROWS_PER_EVENT = 10
+#: Fingerprints looked up / written per query when a webhook carries many alerts.
+SIGNAL_BATCH = 500
+#: AlertSignal.fingerprint's length.
+SIGNAL_KEY_LENGTH = 255
 
 _TRANSIENT = (OperationalError, InterfaceError)
 
 
 @dataclass(frozen=True)
 class ProcessResult:
-    """What one process_raw_event call did: events applied, the last incident touched, whether one failed."""
+    """What one process_raw_event call did: events applied, the last incident touched, whether one failed,
+    the events it dead-lettered."""
 
     applied: int = 0
     incident_id: int | None = None
     failed: bool = False
+    dead_lettered: tuple[int, ...] = ()
 
 
 # --- The ingestion hot path (one indexed query, one insert) ------------------------------
@@ -356,7 +377,9 @@ def claim_stale_raw_events(*, older_than: timedelta = SWEEP_AFTER, limit: int = 
     with transaction.atomic():
         rows = list(
             RawEvent.objects.select_for_update(skip_locked=True)
-            .filter(processed_at__isnull=True, received_at__lt=cutoff, updated_at__lt=cutoff)
+            .filter(
+                processed_at__isnull=True, dead_lettered_at__isnull=True, received_at__lt=cutoff, updated_at__lt=cutoff
+            )
             .order_by("received_at", "id")
             .values_list("id", "integration_id", "dedup_key")[:limit]
         )
@@ -374,13 +397,23 @@ def claim_stale_raw_events(*, older_than: timedelta = SWEEP_AFTER, limit: int = 
 
 @transaction.atomic
 def _process(event_id: int) -> ProcessResult:
-    head = RawEvent.objects.filter(pk=event_id).values_list("integration_id", "dedup_key", "processed_at").first()
-    if head is None or head[2] is not None:
-        return ProcessResult()
-    integration_id, dedup_key, _ = head
+    head = (
+        RawEvent.objects.filter(pk=event_id)
+        .values_list("integration_id", "dedup_key", "processed_at", "dead_lettered_at")
+        .first()
+    )
+    if head is None or head[2] is not None or head[3] is not None:
+        return ProcessResult()  # missing, processed, or dead-lettered (only a replay processes it again)
+    integration_id, dedup_key, _, _ = head
     events = list(
         RawEvent.objects.select_for_update()
-        .filter(integration_id=integration_id, dedup_key=dedup_key, processed_at__isnull=True, id__lte=event_id)
+        .filter(
+            integration_id=integration_id,
+            dedup_key=dedup_key,
+            processed_at__isnull=True,
+            dead_lettered_at__isnull=True,
+            id__lte=event_id,
+        )
         .order_by("id")
     )
     if not events:
@@ -389,6 +422,7 @@ def _process(event_id: int) -> ProcessResult:
     apply = _apply_alertmanager if integration.kind == IntegrationKind.ALERTMANAGER else _apply_pagerduty
     applied = 0
     incident_id: int | None = None
+    dead: list[int] = []
     for event in events:
         try:
             with transaction.atomic():
@@ -398,7 +432,8 @@ def _process(event_id: int) -> ProcessResult:
         except Exception as exc:
             logger.exception("Raw event %s (%s %s) failed", event.pk, event.action, event.dedup_key)
             if not _record_failure(event, exc):
-                return ProcessResult(applied, incident_id, failed=True)
+                return ProcessResult(applied, incident_id, failed=True, dead_lettered=tuple(dead))
+            dead.append(event.pk)
             continue
         event.processed_at = timezone.now()
         event.incident = incident
@@ -406,7 +441,7 @@ def _process(event_id: int) -> ProcessResult:
         event.save(update_fields=["processed_at", "incident", "attempts", "updated_at"])
         applied += 1
         incident_id = incident.pk if incident is not None else incident_id
-    return ProcessResult(applied, incident_id)
+    return ProcessResult(applied, incident_id, failed=bool(dead), dead_lettered=tuple(dead))
 
 
 def _error_text(exc: BaseException) -> str:
@@ -414,15 +449,27 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _record_failure(event: RawEvent, exc: Exception) -> bool:
-    """Count a failed attempt; True if the event is given up (marked processed) so its key moves on."""
+    """Count a failed attempt; True if it was the last one: the event is dead-lettered, so its key moves on.
+
+    In the processing transaction, so a dead letter is never half-recorded; it
+    stays unprocessed (processed_at empty: it took no effect).
+    """
     event.attempts += 1
     event.last_error = _error_text(exc)
     fields = ["attempts", "last_error", "updated_at"]
     gave_up = event.attempts >= MAX_ATTEMPTS
     if gave_up:
-        event.processed_at = timezone.now()
-        event.last_error = f"Gave up after {event.attempts} attempts. {event.last_error}"[:2000]
-        fields.append("processed_at")
+        event.dead_lettered_at = timezone.now()
+        event.dead_letter_notified_at = None
+        event.last_error = f"Dead-lettered after {event.attempts} attempts. {event.last_error}"[:2000]
+        fields += ["dead_lettered_at", "dead_letter_notified_at"]
+        logger.error(
+            "Raw event %s (%s %s) dead-lettered after %d attempts; replay it from the dead letters",
+            event.pk,
+            event.action,
+            event.dedup_key,
+            event.attempts,
+        )
     event.save(update_fields=fields)
     return gave_up
 
@@ -562,20 +609,103 @@ def _alert_clock(alert: AlertmanagerAlert, event: RawEvent) -> SenderClock:
     return SenderClock.of(received_at=event.received_at, sender_at=sender_at)
 
 
+def signal_key(fingerprint: str) -> str:
+    """The AlertSignal key of a fingerprint: itself (Alertmanager's are 16 hex digits), or for one longer than
+    the column (any sender may send anything) "sha256:" and its digest, so it is still counted, apart."""
+    if len(fingerprint) <= SIGNAL_KEY_LENGTH:
+        return fingerprint
+    return "sha256:" + hashlib.sha256(fingerprint.encode()).hexdigest()
+
+
+def _known_signals(incident: Incident, kind: str, fingerprints: list[str]) -> dict[str, AlertSignal]:
+    """The incident's AlertSignal rows of these fingerprints, by fingerprint (one query per SIGNAL_BATCH)."""
+    known: dict[str, AlertSignal] = {}
+    for start in range(0, len(fingerprints), SIGNAL_BATCH):
+        chunk = fingerprints[start : start + SIGNAL_BATCH]
+        for row in AlertSignal.objects.filter(incident=incident, kind=kind, fingerprint__in=chunk):
+            known[row.fingerprint] = row
+    return known
+
+
+def _legacy_statuses(incident: Incident, known: dict[str, AlertSignal]) -> dict[str, str]:
+    """For an incident that has SIGNAL timeline entries but no AlertSignal rows yet (written before they
+    existed): the latest status per fingerprint from its timeline, so its repeats still add nothing."""
+    if known or AlertSignal.objects.filter(incident=incident, kind=SignalKind.ALERTMANAGER).exists():
+        return {}
+    return signal_statuses(incident)
+
+
 def _record_alert_signals(incident: Incident, alerts: Iterable[AlertmanagerAlert], event: RawEvent) -> int:
-    """A SIGNAL per alert whose fingerprint is new to the incident or whose status changed; returns how many."""
-    latest = signal_statuses(incident)
+    """Count every alert on its AlertSignal row; add timeline entries for the new fingerprints and status changes.
+
+    Up to SIGNAL_ROWS_PER_EVENT changes are an entry each, more are one entry for
+    the webhook. Runs in the processing transaction under the incident's row lock
+    (taken by _open_or_create / _open_incident), so two webhooks of one incident
+    never update the same rows at once; the unique constraint
+    alert_signal_per_fingerprint backs that up. Returns the timeline entries added.
+    """
     at = _signal_at(incident, event)
-    rows = []
-    for alert in alerts:
-        if latest.get(alert.fingerprint) == alert.status:
-            continue
-        latest[alert.fingerprint] = alert.status
+    latest: dict[str, AlertmanagerAlert] = {}
+    received: dict[str, int] = {}
+    for alert in alerts:  # a webhook names a fingerprint once; a repeat within it counts, the last one wins
+        key = signal_key(alert.fingerprint)
+        latest[key] = alert
+        received[key] = received.get(key, 0) + 1
+    known = _known_signals(incident, SignalKind.ALERTMANAGER, list(latest))
+    legacy = _legacy_statuses(incident, known)
+    now = timezone.now()
+    rows: list[AlertSignal] = []
+    changes: list[AlertmanagerAlert] = []
+    new_fingerprints = 0
+    for fingerprint, alert in latest.items():
+        row = known.get(fingerprint)
+        before = row.last_status if row is not None else legacy.get(fingerprint)
+        if before != alert.status:
+            changes.append(alert)
+            new_fingerprints += row is None and fingerprint not in legacy
+        rows.append(
+            AlertSignal(
+                incident=incident,
+                kind=SignalKind.ALERTMANAGER,
+                fingerprint=fingerprint,
+                name=alert.labels.get("alertname", "")[:255],
+                count=received[fingerprint] + (row.count if row is not None else 0),
+                first_seen=row.first_seen if row is not None else at,
+                last_seen=max(row.last_seen, at) if row is not None else at,
+                last_status=alert.status,
+                labels=alert.labels,
+                data={
+                    **_alert_signal(alert),
+                    "raw_event": str(event.uuid),
+                    "received_at": event.received_at.isoformat(),
+                },
+                updated_at=now,
+            )
+        )
+    # One upsert a batch (INSERT ... ON CONFLICT DO UPDATE with the values computed above; first_seen and
+    # created_at are kept). Safe to compute from the rows read: the caller holds the incident's row lock.
+    AlertSignal.objects.bulk_create(
+        rows,
+        batch_size=SIGNAL_BATCH,
+        update_conflicts=True,
+        unique_fields=["incident", "kind", "fingerprint"],
+        update_fields=["name", "count", "last_seen", "last_status", "labels", "data", "updated_at"],
+    )
+    if len(changes) > SIGNAL_ROWS_PER_EVENT:
+        TimelineEvent.objects.create(
+            incident=incident,
+            kind=TimelineKind.SIGNAL,
+            at=at,
+            **_signals_summary(alerts=sum(received.values()), new=new_fingerprints, changes=changes, event=event),
+        )
+        return 1
+    entries = []
+    for alert in changes:
         name = alert.labels.get("alertname", "alert")
         detail = alert.annotations.get("description") or alert.annotations.get("summary") or ""
         clock = _alert_clock(alert, event)
         what = "the alert started" if alert.status == "firing" else "the alert ended"
-        rows.append(
+        entries.append(
             TimelineEvent(
                 incident=incident,
                 kind=TimelineKind.SIGNAL,
@@ -584,8 +714,37 @@ def _record_alert_signals(incident: Incident, alerts: Iterable[AlertmanagerAlert
                 data={**_alert_signal(alert), "raw_event": str(event.uuid), "received_at": clock.data()["received_at"]},
             )
         )
-    TimelineEvent.objects.bulk_create(rows)
-    return len(rows)
+    TimelineEvent.objects.bulk_create(entries)
+    return len(entries)
+
+
+def _signals_summary(*, alerts: int, new: int, changes: list[AlertmanagerAlert], event: RawEvent) -> dict[str, Any]:
+    """The one timeline entry of a webhook with more than SIGNAL_ROWS_PER_EVENT changes: counts, no alerts."""
+    firing = sum(1 for alert in changes if alert.status == "firing")
+    names: dict[str, int] = {}
+    for alert in changes:
+        name = alert.labels.get("alertname", "alert")
+        names[name] = names.get(name, 0) + 1
+    top = sorted(names.items(), key=lambda item: (-item[1], item[0]))[:5]
+    message = (
+        f"{alerts} alerts received ({new} new fingerprint{'s' if new != 1 else ''}, "
+        f"{len(changes)} new or changed: {firing} firing, {len(changes) - firing} resolved); "
+        f"each alert is counted under Signals. Most frequent: " + ", ".join(f"{name} ({count})" for name, count in top)
+    )
+    return {
+        "message": message[:2000],
+        "data": {
+            "summary": True,
+            "alerts": alerts,
+            "new_fingerprints": new,
+            "changed": len(changes),
+            "firing": firing,
+            "resolved": len(changes) - firing,
+            "alertnames": dict(top),
+            "raw_event": str(event.uuid),
+            "received_at": event.received_at.isoformat(),
+        },
+    }
 
 
 def _apply_alertmanager(integration: Integration, event: RawEvent) -> Incident | None:
@@ -729,18 +888,20 @@ def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | No
             )
 
         target = _open_or_create(integration, route.service, event.dedup_key, create)
-        TimelineEvent.objects.create(
-            incident=target,
-            kind=TimelineKind.SIGNAL,
-            at=_signal_at(target, event),
-            message=with_note(f"trigger: {payload.summary}", clock),
-            data={
-                **_trigger_signal(message),
-                "event_action": "trigger",
-                "raw_event": str(event.uuid),
-                "received_at": event.received_at.isoformat(),
-            },
-        )
+        data = {
+            **_trigger_signal(message),
+            "event_action": "trigger",
+            "raw_event": str(event.uuid),
+            "received_at": event.received_at.isoformat(),
+        }
+        if _count_trigger(target, event, payload.summary, data):
+            TimelineEvent.objects.create(
+                incident=target,
+                kind=TimelineKind.SIGNAL,
+                at=_signal_at(target, event),
+                message=with_note(f"trigger: {payload.summary}", clock),
+                data=data,
+            )
         routing.note_fallbacks(target, integration, [route], at=_signal_at(target, event))
         routing.count_unknown_values(integration, [route], at=event.received_at)
         return target
@@ -750,6 +911,39 @@ def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | No
     for incident in _open_incidents(integration, event.dedup_key):
         touched = _acknowledge_or_resolve(integration, event, incident, message.event_action, now=now)
     return touched  # None: an unknown or already closed key, accepted, changes nothing
+
+
+def _count_trigger(incident: Incident, event: RawEvent, summary: str, data: dict[str, Any]) -> bool:
+    """Count an Events v2 trigger on its AlertSignal row (per dedup_key); True if it belongs on the timeline:
+    the key's first trigger on the incident, or a changed summary. The incident's row is locked by the caller."""
+    at = _signal_at(incident, event)
+    row = (
+        AlertSignal.objects.select_for_update()
+        .filter(incident=incident, kind=SignalKind.EVENTS_V2, fingerprint=event.dedup_key)
+        .first()
+    )
+    if row is None:
+        AlertSignal.objects.create(
+            incident=incident,
+            kind=SignalKind.EVENTS_V2,
+            fingerprint=event.dedup_key,
+            name=summary[:255],
+            first_seen=at,
+            last_seen=at,
+            last_status="trigger",
+            data=data,
+        )
+        # An incident from before AlertSignal rows existed has its triggers on the timeline already.
+        return not TimelineEvent.objects.filter(
+            incident=incident, kind=TimelineKind.SIGNAL, data__summary=summary
+        ).exists()
+    changed = row.name != summary[:255]
+    row.count += 1
+    row.last_seen = max(row.last_seen, at)
+    row.name = summary[:255]
+    row.data = data
+    row.save(update_fields=["count", "last_seen", "name", "data", "updated_at"])
+    return changed
 
 
 def _acknowledge_or_resolve(

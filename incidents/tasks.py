@@ -52,7 +52,7 @@ ENQUEUE_BATCH = 100
 )
 def process_raw_event(event_id: int) -> int:
     """Apply RawEvent `event_id` (and earlier unprocessed events of its key); returns how many were applied."""
-    return ingestion.process_raw_event(event_id=event_id).applied
+    return _notified(ingestion.process_raw_event(event_id=event_id)).applied
 
 
 @shared_task(
@@ -71,7 +71,14 @@ def process_raw_events(event_ids: list[int]) -> int:
     A retry or a redelivery runs the whole batch again: the events already
     processed are skipped (ingestion.process_raw_event is idempotent).
     """
-    return sum(ingestion.process_raw_event(event_id=event_id).applied for event_id in event_ids)
+    return sum(_notified(ingestion.process_raw_event(event_id=event_id)).applied for event_id in event_ids)
+
+
+def _notified(result: ingestion.ProcessResult) -> ingestion.ProcessResult:
+    """Have the owners told at once when processing dead-lettered an event (incidents.dead_letters)."""
+    if result.dead_lettered:
+        dead_letter_tasks.enqueue_notify()
+    return result
 
 
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=45)
@@ -225,4 +232,4 @@ class EnqueueBuffer:
 enqueue_buffer = EnqueueBuffer()
 
 
-from . import notify_tasks  # noqa: E402, F401  (registers the escalation and notification tasks)
+from . import dead_letter_tasks, notify_tasks  # noqa: E402, F401  (registers the escalation, notification and dead-letter tasks)

@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -30,7 +31,7 @@ from opsgov.views import OneOfSelect, filter_data, list_context, paginate
 
 from . import services
 from .context import incident_context
-from .filters import IncidentFilterSet, incident_detail, incident_list, incident_number
+from .filters import IncidentFilterSet, alert_signals, incident_detail, incident_list, incident_number, timeline_entries
 from .forms import DeclareIncidentForm, IncidentActionForm
 from .models import Incident, IncidentStatus, Integration, PostIncidentReview
 from .routing import UNKNOWN_VALUES_DAYS
@@ -111,15 +112,23 @@ def incident_by_public_id_view(request: HttpRequest, public_id: str) -> HttpResp
     return redirect("incident-detail", number=number)
 
 
+#: Timeline entries and signals per page of the incident page.
+TIMELINE_PAGE_SIZE = 50
+
+
 def incident_detail_view(request: HttpRequest, number: int) -> HttpResponse:
+    """One incident. Its timeline (oldest first) and its signals (newest first) are paginated, TIMELINE_PAGE_SIZE
+    a page (?timeline_page=, ?signals_page=), so the page stays small however many alerts the incident got."""
     incident = get_object_or_404(incident_detail(), pk=number)
     level = get_policy().incidents.severities.get(incident.severity)
-    timeline = list(incident.timeline.all())
+    timeline = Paginator(timeline_entries(incident), TIMELINE_PAGE_SIZE).get_page(request.GET.get("timeline_page"))
+    signals = Paginator(alert_signals(incident), TIMELINE_PAGE_SIZE).get_page(request.GET.get("signals_page"))
     context = {
         "incident": incident,
         "timeline": timeline,
+        "signals": signals,
         # Runbooks, descriptions, links, images, details from the signals (the same value as the API and messages).
-        "responder_context": incident_context(incident, timeline=timeline),
+        "responder_context": incident_context(incident),
         "impacted_services": list(incident.impacted_services.all()),
         "milestones": _milestones(incident),
         "open_for": format_duration(timezone.now() - incident.triggered_at) if incident.is_open else "",

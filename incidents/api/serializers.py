@@ -24,8 +24,10 @@ from .. import history
 from ..context import incident_context
 from ..models import (
     EXTERNAL_INTEGRATION_KINDS,
+    AlertSignal,
     Incident,
     Integration,
+    SignalKind,
     TimelineEvent,
     TimelineKind,
     routing_label_problem,
@@ -164,21 +166,80 @@ class IncidentContextSerializer(serializers.Serializer):
     omitted = serializers.IntegerField(help_text="Entries left out by the size limits.")
 
 
-class IncidentDetailSerializer(IncidentSerializer):
-    """An incident with its whole timeline, oldest entry first, and the context for responders."""
+#: Timeline entries embedded in an incident's detail (the newest); the rest: GET .../timeline/.
+TIMELINE_EMBEDDED = 100
 
-    timeline = TimelineEventSerializer(many=True, read_only=True)
+
+@extend_schema_field(
+    {"type": "string", "enum": SignalKind.values, "description": "alertmanager (by fingerprint) or events_v2."},
+    component_name="SignalKind",  # its own component: "kind" is also the integrations' field name
+)
+class SignalKindField(serializers.CharField):
+    """An alert signal's source: alertmanager (by fingerprint) or events_v2 (by dedup key)."""
+
+
+class AlertSignalSerializer(serializers.ModelSerializer):
+    """One alert of an incident with its count: an Alertmanager fingerprint or an Events v2 dedup key."""
+
+    kind = SignalKindField(read_only=True)
+
+    class Meta:
+        model = AlertSignal
+        fields = ["kind", "fingerprint", "name", "count", "first_seen", "last_seen", "last_status", "labels"]
+        read_only_fields = fields
+
+
+class IncidentDetailSerializer(IncidentSerializer):
+    """An incident with its newest timeline entries (oldest of them first) and the context for responders.
+
+    `timeline` holds at most TIMELINE_EMBEDDED (100) entries, the newest;
+    `timeline_count` says how many there are and `timeline_truncated` whether
+    some were left out: read them all from GET /api/v1/incidents/{number}/timeline/
+    (paginated), and the alerts with their counts from .../signals/.
+    """
+
+    timeline = serializers.SerializerMethodField(
+        help_text=f"The newest {TIMELINE_EMBEDDED} timeline entries, oldest of them first; "
+        "the whole timeline: GET /api/v1/incidents/{number}/timeline/."
+    )
+    timeline_count = serializers.SerializerMethodField(help_text="Entries on the whole timeline.")
+    timeline_truncated = serializers.SerializerMethodField(
+        help_text=f"True when the timeline has more than {TIMELINE_EMBEDDED} entries (the oldest are left out here)."
+    )
     # Named like Field.context (the serializer context): the metaclass takes declared fields off the class.
     context = serializers.SerializerMethodField(method_name="get_responder_context")  # type: ignore[assignment]
 
     class Meta(IncidentSerializer.Meta):
-        fields = [*IncidentSerializer.Meta.fields, "timeline", "context"]
+        fields = [*IncidentSerializer.Meta.fields, "timeline", "timeline_count", "timeline_truncated", "context"]
         read_only_fields = fields
+
+    def _timeline(self, incident: Incident) -> tuple[list[TimelineEvent], int]:
+        """The embedded entries and the count, read once per incident (two queries at most)."""
+        cache: dict[int, tuple[list[TimelineEvent], int]] = self.__dict__.setdefault("embedded_timelines", {})
+        if incident.pk not in cache:
+            newest = list(
+                TimelineEvent.objects.filter(incident=incident)
+                .select_related("actor")
+                .order_by("-at", "-id")[:TIMELINE_EMBEDDED]
+            )
+            count = len(newest) if len(newest) < TIMELINE_EMBEDDED else incident.timeline.count()
+            cache[incident.pk] = (newest[::-1], count)
+        return cache[incident.pk]
+
+    @extend_schema_field(TimelineEventSerializer(many=True))
+    def get_timeline(self, incident: Incident) -> list[dict[str, Any]]:
+        return list(TimelineEventSerializer(self._timeline(incident)[0], many=True).data)
+
+    def get_timeline_count(self, incident: Incident) -> int:
+        return self._timeline(incident)[1]
+
+    def get_timeline_truncated(self, incident: Incident) -> bool:
+        entries, count = self._timeline(incident)
+        return count > len(entries)
 
     @extend_schema_field(IncidentContextSerializer)
     def get_responder_context(self, incident: Incident) -> dict[str, Any]:
-        # The timeline is prefetched by the detail queryset: no query of its own for the signals.
-        return incident_context(incident, timeline=incident.timeline.all()).as_json()
+        return incident_context(incident).as_json()
 
 
 EXPLICIT_TIMESTAMPS_HINT = (

@@ -18,14 +18,22 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from opsgov.api.pagination import CursorPagination
+from opsgov.api.pagination import CursorPagination, PageNumberPagination
 from opsgov.api.permissions import RoleModelPermissions
 
 from .. import history, services
-from ..filters import IncidentFilterSet, incident_detail, incident_list, incident_number
+from ..filters import (
+    IncidentFilterSet,
+    alert_signals,
+    incident_detail,
+    incident_list,
+    incident_number,
+    timeline_entries,
+)
 from ..models import Incident, Integration
 from ..selectors import recent_unknown_values_prefetch
 from .serializers import (
+    AlertSignalSerializer,
     IncidentCreateSerializer,
     IncidentDetailSerializer,
     IncidentSerializer,
@@ -46,6 +54,12 @@ class ChangePermission(RoleModelPermissions):
     perms_map = {**RoleModelPermissions.perms_map, "POST": ["%(app_label)s.change_%(model_name)s"]}
 
 
+class TimelinePagination(PageNumberPagination):
+    """An incident's timeline and signals: numbered pages of 50 (page_size up to 200), with the total count."""
+
+    page_size = 50
+
+
 class IncidentCursorPagination(CursorPagination):
     """Newest first, the order of the trigger-time index; no COUNT(*)."""
 
@@ -63,7 +77,9 @@ NUMBER = OpenApiParameter(
 
 @extend_schema_view(
     list=extend_schema(summary="List incidents (newest first, cursor-paginated)"),
-    retrieve=extend_schema(summary="An incident with its timeline", parameters=[NUMBER]),
+    retrieve=extend_schema(
+        summary="An incident with its newest timeline entries (the whole timeline: .../timeline/)", parameters=[NUMBER]
+    ),
 )
 class IncidentViewSet(
     mixins.ListModelMixin,
@@ -101,6 +117,28 @@ class IncidentViewSet(
     def _detail(self, incident: Incident, status_code: int = status.HTTP_200_OK) -> Response:
         fresh = incident_detail().get(pk=incident.pk)
         return Response(IncidentDetailSerializer(fresh, context=self.get_serializer_context()).data, status=status_code)
+
+    @extend_schema(
+        summary="An incident's timeline, oldest entry first (paginated)",
+        parameters=[NUMBER],
+        responses={200: TimelineEventSerializer(many=True)},
+    )
+    @action(detail=True, methods=["get"], pagination_class=TimelinePagination, filter_backends=[])
+    def timeline(self, request: Request, number: str | None = None) -> Response:
+        return self._paginated(timeline_entries(self.get_object()), TimelineEventSerializer)
+
+    @extend_schema(
+        summary="An incident's alerts with their counts, most recently seen first (paginated)",
+        parameters=[NUMBER],
+        responses={200: AlertSignalSerializer(many=True)},
+    )
+    @action(detail=True, methods=["get"], pagination_class=TimelinePagination, filter_backends=[])
+    def signals(self, request: Request, number: str | None = None) -> Response:
+        return self._paginated(alert_signals(self.get_object()), AlertSignalSerializer)
+
+    def _paginated(self, queryset: QuerySet[Any], serializer_class: type[serializers.BaseSerializer]) -> Response:
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(serializer_class(page, many=True).data)
 
     @extend_schema(
         summary="Declare an incident (or, with the import permission, record one from history)",

@@ -312,11 +312,63 @@ class TimelineEvent(models.Model):
         return f"{self.incident_id} {self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"
 
 
+class SignalKind(models.TextChoices):
+    ALERTMANAGER = "alertmanager", "Alertmanager alert"
+    EVENTS_V2 = "events_v2", "Events v2 trigger"
+
+
+class AlertSignal(models.Model):
+    """One alert of an incident, aggregated: how often it was received, first and last seen, its last status.
+
+    One row per (incident, kind, fingerprint): the Alertmanager `fingerprint`, or
+    the Events v2 `dedup_key`. Written by incidents.ingestion in the processing
+    transaction, under the incident's row lock (count + 1, last_seen, last
+    status and data), so a webhook of 10,000 alerts adds 10,000 rows here but
+    only one timeline entry ("10000 alerts received"). The incident page and
+    API list them paginated ("Signals"); `data` is the latest signal as the
+    timeline entries carry it, which incidents.context reads.
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="alert_signals")
+    kind = models.CharField(max_length=16, choices=SignalKind.choices)
+    fingerprint = models.CharField(max_length=255, help_text="Alertmanager fingerprint, or the Events v2 dedup_key.")
+    name = models.CharField(max_length=255, blank=True, help_text="alertname, or the Events v2 summary.")
+    count = models.PositiveIntegerField(default=1, help_text="Notifications received that carried it.")
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    last_status = models.CharField(max_length=16, help_text="firing or resolved; trigger for Events v2.")
+    labels = models.JSONField(default=dict, blank=True)
+    data = models.JSONField(default=dict, blank=True, help_text="The latest signal, as a timeline entry carries it.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-last_seen", "-id"]
+        constraints = [
+            # The upsert's key (incidents.ingestion); its index serves the per-webhook lookup of known fingerprints.
+            models.UniqueConstraint(fields=["incident", "kind", "fingerprint"], name="alert_signal_per_fingerprint"),
+        ]
+        indexes = [
+            # The incident page's and API's Signals list, newest first; incidents.context reads the newest.
+            models.Index(fields=["incident", "-last_seen", "-id"], name="alert_signal_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} {self.fingerprint} {self.last_status} x{self.count}"
+
+
 class RawEvent(models.Model):
     """An ingested payload exactly as received, stored before the 202 answer.
 
     Processing (grouping into incidents) happens in a Celery task; the sweeper
     re-enqueues rows still unprocessed, so a broker outage loses nothing.
+
+    Every row ends in one of two states: processed (`processed_at` set: it took
+    effect) or dead-lettered (`dead_lettered_at` set: processing failed
+    ingestion.MAX_ATTEMPTS times). A dead-lettered event stays unprocessed, is
+    never re-enqueued by the sweeper, is listed on the dead-letter page and API
+    and fails the incident-management gate until someone replays it
+    (incidents.dead_letters); a replayed event that fails again returns to the list.
     """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -332,6 +384,18 @@ class RawEvent(models.Model):
     incident = models.ForeignKey(
         Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="raw_events", db_index=False
     )
+    # The dead-letter list (incidents.dead_letters).
+    dead_lettered_at = models.DateTimeField(
+        null=True, blank=True, help_text="When processing was given up after the last allowed attempt; empty otherwise."
+    )
+    dead_letter_notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the owners were told about the dead letter."
+    )
+    replay_count = models.PositiveSmallIntegerField(default=0, help_text="Times it was replayed from the dead letters.")
+    replayed_at = models.DateTimeField(null=True, blank=True)
+    replayed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -342,12 +406,21 @@ class RawEvent(models.Model):
             models.Index(
                 fields=["received_at"], name="rawevent_unprocessed_idx", condition=Q(processed_at__isnull=True)
             ),
+            # The dead-letter list, its gate evidence and the owners' notification (incidents.dead_letters).
+            models.Index(
+                fields=["integration", "dead_lettered_at"],
+                name="rawevent_dead_letter_idx",
+                condition=Q(dead_lettered_at__isnull=False),
+            ),
             # Processing applies earlier unprocessed events of the same key first.
             models.Index(fields=["integration", "dedup_key", "id"], name="rawevent_key_idx"),
             # An incident's raw events, and SET NULL when it is deleted; events are stored without one
             # (the ingestion insert maintains no entry here) and get it when processed.
             models.Index(fields=["incident"], name="rawevent_incident_idx", condition=Q(incident__isnull=False)),
         ]
+
+        # incidents.dead_letters.replay; granted to the SRE Lead by opsgov.roles ("incidents.*").
+        permissions = [("replay_rawevent", "Can replay dead-lettered raw events")]
 
     def __str__(self) -> str:
         return f"{self.action} {self.dedup_key} at {self.received_at:%Y-%m-%d %H:%M:%S}"

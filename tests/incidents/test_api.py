@@ -335,13 +335,15 @@ def test_the_detail_needs_a_fixed_number_of_queries(
     sre: APIClient, django_assert_max_num_queries: DjangoAssertNumQueries
 ) -> None:
     incident = IncidentFactory.create()
-    # token (2), permissions (2), the incident, impacted services, the timeline with its actors.
-    with django_assert_max_num_queries(7) as few:
+    # token (2), permissions (2), the incident, impacted services, the newest timeline entries with their
+    # actors, the context's alert signals and timeline signals.
+    with django_assert_max_num_queries(9) as few:
         sre.get(f"{URL}{incident.pk}/")
     for index in range(20):
         services.incident_add_note(incident=incident, message=f"Note {index}")
-    with django_assert_max_num_queries(7) as many:
-        assert len(sre.get(f"{URL}{incident.pk}/").json()["timeline"]) == 21
+    with django_assert_max_num_queries(9) as many:
+        body = sre.get(f"{URL}{incident.pk}/").json()
+    assert len(body["timeline"]) == body["timeline_count"] == 21 and body["timeline_truncated"] is False
     assert len(many.captured_queries) == len(few.captured_queries)
 
 

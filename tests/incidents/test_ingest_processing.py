@@ -288,13 +288,21 @@ def test_pagerduty_trigger_acknowledge_resolve(clock: time_machine.Traveller) ->
     assert not RawEvent.objects.exclude(last_error="").exists()
 
 
-def test_a_trigger_for_an_open_key_adds_a_signal_not_an_incident() -> None:
+def test_a_repeated_trigger_for_an_open_key_is_counted_on_its_signal_not_a_new_incident_or_entry() -> None:
     _, token = make_integration("pagerduty")
     send_pagerduty(token, payload("pagerduty-v2-trigger"))
     send_pagerduty(token, payload("pagerduty-v2-trigger"))
     process_pending()
     incident = Incident.objects.get()
-    assert signals(incident) == [("trigger", ""), ("trigger", "")]
+    assert signals(incident) == [("trigger", "")]
+    (signal,) = incident.alert_signals.all()
+    assert (signal.kind, signal.fingerprint, signal.count, signal.last_status) == (
+        "events_v2",
+        incident.dedup_key,
+        2,
+        "trigger",
+    )
+    assert signal.first_seen <= signal.last_seen
 
 
 def test_a_trigger_after_resolve_opens_a_second_incident() -> None:
@@ -376,7 +384,7 @@ def _stored(integration: Integration, action: str, data: Any, key: str = PD_KEY)
     return RawEvent.objects.create(integration=integration, dedup_key=key, action=action, payload=data)
 
 
-def test_a_failing_event_is_recorded_and_holds_back_its_key_until_given_up() -> None:
+def test_a_failing_event_is_recorded_and_holds_back_its_key_until_dead_lettered() -> None:
     integration, _ = make_integration("pagerduty")
     broken = _stored(integration, "trigger", {"event_action": "trigger"})  # stored by an older version, say
     later = _stored(integration, "trigger", payload("pagerduty-v2-trigger"))
@@ -388,9 +396,11 @@ def test_a_failing_event_is_recorded_and_holds_back_its_key_until_given_up() -> 
         assert broken.attempts == attempt and "payload" in broken.last_error
         assert broken.processed_at is None and later.processed_at is None  # order is kept
     result = ingestion.process_raw_event(event_id=later.pk)
-    assert not result.failed and result.applied == 1
+    assert result.dead_lettered == (broken.pk,) and result.applied == 1
     broken.refresh_from_db()
-    assert broken.processed_at is not None and broken.last_error.startswith("Gave up after 5 attempts.")
+    assert broken.processed_at is None and broken.dead_lettered_at is not None  # took no effect; listed
+    assert broken.last_error.startswith("Dead-lettered after 5 attempts.")
+    assert ingestion.claim_stale_raw_events(older_than=timedelta(0)) == []  # the sweeper leaves it alone
     assert Incident.objects.get().raw_events.get() == RawEvent.objects.get(pk=later.pk)
 
 

@@ -67,13 +67,14 @@ def test_a_firing_alert_opens_one_incident_through_the_services_internal_integra
     assert incident.dedup_key == "heartbeat:nightly-export"
 
 
-def test_a_repeated_firing_adds_a_signal_and_resolved_resolves_it() -> None:
+def test_a_repeated_firing_is_counted_on_its_signal_and_resolved_resolves_it() -> None:
     service = ServiceFactory.create()
     raise_alert(alert(service.pk))
     raise_alert(alert(service.pk))
     process_pending()
     incident = Incident.objects.get(service=service)
-    assert incident.timeline.filter(kind=TimelineKind.SIGNAL).count() == 2
+    assert incident.timeline.filter(kind=TimelineKind.SIGNAL).count() == 1
+    assert incident.alert_signals.get().count == 2
 
     raise_alert(alert(service.pk, status="resolved", at=NOW))
     process_pending()
