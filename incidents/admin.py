@@ -1,4 +1,7 @@
-"""Admin for incidents (timeline read-only), integrations (token never shown) and raw events."""
+"""Admin for incidents (timeline read-only), integrations (token never shown) and raw events.
+
+Evidence (incidents, raw events, reviews, action items) is never offered for deletion (opsgov.evidence).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+
+from opsgov.evidence import EvidenceAdminMixin
 
 from .models import (
     ActionItem,
@@ -39,7 +44,7 @@ class TimelineInline(admin.TabularInline):
 
 
 @admin.register(Incident)
-class IncidentAdmin(admin.ModelAdmin):
+class IncidentAdmin(EvidenceAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "service", "severity", "status", "triggered_at", "acknowledged_at", "resolved_at"]
     list_filter = ["status", "severity", "service", "customer_impact"]
     search_fields = ["title", "summary", "dedup_key"]
@@ -84,7 +89,7 @@ class IntegrationAdmin(admin.ModelAdmin):
 
 
 @admin.register(RawEvent)
-class RawEventAdmin(admin.ModelAdmin):
+class RawEventAdmin(EvidenceAdminMixin, admin.ModelAdmin):
     list_display = ["received_at", "integration", "action", "dedup_key", "processed_at", "attempts", "incident"]
     list_filter = ["action", "integration"]
     search_fields = ["dedup_key"]
@@ -173,10 +178,11 @@ class ActionItemInline(admin.TabularInline):
     extra = 0
     fields = ["title", "owner", "due_date", "priority", "status"]
     raw_id_fields = ["owner"]
+    can_delete = False  # evidence (opsgov.evidence): close as won't do instead
 
 
 @admin.register(PostIncidentReview)
-class PostIncidentReviewAdmin(admin.ModelAdmin):
+class PostIncidentReviewAdmin(EvidenceAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "status", "due_at", "approved_by", "published_at"]
     list_filter = ["status"]
     raw_id_fields = ["incident", "author", "approved_by"]
@@ -186,7 +192,7 @@ class PostIncidentReviewAdmin(admin.ModelAdmin):
 
 
 @admin.register(ActionItem)
-class ActionItemAdmin(admin.ModelAdmin):
+class ActionItemAdmin(EvidenceAdminMixin, admin.ModelAdmin):
     list_display = ["title", "owner", "due_date", "priority", "status", "closed_at"]
     list_filter = ["status", "priority"]
     search_fields = ["title", "description"]

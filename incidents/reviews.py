@@ -421,14 +421,3 @@ def action_item_reopen(*, item: ActionItem) -> ActionItem:
     item.closed_at = None
     item.save(update_fields=["status", "closed_at", "updated_at"])
     return item
-
-
-@transaction.atomic
-def action_item_delete(*, item: ActionItem) -> None:
-    """Delete an item added by mistake; an item of a published review is kept (close it as won't do)."""
-    item = ActionItem.objects.select_for_update(of=("self",)).select_related("review__incident").get(pk=item.pk)
-    if item.review is not None and item.review.status == ReviewStatus.PUBLISHED:
-        raise DomainError(
-            "The item belongs to a published review; close it as won't do instead of deleting it.", field="review"
-        )
-    item.delete()

@@ -30,6 +30,7 @@ from rest_framework.response import Response
 
 from opsgov.api.permissions import RoleModelPermissions
 from opsgov.api.strict import StrictModelSerializer, StrictSerializer
+from opsgov.evidence import NoEvidenceDeleteMixin
 
 from .. import reviews
 from ..models import ActionItem, ActionStatus, Incident, PostIncidentReview, ReviewStatus
@@ -300,10 +301,10 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     create=extend_schema(summary="Add an action item (to a review, an incident, or on its own)"),
     update=extend_schema(summary="Change an action item"),
     partial_update=extend_schema(summary="Change some fields of an action item"),
-    destroy=extend_schema(summary="Delete an action item (not one of a published review)"),
 )
-class ActionItemViewSet(viewsets.ModelViewSet):
-    """The improvement backlog. Close with ``close/`` and reopen with ``reopen/``."""
+class ActionItemViewSet(NoEvidenceDeleteMixin, viewsets.ModelViewSet):
+    """The improvement backlog. Close with ``close/`` and reopen with ``reopen/``; items are evidence and never
+    deleted (close one added by mistake as won't do)."""
 
     queryset = ActionItem.objects.all()  # the model for permissions; rows from get_queryset()
     serializer_class = ActionItemSerializer
@@ -335,9 +336,6 @@ class ActionItemViewSet(viewsets.ModelViewSet):
                 raise serializers.ValidationError({field: ["An item stays with its review and incident."]})
             data.pop(field, None)
         return self._answer(reviews.action_item_update(item=item, data=data))
-
-    def perform_destroy(self, instance: ActionItem) -> None:
-        reviews.action_item_delete(item=instance)
 
     @extend_schema(
         summary="Close as done or won't do", request=ActionItemCloseSerializer, responses={200: ActionItemSerializer}
