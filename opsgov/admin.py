@@ -91,6 +91,23 @@ AUDIT_CSV_HEADER = [
 ]
 
 
+def _before_after(values: Any) -> tuple[Any, Any]:
+    """A field's change as (before, after); a many-to-many change (auditlog's m2m_fields) says what
+    was added to, removed from or cleared out of the set."""
+    if isinstance(values, list):
+        before, after = ([*values, None, None])[:2]
+        return before, after
+    if isinstance(values, dict) and values.get("type") == "m2m":
+        objects = ", ".join(str(item) for item in values.get("objects") or [])
+        operation = values.get("operation")
+        if operation == "add":
+            return None, f"added: {objects}"
+        if operation == "delete":
+            return None, f"removed: {objects}"
+        return None, "cleared" + (f": {objects}" if objects else "")
+    return values, None
+
+
 def audit_csv_rows(entries: QuerySet[LogEntry]) -> Iterator[list[str]]:
     """One CSV row per changed field of each entry (a delete or an empty change gives one row)."""
     yield AUDIT_CSV_HEADER
@@ -108,7 +125,7 @@ def audit_csv_rows(entries: QuerySet[LogEntry]) -> Iterator[list[str]]:
         if not changes:
             yield [*base, "", "", "", entry.remote_addr or ""]
         for field, values in changes.items():
-            before, after = ([*values, None, None])[:2] if isinstance(values, list) else (values, None)
+            before, after = _before_after(values)
             yield [
                 *base,
                 field,

@@ -66,6 +66,7 @@ class OpsgovConfig(AppConfig):
             get_user_model(),
             exclude_fields=["last_login"],
             mask_fields=["password"],
+            mask_callable="opsgov.audit.mask_secret",
             m2m_fields={"groups", "user_permissions"},
         )
         auditlog.register(Group, m2m_fields={"permissions"})

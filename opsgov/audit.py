@@ -41,6 +41,12 @@ UNLOCKED = "unlocked"
 RETENTION_APPLIED = "retention_applied"
 
 
+def mask_secret(value: str) -> str:
+    """auditlog's mask for password hashes: that it changed shows, nothing of the value does
+    (auditlog's default mask keeps half of the string)."""
+    return "(unset)" if value in ("", "None") else "(hidden)"
+
+
 def remote_addr_of(request: HttpRequest | None) -> str | None:
     """The client address as the server saw it (REMOTE_ADDR; a proxy in front sets it, see README)."""
     if request is None:
