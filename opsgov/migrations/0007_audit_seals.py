@@ -22,7 +22,7 @@ APPEND_ONLY_TABLES = ("auditlog_logentry", "opsgov_auditseal")
 def install_triggers(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute(APPEND_ONLY_FUNCTION)
+    schema_editor.execute(APPEND_ONLY_FUNCTION, None)  # None: its % are PL/pgSQL's, not placeholders
     for table in APPEND_ONLY_TABLES:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS opsgov_append_only ON {table}")
         schema_editor.execute(
