@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from incidents.models import Integration, RawEvent
 from opsgov.models import MetricSnapshot
-from opsgov.policy import PolicyError, load_policy
+from opsgov.policy import PolicyError, clear_policy_cache, load_policy, parse_policy
 
 from ..incidents.factories import IntegrationFactory
 
@@ -99,8 +99,6 @@ def test_apply_removes_only_what_the_periods_allow_and_audits_it(
 
 
 def test_the_policy_sets_the_periods(history: dict[str, object], tmp_path: Path, settings: object) -> None:
-    from opsgov.policy import clear_policy_cache
-
     policy = tmp_path / "policy.toml"
     policy.write_text('[retention]\nraw_events = "1000 days"\nmetric_snapshots = "1 year"\n')
     settings.OPSGOV_POLICY = str(policy)  # type: ignore[attr-defined]
@@ -112,9 +110,7 @@ def test_the_policy_sets_the_periods(history: dict[str, object], tmp_path: Path,
 
 
 def test_retention_periods_are_calendar_time() -> None:
-    with pytest.raises(PolicyError, match="retention.raw_events"):
-        from opsgov.policy import parse_policy
-
+    with pytest.raises(PolicyError, match=r"retention\.raw_events"):
         parse_policy({"retention": {"raw_events": "5 business days"}})
     assert str(load_policy(None).retention.raw_events) == "400 days"
 
