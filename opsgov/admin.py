@@ -202,7 +202,7 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class OpsgovUserAdmin(BaseUserAdmin):  # type: ignore[type-arg]
+class OpsgovUserAdmin(BaseUserAdmin):
     """Users are deactivated, not deleted: the audit trail and the evidence name them (their
     entries' actor would otherwise be erased). Every change here is audited (opsgov.apps)."""
 

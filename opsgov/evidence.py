@@ -21,7 +21,7 @@ An app declares its evidence models in its ``AppConfig.ready()`` with ``register
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -64,7 +64,7 @@ class EvidenceProtectedError(ProtectedError):
         super().__init__(
             f"{label} {obj.pk} is evidence and cannot be deleted; retire or archive it instead. "
             "Old evidence is removed only by `manage.py apply_retention` under the policy's retention periods.",
-            [obj],
+            {obj},
         )
 
 
@@ -134,7 +134,7 @@ class NoEvidenceDeleteMixin:
     does not exist rather than that they lack a delete permission nobody has.
     """
 
-    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+    http_method_names: Sequence[str] = ("get", "post", "put", "patch", "head", "options")
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         if request.method and request.method.lower() not in self.http_method_names:

@@ -31,12 +31,12 @@ class LockoutBackend(AxesStandaloneBackend):
     `login()`, a shell): Axes would refuse it with an error, so it is left to the next backend.
     """
 
-    def authenticate(  # type: ignore[override]
+    def authenticate(
         self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
     ) -> None:
         if request is None:
             return None
-        return super().authenticate(request, username=username, password=password, **kwargs)  # type: ignore[no-any-return]
+        return super().authenticate(request, username=username, password=password, **kwargs)
 
 
 def unlocks_at(username: str, request: HttpRequest | None = None) -> datetime | None:
@@ -59,7 +59,9 @@ def lockout_response(
         "unlocks_at": unlocks_at(username, request) if username else None,
         "failure_limit": settings.AXES_FAILURE_LIMIT,
     }
-    return render(request, "registration/locked_out.html", context, status=settings.AXES_HTTP_RESPONSE_CODE)
+    return render(
+        request, "registration/locked_out.html", context, status=getattr(settings, "AXES_HTTP_RESPONSE_CODE", 429)
+    )
 
 
 def unlock_account(*, username: str, actor: Any = None, request: HttpRequest | None = None, via: str) -> int:

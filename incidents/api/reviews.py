@@ -220,7 +220,7 @@ class ReviewUpdateSerializer(StrictSerializer):
     list=extend_schema(summary="List post-incident reviews (newest first)"),
     retrieve=extend_schema(summary="A review with its sections and action items"),
 )
-class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ReviewViewSet(NoEvidenceDeleteMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Post-incident reviews. Required ones are created when an incident is resolved; never deleted."""
 
     queryset = PostIncidentReview.objects.all()  # the model for permissions; rows from get_queryset()

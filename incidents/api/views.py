@@ -20,6 +20,7 @@ from rest_framework.response import Response
 
 from opsgov.api.pagination import CursorPagination
 from opsgov.api.permissions import RoleModelPermissions
+from opsgov.evidence import NoEvidenceDeleteMixin
 
 from .. import history, services
 from ..filters import IncidentFilterSet, incident_detail, incident_list, incident_number
@@ -66,6 +67,7 @@ NUMBER = OpenApiParameter(
     retrieve=extend_schema(summary="An incident with its timeline", parameters=[NUMBER]),
 )
 class IncidentViewSet(
+    NoEvidenceDeleteMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
