@@ -59,8 +59,9 @@ def ingest_middleware(middleware: list[str]) -> list[str]:
 MIDDLEWARE = ingest_middleware(FULL_MIDDLEWARE)
 ROOT_URLCONF = "opsgov.urls_ingest"
 # The admin site needs sessions, authentication and messages, but it is not routed here (opsgov.urls_ingest):
-# its checks for that middleware do not apply to this service.
-SILENCED_SYSTEM_CHECKS = [*WEB_SILENCED_CHECKS, "admin.E408", "admin.E409", "admin.E410"]
+# its checks for that middleware do not apply to this service; nor does django-axes' for its middleware
+# (nobody logs in here).
+SILENCED_SYSTEM_CHECKS = [*WEB_SILENCED_CHECKS, "admin.E408", "admin.E409", "admin.E410", "axes.W002"]
 
 #: DATABASES OPTIONS that make psycopg bind on the server and prepare a statement on its second execution.
 PREPARED_STATEMENT_OPTIONS: dict[str, Any] = {"server_side_binding": True, "prepare_threshold": 2}
