@@ -12,6 +12,7 @@ import pytest
 from auditlog.models import LogEntry
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.utils import timezone
 
 from incidents.models import Integration, RawEvent
@@ -118,3 +119,9 @@ def test_retention_periods_are_calendar_time() -> None:
 def test_an_unknown_actor_is_refused() -> None:
     with pytest.raises(CommandError, match="--actor: no user 'ghost'"):
         run("--apply", "--actor", "ghost")
+
+
+def test_the_policy_page_shows_the_retention_periods(client: Client, make_user: Callable[..., User]) -> None:
+    client.force_login(make_user("reader"))
+    page = client.get("/policy/").content.decode()
+    assert 'id="retention"' in page and "400 days" in page and "2 years" in page
