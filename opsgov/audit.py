@@ -236,8 +236,10 @@ def seal_entries(
     with historical models.
     """
     with transaction.atomic():
-        head_model._default_manager.get_or_create(pk=1)
-        head: Any = head_model._default_manager.select_for_update().get(pk=1)
+        head: Any = head_model._default_manager.select_for_update().filter(pk=1).first()
+        if head is None:  # a fresh or flushed database: create the head, then lock it
+            head_model._default_manager.get_or_create(pk=1)
+            head = head_model._default_manager.select_for_update().get(pk=1)
         contents = canonical_rows(entry_model, entry_ids)
         for entry_id in entry_ids:
             content = contents[entry_id]
