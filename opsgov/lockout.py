@@ -16,6 +16,7 @@ from axes.helpers import get_client_username, get_cool_off
 from axes.models import AccessAttempt
 from axes.utils import reset
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -67,7 +68,7 @@ def lockout_response(
 def unlock_account(*, username: str, actor: Any = None, request: HttpRequest | None = None, via: str) -> int:
     """Lift the lockout of `username` (its failed-attempt records go) and audit who did it."""
     removed = reset(username=username)
-    user_model = audit.get_user_model()
+    user_model = get_user_model()
     user = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).first()
     audit.record_event(
         audit.UNLOCKED,
