@@ -16,6 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from incidents.models import Integration, RawEvent
+from opsgov import services as core_services
 from opsgov.models import MetricSnapshot
 from opsgov.policy import PolicyError, clear_policy_cache, load_policy, parse_policy
 
@@ -125,3 +126,19 @@ def test_the_policy_page_shows_the_retention_periods(client: Client, make_user: 
     client.force_login(make_user("reader"))
     page = client.get("/policy/").content.decode()
     assert 'id="retention"' in page and "400 days" in page and "2 years" in page
+
+
+def test_thinning_metric_history_goes_through_the_retention_path_and_is_audited() -> None:
+    noon = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0) - 10 * DAY
+    early, late = (
+        MetricSnapshot.objects.create(
+            metric="mtta", scope="global", window="7d", value=1.0, computed_at=noon + offset, is_current=False
+        )
+        for offset in (timedelta(hours=-1), timedelta(hours=1))
+    )
+    assert core_services.prune_snapshots() == 1
+    assert list(MetricSnapshot.objects.values_list("pk", flat=True)) == [late.pk]
+    row = LogEntry.objects.get(additional_data__event="retention_applied")
+    assert row.additional_data["removed"] == {"opsgov.MetricSnapshot": 1}
+    assert "thinning" in row.additional_data["reason"]
+    assert not MetricSnapshot.objects.filter(pk=early.pk).exists()
