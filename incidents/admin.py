@@ -1,4 +1,7 @@
-"""Admin for incidents (timeline read-only), integrations (token never shown) and raw events."""
+"""Admin for incidents (timeline read-only), integrations (token never shown) and raw events.
+
+Evidence (incidents, raw events, reviews, action items) is never offered for deletion (opsgov.evidence).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+
+from opsgov.evidence import EvidenceAdminMixin
 
 from .models import (
     ActionItem,
@@ -42,7 +47,7 @@ class TimelineInline(admin.TabularInline):
 
 
 @admin.register(Incident)
-class IncidentAdmin(admin.ModelAdmin):
+class IncidentAdmin(EvidenceAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "service", "severity", "status", "triggered_at", "acknowledged_at", "resolved_at"]
     list_filter = ["status", "severity", "service", "customer_impact"]
     search_fields = ["title", "summary", "dedup_key"]
@@ -87,7 +92,7 @@ class IntegrationAdmin(admin.ModelAdmin):
 
 
 @admin.register(RawEvent)
-class RawEventAdmin(admin.ModelAdmin):
+class RawEventAdmin(EvidenceAdminMixin, admin.ModelAdmin):
     list_display = [
         "received_at",
         "integration",
@@ -191,6 +196,7 @@ class ActionItemInline(admin.TabularInline):
     extra = 0
     fields = ["title", "owner", "due_date", "priority", "status"]
     raw_id_fields = ["owner"]
+    can_delete = False  # evidence (opsgov.evidence): close as won't do instead
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return not _published(obj) and super().has_add_permission(request, obj)
@@ -199,7 +205,7 @@ class ActionItemInline(admin.TabularInline):
         return not _published(obj) and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return not _published(obj) and super().has_delete_permission(request, obj)
+        return False  # evidence (opsgov.evidence): close as won't do instead
 
 
 REVISION_FIELDS: tuple[str, ...] = (
@@ -231,7 +237,7 @@ class ReviewRevisionInline(admin.StackedInline):
 
 
 @admin.register(PostIncidentReview)
-class PostIncidentReviewAdmin(admin.ModelAdmin):
+class PostIncidentReviewAdmin(EvidenceAdminMixin, admin.ModelAdmin):
     """Reviews in the admin: the text of an unpublished review only, through the workflow's service.
 
     A published review is read-only here as everywhere (no save button; a POST is
@@ -277,7 +283,7 @@ class PostIncidentReviewAdmin(admin.ModelAdmin):
 
 
 @admin.register(ActionItem)
-class ActionItemAdmin(admin.ModelAdmin):
+class ActionItemAdmin(EvidenceAdminMixin, admin.ModelAdmin):
     list_display = ["title", "owner", "due_date", "priority", "status", "closed_at"]
     list_filter = ["status", "priority"]
     search_fields = ["title", "description"]

@@ -79,7 +79,8 @@ class ActionItemRowForm(forms.Form):
         }
 
 
-ActionItemFormSet = forms.formset_factory(ActionItemRowForm, extra=1, can_delete=True)
+# No delete column: action items are evidence (opsgov.evidence); one added by mistake is closed as won't do.
+ActionItemFormSet = forms.formset_factory(ActionItemRowForm, extra=1)
 
 
 def action_item_formset(

@@ -45,7 +45,6 @@ ADD_REVIEW = "incidents.add_postincidentreview"
 CHANGE_REVIEW = "incidents.change_postincidentreview"
 ADD_ITEM = "incidents.add_actionitem"
 CHANGE_ITEM = "incidents.change_actionitem"
-DELETE_ITEM = "incidents.delete_actionitem"
 
 
 def _require(request: HttpRequest, permission: str, what: str) -> None:
@@ -165,11 +164,6 @@ def _save(
         item = items.get(data["id"]) if data.get("id") else None
         if data.get("id") and item is None:
             raise DomainError("An action item of the list is no longer on this review; reload the page.")
-        if data.get("DELETE"):
-            if item is not None:
-                _require(request, DELETE_ITEM, "deleting action items")
-                reviews.action_item_delete(item=item, actor=request.user)
-            continue
         fields = {name: data[name] for name in ("title", "owner", "due_date", "priority")}
         status = data["status"]
         if item is None:
@@ -426,8 +420,6 @@ def action_item_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "form": form,
         "close_form": CloseForm(),
         "can_change": can_change,
-        "can_delete": request.user.has_perm(DELETE_ITEM)
-        and not (item.review is not None and item.review.status == ReviewStatus.PUBLISHED),
         "is_closed": item.status in reviews.CLOSED_STATUSES,
     }
     status = 400 if form is not None and form.is_bound and form.errors else 200
@@ -462,16 +454,3 @@ def action_item_reopen_view(request: HttpRequest, pk: int) -> HttpResponseRedire
     else:
         messages.success(request, "Action item reopened.")
     return redirect(item)
-
-
-@require_POST
-def action_item_delete_view(request: HttpRequest, pk: int) -> HttpResponseRedirect:
-    _require(request, DELETE_ITEM, "deleting action items")
-    item = get_object_or_404(ActionItem.objects.select_related("review"), pk=pk)
-    try:
-        reviews.action_item_delete(item=item, actor=request.user)
-    except DomainError as exc:
-        messages.error(request, f"Could not delete the item: {exc.message}")
-        return redirect(item)
-    messages.success(request, "Action item deleted.")
-    return redirect("action-item-list")

@@ -657,19 +657,3 @@ def action_item_reopen(*, item: ActionItem) -> ActionItem:
     item.closed_at = None
     item.save(update_fields=["status", "closed_at", "updated_at"])
     return item
-
-
-@transaction.atomic
-def action_item_delete(*, item: ActionItem, actor: Actor = None) -> None:
-    """Delete an item added by mistake; an item of a published review is kept (close it as won't do).
-
-    On a review not yet published, `actor` goes on the review's four-eyes record.
-    """
-    item = ActionItem.objects.select_for_update(of=("self",)).select_related("review__incident").get(pk=item.pk)
-    if item.review is not None and item.review.status == ReviewStatus.PUBLISHED:
-        raise DomainError(
-            "The item belongs to a published review; close it as won't do instead of deleting it.", field="review"
-        )
-    review_id = item.review_id
-    item.delete()
-    record_action_item_change(review_id=review_id, actor=actor)

@@ -23,5 +23,4 @@ urlpatterns = [
     path("backlog/<int:pk>/", views.action_item_detail_view, name="action-item-detail"),
     path("backlog/<int:pk>/close/", views.action_item_close_view, name="action-item-close"),
     path("backlog/<int:pk>/reopen/", views.action_item_reopen_view, name="action-item-reopen"),
-    path("backlog/<int:pk>/delete/", views.action_item_delete_view, name="action-item-delete"),
 ]

@@ -1,4 +1,5 @@
-"""Admin site: teams and services, and the audit trail (read-only, exportable as CSV)."""
+"""Admin site: teams and services, the audit trail (read-only, exportable as CSV), users (deactivated,
+never deleted) and login attempts (django-axes; the Security Lead unlocks accounts there)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,19 @@ from typing import Any
 
 from auditlog.admin import LogEntryAdmin as BaseLogEntryAdmin
 from auditlog.models import LogEntry
-from django.contrib import admin
+from axes.admin import AccessAttemptAdmin as BaseAccessAttemptAdmin
+from axes.admin import AccessFailureLogAdmin as BaseAccessFailureLogAdmin
+from axes.admin import AccessLogAdmin as BaseAccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import path, reverse
 
+from . import lockout
+from .evidence import EvidenceAdminMixin
 from .models import GateEvaluation, MetricSnapshot, Service, Team
 from .report_models import ReportDelivery
 
@@ -37,7 +46,7 @@ class ServiceAdmin(admin.ModelAdmin):
 
 
 @admin.register(GateEvaluation)
-class GateEvaluationAdmin(admin.ModelAdmin):
+class GateEvaluationAdmin(EvidenceAdminMixin, admin.ModelAdmin):
     list_display = ["gate", "status", "reason", "evaluated_at"]
     list_filter = ["gate", "status"]
     date_hierarchy = "evaluated_at"
@@ -50,7 +59,7 @@ class GateEvaluationAdmin(admin.ModelAdmin):
 
 
 @admin.register(MetricSnapshot)
-class MetricSnapshotAdmin(admin.ModelAdmin):
+class MetricSnapshotAdmin(EvidenceAdminMixin, admin.ModelAdmin):
     list_display = ["metric", "scope", "window", "value", "sample_size", "computed_at"]
     list_filter = ["metric", "window"]
     search_fields = ["scope"]
@@ -69,6 +78,7 @@ class _Echo:
 
 AUDIT_CSV_HEADER = [
     "timestamp",
+    "event",
     "actor",
     "action",
     "object_type",
@@ -81,12 +91,30 @@ AUDIT_CSV_HEADER = [
 ]
 
 
+def _before_after(values: Any) -> tuple[Any, Any]:
+    """A field's change as (before, after); a many-to-many change (auditlog's m2m_fields) says what
+    was added to, removed from or cleared out of the set."""
+    if isinstance(values, list):
+        before, after = ([*values, None, None])[:2]
+        return before, after
+    if isinstance(values, dict) and values.get("type") == "m2m":
+        objects = ", ".join(str(item) for item in values.get("objects") or [])
+        operation = values.get("operation")
+        if operation == "add":
+            return None, f"added: {objects}"
+        if operation == "delete":
+            return None, f"removed: {objects}"
+        return None, "cleared" + (f": {objects}" if objects else "")
+    return values, None
+
+
 def audit_csv_rows(entries: QuerySet[LogEntry]) -> Iterator[list[str]]:
     """One CSV row per changed field of each entry (a delete or an empty change gives one row)."""
     yield AUDIT_CSV_HEADER
     for entry in entries.select_related("actor", "content_type").order_by("timestamp", "pk").iterator(chunk_size=2000):
         base = [
             entry.timestamp.isoformat(),
+            str((entry.additional_data or {}).get("event", "")) if isinstance(entry.additional_data, dict) else "",
             str(entry.actor or ""),
             str(dict(LogEntry.Action.choices).get(entry.action, entry.action)),
             f"{entry.content_type.app_label}.{entry.content_type.model}",
@@ -97,7 +125,7 @@ def audit_csv_rows(entries: QuerySet[LogEntry]) -> Iterator[list[str]]:
         if not changes:
             yield [*base, "", "", "", entry.remote_addr or ""]
         for field, values in changes.items():
-            before, after = ([*values, None, None])[:2] if isinstance(values, list) else (values, None)
+            before, after = _before_after(values)
             yield [
                 *base,
                 field,
@@ -111,7 +139,7 @@ admin.site.unregister(LogEntry)
 
 
 @admin.register(LogEntry)
-class AuditTrailAdmin(BaseLogEntryAdmin):
+class AuditTrailAdmin(EvidenceAdminMixin, BaseLogEntryAdmin):
     """The audit trail: read-only, filterable, exportable (the current filter) as CSV."""
 
     change_list_template = "admin/auditlog/logentry/change_list_export.html"
@@ -163,6 +191,73 @@ class ReportDeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- Users: deactivated, never deleted ----------------------------------------------------
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class OpsgovUserAdmin(BaseUserAdmin):
+    """Users are deactivated, not deleted: the audit trail and the evidence name them (their
+    entries' actor would otherwise be erased). Every change here is audited (opsgov.apps)."""
+
+    actions = ["deactivate_users"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Deactivate selected users (they can no longer log in)", permissions=["change"])
+    def deactivate_users(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        count = 0
+        for user in queryset.filter(is_active=True):
+            user.is_active = False
+            user.save(update_fields=["is_active"])  # one audited update per user
+            count += 1
+        self.message_user(request, f"{count} user(s) deactivated.", messages.SUCCESS)
+
+
+# --- Login attempts (django-axes) ------------------------------------------------------
+for _model in (AccessAttempt, AccessLog, AccessFailureLog):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(BaseAccessAttemptAdmin):
+    """Failed-login counts per username; "Unlock" lifts a lockout and is audited (deleting is not offered)."""
+
+    actions = ["unlock_accounts"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_unlock_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("axes.delete_accessattempt"))
+
+    @admin.action(description="Unlock the selected accounts", permissions=["unlock"])
+    def unlock_accounts(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
+        usernames = sorted({name for name in queryset.values_list("username", flat=True) if name})
+        for username in usernames:
+            lockout.unlock_account(username=username, actor=request.user, request=request, via="admin")
+        self.message_user(request, f"Unlocked: {', '.join(usernames) or 'nobody'}.", messages.SUCCESS)
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(EvidenceAdminMixin, BaseAccessLogAdmin):
+    """Logins and logouts as Axes saw them (read-only)."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AccessFailureLog)
+class AccessFailureLogAdmin(EvidenceAdminMixin, BaseAccessFailureLogAdmin):
+    """Every failed login (read-only)."""
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

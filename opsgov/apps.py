@@ -31,6 +31,7 @@ class OpsgovConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from . import system_checks  # noqa: F401  (registers the checks)
+        from .evidence import register_default_evidence
         from .models import GateWaiver, Service, Team
         from .policy import PolicyError, get_policy
 
@@ -43,4 +44,37 @@ class OpsgovConfig(AppConfig):
         auditlog.register(Team)
         auditlog.register(Service)
         auditlog.register(GateWaiver)
+        self._audit_access_control()
+        register_default_evidence()
         post_migrate.connect(_sync_roles, sender=self, dispatch_uid="opsgov-sync-roles")
+
+    @staticmethod
+    def _audit_access_control() -> None:
+        """Who may do what, and who came in: users, groups, their memberships and permissions, the
+        superuser/staff/active flags, API tokens, logins, logouts, failed logins and lockouts."""
+        from auditlog.models import LogEntry
+        from auditlog.registry import auditlog
+        from axes.signals import user_locked_out
+        from django.contrib.auth import get_user_model, user_logged_in, user_logged_out, user_login_failed
+        from django.contrib.auth.models import Group
+        from django.db.models.signals import post_delete, post_save
+        from knox.models import AuthToken
+
+        from . import audit
+
+        # The password hash is masked (a change shows, not its value); last_login is the login rows' business.
+        auditlog.register(
+            get_user_model(),
+            exclude_fields=["last_login"],
+            mask_fields=["password"],
+            mask_callable="opsgov.audit.mask_secret",
+            m2m_fields={"groups", "user_permissions"},
+        )
+        auditlog.register(Group, m2m_fields={"permissions"})
+        post_save.connect(audit.on_token_saved, sender=AuthToken, dispatch_uid="opsgov-audit-token-saved")
+        post_delete.connect(audit.on_token_deleted, sender=AuthToken, dispatch_uid="opsgov-audit-token-deleted")
+        user_logged_in.connect(audit.on_user_logged_in, dispatch_uid="opsgov-audit-login")
+        user_logged_out.connect(audit.on_user_logged_out, dispatch_uid="opsgov-audit-logout")
+        user_login_failed.connect(audit.on_user_login_failed, dispatch_uid="opsgov-audit-login-failed")
+        user_locked_out.connect(audit.on_user_locked_out, dispatch_uid="opsgov-audit-locked-out")
+        post_save.connect(audit.on_log_entry_saved, sender=LogEntry, dispatch_uid="opsgov-audit-seal")

@@ -275,6 +275,7 @@ class WorkerHeartbeat(models.Model):
 
 # Waivers and status-change notifications live in their own module; importing them
 # here registers them with the app.
+from .audit_models import AuditChainHead, AuditSeal  # noqa: E402, F401
 from .gate_models import GateNotification, GateWaiver  # noqa: E402, F401
 
 # The scheduled email reports' records live in their own module; imported here so Django finds them.

@@ -626,6 +626,36 @@ class ApiTokenPolicy(_Strict):
         return self
 
 
+# --- Retention ---------------------------------------------------------------------
+
+
+class RetentionPolicy(_Strict):
+    """How long evidence is kept before `manage.py apply_retention` may remove it.
+
+    Evidence is otherwise never deleted (opsgov.evidence). Audit rows are kept for ever: no
+    setting here touches them. Incidents, timelines, reviews, action items, gate evaluations and
+    waivers are kept for ever too.
+    """
+
+    raw_events: Span = Field(
+        default=span("400 days"),
+        description="Processed raw events (received alert payloads) older than this are removed; "
+        "unprocessed ones are kept",
+    )
+    metric_snapshots: Span = Field(
+        default=span("2 years"),
+        description="Metric snapshots computed longer ago than this are removed (the current one of each metric "
+        "is kept)",
+    )
+
+    @field_validator("raw_events", "metric_snapshots")
+    @classmethod
+    def _wall_clock(cls, value: Span) -> Span:
+        if value.unit.is_business:
+            raise ValueError("a retention period is calendar time, not business time")
+        return value
+
+
 class Policy(_Strict):
     """The whole effective policy."""
 
@@ -637,6 +667,7 @@ class Policy(_Strict):
     targets: Targets = Field(default_factory=Targets)
     monitoring: MonitoringPolicy = Field(default_factory=MonitoringPolicy)
     api_tokens: ApiTokenPolicy = Field(default_factory=ApiTokenPolicy)
+    retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
 
     @model_validator(mode="after")
     def _alert_severities_defined(self) -> Policy:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
+from .evidence import evidence_delete_permissions
+
 SRE_LEAD = "SRE Lead"
 DEVOPS_LEAD = "DevOps Lead"
 TECH_LEAD = "Tech Lead"
@@ -40,7 +42,12 @@ GOVERNED_APPS = (
     "support",
     "backups",
     "auditlog",
+    "axes",
 )
+
+# Apps whose permissions only patterns naming the app grant (not "*.view_*"): who tried to log in
+# from where (django-axes) is for the Security Lead.
+RESTRICTED_APPS = ("axes",)
 
 # Every role reads everything governed: operations are a shared concern.
 _READ_ALL = "*.view_*"
@@ -74,7 +81,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "incidents.*_actionitem",
         *_CATALOG_WRITE,
     ),
-    SECURITY_LEAD: (_READ_ALL, "security.*"),
+    # Sees login failures and lockouts (django-axes' admin) and unlocks accounts (deleting the attempt record).
+    SECURITY_LEAD: (_READ_ALL, "security.*", "axes.view_*", "axes.delete_accessattempt"),
     COMPLIANCE_OFFICER: (_READ_ALL, "compliance.*"),
     SUPPORT_TEAM: (_READ_ALL, "support.*"),
     # Prioritises improvements (seed step 4).
@@ -90,10 +98,21 @@ for _role in (SRE_LEAD, DEVOPS_LEAD, TECH_LEAD, SECURITY_LEAD, COMPLIANCE_OFFICE
     ROLE_PERMISSIONS[_role] += ("opsgov.run_gate_evaluation",)
 
 
+def _grants(pattern: str, code: str) -> bool:
+    app_label = code.split(".", 1)[0]
+    if app_label in RESTRICTED_APPS and not pattern.startswith(f"{app_label}."):
+        return False
+    return fnmatchcase(code, pattern)
+
+
 def permission_codes_for(role: str, available: list[str]) -> list[str]:
-    """The "app_label.codename" strings of `available` that `role` is granted."""
+    """The "app_label.codename" strings of `available` that `role` is granted.
+
+    Never the delete permission of evidence (opsgov.evidence): nobody deletes evidence.
+    """
     patterns = ROLE_PERMISSIONS[role]
-    return [code for code in available if any(fnmatchcase(code, pattern) for pattern in patterns)]
+    refused = evidence_delete_permissions()
+    return [code for code in available if code not in refused and any(_grants(pattern, code) for pattern in patterns)]
 
 
 def sync_roles(group_model: Any, permission_model: Any) -> None:

@@ -16,6 +16,7 @@ from . import gates_engine
 from .errors import DomainError
 from .models import GateEvaluation, MetricSnapshot, MetricTrendPoint, Service, Team, WorkerHeartbeat
 from .registry import WINDOWS, metrics
+from .retention import RetentionResult, audit_removal, delete_in_batches
 
 TEAM_FIELDS = ("slug", "name", "description", "email")
 SERVICE_FIELDS = ("slug", "name", "tier", "owner_team", "lifecycle", "description", "links", "aliases")
@@ -180,7 +181,10 @@ TREND_KEPT = timedelta(days=400)
 def prune_snapshots(*, now: datetime | None = None) -> int:
     """Thin metric history: keep every snapshot of the last 48 hours, and before that the
     last one of each (metric, scope, window) per UTC day (enough for 90-day trends).
-    Daily trend points older than TREND_KEPT go too. Returns the number of rows deleted."""
+    Daily trend points older than TREND_KEPT go too. Returns the number of rows deleted.
+
+    Snapshots are evidence (opsgov.evidence): the superseded ones go through the retention path
+    and an audit row records how many (README, "Retention")."""
     moment = now or timezone.now()
     trend_deleted, _ = MetricTrendPoint.objects.filter(day__lt=(moment - TREND_KEPT).astimezone(UTC).date()).delete()
     cutoff = moment - SNAPSHOT_FULL_HISTORY
@@ -191,5 +195,11 @@ def prune_snapshots(*, now: datetime | None = None) -> int:
         .annotate(last=Max("id"))
         .values("last")
     )
-    deleted, _ = old.exclude(id__in=Subquery(keep)).delete()
+    reason = "metric history thinning (one snapshot per key and day after 48 hours)"
+    deleted = delete_in_batches(old.exclude(id__in=Subquery(keep)), reason=reason, batch_size=5000)
+    if deleted:
+        result = RetentionResult(
+            counts={"opsgov.MetricSnapshot": deleted}, cutoffs={"opsgov.MetricSnapshot": cutoff.isoformat()}
+        )
+        audit_removal(result=result, reason=reason)
     return deleted + trend_deleted

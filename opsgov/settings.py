@@ -12,6 +12,7 @@ come from a file named by `<NAME>_FILE` (Docker/Kubernetes secrets).
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "auditlog",
+    "axes",
     "opsgov.apps.OpsgovConfig",
     "monitoring.apps.MonitoringConfig",
     "incidents.apps.IncidentsConfig",
@@ -106,6 +108,8 @@ MIDDLEWARE = [
     "opsgov.prometheus.RequestCounterMiddleware",
     "opsgov.middleware.AuditActorMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "opsgov.urls"
@@ -171,6 +175,30 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes' gatekeeper first (opsgov.lockout): it refuses locked accounts before a password is checked.
+AUTHENTICATION_BACKENDS = ["opsgov.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+
+# --- Login lockout (django-axes; opsgov.lockout) --------------------------------------
+# LOGIN_FAILURE_LIMIT failed logins for one username lock the account (from any address) until
+# LOGIN_LOCKOUT_MINUTES after the last failure; a successful login before that clears the count.
+LOGIN_FAILURE_LIMIT: int = _read(env.int, "LOGIN_FAILURE_LIMIT", default=20)
+if LOGIN_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured(f"LOGIN_FAILURE_LIMIT: must be 1 or more failed logins, not {LOGIN_FAILURE_LIMIT}")
+LOGIN_LOCKOUT_MINUTES: int = _read(env.int, "LOGIN_LOCKOUT_MINUTES", default=60)
+if LOGIN_LOCKOUT_MINUTES < 1:
+    raise ImproperlyConfigured(f"LOGIN_LOCKOUT_MINUTES: must be 1 or more minutes, not {LOGIN_LOCKOUT_MINUTES}")
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+# The account, not the address: behind a proxy or NAT every user shares one address, and an address
+# lock would let one person's typos (or an attacker) lock everybody out. Hence axes.W006 is silenced.
+AXES_LOCKOUT_PARAMETERS = ["username"]
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+# Failures while locked neither extend the lockout nor count again: it ends when the page says.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "opsgov.lockout.lockout_response"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -33,6 +33,7 @@ from typing import Any
 from opsgov.settings import *  # noqa: F403
 from opsgov.settings import DATABASES as WEB_DATABASES
 from opsgov.settings import MIDDLEWARE as FULL_MIDDLEWARE
+from opsgov.settings import SILENCED_SYSTEM_CHECKS as WEB_SILENCED_CHECKS
 from opsgov.settings import _read, env
 
 #: Middleware of settings.MIDDLEWARE that the ingestion endpoints have no use for.
@@ -45,6 +46,7 @@ NOT_FOR_INGESTION = frozenset(
         "django_htmx.middleware.HtmxMiddleware",
         "opsgov.middleware.AuditActorMiddleware",  # no user acts; the stored event records its integration
         "django.contrib.auth.middleware.LoginRequiredMiddleware",  # the endpoints are login_not_required
+        "axes.middleware.AxesMiddleware",  # turns a locked-out login into a page: no logins here
     }
 )
 
@@ -57,8 +59,9 @@ def ingest_middleware(middleware: list[str]) -> list[str]:
 MIDDLEWARE = ingest_middleware(FULL_MIDDLEWARE)
 ROOT_URLCONF = "opsgov.urls_ingest"
 # The admin site needs sessions, authentication and messages, but it is not routed here (opsgov.urls_ingest):
-# its checks for that middleware do not apply to this service.
-SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
+# its checks for that middleware do not apply to this service; nor does django-axes' for its middleware
+# (nobody logs in here).
+SILENCED_SYSTEM_CHECKS = [*WEB_SILENCED_CHECKS, "admin.E408", "admin.E409", "admin.E410", "axes.W002"]
 
 #: DATABASES OPTIONS that make psycopg bind on the server and prepare a statement on its second execution.
 PREPARED_STATEMENT_OPTIONS: dict[str, Any] = {"server_side_binding": True, "prepare_threshold": 2}

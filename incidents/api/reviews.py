@@ -38,6 +38,7 @@ from rest_framework.response import Response
 
 from opsgov.api.permissions import RoleModelPermissions
 from opsgov.api.strict import StrictModelSerializer, StrictSerializer
+from opsgov.evidence import NoEvidenceDeleteMixin
 
 from .. import reviews
 from ..models import ActionItem, ActionStatus, Incident, PostIncidentReview, ReviewRevision, ReviewStatus
@@ -311,7 +312,7 @@ class ReviewUpdateSerializer(StrictSerializer):
     list=extend_schema(summary="List post-incident reviews (newest first)"),
     retrieve=extend_schema(summary="A review with its sections and action items"),
 )
-class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ReviewViewSet(NoEvidenceDeleteMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Post-incident reviews. Required ones are created when an incident is resolved; never deleted."""
 
     queryset = PostIncidentReview.objects.all()  # the model for permissions; rows from get_queryset()
@@ -486,10 +487,10 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     create=extend_schema(summary="Add an action item (to a review, an incident, or on its own)"),
     update=extend_schema(summary="Change an action item"),
     partial_update=extend_schema(summary="Change some fields of an action item"),
-    destroy=extend_schema(summary="Delete an action item (not one of a published review)"),
 )
-class ActionItemViewSet(viewsets.ModelViewSet):
-    """The improvement backlog. Close with ``close/`` and reopen with ``reopen/``."""
+class ActionItemViewSet(NoEvidenceDeleteMixin, viewsets.ModelViewSet):
+    """The improvement backlog. Close with ``close/`` and reopen with ``reopen/``; items are evidence and never
+    deleted (close one added by mistake as won't do)."""
 
     queryset = ActionItem.objects.all()  # the model for permissions; rows from get_queryset()
     serializer_class = ActionItemSerializer
@@ -521,9 +522,6 @@ class ActionItemViewSet(viewsets.ModelViewSet):
                 raise serializers.ValidationError({field: ["An item stays with its review and incident."]})
             data.pop(field, None)
         return self._answer(reviews.action_item_update(item=item, data=data, actor=request.user))
-
-    def perform_destroy(self, instance: ActionItem) -> None:
-        reviews.action_item_delete(item=instance, actor=self.request.user)
 
     @extend_schema(
         summary="Close as done or won't do", request=ActionItemCloseSerializer, responses={200: ActionItemSerializer}

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 
 from opsgov.api.pagination import CursorPagination, PageNumberPagination
 from opsgov.api.permissions import RoleModelPermissions
+from opsgov.evidence import NoEvidenceDeleteMixin
 
 from .. import history, services
 from ..filters import (
@@ -82,6 +83,7 @@ NUMBER = OpenApiParameter(
     ),
 )
 class IncidentViewSet(
+    NoEvidenceDeleteMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,

@@ -17,7 +17,7 @@ def dead_letter_given_up_events(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0009_action_item_source'),
+        ('incidents', '0010_reviews_revisions'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

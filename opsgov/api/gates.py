@@ -38,6 +38,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from opsgov import gate_selectors, gates_engine, waivers
+from opsgov.evidence import NoEvidenceDeleteMixin
 from opsgov.filters import MultiValueCharFilter
 from opsgov.gate_models import GateWaiver, WaiverState
 from opsgov.models import GateEvaluation, GateStatus, Service
@@ -310,7 +311,11 @@ class GateWaiverFilterSet(django_filters.FilterSet):
 
 
 class GateWaiverViewSet(
-    mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    NoEvidenceDeleteMixin,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Waivers of failing gate checks: request one (naming its approver), approve, revoke. Never deleted."""
 

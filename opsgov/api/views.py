@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from opsgov import selectors, services
+from opsgov.evidence import NoEvidenceDeleteMixin
 from opsgov.filters import MetricSnapshotFilterSet, ServiceFilterSet, TeamFilterSet
 from opsgov.models import MetricSnapshot, Service, Team
 from opsgov.policy import get_policy
@@ -143,7 +144,7 @@ class PolicyView(APIView):
         return Response(get_policy().model_dump(mode="json"))
 
 
-class MetricSnapshotViewSet(viewsets.ReadOnlyModelViewSet):
+class MetricSnapshotViewSet(NoEvidenceDeleteMixin, viewsets.ReadOnlyModelViewSet):
     """The latest value of each operational metric per scope and window.
 
     Durations are in seconds. A row's `id` is its detail route, which keeps answering

@@ -46,6 +46,7 @@ from incidents.selectors import (
     team_incident_metrics,
 )
 from opsgov import services as core_services
+from opsgov.evidence import evidence_deletion
 from opsgov.formatting import format_duration
 from opsgov.models import MetricSnapshot, Service
 from opsgov.registry import MetricValue
@@ -362,7 +363,8 @@ def test_a_deleted_incident_leaves_the_rollups_at_the_next_refresh(
     refresh_rollups()
     clock.move_to(NOW + timedelta(hours=1))
     refresh_rollups()
-    world["S3"].delete()
+    with evidence_deletion("test: an incident removed by retention"):
+        world["S3"].delete()
     result = refresh_rollups()
     assert result.days == {at(10, 31).date()}
     assert figures("mtbf", "30d", NOW)["service:search"].value is None

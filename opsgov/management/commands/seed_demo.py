@@ -19,7 +19,7 @@ from django.utils.module_loading import module_has_submodule
 
 from opsgov import demo_gates, services
 from opsgov.models import Lifecycle, Service, ServiceTier, Team
-from opsgov.roles import ALL_ROLES, COMPLIANCE_OFFICER, SRE_LEAD
+from opsgov.roles import ALL_ROLES, COMPLIANCE_OFFICER, SECURITY_LEAD, SRE_LEAD
 
 DEMO_PASSWORD = "opsgov-demo"  # noqa: S105 - demo data, refused in production below
 
@@ -94,7 +94,8 @@ class Command(BaseCommand):
                     defaults={
                         "email": f"{username}@example.com",
                         "first_name": role,
-                        "is_staff": role in (COMPLIANCE_OFFICER, SRE_LEAD),
+                        # The admin holds the audit trail (compliance), login lockouts (security) and records.
+                        "is_staff": role in (COMPLIANCE_OFFICER, SRE_LEAD, SECURITY_LEAD),
                     },
                 )
                 if created:
