@@ -124,6 +124,7 @@ def test_the_ingest_settings_module_loads_with_its_own_chain_and_routes() -> Non
     assert lines[1] == str(
         [
             "django.middleware.security.SecurityMiddleware",
+            "opsgov.csp.ContentSecurityPolicyMiddleware",
             "django.middleware.common.CommonMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",
             "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -120,12 +120,15 @@ def test_changing_the_action_items_of_a_review_in_review_bars_the_editor_but_pro
     reviews.review_submit(review=review, actor=leads["A"])
     b, c = client_for(leads["B"]), client_for(leads["C"])
 
-    # C only moves the item along: progress, not text. B replaces it with their own.
+    # C only moves the item along: progress, not text. B adds one of their own (and rewords it).
     progress = c.patch(f"/api/v1/action-items/{item.pk}/", {"status": "in_progress"}, format="json")
     assert progress.status_code == 200
     added = b.post("/api/v1/action-items/", {"review": review.pk, "title": "Nothing to do"}, format="json")
     assert added.status_code == 201
-    assert b.delete(f"/api/v1/action-items/{item.pk}/").status_code == 204
+    reworded = b.patch(f"/api/v1/action-items/{added.json()['id']}/", {"title": "Nothing left to do"}, format="json")
+    assert reworded.status_code == 200
+    # Items are evidence: none is deleted, a mistaken one is closed as won't do.
+    assert b.delete(f"/api/v1/action-items/{item.pk}/").status_code == 405
 
     assert b.post(f"/api/v1/reviews/{review.pk}/approve/").status_code == 403
     assert b.get(f"/api/v1/reviews/{review.pk}/").json()["content_editors"] == ["lead_a", "lead_b"]

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from incidents import ingestion
 from incidents.ingest.handling import MAX_BODY_BYTES
 from incidents.models import AlertSignal, Incident, RawEvent, TimelineEvent, TimelineKind
+from opsgov.evidence import evidence_deletion
 from opsgov.roles import SRE_LEAD
 
 from .factories import IncidentFactory
@@ -179,7 +180,8 @@ def test_a_legacy_incident_does_not_record_its_known_alerts_again() -> None:
     send(token, webhook(2))
     process_pending()
     incident = Incident.objects.get()
-    AlertSignal.objects.filter(incident=incident).delete()  # as if written before AlertSignal existed
+    with evidence_deletion("test: an incident written before AlertSignal existed"):
+        AlertSignal.objects.filter(incident=incident).delete()
     entries = incident.timeline.count()
     send(token, webhook(2))
     process_pending()
