@@ -14,7 +14,7 @@ What it starts, all on loopback, all stopped at the end:
   ``postgres``), created if missing and migrated; dropped at the end only if it
   was created here (--keep keeps it). Rows already there are left alone: every
   run has its own service, integration and groupKeys;
-- gunicorn with gunicorn.conf.py (sync workers, as many as gunicorn.conf.py
+- gunicorn with gunicorn.conf.py (its asgi workers, as many as gunicorn.conf.py
   starts unless --web-workers says, never recycled: GUNICORN_MAX_REQUESTS=0)
   and production settings:
   DEBUG=false, a random SECRET_KEY, ALLOWED_HOSTS, persistent connections
@@ -601,7 +601,7 @@ def main() -> int:
             env, worker_log,
         )  # fmt: skip
         gunicorn = start(
-            [python, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.wsgi"],
+            [python, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.asgi"],
             env,
             gunicorn_log,
         )
