@@ -131,3 +131,48 @@ def test_worker_exit_in_the_master_does_not_import_the_app(
     monkeypatch.delitem(sys.modules, "incidents.tasks", raising=False)
     conf["worker_exit"](None, None)
     assert "incidents.tasks" not in sys.modules
+
+
+def test_the_error_log_cuts_tokens_and_ping_uuids_from_messages_and_tracebacks(
+    conf: dict[str, Any], tmp_path: Path
+) -> None:
+    """gunicorn's error lines (a worker's "Error handling request <uri>", a timeout's traceback) go through
+    the same redaction as every other log line."""
+    log_file = tmp_path / "error.log"
+    cfg = Config()
+    cfg.set("errorlog", str(log_file))
+    logger = conf["logger_class"](cfg)
+    uuid = "0b7c5e7e-1d2f-4a3b-9c8d-7e6f5a4b3c2d"
+    logger.error("Error handling request %s", f"/api/v1/ingest/alertmanager/{TOKEN}/")
+    logger.critical("WORKER TIMEOUT (pid:%s) on /ping/%s/start", 42, uuid)
+    try:
+        raise RuntimeError(f"while reading /api/v1/ingest/pagerduty/{TOKEN}/enqueue")
+    except RuntimeError:
+        logger.exception("Error handling request")
+    logger.reopen_files()  # as on SIGUSR1: the filter stays
+    logger.warning("Bearer %s", TOKEN)
+    for handler in logger.error_log.handlers:
+        handler.flush()
+    text = log_file.read_text()
+    assert TOKEN not in text and uuid not in text, text
+    assert f"/api/v1/ingest/alertmanager/{CUT}/" in text
+    assert f"/ping/{uuid[:8]}\u2026/start" in text
+    assert f"/api/v1/ingest/pagerduty/{CUT}/enqueue" in text  # in the traceback
+    assert f"Bearer {CUT}" in text
+
+
+def test_workers_are_asgi_workers_serving_opsgov_asgi_everywhere(conf: dict[str, Any]) -> None:
+    """A slow client cannot starve an asgi worker (gunicorn.conf.py says why); every launcher serves opsgov.asgi."""
+    import yaml
+
+    assert conf["worker_class"] == "asgi"
+    root = Path(settings.BASE_DIR)
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in ("web", "ingest"):
+        assert services[name]["command"] == ["gunicorn", "--config", "gunicorn.conf.py", "opsgov.asgi"]
+        assert "ports" not in services[name], f"{name} is reached through the proxy only"
+        assert services[name]["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+    assert services["proxy"]["build"]["dockerfile"] == "deploy/nginx/Dockerfile"
+    assert services["proxy"]["ports"] == ["${OPSGOV_BIND:-127.0.0.1:8000}:8080"]
+    assert 'CMD ["gunicorn", "--config", "gunicorn.conf.py", "opsgov.asgi"]' in (root / "Dockerfile").read_text()
