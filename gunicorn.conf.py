@@ -20,6 +20,7 @@ Environment:
   GUNICORN_TIMEOUT          seconds a request body may stall before its request is ended (answered 408),
                             and a worker may go silent before it is restarted (default 30)
   GUNICORN_WORKER_CONNECTIONS  connections a worker serves at once, slow ones included (default 1000)
+  DATABASE_POOL_SIZE        PostgreSQL connections per worker, pooled (default here 4; opsgov.settings)
   GUNICORN_MAX_REQUESTS     requests after which a worker is replaced, against slow leaks
                             (default 20000, with up to 10 % jitter; 0 never replaces one)
   PORT                      port to bind on 0.0.0.0 (default 8000)
@@ -52,6 +53,9 @@ from gunicorn.glogging import Logger
 bind = f"0.0.0.0:{int(os.environ.get('PORT') or 8000)}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
 worker_class = "asgi"
+# Database connections of a worker's requests come from a pool (opsgov.settings, DATABASE_POOL_SIZE
+# says why): at most this many per worker process.
+os.environ.setdefault("DATABASE_POOL_SIZE", "4")
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS") or 1000)
 timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 30)
 # Django's ASGIHandler has no lifespan protocol: do not probe for it.

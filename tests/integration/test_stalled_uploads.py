@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import connection as database
 
 from incidents.models import RawEvent
 
@@ -193,6 +195,18 @@ def test_stalled_uploads_leave_gunicorn_answering(gunicorn: Callable[..., Server
         answers = [answer_of(connection, BODY_TIMEOUT + 15) for connection in stalled]
     assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers), answers
     assert list(RawEvent.objects.values_list("dedup_key", flat=True)) == ["while-stalled"]
+    # Each request runs in a thread of its own (Django's ASGI handler): connections come from each
+    # worker's pool (DATABASE_POOL_SIZE, 4 by gunicorn.conf.py), not one left open per request.
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(lambda n: ingest(server.port, token, f"after-{n}"), range(64)))
+    assert statuses == [202] * 64
+    if database.vendor == "postgresql":
+        with database.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            (opened,) = cursor.fetchone()
+        assert opened <= 3 * 4, opened
     assert wait_until(lambda: server.log().count(" 408 ") == STALLED, 10), server.log()[-3000:]
     log = server.log()
     assert "WORKER TIMEOUT" not in log and token not in log
