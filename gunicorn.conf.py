@@ -9,10 +9,10 @@ process) serving Django's ASGIHandler (opsgov.asgi), so that a slow client
 cannot starve them. With sync workers, four connections that sent
 `Content-Length: 1000` and then nothing held three workers for 30 s: /healthz
 waited 33.7 s and worker timeouts dropped queued work. Here the event loop
-reads request bodies, Django's handler runs a view (a sync view, in the
-worker's one thread for sync code) only once its body has fully arrived, and a
-body that stops arriving for `timeout` seconds ends its request: a stalled
-upload costs a socket, never a worker. (gthread workers bound the wait for a
+reads request bodies, Django's handler runs a view (sync code, in a thread of
+the request's own; database connections from a pool, DATABASE_POOL_SIZE) only
+once its body has fully arrived, and a body that stops arriving for `timeout`
+seconds ends its request (408): a stalled upload costs a socket, never a worker. (gthread workers bound the wait for a
 request's first bytes, not for its body; uvicorn has no body timeout at all.)
 
 Environment:

@@ -3,9 +3,11 @@
 Production serves this with gunicorn's `asgi` worker class (gunicorn.conf.py
 says why: a client that stalls its upload costs a socket, not a worker).
 Django's ASGIHandler reads a request's whole body in the event loop before it
-runs the view, sync views in the worker's thread for sync code, so views and
-middleware are the same code as under WSGI (opsgov.wsgi, still used by
-`manage.py runserver`).
+runs the view; the sync middleware and views run in a thread of the request's
+own (asgiref's ThreadSensitiveContext), the same code as under WSGI
+(opsgov.wsgi, still used by `manage.py runserver`). A thread per request is
+why the ASGI servers take database connections from a pool
+(settings.DATABASE_POOL_SIZE) rather than keep one per thread.
 
 The settings module is DJANGO_SETTINGS_MODULE (opsgov.settings by default;
 docker-compose.yml's `ingest` service runs opsgov.settings_ingest).
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from typing import Any
 
@@ -23,8 +25,8 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsgov.settings")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
+Scope = dict[str, Any]
+Message = Mapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
