@@ -85,7 +85,9 @@ def test_runserver_logs_show_no_token_and_no_ping_uuid(test_database_url: str, t
         assert status_of(base + f"/ping/{heartbeat.uuid}/fail") == 200
         assert status_of(base + f"/ping/{unknown_uuid}/start") == 404
         assert HeartbeatPing.objects.filter(heartbeat=heartbeat).count() == 2
-        assert wait_until(lambda: f"/ping/{unknown_uuid[:8]}" in log_path.read_text(errors="replace"), 10)
+        # The access line of the last request is written just after its answer.
+        last_line = f'"GET /ping/{unknown_uuid[:8]}\u2026/start HTTP/1.1" 404'
+        assert wait_until(lambda: last_line in log_path.read_text(errors="replace"), 10)
     finally:
         with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
