@@ -16,6 +16,7 @@ docker-compose.yml's `ingest` service runs opsgov.settings_ingest).
 from __future__ import annotations
 
 import gc
+import json
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
@@ -81,7 +82,59 @@ class StalledBodyAnswer:
                 await send({"type": "http.response.body", "body": _TIMEOUT_BODY})
 
 
-application = StalledBodyAnswer(get_asgi_application())
+class IngestBodyLimit:
+    """Refuses an ingestion request whose body is too large (413) or of unknown length (411), unread.
+
+    Django's ASGI handler reads a request's whole body before any view runs;
+    incidents.ingest.handling refuses these same requests, with the same
+    answers, but only once that body has been read (spooled to disk when large).
+    Checked here on the headers, the body is never read. (So under ASGI these
+    two refusals come before the token's 403, which otherwise comes first.)
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].startswith(INGEST_PREFIX):
+            reject = self._refusal(dict(scope["headers"]).get(b"content-length"))
+            if reject is not None:
+                answer = reject.answer()
+                logger.warning("%s %s: %s", answer.status, redact(scope["path"]), answer.body["message"])
+                body = json.dumps(answer.body).encode()
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ]
+                await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _refusal(content_length: bytes | None) -> Reject | None:
+        if content_length is None:
+            return Reject(411, "invalid event", "A Content-Length header is required.")
+        try:
+            length = int(content_length)
+        except ValueError:
+            return None  # the view answers it (400, naming the header)
+        if length > MAX_BODY_BYTES:
+            return Reject(413, "payload too large", f"The body is {length} bytes; the limit is {MAX_BODY_BYTES} bytes.")
+        return None
+
+
+django_application = get_asgi_application()
+
+# Imported once Django is set up (the handling imports models).
+from incidents.ingest.handling import MAX_BODY_BYTES, Reject, logger  # noqa: E402
+from incidents.ingest.log_filters import redact  # noqa: E402
+
+#: Where the ingestion endpoints live (opsgov.urls and opsgov.urls_ingest mount them there).
+INGEST_PREFIX = "/api/v1/ingest/"
+
+application = StalledBodyAnswer(IngestBodyLimit(django_application))
 
 # As in opsgov.wsgi: what loading the app created lives as long as the process, out of the
 # cyclic garbage collector's generations (bench/metrics_scrape_bench.py).

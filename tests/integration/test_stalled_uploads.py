@@ -165,6 +165,15 @@ def answer_of(connection: socket.socket, timeout: float) -> bytes:
     return received
 
 
+def head_of(port: int, path: str, length_header: str) -> bytes:
+    """The answer to a POST that announces its body (`length_header`) and sends none of it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{length_header}\r\n".encode()
+        )
+        return answer_of(connection, 5)
+
+
 def timed_healthz(port: int) -> list[float]:
     times = []
     for _ in range(5):
@@ -207,6 +216,9 @@ def test_stalled_uploads_leave_gunicorn_answering(gunicorn: Callable[..., Server
             )
             (opened,) = cursor.fetchone()
         assert opened <= 3 * 4, opened
+    # A body over the limit, or of no stated length, is refused on its headers, before a byte of it is read.
+    assert head_of(server.port, alertmanager_url(token), "Content-Length: 2000000\r\n").startswith(b"HTTP/1.1 413 ")
+    assert head_of(server.port, alertmanager_url(token), "Transfer-Encoding: chunked\r\n").startswith(b"HTTP/1.1 411 ")
     assert wait_until(lambda: server.log().count(" 408 ") == STALLED, 10), server.log()[-3000:]
     log = server.log()
     assert "WORKER TIMEOUT" not in log and token not in log
