@@ -54,8 +54,8 @@ bind = f"0.0.0.0:{int(os.environ.get('PORT') or 8000)}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
 worker_class = "asgi"
 # Database connections of a worker's requests come from a pool (opsgov.settings, DATABASE_POOL_SIZE
-# says why): at most this many per worker process.
-os.environ.setdefault("DATABASE_POOL_SIZE", "4")
+# says why): at most this many per worker process. Set in the workers' environment by gunicorn.
+raw_env = [f"DATABASE_POOL_SIZE={os.environ.get('DATABASE_POOL_SIZE') or 4}"]
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS") or 1000)
 timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 30)
 # Django's ASGIHandler has no lifespan protocol: do not probe for it.
