@@ -1,12 +1,26 @@
-"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py opsgov.wsgi`.
+"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py opsgov.asgi`.
 
 The same for both web services of docker-compose.yml: `web` (opsgov.settings) and
-`ingest` (DJANGO_SETTINGS_MODULE=opsgov.settings_ingest).
+`ingest` (DJANGO_SETTINGS_MODULE=opsgov.settings_ingest), behind the buffering
+nginx of deploy/nginx/.
+
+Workers are gunicorn's own `asgi` worker class (an asyncio event loop per
+process) serving Django's ASGIHandler (opsgov.asgi), so that a slow client
+cannot starve them. With sync workers, four connections that sent
+`Content-Length: 1000` and then nothing held three workers for 30 s: /healthz
+waited 33.7 s and worker timeouts dropped queued work. Here the event loop
+reads request bodies, Django's handler runs a view (sync code, in a thread of
+the request's own; database connections from a pool, DATABASE_POOL_SIZE) only
+once its body has fully arrived, and a body that stops arriving for `timeout`
+seconds ends its request (408): a stalled upload costs a socket, never a worker. (gthread workers bound the wait for a
+request's first bytes, not for its body; uvicorn has no body timeout at all.)
 
 Environment:
   WEB_CONCURRENCY           worker processes (default: 2 x cores + 1)
-  GUNICORN_THREADS          threads per worker (default 1)
-  GUNICORN_TIMEOUT          seconds before a silent worker is restarted (default 30)
+  GUNICORN_TIMEOUT          seconds a request body may stall before its request is ended (answered 408),
+                            and a worker may go silent before it is restarted (default 30)
+  GUNICORN_WORKER_CONNECTIONS  connections a worker serves at once, slow ones included (default 1000)
+  DATABASE_POOL_SIZE        PostgreSQL connections per worker, pooled (default here 4; opsgov.settings)
   GUNICORN_MAX_REQUESTS     requests after which a worker is replaced, against slow leaks
                             (default 20000, with up to 10 % jitter; 0 never replaces one)
   PORT                      port to bind on 0.0.0.0 (default 8000)
@@ -18,16 +32,16 @@ Environment:
                             "immediate": one task per event, in the request
                             (incidents.ingestion's docstring, "Enqueueing")
 
-The access log never shows an integration token: ingestion URLs carry one in
-their path (/api/v1/ingest/<kind>/<token>/...), and TokenRedactingLogger cuts
-it to its first 8 characters, as much as Integration.token_prefix keeps.
+No log line shows an integration token or a heartbeat uuid: ingestion URLs
+carry one in their path (/api/v1/ingest/<kind>/<token>/...), ping URLs the
+other (/ping/<uuid>), and TokenRedactingLogger cuts both to their first 8
+characters (incidents.ingest.log_filters.redact, as in every log line of opsgov).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -38,8 +52,14 @@ from gunicorn.glogging import Logger
 
 bind = f"0.0.0.0:{int(os.environ.get('PORT') or 8000)}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
-threads = int(os.environ.get("GUNICORN_THREADS") or 1)
+worker_class = "asgi"
+# Database connections of a worker's requests come from a pool (opsgov.settings, DATABASE_POOL_SIZE
+# says why): at most this many per worker process. Set in the workers' environment by gunicorn.
+raw_env = [f"DATABASE_POOL_SIZE={os.environ.get('DATABASE_POOL_SIZE') or 4}"]
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS") or 1000)
 timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 30)
+# Django's ASGIHandler has no lifespan protocol: do not probe for it.
+asgi_lifespan = "off"
 graceful_timeout = 30
 keepalive = 5
 # Recycle workers now and then, so a slow leak never takes a worker down under load. Not
@@ -62,40 +82,36 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
 
-#: Shown of a token in logs: as much as the views' own log lines and Integration.token_prefix.
-TOKEN_PREFIX_LENGTH = 8
-# The path segment after /ingest/<kind>/ is a token, except the token-less routes' "enqueue".
-_INGEST_TOKEN = re.compile(r"(/ingest/[^/?#\s]+/)(?!(?:v2/)?enqueue(?:[/?#\s]|$))([^/?#\s]+)")
-_BEARER = re.compile(r"(?i)(bearer\s+)(\S+)")
-# Atoms that hold the Authorization header (the token-less routes take the token there).
-_AUTHORIZATION_ATOMS = frozenset({"{authorization}i", "{http_authorization}e"})
+# The project's folder on sys.path: the `gunicorn` script's own folder is there, not the working directory.
+_PROJECT = str(Path(__file__).resolve().parent)
+if _PROJECT not in sys.path:
+    sys.path.insert(0, _PROJECT)
 
+from incidents.ingest.log_filters import RedactSecretsFilter, redact  # noqa: E402 - needs the project on sys.path
 
-def _redact_path(match: re.Match[str]) -> str:
-    return match.group(1) + match.group(2)[:TOKEN_PREFIX_LENGTH] + "\u2026"
-
-
-def redact_tokens(text: str) -> str:
-    """`text` with integration tokens in ingestion paths cut to their first 8 characters and an ellipsis."""
-    return _INGEST_TOKEN.sub(_redact_path, text) if "/ingest/" in text else text
+#: One redaction for every log line (incidents.ingest.log_filters.redact); the name older callers know.
+redact_tokens = redact
 
 
 class TokenRedactingLogger(Logger):
-    """gunicorn's logger, with integration tokens cut from every access-log atom.
+    """gunicorn's logger, with integration tokens and heartbeat uuids cut from every line it writes.
 
-    Whatever access_log_format asks for (%(r)s, %(U)s, %({raw_uri}e)s, the
-    Referer...), no atom holds a whole token: ingestion paths are redacted and an
-    Authorization header is cut after its scheme the same way.
+    Access log: whatever access_log_format asks for (%(r)s, %(U)s,
+    %({raw_uri}e)s, the Referer, the Authorization header...), no atom holds a
+    whole secret. Error log: a filter rewrites every record the same way (a
+    worker's "Error handling request /api/v1/ingest/...", a timeout's traceback).
     """
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        if not any(isinstance(existing, RedactSecretsFilter) for existing in self.error_log.filters):
+            self.error_log.addFilter(RedactSecretsFilter())
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         for key, value in atoms.items():
             if isinstance(value, str):
-                if key in _AUTHORIZATION_ATOMS:
-                    atoms[key] = _BEARER.sub(_redact_path, value)
-                elif "/ingest/" in value:
-                    atoms[key] = redact_tokens(value)
+                atoms[key] = redact(value)
         return atoms
 
 

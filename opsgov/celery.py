@@ -1,11 +1,24 @@
 """The Celery application. Configuration lives in settings (CELERY_*), the beat schedule included."""
 
+import logging
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
+
+from incidents.ingest.log_filters import RedactSecretsFilter
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsgov.settings")
 
 app = Celery("opsgov")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def redact_secrets_in_celery_logs(logger: logging.Logger, **kwargs: Any) -> None:
+    """A worker or beat replaces the root's handlers with its own: they redact secrets too (settings.LOGGING)."""
+    for handler in logger.handlers:
+        if not any(isinstance(existing, RedactSecretsFilter) for existing in handler.filters):
+            handler.addFilter(RedactSecretsFilter())

@@ -154,6 +154,20 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a real Celery worker started by the integration
     # tests can open the test database too.
     _db["TEST"] = {"NAME": str(VAR_DIR / "test-opsgov.sqlite3")}
+# A connection pool per process (psycopg_pool), for the ASGI servers: gunicorn.conf.py sets
+# DATABASE_POOL_SIZE for its workers. Django's ASGI handler runs each request's sync code in a
+# thread of its own, and Django keeps a connection per thread: with CONN_MAX_AGE, every request
+# would leave a connection open behind it (PostgreSQL ran out of them). The pool hands each
+# request one of at most DATABASE_POOL_SIZE connections, waiting up to 10 s for one (then a
+# database error: a 503 that ingestion senders retry). 0 (the default elsewhere: runserver,
+# Celery, management commands): persistent connections per thread (CONN_MAX_AGE) as before.
+DATABASE_POOL_SIZE: int = _read(env.int, "DATABASE_POOL_SIZE", default=0)
+if DATABASE_POOL_SIZE < 0:
+    raise ImproperlyConfigured(f"DATABASE_POOL_SIZE: must be 0 (no pool) or more, not {DATABASE_POOL_SIZE}")
+if DATABASE_POOL_SIZE and _db["ENGINE"] == "django.db.backends.postgresql":
+    _db["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django refuses both at once
+    # With CONN_HEALTH_CHECKS, Django has the pool check a connection before handing it out.
+    _db.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DATABASE_POOL_SIZE, "timeout": 10}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -476,16 +490,41 @@ PROMETHEUS_PULL_DELAY: int = _read(env.int, "PROMETHEUS_PULL_DELAY", default=30)
 if PROMETHEUS_PULL_DELAY < 0:
     raise ImproperlyConfigured(f"PROMETHEUS_PULL_DELAY: must be 0 or more seconds, not {PROMETHEUS_PULL_DELAY}")
 
+# No log line shows a whole integration token or heartbeat uuid: every handler here carries
+# incidents.ingest.log_filters.RedactSecretsFilter (the root's console takes django.request's
+# "Not Found: /api/v1/ingest/<kind>/<token>/", celery's and opsgov's lines; django.server is the
+# development server's access log). Django's own "django" handlers are replaced by propagation to the
+# root (its console printed only with DEBUG on, beside the root's; mail_admins had no ADMINS to mail).
+# Celery's worker sets up handlers of its own: opsgov.celery filters those. gunicorn: gunicorn.conf.py.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    # The ingestion views log their own 4xx/5xx with the token redacted; Django's line would show it.
-    "filters": {"ingest_answers_logged": {"()": "incidents.ingest.log_filters.IngestAnswersLoggedFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_secrets"],
+        },
+    },
+    "filters": {
+        "redact_secrets": {"()": "incidents.ingest.log_filters.RedactSecretsFilter"},
+        # The ingestion views log their own 4xx/5xx with the token redacted; Django's line would repeat it.
+        "ingest_answers_logged": {"()": "incidents.ingest.log_filters.IngestAnswersLoggedFilter"},
+    },
     "root": {"handlers": ["console"], "level": _read(env.str, "LOG_LEVEL", default="INFO")},
     # httpx logs every request at INFO (the PromQL pull makes two a minute per SLO).
     "loggers": {
+        "django": {"handlers": [], "level": "INFO"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
         "httpx": {"level": "WARNING"},
         "django.request": {"filters": ["ingest_answers_logged"]},

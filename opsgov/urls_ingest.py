@@ -1,8 +1,9 @@
-"""URLconf of opsgov.settings_ingest: the ingestion endpoints and the health checks, nothing else.
+"""URLconf of opsgov.settings_ingest: the ingestion endpoints, heartbeat pings and the health checks, nothing else.
 
-The ingestion routes are opsgov.urls's, at the same paths, so a proxy can send
-/api/v1/ingest/ to the `ingest` service and everything else to `web` without
-rewriting a URL. Any other path is a 404 here.
+The ingestion and ping routes are opsgov.urls's, at the same paths, so the
+proxy (deploy/nginx/opsgov.conf) sends /api/v1/ingest/ and /ping/ to the
+`ingest` service and everything else to `web` without rewriting a URL: the
+machine-to-machine traffic does not queue behind page views. Any other path is a 404 here.
 """
 
 from django.urls import include, path
@@ -13,4 +14,6 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/ingest/", include("incidents.ingest.urls")),
+    # Heartbeat pings: public, the uuid in the path is the token (as in opsgov.urls).
+    path("ping/", include("monitoring.ping_urls")),
 ]

@@ -37,7 +37,11 @@ Limits (counted in the cache with opsgov.ratelimit; they fail open when the cach
   callers with a valid token from the same address are never held back.
 - Per integration: the policy cap above, answered 503 with Retry-After.
 
-The hot path is one statement: an insert that finds the integration by its token hash.
+The token is checked before the body is read (a token in the path or the
+Authorization header; a body's routing_key can only be checked once read): a
+sender without a valid token never gets to upload. The hot path stays one
+statement, an insert that finds the integration by its token hash: a token
+seen valid in the last seconds is admitted without a lookup (token_cache).
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ from incidents.tasks import enqueue_process_raw_event
 from opsgov import ratelimit
 from opsgov.policy import get_policy
 
+from . import token_cache
+from .log_filters import ELLIPSIS, redact
 from .schemas import AlertmanagerWebhook, PagerDutyEvent, error_lines, parse_pagerduty_event
 
 logger = logging.getLogger(__name__)
@@ -172,7 +178,17 @@ def _integration_id(token: str, *, kinds: tuple[str, ...], endpoint: str) -> int
             f"This token belongs to a {kind} integration, not to this {endpoint} endpoint; "
             f"post its events to {_ENDPOINT_OF_KIND.get(kind, 'the endpoint of its kind')}.",
         )
+    token_cache.remember(token, kind)
     return integration_id
+
+
+def _check_token_before_body(token: str, *, kinds: tuple[str, ...], endpoint: str) -> None:
+    """Refuse a token (403) before the body is read; no query for a token seen valid in the last seconds.
+
+    token_cache says when it may skip the lookup; the insert checks the token again either way.
+    """
+    if not token_cache.admits(token, kinds):
+        _integration_id(token, kinds=kinds, endpoint=endpoint)
 
 
 @contextmanager
@@ -355,8 +371,8 @@ def _bad_token_limited(incoming: Incoming, reject: Reject) -> Reject:
 
 
 def _redacted(path: str, token: str | None) -> str:
-    """`path` with the token cut to its first characters, for logs."""
-    return path.replace(token, token[:TOKEN_PREFIX_LENGTH] + "...") if token else path
+    """`path` with the token cut to its first characters, for logs (as log_filters.redact cuts every secret)."""
+    return redact(path.replace(token, token[:TOKEN_PREFIX_LENGTH] + ELLIPSIS) if token else path)
 
 
 Endpoint = Callable[[Incoming, str | None], Answer]
@@ -398,6 +414,7 @@ def alertmanager(incoming: Incoming, token: str | None) -> Answer:
     """
     token = _token(incoming, token)
     kinds, endpoint = (IntegrationKind.ALERTMANAGER.value,), "Alertmanager"
+    _check_token_before_body(token, kinds=kinds, endpoint=endpoint)
     with _token_refusal_first(token, kinds=kinds, endpoint=endpoint):
         data, text = _json_body(incoming)
         try:
@@ -440,6 +457,7 @@ def pagerduty(incoming: Incoming, token: str | None) -> Answer:
             dedup_key = _store_pagerduty_event(event, data, text, token=token, kinds=kinds, endpoint=endpoint)
     else:
         token = _token(incoming, token)
+        _check_token_before_body(token, kinds=kinds, endpoint=endpoint)
         with _token_refusal_first(token, kinds=kinds, endpoint=endpoint):
             data, text = _json_body(incoming)
             event = _pagerduty_event(data)

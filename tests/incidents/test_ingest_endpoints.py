@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from incidents.ingest import handling
 from incidents.ingest.handling import MAX_BODY_BYTES
 from incidents.ingest.schemas import PagerDutyTrigger, parse_pagerduty_event
 from incidents.models import Integration, IntegrationKind, RawEvent
@@ -118,11 +119,61 @@ def test_newer_alertmanager_fields_are_accepted_and_kept(alertmanager: tuple[Int
 
 
 def test_the_hot_path_is_one_insert_that_checks_the_token(alertmanager: tuple[Integration, str]) -> None:
-    with CaptureQueriesContext(connection) as queries:
-        assert post(alertmanager_url(alertmanager[1]), payload("alertmanager-v4-firing")).status_code == 202
-    statements = [q["sql"].split()[0] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
-    assert statements == ["INSERT"], queries.captured_queries
-    assert RawEvent.objects.get().integration == alertmanager[0]
+    """The first request of a token looks it up before reading the body; the next ones are the insert alone."""
+    for expected in (["SELECT", "INSERT"], ["INSERT"], ["INSERT"]):
+        with CaptureQueriesContext(connection) as queries:
+            assert post(alertmanager_url(alertmanager[1]), payload("alertmanager-v4-firing")).status_code == 202
+        statements = [q["sql"].split()[0] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+        assert statements == expected, queries.captured_queries
+    assert {event.integration for event in RawEvent.objects.all()} == {alertmanager[0]}
+
+
+def test_a_token_is_refused_before_its_body_is_read(alertmanager: tuple[Integration, str]) -> None:
+    """An unknown token, or a disabled integration's, is refused with the body left unread."""
+    integration, token = alertmanager
+    read: list[int] = []
+
+    def read_body(size: int) -> bytes:
+        read.append(size)
+        return b"{}"
+
+    def incoming(path_token: str) -> handling.Incoming:
+        return handling.Incoming(
+            method="POST",
+            path=f"/api/v1/ingest/alertmanager/{path_token}/",
+            authorization=None,
+            content_type="application/json",
+            content_encoding=None,
+            content_length="1000",
+            read=read_body,
+        )
+
+    assert handling.answer(handling.alertmanager, incoming("x" * 43), "x" * 43).status == 403
+    assert handling.answer(handling.alertmanager, incoming(token), token).status == 400  # read: "{}" is no webhook
+    assert read == [handling.MAX_BODY_BYTES + 1]
+    integration.enabled = False
+    integration.save()  # forgets the tokens this process remembered (token_cache)
+    answer = handling.answer(handling.alertmanager, incoming(token), token)
+    assert (answer.status, answer.body["message"]) == (
+        403,
+        "This integration is disabled; enable it in opsgov to send events.",
+    )
+    assert read == [handling.MAX_BODY_BYTES + 1]
+
+
+def test_a_remembered_token_of_an_integration_disabled_elsewhere_is_refused_by_the_insert(
+    alertmanager: tuple[Integration, str],
+) -> None:
+    """token_cache only ever admits: the insert checks the token again, and the lookup says why it refused."""
+    integration, token = alertmanager
+    assert post(alertmanager_url(token), payload("alertmanager-v4-firing")).status_code == 202
+    Integration.objects.filter(pk=integration.pk).update(enabled=False)  # as another process would: no signal here
+    response = post(alertmanager_url(token), payload("alertmanager-v4-firing"))
+    assert (response.status_code, response.json()["message"]) == (
+        403,
+        "This integration is disabled; enable it in opsgov to send events.",
+    )
+    assert RawEvent.objects.count() == 1
 
 
 def test_a_bad_token_is_refused_before_a_bad_body_is(alertmanager: tuple[Integration, str]) -> None:
@@ -431,7 +482,7 @@ def test_refusals_are_logged_without_the_token(
         response = post(alertmanager_url(token), payload("alertmanager-v4-firing"), content_type="text/plain")
     assert response.status_code == 415
     assert token not in caplog.text
-    assert f"415 /api/v1/ingest/alertmanager/{token[:8]}.../" in caplog.text
+    assert f"415 /api/v1/ingest/alertmanager/{token[:8]}\u2026/" in caplog.text
 
 
 def test_a_payload_that_cannot_be_stored_is_a_503_so_alertmanager_retries(

@@ -350,7 +350,7 @@ def test_gunicorn_workers_publish_in_batches_and_flush_when_they_stop(
     log_path = tmp_path / "gunicorn.log"
     with log_path.open("wb") as log:
         gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.wsgi"],
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.asgi"],
             cwd=settings.BASE_DIR,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -94,7 +94,7 @@ def test_two_gunicorn_workers_answer_the_same_governance_figures(test_database_u
     log_path = tmp_path / "gunicorn.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.wsgi"],
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.asgi"],
             cwd=settings.BASE_DIR,
             env=env,
             stdin=subprocess.DEVNULL,

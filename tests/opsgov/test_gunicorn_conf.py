@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import runpy
 from datetime import timedelta
 from pathlib import Path
@@ -131,3 +132,86 @@ def test_worker_exit_in_the_master_does_not_import_the_app(
     monkeypatch.delitem(sys.modules, "incidents.tasks", raising=False)
     conf["worker_exit"](None, None)
     assert "incidents.tasks" not in sys.modules
+
+
+def test_the_error_log_cuts_tokens_and_ping_uuids_from_messages_and_tracebacks(
+    conf: dict[str, Any], tmp_path: Path
+) -> None:
+    """gunicorn's error lines (a worker's "Error handling request <uri>", a timeout's traceback) go through
+    the same redaction as every other log line."""
+    log_file = tmp_path / "error.log"
+    cfg = Config()
+    cfg.set("errorlog", str(log_file))
+    logger = conf["logger_class"](cfg)
+    uuid = "0b7c5e7e-1d2f-4a3b-9c8d-7e6f5a4b3c2d"
+    logger.error("Error handling request %s", f"/api/v1/ingest/alertmanager/{TOKEN}/")
+    logger.critical("WORKER TIMEOUT (pid:%s) on /ping/%s/start", 42, uuid)
+    try:
+        raise RuntimeError(f"while reading /api/v1/ingest/pagerduty/{TOKEN}/enqueue")
+    except RuntimeError:
+        logger.exception("Error handling request")
+    logger.reopen_files()  # as on SIGUSR1: the filter stays
+    logger.warning("Bearer %s", TOKEN)
+    for handler in logger.error_log.handlers:
+        handler.flush()
+    text = log_file.read_text()
+    assert TOKEN not in text and uuid not in text, text
+    assert f"/api/v1/ingest/alertmanager/{CUT}/" in text
+    assert f"/ping/{uuid[:8]}\u2026/start" in text
+    assert f"/api/v1/ingest/pagerduty/{CUT}/enqueue" in text  # in the traceback
+    assert f"Bearer {CUT}" in text
+
+
+def test_workers_are_asgi_workers_serving_opsgov_asgi_everywhere(conf: dict[str, Any]) -> None:
+    """A slow client cannot starve an asgi worker (gunicorn.conf.py says why); every launcher serves opsgov.asgi."""
+    import yaml
+
+    assert conf["worker_class"] == "asgi"
+    root = Path(settings.BASE_DIR)
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in ("web", "ingest"):
+        assert services[name]["command"] == ["gunicorn", "--config", "gunicorn.conf.py", "opsgov.asgi"]
+        assert "ports" not in services[name], f"{name} is reached through the proxy only"
+        assert services[name]["environment"]["FORWARDED_ALLOW_IPS"] == "*"
+    assert services["proxy"]["build"]["dockerfile"] == "deploy/nginx/Dockerfile"
+    assert services["proxy"]["ports"] == ["${OPSGOV_BIND:-127.0.0.1:8000}:8080"]
+    assert 'CMD ["gunicorn", "--config", "gunicorn.conf.py", "opsgov.asgi"]' in (root / "Dockerfile").read_text()
+
+
+def test_workers_pool_their_database_connections(conf: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread per ASGI request: gunicorn's workers get a pool of 4 connections each unless told otherwise."""
+    assert conf["raw_env"] == ["DATABASE_POOL_SIZE=4"]
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "2")
+    assert runpy.run_path(str(Path(settings.BASE_DIR) / "gunicorn.conf.py"))["raw_env"] == ["DATABASE_POOL_SIZE=2"]
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"), [("4", "{'min_size': 1, 'max_size': 4, 'timeout': 10} 0"), ("0", "None 600")]
+)
+def test_settings_pool_postgresql_connections_when_asked(tmp_path: Path, size: str, shown: str) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import django; django.setup(); from django.conf import settings; db = settings.DATABASES['default'];"
+        "print(db.get('OPTIONS', {}).get('pool'), db['CONN_MAX_AGE'])"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "opsgov.settings",
+        "DATABASE_URL": "postgresql://opsgov@db.internal:5432/opsgov",
+        "DATABASE_POOL_SIZE": size,
+        "CONN_MAX_AGE": "600",
+        "OPSGOV_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == shown
+    env["DATABASE_POOL_SIZE"] = "-1"
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0 and "DATABASE_POOL_SIZE: must be 0 (no pool) or more" in result.stderr

@@ -63,7 +63,7 @@ def documented() -> set[str]:
 def test_the_scan_finds_what_the_code_reads() -> None:
     read = variables_read()
     # One of each way of reading: settings' strict parsing, os.environ, a secret file, gunicorn, compose, make.
-    assert {"DATABASE_URL", "OPSGOV_VAR_DIR", "SECRET_KEY_FILE", "GUNICORN_THREADS", "OPSGOV_BIND", "PORT"} <= set(read)
+    assert {"DATABASE_URL", "OPSGOV_VAR_DIR", "SECRET_KEY_FILE", "GUNICORN_TIMEOUT", "OPSGOV_BIND", "PORT"} <= set(read)
     assert read["ALLOWED_HOSTS"] == "opsgov/settings.py"  # read over two lines
 
 
