@@ -30,6 +30,7 @@ class OpsgovConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
+        from .api import schema  # noqa: F401  # registers its drf-spectacular extensions
         from .models import GateWaiver, Service, Team
         from .policy import PolicyError, get_policy
 
