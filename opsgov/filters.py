@@ -45,7 +45,7 @@ class StrictNullBooleanField(forms.NullBooleanField):
     widget = StrictNullBooleanSelect
     default_error_messages = {"invalid": "Enter true or false (%(value)s is neither)."}
 
-    def to_python(self, value: Any) -> bool | None:
+    def to_python(self, value: Any) -> bool | None:  # type: ignore[override]  # None: no filter
         if value is None or isinstance(value, bool):
             return value
         if value in _NO_VALUES:

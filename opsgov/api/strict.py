@@ -64,17 +64,18 @@ def bound_integer_fields(fields: Mapping[str, serializers.Field], model: type[mo
     PostgreSQL and SQLite). Its column's range when `source` is an integer field of `model`, else the widest
     column (bigint).
     """
-    for field in fields.values():
+    for name, field in fields.items():
         if field.read_only or not isinstance(field, serializers.IntegerField):
             continue
         low, high = INTEGER_RANGE
-        model_field = _model_field(model, field.source) if model is not None else None
+        source = field.source if isinstance(field.source, str) else name  # None until the field is bound
+        model_field = _model_field(model, source) if model is not None else None
         if isinstance(model_field, models.IntegerField):
             for validator in model_field.validators:
                 if isinstance(validator, MinValueValidator):
-                    low = max(low, validator.limit_value)  # type: ignore[call-overload]
+                    low = max(low, validator.limit_value)
                 elif isinstance(validator, MaxValueValidator):
-                    high = min(high, validator.limit_value)  # type: ignore[call-overload]
+                    high = min(high, validator.limit_value)
         added: list[Any] = []
         if field.min_value is None:
             field.min_value = low
