@@ -1,16 +1,17 @@
-"""Request parsers of the API: DRF's, refusing NUL characters anywhere in the body.
+"""Request parsers of the API: DRF's, refusing strings the database cannot hold anywhere in the body.
 
 PostgreSQL cannot store NUL in text or jsonb, and cannot compare with it: a value such as
 `"x\\u0000"` reaches the database through a SlugRelatedField lookup, a JSONField (labels,
-annotations, severity mappings) or a ChoiceField's model query and fails there, as a 500.
-CharFields refuse NUL themselves (ProhibitNullCharactersValidator), the other fields do not, so
-the one check is here, before any field sees the data: a NUL in any string, key or value, at any
-depth answers 400 naming its path (`labels.team`, `members.2`), like every validation error
-(opsgov.api.exceptions). URL arguments and query parameters are checked by
+annotations, severity mappings) or a ChoiceField's model query and fails there, as a 500. A lone
+surrogate (`"\\ud800"`, valid JSON) has no UTF-8 and fails the same way. CharFields refuse both
+themselves (ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator), the other
+fields and dictionary keys do not, so the one check is here, before any field sees the data: such a
+string, key or value, at any depth answers 400 naming its path (`labels.team`, `members.2`), like
+every validation error (opsgov.api.exceptions). URL arguments and query parameters are checked by
 opsgov.middleware.RefuseNullCharactersMiddleware.
 
 settings.REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] names these three; a view that sets its own
-`parser_classes` checks NUL itself (refuse_null_characters).
+`parser_classes` uses these or checks itself (refuse_unstorable_strings).
 """
 
 from __future__ import annotations
@@ -26,44 +27,66 @@ from rest_framework.exceptions import ValidationError
 NUL = "\x00"
 
 
-def null_character_paths(data: Any, prefix: str = "") -> Iterator[str]:
-    """The paths ("a.b.0", or the key itself for a bad key) of every string in `data` that holds a NUL."""
+def _problem(text: str) -> str | None:
+    """Why PostgreSQL cannot hold `text` (a NUL, or a lone surrogate that has no UTF-8), or None."""
+    if NUL in text:
+        return str(ProhibitNullCharactersValidator.message)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"Surrogate characters are not allowed: U+{ord(text[exc.start]):X}."  # DRF CharField's words
+    return None
+
+
+def unstorable_strings(data: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(path, problem) of every string, key or value, in `data` that the database cannot hold.
+
+    The path is "a.b.0", or for a bad key the key itself with a NUL spelled `\\x00`.
+    """
     if isinstance(data, QueryDict):
         for key, values in data.lists():
-            if NUL in key or any(isinstance(value, str) and NUL in value for value in values):
-                yield key.replace(NUL, "\\x00")
+            problem = _problem(key) or next((p for v in values if isinstance(v, str) and (p := _problem(v))), None)
+            if problem:
+                yield _spelled(key), problem
         return
     if isinstance(data, Mapping):
         for key, value in data.items():
             name = str(key)
             path = f"{prefix}.{name}" if prefix else name
-            if NUL in name:
-                yield path.replace(NUL, "\\x00")
+            problem = _problem(name)
+            if problem:
+                yield _spelled(path), problem
             else:
-                yield from null_character_paths(value, path)
+                yield from unstorable_strings(value, path)
         return
     if isinstance(data, list | tuple):
         for index, item in enumerate(data):
-            yield from null_character_paths(item, f"{prefix}.{index}" if prefix else str(index))
+            yield from unstorable_strings(item, f"{prefix}.{index}" if prefix else str(index))
         return
-    if isinstance(data, str) and NUL in data:
-        yield prefix
+    if isinstance(data, str):
+        problem = _problem(data)
+        if problem:
+            yield prefix, problem
 
 
-def refuse_null_characters(data: Any) -> None:
-    """Raise a 400 (ValidationError) naming each path of `data` whose string holds a NUL character."""
-    paths = list(dict.fromkeys(null_character_paths(data)))
-    if paths:
-        message = str(ProhibitNullCharactersValidator.message)
-        raise ValidationError({path or "non_field_errors": [message] for path in paths})
+def _spelled(name: str) -> str:
+    """`name` fit to show in an error: NUL and lone surrogates escaped."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8").replace(NUL, "\\x00")
+
+
+def refuse_unstorable_strings(data: Any) -> None:
+    """Raise a 400 (ValidationError) naming each path of `data` whose string the database cannot hold."""
+    problems = dict(unstorable_strings(data))
+    if problems:
+        raise ValidationError({path or "non_field_errors": [problem] for path, problem in problems.items()})
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser; a NUL (`\\u0000`) in any string or key is a 400 naming its path."""
+    """DRF's JSON parser; a NUL (`\\u0000`) or lone surrogate in any string or key is a 400 naming its path."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         data = super().parse(stream, media_type, parser_context)
-        refuse_null_characters(data)
+        refuse_unstorable_strings(data)
         return data
 
 
@@ -72,7 +95,7 @@ class FormParser(parsers.FormParser):
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         data = super().parse(stream, media_type, parser_context)
-        refuse_null_characters(data)
+        refuse_unstorable_strings(data)
         return data
 
 
@@ -81,5 +104,5 @@ class MultiPartParser(parsers.MultiPartParser):
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         result = super().parse(stream, media_type, parser_context)
-        refuse_null_characters(result.data)
+        refuse_unstorable_strings(result.data)
         return result

@@ -267,3 +267,15 @@ def test_every_filterset_of_the_api_refuses_what_it_cannot_read() -> None:
                 assert isinstance(declared, filters.BooleanFilter), f"{where}: use opsgov.filters.BooleanFilter"
             if isinstance(declared, django_filters.NumberFilter):
                 assert isinstance(declared, filters.IntegerFilter), f"{where}: use opsgov.filters.IntegerFilter"
+
+
+def test_a_lone_surrogate_in_a_json_key_or_nested_value_is_a_400_naming_it(admin: APIClient) -> None:
+    body = b'{"slug": "t", "name": "T", "links": [{"title": "\\udfff", "url": "https://e.com/"}], "\\ud800": 1}'
+
+    response = admin.post("/api/v1/teams/", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert errors(response) == {
+        "links.0.title": "Surrogate characters are not allowed: U+DFFF.",
+        "\\ud800": "Surrogate characters are not allowed: U+D800.",
+    }
