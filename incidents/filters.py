@@ -8,7 +8,7 @@ import django_filters
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from drf_spectacular.utils import extend_schema_field
 
-from opsgov.filters import SearchFilterSet
+from opsgov.filters import BooleanFilter, SearchFilterSet
 from opsgov.models import Service
 from opsgov.policy import get_policy
 
@@ -87,7 +87,7 @@ class IncidentFilterSet(SearchFilterSet):
     triggered_before = django_filters.IsoDateTimeFilter(
         field_name="triggered_at", lookup_expr="lt", label="Triggered before"
     )
-    customer_impact = django_filters.BooleanFilter(label="Customer impact")
+    customer_impact = BooleanFilter(label="Customer impact")
 
     class Meta:
         model = Incident

@@ -26,7 +26,7 @@ from django.db.models import BooleanField, Case, Count, Prefetch, Q, QuerySet, V
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
-from opsgov.filters import SearchFilterSet
+from opsgov.filters import BooleanFilter, IntegerFilter, SearchFilterSet
 from opsgov.models import Service
 from opsgov.policy import get_policy
 
@@ -144,7 +144,7 @@ class ReviewFilterSet(SearchFilterSet):
 
     search_fields = ("incident__title", "summary")
     status = django_filters.MultipleChoiceFilter(choices=ReviewStatus.choices, label="Status")
-    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Overdue")
+    overdue = BooleanFilter(method="filter_overdue", label="Overdue")
     service = ServiceSlugFilter(
         field_name="incident__service__slug",
         to_field_name="slug",
@@ -237,7 +237,7 @@ class ActionItemFilterSet(SearchFilterSet):
     owner = OwnerFilter(
         field_name="owner__username", to_field_name="username", queryset=_users, distinct=False, label="Owner"
     )
-    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Overdue")
+    overdue = BooleanFilter(method="filter_overdue", label="Overdue")
     service = ServiceSlugFilter(
         to_field_name="slug",
         queryset=Service.objects.order_by("name"),
@@ -245,8 +245,8 @@ class ActionItemFilterSet(SearchFilterSet):
         label="Service",
         method="filter_service",
     )
-    review = django_filters.NumberFilter(field_name="review_id", label="Review")
-    incident = django_filters.NumberFilter(field_name="incident_id", label="Incident number")
+    review = IntegerFilter(field_name="review_id", label="Review")
+    incident = IntegerFilter(field_name="incident_id", label="Incident number")
 
     class Meta:
         model = ActionItem

@@ -37,7 +37,7 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
-from opsgov.filters import SearchFilterSet
+from opsgov.filters import BooleanFilter, SearchFilterSet
 from opsgov.models import Lifecycle, Service
 from opsgov.policy import get_policy
 
@@ -137,7 +137,7 @@ class RunbookFilterSet(SearchFilterSet):
 
     search_fields = ("title", "slug", "body")
     service = _service_filter("services__slug", distinct=True)
-    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Review overdue")
+    overdue = BooleanFilter(method="filter_overdue", label="Review overdue")
     owner = django_filters.CharFilter(field_name="owner__username", label="Owner (username)")
 
     class Meta:
@@ -211,10 +211,8 @@ class AlertRuleFilterSet(SearchFilterSet):
     search_fields = ("name", "expr", "group__name")
     service = _service_filter("service__slug", distinct=False)
     severity = django_filters.MultipleChoiceFilter(choices=severity_filter_choices, label="Severity")
-    has_runbook = django_filters.BooleanFilter(method="filter_has_runbook", label="Has a runbook")
-    has_service = django_filters.BooleanFilter(
-        field_name="service", lookup_expr="isnull", exclude=True, label="Has a service"
-    )
+    has_runbook = BooleanFilter(method="filter_has_runbook", label="Has a runbook")
+    has_service = BooleanFilter(field_name="service", lookup_expr="isnull", exclude=True, label="Has a service")
     file = django_filters.CharFilter(field_name="group__rule_file__name", label="Rule file")
 
     class Meta:

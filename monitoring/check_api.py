@@ -61,15 +61,24 @@ class ChangePermission(RoleModelPermissions):
 class SecondsField(serializers.Field):
     """A duration as whole seconds (e.g. 86400 for a day)."""
 
-    default_error_messages = {"invalid": "A whole number of seconds."}
+    default_error_messages = {
+        "invalid": "A whole number of seconds.",
+        "max_value": "Ensure this value is less than or equal to {max_value}.",
+    }
+    #: The most seconds a timedelta holds (about 2.7 million years): beyond it, timedelta() overflows.
+    MAX_SECONDS = int(timedelta.max.total_seconds())
 
     def to_representation(self, value: timedelta) -> int:
         return int(value.total_seconds())
 
     def to_internal_value(self, data: Any) -> timedelta:
-        if isinstance(data, bool) or not isinstance(data, int | str) or not str(data).strip().isdigit():
+        digits = str(data).strip() if isinstance(data, int | str) and not isinstance(data, bool) else ""
+        if not (digits.isascii() and digits.isdigit()):  # "²".isdigit() too, but int() refuses it
             self.fail("invalid")
-        return timedelta(seconds=int(data))
+        text = digits.lstrip("0") or "0"
+        if len(text) > len(str(self.MAX_SECONDS)) or int(text) > self.MAX_SECONDS:
+            self.fail("max_value", max_value=self.MAX_SECONDS)
+        return timedelta(seconds=int(text))
 
 
 @extend_schema_field(

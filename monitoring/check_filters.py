@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from drf_spectacular.utils import extend_schema_field
 
-from opsgov.filters import SearchFilterSet
+from opsgov.filters import BooleanFilter, SearchFilterSet
 from opsgov.models import Service
 
 from .models import CheckStatus, Heartbeat, HttpCheck
@@ -32,7 +32,7 @@ class HttpCheckFilterSet(SearchFilterSet):
     search_fields = ("name", "url")
     service = _service_filter()
     status = django_filters.MultipleChoiceFilter(choices=CheckStatus.choices, label="Status")
-    enabled = django_filters.BooleanFilter(label="Enabled")
+    enabled = BooleanFilter(label="Enabled")
 
     class Meta:
         model = HttpCheck

@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from drf_spectacular.utils import extend_schema_field
 
-from opsgov.filters import SearchFilterSet, TeamSlugFilter
+from opsgov.filters import BooleanFilter, SearchFilterSet, TeamSlugFilter
 from opsgov.models import Service, Team
 
 from .models import SLO, SLIKind, SLISource, WindowKind
@@ -34,8 +34,8 @@ class SLOFilterSet(SearchFilterSet):
         distinct=False,
         label="Owner team",
     )
-    enabled = django_filters.BooleanFilter(label="Enabled")
-    is_availability = django_filters.BooleanFilter(label="Availability SLO")
+    enabled = BooleanFilter(label="Enabled")
+    is_availability = BooleanFilter(label="Availability SLO")
     sli_kind = django_filters.MultipleChoiceFilter(choices=SLIKind.choices, label="SLI kind")
     window_kind = django_filters.MultipleChoiceFilter(choices=WindowKind.choices, label="Window")
     source = django_filters.MultipleChoiceFilter(choices=SLISource.choices, label="SLI source")

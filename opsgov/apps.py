@@ -31,6 +31,7 @@ class OpsgovConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from . import system_checks  # noqa: F401  (registers the checks)
+        from .api import schema  # noqa: F401  # registers its drf-spectacular extensions
         from .evidence import register_default_evidence
         from .models import GateWaiver, Service, Team
         from .policy import PolicyError, get_policy

@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 
 from . import selectors
-from .filters import TeamSlugFilter
+from .filters import FilterSet, TeamSlugFilter
 from .gate_models import GateWaiver
 from .gates_engine import SEVERITY, WAIVABLE
 from .models import GateEvaluation, GateStatus, MetricSnapshot, Service, Team
@@ -164,7 +164,7 @@ class ServiceSlugFilter(django_filters.ModelMultipleChoiceFilter):
     """`?service=checkout&service=auth`; an unknown slug is a 400 naming the field."""
 
 
-class EvidenceFilterSet(django_filters.FilterSet):
+class EvidenceFilterSet(FilterSet):
     """Filters of a gate's evidence rows: service, owning team, row status and a text search.
 
     Rows live in their evaluation's JSON; the service and team filters go

@@ -108,6 +108,8 @@ MIDDLEWARE = [
     "opsgov.prometheus.RequestCounterMiddleware",
     "opsgov.middleware.AuditActorMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # After the login redirect of pages: a NUL in a URL argument or query parameter is a 400, not a 500.
+    "opsgov.middleware.RefuseNullCharactersMiddleware",
     # Last, as django-axes asks: turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -340,6 +342,12 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
+    # DRF's JSON, form and multipart parsers, refusing NUL characters anywhere in a body (a 400 naming the path).
+    "DEFAULT_PARSER_CLASSES": [
+        "opsgov.api.parsers.JSONParser",
+        "opsgov.api.parsers.FormParser",
+        "opsgov.api.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "opsgov.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -376,6 +384,9 @@ SPECTACULAR_SETTINGS = {
         "GateStatusEnum": "opsgov.models.GateStatus",
         "WaiverStateEnum": "opsgov.gate_models.WaiverState",
         "IncidentStatusEnum": "incidents.models.IncidentStatus",
+        # Integrations list every kind; they are created as one of the external kinds (opsgov.api.schema).
+        "IntegrationKindEnum": "incidents.models.IntegrationKind",
+        "ExternalIntegrationKindEnum": "incidents.api.serializers.EXTERNAL_KIND_CHOICES",
     },
     # drf-spectacular's default hook, then the ingestion endpoints (plain Django views, which it does not see).
     "POSTPROCESSING_HOOKS": [

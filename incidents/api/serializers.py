@@ -17,6 +17,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from opsgov.api.schema import NarrowedChoiceField
 from opsgov.api.strict import StrictModelSerializer, StrictSerializer
 from opsgov.models import Service
 
@@ -27,6 +28,7 @@ from ..models import (
     AlertSignal,
     Incident,
     Integration,
+    IntegrationKind,
     SignalKind,
     TimelineEvent,
     TimelineKind,
@@ -36,6 +38,9 @@ from ..models import (
 from ..selectors import unknown_routing_values
 
 User = get_user_model()
+
+#: The kinds an integration is created as (settings.SPECTACULAR_SETTINGS names their enum).
+EXTERNAL_KIND_CHOICES = [(kind.value, kind.label) for kind in EXTERNAL_INTEGRATION_KINDS]
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -352,8 +357,9 @@ class IntegrationSerializer(StrictModelSerializer):
         help_text='Source severity to policy severity, e.g. {"critical": "SEV-1", "warning": "SEV-3"}.',
     )
     default_severity = serializers.CharField(max_length=8, required=False, validators=[validate_severity])
-    kind = serializers.ChoiceField(
-        choices=[(kind.value, kind.label) for kind in EXTERNAL_INTEGRATION_KINDS],
+    kind = NarrowedChoiceField(  # answers list `monitoring` integrations too (created by opsgov itself)
+        choices=EXTERNAL_KIND_CHOICES,
+        all_choices=IntegrationKind.choices,
         help_text="alertmanager (webhook receiver), pagerduty or generic (PagerDuty Events API v2).",
     )
     routing_label = serializers.CharField(

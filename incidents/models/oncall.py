@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import time
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -17,8 +18,17 @@ from opsgov.models import Service, Team, TimeStampedModel
 from .incidents import Incident
 
 
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 def validate_time_zone(value: str) -> None:
+    # A name zoneinfo does not list is refused before ZoneInfo() opens a file by that name (a name too
+    # long for the file system was an OSError, a 500).
     try:
+        if value not in _time_zones():
+            raise ZoneInfoNotFoundError(value)
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError(f"Unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'.") from None

@@ -23,10 +23,11 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import BaseParser, MultiPartParser
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from opsgov.api.parsers import MultiPartParser
 from opsgov.api.permissions import RoleModelPermissions
 from opsgov.api.strict import StrictSerializer, refuse_unknown_keys
 from opsgov.models import Service
@@ -147,7 +148,9 @@ class AlertRuleSerializer(serializers.ModelSerializer):
 
     file = serializers.CharField(source="group.rule_file.name", read_only=True)
     group = serializers.CharField(source="group.name", read_only=True)
-    for_ = serializers.SerializerMethodField(help_text='`for` in Prometheus notation, e.g. "5m"; "" when unset.')
+    for_ = serializers.SerializerMethodField(
+        method_name="get_for", help_text='`for` in Prometheus notation, e.g. "5m"; "" when unset.'
+    )
     keep_firing_for = serializers.SerializerMethodField(help_text='e.g. "10m"; "" when unset.')
     service: serializers.SlugRelatedField[Service] = serializers.SlugRelatedField(
         slug_field="slug", read_only=True, allow_null=True
@@ -184,16 +187,15 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_for_(self, rule: AlertRule) -> str:
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """`for_` (a Python keyword otherwise) answers as `for`, and the schema says so: it reads the fields."""
+        return {("for" if name == "for_" else name): field for name, field in super().get_fields().items()}
+
+    def get_for(self, rule: AlertRule) -> str:
         return rules.format_duration(rule.for_duration)
 
     def get_keep_firing_for(self, rule: AlertRule) -> str:
         return rules.format_duration(rule.keep_firing_for)
-
-    def to_representation(self, instance: AlertRule) -> dict[str, Any]:
-        data = super().to_representation(instance)
-        data["for"] = data.pop("for_")
-        return data
 
 
 class AlertRuleLinkSerializer(StrictSerializer):
@@ -229,12 +231,16 @@ _IMPORT_ERRORS = inline_serializer(
             child=inline_serializer(
                 "AlertRuleImportError",
                 {
-                    "field": serializers.CharField(help_text='"<file>:<path>", e.g. "a.yml:groups[0].rules[1].for".'),
+                    "field": serializers.CharField(
+                        help_text='"<file>:<path>", e.g. "a.yml:groups[0].rules[1].for"; or the request\'s field '
+                        "(`files`, `name`, `replace`) when the request itself is wrong."
+                    ),
                     "message": serializers.CharField(),
-                    "file": serializers.CharField(),
-                    "line": serializers.IntegerField(allow_null=True),
-                    "group": serializers.CharField(allow_null=True),
-                    "rule": serializers.CharField(allow_null=True),
+                    # Absent when the request itself is wrong (no `files`, no `?name=`): no file to point into.
+                    "file": serializers.CharField(required=False, help_text="The file the error is in."),
+                    "line": serializers.IntegerField(allow_null=True, required=False),
+                    "group": serializers.CharField(allow_null=True, required=False),
+                    "rule": serializers.CharField(allow_null=True, required=False),
                 },
             )
         ),
@@ -370,7 +376,10 @@ class AlertRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         parser_classes=[MultiPartParser, YAMLParser, XYAMLParser, TextYAMLParser],
     )
     def import_files(self, request: Request) -> Response:
-        replace = serializers.BooleanField().to_internal_value(request.query_params.get("replace", "false"))
+        try:
+            replace = serializers.BooleanField().to_internal_value(request.query_params.get("replace", "false"))
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"replace": exc.detail}) from exc
         if isinstance(request.data, bytes):
             name = request.query_params.get("name", "").strip()
             if not name:

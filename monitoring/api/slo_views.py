@@ -12,11 +12,11 @@ from typing import Any
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from opsgov.api.parsers import JSONParser
 from opsgov.errors import DomainError
 
 from .. import services

@@ -4,15 +4,24 @@ Validation problems, wherever they come from (serializers, `full_clean()` in a
 service, a domain rule), answer 400 with a flat list of field paths:
 
     {"detail": "Invalid input.", "errors": [{"field": "links.0.url", "message": "..."}]}
+
+Deleting a record that other records still need (a foreign key with on_delete=PROTECT or
+RESTRICT) answers 409 Conflict, naming what protects it:
+
+    {"detail": "Service auth cannot be deleted: 3 incidents and 1 SLO refer to it.",
+     "protected_by": [{"model": "incidents.incident", "name": "incidents", "count": 3}, ...]}
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from django.db.models import Model, ProtectedError, RestrictedError
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -38,7 +47,45 @@ def flatten_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
     return [{"field": prefix, "message": str(detail)}]
 
 
+def protected_by(objects: Iterable[Model]) -> list[dict[str, Any]]:
+    """What protects a record from deletion: one row per model with its name and count, largest first."""
+    counts = Counter(type(obj) for obj in objects)
+    rows = sorted(counts.items(), key=lambda item: (-item[1], item[0]._meta.label_lower))
+    return [
+        {
+            "model": model._meta.label_lower,
+            "name": str(model._meta.verbose_name if count == 1 else model._meta.verbose_name_plural),
+            "count": count,
+        }
+        for model, count in rows
+    ]
+
+
+def _subject(context: dict[str, Any]) -> str:
+    """ "Service auth" for a view of services whose URL names `auth`; "This record" otherwise."""
+    view = context.get("view")
+    model = getattr(getattr(view, "queryset", None), "model", None)
+    kwargs = context.get("kwargs") or {}
+    lookup = next(iter(kwargs.values()), None) if len(kwargs) == 1 else None
+    if model is None:
+        return "This record"
+    name = str(model._meta.verbose_name)
+    return f"{name[:1].upper()}{name[1:]} {lookup}" if lookup is not None else f"This {name}"
+
+
+def conflict_response(exc: ProtectedError | RestrictedError, context: dict[str, Any]) -> Response:
+    """409 for a delete that on_delete=PROTECT/RESTRICT refused, naming the records that still need the row."""
+    objects = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+    rows = protected_by(objects)
+    names = [f"{row['count']} {row['name']}" for row in rows]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    detail = f"{_subject(context)} cannot be deleted: {listed} refer to it. Remove or reassign them first."
+    return Response({"detail": detail, "protected_by": rows}, status=status.HTTP_409_CONFLICT)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ProtectedError | RestrictedError):
+        return conflict_response(exc, context)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

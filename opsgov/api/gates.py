@@ -39,7 +39,7 @@ from rest_framework.response import Response
 
 from opsgov import gate_selectors, gates_engine, waivers
 from opsgov.evidence import NoEvidenceDeleteMixin
-from opsgov.filters import MultiValueCharFilter
+from opsgov.filters import FilterSet, MultiValueCharFilter
 from opsgov.gate_models import GateWaiver, WaiverState
 from opsgov.models import GateEvaluation, GateStatus, Service
 from opsgov.registry import Gate, gates
@@ -249,7 +249,9 @@ class GateWaiverSerializer(StrictModelSerializer):
     requested_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="username", read_only=True
     )
-    revoked_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    revoked_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Who revoked it; null until revoked."
+    )
     state = serializers.SerializerMethodField()
 
     class Meta:
@@ -293,7 +295,7 @@ class RevokeSerializer(StrictSerializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=5000)
 
 
-class GateWaiverFilterSet(django_filters.FilterSet):
+class GateWaiverFilterSet(FilterSet):
     gate = MultiValueCharFilter()
     service = gate_selectors.ServiceSlugFilter(
         field_name="service__slug", to_field_name="slug", queryset=Service.objects.order_by("name"), distinct=False

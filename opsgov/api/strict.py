@@ -10,6 +10,9 @@ field path (through opsgov.api.exceptions, like every other validation error):
     {"detail": "Invalid input.", "errors": [{"field": "resolved_at", "message": "Unknown field: not accepted here."}]}
 
 Nested serializers built on these bases report nested paths (`links.0.colour`).
+
+Their writable integer fields are bounded by their database column (bound_integer_fields): a number
+too large for it is a 400 naming the field, not an overflow in the database.
 tests/opsgov/test_strict_serializers.py walks every write route of the API
 schema and checks this holds.
 """
@@ -19,7 +22,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from django.core.exceptions import FieldDoesNotExist
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
 from rest_framework import serializers
+
+from opsgov.filters import INTEGER_RANGE
 
 UNKNOWN_FIELD = "Unknown field: not accepted here."
 READ_ONLY_FIELD = "Unknown field: not accepted here (it is read-only)."
@@ -47,6 +55,45 @@ def unknown_field_errors(
     return errors
 
 
+def bound_integer_fields(fields: Mapping[str, serializers.Field], model: type[models.Model] | None) -> None:
+    """Give each writable IntegerField without bounds those of its database column, so no value overflows it.
+
+    A ModelSerializer's generated fields carry them already (Django's model IntegerField validators hold
+    the connection's column range, which DRF maps to min_value/max_value); a declared
+    `serializers.IntegerField()` has none, so `181687770235804024832` reached the database (a 500 on
+    PostgreSQL and SQLite). Its column's range when `source` is an integer field of `model`, else the widest
+    column (bigint).
+    """
+    for name, field in fields.items():
+        if field.read_only or not isinstance(field, serializers.IntegerField):
+            continue
+        low, high = INTEGER_RANGE
+        source = field.source if isinstance(field.source, str) else name  # None until the field is bound
+        model_field = _model_field(model, source) if model is not None else None
+        if isinstance(model_field, models.IntegerField):
+            for validator in model_field.validators:
+                if isinstance(validator, MinValueValidator):
+                    low = max(low, validator.limit_value)
+                elif isinstance(validator, MaxValueValidator):
+                    high = min(high, validator.limit_value)
+        added: list[Any] = []
+        if field.min_value is None:
+            field.min_value = low
+            added.append(MinValueValidator(low, message=field.error_messages["min_value"].format(min_value=low)))
+        if field.max_value is None:
+            field.max_value = high
+            added.append(MaxValueValidator(high, message=field.error_messages["max_value"].format(max_value=high)))
+        if added:
+            field.validators = [*field.validators, *added]
+
+
+def _model_field(model: type[models.Model], source: str) -> Any:
+    try:
+        return model._meta.get_field(source)
+    except FieldDoesNotExist:
+        return None
+
+
 class RejectUnknownFieldsMixin:
     """Answer 400 naming each key of the input that is not a writable field.
 
@@ -60,6 +107,11 @@ class RejectUnknownFieldsMixin:
 
     def hint_for_unknown(self, name: str) -> str:
         return self.unknown_field_hint
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields: dict[str, serializers.Field] = super().get_fields()  # type: ignore[misc]
+        bound_integer_fields(fields, getattr(getattr(self, "Meta", None), "model", None))
+        return fields
 
     def to_internal_value(self, data: Any) -> Any:
         unknown = unknown_field_errors(self, data, hint=self.hint_for_unknown)  # type: ignore[arg-type]
