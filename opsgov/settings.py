@@ -214,6 +214,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "opsgov.lockout.lockout_response"
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# axes logs its start and every attempt at INFO; opsgov's audit trail records logins, failures and
+# lockouts already, and the start line would open the output of every manage.py command.
+AXES_VERBOSE = False
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

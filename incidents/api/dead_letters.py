@@ -21,6 +21,7 @@ from rest_framework.response import Response
 
 from opsgov.api.pagination import CursorPagination
 from opsgov.api.permissions import RoleModelPermissions
+from opsgov.filters import FilterSet
 
 from .. import dead_letters
 from ..models import RawEvent
@@ -58,7 +59,7 @@ class DeadLetterSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DeadLetterFilterSet(django_filters.FilterSet):
+class DeadLetterFilterSet(FilterSet):
     integration = django_filters.UUIDFilter(
         field_name="integration__uuid", label="Integration", help_text="Only this integration's (its UUID)."
     )

@@ -129,6 +129,7 @@ def test_the_ingest_settings_module_loads_with_its_own_chain_and_routes() -> Non
             "django.middleware.csrf.CsrfViewMiddleware",
             "django.middleware.clickjacking.XFrameOptionsMiddleware",
             "opsgov.prometheus.RequestCounterMiddleware",
+            "opsgov.middleware.RefuseNullCharactersMiddleware",
         ]
     )
     prepared = str(True if connection.vendor == "postgresql" else None)
