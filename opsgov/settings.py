@@ -541,6 +541,8 @@ LOGGING = {
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
         "httpx": {"level": "WARNING"},
+        # axes logs every login at INFO; the audit trail records logins, failures and lockouts.
+        "axes": {"level": "WARNING"},
         "django.request": {"filters": ["ingest_answers_logged"]},
     },
 }

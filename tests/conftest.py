@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.conf import settings
 from django.contrib.auth.models import User
 from knox.models import AuthToken
 from rest_framework.test import APIClient
@@ -105,6 +108,21 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def spawn(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start `command` from the project folder in a session of its own (stop it with its group),
+    its output appended to `log_path`."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            command,
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ from django.db import connection
 
 from opsgov.celery import app as celery_app
 
-from ..conftest import free_port, missing_service
+from ..conftest import free_port, missing_service, spawn
 
 # Redis for the worker tests: a database number of its own, away from the
 # broker (15) and cache (14) that CI gives the rest of the suite.
@@ -220,16 +220,7 @@ def start_worker(tmp_path: Path, test_database_url: str) -> Iterator[Callable[..
             "--without-gossip",
             "--without-heartbeat",
         ]
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                command,
-                cwd=settings.BASE_DIR,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        process = spawn(command, env, log_path)
         worker = Worker(process=process, queue=queue, log_path=log_path, env=env)
         workers.append(worker)
         ready = wait_until(lambda: process.poll() is not None or " ready." in worker.log(), WORKER_START_TIMEOUT)

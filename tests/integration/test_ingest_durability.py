@@ -17,8 +17,6 @@ import json
 import os
 import re
 import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -40,6 +38,7 @@ from incidents.ingestion import SWEEP_AFTER, store_raw_event
 from incidents.models import Incident, Integration, RawEvent, TimelineKind
 from incidents.tasks import EnqueueBuffer
 
+from ..conftest import free_port, spawn
 from ..incidents.test_ingest_support import Broker, alertmanager_url, celery_broker, make_integration, payload
 from .conftest import DEAD_BROKER_URL, TASK_TIMEOUT, CeleryProducer, Worker, purge_queue, unique_queue, wait_until
 
@@ -318,12 +317,6 @@ def test_a_worker_killed_outright_leaves_nothing_unprocessed_after_the_sweep(
 # --- The production web path: gunicorn workers with their enqueue buffers --------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_gunicorn_workers_publish_in_batches_and_flush_when_they_stop(
     tmp_path: Path, redis_url: str, start_worker: Any, test_database_url: str
 ) -> None:
@@ -348,16 +341,11 @@ def test_gunicorn_workers_publish_in_batches_and_flush_when_they_stop(
         "INGEST_ENQUEUE": "batched",
     }
     log_path = tmp_path / "gunicorn.log"
-    with log_path.open("wb") as log:
-        gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.asgi"],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    gunicorn = spawn(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.asgi"],
+        env,
+        log_path,
+    )
     keys = [f"gunicorn-{n}" for n in range(40)]
     try:
         base = f"http://127.0.0.1:{port}"

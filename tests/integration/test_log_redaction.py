@@ -21,11 +21,10 @@ from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from monitoring.models import HeartbeatPing
 
-from ..conftest import free_port
+from ..conftest import free_port, spawn
 from ..incidents.test_ingest_support import make_integration
 from ..monitoring.check_support import make_heartbeat
 from .conftest import wait_until
@@ -57,16 +56,9 @@ def test_runserver_logs_show_no_token_and_no_ping_uuid(test_database_url: str, t
     }
     env.pop("CELERY_BROKER_URL", None)
     log_path = tmp_path / "runserver.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn(
+        [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"], env, log_path
+    )
     base = f"http://127.0.0.1:{port}"
     try:
 

@@ -21,12 +21,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.models import SLO, SLOStatus
 
+from ..conftest import spawn
 from ..factories import ServiceFactory
 from ..prometheus_server import free_port, wait_until
 
@@ -92,16 +92,11 @@ def test_two_gunicorn_workers_answer_the_same_governance_figures(test_database_u
         "INGEST_ENQUEUE": "immediate",
     }
     log_path = tmp_path / "gunicorn.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.asgi"],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.asgi"],
+        env,
+        log_path,
+    )
     base = f"http://127.0.0.1:{port}"
     answered = 0
     try:

@@ -38,7 +38,7 @@ from django.db import connection as database
 
 from incidents.models import RawEvent
 
-from ..conftest import free_port, missing_service
+from ..conftest import free_port, missing_service, spawn
 from ..incidents.test_ingest_support import alertmanager_url, make_integration, payload
 from .conftest import wait_until
 
@@ -70,19 +70,6 @@ class Server:
                 os.killpg(self.process.pid, sig)
             with suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=grace)
-
-
-def spawn(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            command,
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
 
 
 def status_of(url: str, *, data: bytes | None = None, timeout: float = 10.0) -> int:
