@@ -39,4 +39,4 @@ RUN DEBUG=false SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost \
 
 USER opsgov
 EXPOSE 8000
-CMD ["gunicorn", "--config", "gunicorn.conf.py", "opsgov.asgi"]
+CMD ["gunicorn", "--config", "gunicorn.conf.py", "opsgov.wsgi"]

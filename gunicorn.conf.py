@@ -1,26 +1,32 @@
-"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py opsgov.asgi`.
+"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py opsgov.wsgi`.
 
 The same for both web services of docker-compose.yml: `web` (opsgov.settings) and
 `ingest` (DJANGO_SETTINGS_MODULE=opsgov.settings_ingest), behind the buffering
 nginx of deploy/nginx/.
 
-Workers are gunicorn's own `asgi` worker class (an asyncio event loop per
-process) serving Django's ASGIHandler (opsgov.asgi), so that a slow client
-cannot starve them. With sync workers, four connections that sent
-`Content-Length: 1000` and then nothing held three workers for 30 s: /healthz
-waited 33.7 s and worker timeouts dropped queued work. Here the event loop
-reads request bodies, Django's handler runs a view (sync code, in a thread of
-the request's own; database connections from a pool, DATABASE_POOL_SIZE) only
-once its body has fully arrived, and a body that stops arriving for `timeout`
-seconds ends its request (408): a stalled upload costs a socket, never a worker. (gthread workers bound the wait for a
-request's first bytes, not for its body; uvicorn has no body timeout at all.)
+Workers are gunicorn's `gthread` class, so that a slow client cannot starve
+them. With sync workers, four connections that sent `Content-Length: 1000` and
+then nothing held three workers for 30 s: /healthz waited 33.7 s and worker
+timeouts dropped queued work. Here each worker serves GUNICORN_THREADS requests
+at once; its main thread waits (without a thread) for a connection's request to
+start arriving, and opsgov.wsgi gives each request's socket a read timeout
+(REQUEST_BODY_TIMEOUT): a body that stops arriving holds one thread for that
+long at most, then its request is answered 408 and closed. The ingestion
+endpoints check their token before they read a body, so a sender without a
+valid token never gets that far.
+
+Why not gunicorn's `asgi` worker, which reads bodies in an event loop: serving
+Django's ASGI handler (a thread per request for the sync code, connections
+from a pool) cost about three times the CPU per request of the sync worker, on
+every page, and took alert ingestion below its targets (docs/benchmarks.md,
+"Alert ingestion").
 
 Environment:
   WEB_CONCURRENCY           worker processes (default: 2 x cores + 1)
-  GUNICORN_TIMEOUT          seconds a request body may stall before its request is ended (answered 408),
-                            and a worker may go silent before it is restarted (default 30)
-  GUNICORN_WORKER_CONNECTIONS  connections a worker serves at once, slow ones included (default 1000)
-  DATABASE_POOL_SIZE        PostgreSQL connections per worker, pooled (default here 4; opsgov.settings)
+  GUNICORN_THREADS          requests a worker serves at once (default 4)
+  GUNICORN_TIMEOUT          seconds a worker may go silent before it is restarted (default 30)
+  REQUEST_BODY_TIMEOUT      seconds a request may wait for more of its body (or a response write
+                            for its client) before it is ended (default 10; opsgov.wsgi)
   GUNICORN_MAX_REQUESTS     requests after which a worker is replaced, against slow leaks
                             (default 20000, with up to 10 % jitter; 0 never replaces one)
   PORT                      port to bind on 0.0.0.0 (default 8000)
@@ -52,14 +58,12 @@ from gunicorn.glogging import Logger
 
 bind = f"0.0.0.0:{int(os.environ.get('PORT') or 8000)}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count() * 2 + 1)
-worker_class = "asgi"
-# Database connections of a worker's requests come from a pool (opsgov.settings, DATABASE_POOL_SIZE
-# says why): at most this many per worker process. Set in the workers' environment by gunicorn.
-raw_env = [f"DATABASE_POOL_SIZE={os.environ.get('DATABASE_POOL_SIZE') or 4}"]
-worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS") or 1000)
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS") or 4)
+# A worker takes no more connections than it has threads: one whose threads are all busy (with slow
+# bodies, say) leaves new connections to the other workers instead of queueing them behind its own.
+worker_connections = threads
 timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 30)
-# Django's ASGIHandler has no lifespan protocol: do not probe for it.
-asgi_lifespan = "off"
 graceful_timeout = 30
 keepalive = 5
 # Recycle workers now and then, so a slow leak never takes a worker down under load. Not

@@ -14,13 +14,11 @@ What it starts, all on loopback, all stopped at the end:
   ``postgres``), created if missing and migrated; dropped at the end only if it
   was created here (--keep keeps it). Rows already there are left alone: every
   run has its own service, integration and groupKeys;
-- gunicorn with gunicorn.conf.py (its asgi workers, as many as gunicorn.conf.py
+- gunicorn with gunicorn.conf.py (its gthread workers, as many as gunicorn.conf.py
   starts unless --web-workers says, never recycled: GUNICORN_MAX_REQUESTS=0)
   and production settings:
-  DEBUG=false, a random SECRET_KEY, ALLOWED_HOSTS, CONN_MAX_AGE=600 (gunicorn's
-  workers use their connection pool instead: DATABASE_POOL_SIZE, set by
-  gunicorn.conf.py), Redis as the broker, USE_X_FORWARDED_PROTO (every request
-  says it came through the TLS proxy). The settings module is
+  DEBUG=false, a random SECRET_KEY, ALLOWED_HOSTS, CONN_MAX_AGE=600, Redis as the broker,
+  USE_X_FORWARDED_PROTO (every request says it came through the TLS proxy). The settings module is
   bench/bench_settings.py: the settings under test (--settings, opsgov.settings
   by default; opsgov.settings_ingest for the ingest service) with
   bench/bench_drf.py's route added to their URLconf, so all three paths go
@@ -602,7 +600,7 @@ def main() -> int:
             env, worker_log,
         )  # fmt: skip
         gunicorn = start(
-            [python, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.asgi"],
+            [python, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.wsgi"],
             env,
             gunicorn_log,
         )

@@ -156,20 +156,6 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a real Celery worker started by the integration
     # tests can open the test database too.
     _db["TEST"] = {"NAME": str(VAR_DIR / "test-opsgov.sqlite3")}
-# A connection pool per process (psycopg_pool), for the ASGI servers: gunicorn.conf.py sets
-# DATABASE_POOL_SIZE for its workers. Django's ASGI handler runs each request's sync code in a
-# thread of its own, and Django keeps a connection per thread: with CONN_MAX_AGE, every request
-# would leave a connection open behind it (PostgreSQL ran out of them). The pool hands each
-# request one of at most DATABASE_POOL_SIZE connections, waiting up to 10 s for one (then a
-# database error: a 503 that ingestion senders retry). 0 (the default elsewhere: runserver,
-# Celery, management commands): persistent connections per thread (CONN_MAX_AGE) as before.
-DATABASE_POOL_SIZE: int = _read(env.int, "DATABASE_POOL_SIZE", default=0)
-if DATABASE_POOL_SIZE < 0:
-    raise ImproperlyConfigured(f"DATABASE_POOL_SIZE: must be 0 (no pool) or more, not {DATABASE_POOL_SIZE}")
-if DATABASE_POOL_SIZE and _db["ENGINE"] == "django.db.backends.postgresql":
-    _db["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django refuses both at once
-    # With CONN_HEALTH_CHECKS, Django has the pool check a connection before handing it out.
-    _db.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DATABASE_POOL_SIZE, "timeout": 10}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,6 +1,6 @@
 """Settings of the ingestion web service: opsgov.settings with a shorter request path.
 
-    DJANGO_SETTINGS_MODULE=opsgov.settings_ingest gunicorn -c gunicorn.conf.py opsgov.asgi
+    DJANGO_SETTINGS_MODULE=opsgov.settings_ingest gunicorn -c gunicorn.conf.py opsgov.wsgi
 
 docker-compose.yml runs it as the `ingest` service, beside `web`; the proxy in
 front sends /api/v1/ingest/ to it. It serves the ingestion endpoints and the

@@ -20,7 +20,8 @@ What a caller can rely on:
 - 415 unless the body is `application/json` (not compressed), 411 without a
   Content-Length, 413 over MAX_BODY_BYTES (checked on Content-Length before
   reading, and on the bytes read, never reading more than the limit + 1),
-  400 for malformed JSON or an invalid event, with pydantic's field paths.
+  400 for malformed JSON or an invalid event, with pydantic's field paths,
+  408 when the body stops arriving for REQUEST_BODY_TIMEOUT (opsgov.wsgi).
 - A request with a valid token is never answered 429 (Alertmanager drops a
   4xx: the alert would be lost). The endpoints answer 5xx only when the event
   could not be stored (Alertmanager retries a 5xx): 503 with Retry-After when
@@ -257,7 +258,10 @@ def _json_body(incoming: Incoming) -> tuple[Any, str]:
         raise Reject(400, _INVALID, "The Content-Length header is not a number.") from None
     if length > MAX_BODY_BYTES:
         raise Reject(413, "payload too large", f"The body is {length} bytes; the limit is {MAX_BODY_BYTES} bytes.")
-    body = incoming.read(MAX_BODY_BYTES + 1)
+    try:
+        body = incoming.read(MAX_BODY_BYTES + 1)
+    except OSError:  # the body stopped arriving (opsgov.wsgi's read timeout) or the client went away
+        raise Reject(408, "request timeout", "The request body stopped arriving; send it again.") from None
     if len(body) > MAX_BODY_BYTES:
         raise Reject(413, "payload too large", f"The body exceeds the limit of {MAX_BODY_BYTES} bytes.")
     try:

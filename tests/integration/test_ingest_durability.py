@@ -342,7 +342,7 @@ def test_gunicorn_workers_publish_in_batches_and_flush_when_they_stop(
     }
     log_path = tmp_path / "gunicorn.log"
     gunicorn = spawn(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.asgi"],
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.wsgi"],
         env,
         log_path,
     )

@@ -93,7 +93,7 @@ def test_two_gunicorn_workers_answer_the_same_governance_figures(test_database_u
     }
     log_path = tmp_path / "gunicorn.log"
     process = spawn(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.asgi"],
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.wsgi"],
         env,
         log_path,
     )

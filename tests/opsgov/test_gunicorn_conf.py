@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import runpy
 from datetime import timedelta
 from pathlib import Path
@@ -162,56 +161,37 @@ def test_the_error_log_cuts_tokens_and_ping_uuids_from_messages_and_tracebacks(
     assert f"Bearer {CUT}" in text
 
 
-def test_workers_are_asgi_workers_serving_opsgov_asgi_everywhere(conf: dict[str, Any]) -> None:
-    """A slow client cannot starve an asgi worker (gunicorn.conf.py says why); every launcher serves opsgov.asgi."""
+def test_workers_are_threaded_and_every_launcher_serves_opsgov_wsgi(
+    conf: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gthread workers, four threads each unless told otherwise (gunicorn.conf.py says why)."""
     import yaml
 
-    assert conf["worker_class"] == "asgi"
+    assert (conf["worker_class"], conf["threads"]) == ("gthread", 4)
+    monkeypatch.setenv("GUNICORN_THREADS", "8")
+    assert runpy.run_path(str(Path(settings.BASE_DIR) / "gunicorn.conf.py"))["threads"] == 8
     root = Path(settings.BASE_DIR)
     compose = yaml.safe_load((root / "docker-compose.yml").read_text())
     services = compose["services"]
     for name in ("web", "ingest"):
-        assert services[name]["command"] == ["gunicorn", "--config", "gunicorn.conf.py", "opsgov.asgi"]
+        assert services[name]["command"] == ["gunicorn", "--config", "gunicorn.conf.py", "opsgov.wsgi"]
         assert "ports" not in services[name], f"{name} is reached through the proxy only"
         assert services[name]["environment"]["FORWARDED_ALLOW_IPS"] == "*"
     assert services["proxy"]["build"]["dockerfile"] == "deploy/nginx/Dockerfile"
     assert services["proxy"]["ports"] == ["${OPSGOV_BIND:-127.0.0.1:8000}:8080"]
-    assert 'CMD ["gunicorn", "--config", "gunicorn.conf.py", "opsgov.asgi"]' in (root / "Dockerfile").read_text()
+    assert 'CMD ["gunicorn", "--config", "gunicorn.conf.py", "opsgov.wsgi"]' in (root / "Dockerfile").read_text()
 
 
-def test_workers_pool_their_database_connections(conf: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    """A thread per ASGI request: gunicorn's workers get a pool of 4 connections each unless told otherwise."""
-    assert conf["raw_env"] == ["DATABASE_POOL_SIZE=4"]
-    monkeypatch.setenv("DATABASE_POOL_SIZE", "2")
-    assert runpy.run_path(str(Path(settings.BASE_DIR) / "gunicorn.conf.py"))["raw_env"] == ["DATABASE_POOL_SIZE=2"]
+@pytest.mark.parametrize(("raw", "error"), [("ten", "is not a number of seconds"), ("0", "must be more than 0")])
+def test_a_bad_request_body_timeout_stops_start_up_naming_it(
+    monkeypatch: pytest.MonkeyPatch, raw: str, error: str
+) -> None:
+    from django.core.exceptions import ImproperlyConfigured
 
+    from opsgov.wsgi import body_timeout_from_environment
 
-@pytest.mark.parametrize(
-    ("size", "shown"), [("4", "{'min_size': 1, 'max_size': 4, 'timeout': 10} 0"), ("0", "None 600")]
-)
-def test_settings_pool_postgresql_connections_when_asked(tmp_path: Path, size: str, shown: str) -> None:
-    import subprocess
-    import sys
-
-    script = (
-        "import django; django.setup(); from django.conf import settings; db = settings.DATABASES['default'];"
-        "print(db.get('OPTIONS', {}).get('pool'), db['CONN_MAX_AGE'])"
-    )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "opsgov.settings",
-        "DATABASE_URL": "postgresql://opsgov@db.internal:5432/opsgov",
-        "DATABASE_POOL_SIZE": size,
-        "CONN_MAX_AGE": "600",
-        "OPSGOV_VAR_DIR": str(tmp_path),
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == shown
-    env["DATABASE_POOL_SIZE"] = "-1"
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode != 0 and "DATABASE_POOL_SIZE: must be 0 (no pool) or more" in result.stderr
+    monkeypatch.setenv("REQUEST_BODY_TIMEOUT", raw)
+    with pytest.raises(ImproperlyConfigured, match=f"REQUEST_BODY_TIMEOUT: '{raw}' {error}"):
+        body_timeout_from_environment()
+    monkeypatch.setenv("REQUEST_BODY_TIMEOUT", "2.5")
+    assert body_timeout_from_environment() == 2.5
