@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import SLO, SLOAlertState
+from .models import SLO
 
 
 def slo_list() -> QuerySet[SLO]:
@@ -12,8 +12,3 @@ def slo_list() -> QuerySet[SLO]:
     return SLO.objects.select_related("service", "service__owner_team", "status").order_by(
         "service__name", "name", "pk"
     )
-
-
-def firing_alerts() -> QuerySet[SLOAlertState]:
-    """The burn-rate alerts firing now, with their SLO and service."""
-    return SLOAlertState.objects.filter(firing=True).select_related("slo", "slo__service").order_by("-changed_at", "pk")

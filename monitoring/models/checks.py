@@ -157,9 +157,6 @@ class HttpCheck(TimeStampedModel):
     def alert_key(self) -> str:
         return f"check:{self.uuid}"
 
-    def is_expected(self, status_code: int) -> bool:
-        return self.expected_status_min <= status_code <= self.expected_status_max
-
     def clean(self) -> None:
         errors: dict[str, str] = {}
         low, high = self.expected_status_min, self.expected_status_max

@@ -101,15 +101,6 @@ class SLO(TimeStampedModel):
         return reverse("monitoring:slo-detail", kwargs={"uuid": self.uuid})
 
     @property
-    def error_budget_ratio(self) -> float:
-        """The share of events allowed to be bad, e.g. 0.001 for a 99.9 % objective.
-
-        Computed in decimal (100 - objective) / 100, so 99.9 gives exactly the float 0.001,
-        not 1 - 0.999 = 0.0010000000000000009.
-        """
-        return float((Decimal(100) - Decimal(self.objective_percent)) / 100)
-
-    @property
     def window(self) -> timedelta:
         """Length of a rolling window (a calendar month's varies: see the SLO engine)."""
         return timedelta(days=self.window_days)

@@ -28,3 +28,20 @@ def test_the_area_of_the_page_is_the_one_highlighted(
     assert response.status_code == 200
     active = [item.label for item in response.context["nav_areas"] if item.active]
     assert active == [area]
+
+
+def test_the_header_names_the_roles_and_says_superuser_for_a_superuser(
+    client: Client, personas: dict[str, User], django_user_model: type[User]
+) -> None:
+    def roles_shown(user: User) -> str:
+        client.force_login(user)
+        page = client.get("/policy/").content.decode()
+        return page.split('<span class="account-roles">', 1)[1].split("</span>", 1)[0]
+
+    assert roles_shown(personas["SRE Lead"]) == "SRE Lead"
+    root = django_user_model.objects.create_superuser("root", password="x")
+    assert roles_shown(root) == "Superuser"
+    root.groups.add(personas["SRE Lead"].groups.get())
+    assert roles_shown(root) == "Superuser, SRE Lead"
+    nobody = django_user_model.objects.create_user("nobody", password="x")
+    assert roles_shown(nobody) == "No role"
