@@ -41,7 +41,7 @@ Environment:
 No log line shows an integration token or a heartbeat uuid: ingestion URLs
 carry one in their path (/api/v1/ingest/<kind>/<token>/...), ping URLs the
 other (/ping/<uuid>), and TokenRedactingLogger cuts both to their first 8
-characters (incidents.ingest.log_filters.redact, as in every log line of opsgov).
+characters (opsgov.redaction.redact, as in every log line of opsgov).
 """
 
 from __future__ import annotations
@@ -91,9 +91,9 @@ _PROJECT = str(Path(__file__).resolve().parent)
 if _PROJECT not in sys.path:
     sys.path.insert(0, _PROJECT)
 
-from incidents.ingest.log_filters import RedactSecretsFilter, redact  # noqa: E402 - needs the project on sys.path
+from opsgov.redaction import RedactSecretsFilter, redact  # noqa: E402 - needs the project on sys.path
 
-#: One redaction for every log line (incidents.ingest.log_filters.redact); the name older callers know.
+#: One redaction for every log line (opsgov.redaction.redact); the name older callers know.
 redact_tokens = redact
 
 

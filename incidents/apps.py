@@ -30,6 +30,26 @@ class IncidentsConfig(AppConfig):
             auditlog.register(governed)
         auditlog.register(models.NotificationChannel, exclude_fields=["secret"])
 
+        from opsgov.evidence import register_evidence
+        from opsgov.retention import register_retention
+
+        from .retention import raw_event_rule
+
+        # What the gates, metrics and reviews are computed from: never deleted (opsgov.evidence), and
+        # processed raw events only after the policy's retention period.
+        for evidence in (
+            models.Incident,
+            models.RawEvent,
+            models.TimelineEvent,
+            models.AlertSignal,
+            models.PostIncidentReview,
+            models.ReviewRevision,
+            models.ReviewEdit,
+            models.ActionItem,
+        ):
+            register_evidence(evidence)
+        register_retention(raw_event_rule)
+
         from . import gates as app_gates
 
         gates.register(app_gates.IncidentManagementGate)

@@ -35,6 +35,7 @@ class OpsgovConfig(AppConfig):
         from .evidence import register_default_evidence
         from .models import GateWaiver, Service, Team
         from .policy import PolicyError, get_policy
+        from .retention import metric_snapshot_rule, register_retention
 
         # A bad policy file stops start-up with the field path and reason.
         try:
@@ -47,6 +48,7 @@ class OpsgovConfig(AppConfig):
         auditlog.register(GateWaiver)
         self._audit_access_control()
         register_default_evidence()
+        register_retention(metric_snapshot_rule)
         post_migrate.connect(_sync_roles, sender=self, dispatch_uid="opsgov-sync-roles")
 
     @staticmethod

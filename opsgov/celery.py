@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import Celery, signals
 
-from incidents.ingest.log_filters import RedactSecretsFilter
+from opsgov.redaction import RedactSecretsFilter
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsgov.settings")
 

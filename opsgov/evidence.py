@@ -15,7 +15,7 @@ The one way out is ``evidence_deletion(reason)``, used by the retention command
 (``manage.py apply_retention``) and the snapshot thinning it documents; both write an audit row.
 
 An app declares its evidence models in its ``AppConfig.ready()`` with ``register_evidence(Model)``
-(or by listing them in ``EVIDENCE_MODELS`` below for opsgov's own and the seed apps').
+(opsgov's own are listed in ``EVIDENCE_MODELS`` below).
 """
 
 from __future__ import annotations
@@ -40,14 +40,6 @@ EVIDENCE_MODELS: tuple[str, ...] = (
     "opsgov.GateEvaluation",
     "opsgov.MetricSnapshot",
     "opsgov.GateWaiver",
-    "incidents.Incident",
-    "incidents.RawEvent",
-    "incidents.TimelineEvent",
-    "incidents.PostIncidentReview",
-    "incidents.ActionItem",
-    "incidents.ReviewRevision",
-    "incidents.ReviewEdit",
-    "incidents.AlertSignal",
 )
 
 _registered: dict[str, type[models.Model]] = {}

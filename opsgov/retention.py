@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from . import audit
 from .evidence import evidence_deletion
+from .models import MetricSnapshot
 from .policy import Policy, Span, Unit, get_policy
 
 
@@ -45,30 +46,33 @@ class RetentionRule:
         return self.queryset(self.cutoff)
 
 
+#: Makes one rule from the effective policy and the instant of the run.
+RuleSource = Callable[[Policy, datetime], RetentionRule]
+_sources: list[RuleSource] = []
+
+
+def register_retention(source: RuleSource) -> None:
+    """Called from an app's AppConfig.ready(): evidence of its own that the policy lets go after a period."""
+    if source not in _sources:
+        _sources.append(source)
+
+
+def metric_snapshot_rule(policy: Policy, moment: datetime) -> RetentionRule:
+    period = policy.retention.metric_snapshots
+    return RetentionRule(
+        label="opsgov.MetricSnapshot",
+        description=f"metric snapshots computed before the cut-off, except current ones "
+        f"(retention.metric_snapshots = {period})",
+        cutoff=cutoff_before(period, moment),
+        queryset=lambda cutoff: MetricSnapshot.objects.filter(computed_at__lt=cutoff, is_current=False),
+    )
+
+
 def retention_rules(*, policy: Policy | None = None, now: datetime | None = None) -> list[RetentionRule]:
-    """The rules of the policy's `retention` section, with their cut-offs as of `now`."""
-    from incidents.models import RawEvent
-
-    from .models import MetricSnapshot
-
-    retention = (policy or get_policy()).retention
+    """The registered rules (by label), with their cut-offs as of `now` under the policy's `retention` section."""
+    effective = policy or get_policy()
     moment = now or timezone.now()
-    return [
-        RetentionRule(
-            label="incidents.RawEvent",
-            description="processed raw events received before the cut-off "
-            f"(retention.raw_events = {retention.raw_events})",
-            cutoff=cutoff_before(retention.raw_events, moment),
-            queryset=lambda cutoff: RawEvent.objects.filter(processed_at__isnull=False, received_at__lt=cutoff),
-        ),
-        RetentionRule(
-            label="opsgov.MetricSnapshot",
-            description="metric snapshots computed before the cut-off, except current ones "
-            f"(retention.metric_snapshots = {retention.metric_snapshots})",
-            cutoff=cutoff_before(retention.metric_snapshots, moment),
-            queryset=lambda cutoff: MetricSnapshot.objects.filter(computed_at__lt=cutoff, is_current=False),
-        ),
-    ]
+    return sorted((source(effective, moment) for source in _sources), key=lambda rule: rule.label)
 
 
 @dataclass

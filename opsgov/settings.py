@@ -491,7 +491,7 @@ if PROMETHEUS_PULL_DELAY < 0:
     raise ImproperlyConfigured(f"PROMETHEUS_PULL_DELAY: must be 0 or more seconds, not {PROMETHEUS_PULL_DELAY}")
 
 # No log line shows a whole integration token or heartbeat uuid: every handler here carries
-# incidents.ingest.log_filters.RedactSecretsFilter (the root's console takes django.request's
+# opsgov.redaction.RedactSecretsFilter (the root's console takes django.request's
 # "Not Found: /api/v1/ingest/<kind>/<token>/", celery's and opsgov's lines; django.server is the
 # development server's access log). Django's own "django" handlers are replaced by propagation to the
 # root (its console printed only with DEBUG on, beside the root's; mail_admins had no ADMINS to mail).
@@ -516,7 +516,7 @@ LOGGING = {
         },
     },
     "filters": {
-        "redact_secrets": {"()": "incidents.ingest.log_filters.RedactSecretsFilter"},
+        "redact_secrets": {"()": "opsgov.redaction.RedactSecretsFilter"},
         # The ingestion views log their own 4xx/5xx with the token redacted; Django's line would repeat it.
         "ingest_answers_logged": {"()": "incidents.ingest.log_filters.IngestAnswersLoggedFilter"},
     },

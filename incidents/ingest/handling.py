@@ -68,9 +68,9 @@ from incidents.models import IntegrationKind
 from incidents.tasks import enqueue_process_raw_event
 from opsgov import ratelimit
 from opsgov.policy import get_policy
+from opsgov.redaction import ELLIPSIS, redact
 
 from . import token_cache
-from .log_filters import ELLIPSIS, redact
 from .schemas import AlertmanagerWebhook, PagerDutyEvent, error_lines, parse_pagerduty_event
 
 logger = logging.getLogger(__name__)
@@ -375,7 +375,7 @@ def _bad_token_limited(incoming: Incoming, reject: Reject) -> Reject:
 
 
 def _redacted(path: str, token: str | None) -> str:
-    """`path` with the token cut to its first characters, for logs (as log_filters.redact cuts every secret)."""
+    """`path` with the token cut to its first characters, for logs (as opsgov.redaction.redact cuts every secret)."""
     return redact(path.replace(token, token[:TOKEN_PREFIX_LENGTH] + ELLIPSIS) if token else path)
 
 

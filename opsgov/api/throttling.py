@@ -14,6 +14,7 @@ limits (incidents.ingest.handling).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from knox.models import AuthToken
@@ -23,7 +24,7 @@ from rest_framework.throttling import BaseThrottle
 from opsgov import ratelimit
 
 
-class _FixedWindowThrottle(BaseThrottle):
+class _FixedWindowThrottle(BaseThrottle, ABC):
     """A throttle over opsgov.ratelimit; subclasses name the scope and who is counted."""
 
     scope = ""
@@ -34,8 +35,9 @@ class _FixedWindowThrottle(BaseThrottle):
         self.rate = ratelimit.parse_rate(str(text)) if text else None
         self.verdict: ratelimit.Verdict | None = None
 
+    @abstractmethod
     def identity(self, request: Any) -> str | None:
-        raise NotImplementedError
+        """Who is counted (None: this request is not)."""
 
     def allow_request(self, request: Any, view: Any) -> bool:
         if self.rate is None:

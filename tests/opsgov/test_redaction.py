@@ -1,4 +1,4 @@
-"""incidents.ingest.log_filters: one redaction for every log line, and the filters that apply it."""
+"""opsgov.redaction: one redaction for every log line, and the filter that applies it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import pytest
 from celery import signals
 
-from incidents.ingest.log_filters import RedactSecretsFilter, redact
+from opsgov.redaction import RedactSecretsFilter, redact
 
 TOKEN = "AbCdEfGh1234567890_-ijklmnopqrstuvwxyzABCDE"
 UUID = "0b7c5e7e-1d2f-4a3b-9c8d-7e6f5a4b3c2d"
