@@ -59,9 +59,10 @@ run: install ## migrate, seed demo data once, then run web + Celery worker + bea
 test: install ## run the whole pytest suite (integration tests need Redis on 127.0.0.1:6379)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-lint: install ## ruff check + ruff format --check
+lint: install ## ruff check + ruff format --check + lint-imports (the import graph of DESIGN.md)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
