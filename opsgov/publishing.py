@@ -5,6 +5,10 @@ a notification row, a claimed check run, a gate notification), and a sweeper or
 the next beat run enqueues it again when its task never ran. So a publish tries
 once more, quickly (the caller, often a web request, waits for it), then gives
 up with a warning instead of failing the caller.
+
+Services name the task they publish (``"incidents.tasks.deliver_notification"``) instead of importing
+it: a tasks module imports its services (tasks are thin wrappers around them), so a service importing
+its tasks module would close an import cycle.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from celery import Task
+from celery import Task, current_app
 from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
@@ -30,22 +34,31 @@ RETRYABLE_DB_ERRORS = (OperationalError, InterfaceError)
 
 
 def publish(
-    task: Task, args: tuple[Any, ...], *, logger: logging.Logger, what: str, then: str, what_args: tuple[Any, ...] = ()
+    task: Task | str,
+    args: tuple[Any, ...],
+    *,
+    logger: logging.Logger,
+    what: str,
+    then: str,
+    what_args: tuple[Any, ...] = (),
 ) -> bool:
-    """Publish `task` with `args`; False, and a warning on `logger`, when the broker is unreachable.
+    """Publish `task` (a task or its registered name) with `args`; False, and a warning on `logger`, when
+    the broker is unreachable.
 
     The warning reads "Could not enqueue <what % what_args> (<error>); <then>.",
     `then` saying what will enqueue the work later.
     """
     try:
-        task.apply_async(args, retry_policy=PUBLISH_RETRY_POLICY)
+        (current_app.signature(task) if isinstance(task, str) else task).apply_async(
+            args, retry_policy=PUBLISH_RETRY_POLICY
+        )
     except BROKER_ERRORS as exc:
         logger.warning(f"Could not enqueue {what} (%s: %s); {then}.", *what_args, type(exc).__name__, exc)
         return False
     return True
 
 
-def publish_each(task: Task, ids: Iterable[Any], *, logger: logging.Logger, what: str, then: str) -> int:
+def publish_each(task: Task | str, ids: Iterable[Any], *, logger: logging.Logger, what: str, then: str) -> int:
     """Publish `task(id)` for each id, stopping at the first broker error; returns how many were published.
 
     `what` is formatted with the id that could not be published (see `publish`).
