@@ -24,8 +24,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from opsgov.formatting import format_duration
+from opsgov.models import ReportKind
 from opsgov.policy import get_policy
-from opsgov.report_models import ReportKind
 from opsgov.reports import (
     Cell,
     ReportPeriod,

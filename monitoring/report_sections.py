@@ -13,8 +13,8 @@ from datetime import datetime
 from django.db.models import Count
 from django.utils import timezone
 
+from opsgov.models import ReportKind
 from opsgov.policy import get_policy
-from opsgov.report_models import ReportKind
 from opsgov.reports import Cell, ReportPeriod, Section, SectionProvider, Table, first_rows, pluralize, report_sections
 
 from .dashboard_panels import slo_url, slos_at_risk

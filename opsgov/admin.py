@@ -22,8 +22,7 @@ from django.urls import path, reverse
 
 from . import lockout
 from .evidence import EvidenceAdminMixin
-from .models import GateEvaluation, MetricSnapshot, Service, Team
-from .report_models import ReportDelivery
+from .models import GateEvaluation, MetricSnapshot, ReportDelivery, Service, Team
 
 admin.site.site_header = "opsgov administration"
 admin.site.site_title = "opsgov"

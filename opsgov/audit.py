@@ -27,7 +27,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.http import HttpRequest
 
-from .audit_models import AuditChainHead, AuditSeal
+from .models import AuditChainHead, AuditSeal
 
 GENESIS_HASH = "0" * 64
 

@@ -16,8 +16,7 @@ from django.core.management.base import OutputWrapper
 from django.utils import timezone
 
 from . import gates_engine, waivers
-from .gate_models import GateWaiver
-from .models import Service
+from .models import GateWaiver, Service
 from .registry import gates
 
 GATE = "incident_management"

@@ -20,9 +20,8 @@ from drf_spectacular.utils import extend_schema_field
 
 from . import selectors
 from .filters import FilterSet, TeamSlugFilter
-from .gate_models import GateWaiver
 from .gates_engine import SEVERITY, WAIVABLE
-from .models import GateEvaluation, GateStatus, MetricSnapshot, Service, Team
+from .models import GateEvaluation, GateStatus, GateWaiver, MetricSnapshot, Service, Team
 from .registry import WINDOWS, Gate, MetricDefinition, metrics
 
 

@@ -25,8 +25,7 @@ from django.views.decorators.http import require_POST
 
 from . import gate_selectors, gates_engine, selectors, waivers
 from .gate_forms import AsOfForm, RevokeForm, WaiverRequestForm
-from .gate_models import GateWaiver, WaiverState
-from .models import GateStatus, Service
+from .models import GateStatus, GateWaiver, Service, WaiverState
 from .registry import WINDOWS, Gate, gates
 from .views import OneOfSelect, filter_data
 

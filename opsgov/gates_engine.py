@@ -53,8 +53,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from .gate_models import GateNotification, GateNotificationStatus, GateWaiver
-from .models import GateEvaluation, GateStatus, Service
+from .models import GateEvaluation, GateNotification, GateNotificationStatus, GateStatus, GateWaiver, Service
 from .registry import Evidence, Gate, GateResult, gates
 
 logger = logging.getLogger(__name__)

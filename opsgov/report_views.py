@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from . import reports
-from .report_models import ReportKind
+from .models import ReportKind
 
 DESCRIPTIONS: dict[str, str] = {
     ReportKind.WEEKLY: "Every Monday at 07:00: gates that changed, metrics against targets, the week's incidents, "

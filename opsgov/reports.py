@@ -51,6 +51,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from auditlog.models import LogEntry
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -62,10 +63,18 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from .dashboard import MetricRow, gate_url, metric_specs, snapshots_as_of
-from .models import GateEvaluation, GateStatus
+from .models import (
+    DeliveryStatus,
+    GateEvaluation,
+    GateStatus,
+    GateWaiver,
+    ReportDelivery,
+    ReportKind,
+    ReportSubscription,
+    WaiverState,
+)
 from .policy import get_policy
 from .registry import gates
-from .report_models import DeliveryStatus, ReportDelivery, ReportKind, ReportSubscription
 from .roles import COMPLIANCE_OFFICER, SRE_LEAD
 from .sla import first_instant_showing
 
@@ -489,8 +498,6 @@ _ACTIONS = {0: "Created", 1: "Updated", 2: "Deleted", 3: "Accessed"}
 
 def audit_section(*, period: ReportPeriod, now: datetime) -> Section:
     """The audit trail of the month: changes per kind of record and action, and how many people made them."""
-    from auditlog.models import LogEntry
-
     entries = LogEntry.objects.filter(timestamp__gte=period.start, timestamp__lt=period.end)
     grouped = (
         entries.values("content_type__app_label", "content_type__model", "action")
@@ -537,8 +544,6 @@ def waivers_section(*, period: ReportPeriod, now: datetime) -> Section:
     progress), so a compliance officer sees what was waived, by whose approval,
     against which compensating control, and until when. Two queries.
     """
-    from .gate_models import GateWaiver, WaiverState
-
     end = min(period.end, now)
     # Alive at some point of the month: requested before its end, neither revoked nor expired before its start.
     touched = (

@@ -371,7 +371,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "GateStatusEnum": "opsgov.models.GateStatus",
-        "WaiverStateEnum": "opsgov.gate_models.WaiverState",
+        "WaiverStateEnum": "opsgov.models.WaiverState",
         "IncidentStatusEnum": "incidents.models.IncidentStatus",
         # Integrations list every kind; they are created as one of the external kinds (opsgov.api.schema).
         "IntegrationKindEnum": "incidents.models.IntegrationKind",

@@ -34,8 +34,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import gates_engine
-from .gate_models import GateWaiver, WaiverState
-from .models import GateEvaluation, Service
+from .models import GateEvaluation, GateWaiver, Service, WaiverState
 from .registry import Gate, gates
 
 #: The longest a waiver may run: a year, after which the check must be met or waived anew.

@@ -40,8 +40,7 @@ from rest_framework.response import Response
 from opsgov import gate_selectors, gates_engine, waivers
 from opsgov.evidence import NoEvidenceDeleteMixin
 from opsgov.filters import FilterSet, MultiValueCharFilter
-from opsgov.gate_models import GateWaiver, WaiverState
-from opsgov.models import GateEvaluation, GateStatus, Service
+from opsgov.models import GateEvaluation, GateStatus, GateWaiver, Service, WaiverState
 from opsgov.registry import Gate, gates
 
 from .pagination import CursorPagination

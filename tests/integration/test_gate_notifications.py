@@ -19,8 +19,7 @@ from django.contrib.auth.models import User
 
 from opsgov import gate_tasks, gates_engine
 from opsgov.celery import app as celery_app
-from opsgov.gate_models import GateNotification, GateNotificationStatus
-from opsgov.models import GateStatus
+from opsgov.models import GateNotification, GateNotificationStatus, GateStatus
 from opsgov.registry import gates
 from opsgov.roles import SRE_LEAD
 

@@ -19,8 +19,7 @@ from django.utils import timezone
 from kombu import Connection
 
 from opsgov import reports
-from opsgov.models import GateEvaluation, GateStatus
-from opsgov.report_models import DeliveryStatus, ReportDelivery
+from opsgov.models import DeliveryStatus, GateEvaluation, GateStatus, ReportDelivery
 from opsgov.report_tasks import send_scheduled_report
 from opsgov.roles import COMPLIANCE_OFFICER, SRE_LEAD
 

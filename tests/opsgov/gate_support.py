@@ -11,8 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from opsgov import waivers
-from opsgov.gate_models import GateWaiver
-from opsgov.models import GateStatus, Service
+from opsgov.models import GateStatus, GateWaiver, Service
 from opsgov.registry import Evidence, Gate, GateResult, gates
 from opsgov.roles import SRE_LEAD, SUPPORT_TEAM, TECH_LEAD
 

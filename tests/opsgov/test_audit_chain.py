@@ -14,8 +14,7 @@ from auditlog.models import LogEntry
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
 
-from opsgov.audit_models import AuditChainHead, AuditSeal
-from opsgov.models import Service
+from opsgov.models import AuditChainHead, AuditSeal, Service
 
 from ..factories import ServiceFactory
 

@@ -18,8 +18,7 @@ from django.core.management import CommandError, call_command
 import opsgov.migrations
 from incidents.gates import IncidentManagementGate
 from opsgov import gate_tasks, gates_engine, services, waivers
-from opsgov.gate_models import GateNotification, GateNotificationStatus
-from opsgov.models import GateEvaluation, GateStatus
+from opsgov.models import GateEvaluation, GateNotification, GateNotificationStatus, GateStatus
 from opsgov.registry import GateResult, gates
 
 from .gate_support import KEY, NOW, ScriptedGate, World, row, script, scripted_gate, world

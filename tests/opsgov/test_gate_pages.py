@@ -18,8 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from opsgov import gates_engine, waivers
-from opsgov.gate_models import GateWaiver, WaiverState
-from opsgov.models import GateEvaluation, GateStatus, MetricSnapshot
+from opsgov.models import GateEvaluation, GateStatus, GateWaiver, MetricSnapshot, WaiverState
 from opsgov.registry import gates
 
 from ..factories import ServiceFactory, TeamFactory

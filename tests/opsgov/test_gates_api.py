@@ -12,8 +12,7 @@ from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from opsgov import gates_engine
-from opsgov.gate_models import GateWaiver
-from opsgov.models import GateEvaluation, GateStatus
+from opsgov.models import GateEvaluation, GateStatus, GateWaiver
 from opsgov.registry import gates
 from opsgov.roles import ALL_ROLES, COMPLIANCE_OFFICER, DEVOPS_LEAD, SECURITY_LEAD, SRE_LEAD, TECH_LEAD
 

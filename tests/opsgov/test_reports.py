@@ -22,9 +22,15 @@ from pytest_django.fixtures import Settings
 from incidents.models import ActionItem, ActionStatus, Incident, IncidentStatus, PostIncidentReview
 from monitoring.models import SLO, SLOStatus
 from opsgov import reports, services
-from opsgov.gate_models import GateWaiver
-from opsgov.models import GateEvaluation, GateStatus, MetricSnapshot
-from opsgov.report_models import DeliveryStatus, ReportDelivery, ReportSubscription
+from opsgov.models import (
+    DeliveryStatus,
+    GateEvaluation,
+    GateStatus,
+    GateWaiver,
+    MetricSnapshot,
+    ReportDelivery,
+    ReportSubscription,
+)
 from opsgov.report_tasks import send_scheduled_report
 from opsgov.reports import ReportPeriod, Section, SectionProvider
 from opsgov.roles import COMPLIANCE_OFFICER, SRE_LEAD

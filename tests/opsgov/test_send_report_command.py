@@ -13,8 +13,7 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from pytest_django.fixtures import Settings
 
-from opsgov.models import GateEvaluation, GateStatus
-from opsgov.report_models import DeliveryStatus, ReportDelivery
+from opsgov.models import DeliveryStatus, GateEvaluation, GateStatus, ReportDelivery
 from opsgov.roles import COMPLIANCE_OFFICER, SRE_LEAD
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
 from opsgov import gates_engine, waivers
-from opsgov.gate_models import GateWaiver, WaiverState
-from opsgov.models import GateStatus
+from opsgov.models import GateStatus, GateWaiver, WaiverState
 from opsgov.registry import gates
 from opsgov.roles import SRE_LEAD
 

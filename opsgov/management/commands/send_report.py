@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from opsgov import reports
-from opsgov.report_models import ReportKind
+from opsgov.models import ReportKind
 
 
 class Command(BaseCommand):

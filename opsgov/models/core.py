@@ -1,4 +1,4 @@
-"""Core records shared by every app: teams, services, metric snapshots, gate evaluations."""
+"""Core records shared by every app: teams, services, metric snapshots, the worker heartbeat."""
 
 from __future__ import annotations
 
@@ -200,66 +200,6 @@ class MetricSnapshot(models.Model):
         return f"{self.metric}[{self.scope}, {self.window}] = {self.value}"
 
 
-class GateStatus(models.TextChoices):
-    PASS = "pass", "Pass"
-    AT_RISK = "at_risk", "At risk"
-    FAIL = "fail", "Fail"
-    NO_EVIDENCE = "no_evidence", "No evidence"
-    # Set by the gate engine, never by a gate: an evidence row covered by an active
-    # waiver, or a gate whose only problems are waived (opsgov.gates_engine). Never a pass.
-    WAIVED = "waived", "Waived"
-
-    @property
-    def badge(self) -> str:
-        return {
-            "pass": "success",
-            "at_risk": "warning",
-            "fail": "danger",
-            "no_evidence": "muted",
-            "waived": "info",
-        }[self.value]
-
-
-class GateEvaluation(models.Model):
-    """One evaluation of a quality gate: status, reason and the evidence behind it (history)."""
-
-    gate = models.CharField(max_length=64)
-    status = models.CharField(max_length=16, choices=GateStatus.choices)
-    reason = models.CharField(max_length=500)
-    evidence = models.JSONField(default=list, blank=True)
-    evaluated_at = models.DateTimeField(default=timezone.now)
-    previous_status = models.CharField(
-        max_length=16,
-        choices=GateStatus.choices,
-        blank=True,
-        help_text="The status of the gate's evaluation before this one; empty for its first evaluation.",
-    )
-    status_changed = models.BooleanField(
-        default=False, help_text="The status differs from the previous evaluation's (or this is the first one)."
-    )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["gate", "-evaluated_at"]
-        indexes = [
-            # selectors.latest_gate_evaluations and the gate history page.
-            models.Index(fields=["gate", "-evaluated_at"], name="gate_eval_latest_idx"),
-            # The gate page's timeline: only the evaluations where the status changed.
-            models.Index(
-                fields=["gate", "-evaluated_at"], name="gate_eval_changes_idx", condition=models.Q(status_changed=True)
-            ),
-        ]
-        permissions = [("run_gate_evaluation", "Can re-evaluate a quality gate on demand")]
-
-    def __str__(self) -> str:
-        return f"{self.gate}: {self.status} at {self.evaluated_at:%Y-%m-%d %H:%M}"
-
-    @property
-    def status_badge(self) -> str:
-        return GateStatus(self.status).badge
-
-
 class WorkerHeartbeat(models.Model):
     """The last time a Celery worker ran the heartbeat task: proof that the queue is served."""
 
@@ -271,13 +211,3 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.last_seen_at:%Y-%m-%d %H:%M:%S}"
-
-
-# Waivers and status-change notifications live in their own module; importing them
-# here registers them with the app.
-from .audit_models import AuditChainHead, AuditSeal  # noqa: E402, F401
-from .gate_models import GateNotification, GateWaiver  # noqa: E402, F401
-
-# The scheduled email reports' records live in their own module; imported here so Django finds them.
-from .report_models import DeliveryStatus, ReportDelivery, ReportKind, ReportSubscription  # noqa: E402, F401
-from .trend_models import MetricTrendPoint  # noqa: E402, F401

@@ -1,7 +1,6 @@
-"""Records of the gate engine beside GateEvaluation: waivers of failing checks and status-change emails.
+"""Records of the quality gates: their evaluations, waivers of failing checks, and status-change emails.
 
-Imported by opsgov.models (so Django registers them with the opsgov app);
-the rules live in opsgov.waivers and opsgov.gates_engine.
+The rules live in opsgov.gates (the engine in opsgov.gates.services, waivers in opsgov.gates.waivers).
 """
 
 from __future__ import annotations
@@ -14,7 +13,67 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from .models import GateEvaluation, Service, TimeStampedModel
+from .core import Service, TimeStampedModel
+
+
+class GateStatus(models.TextChoices):
+    PASS = "pass", "Pass"
+    AT_RISK = "at_risk", "At risk"
+    FAIL = "fail", "Fail"
+    NO_EVIDENCE = "no_evidence", "No evidence"
+    # Set by the gate engine, never by a gate: an evidence row covered by an active
+    # waiver, or a gate whose only problems are waived (opsgov.gates_engine). Never a pass.
+    WAIVED = "waived", "Waived"
+
+    @property
+    def badge(self) -> str:
+        return {
+            "pass": "success",
+            "at_risk": "warning",
+            "fail": "danger",
+            "no_evidence": "muted",
+            "waived": "info",
+        }[self.value]
+
+
+class GateEvaluation(models.Model):
+    """One evaluation of a quality gate: status, reason and the evidence behind it (history)."""
+
+    gate = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=GateStatus.choices)
+    reason = models.CharField(max_length=500)
+    evidence = models.JSONField(default=list, blank=True)
+    evaluated_at = models.DateTimeField(default=timezone.now)
+    previous_status = models.CharField(
+        max_length=16,
+        choices=GateStatus.choices,
+        blank=True,
+        help_text="The status of the gate's evaluation before this one; empty for its first evaluation.",
+    )
+    status_changed = models.BooleanField(
+        default=False, help_text="The status differs from the previous evaluation's (or this is the first one)."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["gate", "-evaluated_at"]
+        indexes = [
+            # selectors.latest_gate_evaluations and the gate history page.
+            models.Index(fields=["gate", "-evaluated_at"], name="gate_eval_latest_idx"),
+            # The gate page's timeline: only the evaluations where the status changed.
+            models.Index(
+                fields=["gate", "-evaluated_at"], name="gate_eval_changes_idx", condition=models.Q(status_changed=True)
+            ),
+        ]
+        permissions = [("run_gate_evaluation", "Can re-evaluate a quality gate on demand")]
+
+    def __str__(self) -> str:
+        return f"{self.gate}: {self.status} at {self.evaluated_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def status_badge(self) -> str:
+        return GateStatus(self.status).badge
 
 
 class WaiverState(models.TextChoices):

@@ -1,7 +1,6 @@
 """The daily trend of every operational metric: one stored point per metric, scope, window and day.
 
-Imported by opsgov.models (Django finds models there); written by
-opsgov.services.compute_metrics with each snapshot, read by the dashboard's sparklines.
+Written by opsgov.services.compute_metrics with each snapshot, read by the dashboard's sparklines.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Records of the scheduled email reports: who wants which report, and what was sent to whom.
 
-Imported by opsgov.models (Django finds models there); written by opsgov.reports.
+Written by opsgov.reports.services.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from .models import TimeStampedModel
+from .core import TimeStampedModel
 
 
 class ReportKind(models.TextChoices):

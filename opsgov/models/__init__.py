@@ -1,0 +1,65 @@
+"""Models of the core app, one module per sub-domain; this package re-exports them all.
+
+- ``core``: teams, services, metric snapshots, the worker heartbeat (and TimeStampedModel);
+- ``gates``: gate evaluations, waivers, status-change notifications;
+- ``reports``: report subscriptions and deliveries;
+- ``trends``: the daily trend points of the metrics;
+- ``audit``: the audit trail's seals.
+
+Every model of opsgov lives here, also those of its sub-packages (opsgov.gates,
+opsgov.reports): Django loads an app's models from ``<app>.models``, and a
+``gates/models.py`` re-exported here would have the two modules import each
+other. A module of this package imports the module that defines what it needs
+(``from .core import Service``), never this ``__init__``; code outside the
+package imports from ``opsgov.models``.
+"""
+
+from .audit import AuditChainHead, AuditSeal
+from .core import (
+    MAX_ALIASES,
+    Lifecycle,
+    MetricSnapshot,
+    Service,
+    ServiceTier,
+    Team,
+    TimeStampedModel,
+    WorkerHeartbeat,
+    validate_aliases,
+    validate_links,
+)
+from .gates import (
+    GateEvaluation,
+    GateNotification,
+    GateNotificationStatus,
+    GateStatus,
+    GateWaiver,
+    WaiverState,
+)
+from .reports import DeliveryStatus, ReportDelivery, ReportKind, ReportSubscription
+from .trends import MetricTrendPoint
+
+__all__ = [
+    "MAX_ALIASES",
+    "AuditChainHead",
+    "AuditSeal",
+    "DeliveryStatus",
+    "GateEvaluation",
+    "GateNotification",
+    "GateNotificationStatus",
+    "GateStatus",
+    "GateWaiver",
+    "Lifecycle",
+    "MetricSnapshot",
+    "MetricTrendPoint",
+    "ReportDelivery",
+    "ReportKind",
+    "ReportSubscription",
+    "Service",
+    "ServiceTier",
+    "Team",
+    "TimeStampedModel",
+    "WaiverState",
+    "WorkerHeartbeat",
+    "validate_aliases",
+    "validate_links",
+]
