@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
-
+from opsgov.celery_tasks import opsgov_task
 from opsgov.publishing import publish
 
 from . import dead_letters
@@ -18,7 +17,7 @@ from . import dead_letters
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+@opsgov_task("incidents.dead_letter_tasks.notify_dead_letters", time_limit=120, soft_time_limit=100)
 def notify_dead_letters() -> int:
     """E-mail the owners of dead letters not notified yet; returns how many messages were sent."""
     return dead_letters.notify_pending()

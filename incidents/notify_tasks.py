@@ -27,33 +27,24 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
-from opsgov.publishing import RETRYABLE_DB_ERRORS, publish, publish_each
+from opsgov.celery_tasks import opsgov_task
+from opsgov.publishing import publish, publish_each
 
 from . import escalation, notifications
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+@opsgov_task("incidents.notify_tasks.escalate_due_incidents", time_limit=120, soft_time_limit=100)
 def escalate_due_incidents() -> dict[str, int]:
     """Run the due escalation steps and mark passed response targets; returns counts."""
     run = escalation.escalate_due()
     return {"steps": len(run.steps), "breached": len(run.breached), "errors": run.errors}
 
 
-@shared_task(
-    acks_late=True,
-    time_limit=60,
-    soft_time_limit=45,
-    autoretry_for=RETRYABLE_DB_ERRORS,
-    max_retries=3,
-    retry_backoff=2,
-    retry_backoff_max=30,
-    retry_jitter=True,
-)
+@opsgov_task("incidents.notify_tasks.escalate_incident", time_limit=60, soft_time_limit=45, retry_db_errors=True)
 def escalate_incident(incident_id: int, level: int, scheduled_at: str) -> int | None:
     """Run the escalation step (incident, level last notified, scheduled time) if still current.
 
@@ -66,23 +57,14 @@ def escalate_incident(incident_id: int, level: int, scheduled_at: str) -> int | 
     return step.level if step is not None else None
 
 
-@shared_task(
-    acks_late=True,
-    time_limit=90,
-    soft_time_limit=75,
-    autoretry_for=RETRYABLE_DB_ERRORS,
-    max_retries=3,
-    retry_backoff=2,
-    retry_backoff_max=30,
-    retry_jitter=True,
-)
+@opsgov_task("incidents.notify_tasks.deliver_notification", time_limit=90, soft_time_limit=75, retry_db_errors=True)
 def deliver_notification(notification_id: int) -> str | None:
     """Try to deliver one notification; returns its new status, or None when it was not due."""
     result = notifications.deliver(notification_id=notification_id)
     return str(result.status) if result is not None else None
 
 
-@shared_task(acks_late=True, time_limit=60, soft_time_limit=45)
+@opsgov_task("incidents.notify_tasks.retry_due_notifications", time_limit=60, soft_time_limit=45)
 def retry_due_notifications() -> int:
     """Enqueue delivery of every notification due for a (re)try; returns how many were enqueued."""
     return enqueue_deliveries(notifications.due_notification_ids())

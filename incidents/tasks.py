@@ -22,9 +22,8 @@ import os
 import threading
 from collections.abc import Sequence
 
-from celery import shared_task
-
-from opsgov.publishing import RETRYABLE_DB_ERRORS, publish, publish_each
+from opsgov.celery_tasks import opsgov_task
+from opsgov.publishing import publish, publish_each
 
 from . import ingestion
 
@@ -40,30 +39,26 @@ ENQUEUE_INTERVAL = 0.05
 ENQUEUE_BATCH = 100
 
 
-@shared_task(
-    acks_late=True,
+@opsgov_task(
+    "incidents.tasks.process_raw_event",
     time_limit=60,
     soft_time_limit=45,
-    autoretry_for=RETRYABLE_DB_ERRORS,
+    retry_db_errors=True,
     max_retries=5,
-    retry_backoff=2,
     retry_backoff_max=60,
-    retry_jitter=True,
 )
 def process_raw_event(event_id: int) -> int:
     """Apply RawEvent `event_id` (and earlier unprocessed events of its key); returns how many were applied."""
     return _notified(ingestion.process_raw_event(event_id=event_id)).applied
 
 
-@shared_task(
-    acks_late=True,
+@opsgov_task(
+    "incidents.tasks.process_raw_events",
     time_limit=120,
     soft_time_limit=100,
-    autoretry_for=RETRYABLE_DB_ERRORS,
+    retry_db_errors=True,
     max_retries=5,
-    retry_backoff=2,
     retry_backoff_max=60,
-    retry_jitter=True,
 )
 def process_raw_events(event_ids: list[int]) -> int:
     """Apply each RawEvent of `event_ids` as process_raw_event does; returns how many events were applied.
@@ -81,7 +76,7 @@ def _notified(result: ingestion.ProcessResult) -> ingestion.ProcessResult:
     return result
 
 
-@shared_task(acks_late=True, time_limit=60, soft_time_limit=45)
+@opsgov_task("incidents.tasks.sweep_raw_events", time_limit=60, soft_time_limit=45)
 def sweep_raw_events() -> int:
     """Enqueue processing of events left unprocessed for SWEEP_AFTER; returns how many tasks were enqueued."""
     # When the broker is down, the claimed rest is tried again at a later sweep.

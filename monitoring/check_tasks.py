@@ -15,16 +15,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from celery import shared_task
-
-from opsgov.publishing import RETRYABLE_DB_ERRORS, publish
+from opsgov.celery_tasks import opsgov_task
+from opsgov.publishing import publish
 
 from . import checks
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, time_limit=60, soft_time_limit=45)
+@opsgov_task("monitoring.check_tasks.enqueue_due_http_checks", time_limit=60, soft_time_limit=45)
 def enqueue_due_http_checks() -> int:
     """Claim the due check runs and enqueue them; returns how many were enqueued."""
     enqueued = 0
@@ -45,16 +44,12 @@ def enqueue_due_http_checks() -> int:
     return enqueued
 
 
-@shared_task(
-    acks_late=True,
+@opsgov_task(
+    "monitoring.check_tasks.run_http_check",
     # The longest check timeout is 60 s (HttpCheck.timeout_ms); the rest is database work.
     time_limit=90,
     soft_time_limit=75,
-    autoretry_for=RETRYABLE_DB_ERRORS,
-    max_retries=3,
-    retry_backoff=2,
-    retry_backoff_max=30,
-    retry_jitter=True,
+    retry_db_errors=True,
 )
 def run_http_check(check_id: int, scheduled_for: str) -> bool | None:
     """Run one claimed run; returns whether it succeeded (None when nothing was recorded)."""
@@ -62,18 +57,17 @@ def run_http_check(check_id: int, scheduled_for: str) -> bool | None:
     return None if result is None else result.ok
 
 
-@shared_task(
-    acks_late=True,
+@opsgov_task(
+    "monitoring.check_tasks.detect_late_heartbeats",
     time_limit=60,
     soft_time_limit=45,
-    autoretry_for=RETRYABLE_DB_ERRORS,
-    max_retries=3,
-    retry_backoff=2,
+    retry_db_errors=True,
+    retry_backoff_max=600,  # Celery's default: this task never set one
 )
 def detect_late_heartbeats() -> int:
     return checks.detect_late_heartbeats()
 
 
-@shared_task(acks_late=True, time_limit=600, soft_time_limit=540)
+@opsgov_task("monitoring.check_tasks.prune_check_history", time_limit=600, soft_time_limit=540)
 def prune_check_history() -> dict[str, int]:
     return checks.prune_check_history()

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from opsgov.celery_tasks import opsgov_task
 
 from . import engine, prometheus_pull
 
 
-@shared_task(acks_late=True, time_limit=300, soft_time_limit=240)
+@opsgov_task("monitoring.tasks.pull_prometheus_slis", time_limit=300, soft_time_limit=240)
 def pull_prometheus_slis() -> int:
     """Beat, every minute ("pull-prometheus-slis"): SLI buckets of the SLOs pulled from Prometheus; returns how many."""
     return sum(result.buckets for result in prometheus_pull.pull_prometheus_slis())
 
 
-@shared_task(acks_late=True, time_limit=600, soft_time_limit=540)
+@opsgov_task("monitoring.tasks.evaluate_slos", time_limit=600, soft_time_limit=540)
 def evaluate_slos() -> int:
     """One SLO evaluation cycle (beat: every minute). A cycle already running makes this one a no-op."""
     result = engine.evaluate_slos(wait=False)

@@ -17,37 +17,27 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from celery import shared_task
-
 from . import gates_engine
-from .publishing import RETRYABLE_DB_ERRORS, publish_each
+from .celery_tasks import opsgov_task
+from .publishing import publish_each
 from .registry import gates
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    acks_late=True,
-    time_limit=120,
-    soft_time_limit=100,
-    autoretry_for=RETRYABLE_DB_ERRORS,
-    max_retries=3,
-    retry_backoff=2,
-    retry_backoff_max=30,
-    retry_jitter=True,
-)
+@opsgov_task("opsgov.gate_tasks.deliver_gate_notifications", time_limit=120, soft_time_limit=100, retry_db_errors=True)
 def deliver_gate_notifications(evaluation_id: int) -> dict[str, int]:
     """Send the due emails of one gate status change; returns how many ended in each status."""
     return gates_engine.deliver_for_evaluation(evaluation_id=evaluation_id)
 
 
-@shared_task(acks_late=True, time_limit=60, soft_time_limit=45)
+@opsgov_task("opsgov.gate_tasks.retry_gate_notifications", time_limit=60, soft_time_limit=45)
 def retry_gate_notifications() -> int:
     """Enqueue every status change with emails due for a (re)try; returns how many were enqueued."""
     return enqueue_deliveries(gates_engine.due_notification_evaluations())
 
 
-@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+@opsgov_task("opsgov.gate_tasks.evaluate_gate", time_limit=120, soft_time_limit=100)
 def evaluate_gate(key: str) -> str | None:
     """Evaluate one gate now; returns its status (None for a key no longer registered)."""
     if key not in gates:

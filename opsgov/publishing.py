@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from celery import Task, current_app
-from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 #: What publishing raises when the broker cannot be reached: kombu's OperationalError
@@ -28,9 +27,6 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (BrokerOperationalError, OSErro
 
 #: One quick retry when publishing, not Celery's default of three.
 PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
-
-#: Database errors worth retrying a task for: transient by nature.
-RETRYABLE_DB_ERRORS = (OperationalError, InterfaceError)
 
 
 def publish(

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Task, shared_task
+from celery import Task
 
 from . import reports
+from .celery_tasks import opsgov_task
 
 #: Seconds before the first retry of failed or busy deliveries; doubled each time (a busy row's lease is 10 minutes).
 RETRY_DELAY = 11 * 60
 
 
-@shared_task(bind=True, acks_late=True, time_limit=600, soft_time_limit=540, max_retries=3)
+@opsgov_task("opsgov.report_tasks.send_scheduled_report", bind=True, time_limit=600, soft_time_limit=540, max_retries=3)
 def send_scheduled_report(self: Task, kind: str, period_start: str | None = None) -> dict[str, Any]:
     period = reports.parse_period(kind, period_start)
     result = reports.send_report(kind=kind, period=period)

@@ -1,26 +1,25 @@
 """Celery tasks of the core app: thin wrappers around services."""
 
-from celery import shared_task
-
 from . import services
+from .celery_tasks import opsgov_task
 
 
-@shared_task(acks_late=True, time_limit=30, soft_time_limit=20)
+@opsgov_task("opsgov.tasks.record_heartbeat", time_limit=30, soft_time_limit=20)
 def record_heartbeat(name: str = "worker") -> int:
     return services.record_heartbeat(name=name).beats
 
 
-@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+@opsgov_task("opsgov.tasks.evaluate_gates", time_limit=120, soft_time_limit=100)
 def evaluate_gates() -> int:
     return len(services.evaluate_gates())
 
 
-@shared_task(acks_late=True, time_limit=600, soft_time_limit=540)
+@opsgov_task("opsgov.tasks.compute_metrics", time_limit=600, soft_time_limit=540)
 def compute_metrics() -> int:
     return len(services.compute_metrics())
 
 
-@shared_task(acks_late=True, time_limit=600, soft_time_limit=540)
+@opsgov_task("opsgov.tasks.prune_snapshots", time_limit=600, soft_time_limit=540)
 def prune_snapshots() -> int:
     return services.prune_snapshots()
 
