@@ -149,7 +149,8 @@ def latest_evaluations(now: datetime) -> None:
     """The current state: every gate evaluated now by the engine, and one approved waiver on the incident gate."""
     from django.contrib.auth.models import User
 
-    from opsgov import gates_engine, waivers
+    from opsgov.gates import services as gates_engine
+    from opsgov.gates import waivers
     from opsgov.models import Service
     from opsgov.registry import gates
 

@@ -271,11 +271,11 @@ def main() -> None:
             setup_django(bench_url, var_dir)
             from django.core.management import call_command
 
-            from opsgov import services
+            from opsgov.gates import services as gate_services
 
             call_command("migrate", verbosity=0)
             now = datetime.now(UTC).replace(second=0, microsecond=0)
-            services.evaluate_gates(now=now)
+            gate_services.evaluate_gates(now=now)
             slos = args.services * args.slos_per_service
             print(f"PostgreSQL {execute_scalar('SHOW server_version')}; {args.scrapes} scrapes per size", flush=True)
 

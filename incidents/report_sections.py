@@ -26,7 +26,7 @@ from django.utils import timezone
 from opsgov.formatting import format_duration
 from opsgov.models import ReportKind
 from opsgov.policy import get_policy
-from opsgov.reports import (
+from opsgov.reports.services import (
     Cell,
     ReportPeriod,
     Section,

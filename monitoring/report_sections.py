@@ -15,7 +15,16 @@ from django.utils import timezone
 
 from opsgov.models import ReportKind
 from opsgov.policy import get_policy
-from opsgov.reports import Cell, ReportPeriod, Section, SectionProvider, Table, first_rows, pluralize, report_sections
+from opsgov.reports.services import (
+    Cell,
+    ReportPeriod,
+    Section,
+    SectionProvider,
+    Table,
+    first_rows,
+    pluralize,
+    report_sections,
+)
 
 from .dashboard_panels import slo_url, slos_at_risk
 from .models import SLOStatus

@@ -176,7 +176,7 @@ class AuditTrailAdmin(EvidenceAdminMixin, BaseLogEntryAdmin):
         return super().changelist_view(request, extra_context)
 
 
-from . import gate_admin  # noqa: E402, F401  (registers the waiver and gate notification pages)
+from .gates import admin as gate_admin  # noqa: E402, F401  (registers the waiver and gate notification pages)
 
 
 @admin.register(ReportDelivery)

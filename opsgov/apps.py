@@ -28,6 +28,8 @@ class OpsgovConfig(AppConfig):
     verbose_name = "opsgov core"
 
     def ready(self) -> None:
+        # Imports of models, and of modules that import models, are made here: Django imports apps.py
+        # before any app's models are loaded, and runs ready() once they all are.
         from auditlog.registry import auditlog
 
         from . import system_checks  # noqa: F401  (registers the checks)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from auditlog.models import LogEntry
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
@@ -118,8 +119,6 @@ def on_user_locked_out(sender: Any, request: HttpRequest | None, username: str |
 
     Axes sends the signal in both cases; only the lockout itself has counted the failures.
     """
-    from django.conf import settings
-
     failures = getattr(request, "axes_failures_since_start", None)
     user_model = get_user_model()
     user = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).first() if username else None

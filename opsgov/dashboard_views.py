@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
-from . import dashboard, selectors, services
+from . import dashboard, selectors
+from .gates import services as gate_services
 
 #: How often the dashboard refreshes itself (htmx polling of its fragment).
 REFRESH_SECONDS = 60
@@ -27,7 +28,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     missing = [state.gate.key for state in states if state.evaluation is None]
     if missing:
         # First visit after install: evaluate now rather than show nothing.
-        services.evaluate_gates(keys=missing)
+        gate_services.evaluate_gates(keys=missing)
         states = selectors.gate_states()
     cards = dashboard.gate_cards(now=now, states=states)
     context = {

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 from dateutil.relativedelta import relativedelta
+from django.conf import settings
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -742,8 +743,6 @@ def _cached(path: str | None) -> Policy:
 
 def get_policy() -> Policy:
     """The effective policy for this process (OPSGOV_POLICY, read once)."""
-    from django.conf import settings
-
     return _cached(settings.OPSGOV_POLICY)
 
 

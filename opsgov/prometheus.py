@@ -52,7 +52,9 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, generate_latest, multiprocess
 
-from .models import GateStatus
+from .models import GateEvaluation, GateStatus
+from .registry import gates
+from .selectors import latest_snapshots, newest_gate_evaluations_filter
 
 HTTP_REQUESTS = Counter(
     "opsgov_http_requests", "HTTP requests answered, by method and status class", ["method", "status"]
@@ -235,10 +237,8 @@ governance = GovernanceRegistry()
 
 def snapshot_rows() -> QuerySet[Any]:
     """The current metric snapshots: (metric, scope, window, value)."""
-    from . import selectors
-
     return shape_rows(
-        selectors.latest_snapshots(),
+        latest_snapshots(),
         source="snapshot",
         key=F("metric"),
         label=F("scope"),
@@ -249,10 +249,6 @@ def snapshot_rows() -> QuerySet[Any]:
 
 def gate_rows() -> QuerySet[Any] | None:
     """The newest evaluation of each registered gate: (gate, status)."""
-    from .models import GateEvaluation
-    from .registry import gates
-    from .selectors import newest_gate_evaluations_filter
-
     keys = [gate.key for gate in gates.all()]
     if not keys:
         return None
@@ -265,8 +261,6 @@ def gate_rows() -> QuerySet[Any] | None:
 
 
 def collect_core(data: ScrapeData) -> Iterator[Family]:
-    from .registry import gates
-
     current = {row.key: row.label for row in data.rows("gate")}
     gate_family = Family(
         "opsgov_gate_status", "1 for the current status of each quality gate", ["gate", "step", "status"]

@@ -13,12 +13,12 @@ from datetime import tzinfo
 
 from celery.schedules import crontab
 
+from .policy import get_policy
+
 
 class PolicyCrontab(crontab):
     """A crontab evaluated in the policy's time zone."""
 
     @property
     def tz(self) -> tzinfo:  # type: ignore[override]
-        from .policy import get_policy
-
         return get_policy().business_calendar.zone

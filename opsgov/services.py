@@ -12,9 +12,8 @@ from django.db.models import F, Max, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from . import gates_engine
 from .errors import DomainError
-from .models import GateEvaluation, MetricSnapshot, MetricTrendPoint, Service, Team, WorkerHeartbeat
+from .models import MetricSnapshot, MetricTrendPoint, Service, Team, WorkerHeartbeat
 from .registry import WINDOWS, metrics
 from .retention import RetentionResult, audit_removal, delete_in_batches
 
@@ -87,14 +86,6 @@ def record_heartbeat(*, name: str = "worker", now: datetime | None = None) -> Wo
         if not updated:
             WorkerHeartbeat.objects.get_or_create(name=name, defaults={"beats": 1, "last_seen_at": now})
     return WorkerHeartbeat.objects.get(name=name)
-
-
-def evaluate_gates(*, now: datetime | None = None, keys: list[str] | None = None) -> list[GateEvaluation]:
-    """Run the registered gates (all, or those named) and store one evaluation each.
-
-    The gate engine does the work: waivers, status changes and their emails (opsgov.gates_engine).
-    """
-    return gates_engine.evaluate_gates(now=now, keys=keys)
 
 
 def compute_metrics(

@@ -300,6 +300,8 @@ CONTENT_SECURITY_POLICY: dict[str, Any] = {
 
 def _rate(name: str, text: str) -> str | None:
     """Variable `name`'s throttle rate such as "600/minute" (opsgov.ratelimit.parse_rate), or None for "off"."""
+    # Imported here, not at the top: opsgov.ratelimit imports Django's cache framework, which the
+    # settings module must not load while the settings themselves are still being read.
     from opsgov.ratelimit import parse_rate
 
     text = text.strip()

@@ -76,7 +76,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 import holidays as holidays_lib
 
-from opsgov.policy import WEEKDAYS, BusinessCalendarPolicy, Span, Unit
+from opsgov.policy import WEEKDAYS, BusinessCalendarPolicy, Span, Unit, get_policy
 
 __all__ = [
     "MAX_SEARCH_DAYS",
@@ -447,8 +447,6 @@ _policy_calendar: tuple[BusinessCalendarPolicy, BusinessCalendar] | None = None
 
 def policy_calendar() -> BusinessCalendar:
     """The business calendar of the effective policy, built once per policy object."""
-    from opsgov.policy import get_policy
-
     global _policy_calendar
     section = get_policy().business_calendar
     cached = _policy_calendar

@@ -2,7 +2,10 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import dashboard_views, gate_views, health, prometheus, report_views, token_views, views
+from . import dashboard_views, health, prometheus, views
+from .gates import views as gate_views
+from .reports import views as report_views
+from .tokens import views as token_views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -25,7 +28,7 @@ urlpatterns = [
     path("services/", views.service_list, name="service-list"),
     path("services/<slug:slug>/", views.service_detail, name="service-detail"),
     path("services/<slug:slug>/scorecard/", gate_views.service_scorecard, name="service-scorecard"),
-    path("gates/", include("opsgov.gate_urls")),
+    path("gates/", include("opsgov.gates.urls")),
     path("incidents/", include("incidents.urls")),
     path("monitoring/", include("monitoring.urls")),
     # Heartbeat pings: public, the uuid in the path is the token (views marked login_not_required).

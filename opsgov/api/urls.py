@@ -21,7 +21,7 @@ urlpatterns = [
     path("", include("incidents.api.urls")),
     path("", include("monitoring.api.catalog_urls")),
     path("", include("monitoring.check_api")),
-    path("", include("opsgov.api.gate_urls")),
+    path("", include("opsgov.gates.api")),
     path("", include("monitoring.api.slo_urls")),
     path("policy/", views.PolicyView.as_view(), name="api-policy"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -17,8 +17,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.contrib.auth.models import User
 
-from opsgov import gate_tasks, gates_engine
 from opsgov.celery import app as celery_app
+from opsgov.gates import services as gates_engine
+from opsgov.gates import tasks as gate_tasks
 from opsgov.models import GateNotification, GateNotificationStatus, GateStatus
 from opsgov.registry import gates
 from opsgov.roles import SRE_LEAD
@@ -80,7 +81,7 @@ def test_a_status_change_reaches_the_owners_by_smtp_once(
     assert wait_until(lambda: len(smtp_sink.messages) >= 2, 10)
 
     # A redelivered task and the sweeper find nothing left to send.
-    gate_tasks.enqueue_deliveries([changed.pk, changed.pk])
+    gates_engine.enqueue_deliveries([changed.pk, changed.pk])
     assert gate_tasks.retry_gate_notifications() == 0
     assert wait_until(lambda: "deliver_gate_notifications" in worker.log() and worker.log().count("succeeded") >= 3, 30)
     assert len(smtp_sink.messages) == 2

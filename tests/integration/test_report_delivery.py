@@ -18,9 +18,9 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from kombu import Connection
 
-from opsgov import reports
 from opsgov.models import DeliveryStatus, GateEvaluation, GateStatus, ReportDelivery
-from opsgov.report_tasks import send_scheduled_report
+from opsgov.reports import services as reports
+from opsgov.reports.tasks import send_scheduled_report
 from opsgov.roles import COMPLIANCE_OFFICER, SRE_LEAD
 
 from ..conftest import Sink, free_port

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from incidents.models import Incident
 from monitoring.models import SLO, SLIBucket, SLISource, SLOStatus
-from opsgov import services
+from opsgov.gates import services as gate_services
 from opsgov.models import GateEvaluation, GateStatus, MetricSnapshot, Service
 from opsgov.prometheus import GovernanceRegistry, ScrapeData, governance, governance_families, shape_rows
 from tests.factories import ServiceFactory, TeamFactory
@@ -252,7 +252,7 @@ def seed_history(*, services: int, slos_per_service: int, buckets_per_slo: int, 
 def test_a_scrape_costs_two_queries_whatever_the_amount_of_data(
     client: Client, django_assert_max_num_queries: Callable[..., Any], size: str
 ) -> None:
-    services.evaluate_gates()
+    gate_services.evaluate_gates()
     if size == "large":
         seed_history(services=40, slos_per_service=5, buckets_per_slo=300, incidents=3000)
     else:

@@ -10,7 +10,7 @@ from typing import ClassVar
 import pytest
 from django.contrib.auth.models import User
 
-from opsgov import waivers
+from opsgov.gates import waivers
 from opsgov.models import GateStatus, GateWaiver, Service
 from opsgov.registry import Evidence, Gate, GateResult, gates
 from opsgov.roles import SRE_LEAD, SUPPORT_TEAM, TECH_LEAD

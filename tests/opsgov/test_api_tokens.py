@@ -18,10 +18,10 @@ from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from opsgov.api_tokens import api_token_create
 from opsgov.errors import DomainError
 from opsgov.policy import clear_policy_cache
 from opsgov.roles import SRE_LEAD
+from opsgov.tokens.services import api_token_create
 
 pytestmark = pytest.mark.django_db
 PAGE = "/account/api-tokens/"

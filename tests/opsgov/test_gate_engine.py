@@ -17,7 +17,9 @@ from django.core.management import CommandError, call_command
 
 import opsgov.migrations
 from incidents.gates import IncidentManagementGate
-from opsgov import gate_tasks, gates_engine, services, waivers
+from opsgov.gates import services as gates_engine
+from opsgov.gates import tasks as gate_tasks
+from opsgov.gates import waivers
 from opsgov.models import GateEvaluation, GateNotification, GateNotificationStatus, GateStatus
 from opsgov.registry import GateResult, gates
 
@@ -65,7 +67,7 @@ def test_a_failing_row_fails_the_gate(scripted_gate: type[ScriptedGate], world: 
 
 
 def test_areas_not_built_report_no_evidence_never_pass() -> None:
-    evaluations = {evaluation.gate: evaluation for evaluation in services.evaluate_gates(now=NOW)}
+    evaluations = {evaluation.gate: evaluation for evaluation in gates_engine.evaluate_gates(now=NOW)}
     # monitoring, maintenance, security, compliance, support and backups have no records yet;
     # with no service, incident management has nothing to judge either.
     for key in ("monitoring", "maintenance", "security_operations", "compliance", "support", "backup_dr"):
@@ -194,7 +196,7 @@ def test_a_gate_that_raises_is_no_evidence_and_the_others_still_run(
         raise RuntimeError("query timed out")
 
     monkeypatch.setattr(ScriptedGate, "evaluate", broken)
-    evaluations = {evaluation.gate: evaluation for evaluation in services.evaluate_gates(now=NOW)}
+    evaluations = {evaluation.gate: evaluation for evaluation in gates_engine.evaluate_gates(now=NOW)}
     assert evaluations[KEY].status == GateStatus.NO_EVIDENCE
     assert evaluations[KEY].reason == "Could not evaluate: RuntimeError: query timed out"
     assert len(evaluations) == len(gates.all())

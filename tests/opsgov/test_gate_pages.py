@@ -17,7 +17,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from opsgov import gates_engine, waivers
+from opsgov.gates import services as gates_engine
+from opsgov.gates import waivers
 from opsgov.models import GateEvaluation, GateStatus, GateWaiver, MetricSnapshot, WaiverState
 from opsgov.registry import gates
 

@@ -11,7 +11,7 @@ import time_machine
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
-from opsgov import gates_engine
+from opsgov.gates import services as gates_engine
 from opsgov.models import GateEvaluation, GateStatus, GateWaiver
 from opsgov.registry import gates
 from opsgov.roles import ALL_ROLES, COMPLIANCE_OFFICER, DEVOPS_LEAD, SECURITY_LEAD, SRE_LEAD, TECH_LEAD

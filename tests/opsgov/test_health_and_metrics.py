@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from opsgov import services
+from opsgov.gates import services as gate_services
 from opsgov.models import MetricSnapshot
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +42,7 @@ def test_readyz_names_the_broker_when_it_is_down(client: Client, monkeypatch: py
 
 
 def test_metrics_exposes_gate_status_and_snapshots(client: Client) -> None:
-    services.evaluate_gates()
+    gate_services.evaluate_gates()
     MetricSnapshot.objects.create(
         metric="mtta", scope="global", window="30d", value=420.0, sample_size=12, is_current=False
     )

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from opsgov import selectors, services
+from opsgov import selectors
+from opsgov.gates import services as gate_services
 from opsgov.models import GateEvaluation, GateStatus
 from opsgov.registry import (
     Evidence,
@@ -74,8 +75,8 @@ def demo_gate() -> Iterator[None]:
 
 @pytest.mark.django_db
 def test_evaluations_are_stored_as_history_and_the_newest_is_current(demo_gate: None) -> None:
-    services.evaluate_gates(now=datetime(2026, 11, 1, tzinfo=UTC))
-    services.evaluate_gates(now=NOW)
+    gate_services.evaluate_gates(now=datetime(2026, 11, 1, tzinfo=UTC))
+    gate_services.evaluate_gates(now=NOW)
     assert GateEvaluation.objects.filter(gate="demo").count() == 2
     states = {state.gate.key: state for state in selectors.gate_states()}
     current = states["demo"].evaluation
@@ -98,7 +99,7 @@ def test_reading_gate_states_is_one_query_however_long_the_history(
     django_assert_num_queries: object,
 ) -> None:
     for day in range(1, 20):
-        services.evaluate_gates(now=datetime(2026, 11, day, tzinfo=UTC))
+        gate_services.evaluate_gates(now=datetime(2026, 11, day, tzinfo=UTC))
     with django_assert_num_queries(1):  # type: ignore[operator]
         states = selectors.gate_states()
     assert all(state.evaluation and state.evaluation.evaluated_at.day == 19 for state in states)

@@ -21,7 +21,7 @@ from pytest_django.fixtures import Settings
 
 from incidents.models import ActionItem, ActionStatus, Incident, IncidentStatus, PostIncidentReview
 from monitoring.models import SLO, SLOStatus
-from opsgov import reports, services
+from opsgov import services
 from opsgov.models import (
     DeliveryStatus,
     GateEvaluation,
@@ -31,8 +31,9 @@ from opsgov.models import (
     ReportDelivery,
     ReportSubscription,
 )
-from opsgov.report_tasks import send_scheduled_report
-from opsgov.reports import ReportPeriod, Section, SectionProvider
+from opsgov.reports import services as reports
+from opsgov.reports.services import ReportPeriod, Section, SectionProvider
+from opsgov.reports.tasks import send_scheduled_report
 from opsgov.roles import COMPLIANCE_OFFICER, SRE_LEAD
 from opsgov.schedules import PolicyCrontab
 

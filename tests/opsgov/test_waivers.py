@@ -13,7 +13,8 @@ from auditlog.models import LogEntry
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
-from opsgov import gates_engine, waivers
+from opsgov.gates import services as gates_engine
+from opsgov.gates import waivers
 from opsgov.models import GateStatus, GateWaiver, WaiverState
 from opsgov.registry import gates
 from opsgov.roles import SRE_LEAD

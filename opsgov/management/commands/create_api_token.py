@@ -11,9 +11,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from opsgov.api_tokens import api_token_create
 from opsgov.errors import DomainError
 from opsgov.policy import get_policy
+from opsgov.tokens.services import api_token_create
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """`manage.py evaluate_gates [--gate KEY ...]`: evaluate the quality gates now and print each one's status.
 
 What the beat task does every 5 minutes, with waivers applied and status
-changes notified to the gates' owners (opsgov.gates_engine).
+changes notified to the gates' owners (opsgov.gates.services).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from opsgov import gates_engine
+from opsgov.gates import services as gate_services
 from opsgov.models import GateStatus
 from opsgov.registry import gates
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         unknown = sorted(set(keys or []) - set(known))
         if unknown:
             raise CommandError(f"Unknown gate(s): {', '.join(unknown)}. Registered: {', '.join(known) or 'none'}.")
-        evaluations = gates_engine.evaluate_gates(keys=keys or None)
+        evaluations = gate_services.evaluate_gates(keys=keys or None)
         width = max((len(evaluation.gate) for evaluation in evaluations), default=0)
         for evaluation in evaluations:
             status = GateStatus(evaluation.status)

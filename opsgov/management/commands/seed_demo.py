@@ -17,7 +17,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils.module_loading import module_has_submodule
 
-from opsgov import demo_gates, services
+from opsgov import services
+from opsgov.gates import demo as demo_gates
+from opsgov.gates import services as gate_services
 from opsgov.models import Lifecycle, Service, ServiceTier, Team
 from opsgov.roles import ALL_ROLES, COMPLIANCE_OFFICER, SECURITY_LEAD, SRE_LEAD
 
@@ -108,7 +110,7 @@ class Command(BaseCommand):
                 if module_has_submodule(app_config.module, "demo"):
                     import_module(f"{app_config.name}.demo").seed(stdout=self.stdout)
             services.compute_metrics()
-            services.evaluate_gates()
+            gate_services.evaluate_gates()
             demo_gates.seed(stdout=self.stdout)
 
         self.stdout.write(

@@ -14,8 +14,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from opsgov import reports
 from opsgov.models import ReportKind
+from opsgov.reports import services as reports
 
 
 class Command(BaseCommand):

@@ -23,11 +23,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import gate_selectors, gates_engine, selectors, waivers
-from .gate_forms import AsOfForm, RevokeForm, WaiverRequestForm
-from .models import GateStatus, GateWaiver, Service, WaiverState
-from .registry import WINDOWS, Gate, gates
-from .views import OneOfSelect, filter_data
+from .. import selectors as core_selectors
+from ..models import GateStatus, GateWaiver, Service, WaiverState
+from ..registry import WINDOWS, Gate, gates
+from ..views import OneOfSelect, filter_data
+from . import selectors, services, waivers
+from .forms import AsOfForm, RevokeForm, WaiverRequestForm
 
 RUN_PERMISSION = "opsgov.run_gate_evaluation"
 REQUEST_PERMISSION = "opsgov.add_gatewaiver"
@@ -45,14 +46,14 @@ def _gate_or_404(key: str) -> Gate:
 
 def gate_index(request: HttpRequest) -> HttpResponse:
     """The eight gates with status, reason and counts of failing, at-risk and waived rows."""
-    overview = gate_selectors.gate_overview()
+    overview = selectors.gate_overview()
     return render(request, "opsgov/gates/gate_index.html", {"gates": overview, "now": timezone.now()})
 
 
 # --- A gate's page ------------------------------------------------------------------------------
 
 
-def _filter_bar(filterset: gate_selectors.EvidenceFilterSet) -> None:
+def _filter_bar(filterset: selectors.EvidenceFilterSet) -> None:
     fields = filterset.form.fields
     for name, any_label in (("service", "Any service"), ("team", "Any team")):
         fields[name].widget = OneOfSelect(choices=[("", any_label), *iter(fields[name].choices)])
@@ -62,24 +63,24 @@ def _filter_bar(filterset: gate_selectors.EvidenceFilterSet) -> None:
 def _gate_context(request: HttpRequest, gate: Gate, *, request_form: WaiverRequestForm | None = None) -> dict[str, Any]:
     as_of = AsOfForm(request.GET or None)
     at = as_of.cleaned_data.get("at") if as_of.is_valid() else None
-    evaluation = gate_selectors.evaluation_as_of(gate.key, at)
+    evaluation = selectors.evaluation_as_of(gate.key, at)
     replaying = at is not None
-    all_rows = gate_selectors.evidence_rows(evaluation).get(evaluation.pk, []) if evaluation else []
+    all_rows = selectors.evidence_rows(evaluation).get(evaluation.pk, []) if evaluation else []
     data = filter_data(request)
     for name in ("at", "page"):
         data.pop(name, None)
-    filterset = gate_selectors.EvidenceFilterSet(data or None, queryset=Service.objects.all())
+    filterset = selectors.EvidenceFilterSet(data or None, queryset=Service.objects.all())
     _filter_bar(filterset)
     rows = filterset.filter_rows(all_rows)
     user = request.user
-    timeline = Paginator(gate_selectors.status_changes(gate.key), TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
+    timeline = Paginator(selectors.status_changes(gate.key), TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
     context: dict[str, Any] = {
         "gate": gate,
         "evaluation": evaluation,
         "status": GateStatus(evaluation.status) if evaluation else GateStatus.NO_EVIDENCE,
         "rows": rows,
         "row_total": len(all_rows),
-        "counts": gate_selectors.count_rows(evaluation),
+        "counts": selectors.count_rows(evaluation),
         "filter": filterset,
         "is_filtered": filterset.is_filtered,
         "as_of": as_of,
@@ -125,7 +126,7 @@ def gate_evaluate(request: HttpRequest, key: str) -> HttpResponseRedirect:
     gate = _gate_or_404(key)
     if not request.user.has_perm(RUN_PERMISSION):
         raise PermissionDenied("Your roles do not allow re-running gates.")
-    evaluation = gates_engine.evaluate_gate(gate=gate)
+    evaluation = services.evaluate_gate(gate=gate)
     status = GateStatus(evaluation.status).label
     if evaluation.status_changed and evaluation.previous_status:
         before = GateStatus(evaluation.previous_status).label
@@ -150,8 +151,8 @@ def waiver_request(request: HttpRequest, key: str) -> HttpResponse:
     gate = _gate_or_404(key)
     if not request.user.has_perm(REQUEST_PERMISSION):
         raise PermissionDenied("Your roles do not allow requesting waivers.")
-    evaluation = gate_selectors.evaluation_as_of(gate.key)
-    rows = gate_selectors.evidence_rows(evaluation).get(evaluation.pk, []) if evaluation else []
+    evaluation = selectors.evaluation_as_of(gate.key)
+    rows = selectors.evidence_rows(evaluation).get(evaluation.pk, []) if evaluation else []
     form = WaiverRequestForm(request.POST, gate=gate, rows=rows, user=request.user)
     if form.is_valid():
         service, evidence_key = form.cleaned_data["check"]
@@ -208,15 +209,15 @@ def waiver_revoke(request: HttpRequest, key: str, pk: int) -> HttpResponseRedire
 
 def service_scorecard(request: HttpRequest, slug: str) -> HttpResponse:
     """One service: every gate's evidence about it, its open waivers and its metrics against the targets."""
-    service = get_object_or_404(selectors.service_list(), slug=slug)
+    service = get_object_or_404(core_selectors.service_list(), slug=slug)
     context = {
         "service": service,
-        "cards": gate_selectors.scorecard_gates(service),
-        "metric_lines": gate_selectors.service_metrics(service),
+        "cards": selectors.scorecard_gates(service),
+        "metric_lines": selectors.service_metrics(service),
         "windows": list(WINDOWS),
         "waivers": [
             {"waiver": waiver, "gate_title": gates.get(waiver.gate).title if waiver.gate in gates else waiver.gate}
-            for waiver in gate_selectors.service_waivers(service)
+            for waiver in selectors.service_waivers(service)
         ],
     }
     return render(request, "opsgov/gates/service_scorecard.html", context)
@@ -266,13 +267,13 @@ def gates_csv(request: HttpRequest) -> HttpResponse:
         return HttpResponse(f"Unknown gate: {', '.join(sorted(unknown))}\n", status=400, content_type="text/plain")
     data = filter_data(request)
     data.pop("gate", None)
-    filterset = gate_selectors.EvidenceFilterSet(data or None, queryset=Service.objects.all())
+    filterset = selectors.EvidenceFilterSet(data or None, queryset=Service.objects.all())
     if filterset.is_bound and not filterset.is_valid():
         lines = [f"{name}: {' '.join(errors)}" for name, errors in filterset.errors.items()]
         return HttpResponse("\n".join(lines) + "\n", status=400, content_type="text/plain")
-    states = [state for state in selectors.gate_states() if not wanted or state.gate.key in wanted]
-    rows_by_evaluation = gate_selectors.evidence_rows(*(state.evaluation for state in states))
-    base_url = gates_engine.absolute_url("")
+    states = [state for state in core_selectors.gate_states() if not wanted or state.gate.key in wanted]
+    rows_by_evaluation = selectors.evidence_rows(*(state.evaluation for state in states))
+    base_url = services.absolute_url("")
     writer = csv.writer(_Echo())
     lines = [writer.writerow(CSV_HEADER)]
     for state in states:

@@ -1,4 +1,4 @@
-"""Celery tasks of the gate engine: thin wrappers around opsgov.gates_engine, and how it enqueues them.
+"""Celery tasks of the gate engine: thin wrappers around opsgov.gates.services.
 
 - `deliver_gate_notifications(evaluation_id)`: the emails of one status change,
   enqueued on commit by the evaluation that changed; each row is claimed before
@@ -8,33 +8,28 @@
 - `evaluate_gate(key)`: one gate now (what the gate page's button does when it
   does not run it in the request).
 
-Enqueueing never raises on a broker outage: the rows are in the database and
-the sweeper picks them up.
+The engine enqueues deliveries by task name (services.enqueue_deliveries); it
+never raises on a broker outage: the rows are in the database and the sweeper
+picks them up.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
-
-from . import gates_engine
-from .celery_tasks import opsgov_task
-from .publishing import publish_each
-from .registry import gates
-
-logger = logging.getLogger(__name__)
+from ..celery_tasks import opsgov_task
+from ..registry import gates
+from . import services
 
 
-@opsgov_task("opsgov.gate_tasks.deliver_gate_notifications", time_limit=120, soft_time_limit=100, retry_db_errors=True)
+@opsgov_task(services.DELIVERY_TASK, time_limit=120, soft_time_limit=100, retry_db_errors=True)
 def deliver_gate_notifications(evaluation_id: int) -> dict[str, int]:
     """Send the due emails of one gate status change; returns how many ended in each status."""
-    return gates_engine.deliver_for_evaluation(evaluation_id=evaluation_id)
+    return services.deliver_for_evaluation(evaluation_id=evaluation_id)
 
 
 @opsgov_task("opsgov.gate_tasks.retry_gate_notifications", time_limit=60, soft_time_limit=45)
 def retry_gate_notifications() -> int:
     """Enqueue every status change with emails due for a (re)try; returns how many were enqueued."""
-    return enqueue_deliveries(gates_engine.due_notification_evaluations())
+    return services.enqueue_deliveries(services.due_notification_evaluations())
 
 
 @opsgov_task("opsgov.gate_tasks.evaluate_gate", time_limit=120, soft_time_limit=100)
@@ -42,15 +37,4 @@ def evaluate_gate(key: str) -> str | None:
     """Evaluate one gate now; returns its status (None for a key no longer registered)."""
     if key not in gates:
         return None
-    return str(gates_engine.evaluate_gate(gate=gates.get(key)).status)
-
-
-def enqueue_deliveries(evaluation_ids: Iterable[int]) -> int:
-    """Publish deliver_gate_notifications for each id; stops at the first broker error (the sweeper retries)."""
-    return publish_each(
-        deliver_gate_notifications,
-        evaluation_ids,
-        logger=logger,
-        what="gate notifications of evaluation %s",
-        then="the sweeper will retry",
-    )
+    return str(services.evaluate_gate(gate=gates.get(key)).status)

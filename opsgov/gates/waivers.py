@@ -33,9 +33,9 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from . import gates_engine
-from .models import GateEvaluation, GateWaiver, Service, WaiverState
-from .registry import Gate, gates
+from ..models import GateEvaluation, GateWaiver, Service, WaiverState
+from ..registry import Gate, gates
+from . import services
 
 #: The longest a waiver may run: a year, after which the check must be met or waived anew.
 MAX_WAIVER_DURATION = timedelta(days=365)
@@ -79,7 +79,7 @@ def waivable_rows(evaluation: GateEvaluation | None) -> list[dict[str, Any]]:
     return [
         row
         for row in evaluation.evidence or []
-        if row.get("key") and row.get("service") and row.get("status") in gates_engine.WAIVABLE
+        if row.get("key") and row.get("service") and row.get("status") in services.WAIVABLE
     ]
 
 
@@ -129,7 +129,7 @@ def waiver_request(
     now = now or timezone.now()
     definition = _gate(gate)
     errors: dict[str, list[str]] = {}
-    latest = gates_engine.previous_evaluation(gate)
+    latest = services.previous_evaluation(gate)
     rows = waivable_rows(latest)
     if not any(row["key"] == evidence_key and row["service"] == service.slug for row in rows):
         errors.setdefault("evidence_key", []).append(
@@ -193,7 +193,7 @@ def waiver_approve(*, waiver: GateWaiver, actor: Any, now: datetime | None = Non
         )
     waiver.approved_at = now
     waiver.save(update_fields=["approved_at", "updated_at"])
-    gates_engine.evaluate_gate(gate=definition, now=now)
+    services.evaluate_gate(gate=definition, now=now)
     return waiver
 
 
@@ -221,5 +221,5 @@ def waiver_revoke(*, waiver: GateWaiver, actor: Any, reason: str = "", now: date
     waiver.revoke_reason = reason.strip()
     waiver.save(update_fields=["revoked_at", "revoked_by", "revoke_reason", "updated_at"])
     if state == WaiverState.ACTIVE and waiver.gate in gates:
-        gates_engine.evaluate_gate(gate=gates.get(waiver.gate), now=now)
+        services.evaluate_gate(gate=gates.get(waiver.gate), now=now)
     return waiver

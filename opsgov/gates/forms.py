@@ -10,9 +10,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from .gate_selectors import EvidenceRow
-from .models import Service
-from .registry import Gate
+from ..models import Service
+from ..registry import Gate
+from .selectors import EvidenceRow
 from .waivers import MAX_WAIVER_DURATION, approver_candidates
 
 #: The expiry the request form suggests.

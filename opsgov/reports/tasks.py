@@ -15,8 +15,8 @@ from typing import Any
 
 from celery import Task
 
-from . import reports
-from .celery_tasks import opsgov_task
+from ..celery_tasks import opsgov_task
+from . import services
 
 #: Seconds before the first retry of failed or busy deliveries; doubled each time (a busy row's lease is 10 minutes).
 RETRY_DELAY = 11 * 60
@@ -24,8 +24,8 @@ RETRY_DELAY = 11 * 60
 
 @opsgov_task("opsgov.report_tasks.send_scheduled_report", bind=True, time_limit=600, soft_time_limit=540, max_retries=3)
 def send_scheduled_report(self: Task, kind: str, period_start: str | None = None) -> dict[str, Any]:
-    period = reports.parse_period(kind, period_start)
-    result = reports.send_report(kind=kind, period=period)
+    period = services.parse_period(kind, period_start)
+    result = services.send_report(kind=kind, period=period)
     if (result.failed or result.busy) and self.request.retries < (self.max_retries or 0):
         raise self.retry(
             args=(kind, period.first_day.isoformat()),

@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .api_tokens import CreatedToken, api_token_create, api_token_revoke, api_tokens_of, is_expired
-from .errors import DomainError
-from .policy import get_policy
+from ..errors import DomainError
+from ..policy import get_policy
+from .services import CreatedToken, api_token_create, api_token_revoke, api_tokens_of, is_expired
 
 
 class TokenForm(forms.Form):

@@ -10,8 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from . import reports
-from .models import ReportKind
+from ..models import ReportKind
+from . import services
 
 DESCRIPTIONS: dict[str, str] = {
     ReportKind.WEEKLY: "Every Monday at 07:00: gates that changed, metrics against targets, the week's incidents, "
@@ -35,20 +35,20 @@ class SubscriptionForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def subscriptions_view(request: HttpRequest) -> HttpResponse:
     user = request.user
-    current = {kind: reports.is_subscribed(user, kind) for kind in ReportKind.values}
+    current = {kind: services.is_subscribed(user, kind) for kind in ReportKind.values}
     form = SubscriptionForm(request.POST or None, initial_choices=current)
     if request.method == "POST" and form.is_valid():
         for kind in ReportKind.values:
             wanted = bool(form.cleaned_data[kind])
             if wanted != current[kind]:
-                reports.set_subscription(user=user, kind=kind, subscribed=wanted)
+                services.set_subscription(user=user, kind=kind, subscribed=wanted)
         messages.success(request, "Your email report settings are saved.")
         return redirect("report-subscriptions")
     rows = [
         {
             "field": form[kind],
-            "role": reports.REPORT_ROLES[kind],
-            "default": user.groups.filter(name=reports.REPORT_ROLES[kind]).exists(),
+            "role": services.REPORT_ROLES[kind],
+            "default": user.groups.filter(name=services.REPORT_ROLES[kind]).exists(),
         }
         for kind in ReportKind.values
     ]

@@ -22,6 +22,7 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import Http404
+from django.urls import include, path
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -36,15 +37,16 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
 
-from opsgov import gate_selectors, gates_engine, waivers
+from opsgov.api.pagination import CursorPagination
+from opsgov.api.strict import StrictModelSerializer, StrictSerializer
 from opsgov.evidence import NoEvidenceDeleteMixin
 from opsgov.filters import FilterSet, MultiValueCharFilter
 from opsgov.models import GateEvaluation, GateStatus, GateWaiver, Service, WaiverState
 from opsgov.registry import Gate, gates
 
-from .pagination import CursorPagination
-from .strict import StrictModelSerializer, StrictSerializer
+from . import selectors, services, waivers
 
 VIEW_PERMISSION = "opsgov.view_gateevaluation"
 RUN_PERMISSION = "opsgov.run_gate_evaluation"
@@ -93,9 +95,9 @@ class EvaluationSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(EvidenceSerializer(many=True))
     def get_evidence(self, evaluation: GateEvaluation) -> list[dict[str, Any]]:
-        rows: dict[int, list[gate_selectors.EvidenceRow]] = self.context.get("rows") or {}
+        rows: dict[int, list[selectors.EvidenceRow]] = self.context.get("rows") or {}
         if evaluation.pk not in rows:
-            rows = gate_selectors.evidence_rows(evaluation)
+            rows = selectors.evidence_rows(evaluation)
         return [row.as_json() for row in rows.get(evaluation.pk, [])]
 
 
@@ -121,18 +123,18 @@ class GateSerializer(serializers.Serializer):
     evaluation_id = serializers.SerializerMethodField()
     counts = CountsSerializer()
 
-    def get_approver_roles(self, item: gate_selectors.GateOverview) -> list[str]:
+    def get_approver_roles(self, item: selectors.GateOverview) -> list[str]:
         return list(item.gate.waiver_approver_roles())
 
-    def get_reason(self, item: gate_selectors.GateOverview) -> str:
+    def get_reason(self, item: selectors.GateOverview) -> str:
         return item.evaluation.reason if item.evaluation else "Not evaluated yet."
 
     @extend_schema_field(OpenApiTypes.DATETIME)
-    def get_evaluated_at(self, item: gate_selectors.GateOverview) -> str | None:
+    def get_evaluated_at(self, item: selectors.GateOverview) -> str | None:
         return item.evaluation.evaluated_at.isoformat() if item.evaluation else None
 
     @extend_schema_field(OpenApiTypes.INT)
-    def get_evaluation_id(self, item: gate_selectors.GateOverview) -> int | None:
+    def get_evaluation_id(self, item: selectors.GateOverview) -> int | None:
         return item.evaluation.pk if item.evaluation else None
 
 
@@ -140,7 +142,7 @@ class GateDetailSerializer(GateSerializer):
     evidence = serializers.SerializerMethodField()
 
     @extend_schema_field(EvidenceSerializer(many=True))
-    def get_evidence(self, item: gate_selectors.GateOverview) -> list[dict[str, Any]]:
+    def get_evidence(self, item: selectors.GateOverview) -> list[dict[str, Any]]:
         return [row.as_json() for row in self.context.get("evidence", [])]
 
 
@@ -179,19 +181,17 @@ class GateViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=GateSerializer(many=True))
     def list(self, request: Request) -> Response:
-        return Response(GateSerializer(gate_selectors.gate_overview(), many=True).data)
+        return Response(GateSerializer(selectors.gate_overview(), many=True).data)
 
     @extend_schema(parameters=EVIDENCE_FILTERS, responses=GateDetailSerializer)
     def retrieve(self, request: Request, key: str) -> Response:
         gate = self._gate(key)
-        evaluation = gate_selectors.evaluation_as_of(gate.key)
-        rows = gate_selectors.evidence_rows(evaluation).get(evaluation.pk, []) if evaluation else []
-        filterset = gate_selectors.EvidenceFilterSet(request.query_params or None, queryset=Service.objects.all())
+        evaluation = selectors.evaluation_as_of(gate.key)
+        rows = selectors.evidence_rows(evaluation).get(evaluation.pk, []) if evaluation else []
+        filterset = selectors.EvidenceFilterSet(request.query_params or None, queryset=Service.objects.all())
         if filterset.is_bound and not filterset.is_valid():
             raise ValidationError(filterset.errors)
-        item = gate_selectors.GateOverview(
-            gate=gate, evaluation=evaluation, counts=gate_selectors.count_rows(evaluation)
-        )
+        item = selectors.GateOverview(gate=gate, evaluation=evaluation, counts=selectors.count_rows(evaluation))
         context = {"evidence": filterset.filter_rows(rows)}
         return Response(GateDetailSerializer(item, context=context).data)
 
@@ -216,22 +216,22 @@ class GateViewSet(viewsets.ViewSet):
         gate = self._gate(key)
         query = HistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        evaluations: QuerySet[GateEvaluation] = gate_selectors.history(gate.key)
+        evaluations: QuerySet[GateEvaluation] = selectors.history(gate.key)
         if query.validated_data.get("changes_only"):
             evaluations = evaluations.filter(status_changed=True)
         at = query.validated_data.get("at")
         if at is not None:
-            current = gate_selectors.evaluation_as_of(gate.key, at)
+            current = selectors.evaluation_as_of(gate.key, at)
             evaluations = evaluations.filter(pk=current.pk) if current else evaluations.none()
         paginator = HistoryPagination()
         page = list(paginator.paginate_queryset(evaluations, request, view=self) or [])
-        context = {"rows": gate_selectors.evidence_rows(*page)}
+        context = {"rows": selectors.evidence_rows(*page)}
         return paginator.get_paginated_response(EvaluationSerializer(page, many=True, context=context).data)
 
     @extend_schema(request=None, responses={201: EvaluationSerializer})
     @action(detail=True, methods=["post"])
     def evaluate(self, request: Request, key: str) -> Response:
-        evaluation = gates_engine.evaluate_gate(gate=self._gate(key))
+        evaluation = services.evaluate_gate(gate=self._gate(key))
         return Response(EvaluationSerializer(evaluation).data, status=status.HTTP_201_CREATED)
 
 
@@ -296,7 +296,7 @@ class RevokeSerializer(StrictSerializer):
 
 class GateWaiverFilterSet(FilterSet):
     gate = MultiValueCharFilter()
-    service = gate_selectors.ServiceSlugFilter(
+    service = selectors.ServiceSlugFilter(
         field_name="service__slug", to_field_name="slug", queryset=Service.objects.order_by("name"), distinct=False
     )
     state = django_filters.MultipleChoiceFilter(choices=WaiverState.choices, method="filter_state")
@@ -343,3 +343,11 @@ class GateWaiverViewSet(
         reason = body.validated_data.get("reason", "")
         waiver = waivers.waiver_revoke(waiver=self.get_object(), actor=request.user, reason=reason)
         return Response(self.get_serializer(waiver).data)
+
+
+# Routes (mounted under /api/v1/ by opsgov.api.urls).
+router = SimpleRouter()
+router.register("gates", GateViewSet, basename="api-gate")
+router.register("gate-waivers", GateWaiverViewSet, basename="api-gate-waiver")
+
+urlpatterns = [path("", include(router.urls))]

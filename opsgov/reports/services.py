@@ -62,8 +62,8 @@ from django.db.models.functions import Lag
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from .dashboard import MetricRow, gate_url, metric_specs, snapshots_as_of
-from .models import (
+from ..dashboard import MetricRow, gate_url, metric_specs, snapshots_as_of
+from ..models import (
     DeliveryStatus,
     GateEvaluation,
     GateStatus,
@@ -73,10 +73,10 @@ from .models import (
     ReportSubscription,
     WaiverState,
 )
-from .policy import get_policy
-from .registry import gates
-from .roles import COMPLIANCE_OFFICER, SRE_LEAD
-from .sla import first_instant_showing
+from ..policy import get_policy
+from ..registry import gates
+from ..roles import COMPLIANCE_OFFICER, SRE_LEAD
+from ..sla import first_instant_showing
 
 logger = logging.getLogger(__name__)
 

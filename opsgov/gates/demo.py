@@ -15,9 +15,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import OutputWrapper
 from django.utils import timezone
 
-from . import gates_engine, waivers
-from .models import GateWaiver, Service
-from .registry import gates
+from ..models import GateWaiver, Service
+from ..registry import gates
+from . import waivers
+from .services import previous_evaluation
 
 GATE = "incident_management"
 REASON_PREFIX = "Demo: "
@@ -33,7 +34,7 @@ def seed(*, stdout: TextIO | OutputWrapper) -> None:
     if set(users) != {"sre-lead", "tech-lead"}:
         stdout.write("No demo users; no demo waivers created.\n")
         return
-    latest = gates_engine.previous_evaluation(GATE)
+    latest = previous_evaluation(GATE)
     rows = [row for row in waivers.waivable_rows(latest) if str(row["key"]).startswith("escalation:")]
     services = {service.slug: service for service in Service.objects.filter(slug__in=[row["service"] for row in rows])}
     now = timezone.now()

@@ -18,11 +18,13 @@ from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 
-from . import selectors
-from .filters import FilterSet, TeamSlugFilter
-from .gates_engine import SEVERITY, WAIVABLE
-from .models import GateEvaluation, GateStatus, GateWaiver, MetricSnapshot, Service, Team
-from .registry import WINDOWS, Gate, MetricDefinition, metrics
+from .. import selectors as core_selectors
+from ..filters import FilterSet, TeamSlugFilter
+from ..formatting import format_duration
+from ..models import GateEvaluation, GateStatus, GateWaiver, MetricSnapshot, Service, Team
+from ..registry import WINDOWS, Gate, MetricDefinition, metrics
+from .services import SEVERITY, WAIVABLE
+from .waivers import open_waivers
 
 
 def evaluation_as_of(key: str, at: datetime | None = None) -> GateEvaluation | None:
@@ -241,7 +243,7 @@ def gate_overview() -> list[GateOverview]:
     """Every registered gate with its newest evaluation and the count of its rows per status (one query)."""
     return [
         GateOverview(gate=state.gate, evaluation=state.evaluation, counts=count_rows(state.evaluation))
-        for state in selectors.gate_states()
+        for state in core_selectors.gate_states()
     ]
 
 
@@ -309,8 +311,6 @@ class MetricLine:
 
 def format_metric(definition: MetricDefinition, value: float) -> str:
     """A metric value in its unit: durations as "3 h 12 min", percentages with two decimals."""
-    from .formatting import format_duration
-
     if definition.unit == "seconds":
         return format_duration(value)
     if definition.unit == "percent":
@@ -338,7 +338,7 @@ def _figure(definition: MetricDefinition, window: str, snapshot: MetricSnapshot 
 def service_metrics(service: Service) -> list[MetricLine]:
     """Every registered metric for the service over each window, against its target (one query)."""
     scope = f"service:{service.slug}"
-    snapshots = {(row.metric, row.window): row for row in selectors.latest_snapshots().filter(scope=scope)}
+    snapshots = {(row.metric, row.window): row for row in core_selectors.latest_snapshots().filter(scope=scope)}
     lines = []
     for definition in metrics.all():
         target = f"{definition.comparison} {format_metric(definition, definition.target())}"
@@ -349,7 +349,7 @@ def service_metrics(service: Service) -> list[MetricLine]:
 
 def scorecard_gates(service: Service) -> list[ScorecardGate]:
     """Every registered gate with the rows of its newest evaluation that concern the service (one query)."""
-    states = selectors.gate_states()
+    states = core_selectors.gate_states()
     services = {service.slug: service}
     cards = []
     for state in states:
@@ -364,6 +364,4 @@ def scorecard_gates(service: Service) -> list[ScorecardGate]:
 
 def service_waivers(service: Service) -> list[GateWaiver]:
     """The service's waivers still open (pending or active), soonest expiry first."""
-    from .waivers import open_waivers
-
     return list(open_waivers().filter(service=service))

@@ -53,8 +53,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from .models import GateEvaluation, GateNotification, GateNotificationStatus, GateStatus, GateWaiver, Service
-from .registry import Evidence, Gate, GateResult, gates
+from ..models import GateEvaluation, GateNotification, GateNotificationStatus, GateStatus, GateWaiver, Service
+from ..publishing import publish_each
+from ..registry import Evidence, Gate, GateResult, gates
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ RETRY_DELAYS: tuple[timedelta, ...] = tuple(timedelta(minutes=m) for m in (1, 2,
 SENDING_LEASE = timedelta(minutes=3)
 #: A new notification is enqueued on commit; the sweeper takes it only if still pending after this.
 PUBLISH_GRACE = timedelta(seconds=30)
+#: The task that delivers the notifications of one status change (opsgov.gates.tasks), published by name.
+DELIVERY_TASK = "opsgov.gate_tasks.deliver_gate_notifications"
 #: At most this many problem rows are listed in an email; the page has them all.
 EMAIL_ROWS = 20
 
@@ -233,14 +236,22 @@ def notify_change(
     # Racing evaluations from the same previous one: the first to commit notifies, the other adds nothing.
     GateNotification.objects.bulk_create(list(rows.values()), ignore_conflicts=True)
     evaluation_id = evaluation.pk
-    transaction.on_commit(lambda: _enqueue_delivery(evaluation_id), robust=True)
+    transaction.on_commit(lambda: enqueue_deliveries([evaluation_id]), robust=True)
     return list(rows.values())
 
 
-def _enqueue_delivery(evaluation_id: int) -> None:
-    from . import gate_tasks
+def enqueue_deliveries(evaluation_ids: Iterable[int]) -> int:
+    """Publish the delivery task for each id; stops at the first broker error (the sweeper retries).
 
-    gate_tasks.enqueue_deliveries([evaluation_id])
+    Returns how many were published.
+    """
+    return publish_each(
+        DELIVERY_TASK,
+        evaluation_ids,
+        logger=logger,
+        what="gate notifications of evaluation %s",
+        then="the sweeper will retry",
+    )
 
 
 def gate_title(key: str) -> str:
