@@ -175,6 +175,11 @@ class NotificationChannelAdmin(admin.ModelAdmin):
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ["created_at", "incident", "kind", "destination", "status", "attempts", "response_status"]
+    # The outbox's columns (opsgov.models.OutboxMessage) in the order the page always showed them.
+    fields = [
+        *("incident", "kind", "recipient", "channel", "destination", "level", "reason", "status", "attempts"),
+        *("next_attempt_at", "response_status", "last_error", "sent_at"),
+    ]
     list_filter = ["kind", "status"]
     raw_id_fields = ["incident", "recipient", "channel"]
 

@@ -6,24 +6,24 @@ One `Notification` row per recipient and destination: each person's account
 email, plus their enabled `NotificationChannel`s (email addresses, webhooks),
 plus the enabled webhook channels of the service's owner team. A destination
 appears once per level even if two people share it. Delivery is enqueued when
-the transaction commits; `next_attempt_at` is set a little later
-(`PUBLISH_GRACE`) so the sweeper picks the row up only if that enqueue was lost.
+the transaction commits; the sweeper picks the row up only if that enqueue was
+lost (after the policy's publish grace).
 
 Delivering (`deliver`): at least once, never twice at the same time
 ------------------------------------------------------------------
-1. Claim: a conditional UPDATE moves the row to "sending" (attempts + 1, a
-   lease of `SENDING_LEASE` in `next_attempt_at`) only from "pending", from
-   "retrying" whose time has come, or from "sending" whose lease expired (the
-   worker died mid-send). Only the caller that changed the row sends, so two
+The rows are an outbox (opsgov.outbox, whose docstring has the state machine):
+`NOTIFICATIONS` with `POLICY`, five attempts, 1, 2, 4, 8 minutes apart, a
+failed attempt waiting as "retrying".
+
+1. Claim: a conditional UPDATE moves the row to "sending" with a lease, so two
    workers, a redelivered task (acks_late) and the sweeper never send it
    concurrently. No transaction or lock is held while talking to the network.
 2. Send: email with text and HTML parts through Django's email backend, or a
    JSON POST signed with HMAC-SHA256 (`sign`), 5 s socket timeout, no redirects
    followed. Any exception is a failed attempt, recorded, never raised.
-3. Record (one transaction, conditional on still holding the claim): "sent";
-   or "retrying" with `next_attempt_at` = now + 1, 2, 4, 8 minutes
-   (`RETRY_DELAYS`); or "failed" after `MAX_ATTEMPTS`. Each outcome adds a
-   "notification" entry to the incident's timeline with the response status.
+3. Record (one transaction, conditional on still holding the claim): "sent",
+   "retrying" or "failed". Each outcome adds a "notification" entry to the
+   incident's timeline with the response status.
 
 Retries are not Celery countdowns: the sweeper (`due_notification_ids`, run by
 `notify_tasks.retry_due_notifications`) enqueues what is due, so a broker
@@ -49,10 +49,10 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from opsgov.outbox import Outbox, OutboxPolicy
 from opsgov.policy import get_policy
 
 from .context import incident_context
@@ -69,15 +69,20 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
-#: Attempts before a notification is given up as failed.
-MAX_ATTEMPTS = 5
-#: Wait after failed attempt 1, 2, 3, 4 (exponential backoff).
-RETRY_DELAYS: tuple[timedelta, ...] = tuple(timedelta(minutes=m) for m in (1, 2, 4, 8))
-#: How long a claimed ("sending") notification is someone's; after that the sweeper may try again.
-#: Longer than the delivery task's time limit.
-SENDING_LEASE = timedelta(minutes=3)
-#: A new notification is enqueued on commit; the sweeper takes it only if still pending after this.
-PUBLISH_GRACE = timedelta(seconds=30)
+#: Five attempts, with an exponential backoff after failed attempt 1, 2, 3, 4; a claimed ("sending")
+#: notification is its sender's for 3 minutes (longer than the delivery task's time limit), then the
+#: sweeper may try again; a new one is enqueued on commit, and taken by the sweeper only if still
+#: pending 30 s later.
+POLICY = OutboxPolicy(
+    max_attempts=5,
+    lease=timedelta(minutes=3),
+    backoff=tuple(timedelta(minutes=m) for m in (1, 2, 4, 8)),
+    publish_grace=timedelta(seconds=30),
+    retry_status=NotificationStatus.RETRYING,
+)
+NOTIFICATIONS: Outbox[Notification] = Outbox(Notification, POLICY)
+#: The delivery task (incidents.notify_tasks.deliver_notification), published by name.
+DELIVERY_TASK = "incidents.notify_tasks.deliver_notification"
 #: Webhook socket timeout (connect, and each read/write), in seconds.
 WEBHOOK_TIMEOUT = 5.0
 #: How much of a failed response's body or an error is kept.
@@ -87,8 +92,6 @@ USER_AGENT = "opsgov-webhook/1"
 SIGNATURE_HEADER = "X-Opsgov-Signature"
 TIMESTAMP_HEADER = "X-Opsgov-Timestamp"
 DELIVERY_HEADER = "X-Opsgov-Delivery"
-
-_DUE_STATUSES = (NotificationStatus.PENDING, NotificationStatus.RETRYING)
 
 
 class WebhookError(Exception):
@@ -145,7 +148,7 @@ def create_for_level(
                 level=level,
                 reason=reason,
                 status=NotificationStatus.PENDING,
-                next_attempt_at=now + PUBLISH_GRACE,
+                next_attempt_at=NOTIFICATIONS.first_attempt_at(now),
                 created_at=now,
             )
         )
@@ -170,12 +173,7 @@ def _channel_destination(channel: NotificationChannel) -> str:
 
 def enqueue_on_commit(notification_ids: Iterable[int]) -> None:
     """Enqueue delivery of the notifications once the current transaction commits (never raises)."""
-    ids = list(notification_ids)
-    if not ids:
-        return
-    from . import notify_tasks
-
-    transaction.on_commit(lambda: notify_tasks.enqueue_deliveries(ids), robust=True)
+    NOTIFICATIONS.enqueue_on_commit(DELIVERY_TASK, notification_ids)
 
 
 # --- Content ---------------------------------------------------------------------------------
@@ -325,19 +323,7 @@ def post_webhook(url: str, body: bytes, headers: dict[str, str], *, timeout: flo
 
 def claim(notification_id: int, *, now: datetime | None = None) -> bool:
     """Take `notification_id` for one delivery attempt; False if it is not due or someone else has it."""
-    now = now or timezone.now()
-    due = (
-        Q(status=NotificationStatus.PENDING)
-        | Q(status=NotificationStatus.RETRYING, next_attempt_at__lte=now)
-        | Q(status=NotificationStatus.SENDING, next_attempt_at__lte=now, attempts__lt=MAX_ATTEMPTS)
-    )
-    claimed = Notification.objects.filter(due, pk=notification_id).update(
-        status=NotificationStatus.SENDING,
-        attempts=F("attempts") + 1,
-        next_attempt_at=now + SENDING_LEASE,
-        updated_at=now,
-    )
-    return claimed == 1
+    return NOTIFICATIONS.claim(notification_id, now=now or timezone.now())
 
 
 def deliver(*, notification_id: int, now: datetime | None = None) -> DeliveryResult | None:
@@ -379,30 +365,16 @@ def _send_webhook(notification: Notification, incident: Incident) -> int:
 def _record(notification: Notification, *, response_status: int | None, error: str) -> DeliveryResult:
     now = timezone.now()
     attempt = notification.attempts
-    fields: dict[str, Any] = {"response_status": response_status, "updated_at": now}
-    if not error:
-        status = NotificationStatus.SENT
-        fields.update(sent_at=now, last_error="")
-    elif attempt >= MAX_ATTEMPTS:
-        status = NotificationStatus.FAILED
-        fields.update(last_error=error)
-    else:
-        status = NotificationStatus.RETRYING
-        fields.update(last_error=error, next_attempt_at=now + RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1])
-    fields["status"] = status
-    held = Notification.objects.filter(pk=notification.pk, status=NotificationStatus.SENDING, attempts=attempt).update(
-        **fields
-    )
+    outcome = NOTIFICATIONS.record(notification, error=error, now=now, response_status=response_status)
     result = DeliveryResult(
-        notification_id=notification.pk, attempt=attempt, status=status, response_status=response_status, error=error
+        notification_id=notification.pk,
+        attempt=attempt,
+        status=outcome.status,
+        response_status=response_status,
+        error=error,
     )
-    if held != 1:
-        # The lease expired and another attempt took over; it records its own outcome.
-        logger.warning("Notification %s attempt %s finished after its lease; not recorded", notification.pk, attempt)
-        return result
-    for name, value in fields.items():
-        setattr(notification, name, value)
-    _log_outcome(notification, result, now)
+    if outcome.held:
+        _log_outcome(notification, result, now)
     return result
 
 
@@ -416,7 +388,7 @@ def _log_outcome(notification: Notification, result: DeliveryResult, now: dateti
     else:
         retry_at = timezone.localtime(notification.next_attempt_at)
         message = (
-            f"{what} not delivered (attempt {result.attempt} of {MAX_ATTEMPTS}: {result.error}); "
+            f"{what} not delivered (attempt {result.attempt} of {POLICY.max_attempts}: {result.error}); "
             f"retrying at {retry_at:%H:%M:%S}"
         )
     TimelineEvent.objects.create(
@@ -446,32 +418,18 @@ def due_notification_ids(*, now: datetime | None = None, limit: int = 500) -> li
     Lost sends (lease expired) that used their last attempt are marked failed here instead.
     """
     now = now or timezone.now()
-    _fail_lost_sends(now)
-    due = list(
-        Notification.objects.filter(status__in=_DUE_STATUSES, next_attempt_at__lte=now)
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
+    NOTIFICATIONS.fail_lost(now=now, error=_LOST, on_failed=lambda notification: _log_lost(notification, now))
+    return list(NOTIFICATIONS.due(now=now).order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
+
+
+_LOST = "the last attempt was lost (worker stopped while sending)"
+
+
+def _log_lost(notification: Notification, now: datetime) -> None:
+    result = DeliveryResult(
+        notification_id=notification.pk,
+        attempt=notification.attempts,
+        status=NotificationStatus.FAILED,
+        error=_LOST,
     )
-    lost = Notification.objects.filter(
-        status=NotificationStatus.SENDING, next_attempt_at__lte=now, attempts__lt=MAX_ATTEMPTS
-    ).values_list("pk", flat=True)[: max(limit - len(due), 0)]
-    return due + list(lost)
-
-
-def _fail_lost_sends(now: datetime) -> None:
-    for notification in Notification.objects.filter(
-        status=NotificationStatus.SENDING, next_attempt_at__lte=now, attempts__gte=MAX_ATTEMPTS
-    )[:100]:
-        error = "the last attempt was lost (worker stopped while sending)"
-        with transaction.atomic():
-            held = Notification.objects.filter(
-                pk=notification.pk, status=NotificationStatus.SENDING, attempts=notification.attempts
-            ).update(status=NotificationStatus.FAILED, last_error=error, updated_at=now)
-            if held == 1:
-                result = DeliveryResult(
-                    notification_id=notification.pk,
-                    attempt=notification.attempts,
-                    status=NotificationStatus.FAILED,
-                    error=error,
-                )
-                _log_outcome(notification, result, now)
+    _log_outcome(notification, result, now)

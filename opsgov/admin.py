@@ -184,6 +184,19 @@ class ReportDeliveryAdmin(admin.ModelAdmin):
     """Which scheduled report went to whom, when: read-only evidence that reports are sent."""
 
     list_display = ["kind", "period_start", "email", "status", "attempts", "sent_at"]
+    # The outbox's columns (opsgov.models.OutboxMessage) in the order the page always showed them.
+    fields = [
+        "kind",
+        "period_start",
+        "period_end",
+        "user",
+        "email",
+        "status",
+        "attempts",
+        "lease_until",
+        "sent_at",
+        "last_error",
+    ]
     list_filter = ["kind", "status"]
     search_fields = ["email"]
     date_hierarchy = "period_start"

@@ -13,7 +13,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from opsgov.models import Service, Team, TimeStampedModel
+from opsgov.models import OutboxMessage, Service, Team, TimeStampedModel
 
 from .incidents import Incident
 
@@ -257,11 +257,11 @@ class NotificationStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class Notification(models.Model):
+class Notification(OutboxMessage):
     """One message to one destination about one incident (an escalation level, a status change).
 
     Delivery is claimed with a conditional update, so two workers never send it twice; failures
-    are retried with backoff and recorded, never blocking the incident flow.
+    are retried with backoff and recorded, never blocking the incident flow (opsgov.outbox).
     """
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notifications")
@@ -276,13 +276,7 @@ class Notification(models.Model):
     level = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Escalation level, if any.")
     reason = models.CharField(max_length=200)
     status = models.CharField(max_length=8, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

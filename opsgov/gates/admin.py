@@ -38,5 +38,10 @@ class GateWaiverAdmin(ReadOnlyAdmin):
 @admin.register(GateNotification)
 class GateNotificationAdmin(ReadOnlyAdmin):
     list_display = ["id", "gate", "destination", "status", "attempts", "sent_at", "created_at"]
+    # The outbox's columns (opsgov.models.OutboxMessage) in the order the page always showed them.
+    fields = [
+        *("gate", "evaluation", "previous_evaluation", "recipient", "team", "destination"),
+        *("status", "attempts", "next_attempt_at", "sent_at", "last_error"),
+    ]
     list_filter = ["gate", "status"]
     search_fields = ["destination"]

@@ -28,12 +28,13 @@ a waiver is approved or revoked. Each gate is one transaction:
 
 Delivering (`deliver_notification`): once, even if retried
 -----------------------------------------------------------
-A conditional UPDATE claims a row (pending -> sending, with a lease) before the
-email is sent, and the outcome is recorded only while the claim is held: a
+The rows are an outbox (opsgov.outbox, `NOTIFICATIONS`): each is claimed before
+its email is sent and its outcome recorded only while the claim is held, so a
 redelivered task, a retry or the sweeper (`due_notification_evaluations`, every
-minute from beat) never send a message twice. A failed attempt is retried after
-1, 2, 4, 8 minutes; after `MAX_ATTEMPTS` the row is "failed". Emails have a text
-and an HTML part (templates/opsgov/gates/email/).
+minute from beat) never send a message twice. A failed attempt waits as
+"pending" for its retry after 1, 2, 4, 8 minutes; after 5 attempts the row is
+"failed" (`POLICY`). Emails have a text and an HTML part
+(templates/opsgov/gates/email/).
 """
 
 from __future__ import annotations
@@ -48,13 +49,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from ..models import GateEvaluation, GateNotification, GateNotificationStatus, GateStatus, GateWaiver, Service
-from ..publishing import publish_each
+from ..outbox import Outbox, OutboxPolicy
 from ..registry import Evidence, Gate, GateResult, gates
 
 logger = logging.getLogger(__name__)
@@ -70,12 +70,16 @@ SEVERITY: dict[str, int] = {
 WAIVABLE = frozenset({GateStatus.FAIL, GateStatus.AT_RISK})
 REASON_LIMIT = 500
 
-MAX_ATTEMPTS = 5
-RETRY_DELAYS: tuple[timedelta, ...] = tuple(timedelta(minutes=m) for m in (1, 2, 4, 8))
-#: How long a claimed ("sending") notification is someone's; longer than the delivery task's time limit.
-SENDING_LEASE = timedelta(minutes=3)
-#: A new notification is enqueued on commit; the sweeper takes it only if still pending after this.
-PUBLISH_GRACE = timedelta(seconds=30)
+#: Five attempts, 1, 2, 4, 8 minutes apart; a lease longer than the delivery task's time limit; the
+#: sweeper takes a new row only if still pending 30 s after its on-commit enqueue.
+POLICY = OutboxPolicy(
+    max_attempts=5,
+    lease=timedelta(minutes=3),
+    backoff=tuple(timedelta(minutes=m) for m in (1, 2, 4, 8)),
+    publish_grace=timedelta(seconds=30),
+    retry_status=GateNotificationStatus.PENDING,
+)
+NOTIFICATIONS: Outbox[GateNotification] = Outbox(GateNotification, POLICY)
 #: The task that delivers the notifications of one status change (opsgov.gates.tasks), published by name.
 DELIVERY_TASK = "opsgov.gate_tasks.deliver_gate_notifications"
 #: At most this many problem rows are listed in an email; the page has them all.
@@ -224,7 +228,7 @@ def notify_change(
                 evaluation=evaluation,
                 previous_evaluation=previous,
                 destination=address,
-                next_attempt_at=now + PUBLISH_GRACE,
+                next_attempt_at=NOTIFICATIONS.first_attempt_at(now),
                 created_at=now,
                 **who,
             )
@@ -235,9 +239,12 @@ def notify_change(
         add(service.owner_team.email, team=service.owner_team)
     # Racing evaluations from the same previous one: the first to commit notifies, the other adds nothing.
     GateNotification.objects.bulk_create(list(rows.values()), ignore_conflicts=True)
-    evaluation_id = evaluation.pk
-    transaction.on_commit(lambda: enqueue_deliveries([evaluation_id]), robust=True)
+    NOTIFICATIONS.enqueue_on_commit(DELIVERY_TASK, [evaluation.pk], what=_DELIVERY_OF)
     return list(rows.values())
+
+
+#: How a failed publish is logged ("Could not enqueue ...", opsgov.publishing).
+_DELIVERY_OF = "gate notifications of evaluation %s"
 
 
 def enqueue_deliveries(evaluation_ids: Iterable[int]) -> int:
@@ -245,13 +252,7 @@ def enqueue_deliveries(evaluation_ids: Iterable[int]) -> int:
 
     Returns how many were published.
     """
-    return publish_each(
-        DELIVERY_TASK,
-        evaluation_ids,
-        logger=logger,
-        what="gate notifications of evaluation %s",
-        then="the sweeper will retry",
-    )
+    return NOTIFICATIONS.enqueue(DELIVERY_TASK, evaluation_ids, what=_DELIVERY_OF)
 
 
 def gate_title(key: str) -> str:
@@ -319,18 +320,7 @@ def build_email(notification: GateNotification) -> EmailMultiAlternatives:
 
 def claim(notification_id: int, *, now: datetime) -> bool:
     """Take a notification for one attempt: a new one, a retry whose time came, or a lost send after its lease."""
-    due = (
-        Q(status=GateNotificationStatus.PENDING, attempts=0)
-        | Q(status=GateNotificationStatus.PENDING, next_attempt_at__lte=now)
-        | Q(status=GateNotificationStatus.SENDING, next_attempt_at__lte=now, attempts__lt=MAX_ATTEMPTS)
-    )
-    claimed = GateNotification.objects.filter(due, pk=notification_id).update(
-        status=GateNotificationStatus.SENDING,
-        attempts=F("attempts") + 1,
-        next_attempt_at=now + SENDING_LEASE,
-        updated_at=now,
-    )
-    return claimed == 1
+    return NOTIFICATIONS.claim(notification_id, now=now)
 
 
 def deliver_notification(*, notification_id: int, now: datetime | None = None) -> str | None:
@@ -348,30 +338,7 @@ def deliver_notification(*, notification_id: int, now: datetime | None = None) -
     except Exception as exc:  # every failure is a failed attempt, recorded and retried, never raised
         logger.warning("Gate notification %s failed: %s: %s", notification_id, type(exc).__name__, exc)
         error = f"{type(exc).__name__}: {exc}"
-    return _record(notification, error=error[:1000], now=now)
-
-
-def _record(notification: GateNotification, *, error: str, now: datetime) -> str:
-    attempt = notification.attempts
-    fields: dict[str, Any] = {"updated_at": now}
-    if not error:
-        fields.update(status=GateNotificationStatus.SENT, sent_at=now, last_error="")
-    elif attempt >= MAX_ATTEMPTS:
-        fields.update(status=GateNotificationStatus.FAILED, last_error=error)
-    else:
-        fields.update(
-            status=GateNotificationStatus.PENDING,
-            last_error=error,
-            next_attempt_at=now + RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1],
-        )
-    held = GateNotification.objects.filter(
-        pk=notification.pk, status=GateNotificationStatus.SENDING, attempts=attempt
-    ).update(**fields)
-    if held != 1:
-        logger.warning(
-            "Gate notification %s attempt %s finished after its lease; not recorded", notification.pk, attempt
-        )
-    return str(fields["status"])
+    return NOTIFICATIONS.record(notification, error=error[:1000], now=now).status
 
 
 def deliver_for_evaluation(*, evaluation_id: int, now: datetime | None = None) -> dict[str, int]:
@@ -398,15 +365,6 @@ def due_notification_evaluations(*, now: datetime | None = None, limit: int = 20
     Lost sends that used their last attempt are marked failed here instead.
     """
     now = now or timezone.now()
-    GateNotification.objects.filter(
-        status=GateNotificationStatus.SENDING, next_attempt_at__lte=now, attempts__gte=MAX_ATTEMPTS
-    ).update(status=GateNotificationStatus.FAILED, last_error="the last attempt was lost", updated_at=now)
-    due = (
-        GateNotification.objects.filter(
-            status__in=[GateNotificationStatus.PENDING, GateNotificationStatus.SENDING], next_attempt_at__lte=now
-        )
-        .order_by("evaluation_id")
-        .values_list("evaluation_id", flat=True)
-        .distinct()
-    )
+    NOTIFICATIONS.fail_lost(now=now, error="the last attempt was lost")
+    due = NOTIFICATIONS.due(now=now).order_by("evaluation_id").values_list("evaluation_id", flat=True).distinct()
     return list(due[:limit])

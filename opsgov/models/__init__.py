@@ -4,6 +4,7 @@
 - ``gates``: gate evaluations, waivers, status-change notifications;
 - ``reports``: report subscriptions and deliveries;
 - ``trends``: the daily trend points of the metrics;
+- ``outbox``: the abstract base of every delivery row (opsgov.outbox);
 - ``audit``: the audit trail's seals.
 
 Every model of opsgov lives here, also those of its sub-packages (opsgov.gates,
@@ -35,6 +36,7 @@ from .gates import (
     GateWaiver,
     WaiverState,
 )
+from .outbox import OutboxMessage, OutboxStatus
 from .reports import DeliveryStatus, ReportDelivery, ReportKind, ReportSubscription
 from .trends import MetricTrendPoint
 
@@ -51,6 +53,8 @@ __all__ = [
     "Lifecycle",
     "MetricSnapshot",
     "MetricTrendPoint",
+    "OutboxMessage",
+    "OutboxStatus",
     "ReportDelivery",
     "ReportKind",
     "ReportSubscription",

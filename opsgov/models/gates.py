@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from .core import Service, TimeStampedModel
+from .outbox import OutboxMessage
 
 
 class GateStatus(models.TextChoices):
@@ -22,7 +23,7 @@ class GateStatus(models.TextChoices):
     FAIL = "fail", "Fail"
     NO_EVIDENCE = "no_evidence", "No evidence"
     # Set by the gate engine, never by a gate: an evidence row covered by an active
-    # waiver, or a gate whose only problems are waived (opsgov.gates_engine). Never a pass.
+    # waiver, or a gate whose only problems are waived (opsgov.gates.services). Never a pass.
     WAIVED = "waived", "Waived"
 
     @property
@@ -168,13 +169,14 @@ class GateNotificationStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class GateNotification(models.Model):
+class GateNotification(OutboxMessage):
     """One email telling one destination that a gate's status changed (one row per change and address).
 
     A change is identified by the evaluation it replaced (`previous_evaluation`):
     two evaluations racing from the same previous one create the same rows once
     (unique constraint), and delivery claims a row with a conditional UPDATE, so
-    a retried task or a sweeper never sends a message twice.
+    a retried task or a sweeper never sends a message twice (opsgov.outbox: a failed
+    attempt waits for its retry as "pending").
     """
 
     gate = models.CharField(max_length=64)
@@ -190,12 +192,6 @@ class GateNotification(models.Model):
     status = models.CharField(
         max_length=16, choices=GateNotificationStatus.choices, default=GateNotificationStatus.PENDING
     )
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -205,7 +201,7 @@ class GateNotification(models.Model):
             ),
         ]
         indexes = [
-            # The sweeper (gates_engine.due_notification_evaluations) reads only rows not yet done.
+            # The sweeper (opsgov.gates.services.due_notification_evaluations) reads only rows not yet done.
             models.Index(
                 fields=["next_attempt_at"],
                 name="gatenotification_due_idx",

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from .core import TimeStampedModel
+from .outbox import OutboxMessage
 
 
 class ReportKind(models.TextChoices):
@@ -47,13 +48,15 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class ReportDelivery(TimeStampedModel):
+class ReportDelivery(OutboxMessage):
     """One report of one period to one recipient.
 
     The row is claimed (a conditional UPDATE to "sending" with a lease) before
     the message is handed to the mail server and marked "sent" after, and the
     unique (kind, period_start, user) makes it one row per period and recipient:
-    a doubled beat, two workers or a retried task send the report once.
+    a doubled beat, two workers or a retried task send the report once
+    (opsgov.outbox: the lease is in `lease_until`, and a failed attempt waits as
+    "failed" for the task's next run).
     """
 
     kind = models.CharField(max_length=16, choices=ReportKind.choices)
@@ -62,19 +65,17 @@ class ReportDelivery(TimeStampedModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="report_deliveries")
     email = models.EmailField(help_text="The address the report went (or goes) to.")
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = None  # type: ignore[assignment]  # no stored retry time; the lease is lease_until
     claim = models.UUIDField(null=True, blank=True, editable=False, help_text="The sender holding the row.")
     lease_until = models.DateTimeField(
         null=True, blank=True, help_text="While sending: after this another sender may take the row over."
     )
-    sent_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-period_start", "kind", "user"]
         verbose_name_plural = "report deliveries"
         constraints = [
-            # opsgov.reports.send_report: one row, hence one message, per period and recipient.
+            # opsgov.reports.services.send_report: one row, hence one message, per period and recipient.
             models.UniqueConstraint(fields=["kind", "period_start", "user"], name="report_delivery_once_per_period"),
             models.CheckConstraint(condition=Q(period_start__lt=models.F("period_end")), name="report_delivery_period"),
             models.CheckConstraint(

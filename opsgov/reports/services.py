@@ -73,6 +73,7 @@ from ..models import (
     ReportSubscription,
     WaiverState,
 )
+from ..outbox import Outbox, OutboxPolicy
 from ..policy import get_policy
 from ..registry import gates
 from ..roles import COMPLIANCE_OFFICER, SRE_LEAD
@@ -84,10 +85,17 @@ logger = logging.getLogger(__name__)
 REPORT_ROLES: dict[str, str] = {ReportKind.WEEKLY: SRE_LEAD, ReportKind.MONTHLY: COMPLIANCE_OFFICER}
 #: Who the report is written for (in its introduction).
 AUDIENCES: dict[str, str] = {ReportKind.WEEKLY: "SRE leads", ReportKind.MONTHLY: "compliance officers"}
-#: How long a claimed ("sending") delivery is its sender's; after that another run may take it over.
-SENDING_LEASE = timedelta(minutes=10)
-#: Attempts before a delivery is left as failed for a person to look at.
-MAX_ATTEMPTS = 5
+#: Deliveries are an outbox (opsgov.outbox): five attempts before a delivery is left as failed for a person
+#: to look at; a claimed ("sending") delivery is its sender's for 10 minutes (in lease_until), after which
+#: another run may take it over; a failed one waits as "failed" for the task's next run, which comes 11,
+#: 22, then 44 minutes later (opsgov.reports.tasks).
+POLICY = OutboxPolicy(
+    max_attempts=5,
+    lease=timedelta(minutes=10),
+    backoff=tuple(timedelta(minutes=11 * 2**retry) for retry in range(3)),
+    retry_status=DeliveryStatus.FAILED,
+)
+DELIVERIES: Outbox[ReportDelivery] = Outbox(ReportDelivery, POLICY, lease_field="lease_until", retry_at_field=None)
 #: Rows listed per table; the rest is counted ("and 12 more").
 ROWS_SHOWN = 20
 #: Status changes listed in the monthly gate history.
@@ -781,26 +789,14 @@ class SendResult:
         }
 
 
-def _claim(delivery_filter: Q, *, email: str) -> uuid.UUID | None:
-    """Take the delivery row for this sender if nobody holds it (conditional UPDATE); the claim token or None."""
-    now = timezone.now()
-    token = uuid.uuid4()
-    takeable = Q(status__in=[DeliveryStatus.PENDING, DeliveryStatus.FAILED]) | Q(
-        status=DeliveryStatus.SENDING, lease_until__lt=now
-    )
-    claimed = (
-        ReportDelivery.objects.filter(delivery_filter)
-        .filter(takeable, attempts__lt=MAX_ATTEMPTS)
-        .update(
-            status=DeliveryStatus.SENDING,
-            claim=token,
-            lease_until=now + SENDING_LEASE,
-            attempts=F("attempts") + 1,
-            email=email,
-            updated_at=now,
-        )
-    )
-    return token if claimed else None
+def _claim(delivery_filter: Q, *, email: str) -> ReportDelivery | None:
+    """Take the delivery row for this sender if nobody holds it (opsgov.outbox); the row as claimed, or None.
+
+    The row keeps a token of the sender holding it (`claim`), for a person reading the table.
+    """
+    if not DELIVERIES.claim(delivery_filter, now=timezone.now(), claim=uuid.uuid4(), email=email):
+        return None
+    return ReportDelivery.objects.get(delivery_filter)
 
 
 def send_report(*, kind: str, period: ReportPeriod, now: datetime | None = None) -> SendResult:
@@ -833,8 +829,8 @@ def send_report(*, kind: str, period: ReportPeriod, now: datetime | None = None)
         if states.get(user.pk) == DeliveryStatus.SENT:
             result.already_sent.append(user.email)
             continue
-        token = _claim(row, email=user.email)
-        if token is None:
+        delivery = _claim(row, email=user.email)
+        if delivery is None:
             status = ReportDelivery.objects.filter(row).values_list("status", flat=True).get()
             if status == DeliveryStatus.SENT:
                 result.already_sent.append(user.email)
@@ -855,14 +851,10 @@ def send_report(*, kind: str, period: ReportPeriod, now: datetime | None = None)
             message.send()
         except Exception as exc:  # any failure to hand over the message is recorded, never raised
             logger.warning("%s report for %s to %s failed: %s", kind, period.first_day, user.email, exc)
-            ReportDelivery.objects.filter(row, claim=token).update(
-                status=DeliveryStatus.FAILED, last_error=f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
-            )
+            DELIVERIES.record(delivery, error=f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT], now=timezone.now())
             result.failed.append((user.email, str(exc)))
             continue
-        ReportDelivery.objects.filter(row, claim=token).update(
-            status=DeliveryStatus.SENT, sent_at=timezone.now(), lease_until=None, last_error=""
-        )
+        DELIVERIES.record(delivery, now=timezone.now())
         result.sent.append(user.email)
     return result
 

@@ -18,9 +18,6 @@ from celery import Task
 from ..celery_tasks import opsgov_task
 from . import services
 
-#: Seconds before the first retry of failed or busy deliveries; doubled each time (a busy row's lease is 10 minutes).
-RETRY_DELAY = 11 * 60
-
 
 @opsgov_task("opsgov.report_tasks.send_scheduled_report", bind=True, time_limit=600, soft_time_limit=540, max_retries=3)
 def send_scheduled_report(self: Task, kind: str, period_start: str | None = None) -> dict[str, Any]:
@@ -29,6 +26,7 @@ def send_scheduled_report(self: Task, kind: str, period_start: str | None = None
     if (result.failed or result.busy) and self.request.retries < (self.max_retries or 0):
         raise self.retry(
             args=(kind, period.first_day.isoformat()),
-            countdown=RETRY_DELAY * 2**self.request.retries,
+            # The policy's backoff, 11 minutes doubled each time: a busy row's lease is 10 minutes.
+            countdown=services.POLICY.retry_delay(self.request.retries + 1).total_seconds(),
         )
     return result.as_dict()

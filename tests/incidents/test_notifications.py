@@ -224,7 +224,7 @@ def test_a_failing_receiver_is_retried_with_backoff_then_given_up(world: World, 
         assert hook.pk not in notifications.due_notification_ids()
         assert notify_tasks.deliver_notification(hook.pk) is None
 
-    assert len(receiver.requests) == notifications.MAX_ATTEMPTS == 5
+    assert len(receiver.requests) == notifications.POLICY.max_attempts == 5
     hook.refresh_from_db()
     assert (hook.status, hook.attempts, hook.sent_at) == (NotificationStatus.FAILED, 5, None)
     entries = delivery_entries(incident)
@@ -276,7 +276,7 @@ def test_a_notification_is_claimed_by_one_worker_at_a_time(world: World, clock: 
     assert mail.outbox == []
     # The worker died mid-send: after the lease the sweeper hands it out again.
     assert notification.pk not in notifications.due_notification_ids()
-    clock.move_to(T0 + notifications.SENDING_LEASE)
+    clock.move_to(T0 + notifications.POLICY.lease)
     assert notifications.due_notification_ids() == [notification.pk]
     assert notify_tasks.deliver_notification(notification.pk) == NotificationStatus.SENT
     notification.refresh_from_db()
@@ -286,7 +286,7 @@ def test_a_notification_is_claimed_by_one_worker_at_a_time(world: World, clock: 
 def test_a_lost_last_attempt_is_marked_failed_by_the_sweeper(world: World, clock: time_machine.Traveller) -> None:
     incident, [notification] = escalate(world)
     Notification.objects.filter(pk=notification.pk).update(
-        status=NotificationStatus.SENDING, attempts=notifications.MAX_ATTEMPTS, next_attempt_at=T0
+        status=NotificationStatus.SENDING, attempts=notifications.POLICY.max_attempts, next_attempt_at=T0
     )
     assert notifications.due_notification_ids() == []
     notification.refresh_from_db()
@@ -299,7 +299,7 @@ def test_the_sweeper_enqueues_what_is_due_only(world: World, clock: time_machine
     broker = Broker(tmp_path)
     with celery_broker("filesystem://", broker.transport_options):
         assert notify_tasks.retry_due_notifications() == 0  # its on-commit enqueue is still within the grace
-        clock.move_to(T0 + notifications.PUBLISH_GRACE)
+        clock.move_to(T0 + notifications.POLICY.publish_grace)
         assert notify_tasks.retry_due_notifications() == 1
     assert [(t.name, t.args) for t in broker.published()] == [
         ("incidents.notify_tasks.deliver_notification", [notification.pk])
