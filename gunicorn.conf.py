@@ -91,7 +91,8 @@ _PROJECT = str(Path(__file__).resolve().parent)
 if _PROJECT not in sys.path:
     sys.path.insert(0, _PROJECT)
 
-from opsgov.redaction import RedactSecretsFilter, redact  # noqa: E402 - needs the project on sys.path
+from opsgov import worker_hooks  # noqa: E402 - needs the project on sys.path
+from opsgov.redaction import RedactSecretsFilter, redact  # noqa: E402
 
 #: One redaction for every log line (opsgov.redaction.redact); the name older callers know.
 redact_tokens = redact
@@ -127,22 +128,19 @@ if INGEST_ENQUEUE not in ("batched", "immediate"):
 
 
 def post_worker_init(worker: Any) -> None:
-    """In each worker, once the app is loaded: publish ingestion tasks in batches (incidents.tasks.enqueue_buffer)."""
-    if INGEST_ENQUEUE == "batched":
-        from incidents.tasks import enqueue_buffer
-
-        enqueue_buffer.start()
+    """In each worker, once the app is loaded: start what the apps run beside requests (opsgov.worker_hooks),
+    such as publishing ingestion tasks in batches (unless INGEST_ENQUEUE=immediate)."""
+    worker_hooks.worker_started(worker_hooks.WorkerOptions(batched_publishing=INGEST_ENQUEUE == "batched"))
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """In a worker that stops (max_requests, reload, shutdown): publish what its buffer still holds.
+    """In a worker that stops (max_requests, reload, shutdown): the apps finish, e.g. publish what the
+    ingestion buffer still holds (opsgov.worker_hooks).
 
     gunicorn also calls this in the master for a worker already gone, where the
-    app was never imported: nothing to do there.
+    app was never loaded: no app registered anything there, so nothing runs.
     """
-    tasks = sys.modules.get("incidents.tasks")
-    if tasks is not None:
-        tasks.enqueue_buffer.stop()
+    worker_hooks.worker_exiting()
 
 
 # Prometheus multiprocess mode: every worker writes its counters to files in one

@@ -3,10 +3,11 @@
 Until this area's records are built, the gate reports "no evidence", never pass.
 """
 
-from opsgov.registry import NotTrackedGate
+from opsgov.registry import NotTrackedGate, gates
 from opsgov.roles import DEVOPS_LEAD, SRE_LEAD
 
 
+@gates.register
 class BackupDrGate(NotTrackedGate):
     key = "backup_dr"
     step = 8

@@ -3,10 +3,11 @@
 Until this area's records are built, the gate reports "no evidence", never pass.
 """
 
-from opsgov.registry import NotTrackedGate
+from opsgov.registry import NotTrackedGate, gates
 from opsgov.roles import COMPLIANCE_OFFICER
 
 
+@gates.register
 class ComplianceGate(NotTrackedGate):
     key = "compliance"
     step = 6

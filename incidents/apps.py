@@ -1,3 +1,12 @@
+"""incidents' app configuration: only what opsgov cannot discover.
+
+opsgov.apps imports this app's gates, metrics, dashboard_panels,
+report_sections, prometheus_metrics and tasks modules, which register
+themselves. What is left is wiring that needs the models loaded: the audit
+trail, evidence and retention rules, the alert subscription, the directories
+incidents answers for other apps, and the web workers' enqueue buffer.
+"""
+
 from django.apps import AppConfig
 
 
@@ -6,11 +15,21 @@ class IncidentsConfig(AppConfig):
     verbose_name = "Incidents & on-call"
 
     def ready(self) -> None:
+        # Imported here: Django imports apps.py before any app's models are loaded.
         from auditlog.registry import auditlog
 
-        from opsgov.registry import gates
+        from opsgov import worker_hooks
+        from opsgov.events import subscribe_alerts
+        from opsgov.evidence import register_evidence
+        from opsgov.registry import downtime, on_call
+        from opsgov.retention import register_retention
 
         from . import models
+        from . import worker_hooks as web_worker
+        from .downtime import customer_impact_seconds
+        from .internal_alerts import handle_service_alert
+        from .oncall_directory import responders
+        from .retention import raw_event_rule
 
         # Escalation bookkeeping changes every few minutes; the timeline records what matters of it.
         auditlog.register(models.Incident, exclude_fields=["next_escalation_at", "escalation_level", "updated_at"])
@@ -30,11 +49,6 @@ class IncidentsConfig(AppConfig):
             auditlog.register(governed)
         auditlog.register(models.NotificationChannel, exclude_fields=["secret"])
 
-        from opsgov.evidence import register_evidence
-        from opsgov.retention import register_retention
-
-        from .retention import raw_event_rule
-
         # What the gates, metrics and reviews are computed from: never deleted (opsgov.evidence), and
         # processed raw events only after the policy's retention period.
         for evidence in (
@@ -50,37 +64,12 @@ class IncidentsConfig(AppConfig):
             register_evidence(evidence)
         register_retention(raw_event_rule)
 
-        from . import gates as app_gates
-
-        gates.register(app_gates.IncidentManagementGate)
-        gates.register(app_gates.ContinuousImprovementGate)
-
-        from . import metrics as app_metrics
-
-        app_metrics.register()
-
-        from . import review_metrics
-
-        review_metrics.register()
-
-        from . import dashboard_panels, report_sections
-
-        dashboard_panels.register()
-        report_sections.register()
-        from . import prometheus_metrics
-
-        prometheus_metrics.register()
-
-        from opsgov.events import subscribe_alerts
-
-        from .internal_alerts import handle_service_alert
-
+        # An alert another app raises (an SLO burning its budget, a late heartbeat) is an ingested alert here.
         subscribe_alerts(handle_service_alert)
-
-        from opsgov.registry import downtime, on_call
-
-        from .downtime import customer_impact_seconds
-        from .oncall_directory import responders
-
+        # Who is on call, and a service's customer-impacting downtime, asked by other apps' gates and metrics.
         on_call.provide(responders)
         downtime.provide(customer_impact_seconds)
+
+        # Web workers publish the processing of ingested events in batches (incidents.worker_hooks).
+        worker_hooks.on_worker_start(web_worker.start)
+        worker_hooks.on_worker_exit(web_worker.stop)

@@ -98,7 +98,6 @@ ON_CALL = DashboardPanel(
 )
 
 
-def register() -> None:
-    """Show the panels on the dashboard (from IncidentsConfig.ready())."""
-    panels.register(OPEN_INCIDENTS)
-    panels.register(ON_CALL)
+# Shown on the dashboard once opsgov discovers this module (opsgov.apps).
+panels.register(OPEN_INCIDENTS)
+panels.register(ON_CALL)

@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from opsgov.models import GateStatus, Lifecycle, Service
 from opsgov.policy import get_policy
-from opsgov.registry import Evidence, Gate, GateResult
+from opsgov.registry import Evidence, Gate, GateResult, gates
 from opsgov.roles import SRE_LEAD, TECH_LEAD
 
 from . import dead_letters
@@ -54,6 +54,7 @@ def _result(rows: list[Evidence], problems: list[str], passed: str) -> GateResul
     return GateResult(status=status, reason=reason, evidence=rows)
 
 
+@gates.register
 class IncidentManagementGate(Gate):
     key = "incident_management"
     step = 2
@@ -216,6 +217,7 @@ class IncidentManagementGate(Gate):
         )
 
 
+@gates.register
 class ContinuousImprovementGate(Gate):
     key = "continuous_improvement"
     step = 4

@@ -132,6 +132,7 @@ from .models import (
     IncidentRollupState,
     IncidentStatus,
 )
+from .review_metrics import CLOSING_RATE
 
 logger = logging.getLogger(__name__)
 
@@ -767,11 +768,9 @@ DEFINITIONS: tuple[MetricDefinition, ...] = (MTTA, MTTR, MTBF)
 _DELETE_RECEIVER_UID = "incidents.metrics.mark_deleted_incident"
 
 
-def register() -> None:
-    """Register MTTA, MTTR and MTBF with the metric registry (from IncidentsConfig.ready()).
-
-    Also connects the receiver that marks a deleted incident's day for the next refresh.
-    """
-    for definition in DEFINITIONS:
-        metrics.register(definition)
-    post_delete.connect(_mark_deleted_incident, sender=Incident, dispatch_uid=_DELETE_RECEIVER_UID)
+# Registered when opsgov discovers this module (opsgov.apps): MTTA, MTTR, MTBF, then the review backlog's
+# closing rate (the scorecard lists metrics in this order); and the receiver that marks a deleted
+# incident's day for the next refresh.
+for _definition in (*DEFINITIONS, CLOSING_RATE):
+    metrics.register(_definition)
+post_delete.connect(_mark_deleted_incident, sender=Incident, dispatch_uid=_DELETE_RECEIVER_UID)

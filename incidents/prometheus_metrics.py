@@ -1,4 +1,4 @@
-"""incidents' figures on /metrics (registered with opsgov.prometheus.governance in IncidentsConfig.ready).
+"""incidents' figures on /metrics (registered with opsgov.prometheus.governance when opsgov.apps discovers it).
 
 - ``opsgov_mtta_seconds``, ``opsgov_mttr_seconds``, ``opsgov_mtbf_seconds``
   ``{service, window}``: the current snapshots of the service scopes (see
@@ -24,7 +24,7 @@ from typing import Any
 from django.db.models import Count, F, QuerySet
 
 from opsgov.policy import get_policy
-from opsgov.prometheus import Family, ScrapeData, shape_rows
+from opsgov.prometheus import Family, ScrapeData, governance, shape_rows
 
 from .models import OPEN_STATUSES, Incident
 
@@ -69,8 +69,6 @@ def collect(data: ScrapeData) -> Iterator[Family]:
     yield open_family
 
 
-def register() -> None:
-    from opsgov.prometheus import governance
-
-    governance.add_source(OPEN_INCIDENTS, open_incident_rows)
-    governance.add_collector("incidents", collect)
+# Read at each scrape once opsgov discovers this module (opsgov.apps).
+governance.add_source(OPEN_INCIDENTS, open_incident_rows)
+governance.add_collector("incidents", collect)

@@ -205,7 +205,6 @@ OVERDUE_ACTION_ITEMS = SectionProvider(
 )
 
 
-def register() -> None:
-    """Contribute the sections to the weekly report (from IncidentsConfig.ready())."""
-    for provider in (INCIDENTS, OVERDUE_REVIEWS, OVERDUE_ACTION_ITEMS):
-        report_sections.register(provider)
+# Contributed to the weekly report once opsgov discovers this module (opsgov.apps).
+for _provider in (INCIDENTS, OVERDUE_REVIEWS, OVERDUE_ACTION_ITEMS):
+    report_sections.register(_provider)

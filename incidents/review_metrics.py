@@ -39,7 +39,7 @@ from datetime import datetime
 
 from opsgov.models import Service
 from opsgov.policy import get_policy
-from opsgov.registry import WINDOWS, MetricDefinition, MetricValue, metrics
+from opsgov.registry import WINDOWS, MetricDefinition, MetricValue
 
 from .review_selectors import ClosingCounts, closing_counts_by_service, total
 
@@ -78,8 +78,3 @@ CLOSING_RATE = MetricDefinition(
     description="Action items closed in the window ÷ (items open at the window's start + items created in it), "
     "0..1; no data when nothing was open or created. Per service through the item's incident.",
 )
-
-
-def register() -> None:
-    """Register the closing rate with the metric registry (from IncidentsConfig.ready())."""
-    metrics.register(CLOSING_RATE)

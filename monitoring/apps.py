@@ -1,3 +1,11 @@
+"""monitoring's app configuration: only what opsgov cannot discover.
+
+opsgov.apps imports this app's gates, metrics, dashboard_panels,
+report_sections, prometheus_metrics and tasks modules (tasks imports
+check_tasks), which register themselves. What is left is wiring that needs the
+models loaded: the audit trail and the runbook directory monitoring answers.
+"""
+
 from django.apps import AppConfig
 
 
@@ -6,24 +14,14 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring & SLOs"
 
     def ready(self) -> None:
+        # Imported here: Django imports apps.py before any app's models are loaded.
         from auditlog.registry import auditlog
 
-        from opsgov.registry import gates, runbooks
+        from opsgov.registry import runbooks
 
-        from . import (
-            check_tasks,  # noqa: F401  (registers the synthetic check tasks with Celery)
-            dashboard_panels,
-            prometheus_metrics,
-            report_sections,
-        )
-        from . import gates as app_gates
-        from . import metrics as app_metrics
         from .catalog import runbooks_for_alerts
         from .check_admin import register_audit
         from .models import SLO, AlertRule, RuleFile, Runbook
-
-        gates.register(app_gates.MonitoringGate)
-        app_metrics.register()
 
         # Audited: what governance reads. Freshness and pull bookkeeping move every minute and are not.
         auditlog.register(SLO, exclude_fields=["last_sli_at", "last_pull_at", "last_pull_error", "updated_at"])
@@ -32,7 +30,4 @@ class MonitoringConfig(AppConfig):
         auditlog.register(AlertRule, exclude_fields=["updated_at"])
         register_audit()  # synthetic checks
 
-        dashboard_panels.register()
-        report_sections.register()
-        prometheus_metrics.register()
         runbooks.provide(runbooks_for_alerts)  # incidents shows a rule's runbook beside its alerts

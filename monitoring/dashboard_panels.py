@@ -81,6 +81,5 @@ SLOS_AT_RISK = DashboardPanel(
 )
 
 
-def register() -> None:
-    """Show the panel on the dashboard (from MonitoringConfig.ready())."""
-    panels.register(SLOS_AT_RISK)
+# Shown on the dashboard once opsgov discovers this module (opsgov.apps).
+panels.register(SLOS_AT_RISK)

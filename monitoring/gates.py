@@ -29,7 +29,7 @@ from django.urls import reverse
 
 from opsgov.models import GateStatus, Lifecycle, Service
 from opsgov.policy import get_policy
-from opsgov.registry import Evidence, Gate, GateResult, on_call
+from opsgov.registry import Evidence, Gate, GateResult, gates, on_call
 from opsgov.roles import DEVOPS_LEAD, SRE_LEAD
 
 from . import catalog
@@ -47,6 +47,7 @@ def _ago(moment: datetime, now: datetime) -> str:
     return "just now"
 
 
+@gates.register
 class MonitoringGate(Gate):
     key = "monitoring"
     step = 1

@@ -150,6 +150,5 @@ AVAILABILITY = MetricDefinition(
 )
 
 
-def register() -> None:
-    """Register availability with the metric registry (from MonitoringConfig.ready())."""
-    metrics.register(AVAILABILITY)
+# Registered when opsgov discovers this module (opsgov.apps).
+metrics.register(AVAILABILITY)

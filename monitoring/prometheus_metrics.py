@@ -1,4 +1,4 @@
-"""monitoring's figures on /metrics (registered with opsgov.prometheus.governance in MonitoringConfig.ready).
+"""monitoring's figures on /metrics (registered with opsgov.prometheus.governance when opsgov.apps discovers it).
 
 From the scrape's shared snapshot rows (no query of its own):
 
@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from opsgov.policy import get_policy
-from opsgov.prometheus import Family, ScrapeData
+from opsgov.prometheus import Family, ScrapeData, governance
 from opsgov.registry import metrics
 
 from .models import SLO, SLISource
@@ -154,7 +154,5 @@ def collect(data: ScrapeData) -> Iterator[Family]:
     yield from collect_slos(data)
 
 
-def register() -> None:
-    from opsgov.prometheus import governance
-
-    governance.add_collector("monitoring", collect)
+# Read at each scrape once opsgov discovers this module (opsgov.apps).
+governance.add_collector("monitoring", collect)

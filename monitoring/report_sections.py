@@ -78,6 +78,5 @@ def slos_at_risk_section(*, period: ReportPeriod, now: datetime) -> Section:
 SLOS_AT_RISK = SectionProvider("slos-at-risk", (ReportKind.WEEKLY,), "SLOs at risk", slos_at_risk_section, order=40)
 
 
-def register() -> None:
-    """Contribute the section to the weekly report (from MonitoringConfig.ready())."""
-    report_sections.register(SLOS_AT_RISK)
+# Contributed to the weekly report once opsgov discovers this module (opsgov.apps).
+report_sections.register(SLOS_AT_RISK)

@@ -1,8 +1,39 @@
+"""The core app's configuration: policy check, audit trail, and the discovery of every app's contributions.
+
+Registration by discovery
+-------------------------
+Apps contribute to core's registries by module name, never by a list kept in
+core or in their own ``ready()``: once all models are loaded, :meth:`OpsgovConfig.ready`
+imports these modules of every installed app (:data:`DISCOVERED_MODULES`), in
+INSTALLED_APPS order, and each registers what it defines when imported:
+
+- ``gates``: ``@gates.register`` on each quality gate class (opsgov.registry);
+- ``metrics``: ``metrics.register(DEFINITION)`` for each operational metric;
+- ``dashboard_panels``: ``panels.register(PANEL)`` (opsgov.dashboard);
+- ``report_sections``: ``report_sections.register(PROVIDER)`` (opsgov.reports.services);
+- ``prometheus_metrics``: ``governance.add_source(...)`` / ``add_collector(...)`` (opsgov.prometheus);
+- ``tasks``: its Celery tasks (opsgov.celery_tasks.opsgov_task), so that every
+  process, web or worker, knows every task by name.
+
+Gates and panels are shown sorted (seed step, order), so discovery order does not
+change them; metrics and /metrics collectors keep registration order, which is
+INSTALLED_APPS order and each module's own order. What cannot be discovered this
+way (auditlog registration, evidence and retention rules, event subscriptions,
+directories an app answers) stays in the app's ``ready()``.
+
+Imports in this module's functions are deliberate: Django imports apps.py before
+any app's models are loaded, and calls ``ready()`` once they all are.
+"""
+
 from typing import Any
 
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models.signals import post_migrate
+from django.utils.module_loading import autodiscover_modules
+
+#: The modules of each installed app that register themselves when imported (module docstring).
+DISCOVERED_MODULES = ("gates", "metrics", "dashboard_panels", "report_sections", "prometheus_metrics", "tasks")
 
 
 def _sync_roles(*, using: str = "default", **kwargs: Any) -> None:
@@ -28,8 +59,6 @@ class OpsgovConfig(AppConfig):
     verbose_name = "opsgov core"
 
     def ready(self) -> None:
-        # Imports of models, and of modules that import models, are made here: Django imports apps.py
-        # before any app's models are loaded, and runs ready() once they all are.
         from auditlog.registry import auditlog
 
         from . import system_checks  # noqa: F401  (registers the checks)
@@ -52,6 +81,7 @@ class OpsgovConfig(AppConfig):
         register_default_evidence()
         register_retention(metric_snapshot_rule)
         post_migrate.connect(_sync_roles, sender=self, dispatch_uid="opsgov-sync-roles")
+        autodiscover_modules(*DISCOVERED_MODULES)
 
     @staticmethod
     def _audit_access_control() -> None:

@@ -1,4 +1,10 @@
-"""The Celery application. Configuration lives in settings (CELERY_*), the beat schedule included."""
+"""The Celery application. Configuration lives in settings (CELERY_*), the beat schedule included.
+
+Tasks are defined with opsgov.celery_tasks.opsgov_task and registered when their
+modules are imported: opsgov.apps imports every installed app's ``tasks`` module
+once Django is set up, in every process (Celery's Django fixup sets Django up in
+a worker before it imports anything else), so no Celery autodiscovery is needed.
+"""
 
 import logging
 import os
@@ -12,7 +18,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsgov.settings")
 
 app = Celery("opsgov")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
 
 
 @signals.after_setup_logger.connect

@@ -23,7 +23,8 @@ whatever the amount of data:
    monitoring's (the SLO status rows) does, so a scrape costs two queries
    (tests/opsgov/test_prometheus_governance.py holds it to that).
 
-Apps plug in from ``AppConfig.ready()`` (opsgov imports no app):
+Apps plug in from their ``prometheus_metrics`` module, which opsgov.apps
+discovers (opsgov imports no app):
 
     from opsgov.prometheus import governance
     governance.add_source("open_incidents", open_incident_rows)   # a shaped queryset
@@ -53,7 +54,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, generate_latest, multiprocess
 
 from .models import GateEvaluation, GateStatus
-from .registry import gates
+from .registry import app_position, gates
 from .selectors import latest_snapshots, newest_gate_evaluations_filter
 
 HTTP_REQUESTS = Counter(
@@ -200,33 +201,41 @@ GovernanceCollect = Callable[[ScrapeData], Iterable[Family]]
 
 
 class GovernanceRegistry:
-    """Row sources and collectors of the governance part of /metrics (apps add theirs in ready())."""
+    """Row sources and collectors of the governance part of /metrics (apps add theirs in their
+    ``prometheus_metrics`` module, which opsgov.apps discovers). Both are kept by app (INSTALLED_APPS
+    order), then in the order each app added them, so /metrics lists families in that order whatever
+    order the modules were imported in."""
 
     def __init__(self) -> None:
         self._sources: dict[str, RowSource] = {}
         self._collectors: dict[str, GovernanceCollect] = {}
+        self._positions: dict[str, int] = {}
 
     def add_source(self, name: str, build: RowSource) -> None:
         """`build()` returns a queryset shaped by :func:`shape_rows` with source=`name` (None: nothing to read)."""
         if self._sources.get(name, build) is not build:
             raise ValueError(f"scrape source {name!r} is registered twice")
+        self._positions.setdefault(f"source:{name}", app_position(build))
         self._sources[name] = build
 
     def add_collector(self, name: str, collect: GovernanceCollect) -> None:
         """`collect(data)` yields metric families; it may run at most one query of its own."""
         if self._collectors.get(name, collect) is not collect:
             raise ValueError(f"scrape collector {name!r} is registered twice")
+        self._positions.setdefault(f"collector:{name}", app_position(collect))
         self._collectors[name] = collect
 
     def remove(self, name: str) -> None:
         self._sources.pop(name, None)
         self._collectors.pop(name, None)
+        self._positions.pop(f"source:{name}", None)
+        self._positions.pop(f"collector:{name}", None)
 
     def sources(self) -> dict[str, RowSource]:
-        return dict(self._sources)
+        return dict(sorted(self._sources.items(), key=lambda item: self._positions[f"source:{item[0]}"]))
 
     def collectors(self) -> dict[str, GovernanceCollect]:
-        return dict(self._collectors)
+        return dict(sorted(self._collectors.items(), key=lambda item: self._positions[f"collector:{item[0]}"]))
 
 
 governance = GovernanceRegistry()

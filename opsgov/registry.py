@@ -1,8 +1,11 @@
 """Quality-gate and operational-metric registries.
 
-Each app registers its own gates and metrics from `AppConfig.ready()`; the
-dashboard, the gate engine and the metric computation read only these
-registries, so adding an app never touches them.
+Each app registers its own gates and metrics when opsgov discovers its
+``gates`` and ``metrics`` modules (opsgov.apps); the dashboard, the gate engine
+and the metric computation read only these registries, so adding an app never
+touches them. What a registry lists does not depend on the order modules were
+imported in: gates by seed step, metrics by app (INSTALLED_APPS order), then in
+the order each app registered them (:func:`app_position`).
 
 Gate interface
 --------------
@@ -29,6 +32,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
+
+from django.apps import apps
 
 from .models import GateStatus
 
@@ -107,6 +112,16 @@ class NotTrackedGate(Gate):
         )
 
 
+def app_position(defined: object) -> int:
+    """Where the app whose module defined `defined` (a function, a class) stands in INSTALLED_APPS; after
+    them all for anything else (a test's lambda). Registries that keep registration order keep it per
+    app, in this order, so the order modules happened to be imported in does not show."""
+    configs = list(apps.get_app_configs())
+    module = getattr(defined, "__module__", None)
+    config = apps.get_containing_app_config(module) if isinstance(module, str) else None
+    return configs.index(config) if config is not None else len(configs)
+
+
 class GateRegistry:
     def __init__(self) -> None:
         self._gates: dict[str, Gate] = {}
@@ -170,17 +185,23 @@ class MetricDefinition:
 
 
 class MetricRegistry:
+    """The operational metrics, listed by app (INSTALLED_APPS order), then in registration order."""
+
     def __init__(self) -> None:
         self._metrics: dict[str, MetricDefinition] = {}
+        self._positions: dict[str, int] = {}
 
     def register(self, metric: MetricDefinition) -> MetricDefinition:
         if metric.key in self._metrics and self._metrics[metric.key] is not metric:
             raise ValueError(f"metric key {metric.key!r} is registered twice")
+        if metric.key not in self._metrics:
+            self._positions[metric.key] = app_position(metric.compute)
         self._metrics[metric.key] = metric
         return metric
 
     def unregister(self, key: str) -> None:
         self._metrics.pop(key, None)
+        self._positions.pop(key, None)
 
     def get(self, key: str) -> MetricDefinition:
         return self._metrics[key]
@@ -189,7 +210,8 @@ class MetricRegistry:
         return key in self._metrics
 
     def all(self) -> list[MetricDefinition]:
-        return list(self._metrics.values())
+        # sorted() is stable: within an app, registration order.
+        return sorted(self._metrics.values(), key=lambda metric: self._positions[metric.key])
 
 
 gates = GateRegistry()

@@ -3,10 +3,11 @@
 Until this area's records are built, the gate reports "no evidence", never pass.
 """
 
-from opsgov.registry import NotTrackedGate
+from opsgov.registry import NotTrackedGate, gates
 from opsgov.roles import PRODUCT_OWNER, SUPPORT_TEAM
 
 
+@gates.register
 class SupportGate(NotTrackedGate):
     key = "support"
     step = 7
