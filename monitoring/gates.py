@@ -27,6 +27,7 @@ from datetime import datetime
 from django.db.models import Max
 from django.urls import reverse
 
+from opsgov.humanize import ago as _ago
 from opsgov.models import GateStatus, Lifecycle, Service
 from opsgov.policy import get_policy
 from opsgov.registry import Evidence, Gate, GateResult, gates, on_call
@@ -36,15 +37,6 @@ from . import catalog
 from .models import SLO
 
 _ORDER = {GateStatus.FAIL: 2, GateStatus.AT_RISK: 1, GateStatus.PASS: 0}
-
-
-def _ago(moment: datetime, now: datetime) -> str:
-    seconds = max(int((now - moment).total_seconds()), 0)
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "just now"
 
 
 @gates.register

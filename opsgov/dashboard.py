@@ -38,9 +38,9 @@ from typing import Any, Literal
 
 from django.db.models import Subquery
 from django.urls import NoReverseMatch, reverse
-from django.utils.timesince import timesince
 
 from .formatting import format_duration
+from .humanize import ago
 from .models import GateEvaluation, GateStatus, MetricSnapshot, MetricTrendPoint
 from .policy import Span, get_policy
 from .registry import MetricDefinition, metrics
@@ -147,12 +147,6 @@ class GateCard:
     url: str
 
 
-def _ago(moment: datetime, now: datetime) -> str:
-    if now - moment < timedelta(minutes=1):
-        return "just now"
-    return f"{timesince(moment, now, depth=1)} ago"
-
-
 def _evidence_counts(evidence: Any) -> tuple[int, int, list[EvidenceLink]]:
     """(failing rows, at-risk rows, the first failing (else at-risk) rows) of a stored evaluation's evidence."""
     rows = [row for row in evidence if isinstance(row, dict)] if isinstance(evidence, list) else []
@@ -195,7 +189,7 @@ def gate_card(
         badge=status.badge,
         reason=evaluation.reason if evaluation else "Not evaluated yet.",
         evaluated_at=evaluation.evaluated_at if evaluation else None,
-        evaluated_ago=_ago(evaluation.evaluated_at, now) if evaluation else "never",
+        evaluated_ago=ago(evaluation.evaluated_at, now, on_page=True) if evaluation else "never",
         failing=failing,
         at_risk=at_risk,
         evidence=links,
