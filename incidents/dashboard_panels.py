@@ -1,6 +1,6 @@
 """The incidents app's boxes on the dashboard: open incidents by severity, and who is on call now.
 
-Registered with opsgov.dashboard's panel registry from IncidentsConfig.ready();
+Registered with opsgov.dashboard's panel registry when opsgov.apps discovers this module;
 opsgov never imports this app. Both read current state only, in a fixed number
 of queries whatever the history:
 

@@ -1,6 +1,6 @@
 """The incidents app's sections of the weekly operations report.
 
-Registered with opsgov.reports' section registry from IncidentsConfig.ready();
+Registered with opsgov.reports' section registry when opsgov.apps discovers this module;
 opsgov never imports this app.
 
 * ``incidents`` — incidents of the week: those *triggered* in the period

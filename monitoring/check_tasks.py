@@ -7,7 +7,7 @@ Beat (CELERY_BEAT_SCHEDULE in settings):
 - `detect_late_heartbeats` every 30 s: takes late heartbeats down (once each).
 - `prune_check_history` hourly: bounded result and ping history.
 
-Registered by MonitoringConfig.ready (Celery's autodiscovery looks only at monitoring.tasks).
+Registered through monitoring.tasks, which imports it (opsgov.apps discovers each app's tasks module).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ An SLO is at risk when less of its error budget remains than the policy's
 ``monitoring.slo_at_risk_budget_percent`` (25 % by default), read from the SLO
 engine's current state (SLOStatus, one row per SLO): one aggregate query for the
 counts and one for the worst SLOs, whatever the SLI history. Registered with
-opsgov.dashboard's panel registry from MonitoringConfig.ready().
+opsgov.dashboard's panel registry when opsgov.apps discovers this module.
 """
 
 from __future__ import annotations

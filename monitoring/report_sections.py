@@ -3,7 +3,7 @@
 As the report is written (the SLO engine keeps current state only, in
 SLOStatus): enabled SLOs with less error budget left than the policy's
 ``monitoring.slo_at_risk_budget_percent``, the least budget first. Registered
-with opsgov.reports' section registry from MonitoringConfig.ready().
+with opsgov.reports' section registry when opsgov.apps discovers this module.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Panels
 ------
 opsgov may not import its sibling apps (DESIGN.md, "Layout"). An app shows
 something on the dashboard by registering a :class:`DashboardPanel` in its
-``AppConfig.ready()``: a key, a title, a template partial and a ``context(now=...)``
+``dashboard_panels`` module (discovered by opsgov.apps): a key, a title, a template partial and a ``context(now=...)``
 callable returning the partial's context. The callable must read current state
 only (no history scans) and use a number of queries that does not depend on
 the data; the dashboard's query-count test holds every registered panel to it.
@@ -114,7 +114,7 @@ def gate_url(key: str) -> str:
     try:
         return reverse("gate-detail", kwargs={"key": key})
     except NoReverseMatch:
-        # The gate pages are their own module (opsgov.gate_views); this is the path they serve.
+        # The gate pages are their own module (opsgov.gates.views); this is the path they serve.
         return f"/gates/{key}/"
 
 

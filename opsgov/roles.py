@@ -89,7 +89,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     PRODUCT_OWNER: (_READ_ALL, "incidents.change_actionitem"),
 }
 
-# Quality gates (opsgov.gates_engine, opsgov.waivers): every role may request a waiver and
+# Quality gates (opsgov.gates.services, opsgov.gates.waivers): every role may request a waiver and
 # revoke its own (approval is checked against the gate's approver roles, not a permission);
 # the leads and the compliance officer may re-run a gate on demand.
 for _role in ALL_ROLES:

@@ -9,7 +9,7 @@
 - `POST /api/v1/gates/<key>/evaluate/`    re-run the gate now (permission opsgov.run_gate_evaluation).
 - `/api/v1/gate-waivers/`                 list (filters: gate, service, state, approver, requested_by), create
                                           (a request naming its approver), retrieve, and the actions
-                                          `approve` and `revoke` (rules in opsgov.waivers).
+                                          `approve` and `revoke` (rules in opsgov.gates.waivers).
 
 Reading gates needs `opsgov.view_gateevaluation` (every role); anonymous requests get 401.
 """

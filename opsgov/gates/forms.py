@@ -1,4 +1,4 @@
-"""Forms of the gate page: "as of" replay, waiver request and revocation. Rules live in opsgov.waivers."""
+"""Forms of the gate page: "as of" replay, waiver request and revocation. Rules live in opsgov.gates.waivers."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ class WaiverRequestForm(forms.Form):
             raise ValidationError("Choose a failing check of the latest evaluation.")
         return service, key
 
-    # Service field names -> form field names, for errors raised by opsgov.waivers.
+    # Service field names -> form field names, for errors raised by opsgov.gates.waivers.
     FIELD_FOR = {"evidence_key": "check", "service": "check", "gate": None, "state": None}
 
     def add_service_errors(self, error: ValidationError) -> None:

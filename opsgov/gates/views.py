@@ -1,7 +1,7 @@
 """HTML pages of the quality gates: the index, a gate's page, the service scorecard and the CSV export.
 
-Reads go through opsgov.gate_selectors (a fixed number of queries whatever the
-history), writes through opsgov.gates_engine and opsgov.waivers. Every page
+Reads go through opsgov.gates.selectors (a fixed number of queries whatever the
+history), writes through opsgov.gates.services and opsgov.gates.waivers. Every page
 needs a login (LoginRequiredMiddleware); re-running a gate needs the
 `opsgov.run_gate_evaluation` permission, requesting a waiver
 `opsgov.add_gatewaiver`, approving one the gate's approver role. A refused

@@ -11,7 +11,7 @@ Rules
   hold the role; a superuser is not an approver unless they hold the role.
 - It states a reason and a compensating control, and expires: `expires_at` is
   required, in the future, at most `MAX_WAIVER_DURATION` ahead.
-- It counts (opsgov.gates_engine.apply_waivers) from approval until it expires
+- It counts (opsgov.gates.services.apply_waivers) from approval until it expires
   or is revoked; one open (pending or active) waiver per check and service.
 - Approving or revoking re-evaluates the gate in the same transaction, so the
   gate's status and its owners' email follow at once.

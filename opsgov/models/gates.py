@@ -132,7 +132,7 @@ class GateWaiver(TimeStampedModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            # Four eyes: nobody approves their own waiver (opsgov.waivers checks it first, with a message).
+            # Four eyes: nobody approves their own waiver (opsgov.gates.waivers checks it first, with a message).
             models.CheckConstraint(condition=~Q(approver=F("requested_by")), name="gatewaiver_not_self_approved"),
             models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="gatewaiver_expires_after_start"),
         ]

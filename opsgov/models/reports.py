@@ -21,7 +21,7 @@ class ReportKind(models.TextChoices):
 class ReportSubscription(TimeStampedModel):
     """A user's own choice about one report: receive it or not.
 
-    Without a row the user's role decides (opsgov.reports.REPORT_ROLES: SRE leads
+    Without a row the user's role decides (opsgov.reports.services.REPORT_ROLES: SRE leads
     get the weekly report, compliance officers the monthly one), so a row is
     written only when someone opts in or out.
     """

@@ -19,8 +19,8 @@ Sections from other apps
 ------------------------
 opsgov does not import its sibling apps (DESIGN.md, "Layout"). An app adds a
 section by registering a :class:`SectionProvider` (a key, the report kinds, a
-title and ``build(period=..., now=...)`` returning a :class:`Section`) from its
-``AppConfig.ready()``. Each report also names the sections it expects
+title and ``build(period=..., now=...)`` returning a :class:`Section`) in its
+``report_sections`` module, which opsgov.apps discovers. Each report also names the sections it expects
 (:data:`EXPECTED_SECTIONS`); one that no installed app provides is still shown,
 saying it is not tracked yet, never silently left out.
 

@@ -1,10 +1,10 @@
-"""Celery tasks of the scheduled email reports: thin wrappers around opsgov.reports.
+"""Celery tasks of the scheduled email reports: thin wrappers around opsgov.reports.services.
 
 `send_scheduled_report(kind)` is the beat task (weekly: Monday 07:00, monthly:
 the 1st at 07:00, in the policy's time zone; CELERY_BEAT_SCHEDULE). It sends the
 last complete period's report to every recipient who has not had it. Safe to
 run twice at once and to retry: each recipient's ReportDelivery row is claimed
-before sending (opsgov.reports), so a doubled beat sends once. Deliveries that
+before sending (opsgov.reports.services), so a doubled beat sends once. Deliveries that
 failed, or that another sender holds, are retried (bounded, with backoff) with
 the period fixed, so a retry after midnight still sends the same period.
 """

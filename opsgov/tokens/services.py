@@ -1,6 +1,6 @@
 """Personal API tokens (knox AuthToken): created with an expiry from the policy, listed and revoked by their owner.
 
-The "API tokens" page (opsgov.token_views) and `manage.py create_api_token`
+The "API tokens" page (opsgov.tokens.views) and `manage.py create_api_token`
 both create tokens here. A token is stored hashed; its text exists only in the
 answer to its creation and is shown once. Its expiry is the policy's
 `api_tokens.default_ttl_days`, or a shorter (never a longer) one its creator

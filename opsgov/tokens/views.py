@@ -2,7 +2,7 @@
 
 A new token's text is rendered once, in the answer to the POST that created it
 (never put in the session, a message or a redirect), and cannot be shown again.
-Writes go through opsgov.api_tokens.
+Writes go through opsgov.tokens.services.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.integration]
 
 
 def gate_pages_installed() -> bool:
-    """Whether the gate pages (/gates/<key>/, opsgov.gate_views) are part of this build."""
+    """Whether the gate pages (/gates/<key>/, opsgov.gates.views) are part of this build."""
     try:
         reverse("gate-detail", kwargs={"key": "incident_management"})
     except NoReverseMatch:
