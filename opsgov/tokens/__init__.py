@@ -1,0 +1,1 @@
+"""Personal API tokens: creating, listing and revoking them (``services``) and their page (``views``)."""
