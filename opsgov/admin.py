@@ -16,12 +16,14 @@ from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import path, reverse
 
 from . import lockout
 from .evidence import EvidenceAdminMixin
+from .gates import admin as gate_admin  # noqa: F401  (registers the waiver and gate notification pages)
 from .models import GateEvaluation, MetricSnapshot, ReportDelivery, Service, Team
 
 admin.site.site_header = "opsgov administration"
@@ -161,8 +163,6 @@ class AuditTrailAdmin(EvidenceAdminMixin, BaseLogEntryAdmin):
     def export_view(self, request: HttpRequest) -> StreamingHttpResponse:
         """Export every entry the change list shows for the same filters and search."""
         if not self.has_view_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         changelist = self.get_changelist_instance(request)
         return self._csv_response(changelist.get_queryset(request))
@@ -174,9 +174,6 @@ class AuditTrailAdmin(EvidenceAdminMixin, BaseLogEntryAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         extra_context = {**(extra_context or {}), "export_url": reverse("admin:auditlog_logentry_export")}
         return super().changelist_view(request, extra_context)
-
-
-from .gates import admin as gate_admin  # noqa: E402, F401  (registers the waiver and gate notification pages)
 
 
 @admin.register(ReportDelivery)
