@@ -36,7 +36,7 @@ Environment:
   INGEST_ENQUEUE            "batched" (default): each worker publishes the processing of
                             ingested events in batches from a background thread;
                             "immediate": one task per event, in the request
-                            (incidents.ingestion's docstring, "Enqueueing")
+                            (incidents.ingest.services' docstring, "Enqueueing")
 
 No log line shows an integration token or a heartbeat uuid: ingestion URLs
 carry one in their path (/api/v1/ingest/<kind>/<token>/...), ping URLs the
@@ -127,9 +127,9 @@ if INGEST_ENQUEUE not in ("batched", "immediate"):
 
 
 def post_worker_init(worker: Any) -> None:
-    """In each worker, once the app is loaded: publish ingestion tasks in batches (incidents.tasks.enqueue_buffer)."""
+    """In each worker, once the app is loaded: publish ingestion tasks in batches (incidents.ingest.enqueue)."""
     if INGEST_ENQUEUE == "batched":
-        from incidents.tasks import enqueue_buffer
+        from incidents.ingest.enqueue import enqueue_buffer
 
         enqueue_buffer.start()
 
@@ -140,9 +140,9 @@ def worker_exit(server: Any, worker: Any) -> None:
     gunicorn also calls this in the master for a worker already gone, where the
     app was never imported: nothing to do there.
     """
-    tasks = sys.modules.get("incidents.tasks")
-    if tasks is not None:
-        tasks.enqueue_buffer.stop()
+    enqueue = sys.modules.get("incidents.ingest.enqueue")
+    if enqueue is not None:
+        enqueue.enqueue_buffer.stop()
 
 
 # Prometheus multiprocess mode: every worker writes its counters to files in one

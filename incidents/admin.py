@@ -12,6 +12,7 @@ from django.http import HttpRequest
 
 from opsgov.evidence import EvidenceAdminMixin
 
+from .ingest.selectors import unknown_routing_values
 from .models import (
     ActionItem,
     EscalationLevel,
@@ -31,8 +32,7 @@ from .models import (
     ServiceEscalation,
     TimelineEvent,
 )
-from .reviews import ACTION_ITEM_CONTENT, EDITABLE_FIELDS, record_action_item_change, review_update
-from .selectors import unknown_routing_values
+from .reviews.services import ACTION_ITEM_CONTENT, EDITABLE_FIELDS, record_action_item_change, review_update
 
 
 class TimelineInline(admin.TabularInline):

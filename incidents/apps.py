@@ -59,7 +59,7 @@ class IncidentsConfig(AppConfig):
 
         app_metrics.register()
 
-        from . import review_metrics
+        from .reviews import metrics as review_metrics
 
         review_metrics.register()
 
@@ -73,14 +73,14 @@ class IncidentsConfig(AppConfig):
 
         from opsgov.events import subscribe_alerts
 
-        from .internal_alerts import handle_service_alert
+        from .ingest.internal_alerts import handle_service_alert
 
         subscribe_alerts(handle_service_alert)
 
         from opsgov.registry import downtime, on_call
 
         from .downtime import customer_impact_seconds
-        from .oncall_directory import responders
+        from .oncall.selectors import responders
 
         on_call.provide(responders)
         downtime.provide(customer_impact_seconds)

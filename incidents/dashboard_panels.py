@@ -23,8 +23,8 @@ from django.urls import reverse
 from opsgov.dashboard import DashboardPanel, panels
 from opsgov.policy import get_policy
 
-from . import oncall
 from .models import OPEN_STATUSES, Incident
+from .oncall import selectors as oncall
 
 #: Newest open failure-severity incidents listed under the counts.
 SHOWN = 5

@@ -19,7 +19,7 @@ from opsgov.policy import get_policy
 from opsgov.registry import Evidence, Gate, GateResult
 from opsgov.roles import SRE_LEAD, TECH_LEAD
 
-from . import dead_letters
+from .ingest import dead_letters
 from .models import (
     ActionItem,
     ActionStatus,
@@ -29,8 +29,8 @@ from .models import (
     ReviewStatus,
     ServiceEscalation,
 )
-from .oncall import gaps, schedule_queryset
-from .review_selectors import backlog_summary, overdue_action_items, overdue_reviews, policy_today
+from .oncall.selectors import gaps, schedule_queryset
+from .reviews.selectors import backlog_summary, overdue_action_items, overdue_reviews, policy_today
 
 GAP_HORIZON = timedelta(days=7)
 WINDOW = timedelta(days=30)

@@ -54,6 +54,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from opsgov.policy import get_policy
+from opsgov.publishing import publish_each
 
 from .context import incident_context
 from .models import (
@@ -168,14 +169,31 @@ def _channel_destination(channel: NotificationChannel) -> str:
     return channel.address if channel.kind == ChannelKind.EMAIL else channel.url
 
 
+#: The task that delivers one notification (incidents.notify_tasks), published by name: the tasks module
+#: imports this one.
+DELIVER_TASK = "incidents.notify_tasks.deliver_notification"
+
+
 def enqueue_on_commit(notification_ids: Iterable[int]) -> None:
     """Enqueue delivery of the notifications once the current transaction commits (never raises)."""
     ids = list(notification_ids)
     if not ids:
         return
-    from . import notify_tasks
+    transaction.on_commit(lambda: enqueue_deliveries(ids), robust=True)
 
-    transaction.on_commit(lambda: notify_tasks.enqueue_deliveries(ids), robust=True)
+
+def enqueue_deliveries(notification_ids: Iterable[int]) -> int:
+    """Publish the delivery of each notification; stops at the first broker error (the sweeper retries).
+
+    Returns how many were published.
+    """
+    return publish_each(
+        DELIVER_TASK,
+        notification_ids,
+        logger=logger,
+        what="delivery of notification %s",
+        then="the sweeper will retry",
+    )
 
 
 # --- Content ---------------------------------------------------------------------------------

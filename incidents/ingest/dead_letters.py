@@ -1,6 +1,6 @@
-"""Dead letters: accepted events whose processing failed ingestion.MAX_ATTEMPTS times.
+"""Dead letters: accepted events whose processing failed MAX_ATTEMPTS times (incidents.ingest.services).
 
-What "dead-lettered" means: a RawEvent with `dead_lettered_at` set. incidents.ingestion
+What "dead-lettered" means: a RawEvent with `dead_lettered_at` set. incidents.ingest.services
 sets it in the transaction that records the last failed attempt (processed_at
 stays empty: the event took no effect), and from then on neither processing nor
 the sweeper touches it. So every accepted event either takes effect
@@ -46,8 +46,8 @@ from opsgov.models import GateStatus
 from opsgov.registry import Evidence
 from opsgov.roles import SRE_LEAD
 
-from .models import Integration, RawEvent
-from .tasks import enqueue_process_raw_event
+from ..models import Integration, RawEvent
+from .enqueue import enqueue_process_raw_event
 
 logger = logging.getLogger(__name__)
 

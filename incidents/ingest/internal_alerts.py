@@ -12,7 +12,7 @@ processes what a broker outage left behind.
 
 SLO burn-rate alerts (source "slo", key ``slo:<uuid>:<alert key>``) are stored
 under their SLO's breach key ``slo:<uuid>`` instead, in the shape
-incidents.slo_alerts applies: one incident per SLO breach, whichever of its
+incidents.ingest.slo_alerts applies: one incident per SLO breach, whichever of its
 alerts fire, and no incident at all for ticket-kind alerts (a backlog
 follow-up instead).
 """
@@ -28,10 +28,10 @@ from django.db import IntegrityError, transaction
 from opsgov.events import ServiceAlert
 from opsgov.models import Service
 
+from ..models import Integration, IntegrationKind
 from . import slo_alerts
-from .ingestion import store_raw_event
-from .models import Integration, IntegrationKind
-from .tasks import enqueue_process_raw_event
+from .enqueue import enqueue_process_raw_event
+from .services import store_raw_event
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def pagerduty_event(alert: ServiceAlert) -> dict[str, object]:
 def handle_service_alert(alert: ServiceAlert) -> None:
     """Store the alert as a raw event of the service's internal integration; processed after commit.
 
-    An SLO burn-rate alert is keyed by its SLO (incidents.slo_alerts.internal_event); any other alert by its key.
+    An SLO burn-rate alert is keyed by its SLO (incidents.ingest.slo_alerts.internal_event); any other alert by its key.
     """
     integration = monitoring_integration(alert.service_id)
     if not integration.enabled:

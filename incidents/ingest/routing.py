@@ -1,6 +1,6 @@
 """Routing by label: which service an ingested alert belongs to (DESIGN.md, "Data flow: an alert").
 
-Runs at processing time (incidents.ingestion, in the Celery task), never in the
+Runs at processing time (incidents.ingest.services, in the Celery task), never in the
 HTTP hot path, whose insert stays one statement.
 
 - An external integration names its routing label (Integration.routing_label):
@@ -30,8 +30,7 @@ from django.db.models import F
 
 from opsgov.models import Service
 
-from .ingest.schemas import AlertmanagerAlert, PagerDutyTrigger
-from .models import (
+from ..models import (
     DEFAULT_ROUTING_LABELS,
     Incident,
     Integration,
@@ -40,6 +39,7 @@ from .models import (
     TimelineKind,
     UnknownRoutingValue,
 )
+from .schemas import AlertmanagerAlert, PagerDutyTrigger
 
 #: The integration page and API list the unknown values of this many days.
 UNKNOWN_VALUES_DAYS = 7

@@ -1,4 +1,5 @@
-"""Turning stored RawEvents into incidents: the service behind the ingestion tasks.
+"""Ingestion's writes: storing accepted events (RawEvents), and turning them into incidents, the service behind
+the ingestion tasks (incidents.tasks).
 
 Guarantees:
 - Order per key. `process_raw_event` locks (SELECT ... FOR UPDATE, by id) every
@@ -17,13 +18,13 @@ Guarantees:
   it (order matters); the failure that reaches MAX_ATTEMPTS dead-letters it
   (dead_lettered_at set in the same transaction, processed_at left empty) so
   its key moves on. A dead letter is listed, notified to its owners and fails
-  the incident-management gate until someone replays it (incidents.dead_letters).
+  the incident-management gate until someone replays it (incidents.ingest.dead_letters).
   Transient database errors (OperationalError, InterfaceError) roll everything
   back and are raised for the task to retry.
 - Nothing is left behind. `claim_stale_raw_events` (the sweeper) returns events
   unprocessed (and not dead-lettered) for SWEEP_AFTER, claimed in bounded batches.
 
-Enqueueing (incidents.tasks; DESIGN.md, "Data flow: an alert"):
+Enqueueing (incidents.ingest.enqueue; DESIGN.md, "Data flow: an alert"):
 - The RawEvent is committed before the 202 answer; an on-commit callback that
   never raises has it processed. Publishing one Celery task costs more CPU in
   the web process than the lookup and the insert together (about 0.6 ms
@@ -45,14 +46,14 @@ Enqueueing (incidents.tasks; DESIGN.md, "Data flow: an alert"):
   guarantees above hold as for single events; a retried or redelivered batch
   (acks_late, reject_on_worker_lost) skips the events already processed.
 
-Routing (incidents.routing), at processing time: each alert goes to the service
+Routing (incidents.ingest.routing), at processing time: each alert goes to the service
 its integration's routing label names (slug or alias), else to the
 integration's service, with a timeline note; unknown values are counted for the
 integration page and API. Internal monitoring integrations do not route.
 Grouping and dedupe are per (integration, routed service, key): the partial
 unique constraint `incident_one_open_per_service_key`.
 
-Time truth (incidents.sender_clock): an incident is triggered at the instant
+Time truth (incidents.ingest.sender_clock): an incident is triggered at the instant
 opsgov stored its first event (RawEvent.received_at), acknowledged and resolved
 when opsgov stored those events; a sender's timestamp is kept in the timeline
 and decides the instant only within the policy's
@@ -63,7 +64,7 @@ history import sets other past instants.
 
 Alertmanager (one incident per open groupKey and routed service):
 - Alerts labelled `slo_uuid` (SLO burn-rate rules) are taken out of the group
-  and applied per SLO breach by incidents.slo_alerts (one marked hook), each
+  and applied per SLO breach by incidents.ingest.slo_alerts (one marked hook), each
   to its routed service.
 - The webhook's alerts are split by routed service; each part is applied on its
   own: firing if one of its alerts fires, else resolved.
@@ -131,9 +132,8 @@ from django.utils import timezone
 from opsgov.models import Service
 from opsgov.policy import SOURCE_SEVERITY_MAPPING, get_policy
 
-from . import routing, services, slo_alerts
-from .ingest.schemas import AlertmanagerAlert, AlertmanagerWebhook, PagerDutyTrigger, parse_pagerduty_event
-from .models import (
+from .. import services as lifecycle
+from ..models import (
     OPEN_STATUSES,
     AlertSignal,
     Incident,
@@ -146,6 +146,8 @@ from .models import (
     TimelineKind,
     hash_token,
 )
+from . import routing, slo_alerts
+from .schemas import AlertmanagerAlert, AlertmanagerWebhook, PagerDutyTrigger, parse_pagerduty_event
 from .selectors import signal_statuses
 from .sender_clock import SenderClock, with_note
 
@@ -751,7 +753,7 @@ def _apply_alertmanager(integration: Integration, event: RawEvent) -> Incident |
     """Apply one webhook: its alerts split by routed service, each part to that service's incident of the group."""
     webhook = AlertmanagerWebhook.model_validate(event.payload)
     router = routing.Router(integration)
-    # --- SLO burn-rate hook: alerts labelled slo_uuid are applied per SLO breach (incidents.slo_alerts),
+    # --- SLO burn-rate hook: alerts labelled slo_uuid are applied per SLO breach (incidents.ingest.slo_alerts),
     # each to its routed service; the rest of the group, if any, goes on below.
     rest, slo_incident = slo_alerts.apply_alertmanager(
         integration=integration,
@@ -793,7 +795,7 @@ def _apply_alertmanager_part(
         clock = SenderClock.of(received_at=event.received_at, sender_at=min(alert.startsAt for alert in firing))
 
         def create() -> Incident:
-            return services.incident_create(
+            return lifecycle.incident_create(
                 title=alertmanager_title(webhook),
                 summary=webhook.commonAnnotations.get("description", ""),
                 service=service,
@@ -822,7 +824,7 @@ def _apply_alertmanager_part(
         return open_incident
     ends = [alert.ends_at for alert in alerts if alert.ends_at is not None]
     clock = SenderClock.of(received_at=event.received_at, sender_at=max(ends) if ends else None)
-    return services.incident_resolve(
+    return lifecycle.incident_resolve(
         incident=open_incident,
         at=_resolve_instant(open_incident, clock, now=now),
         message=with_note(f"Resolved by {integration.name}", clock, "the alert ended"),
@@ -853,7 +855,7 @@ def _trigger_signal(trigger: PagerDutyTrigger) -> dict[str, Any]:
 
 
 def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | None:
-    # --- SLO burn-rate hook: the engine's burn-rate alerts, one incident per SLO breach (incidents.slo_alerts).
+    # --- SLO burn-rate hook: the engine's burn-rate alerts, one incident per SLO breach (incidents.ingest.slo_alerts).
     if slo_alerts.is_internal_event(event.payload):
         return slo_alerts.apply_internal(integration=integration, event=event, service=integration.service)
     # --- end of the SLO burn-rate hook
@@ -876,7 +878,7 @@ def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | No
                 )
                 if value
             ]
-            return services.incident_create(
+            return lifecycle.incident_create(
                 title=payload.summary[:255],
                 summary="\n".join(details),
                 service=route.service,
@@ -953,7 +955,7 @@ def _acknowledge_or_resolve(
     if action == "acknowledge":
         if incident.status != IncidentStatus.TRIGGERED:
             return incident  # already acknowledged (or mitigated): nothing to do
-        return services.incident_acknowledge(incident=incident, at=at)
+        return lifecycle.incident_acknowledge(incident=incident, at=at)
     if not integration.auto_resolve:
         TimelineEvent.objects.create(
             incident=incident,
@@ -963,4 +965,4 @@ def _acknowledge_or_resolve(
             data={"event_action": "resolve", "raw_event": str(event.uuid)},
         )
         return incident
-    return services.incident_resolve(incident=incident, at=at, message=f"Resolved by {integration.name}")
+    return lifecycle.incident_resolve(incident=incident, at=at, message=f"Resolved by {integration.name}")

@@ -7,7 +7,7 @@ paths, and both end here:
 
 - internal: monitoring's engine raises an opsgov.events.ServiceAlert per (SLO,
   alert key), key ``slo:<uuid>:<alert key>``, source ``slo``;
-  incidents.internal_alerts stores it as a RawEvent of the service's internal
+  incidents.ingest.internal_alerts stores it as a RawEvent of the service's internal
   integration with the dedup key ``slo:<uuid>`` (:func:`internal_event`), so the
   events of one SLO are applied in order, whichever alert they are about;
 - external: ``manage.py export_prometheus_rules`` writes ``SLOErrorBudgetBurn``
@@ -56,7 +56,7 @@ incidents (incidents.notifications), and a ticket is work to schedule, not an
 interruption: the backlog tracks it to the end, shows it overdue when late and
 feeds gate 4.
 
-incidents.ingestion calls this module from two marked hooks (in
+incidents.ingest.services calls this module from two marked hooks (in
 ``_apply_pagerduty`` and ``_apply_alertmanager``); it imports nothing from
 ingestion, which passes in what it decides (service, per-alert severity).
 """
@@ -77,9 +77,8 @@ from opsgov.models import Service
 from opsgov.policy import get_policy
 from opsgov.sla import due_at, policy_calendar
 
-from . import services
-from .ingest.schemas import AlertmanagerAlert, AlertmanagerWebhook
-from .models import (
+from .. import services as lifecycle
+from ..models import (
     ACTION_OPEN_STATUSES,
     OPEN_STATUSES,
     ActionItem,
@@ -90,6 +89,7 @@ from .models import (
     TimelineEvent,
     TimelineKind,
 )
+from .schemas import AlertmanagerAlert, AlertmanagerWebhook
 from .selectors import signal_statuses
 
 #: The label of an exported burn-rate rule that names its SLO (monitoring.prometheus_rules).
@@ -210,7 +210,7 @@ def _apply_page_signals(
         if not firing:
             return None  # clearings of a breach already resolved (or never seen): nothing to do
         first = firing[0]
-        incident = services.incident_create(
+        incident = lifecycle.incident_create(
             title=first.title[:255],
             summary=first.detail,
             service=service,
@@ -264,7 +264,7 @@ def _apply_page_signals(
     if not integration.auto_resolve:
         return incident
     last_change = max(t for t in (incident.triggered_at, incident.acknowledged_at, incident.mitigated_at) if t)
-    return services.incident_resolve(
+    return lifecycle.incident_resolve(
         incident=incident,
         at=min(max(cleared_at, last_change), now),
         message=f"Resolved by {integration.name}: every burn-rate alert of the SLO has cleared",
@@ -286,8 +286,8 @@ def _raise_severity(incident: Incident, joined: list[BurnRateSignal]) -> Inciden
         return incident
     before = incident.severity
     names = ", ".join(sorted({signal.alert for signal in joined if signal.severity == worst}))
-    incident = services.incident_update(incident=incident, data={"severity": worst})
-    services.incident_add_note(
+    incident = lifecycle.incident_update(incident=incident, data={"severity": worst})
+    lifecycle.incident_add_note(
         incident=incident,
         message=f"Severity raised from {before} to {worst}: burn-rate alert {names} ({worst}) joined this breach.",
     )

@@ -1,13 +1,13 @@
 """Escalation and the response target of incidents: who is notified while nobody acknowledges.
 
-Starting (`start`, called by `services.incident_create` in its transaction)
----------------------------------------------------------------------------
+Starting (`start`, called by `incidents.services.incident_create` in its transaction)
+-------------------------------------------------------------------------------------
 - `response_due_at` = the severity's response target counted from the trigger
   on the SLA clock (`opsgov.sla.due_at`): 24x7 for "1 hour", business time
   for SEV-4's "1 business day" (a Friday-afternoon SEV-4 is due on Monday).
 - `escalation_policy` = the service's policy (`ServiceEscalation`), if any;
   then `next_escalation_at` = trigger + level 1's delay (normally 0: at once).
-  The beat task `notify_tasks.escalate_due_incidents` picks due incidents up
+  The beat task `incidents.notify_tasks.escalate_due_incidents` picks due incidents up
   within a minute; for immediacy an `escalate_incident` task is also enqueued
   when the transaction commits. A broker outage never breaks the creation:
   the enqueue is logged and skipped, and the beat task does the work.
@@ -43,7 +43,7 @@ by `response_due_at`, False after it. An incident still unacknowledged when
 the beat task) with a timeline entry, once: the mark is a conditional UPDATE
 on `response_met IS NULL`. Any status change out of "triggered"
 (acknowledge, mitigate, resolve, cancel) stops the escalation
-(`on_transition`, called by `services._transition`).
+(`on_transition`, called by `incidents.services._transition`).
 """
 
 from __future__ import annotations
@@ -58,10 +58,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from opsgov.policy import get_policy
+from opsgov.publishing import publish
 from opsgov.sla import due_at, policy_calendar
 
-from . import notifications
-from .models import (
+from .. import notifications
+from ..models import (
     OPEN_STATUSES,
     EscalationLevel,
     Incident,
@@ -70,8 +71,13 @@ from .models import (
     TimelineEvent,
     TimelineKind,
 )
+from .selectors import on_call_at
 
 logger = logging.getLogger(__name__)
+
+#: The task that runs one escalation step (incidents.notify_tasks), published by name: the tasks module
+#: imports this one.
+ESCALATE_TASK = "incidents.notify_tasks.escalate_incident"
 
 #: Most incidents one beat run escalates; the rest wait for the next run (a minute later).
 BATCH_SIZE = 200
@@ -223,8 +229,6 @@ def _level_recipients(level: EscalationLevel, now: datetime) -> tuple[list[Any],
     notes: list[str] = []
     if level.schedule is not None:
         try:
-            from .oncall import on_call_at
-
             person = on_call_at(level.schedule, now)
         except Exception:  # the named users must still be notified when the on-call lookup breaks
             logger.exception("Could not compute who is on call for schedule %s", level.schedule_id)
@@ -367,10 +371,17 @@ def _local(at: datetime) -> str:
 # --- Enqueueing --------------------------------------------------------------------------
 
 
-def _enqueue_step_on_commit(incident_id: int, level: int, scheduled_at: datetime) -> None:
-    from . import notify_tasks
-
-    transaction.on_commit(
-        lambda: notify_tasks.enqueue_escalation(incident_id, level, scheduled_at),
-        robust=True,
+def enqueue_step(incident_id: int, level: int, scheduled_at: datetime) -> bool:
+    """Publish the escalation step; False (logged) when the broker is unreachable: the beat task covers it."""
+    return publish(
+        ESCALATE_TASK,
+        (incident_id, level, scheduled_at.isoformat()),
+        logger=logger,
+        what="escalation of incident %s",
+        what_args=(incident_id,),
+        then="the beat task will run it",
     )
+
+
+def _enqueue_step_on_commit(incident_id: int, level: int, scheduled_at: datetime) -> None:
+    transaction.on_commit(lambda: enqueue_step(incident_id, level, scheduled_at), robust=True)

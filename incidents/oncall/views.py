@@ -1,8 +1,10 @@
-"""HTML pages of on-call: who is on call now on every schedule, and one schedule's next 14 days.
+"""HTML pages of on-call: who is on call now on every schedule, one schedule's next 14 days, and the
+escalation policies (which services use them and who each level wakes).
 
-Read-only; schedules are managed through the API and the admin site. Times are
-shown in each schedule's own time zone, days are its local days (23 or 25 hours
-long on DST changes), and stretches with nobody on call are shown as gaps.
+Read-only; schedules and policies are managed through the API and the admin
+site (a policy's levels inline). Times are shown in each schedule's own time
+zone, days are its local days (23 or 25 hours long on DST changes), and
+stretches with nobody on call are shown as gaps.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -17,8 +20,16 @@ from django.utils import timezone
 from opsgov.formatting import format_duration
 from opsgov.sla import first_instant_showing
 
-from . import oncall
-from .models import RotationKind, Schedule, ScheduleLayer, ScheduleOverride
+from ..models import (
+    EscalationLevel,
+    EscalationPolicy,
+    RotationKind,
+    Schedule,
+    ScheduleLayer,
+    ScheduleOverride,
+    ServiceEscalation,
+)
+from . import selectors
 
 #: How many local days the schedule page shows.
 DAYS_SHOWN = 14
@@ -32,7 +43,7 @@ class Segment:
     end: datetime
     start_label: str
     end_label: str
-    shift: oncall.Shift | None
+    shift: selectors.Shift | None
     offset: float  # percent of the day before it
     width: float  # percent of the day it takes
 
@@ -64,10 +75,12 @@ def _label(at: datetime, zone: tzinfo, day_end: datetime) -> str:
     return "24:00" if at == day_end else at.astimezone(zone).strftime("%H:%M")
 
 
-def _days(found: list[oncall.Shift], zone: tzinfo, first_day: date) -> list[Day]:
+def _days(found: list[selectors.Shift], zone: tzinfo, first_day: date) -> list[Day]:
     """The shifts and gaps of each local day from `first_day`, clipped to the day."""
-    holes = oncall.gaps_between(found, _midnight(first_day, zone), _midnight(first_day + timedelta(DAYS_SHOWN), zone))
-    pieces: list[tuple[datetime, datetime, oncall.Shift | None]] = sorted(
+    holes = selectors.gaps_between(
+        found, _midnight(first_day, zone), _midnight(first_day + timedelta(DAYS_SHOWN), zone)
+    )
+    pieces: list[tuple[datetime, datetime, selectors.Shift | None]] = sorted(
         [(shift.start, shift.end, shift) for shift in found] + [(low, high, None) for low, high in holes],
         key=lambda piece: piece[0],
     )
@@ -129,8 +142,8 @@ class LayerRow:
 def oncall_now_view(request: HttpRequest) -> HttpResponse:
     """Every schedule: who is on call now, until when, and who is next (a fixed number of queries)."""
     now = timezone.now()
-    schedules = list(oncall.schedule_queryset(overrides_after=now))
-    statuses = [oncall.on_call_status(schedule, now) for schedule in schedules]
+    schedules = list(selectors.schedule_queryset(overrides_after=now))
+    statuses = [selectors.on_call_status(schedule, now) for schedule in schedules]
     context = {
         "statuses": statuses,
         "now": now,
@@ -142,17 +155,17 @@ def oncall_now_view(request: HttpRequest) -> HttpResponse:
 def schedule_detail_view(request: HttpRequest, slug: str) -> HttpResponse:
     """One schedule's next 14 local days: a bar and a list per day, overrides marked, gaps in red."""
     probe = get_object_or_404(Schedule.objects.only("time_zone"), slug=slug)
-    zone = oncall.zone_of(probe)
+    zone = selectors.zone_of(probe)
     now = timezone.now()
     first_day = now.astimezone(zone).date()
     start, end = _midnight(first_day, zone), _midnight(first_day + timedelta(DAYS_SHOWN), zone)
-    schedule = get_object_or_404(oncall.schedule_queryset(overrides_after=start, overrides_before=end), slug=slug)
-    found = oncall.shifts(schedule, start, end)
+    schedule = get_object_or_404(selectors.schedule_queryset(overrides_after=start, overrides_before=end), slug=slug)
+    found = selectors.shifts(schedule, start, end)
     days = _days(found, zone, first_day)
     overrides: list[ScheduleOverride] = list(schedule.overrides.all())
     context = {
         "schedule": schedule,
-        "status": oncall.on_call_status(schedule, now),
+        "status": selectors.on_call_status(schedule, now),
         "layers": [LayerRow(layer) for layer in schedule.layers.all()],
         "overrides": overrides,
         "days": days,
@@ -161,7 +174,40 @@ def schedule_detail_view(request: HttpRequest, slug: str) -> HttpResponse:
         "days_shown": DAYS_SHOWN,
         "gap_days": sum(1 for day in days if day.has_gap),
         "gap_total": format_duration(
-            sum((high - low for low, high in oncall.gaps_between(found, start, end)), timedelta())
+            sum((high - low for low, high in selectors.gaps_between(found, start, end)), timedelta())
         ),
     }
     return render(request, "incidents/oncall/schedule_detail.html", context)
+
+
+# --- Escalation policies ---------------------------------------------------------------------
+
+
+def _policies() -> QuerySet[EscalationPolicy]:
+    levels = EscalationLevel.objects.select_related("schedule").prefetch_related("users").order_by("position")
+    links = ServiceEscalation.objects.select_related("service").order_by("service__name")
+    return EscalationPolicy.objects.prefetch_related(
+        Prefetch("levels", queryset=levels), Prefetch("service_links", queryset=links)
+    )
+
+
+def escalation_policy_list_view(request: HttpRequest) -> HttpResponse:
+    return render(request, "incidents/escalation/policy_list.html", {"policies": list(_policies())})
+
+
+def escalation_policy_detail_view(request: HttpRequest, slug: str) -> HttpResponse:
+    policy = get_object_or_404(_policies(), slug=slug)
+    now = timezone.now()
+    schedules = {
+        schedule.pk: schedule
+        for schedule in selectors.schedule_queryset(overrides_after=now, overrides_before=now).filter(
+            pk__in=[level.schedule_id for level in policy.levels.all() if level.schedule_id]
+        )
+    }
+    rows = []
+    waited = 0
+    for level in policy.levels.all():
+        waited += level.delay_minutes
+        holder = selectors.on_call_at(schedules[level.schedule_id], now) if level.schedule_id else None
+        rows.append({"level": level, "after_minutes": waited, "on_call": holder, "users": list(level.users.all())})
+    return render(request, "incidents/escalation/policy_detail.html", {"policy": policy, "rows": rows, "now": now})

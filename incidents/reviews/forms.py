@@ -1,7 +1,7 @@
 """Forms of the review and backlog pages.
 
 They check input shapes only; the workflow rules (what may change when, what a
-submission needs) and their messages come from incidents.reviews.
+submission needs) and their messages come from incidents.reviews.services.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
-from .models import ActionItem, ActionPriority, ActionStatus, Incident, PostIncidentReview, ReviewRevision
+from ..models import ActionItem, ActionPriority, ActionStatus, Incident, PostIncidentReview, ReviewRevision
 
 SECTION_HELP: dict[str, str] = {
     "summary": "What happened, in a few sentences, for someone who was not there.",

@@ -41,7 +41,7 @@ from opsgov.models import Service
 from opsgov.policy import get_policy
 from opsgov.registry import WINDOWS, MetricDefinition, MetricValue, metrics
 
-from .review_selectors import ClosingCounts, closing_counts_by_service, total
+from .selectors import ClosingCounts, closing_counts_by_service, total
 
 KEY = "action_item_closing_rate"
 GLOBAL = "global"

@@ -30,8 +30,8 @@ from opsgov.filters import BooleanFilter, IntegerFilter, SearchFilterSet
 from opsgov.models import Service
 from opsgov.policy import get_policy
 
-from .filters import ServiceSlugFilter
-from .models import (
+from ..filters import ServiceSlugFilter
+from ..models import (
     ACTION_OPEN_STATUSES,
     ActionItem,
     ActionPriority,
@@ -269,7 +269,7 @@ class ActionItemFilterSet(SearchFilterSet):
 
 @dataclass(frozen=True)
 class ClosingCounts:
-    """The three counts of the closing rate for one scope and window (see incidents.review_metrics)."""
+    """The three counts of the closing rate for one scope and window (see incidents.reviews.metrics)."""
 
     closed: int = 0
     open_at_start: int = 0

@@ -77,7 +77,7 @@ from opsgov.policy import get_policy
 from opsgov.roles import TECH_LEAD
 from opsgov.sla import due_at, policy_calendar
 
-from .models import (
+from ..models import (
     ACTION_OPEN_STATUSES,
     ActionItem,
     ActionPriority,

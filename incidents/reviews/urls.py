@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import review_views as views
+from . import views
 
 urlpatterns = [
     path("reviews/", views.review_list_view, name="review-list"),

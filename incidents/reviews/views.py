@@ -1,6 +1,6 @@
 """HTML pages of post-incident reviews and the improvement backlog.
 
-Reads go through incidents.review_selectors, writes through incidents.reviews.
+Reads go through incidents.reviews.selectors, writes through incidents.reviews.services.
 Every page needs a login (LoginRequiredMiddleware); changing anything needs
 the matching model permission, approving the Tech Lead role. A refused action
 is shown as a message (post/redirect/get); a submission missing sections
@@ -22,10 +22,10 @@ from django.views.decorators.http import require_POST
 from opsgov.errors import DomainError
 from opsgov.views import OneOfSelect, filter_data, list_context, paginate
 
-from . import reviews
-from .models import ActionItem, ActionStatus, Incident, PostIncidentReview, ReviewStatus
-from .review_forms import ActionItemForm, CloseForm, ReviewForm, action_item_formset
-from .review_selectors import (
+from ..models import ActionItem, ActionStatus, Incident, PostIncidentReview, ReviewStatus
+from . import services
+from .forms import ActionItemForm, CloseForm, ReviewForm, action_item_formset
+from .selectors import (
     ActionItemFilterSet,
     ReviewFilterSet,
     action_item_list,
@@ -106,7 +106,7 @@ def _detail_context(
         "sections": _sections(review),
         "submit_errors": submit_errors or {},
         "can_submit": editable and review.status == ReviewStatus.DRAFT,
-        "can_approve": review.status == ReviewStatus.IN_REVIEW and reviews.is_tech_lead(user) and not contributed,
+        "can_approve": review.status == ReviewStatus.IN_REVIEW and services.is_tech_lead(user) and not contributed,
         "contributed": contributed,
         "content_editors": current_editors,
         "correction": correction,
@@ -117,7 +117,7 @@ def _detail_context(
 
 
 def _sections(text: Any) -> list[tuple[str, str]]:
-    return [(label, getattr(text, name)) for name, label in reviews.SECTIONS]
+    return [(label, getattr(text, name)) for name, label in services.SECTIONS]
 
 
 def _review(pk: int) -> PostIncidentReview:
@@ -131,7 +131,7 @@ def review_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "incidents/reviews/review_detail.html", _detail_context(request, review))
     _require(request, CHANGE_REVIEW, "changing reviews")
     if review.status == ReviewStatus.PUBLISHED:
-        messages.error(request, reviews.ReviewFinalError(review).message)
+        messages.error(request, services.ReviewFinalError(review).message)
         return redirect(review)
     items = list(review_action_items(review))
     form = ReviewForm.for_review(review, request.POST)
@@ -156,7 +156,7 @@ def _save(
     request: HttpRequest, review: PostIncidentReview, form: ReviewForm, formset: Any, items: dict[int, ActionItem]
 ) -> None:
     """Save the sections and every changed row of the inline action items, all or nothing."""
-    reviews.review_update(review=review, data=dict(form.cleaned_data), actor=request.user)
+    services.review_update(review=review, data=dict(form.cleaned_data), actor=request.user)
     for row in formset.forms:
         data = row.cleaned_data
         if not data:
@@ -168,29 +168,29 @@ def _save(
         status = data["status"]
         if item is None:
             _require(request, ADD_ITEM, "adding action items")
-            item = reviews.action_item_create(review=review, **fields, actor=request.user)
-            if status in reviews.CLOSED_STATUSES:
-                reviews.action_item_close(item=item, resolution=status)
+            item = services.action_item_create(review=review, **fields, actor=request.user)
+            if status in services.CLOSED_STATUSES:
+                services.action_item_close(item=item, resolution=status)
             elif status != ActionStatus.OPEN:
-                reviews.action_item_update(item=item, data={"status": status})
+                services.action_item_update(item=item, data={"status": status})
             continue
         if not row.has_changed():
             continue
         _require(request, CHANGE_ITEM, "changing action items")
-        was_closed = item.status in reviews.CLOSED_STATUSES
-        if was_closed and status not in reviews.CLOSED_STATUSES:
-            item = reviews.action_item_reopen(item=item)
-        if status in reviews.CLOSED_STATUSES:
-            reviews.action_item_update(item=item, data=fields, actor=request.user)
+        was_closed = item.status in services.CLOSED_STATUSES
+        if was_closed and status not in services.CLOSED_STATUSES:
+            item = services.action_item_reopen(item=item)
+        if status in services.CLOSED_STATUSES:
+            services.action_item_update(item=item, data=fields, actor=request.user)
             if not was_closed:
-                reviews.action_item_close(item=item, resolution=status)
+                services.action_item_close(item=item, resolution=status)
         else:
-            reviews.action_item_update(item=item, data={**fields, "status": status}, actor=request.user)
+            services.action_item_update(item=item, data={**fields, "status": status}, actor=request.user)
 
 
 def _submit(request: HttpRequest, review: PostIncidentReview) -> HttpResponse:
     try:
-        reviews.review_submit(review=review, actor=request.user)
+        services.review_submit(review=review, actor=request.user)
     except ValidationError as exc:
         review = _review(review.pk)
         context = _detail_context(request, review, submit_errors=exc.message_dict)
@@ -210,11 +210,11 @@ def review_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def review_approve_view(request: HttpRequest, pk: int) -> HttpResponseRedirect:
-    if not reviews.is_tech_lead(request.user):
+    if not services.is_tech_lead(request.user):
         raise PermissionDenied("Only a Tech Lead can approve a post-incident review.")
     review = get_object_or_404(review_detail(), pk=pk)
     try:
-        reviews.review_approve(review=review, actor=request.user)
+        services.review_approve(review=review, actor=request.user)
     except (PermissionDenied, DomainError, ValidationError) as exc:
         messages.error(request, f"Could not approve the review: {_reason(exc)}")
     else:
@@ -224,11 +224,11 @@ def review_approve_view(request: HttpRequest, pk: int) -> HttpResponseRedirect:
 
 @require_POST
 def review_return_view(request: HttpRequest, pk: int) -> HttpResponseRedirect:
-    if not reviews.is_tech_lead(request.user):
+    if not services.is_tech_lead(request.user):
         raise PermissionDenied("Only a Tech Lead can send a review back.")
     review = get_object_or_404(review_detail(), pk=pk)
     try:
-        reviews.review_return_to_draft(review=review, actor=request.user)
+        services.review_return_to_draft(review=review, actor=request.user)
     except DomainError as exc:
         messages.error(request, f"Could not send the review back: {exc.message}")
     else:
@@ -256,7 +256,7 @@ def _correction_context(
         "sections": _sections(correction),
         "contributed": contributed,
         "can_submit": editable and correction.status == ReviewStatus.DRAFT,
-        "can_approve": correction.status == ReviewStatus.IN_REVIEW and reviews.is_tech_lead(user) and not contributed,
+        "can_approve": correction.status == ReviewStatus.IN_REVIEW and services.is_tech_lead(user) and not contributed,
         "submit_errors": {},
         **extra,
     }
@@ -277,13 +277,13 @@ def review_correction_view(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return render(request, template, _correction_context(request, review, correction, form=form), status=400)
     try:
-        reviews.review_correction_update(review=review, data=dict(form.cleaned_data), actor=request.user)
+        services.review_correction_update(review=review, data=dict(form.cleaned_data), actor=request.user)
     except DomainError as exc:
         messages.error(request, f"Could not save the correction: {exc.message}")
         return redirect("review-detail", pk=review.pk)
     if request.POST.get("intent") == "submit":
         try:
-            reviews.review_correction_submit(review=review, actor=request.user)
+            services.review_correction_submit(review=review, actor=request.user)
         except ValidationError as exc:
             review = _review(pk)
             correction = review_correction(review)
@@ -303,7 +303,9 @@ def review_correction_start_view(request: HttpRequest, pk: int) -> HttpResponseR
     _require(request, CHANGE_REVIEW, "correcting reviews")
     review = get_object_or_404(review_detail(), pk=pk)
     try:
-        reviews.review_correction_start(review=review, actor=request.user, reason=request.POST.get("reason", "")[:2000])
+        services.review_correction_start(
+            review=review, actor=request.user, reason=request.POST.get("reason", "")[:2000]
+        )
     except DomainError as exc:
         messages.error(request, f"Could not start a correction: {exc.message}")
         return redirect(review)
@@ -313,11 +315,11 @@ def review_correction_start_view(request: HttpRequest, pk: int) -> HttpResponseR
 
 @require_POST
 def review_correction_approve_view(request: HttpRequest, pk: int) -> HttpResponseRedirect:
-    if not reviews.is_tech_lead(request.user):
+    if not services.is_tech_lead(request.user):
         raise PermissionDenied("Only a Tech Lead can approve a correction.")
     review = get_object_or_404(review_detail(), pk=pk)
     try:
-        reviews.review_correction_approve(review=review, actor=request.user)
+        services.review_correction_approve(review=review, actor=request.user)
     except (PermissionDenied, DomainError, ValidationError) as exc:
         messages.error(request, f"Could not approve the correction: {_reason(exc)}")
         return redirect("review-correction", pk=review.pk)
@@ -327,11 +329,11 @@ def review_correction_approve_view(request: HttpRequest, pk: int) -> HttpRespons
 
 @require_POST
 def review_correction_return_view(request: HttpRequest, pk: int) -> HttpResponseRedirect:
-    if not reviews.is_tech_lead(request.user):
+    if not services.is_tech_lead(request.user):
         raise PermissionDenied("Only a Tech Lead can send a correction back.")
     review = get_object_or_404(review_detail(), pk=pk)
     try:
-        reviews.review_correction_return_to_draft(review=review, actor=request.user)
+        services.review_correction_return_to_draft(review=review, actor=request.user)
     except DomainError as exc:
         messages.error(request, f"Could not send the correction back: {exc.message}")
     else:
@@ -355,7 +357,7 @@ def review_start_view(request: HttpRequest, number: int) -> HttpResponseRedirect
     existing = PostIncidentReview.objects.filter(incident=incident).first()
     if existing is not None:
         return redirect(existing)
-    review = reviews.review_start(incident=incident, actor=request.user)
+    review = services.review_start(incident=incident, actor=request.user)
     messages.success(request, f"Review of {incident.public_id} started.")
     return redirect(review)
 
@@ -363,7 +365,7 @@ def review_start_view(request: HttpRequest, number: int) -> HttpResponseRedirect
 def review_export_view(request: HttpRequest, pk: int) -> HttpResponse:
     """The review as a Markdown file (post-mortem structure, action items as a table)."""
     review = get_object_or_404(review_detail(), pk=pk)
-    response = HttpResponse(reviews.review_markdown(review), content_type="text/markdown; charset=utf-8")
+    response = HttpResponse(services.review_markdown(review), content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="review-{review.incident.public_id}.md"'
     return response
 
@@ -390,7 +392,7 @@ def action_item_create_view(request: HttpRequest) -> HttpResponse:
     form = ActionItemForm(request.POST or None, initial={"incident": request.GET.get("incident")})
     if request.method == "POST" and form.is_valid():
         try:
-            item = reviews.action_item_create(**form.cleaned_data, actor=request.user)
+            item = services.action_item_create(**form.cleaned_data, actor=request.user)
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
@@ -409,7 +411,7 @@ def action_item_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         assert form is not None
         if form.is_valid():
             try:
-                reviews.action_item_update(item=item, data=dict(form.cleaned_data), actor=request.user)
+                services.action_item_update(item=item, data=dict(form.cleaned_data), actor=request.user)
             except DomainError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
@@ -420,7 +422,7 @@ def action_item_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "form": form,
         "close_form": CloseForm(),
         "can_change": can_change,
-        "is_closed": item.status in reviews.CLOSED_STATUSES,
+        "is_closed": item.status in services.CLOSED_STATUSES,
     }
     status = 400 if form is not None and form.is_bound and form.errors else 200
     return render(request, "incidents/reviews/action_item_detail.html", context, status=status)
@@ -435,7 +437,7 @@ def action_item_close_view(request: HttpRequest, pk: int) -> HttpResponseRedirec
         messages.error(request, "Choose done or won't do.")
         return redirect(item)
     try:
-        item = reviews.action_item_close(item=item, resolution=form.cleaned_data["resolution"])
+        item = services.action_item_close(item=item, resolution=form.cleaned_data["resolution"])
     except DomainError as exc:
         messages.error(request, f"Could not close the item: {exc.message}")
     else:
@@ -448,7 +450,7 @@ def action_item_reopen_view(request: HttpRequest, pk: int) -> HttpResponseRedire
     _require(request, CHANGE_ITEM, "reopening action items")
     item = get_object_or_404(ActionItem, pk=pk)
     try:
-        reviews.action_item_reopen(item=item)
+        services.action_item_reopen(item=item)
     except DomainError as exc:
         messages.error(request, f"Could not reopen the item: {exc.message}")
     else:

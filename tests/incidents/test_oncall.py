@@ -21,9 +21,9 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from incidents import oncall_services as services
 from incidents.models import RotationKind, Schedule, ScheduleLayer
-from incidents.oncall import (
+from incidents.oncall import services
+from incidents.oncall.selectors import (
     OVERRIDE_SOURCE,
     Shift,
     gaps,

@@ -18,7 +18,7 @@ import time_machine
 from incidents import metrics
 from incidents.context import incident_context
 from incidents.models import ActionItem, Incident, IncidentStatus, RawEvent, TimelineKind
-from incidents.reviews import action_item_close
+from incidents.reviews.services import action_item_close
 from monitoring import engine
 from monitoring.prometheus_rules import slo_group, slo_page_url
 from monitoring.sli import SLIReading, record_sli

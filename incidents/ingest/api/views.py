@@ -1,4 +1,4 @@
-"""Dead-letter API (incidents.dead_letters): the accepted events whose processing failed, and their replay.
+"""Dead-letter API (incidents.ingest.dead_letters): the accepted events whose processing failed, and their replay.
 
 GET /api/v1/dead-letters/ lists them newest first (cursor-paginated, `?integration=<uuid>`);
 POST /api/v1/dead-letters/<uuid>/replay/ takes one off the list and has it processed again
@@ -23,8 +23,8 @@ from opsgov.api.pagination import CursorPagination
 from opsgov.api.permissions import RoleModelPermissions
 from opsgov.filters import FilterSet
 
+from ...models import RawEvent
 from .. import dead_letters
-from ..models import RawEvent
 
 
 class DeadLetterSerializer(serializers.ModelSerializer):

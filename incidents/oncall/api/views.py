@@ -1,4 +1,5 @@
-"""On-call API: schedules with their layers and overrides, computed shifts, and who is on call now.
+"""On-call API: schedules with their layers and overrides, computed shifts, who is on call now, and
+escalation policies.
 
 Routes (under /api/v1/):
 
@@ -8,10 +9,12 @@ Routes (under /api/v1/):
   shift 0); a PATCH with ``members`` replaces the whole order;
 * ``schedules/<slug>/overrides/`` and ``.../overrides/<id>/``: the overrides;
 * ``schedules/<slug>/shifts/?start=&end=``: the computed shifts and gaps;
-* ``oncall/now/``: every schedule with who holds it now, until when, who is next.
+* ``oncall/now/``: every schedule with who holds it now, until when, who is next;
+* ``escalation-policies/`` and ``escalation-policies/<slug>/``: the policies
+  with their ordered levels and covered services, written as one document.
 
-Thin: every write goes through incidents.oncall_services (validation errors
-answer 400 with field paths), every computation through incidents.oncall.
+Thin: every write goes through incidents.selectors.services (validation errors
+answer 400 with field paths), every computation through incidents.selectors.selectors.
 Computed instants are shown in the schedule's time zone, with their offset.
 """
 
@@ -21,8 +24,9 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_field, extend_schema_view
@@ -33,12 +37,19 @@ from rest_framework.response import Response
 
 from opsgov.api.pagination import CursorPagination
 from opsgov.api.strict import StrictModelSerializer
-from opsgov.models import Team
+from opsgov.models import Service, Team
 
-from .. import oncall
-from .. import oncall_services as services
-from ..models import RotationKind, Schedule, ScheduleLayer, ScheduleOverride
-from .serializers import AwareDateTimeField
+from ...fields import AwareDateTimeField
+from ...models import (
+    EscalationLevel,
+    EscalationPolicy,
+    RotationKind,
+    Schedule,
+    ScheduleLayer,
+    ScheduleOverride,
+    ServiceEscalation,
+)
+from .. import selectors, services
 
 #: The range of the shifts endpoint when none is given.
 DEFAULT_RANGE = timedelta(days=14)
@@ -224,8 +235,8 @@ class ShiftRangeSerializer(serializers.Serializer):
         end = attrs.get("end") or start + DEFAULT_RANGE
         if end <= start:
             raise serializers.ValidationError({"end": "Must be after start."})
-        if end - start > oncall.MAX_RANGE:
-            raise serializers.ValidationError({"end": f"At most {oncall.MAX_RANGE.days} days after start."})
+        if end - start > selectors.MAX_RANGE:
+            raise serializers.ValidationError({"end": f"At most {selectors.MAX_RANGE.days} days after start."})
         return {"start": start, "end": end}
 
 
@@ -252,18 +263,18 @@ ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
 class ScheduleViewSet(viewsets.ModelViewSet):
     """On-call schedules, by slug."""
 
-    queryset = oncall.schedule_queryset(overrides=False)
+    queryset = selectors.schedule_queryset(overrides=False)
     serializer_class = ScheduleSerializer
     lookup_field = "slug"
     filter_backends: list[type] = []
 
     def perform_create(self, serializer: Any) -> None:
         schedule = services.schedule_create(**serializer.validated_data)
-        serializer.instance = oncall.schedule_queryset(overrides=False).get(pk=schedule.pk)
+        serializer.instance = selectors.schedule_queryset(overrides=False).get(pk=schedule.pk)
 
     def perform_update(self, serializer: Any) -> None:
         schedule = services.schedule_update(schedule=serializer.instance, data=dict(serializer.validated_data))
-        serializer.instance = oncall.schedule_queryset(overrides=False).get(pk=schedule.pk)
+        serializer.instance = selectors.schedule_queryset(overrides=False).get(pk=schedule.pk)
 
     def perform_destroy(self, instance: Schedule) -> None:
         services.schedule_delete(schedule=instance)
@@ -278,9 +289,11 @@ class ScheduleViewSet(viewsets.ModelViewSet):
         query = ShiftRangeSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         start, end = query.validated_data["start"], query.validated_data["end"]
-        schedule = get_object_or_404(oncall.schedule_queryset(overrides_after=start, overrides_before=end), slug=slug)
-        zone = oncall.zone_of(schedule)
-        found = oncall.shifts(schedule, start, end)
+        schedule = get_object_or_404(
+            selectors.schedule_queryset(overrides_after=start, overrides_before=end), slug=slug
+        )
+        zone = selectors.zone_of(schedule)
+        found = selectors.shifts(schedule, start, end)
         data = {
             "schedule": schedule.slug,
             "time_zone": schedule.time_zone,
@@ -299,7 +312,7 @@ class ScheduleViewSet(viewsets.ModelViewSet):
             ],
             "gaps": [
                 {"start": low.astimezone(zone), "end": high.astimezone(zone)}
-                for low, high in oncall.gaps_between(found, start, end)
+                for low, high in selectors.gaps_between(found, start, end)
             ],
         }
         return Response(ScheduleShiftsSerializer(data).data)
@@ -430,19 +443,19 @@ class OnCallNowView(generics.ListAPIView):
     filter_backends: list[type] = []
 
     def get_queryset(self) -> QuerySet[Schedule]:
-        return oncall.schedule_queryset(overrides_after=timezone.now())
+        return selectors.schedule_queryset(overrides_after=timezone.now())
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         now = timezone.now()
         page = self.paginate_queryset(self.get_queryset())
         assert page is not None  # every list is paginated
-        rows = [_now_row(oncall.on_call_status(schedule, now)) for schedule in page]
+        rows = [_now_row(selectors.on_call_status(schedule, now)) for schedule in page]
         return self.get_paginated_response(OnCallNowSerializer(rows, many=True).data)
 
 
-def _now_row(status: oncall.OnCallStatus) -> dict[str, Any]:
+def _now_row(status: selectors.OnCallStatus) -> dict[str, Any]:
     schedule = status.schedule
-    zone = oncall.zone_of(schedule)
+    zone = selectors.zone_of(schedule)
     return {
         "schedule": schedule.slug,
         "name": schedule.name,
@@ -453,3 +466,90 @@ def _now_row(status: oncall.OnCallStatus) -> dict[str, Any]:
         "next": status.next_user.get_username() if status.next_user else None,
         "next_start": status.next_start.astimezone(zone) if status.next_start else None,
     }
+
+
+# --- Escalation policies ---------------------------------------------------------------------
+
+
+class EscalationLevelSerializer(StrictModelSerializer):
+    schedule = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Schedule.objects.all(), allow_null=True, required=False
+    )
+    users = serializers.SlugRelatedField(
+        slug_field="username", queryset=get_user_model().objects.filter(is_active=True), many=True, required=False
+    )
+
+    class Meta:
+        model = EscalationLevel
+        fields = ["position", "delay_minutes", "schedule", "users"]
+        read_only_fields = ["position"]
+
+
+class EscalationPolicySerializer(StrictModelSerializer):
+    levels = EscalationLevelSerializer(many=True, required=False, help_text="In order; replaces all levels.")
+    services = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Service.objects.all(),
+        many=True,
+        required=False,
+        help_text="Services whose policy this is (a service moves here from its previous policy).",
+    )
+
+    class Meta:
+        model = EscalationPolicy
+        fields = ["id", "slug", "name", "description", "levels", "services", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def to_representation(self, instance: EscalationPolicy) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["services"] = [link.service.slug for link in instance.service_links.all()]
+        return data
+
+
+def _levels(data: list[dict[str, Any]] | None) -> list[services.LevelSpec] | None:
+    if data is None:
+        return None
+    return [
+        services.LevelSpec(
+            delay_minutes=item.get("delay_minutes", 0), schedule=item.get("schedule"), users=item.get("users", [])
+        )
+        for item in data
+    ]
+
+
+class EscalationPolicyViewSet(viewsets.ModelViewSet):
+    """Escalation policies. Level 1 is notified at once (after its delay); each next level after its
+    delay while the incident stays unacknowledged."""
+
+    serializer_class = EscalationPolicySerializer
+    lookup_field = "slug"
+    ordering = ["name"]
+    ordering_fields = ["name", "slug"]
+
+    def get_queryset(self) -> QuerySet[EscalationPolicy]:
+        levels = EscalationLevel.objects.select_related("schedule").prefetch_related("users").order_by("position")
+        links = ServiceEscalation.objects.select_related("service").order_by("service__slug")
+        return EscalationPolicy.objects.prefetch_related(
+            Prefetch("levels", queryset=levels), Prefetch("service_links", queryset=links)
+        ).order_by("name")
+
+    def perform_create(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        serializer.instance = services.policy_create(
+            slug=data["slug"],
+            name=data["name"],
+            description=data.get("description", ""),
+            levels=_levels(data.get("levels")) or [],
+            services=data.get("services", []),
+        )
+
+    def perform_update(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        levels = _levels(data.pop("levels", None))
+        covered = data.pop("services", None)
+        serializer.instance = services.policy_update(
+            policy=serializer.instance, data=data, levels=levels, services=covered
+        )
+
+    def perform_destroy(self, instance: EscalationPolicy) -> None:
+        services.policy_delete(policy=instance)

@@ -3,11 +3,11 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import reviews
+from . import views
 
 router = SimpleRouter()
-router.register("reviews", reviews.ReviewViewSet, basename="api-review")
-router.register("action-items", reviews.ActionItemViewSet, basename="api-action-item")
+router.register("reviews", views.ReviewViewSet, basename="api-review")
+router.register("action-items", views.ActionItemViewSet, basename="api-action-item")
 
 urlpatterns = [
     path("", include(router.urls)),

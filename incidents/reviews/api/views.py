@@ -1,7 +1,7 @@
 """Reviews and improvement backlog API: serializers and viewsets.
 
-Thin: querysets and filtersets from incidents.review_selectors, every write
-through incidents.reviews, whose DomainError / ValidationError the API
+Thin: querysets and filtersets from incidents.reviews.selectors, every write
+through incidents.reviews.services, whose DomainError / ValidationError the API
 exception handler answers with 400 and the field path and whose
 PermissionDenied becomes 403.
 
@@ -40,9 +40,9 @@ from opsgov.api.permissions import RoleModelPermissions
 from opsgov.api.strict import StrictModelSerializer, StrictSerializer
 from opsgov.evidence import NoEvidenceDeleteMixin
 
-from .. import reviews
-from ..models import ActionItem, ActionStatus, Incident, PostIncidentReview, ReviewRevision, ReviewStatus
-from ..review_selectors import (
+from ...models import ActionItem, ActionStatus, Incident, PostIncidentReview, ReviewRevision, ReviewStatus
+from .. import services
+from ..selectors import (
     ActionItemFilterSet,
     ReviewFilterSet,
     action_item_list,
@@ -76,7 +76,7 @@ class IsTechLead(BasePermission):
     message = "Only a Tech Lead can do this."
 
     def has_permission(self, request: Any, view: Any) -> bool:
-        return reviews.is_tech_lead(request.user)
+        return services.is_tech_lead(request.user)
 
 
 class ReviewConflict(exceptions.APIException):
@@ -185,7 +185,7 @@ class ReviewRevisionSerializer(StrictModelSerializer):
             "reason",
             "author",
             "editors",
-            *reviews.EDITABLE_FIELDS,
+            *services.EDITABLE_FIELDS,
             "submitted_at",
             "approved_by",
             "approved_at",
@@ -202,7 +202,7 @@ class ReviewRevisionSummarySerializer(ReviewRevisionSerializer):
     """A revision without its text (the history in a review)."""
 
     class Meta(ReviewRevisionSerializer.Meta):
-        fields = [name for name in ReviewRevisionSerializer.Meta.fields if name not in reviews.EDITABLE_FIELDS]
+        fields = [name for name in ReviewRevisionSerializer.Meta.fields if name not in services.EDITABLE_FIELDS]
         read_only_fields = fields
 
 
@@ -240,7 +240,7 @@ class ReviewSerializer(StrictModelSerializer):
             "author",
             "revision",
             "content_editors",
-            *reviews.EDITABLE_FIELDS,
+            *services.EDITABLE_FIELDS,
             "action_items",
             "submitted_at",
             "approved_by",
@@ -325,7 +325,7 @@ class ReviewViewSet(NoEvidenceDeleteMixin, mixins.ListModelMixin, mixins.Retriev
         return with_revisions(with_action_items(review_list()))
 
     def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, reviews.ReviewFinalError):
+        if isinstance(exc, services.ReviewFinalError):
             start = reverse("api-review-correction", kwargs={"pk": self.kwargs.get("pk")})
             exc = ReviewConflict(f"{exc.message} A correction is a new revision: POST {start} to start one.")
         return super().handle_exception(exc)
@@ -342,7 +342,7 @@ class ReviewViewSet(NoEvidenceDeleteMixin, mixins.ListModelMixin, mixins.Retriev
     def create(self, request: Request) -> Response:
         serializer = ReviewStartSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        review = reviews.review_start(incident=serializer.validated_data["incident"], actor=request.user)
+        review = services.review_start(incident=serializer.validated_data["incident"], actor=request.user)
         return self._answer(review, status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -353,7 +353,7 @@ class ReviewViewSet(NoEvidenceDeleteMixin, mixins.ListModelMixin, mixins.Retriev
     def partial_update(self, request: Request, pk: str) -> Response:
         serializer = ReviewUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        review = reviews.review_update(
+        review = services.review_update(
             review=self.get_object(), data=dict(serializer.validated_data), actor=request.user
         )
         return self._answer(review)
@@ -365,7 +365,7 @@ class ReviewViewSet(NoEvidenceDeleteMixin, mixins.ListModelMixin, mixins.Retriev
     )
     @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
     def submit(self, request: Request, pk: str) -> Response:
-        return self._answer(reviews.review_submit(review=self.get_object(), actor=request.user))
+        return self._answer(services.review_submit(review=self.get_object(), actor=request.user))
 
     @extend_schema(
         summary="Approve and publish (Tech Leads who neither wrote nor edited this revision)",
@@ -374,14 +374,14 @@ class ReviewViewSet(NoEvidenceDeleteMixin, mixins.ListModelMixin, mixins.Retriev
     )
     @action(detail=True, methods=["post"], permission_classes=[IsTechLead, ViewPermission])
     def approve(self, request: Request, pk: str) -> Response:
-        return self._answer(reviews.review_approve(review=self.get_object(), actor=request.user))
+        return self._answer(services.review_approve(review=self.get_object(), actor=request.user))
 
     @extend_schema(
         summary="Send a review in review back to draft (Tech Leads)", request=None, responses={200: ReviewSerializer}
     )
     @action(detail=True, methods=["post"], url_path="return-to-draft", permission_classes=[IsTechLead, ViewPermission])
     def return_to_draft(self, request: Request, pk: str) -> Response:
-        return self._answer(reviews.review_return_to_draft(review=self.get_object(), actor=request.user))
+        return self._answer(services.review_return_to_draft(review=self.get_object(), actor=request.user))
 
     def _answer_correction(self, review: PostIncidentReview, status_code: int = status.HTTP_200_OK) -> Response:
         fresh = self.get_queryset().get(pk=review.pk)
@@ -414,11 +414,11 @@ class ReviewViewSet(NoEvidenceDeleteMixin, mixins.ListModelMixin, mixins.Retriev
         if request.method == "POST":
             start = CorrectionStartSerializer(data=request.data)
             start.is_valid(raise_exception=True)
-            reviews.review_correction_start(review=review, actor=request.user, reason=start.validated_data["reason"])
+            services.review_correction_start(review=review, actor=request.user, reason=start.validated_data["reason"])
             return self._answer_correction(review, status.HTTP_201_CREATED)
         update = ReviewUpdateSerializer(data=request.data, partial=True)
         update.is_valid(raise_exception=True)
-        reviews.review_correction_update(review=review, data=dict(update.validated_data), actor=request.user)
+        services.review_correction_update(review=review, data=dict(update.validated_data), actor=request.user)
         return self._answer_correction(review)
 
     @extend_schema(
@@ -427,7 +427,7 @@ class ReviewViewSet(NoEvidenceDeleteMixin, mixins.ListModelMixin, mixins.Retriev
     @action(detail=True, methods=["post"], url_path="correction/submit", permission_classes=[ChangePermission])
     def correction_submit(self, request: Request, pk: str) -> Response:
         review = self.get_object()
-        reviews.review_correction_submit(review=review, actor=request.user)
+        services.review_correction_submit(review=review, actor=request.user)
         return self._answer_correction(review)
 
     @extend_schema(
@@ -439,7 +439,7 @@ class ReviewViewSet(NoEvidenceDeleteMixin, mixins.ListModelMixin, mixins.Retriev
         detail=True, methods=["post"], url_path="correction/approve", permission_classes=[IsTechLead, ViewPermission]
     )
     def correction_approve(self, request: Request, pk: str) -> Response:
-        return self._answer(reviews.review_correction_approve(review=self.get_object(), actor=request.user))
+        return self._answer(services.review_correction_approve(review=self.get_object(), actor=request.user))
 
     @extend_schema(
         summary="Send the correction in review back to draft (Tech Leads)",
@@ -454,7 +454,7 @@ class ReviewViewSet(NoEvidenceDeleteMixin, mixins.ListModelMixin, mixins.Retriev
     )
     def correction_return_to_draft(self, request: Request, pk: str) -> Response:
         review = self.get_object()
-        reviews.review_correction_return_to_draft(review=review, actor=request.user)
+        services.review_correction_return_to_draft(review=review, actor=request.user)
         return self._answer_correction(review)
 
     @extend_schema(
@@ -476,7 +476,7 @@ class ReviewViewSet(NoEvidenceDeleteMixin, mixins.ListModelMixin, mixins.Retriev
     @action(detail=True, methods=["get"])
     def markdown(self, request: Request, pk: str) -> HttpResponse:
         review = self.get_object()
-        response = HttpResponse(reviews.review_markdown(review), content_type="text/markdown; charset=utf-8")
+        response = HttpResponse(services.review_markdown(review), content_type="text/markdown; charset=utf-8")
         response["Content-Disposition"] = f'inline; filename="review-{review.incident.public_id}.md"'
         return response
 
@@ -508,7 +508,7 @@ class ActionItemViewSet(NoEvidenceDeleteMixin, viewsets.ModelViewSet):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        item = reviews.action_item_create(**serializer.validated_data, actor=request.user)
+        item = services.action_item_create(**serializer.validated_data, actor=request.user)
         return self._answer(item, status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -521,7 +521,7 @@ class ActionItemViewSet(NoEvidenceDeleteMixin, viewsets.ModelViewSet):
             if field in data and data[field] != getattr(item, field):
                 raise serializers.ValidationError({field: ["An item stays with its review and incident."]})
             data.pop(field, None)
-        return self._answer(reviews.action_item_update(item=item, data=data, actor=request.user))
+        return self._answer(services.action_item_update(item=item, data=data, actor=request.user))
 
     @extend_schema(
         summary="Close as done or won't do", request=ActionItemCloseSerializer, responses={200: ActionItemSerializer}
@@ -530,10 +530,10 @@ class ActionItemViewSet(NoEvidenceDeleteMixin, viewsets.ModelViewSet):
     def close(self, request: Request, pk: str) -> Response:
         serializer = ActionItemCloseSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        item = reviews.action_item_close(item=self.get_object(), resolution=serializer.validated_data["resolution"])
+        item = services.action_item_close(item=self.get_object(), resolution=serializer.validated_data["resolution"])
         return self._answer(item)
 
     @extend_schema(summary="Reopen a closed item", request=None, responses={200: ActionItemSerializer})
     @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
     def reopen(self, request: Request, pk: str) -> Response:
-        return self._answer(reviews.action_item_reopen(item=self.get_object()))
+        return self._answer(services.action_item_reopen(item=self.get_object()))
