@@ -8,7 +8,7 @@ of queries whatever the history:
   ``incident_open_dedup_idx`` covers exactly the open rows) and one query for the
   newest open incidents of a failure severity (at most ``SHOWN``);
 * on call: the schedules with their layers, members and current overrides
-  (``oncall.schedule_queryset``: four queries for any number of schedules).
+  (``incidents.oncall.selectors.schedule_queryset``: four queries for any number of schedules).
 """
 
 from __future__ import annotations

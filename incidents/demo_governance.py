@@ -167,7 +167,7 @@ def _seed_reviews(people: dict[str, Any], rng: random.Random, now: datetime) -> 
         reviews.append(review)
     PostIncidentReview.objects.bulk_create(reviews)
     created_reviews = list(PostIncidentReview.objects.filter(incident__in=resolved).select_related("incident"))
-    # A published review has its revision 1 on record, as incidents.reviews._publish keeps it.
+    # A published review has its revision 1 on record, as incidents.reviews.services._publish keeps it.
     ReviewRevision.objects.bulk_create(
         ReviewRevision(
             review=review,

@@ -43,7 +43,7 @@ def recent_unknown_values_prefetch(now: datetime | None = None) -> Prefetch[Any]
 
 
 def unknown_routing_values(integration: Integration, *, now: datetime | None = None) -> list[UnknownValueCount]:
-    """Unknown routing values of the last 7 days, most frequent first (bounded: routing.MAX_VALUES_PER_DAY a day).
+    """Unknown routing values of the last 7 days, most frequent first (bounded: MAX_VALUES_PER_DAY a day, routing).
 
     Uses the rows prefetched by `recent_unknown_values_prefetch` when present, else one query.
     """

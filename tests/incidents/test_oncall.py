@@ -1,4 +1,4 @@
-"""Golden tests of the on-call computation (incidents.oncall), expected values worked out by hand.
+"""Golden tests of the on-call computation (incidents.oncall.selectors), expected values worked out by hand.
 
 Instants are written with their UTC offset in the schedule's zone, so a reader
 can check each one against a calendar: Europe/Berlin is +01:00 in winter and

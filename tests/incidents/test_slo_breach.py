@@ -1,4 +1,4 @@
-"""One incident per SLO breach (incidents.slo_alerts), on both paths burn-rate alerts take.
+"""One incident per SLO breach (incidents.ingest.slo_alerts), on both paths burn-rate alerts take.
 
 Internal: monitoring's engine raises opsgov.events.ServiceAlert per (SLO, alert key).
 External: the SLOErrorBudgetBurn rules of `export_prometheus_rules`, delivered by
