@@ -4,7 +4,7 @@ A DRF CreateAPIView with a ModelSerializer of RawEvent, at
 /bench/drf/alertmanager/<token>/: the integration found by its token hash with
 the ORM, the webhook's groupKey and status mapped onto the row, the row saved
 by the serializer and its processing enqueued after the commit exactly as the
-ingestion endpoint does (incidents.tasks.enqueue_process_raw_event), so that
+ingestion endpoint does (incidents.ingest.enqueue.enqueue_process_raw_event), so that
 the Celery worker's work and the count check are the same. It answers 201 with
 the row. Served by the same gunicorn as everything else, under the whole
 MIDDLEWARE, with bench_settings (ROOT_URLCONF = "bench_drf": this module's
@@ -26,8 +26,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from incidents.ingest.enqueue import enqueue_process_raw_event
 from incidents.models import Integration, IntegrationKind, RawEvent, hash_token
-from incidents.tasks import enqueue_process_raw_event
 
 
 class RawEventSerializer(serializers.ModelSerializer[RawEvent]):

@@ -122,7 +122,8 @@ def main() -> None:
         from django.test import Client
         from django.utils import timezone
 
-        from incidents import ingestion, services
+        from incidents import services
+        from incidents.ingest import services as ingestion
         from incidents.models import Incident, Integration, RawEvent, TimelineEvent, TimelineKind
         from opsgov.models import Service, Team
         from opsgov.roles import SRE_LEAD

@@ -12,6 +12,7 @@ from django.http import HttpRequest
 
 from opsgov.evidence import EvidenceAdminMixin
 
+from .ingest.selectors import unknown_routing_values
 from .models import (
     ActionItem,
     EscalationLevel,
@@ -31,8 +32,7 @@ from .models import (
     ServiceEscalation,
     TimelineEvent,
 )
-from .reviews import ACTION_ITEM_CONTENT, EDITABLE_FIELDS, record_action_item_change, review_update
-from .selectors import unknown_routing_values
+from .reviews.services import ACTION_ITEM_CONTENT, EDITABLE_FIELDS, record_action_item_change, review_update
 
 
 class TimelineInline(admin.TabularInline):
@@ -247,7 +247,7 @@ class PostIncidentReviewAdmin(EvidenceAdminMixin, admin.ModelAdmin):
 
     A published review is read-only here as everywhere (no save button; a POST is
     refused): a correction is a new revision started from the review page or the
-    API. Changes of text go through ``incidents.reviews.review_update`` so the
+    API. Changes of text go through ``incidents.reviews.services.review_update`` so the
     editor is on the four-eyes record and cannot approve that revision.
     """
 
@@ -297,5 +297,5 @@ class ActionItemAdmin(EvidenceAdminMixin, admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if "review" in form.changed_data or set(form.changed_data) & set(ACTION_ITEM_CONTENT):
-            # What a review's item says is part of the review for four eyes (incidents.reviews).
+            # What a review's item says is part of the review for four eyes (incidents.reviews.services).
             record_action_item_change(review_id=obj.review_id, actor=request.user)

@@ -25,10 +25,10 @@ class IncidentsConfig(AppConfig):
         from opsgov.retention import register_retention
 
         from . import models
-        from . import worker_hooks as web_worker
         from .downtime import customer_impact_seconds
-        from .internal_alerts import handle_service_alert
-        from .oncall_directory import responders
+        from .ingest import worker_hooks as web_worker
+        from .ingest.internal_alerts import handle_service_alert
+        from .oncall.selectors import responders
         from .retention import raw_event_rule
 
         # Escalation bookkeeping changes every few minutes; the timeline records what matters of it.
@@ -70,6 +70,6 @@ class IncidentsConfig(AppConfig):
         on_call.provide(responders)
         downtime.provide(customer_impact_seconds)
 
-        # Web workers publish the processing of ingested events in batches (incidents.worker_hooks).
+        # Web workers publish the processing of ingested events in batches (incidents.ingest.worker_hooks).
         worker_hooks.on_worker_start(web_worker.start)
         worker_hooks.on_worker_exit(web_worker.stop)

@@ -1,7 +1,7 @@
 """What a responder needs next to an incident: runbooks, descriptions, links, images, client and details.
 
 `incident_context(incident)` reads the data the incident's AlertSignal rows and
-SIGNAL timeline entries carry (incidents.ingestion writes them) and merges it into one
+SIGNAL timeline entries carry (incidents.ingest.services writes them) and merges it into one
 `IncidentContext`. The incident page, the API detail (`context`), the paging
 e-mail and the webhook payload all render that one value, so they agree.
 
@@ -352,7 +352,7 @@ def incident_context(incident: Incident, *, timeline: Iterable[TimelineEvent] | 
         elif alertname in catalog:
             runbook = ContextLink("runbook", alertname, _text(catalog[alertname], URL_LIMIT), "rule catalog")
         elif isinstance(data.get("slo_url"), str) and data["slo_url"]:
-            # opsgov's own burn-rate alerts (incidents.slo_alerts): the SLO's page is their runbook, as the
+            # opsgov's own burn-rate alerts (incidents.ingest.slo_alerts): the SLO's page is their runbook, as the
             # exported Prometheus rules' runbook_url annotation says.
             name = _text(data.get("burn_rate_alert") or "SLO", TEXT_LIMIT)
             runbook = ContextLink("runbook", name, _text(data["slo_url"], URL_LIMIT), "SLO page")

@@ -8,7 +8,7 @@ of queries whatever the history:
   ``incident_open_dedup_idx`` covers exactly the open rows) and one query for the
   newest open incidents of a failure severity (at most ``SHOWN``);
 * on call: the schedules with their layers, members and current overrides
-  (``oncall.schedule_queryset``: four queries for any number of schedules).
+  (``incidents.oncall.selectors.schedule_queryset``: four queries for any number of schedules).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from django.urls import reverse
 from opsgov.dashboard import DashboardPanel, panels
 from opsgov.policy import get_policy
 
-from . import oncall
 from .models import OPEN_STATUSES, Incident
+from .oncall import selectors as oncall
 
 #: Newest open failure-severity incidents listed under the counts.
 SHOWN = 5

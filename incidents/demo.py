@@ -20,8 +20,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from opsgov.models import Service
+from opsgov.models import MetricTrendPoint, Service
+from opsgov.services import compute_metrics
 
+from . import demo_governance
 from .models import Incident, IncidentStatus, TimelineEvent, TimelineKind
 
 DEDUP_PREFIX = "demo:"
@@ -243,8 +245,6 @@ def _open_incidents(services: dict[str, Service], people: list[Any], now: dateti
 
 def seed(*, stdout: TextIO) -> None:
     """Demo incidents, then on-call, escalation, reviews and backlog on top of them (each idempotent)."""
-    from . import demo_governance
-
     _seed_incidents(stdout=stdout)
     demo_governance.seed(stdout=stdout)
     _seed_metric_history(stdout=stdout)
@@ -257,9 +257,6 @@ DEMO_METRICS = ("mtta", "mttr", "mtbf")
 
 def _seed_metric_history(*, stdout: TextIO) -> None:
     """MTTA, MTTR and MTBF as the beat task would have computed them weekly over the last quarter (once)."""
-    from opsgov.models import MetricTrendPoint
-    from opsgov.services import compute_metrics
-
     now = timezone.now()
     if MetricTrendPoint.objects.filter(metric="mtta", day__lt=(now - timedelta(days=1)).date()).exists():
         return

@@ -21,7 +21,6 @@ from django.utils import timezone
 from opsgov.models import Service, Team
 from opsgov.policy import get_policy
 
-from . import escalation, oncall_services
 from .models import (
     ActionItem,
     ActionPriority,
@@ -35,7 +34,9 @@ from .models import (
     ReviewStatus,
     ServiceEscalation,
 )
-from .reviews import EDITABLE_FIELDS, review_due_at, timeline_text
+from .oncall import escalation
+from .oncall import services as oncall_services
+from .reviews.services import EDITABLE_FIELDS, review_due_at, timeline_text
 
 SEED = 20261127
 PRIORITIES = [ActionPriority.HIGH, ActionPriority.MEDIUM, ActionPriority.MEDIUM, ActionPriority.LOW]
@@ -166,7 +167,7 @@ def _seed_reviews(people: dict[str, Any], rng: random.Random, now: datetime) -> 
         reviews.append(review)
     PostIncidentReview.objects.bulk_create(reviews)
     created_reviews = list(PostIncidentReview.objects.filter(incident__in=resolved).select_related("incident"))
-    # A published review has its revision 1 on record, as incidents.reviews._publish keeps it.
+    # A published review has its revision 1 on record, as incidents.reviews.services._publish keeps it.
     ReviewRevision.objects.bulk_create(
         ReviewRevision(
             review=review,

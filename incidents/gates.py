@@ -1,7 +1,9 @@
 """Quality gates of steps 2 and 4: incident management and continuous improvement.
 
-Each check yields evidence rows that link to the record behind them; the gate's
-status is the worst of its rows (fail > at risk > pass), and with nothing to
+Each gate's `evaluate` lists its criteria, one method each. A criterion yields
+a `Check`: evidence rows that link to the record behind them, and the problem
+to state when it is not met. The gate's status is the worst of its rows
+(fail > at risk > pass), its reason the problems found, and with nothing to
 judge it reports "no evidence", never pass. Every row has a stable key
 ("<check>:<service slug or record>"), by which a waiver names it.
 """
@@ -9,9 +11,10 @@ judge it reports "no evidence", never pass. Every row has a stable key
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 
 from opsgov.models import GateStatus, Lifecycle, Service
@@ -19,7 +22,7 @@ from opsgov.policy import get_policy
 from opsgov.registry import Evidence, Gate, GateResult, gates
 from opsgov.roles import SRE_LEAD, TECH_LEAD
 
-from . import dead_letters
+from .ingest import dead_letters
 from .models import (
     ActionItem,
     ActionStatus,
@@ -27,10 +30,11 @@ from .models import (
     IncidentStatus,
     PostIncidentReview,
     ReviewStatus,
+    Schedule,
     ServiceEscalation,
 )
-from .oncall import gaps, schedule_queryset
-from .review_selectors import backlog_summary, overdue_action_items, overdue_reviews, policy_today
+from .oncall.selectors import Interval, gaps, schedule_queryset
+from .reviews.selectors import BacklogSummary, backlog_summary, overdue_action_items, overdue_reviews, policy_today
 
 GAP_HORIZON = timedelta(days=7)
 WINDOW = timedelta(days=30)
@@ -40,12 +44,91 @@ MAX_ROWS = 25
 _SEVERITY_ORDER = {GateStatus.FAIL: 2, GateStatus.AT_RISK: 1, GateStatus.PASS: 0}
 
 
+@dataclass(frozen=True)
+class Check:
+    """What one criterion of a gate found: its evidence rows, and the problem to state when it is not met."""
+
+    rows: list[Evidence] = field(default_factory=list)
+    problem: str | None = None
+
+
 def _worst(rows: Iterable[Evidence]) -> GateStatus:
     return max((row.status for row in rows), key=lambda status: _SEVERITY_ORDER.get(status, 0), default=GateStatus.PASS)
 
 
 def _when(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _combine(checks: Iterable[Check]) -> tuple[list[Evidence], list[str]]:
+    """The rows of `checks` in order, and their problems."""
+    checks = list(checks)
+    return [row for check in checks for row in check.rows], [check.problem for check in checks if check.problem]
+
+
+def _level_schedules(services: list[Service]) -> dict[int, set[int]]:
+    """By escalation policy of `services`: the schedules its levels page (none: it notifies named people only)."""
+    level_schedules: dict[int, set[int]] = {}
+    for policy_id, schedule_id in (
+        ServiceEscalation.objects.filter(service__in=services)
+        .values_list("policy_id", "policy__levels__schedule_id")
+        .distinct()
+    ):
+        level_schedules.setdefault(policy_id, set())
+        if schedule_id is not None:
+            level_schedules[policy_id].add(schedule_id)
+    return level_schedules
+
+
+def _schedule_holes(schedule_ids: set[int], now: datetime) -> dict[int, list[tuple[Schedule, Interval]]]:
+    """By schedule id: the schedule's gaps with nobody on call in the next GAP_HORIZON, in order."""
+    schedules = schedule_queryset(overrides_after=now, overrides_before=now + GAP_HORIZON).filter(pk__in=schedule_ids)
+    return {
+        schedule.pk: [(schedule, hole) for hole in gaps(schedule, now, now + GAP_HORIZON)] for schedule in schedules
+    }
+
+
+def _escalation_evidence(
+    service: Service, link: ServiceEscalation | None, holes: list[tuple[Schedule, Interval]], *, pages_schedules: bool
+) -> Evidence:
+    """The row of one service's escalation path: none (fail), a gap (fail), or covered (pass)."""
+    key = f"escalation:{service.slug}"
+    if link is None:
+        return Evidence(
+            label=f"{service.name}: no escalation policy",
+            status=GateStatus.FAIL,
+            detail="New incidents notify nobody.",
+            url=service.get_absolute_url(),
+            service=service.slug,
+            key=key,
+        )
+    if holes:
+        schedule, (start, end) = holes[0]
+        return Evidence(
+            label=f"{service.name}: nobody on call in {schedule.name}",
+            status=GateStatus.FAIL,
+            detail=f"First gap {_when(start)} to {_when(end)}"
+            + (f" ({len(holes)} gaps in 7 days)" if len(holes) > 1 else ""),
+            url=schedule.get_absolute_url(),
+            service=service.slug,
+            key=key,
+        )
+    if not pages_schedules:
+        return Evidence(
+            label=f"{service.name}: {link.policy.name} notifies named people only",
+            status=GateStatus.PASS,
+            detail="No rotation to leave gaps.",
+            url=link.policy.get_absolute_url(),
+            service=service.slug,
+            key=key,
+        )
+    return Evidence(
+        label=f"{service.name}: {link.policy.name}, covered for 7 days",
+        status=GateStatus.PASS,
+        url=link.policy.get_absolute_url(),
+        service=service.slug,
+        key=key,
+    )
 
 
 def _result(rows: list[Evidence], problems: list[str], passed: str) -> GateResult:
@@ -67,154 +150,100 @@ class IncidentManagementGate(Gate):
     )
 
     def evaluate(self, *, now: datetime) -> GateResult:
-        policy = get_policy().incidents
         services = list(Service.objects.filter(lifecycle=Lifecycle.ACTIVE).order_by("slug"))
         if not services:
             return GateResult(status=GateStatus.NO_EVIDENCE, reason="No evidence: there are no active services.")
-        rows: list[Evidence] = []
-        problems: list[str] = []
+        rows, problems = _combine(
+            [
+                self.escalation_paths_covered(services, now=now),
+                self.response_targets_met(now=now),
+                self.reviews_on_time(now=now),
+                self.no_dead_letters(),
+            ]
+        )
+        return _result(
+            rows, problems, "Every active service has a covered escalation path; responses and reviews on time."
+        )
 
-        # 1. An escalation path for every service, with nobody-on-call gaps nowhere in the next 7 days.
+    def escalation_paths_covered(self, services: list[Service], *, now: datetime) -> Check:
+        """An escalation path for every service, with nobody-on-call gaps nowhere in the next 7 days."""
         links = {
             link.service_id: link
             for link in ServiceEscalation.objects.filter(service__in=services).select_related("policy")
         }
-        level_schedules: dict[int, set[int]] = {}
-        for policy_id, schedule_id in (
-            ServiceEscalation.objects.filter(service__in=services)
-            .values_list("policy_id", "policy__levels__schedule_id")
-            .distinct()
-        ):
-            level_schedules.setdefault(policy_id, set())
-            if schedule_id is not None:
-                level_schedules[policy_id].add(schedule_id)
-        wanted = set().union(*level_schedules.values()) if level_schedules else set()
-        schedules = {
-            schedule.pk: schedule
-            for schedule in schedule_queryset(overrides_after=now, overrides_before=now + GAP_HORIZON).filter(
-                pk__in=wanted
-            )
-        }
-        schedule_gaps = {pk: gaps(schedule, now, now + GAP_HORIZON) for pk, schedule in schedules.items()}
-        uncovered = 0
+        level_schedules = _level_schedules(services)
+        holes_by_schedule = _schedule_holes(set().union(*level_schedules.values()), now)
+        rows = []
         for service in services:
             link = links.get(service.pk)
-            if link is None:
-                uncovered += 1
-                rows.append(
-                    Evidence(
-                        label=f"{service.name}: no escalation policy",
-                        status=GateStatus.FAIL,
-                        detail="New incidents notify nobody.",
-                        url=service.get_absolute_url(),
-                        service=service.slug,
-                        key=f"escalation:{service.slug}",
-                    )
-                )
-                continue
-            holes = [
-                (schedules[pk], hole)
-                for pk in sorted(level_schedules.get(link.policy_id, ()))
-                for hole in schedule_gaps.get(pk, [])
-            ]
-            if holes:
-                uncovered += 1
-                schedule, (start, end) = holes[0]
-                rows.append(
-                    Evidence(
-                        label=f"{service.name}: nobody on call in {schedule.name}",
-                        status=GateStatus.FAIL,
-                        detail=f"First gap {_when(start)} to {_when(end)}"
-                        + (f" ({len(holes)} gaps in 7 days)" if len(holes) > 1 else ""),
-                        url=schedule.get_absolute_url(),
-                        service=service.slug,
-                        key=f"escalation:{service.slug}",
-                    )
-                )
-            elif not level_schedules.get(link.policy_id):
-                rows.append(
-                    Evidence(
-                        label=f"{service.name}: {link.policy.name} notifies named people only",
-                        status=GateStatus.PASS,
-                        detail="No rotation to leave gaps.",
-                        url=link.policy.get_absolute_url(),
-                        service=service.slug,
-                        key=f"escalation:{service.slug}",
-                    )
-                )
-            else:
-                rows.append(
-                    Evidence(
-                        label=f"{service.name}: {link.policy.name}, covered for 7 days",
-                        status=GateStatus.PASS,
-                        url=link.policy.get_absolute_url(),
-                        service=service.slug,
-                        key=f"escalation:{service.slug}",
-                    )
-                )
-        if uncovered:
-            problems.append(f"{uncovered} of {len(services)} active services lack a complete escalation path")
+            paged = sorted(level_schedules.get(link.policy_id, ())) if link is not None else []
+            holes = [hole for pk in paged for hole in holes_by_schedule.get(pk, [])]
+            rows.append(_escalation_evidence(service, link, holes, pages_schedules=bool(paged)))
+        uncovered = sum(1 for row in rows if row.status == GateStatus.FAIL)
+        if not uncovered:
+            return Check(rows)
+        return Check(rows, f"{uncovered} of {len(services)} active services lack a complete escalation path")
 
-        # 2. Response targets met for at least the policy's share of incidents in the last 30 days.
+    def response_targets_met(self, *, now: datetime) -> Check:
+        """Response targets met for at least the policy's share of incidents in the last 30 days."""
         judged = Incident.objects.filter(triggered_at__gte=now - WINDOW, response_met__isnull=False).exclude(
             status=IncidentStatus.CANCELLED
         )
         counts = judged.aggregate(total=Count("id"), met=Count("id", filter=Q(response_met=True)))
-        if counts["total"]:
-            share = 100 * counts["met"] / counts["total"]
-            target = policy.min_response_attainment_percent
-            ok = share >= target
-            rows.append(
-                Evidence(
-                    label=f"Response targets met for {share:.1f} % of {counts['total']} incidents "
-                    f"(target {target:g} %)",
-                    status=GateStatus.PASS if ok else GateStatus.AT_RISK,
-                    detail="Last 30 days.",
-                    url=reverse("incident-list"),
-                    key="response_targets",
-                )
+        if not counts["total"]:
+            return Check()
+        share = 100 * counts["met"] / counts["total"]
+        target = get_policy().incidents.min_response_attainment_percent
+        ok = share >= target
+        rows = [
+            Evidence(
+                label=f"Response targets met for {share:.1f} % of {counts['total']} incidents (target {target:g} %)",
+                status=GateStatus.PASS if ok else GateStatus.AT_RISK,
+                detail="Last 30 days.",
+                url=reverse("incident-list"),
+                key="response_targets",
             )
-            if not ok:
-                problems.append(f"response targets met for {share:.1f} % of incidents, below {target:g} %")
-                for incident in judged.filter(response_met=False).select_related("service")[:MAX_ROWS]:
-                    rows.append(
-                        Evidence(
-                            label=f"{incident.public_id} missed its response target",
-                            status=GateStatus.AT_RISK,
-                            detail=f"{incident.severity}: {incident.title}",
-                            url=incident.get_absolute_url(),
-                            service=incident.service.slug,
-                            key=f"response_missed:{incident.public_id}",
-                        )
-                    )
+        ]
+        if ok:
+            return Check(rows)
+        rows += [
+            Evidence(
+                label=f"{incident.public_id} missed its response target",
+                status=GateStatus.AT_RISK,
+                detail=f"{incident.severity}: {incident.title}",
+                url=incident.get_absolute_url(),
+                service=incident.service.slug,
+                key=f"response_missed:{incident.public_id}",
+            )
+            for incident in judged.filter(response_met=False).select_related("service")[:MAX_ROWS]
+        ]
+        return Check(rows, f"response targets met for {share:.1f} % of incidents, below {target:g} %")
 
-        # 3. Reviews done on time.
+    def reviews_on_time(self, *, now: datetime) -> Check:
+        """Reviews done on time."""
         overdue = overdue_reviews(now=now)
         late = list(overdue[: MAX_ROWS + 1])
-        for review in late[:MAX_ROWS]:
-            rows.append(
-                Evidence(
-                    label=f"Review of {review.incident.public_id} overdue",
-                    status=GateStatus.AT_RISK,
-                    detail=f"Due {_when(review.due_at)}; {review.get_status_display().lower()}."
-                    if review.due_at
-                    else review.get_status_display(),
-                    url=review.get_absolute_url(),
-                    service=review.incident.service.slug,
-                    key=f"review_overdue:{review.incident.public_id}",
-                )
+        rows = [
+            Evidence(
+                label=f"Review of {review.incident.public_id} overdue",
+                status=GateStatus.AT_RISK,
+                detail=f"Due {_when(review.due_at)}; {review.get_status_display().lower()}."
+                if review.due_at
+                else review.get_status_display(),
+                url=review.get_absolute_url(),
+                service=review.incident.service.slug,
+                key=f"review_overdue:{review.incident.public_id}",
             )
-        if late:
-            problems.append(f"{overdue.count()} post-incident review(s) overdue")
+            for review in late[:MAX_ROWS]
+        ]
+        if not late:
+            return Check(rows)
+        return Check(rows, f"{overdue.count()} post-incident review(s) overdue")
 
-        # 4. Ingestion health: no accepted alert event left dead-lettered (incidents.dead_letters).
-        dead_rows, dead_problem = dead_letters.gate_evidence()
-        rows.extend(dead_rows)
-        if dead_problem:
-            problems.append(dead_problem)
-        return _result(
-            rows, problems, "Every active service has a covered escalation path; responses and reviews on time."
-        )
+    def no_dead_letters(self) -> Check:
+        """Ingestion health: no accepted alert event left dead-lettered (incidents.ingest.dead_letters)."""
+        rows, problem = dead_letters.gate_evidence()
+        return Check(rows, problem)
 
 
 @gates.register
@@ -226,7 +255,6 @@ class ContinuousImprovementGate(Gate):
     description = "Reviews produce action items, few are overdue, items are being closed."
 
     def evaluate(self, *, now: datetime) -> GateResult:
-        limit = get_policy().incidents.max_overdue_action_items_percent
         reviews = PostIncidentReview.objects.exclude(status=ReviewStatus.DRAFT)
         items = ActionItem.objects.all()
         if not reviews.exists() and not items.exists():
@@ -234,18 +262,27 @@ class ContinuousImprovementGate(Gate):
                 status=GateStatus.NO_EVIDENCE,
                 reason="No evidence: no submitted post-incident review and no action item yet.",
             )
-        rows: list[Evidence] = []
-        problems: list[str] = []
+        today = policy_today(now)
+        backlog = backlog_summary(today=today)
+        rows, problems = _combine(
+            [
+                self.reviews_produce_action_items(reviews),
+                self.few_action_items_overdue(backlog, today=today),
+                self.action_items_being_closed(items, backlog, now=now),
+            ]
+        )
+        return _result(rows, problems, "Reviews produce action items, which are closed on time.")
 
-        # 1. Every submitted review produced action items.
+    def reviews_produce_action_items(self, reviews: QuerySet[PostIncidentReview]) -> Check:
+        """Every submitted review produced action items."""
         empty = list(
             reviews.annotate(items=Count("action_items"))
             .filter(items=0)
             .select_related("incident__service")
             .order_by("-created_at")[:MAX_ROWS]
         )
-        for review in empty:
-            rows.append(
+        if empty:
+            rows = [
                 Evidence(
                     label=f"Review of {review.incident.public_id} has no action items",
                     status=GateStatus.FAIL,
@@ -254,61 +291,73 @@ class ContinuousImprovementGate(Gate):
                     service=review.incident.service.slug,
                     key=f"review_without_items:{review.incident.public_id}",
                 )
-            )
-        if empty:
-            problems.append(f"{len(empty)} review(s) without action items")
-        elif reviews.exists():
-            rows.append(
+                for review in empty
+            ]
+            return Check(rows, f"{len(empty)} review(s) without action items")
+        if not reviews.exists():
+            return Check()
+        return Check(
+            [
                 Evidence(
                     label=f"All {reviews.count()} submitted reviews have action items",
                     status=GateStatus.PASS,
                     url=reverse("review-list"),
                     key="reviews_with_items",
                 )
-            )
+            ]
+        )
 
-        # 2. Few open action items overdue.
-        today = policy_today(now)
-        backlog = backlog_summary(today=today)
-        if backlog.overdue_percent is not None:
-            share = backlog.overdue_percent
-            ok = share <= limit
-            rows.append(
-                Evidence(
-                    label=f"{backlog.overdue} of {backlog.open} open action items overdue "
-                    f"({share:.0f} %, limit {limit:g} %)",
-                    status=GateStatus.PASS if ok else GateStatus.AT_RISK,
-                    url=reverse("action-item-list") + "?overdue=true",
-                    key="overdue_action_items",
-                )
+    def few_action_items_overdue(self, backlog: BacklogSummary, *, today: date) -> Check:
+        """Few open action items overdue: at most the policy's share."""
+        if backlog.overdue_percent is None:
+            return Check()
+        limit = get_policy().incidents.max_overdue_action_items_percent
+        share = backlog.overdue_percent
+        ok = share <= limit
+        rows = [
+            Evidence(
+                label=f"{backlog.overdue} of {backlog.open} open action items overdue "
+                f"({share:.0f} %, limit {limit:g} %)",
+                status=GateStatus.PASS if ok else GateStatus.AT_RISK,
+                url=reverse("action-item-list") + "?overdue=true",
+                key="overdue_action_items",
             )
-            if not ok:
-                problems.append(f"{share:.0f} % of open action items overdue (limit {limit:g} %)")
-                for item in overdue_action_items(today=today).select_related("incident__service")[:MAX_ROWS]:
-                    rows.append(
-                        Evidence(
-                            label=f"Overdue: {item.title}",
-                            status=GateStatus.AT_RISK,
-                            detail=f"Due {item.due_date:%Y-%m-%d}",
-                            url=item.get_absolute_url(),
-                            service=item.incident.service.slug if item.incident else "",
-                            key=f"action_item_overdue:{item.pk}",
-                        )
-                    )
+        ]
+        if ok:
+            return Check(rows)
+        rows += [
+            Evidence(
+                label=f"Overdue: {item.title}",
+                status=GateStatus.AT_RISK,
+                detail=f"Due {item.due_date:%Y-%m-%d}",
+                url=item.get_absolute_url(),
+                service=item.incident.service.slug if item.incident else "",
+                key=f"action_item_overdue:{item.pk}",
+            )
+            for item in overdue_action_items(today=today).select_related("incident__service")[:MAX_ROWS]
+        ]
+        return Check(rows, f"{share:.0f} % of open action items overdue (limit {limit:g} %)")
 
-        # 3. Items are being closed.
+    def action_items_being_closed(
+        self, items: QuerySet[ActionItem], backlog: BacklogSummary, *, now: datetime
+    ) -> Check:
+        """Items are being closed: at least one done in the last 30 days while any is open."""
         closed = items.filter(status=ActionStatus.DONE, closed_at__gte=now - WINDOW).count()
         if closed:
-            rows.append(
-                Evidence(
-                    label=f"{closed} action item(s) done in the last 30 days",
-                    status=GateStatus.PASS,
-                    url=reverse("action-item-list") + "?status=done",
-                    key="items_closed",
-                )
+            return Check(
+                [
+                    Evidence(
+                        label=f"{closed} action item(s) done in the last 30 days",
+                        status=GateStatus.PASS,
+                        url=reverse("action-item-list") + "?status=done",
+                        key="items_closed",
+                    )
+                ]
             )
-        elif backlog.open:
-            rows.append(
+        if not backlog.open:
+            return Check()
+        return Check(
+            [
                 Evidence(
                     label="No action item done in the last 30 days",
                     status=GateStatus.AT_RISK,
@@ -316,6 +365,6 @@ class ContinuousImprovementGate(Gate):
                     url=reverse("action-item-list"),
                     key="items_closed",
                 )
-            )
-            problems.append("no action item done in the last 30 days")
-        return _result(rows, problems, "Reviews produce action items, which are closed on time.")
+            ],
+            "no action item done in the last 30 days",
+        )

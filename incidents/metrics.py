@@ -132,7 +132,7 @@ from .models import (
     IncidentRollupState,
     IncidentStatus,
 )
-from .review_metrics import CLOSING_RATE
+from .reviews.metrics import CLOSING_RATE
 
 logger = logging.getLogger(__name__)
 

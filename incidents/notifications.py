@@ -173,7 +173,15 @@ def _channel_destination(channel: NotificationChannel) -> str:
 
 def enqueue_on_commit(notification_ids: Iterable[int]) -> None:
     """Enqueue delivery of the notifications once the current transaction commits (never raises)."""
-    NOTIFICATIONS.enqueue_on_commit(DELIVERY_TASK, notification_ids)
+    NOTIFICATIONS.enqueue_on_commit(DELIVERY_TASK, notification_ids, what="delivery of notification %s")
+
+
+def enqueue_deliveries(notification_ids: Iterable[int]) -> int:
+    """Publish the delivery of each notification; stops at the first broker error (the sweeper retries).
+
+    Returns how many were published.
+    """
+    return NOTIFICATIONS.enqueue(DELIVERY_TASK, notification_ids, what="delivery of notification %s")
 
 
 # --- Content ---------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""Celery tasks of escalation and notification delivery: thin wrappers around incidents.escalation and
-incidents.notifications, and how services enqueue them.
+"""Celery tasks of escalation and notification delivery: thin wrappers around incidents.oncall.escalation
+and incidents.notifications, which publish them by name (a service never imports its tasks module).
 
 - `escalate_due_incidents()`: the beat task, every minute. Runs every due
   escalation step and marks passed response targets. Safe to run
   concurrently with itself: each step is claimed under ``SELECT ... FOR UPDATE
   SKIP LOCKED`` and a conditional UPDATE on (level, next_escalation_at), so a
-  level is notified once (incidents.escalation).
+  level is notified once (incidents.oncall.escalation).
 - `escalate_incident(incident_id, level, scheduled_at)`: one step, enqueued on
   commit when a step is due at once (level 1 without delay); a no-op if the
   beat task (or a redelivery) got there first.
@@ -23,18 +23,12 @@ broker outage: the rows are in the database and the beat tasks pick them up.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable
-from datetime import datetime
-
 from django.utils.dateparse import parse_datetime
 
 from opsgov.celery_tasks import opsgov_task
-from opsgov.publishing import publish, publish_each
 
-from . import escalation, notifications
-
-logger = logging.getLogger(__name__)
+from . import notifications
+from .oncall import escalation
 
 
 @opsgov_task("incidents.notify_tasks.escalate_due_incidents", time_limit=120, soft_time_limit=100)
@@ -67,33 +61,4 @@ def deliver_notification(notification_id: int) -> str | None:
 @opsgov_task("incidents.notify_tasks.retry_due_notifications", time_limit=60, soft_time_limit=45)
 def retry_due_notifications() -> int:
     """Enqueue delivery of every notification due for a (re)try; returns how many were enqueued."""
-    return enqueue_deliveries(notifications.due_notification_ids())
-
-
-# --- Enqueueing (never raises) ---------------------------------------------------------------
-
-
-def enqueue_escalation(incident_id: int, level: int, scheduled_at: datetime) -> bool:
-    """Publish escalate_incident; False (logged) when the broker is unreachable: the beat task covers it."""
-    return publish(
-        escalate_incident,
-        (incident_id, level, scheduled_at.isoformat()),
-        logger=logger,
-        what="escalation of incident %s",
-        what_args=(incident_id,),
-        then="the beat task will run it",
-    )
-
-
-def enqueue_deliveries(notification_ids: Iterable[int]) -> int:
-    """Publish deliver_notification for each id; stops at the first broker error (the sweeper retries).
-
-    Returns how many were published.
-    """
-    return publish_each(
-        deliver_notification,
-        notification_ids,
-        logger=logger,
-        what="delivery of notification %s",
-        then="the sweeper will retry",
-    )
+    return notifications.enqueue_deliveries(notifications.due_notification_ids())

@@ -39,7 +39,7 @@ from opsgov.reports.services import (
 )
 
 from .models import Incident, IncidentStatus
-from .review_selectors import overdue_action_items, overdue_reviews, policy_today
+from .reviews.selectors import overdue_action_items, overdue_reviews, policy_today
 
 _CANCELLED = IncidentStatus.CANCELLED.value
 

@@ -21,7 +21,6 @@ from django.utils import timezone
 from opsgov.errors import DomainError
 from opsgov.models import Service
 
-from . import escalation
 from .models import (
     OPEN_STATUSES,
     Incident,
@@ -30,6 +29,8 @@ from .models import (
     TimelineEvent,
     TimelineKind,
 )
+from .oncall import escalation
+from .reviews.services import require_review
 
 # Clock skew tolerated between a client's timestamps and ours.
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -191,8 +192,6 @@ def incident_resolve(
     *, incident: Incident, actor: Actor = None, at: datetime | None = None, message: str = "", review: bool = True
 ) -> Incident:
     """Resolve; for the policy's review severities a draft review is due (`review=False` for imported history)."""
-    from .reviews import require_review  # reviews imports no service: no cycle, kept local to this call
-
     incident = _transition(incident, IncidentStatus.RESOLVED, actor=actor, at=at, message=message)
     if review:
         require_review(incident=incident)  # a draft review for the policy's review severities; idempotent

@@ -1,5 +1,6 @@
 """HTML pages of incidents: the list, one incident with its timeline and actions, declaring one,
-and the per-service MTTA / MTTR / MTBF pages read from metric snapshots.
+the per-service MTTA / MTTR / MTBF pages read from metric snapshots, the integrations, and the
+dead letters of ingestion (accepted alert events whose processing failed) with their replay.
 
 Writes go through incidents.services; a refused action is shown as a message
 on the incident's page (post/redirect/get), never as an error page.
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from django import forms
 from django.contrib import messages
@@ -18,6 +20,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -33,9 +36,12 @@ from . import services
 from .context import incident_context
 from .filters import IncidentFilterSet, alert_signals, incident_detail, incident_list, incident_number, timeline_entries
 from .forms import DeclareIncidentForm, IncidentActionForm
-from .models import Incident, IncidentStatus, Integration, PostIncidentReview
-from .routing import UNKNOWN_VALUES_DAYS
-from .selectors import latest_incident_snapshots, recent_unknown_values_prefetch, unknown_routing_values
+from .ingest import dead_letters
+from .ingest.routing import UNKNOWN_VALUES_DAYS
+from .ingest.selectors import recent_unknown_values_prefetch, unknown_routing_values
+from .ingest.services import MAX_ATTEMPTS
+from .models import Incident, IncidentStatus, Integration, PostIncidentReview, RawEvent
+from .selectors import latest_incident_snapshots
 
 CHANGE_PERMISSION = "incidents.change_incident"
 ADD_PERMISSION = "incidents.add_incident"
@@ -365,3 +371,54 @@ def integration_detail_view(request: HttpRequest, uuid: str) -> HttpResponse:
         "days": UNKNOWN_VALUES_DAYS,
     }
     return render(request, "incidents/integration_detail.html", context)
+
+
+# --- Dead letters (incidents.ingest.dead_letters) ------------------------------------------
+#
+# Accepted alert events whose processing failed, and their replay: seen by whoever may see
+# integrations; replayed by holders of incidents.replay_rawevent (SRE Lead), one event per POST
+# (post/redirect/get, the outcome as a message).
+
+
+def _integration_uuid(request: HttpRequest) -> UUID | None:
+    """The ?integration=<uuid> filter; None when absent. ValueError for a value that is not a UUID."""
+    value = request.GET.get("integration", "").strip()
+    return UUID(value) if value else None
+
+
+def dead_letter_list_view(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm(VIEW_INTEGRATION_PERMISSION):
+        raise PermissionDenied
+    try:
+        wanted = _integration_uuid(request)
+    except ValueError:
+        messages.error(request, "integration: not a valid UUID; showing every integration.")
+        return redirect("dead-letter-list")
+    integration = (
+        get_object_or_404(Integration.objects.select_related("service"), uuid=wanted) if wanted is not None else None
+    )
+    events = dead_letters.dead_letters()
+    if integration is not None:
+        events = events.filter(integration=integration)
+    context = {
+        "page": paginate(request, events),
+        "integration": integration,
+        "by_integration": dead_letters.by_integration(),
+        "can_replay": dead_letters.may_replay(request.user),
+        "max_attempts": MAX_ATTEMPTS,
+    }
+    return render(request, "incidents/dead_letter_list.html", context)
+
+
+@require_POST
+def dead_letter_replay_view(request: HttpRequest, event_uuid: str) -> HttpResponseRedirect:
+    if not dead_letters.may_replay(request.user):
+        raise PermissionDenied("Your roles do not allow replaying dead letters (SRE Lead).")
+    event = get_object_or_404(RawEvent.objects.select_related("integration"), uuid=event_uuid)
+    try:
+        dead_letters.replay(event=event, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Replayed: the {event.action} event for {event.dedup_key} is being processed again.")
+    return HttpResponseRedirect(reverse("dead-letter-list") + f"?integration={event.integration.uuid}")

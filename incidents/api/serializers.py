@@ -8,7 +8,6 @@ separate, so a client never sees a write-only shape in a response.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -23,6 +22,8 @@ from opsgov.models import Service
 
 from .. import history
 from ..context import incident_context
+from ..fields import AwareDateTimeField
+from ..ingest.selectors import unknown_routing_values
 from ..models import (
     EXTERNAL_INTEGRATION_KINDS,
     AlertSignal,
@@ -35,25 +36,11 @@ from ..models import (
     routing_label_problem,
     validate_severity,
 )
-from ..selectors import unknown_routing_values
 
 User = get_user_model()
 
 #: The kinds an integration is created as (settings.SPECTACULAR_SETTINGS names their enum).
 EXTERNAL_KIND_CHOICES = [(kind.value, kind.label) for kind in EXTERNAL_INTEGRATION_KINDS]
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 instant that must carry its offset: history is never guessed into a time zone."""
-
-    default_error_messages = {
-        "naive": "Include a time zone offset, e.g. 2026-11-20T10:15:30Z or 2026-11-20T11:15:30+01:00.",
-    }
-
-    def enforce_timezone(self, value: datetime) -> datetime:
-        if timezone.is_naive(value):
-            self.fail("naive")
-        return super().enforce_timezone(value)
 
 
 def _service_field(**kwargs: Any) -> serializers.SlugRelatedField:

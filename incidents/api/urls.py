@@ -3,15 +3,15 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import dead_letters, views
+from . import views
 
 router = SimpleRouter()
 router.register("incidents", views.IncidentViewSet, basename="api-incident")
 router.register("integrations", views.IntegrationViewSet, basename="api-integration")
-router.register("dead-letters", dead_letters.DeadLetterViewSet, basename="api-dead-letter")
 
 urlpatterns = [
     path("", include(router.urls)),
-    path("", include("incidents.api.oncall_urls")),
-    path("", include("incidents.api.reviews_urls")),
+    path("", include("incidents.ingest.api.urls")),
+    path("", include("incidents.oncall.api.urls")),
+    path("", include("incidents.reviews.api.urls")),
 ]

@@ -31,8 +31,8 @@ from ..filters import (
     incident_number,
     timeline_entries,
 )
+from ..ingest.selectors import recent_unknown_values_prefetch
 from ..models import Incident, Integration
-from ..selectors import recent_unknown_values_prefetch
 from .serializers import (
     AlertSignalSerializer,
     IncidentCreateSerializer,

@@ -9,7 +9,7 @@ view that turns them into a JsonResponse.
 What a caller can rely on:
 - 202 means the payload is stored (a RawEvent committed to the database).
   Processing happens in a Celery task enqueued after the commit (by gunicorn
-  workers in batches: incidents.ingestion, "Enqueueing"); if the broker is
+  workers in batches: incidents.ingest.enqueue); if the broker is
   down the answer is still 202 and the sweeper enqueues the event later, so
   nothing accepted is lost.
 - Authentication is the integration's token only, in the URL path or in an
@@ -63,15 +63,15 @@ from django.db import Error as DatabaseError
 from django.db import transaction
 from pydantic import ValidationError
 
-from incidents.ingestion import integration_for_token, store_raw_event, store_raw_event_for_token
-from incidents.models import IntegrationKind
-from incidents.tasks import enqueue_process_raw_event
 from opsgov import ratelimit
 from opsgov.policy import get_policy
 from opsgov.redaction import ELLIPSIS, redact
 
+from ..models import IntegrationKind
 from . import token_cache
+from .enqueue import enqueue_process_raw_event
 from .schemas import AlertmanagerWebhook, PagerDutyEvent, error_lines, parse_pagerduty_event
+from .services import integration_for_token, store_raw_event, store_raw_event_for_token
 
 logger = logging.getLogger(__name__)
 

@@ -57,11 +57,12 @@ class IntegrationKind(models.TextChoices):
     MONITORING = "monitoring", "opsgov monitoring (SLO burn rates, checks; internal)"
 
 
-#: The kinds an external source can be set up as; MONITORING integrations are created by incidents.internal_alerts.
+#: The kinds an external source can be set up as; MONITORING integrations are created by
+#: incidents.ingest.internal_alerts.
 EXTERNAL_INTEGRATION_KINDS = (IntegrationKind.ALERTMANAGER, IntegrationKind.PAGERDUTY, IntegrationKind.GENERIC)
 
 
-#: What an integration routes by when its routing_label is left empty (incidents.routing).
+#: What an integration routes by when its routing_label is left empty (incidents.ingest.routing).
 DEFAULT_ROUTING_LABELS: dict[str, str] = {
     IntegrationKind.ALERTMANAGER: "service",
     IntegrationKind.PAGERDUTY: "payload.component",
@@ -121,7 +122,8 @@ class Integration(TimeStampedModel):
     class Meta:
         ordering = ["name"]
         constraints = [
-            # incidents.internal_alerts: alerts raised inside opsgov go to the service's one internal integration.
+            # incidents.ingest.internal_alerts: alerts raised inside opsgov go to the service's one internal
+            # integration.
             models.UniqueConstraint(
                 fields=["service"],
                 condition=Q(kind="monitoring"),
@@ -192,7 +194,7 @@ class Incident(TimeStampedModel):
     )
     dedup_key = models.CharField(max_length=255, blank=True)
     reopen_count = models.PositiveSmallIntegerField(default=0)
-    # Escalation and the response target (incidents.escalation).
+    # Escalation and the response target (incidents.oncall.escalation).
     escalation_policy = models.ForeignKey(
         "incidents.EscalationPolicy", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
     )
@@ -210,7 +212,7 @@ class Incident(TimeStampedModel):
         constraints = [
             # Ingestion relies on this: at most one open incident per (integration, routed service,
             # dedup key), so concurrent deliveries of the same alert cannot open two, and one group
-            # routed to two services opens one incident each (incidents.ingestion, incidents.routing).
+            # routed to two services opens one incident each (incidents.ingest.services, incidents.ingest.routing).
             models.UniqueConstraint(
                 fields=["integration", "service", "dedup_key"],
                 condition=Q(status__in=["triggered", "acknowledged", "mitigated"]) & ~Q(dedup_key=""),
@@ -321,7 +323,7 @@ class AlertSignal(models.Model):
     """One alert of an incident, aggregated: how often it was received, first and last seen, its last status.
 
     One row per (incident, kind, fingerprint): the Alertmanager `fingerprint`, or
-    the Events v2 `dedup_key`. Written by incidents.ingestion in the processing
+    the Events v2 `dedup_key`. Written by incidents.ingest.services in the processing
     transaction, under the incident's row lock (count + 1, last_seen, last
     status and data), so a webhook of 10,000 alerts adds 10,000 rows here but
     only one timeline entry ("10000 alerts received"). The incident page and
@@ -345,7 +347,8 @@ class AlertSignal(models.Model):
     class Meta:
         ordering = ["-last_seen", "-id"]
         constraints = [
-            # The upsert's key (incidents.ingestion); its index serves the per-webhook lookup of known fingerprints.
+            # The upsert's key (incidents.ingest.services); its index serves the per-webhook lookup of known
+            # fingerprints.
             models.UniqueConstraint(fields=["incident", "kind", "fingerprint"], name="alert_signal_per_fingerprint"),
         ]
         indexes = [
@@ -365,10 +368,10 @@ class RawEvent(models.Model):
 
     Every row ends in one of two states: processed (`processed_at` set: it took
     effect) or dead-lettered (`dead_lettered_at` set: processing failed
-    ingestion.MAX_ATTEMPTS times). A dead-lettered event stays unprocessed, is
+    incidents.ingest.services.MAX_ATTEMPTS times). A dead-lettered event stays unprocessed, is
     never re-enqueued by the sweeper, is listed on the dead-letter page and API
     and fails the incident-management gate until someone replays it
-    (incidents.dead_letters); a replayed event that fails again returns to the list.
+    (incidents.ingest.dead_letters); a replayed event that fails again returns to the list.
     """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -384,7 +387,7 @@ class RawEvent(models.Model):
     incident = models.ForeignKey(
         Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="raw_events", db_index=False
     )
-    # The dead-letter list (incidents.dead_letters).
+    # The dead-letter list (incidents.ingest.dead_letters).
     dead_lettered_at = models.DateTimeField(
         null=True, blank=True, help_text="When processing was given up after the last allowed attempt; empty otherwise."
     )
@@ -406,7 +409,7 @@ class RawEvent(models.Model):
             models.Index(
                 fields=["received_at"], name="rawevent_unprocessed_idx", condition=Q(processed_at__isnull=True)
             ),
-            # The dead-letter list, its gate evidence and the owners' notification (incidents.dead_letters).
+            # The dead-letter list, its gate evidence and the owners' notification (incidents.ingest.dead_letters).
             models.Index(
                 fields=["integration", "dead_lettered_at"],
                 name="rawevent_dead_letter_idx",
@@ -419,7 +422,7 @@ class RawEvent(models.Model):
             models.Index(fields=["incident"], name="rawevent_incident_idx", condition=Q(incident__isnull=False)),
         ]
 
-        # incidents.dead_letters.replay; granted to the SRE Lead by opsgov.roles ("incidents.*").
+        # incidents.ingest.dead_letters.replay; granted to the SRE Lead by opsgov.roles ("incidents.*").
         permissions = [("replay_rawevent", "Can replay dead-lettered raw events")]
 
     def __str__(self) -> str:
@@ -427,11 +430,11 @@ class RawEvent(models.Model):
 
 
 class UnknownRoutingValue(models.Model):
-    """A routing-label value that matched no service, counted per integration and UTC day (incidents.routing).
+    """A routing-label value that matched no service, counted per integration and UTC day (incidents.ingest.routing).
 
     Written at processing time (an upsert per event and value), read by the
     integration page and API for the last 7 days. Bounded: routing counts at
-    most routing.MAX_VALUES_PER_DAY distinct values per integration and day
+    most incidents.ingest.routing.MAX_VALUES_PER_DAY distinct values per integration and day
     (the rest under routing.OTHER_VALUES) and deletes days older than
     routing.KEEP_DAYS when it writes a day's first row.
     """

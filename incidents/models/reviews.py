@@ -128,7 +128,7 @@ class ReviewRevision(TimeStampedModel):
         ordering = ["review", "number"]
         constraints = [
             models.UniqueConstraint(fields=["review", "number"], name="review_revision_unique_number"),
-            # incidents.reviews.review_correction_start: at most one correction under way per review.
+            # incidents.reviews.services.review_correction_start: at most one correction under way per review.
             models.UniqueConstraint(
                 fields=["review"], condition=~Q(status="published"), name="review_revision_one_open"
             ),
@@ -159,7 +159,7 @@ class ReviewEdit(TimeStampedModel):
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [
-            # incidents.reviews._contributors: the editors of one revision, at approval.
+            # incidents.reviews.services._contributors: the editors of one revision, at approval.
             models.Index(fields=["review", "revision"], name="review_edit_revision_idx"),
         ]
 
@@ -186,7 +186,7 @@ ACTION_OPEN_STATUSES = (ActionStatus.OPEN, ActionStatus.IN_PROGRESS)
 class ActionItem(TimeStampedModel):
     """An improvement to make, usually from a review: tracked to the end, overdue when late.
 
-    Also the follow-up of an SLO ticket alert (incidents.slo_alerts): then `service` names the
+    Also the follow-up of an SLO ticket alert (incidents.ingest.slo_alerts): then `service` names the
     SLO's service and `source_key` the breach, so the item exists once per breach.
     """
 
@@ -224,7 +224,7 @@ class ActionItem(TimeStampedModel):
     class Meta:
         ordering = ["due_date", "id"]
         constraints = [
-            # One item per automatic source (incidents.slo_alerts: one follow-up per SLO ticket breach).
+            # One item per automatic source (incidents.ingest.slo_alerts: one follow-up per SLO ticket breach).
             models.UniqueConstraint(
                 fields=["source_key"], condition=~Q(source_key=""), name="action_item_one_per_source_key"
             ),

@@ -12,10 +12,10 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 
-from incidents import reviews
 from incidents.models import ActionItem, ActionStatus, Incident
-from incidents.review_metrics import CLOSING_RATE, KEY, compute_closing_rate
-from incidents.review_selectors import backlog_summary, overdue_action_items, policy_today
+from incidents.reviews import services as reviews
+from incidents.reviews.metrics import CLOSING_RATE, KEY, compute_closing_rate
+from incidents.reviews.selectors import backlog_summary, overdue_action_items, policy_today
 from opsgov.errors import DomainError
 from opsgov.models import MetricSnapshot
 from opsgov.policy import clear_policy_cache

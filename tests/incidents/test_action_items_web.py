@@ -16,8 +16,8 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from incidents import reviews
 from incidents.models import ActionItem, ActionStatus, Incident
+from incidents.reviews import services as reviews
 from opsgov.roles import SECURITY_LEAD, SRE_LEAD, TECH_LEAD
 
 from ..factories import ServiceFactory

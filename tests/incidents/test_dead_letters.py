@@ -20,8 +20,10 @@ from django.core import mail
 from django.test import Client
 from rest_framework.test import APIClient
 
-from incidents import dead_letters, ingestion, tasks
+from incidents import tasks
 from incidents.gates import IncidentManagementGate
+from incidents.ingest import dead_letters
+from incidents.ingest import services as ingestion
 from incidents.models import Incident, Integration, RawEvent
 from opsgov.models import GateStatus
 from opsgov.roles import SRE_LEAD, TECH_LEAD

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import time_machine
 
-from incidents import escalation, notify_tasks, services
+from incidents import notify_tasks, services
 from incidents.models import (
     ChannelKind,
     Incident,
@@ -24,6 +24,7 @@ from incidents.models import (
     NotificationStatus,
     TimelineKind,
 )
+from incidents.oncall import escalation
 
 from ..factories import ServiceFactory, UserFactory
 from .test_escalation_support import FRIDAY_1600, T0, World, make_world, one_member_schedule, webhook_channel

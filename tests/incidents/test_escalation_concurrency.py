@@ -16,8 +16,9 @@ import pytest
 import time_machine
 from django.db import connection, connections
 
-from incidents import escalation, notify_tasks
+from incidents import notify_tasks
 from incidents.models import Notification, TimelineEvent, TimelineKind
+from incidents.oncall import escalation
 from tests.concurrency import in_threads
 
 from .test_escalation_support import T0, make_world

@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
-from incidents import oncall_services
 from incidents.models import EscalationPolicy, ServiceEscalation
+from incidents.oncall import services as oncall_services
 from opsgov.roles import SECURITY_LEAD, SRE_LEAD
 
 from ..factories import ServiceFactory

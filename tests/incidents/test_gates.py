@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.contrib.auth.models import User
 
-from incidents import oncall_services, reviews, services
+from incidents import services
 from incidents.gates import ContinuousImprovementGate, IncidentManagementGate
 from incidents.models import (
     ActionItem,
@@ -21,6 +21,8 @@ from incidents.models import (
     PostIncidentReview,
     ServiceEscalation,
 )
+from incidents.oncall import services as oncall_services
+from incidents.reviews import services as reviews
 from opsgov.models import GateStatus, Service
 
 from ..factories import ServiceFactory, UserFactory

@@ -17,7 +17,8 @@ import pytest
 import time_machine
 from django.db import connection, transaction
 
-from incidents import ingestion, services, tasks
+from incidents import services, tasks
+from incidents.ingest import services as ingestion
 from incidents.models import Incident, Integration, RawEvent, TimelineKind
 from tests.concurrency import in_threads
 
@@ -100,7 +101,7 @@ def test_a_worker_that_loses_the_race_to_open_the_incident_joins_the_winner(capl
         with transaction.atomic():
             return ingestion._open_or_create(integration, integration.service, PD_KEY, create).pk
 
-    with caplog.at_level("INFO", logger="incidents.ingestion"):
+    with caplog.at_level("INFO", logger="incidents.ingest.services"):
         results = in_threads(2, lambda index: (winner if index == 0 else loser)(index))
     assert results[0] == results[1]
     assert Incident.objects.count() == 1
@@ -112,7 +113,7 @@ def test_a_broker_outage_still_answers_202_and_the_sweeper_enqueues_later(
     clock: time_machine.Traveller, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     _, token = make_integration("pagerduty")
-    with celery_broker(UNREACHABLE_BROKER), caplog.at_level("WARNING", logger="incidents.tasks"):
+    with celery_broker(UNREACHABLE_BROKER), caplog.at_level("WARNING", logger="incidents.ingest.enqueue"):
         response = post(pagerduty_url(token), payload("pagerduty-v2-trigger"))
     assert response.status_code == 202
     event = RawEvent.objects.get()

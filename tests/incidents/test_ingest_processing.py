@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import time_machine
 
-from incidents import ingestion, tasks
+from incidents import tasks
+from incidents.ingest import services as ingestion
 from incidents.models import Incident, IncidentStatus, Integration, RawEvent, TimelineKind
 
 from .test_ingest_support import (

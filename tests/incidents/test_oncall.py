@@ -1,4 +1,4 @@
-"""Golden tests of the on-call computation (incidents.oncall), expected values worked out by hand.
+"""Golden tests of the on-call computation (incidents.oncall.selectors), expected values worked out by hand.
 
 Instants are written with their UTC offset in the schedule's zone, so a reader
 can check each one against a calendar: Europe/Berlin is +01:00 in winter and
@@ -21,9 +21,9 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from incidents import oncall_services as services
 from incidents.models import RotationKind, Schedule, ScheduleLayer
-from incidents.oncall import (
+from incidents.oncall import services
+from incidents.oncall.selectors import (
     OVERRIDE_SOURCE,
     Shift,
     gaps,

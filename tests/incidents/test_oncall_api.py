@@ -14,8 +14,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from incidents import oncall_services as services
 from incidents.models import EscalationLevel, EscalationPolicy, LayerMember, Schedule
+from incidents.oncall import services
 from opsgov.roles import PRODUCT_OWNER, TECH_LEAD
 
 pytestmark = pytest.mark.django_db

@@ -17,8 +17,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from incidents import oncall_services as services
 from incidents.models import RotationKind, Schedule
+from incidents.oncall import services
 from opsgov.roles import PRODUCT_OWNER
 
 pytestmark = pytest.mark.django_db

@@ -12,9 +12,10 @@ import time_machine
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from incidents import reviews, services
+from incidents import services
 from incidents.models import ActionPriority, Incident, PostIncidentReview, ReviewStatus
-from incidents.review_selectors import overdue_reviews, review_list
+from incidents.reviews import services as reviews
+from incidents.reviews.selectors import overdue_reviews, review_list
 from opsgov.errors import DomainError
 from opsgov.roles import SRE_LEAD, TECH_LEAD
 

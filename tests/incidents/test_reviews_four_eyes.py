@@ -18,10 +18,11 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from incidents import reviews, services
+from incidents import services
 from incidents.gates import ContinuousImprovementGate, IncidentManagementGate
 from incidents.models import PostIncidentReview, ReviewEdit, ReviewRevision, ReviewStatus
-from incidents.review_selectors import overdue_reviews
+from incidents.reviews import services as reviews
+from incidents.reviews.selectors import overdue_reviews
 from opsgov.roles import TECH_LEAD
 
 from .factories import IncidentFactory

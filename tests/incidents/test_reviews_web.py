@@ -16,8 +16,9 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from incidents import reviews, services
+from incidents import services
 from incidents.models import ActionItem, ActionStatus, Incident, PostIncidentReview, ReviewStatus
+from incidents.reviews import services as reviews
 from opsgov.roles import SECURITY_LEAD, SRE_LEAD, TECH_LEAD
 
 from .factories import IncidentFactory

@@ -16,7 +16,8 @@ from django.core.management.base import CommandError
 from django.test import Client
 from rest_framework.test import APIClient
 
-from incidents import routing, services
+from incidents import services
+from incidents.ingest import routing
 from incidents.models import Incident, IncidentStatus, Integration, TimelineKind, UnknownRoutingValue
 from opsgov import services as core_services
 from opsgov.events import ServiceAlert, raise_alert

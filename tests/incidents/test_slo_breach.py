@@ -1,4 +1,4 @@
-"""One incident per SLO breach (incidents.slo_alerts), on both paths burn-rate alerts take.
+"""One incident per SLO breach (incidents.ingest.slo_alerts), on both paths burn-rate alerts take.
 
 Internal: monitoring's engine raises opsgov.events.ServiceAlert per (SLO, alert key).
 External: the SLOErrorBudgetBurn rules of `export_prometheus_rules`, delivered by
@@ -18,7 +18,7 @@ import time_machine
 from incidents import metrics
 from incidents.context import incident_context
 from incidents.models import ActionItem, Incident, IncidentStatus, RawEvent, TimelineKind
-from incidents.reviews import action_item_close
+from incidents.reviews.services import action_item_close
 from monitoring import engine
 from monitoring.prometheus_rules import slo_group, slo_page_url
 from monitoring.sli import SLIReading, record_sli

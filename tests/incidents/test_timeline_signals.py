@@ -14,7 +14,7 @@ from django.test import Client
 from pytest_django import DjangoAssertNumQueries
 from rest_framework.test import APIClient
 
-from incidents import ingestion
+from incidents.ingest import services as ingestion
 from incidents.ingest.handling import MAX_BODY_BYTES
 from incidents.models import AlertSignal, Incident, RawEvent, TimelineEvent, TimelineKind
 from opsgov.evidence import evidence_deletion

@@ -16,7 +16,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.test import APIClient
 
-from incidents import dead_letter_tasks, ingestion, tasks
+from incidents import tasks
+from incidents.ingest import services as ingestion
+from incidents.ingest import tasks as dead_letter_tasks
 from incidents.models import Incident, Integration, RawEvent
 from opsgov.celery import app as celery_app
 from opsgov.roles import SRE_LEAD

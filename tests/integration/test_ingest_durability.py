@@ -34,9 +34,10 @@ from django.test import Client
 from django.utils import timezone
 
 from incidents import tasks
-from incidents.ingestion import SWEEP_AFTER, store_raw_event
+from incidents.ingest import enqueue
+from incidents.ingest.enqueue import EnqueueBuffer
+from incidents.ingest.services import SWEEP_AFTER, store_raw_event
 from incidents.models import Incident, Integration, RawEvent, TimelineKind
-from incidents.tasks import EnqueueBuffer
 
 from ..conftest import free_port, spawn
 from ..incidents.test_ingest_support import Broker, alertmanager_url, celery_broker, make_integration, payload
@@ -124,11 +125,11 @@ def succeeded(worker: Worker, task: str) -> int:
 @pytest.fixture
 def started_buffer() -> Iterator[EnqueueBuffer]:
     """This process's enqueue buffer, started as gunicorn.conf.py starts it in each web worker."""
-    tasks.enqueue_buffer.start()
+    enqueue.enqueue_buffer.start()
     try:
-        yield tasks.enqueue_buffer
+        yield enqueue.enqueue_buffer
     finally:
-        tasks.enqueue_buffer.stop()
+        enqueue.enqueue_buffer.stop()
 
 
 # --- Broker outage -------------------------------------------------------------------------
@@ -141,7 +142,7 @@ def test_events_accepted_during_a_broker_outage_are_processed_once_by_the_sweepe
     keys = [f"outage-{n % 4}" for n in range(12)]  # 4 groups, each sent 3 times
 
     celery_producer.point(DEAD_BROKER_URL)
-    with caplog.at_level("WARNING", logger="incidents.tasks"):
+    with caplog.at_level("WARNING", logger="incidents.ingest.enqueue"):
         event_ids = post_events(token, keys)  # every answer 202 (asserted there)
     assert len(event_ids) == 12 and unprocessed() == 12, "stored, though nothing could be enqueued"
     assert caplog.text.count("Could not enqueue processing of raw event") == 12
@@ -173,7 +174,7 @@ def test_a_batched_enqueue_during_a_broker_outage_loses_nothing(
     later_keys = [f"batch-later-{n}" for n in range(6)]
 
     celery_producer.point(DEAD_BROKER_URL)
-    with caplog.at_level("WARNING", logger="incidents.tasks"):
+    with caplog.at_level("WARNING", logger="incidents.ingest.enqueue"):
         post_events(token, outage_keys)
         assert wait_until(lambda: started_buffer.pending() == 0, 10, interval=0.05)
         assert wait_until(lambda: "Could not enqueue processing of" in caplog.text, 10, interval=0.05)

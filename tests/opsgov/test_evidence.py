@@ -15,8 +15,8 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from incidents import reviews
 from incidents.models import ActionItem, Incident, Integration, RawEvent, TimelineEvent
+from incidents.reviews import services as reviews
 from opsgov.evidence import EvidenceProtectedError, evidence_delete_permissions, evidence_deletion, evidence_models
 from opsgov.models import GateEvaluation, GateStatus, MetricSnapshot
 from opsgov.roles import ALL_ROLES

@@ -128,9 +128,9 @@ def test_worker_exit_in_the_master_does_not_import_the_app(
     """gunicorn calls worker_exit in the master for a worker already gone: the app is not loaded there."""
     import sys
 
-    monkeypatch.delitem(sys.modules, "incidents.tasks", raising=False)
+    monkeypatch.delitem(sys.modules, "incidents.ingest.enqueue", raising=False)
     conf["worker_exit"](None, None)
-    assert "incidents.tasks" not in sys.modules
+    assert "incidents.ingest.enqueue" not in sys.modules
 
 
 def test_the_error_log_cuts_tokens_and_ping_uuids_from_messages_and_tracebacks(

@@ -1,0 +1,1 @@
+"""REST API of ingestion: the dead letters."""

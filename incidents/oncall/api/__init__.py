@@ -1,0 +1,1 @@
+"""REST API of on-call schedules and escalation policies."""

@@ -1,0 +1,1 @@
+"""Post-incident reviews and the improvement backlog (action items)."""

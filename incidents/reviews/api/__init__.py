@@ -1,0 +1,1 @@
+"""REST API of post-incident reviews and the improvement backlog."""
