@@ -11,7 +11,7 @@
 
 Web requests, replays and internal alerts enqueue processing by the task names
 (incidents.ingest.enqueue); the escalation and notification tasks are in
-incidents.notify_tasks, the dead letters' in incidents.ingest.tasks.
+incidents.oncall.tasks, the dead letters' in incidents.ingest.tasks.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import logging
 from opsgov.celery_tasks import opsgov_task
 from opsgov.publishing import publish_each
 
-from . import notify_tasks  # noqa: F401  (registers the escalation and notification tasks)
 from .ingest import services as ingestion
 from .ingest import tasks as dead_letter_tasks  # also registers the dead-letter task
 from .ingest.enqueue import PROCESSING_OF_EVENT, SWEEPER_RETRIES
+from .oncall import tasks as oncall_tasks  # noqa: F401  (registers the escalation and notification tasks)
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """One outbox for every delivery: a row per message, claimed before it is sent, retried until it is sent.
 
-Incident notifications (incidents.notifications), gate status-change emails
+Incident notifications (incidents.oncall.notifications), gate status-change emails
 (opsgov.gates.services) and the scheduled reports (opsgov.reports.services) are
 delivered this way, and so is any new kind of message: its model subclasses
 ``opsgov.models.OutboxMessage``, and an :class:`Outbox` with its

@@ -6,7 +6,7 @@ the next beat run enqueues it again when its task never ran. So a publish tries
 once more, quickly (the caller, often a web request, waits for it), then gives
 up with a warning instead of failing the caller.
 
-Services name the task they publish (``"incidents.tasks.deliver_notification"``) instead of importing
+Services name the task they publish (``"incidents.notify_tasks.deliver_notification"``) instead of importing
 it: a tasks module imports its services (tasks are thin wrappers around them), so a service importing
 its tasks module would close an import cycle.
 """

@@ -432,7 +432,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "compute-metrics": {"task": "opsgov.tasks.compute_metrics", "schedule": 300.0},
     "prune-snapshots": {"task": "opsgov.tasks.prune_snapshots", "schedule": 6 * 3600.0},
     "sweep-raw-events": {"task": "incidents.tasks.sweep_raw_events", "schedule": 30.0},
-    # Owners hear of dead-lettered alert events (incidents.dead_letters).
+    # Owners hear of dead-lettered alert events (incidents.ingest.dead_letters). Task names are the ones the
+    # tasks were first registered under (their modules moved since): queued messages and old schedules use them.
     "notify-dead-letters": {"task": "incidents.dead_letter_tasks.notify_dead_letters", "schedule": 60.0},
     # Escalations live in the database (next_escalation_at); this scan steps the due ones.
     "escalate-due-incidents": {"task": "incidents.notify_tasks.escalate_due_incidents", "schedule": 60.0},

@@ -16,13 +16,13 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from opsgov.api.fields import AwareDateTimeField
 from opsgov.api.schema import NarrowedChoiceField
 from opsgov.api.strict import StrictModelSerializer, StrictSerializer
 from opsgov.models import Service
 
 from .. import history
 from ..context import incident_context
-from ..fields import AwareDateTimeField
 from ..ingest.selectors import unknown_routing_values
 from ..models import (
     EXTERNAL_INTEGRATION_KINDS,

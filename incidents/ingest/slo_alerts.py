@@ -52,7 +52,7 @@ Guarantees (:func:`apply_signals`):
 - MTBF counts one failure per breach, since a breach is one incident.
 
 Why a backlog item rather than a notification: opsgov's notifications belong to
-incidents (incidents.notifications), and a ticket is work to schedule, not an
+incidents (incidents.oncall.notifications), and a ticket is work to schedule, not an
 interruption: the backlog tracks it to the end, shows it overdue when late and
 feeds gate 4.
 

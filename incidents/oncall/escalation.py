@@ -7,7 +7,7 @@ Starting (`start`, called by `incidents.services.incident_create` in its transac
   for SEV-4's "1 business day" (a Friday-afternoon SEV-4 is due on Monday).
 - `escalation_policy` = the service's policy (`ServiceEscalation`), if any;
   then `next_escalation_at` = trigger + level 1's delay (normally 0: at once).
-  The beat task `incidents.notify_tasks.escalate_due_incidents` picks due incidents up
+  The beat task `incidents.oncall.tasks.escalate_due_incidents` picks due incidents up
   within a minute; for immediacy an `escalate_incident` task is also enqueued
   when the transaction commits. A broker outage never breaks the creation:
   the enqueue is logged and skipped, and the beat task does the work.
@@ -30,7 +30,7 @@ current follow-up, like grafana/oncall's escalate_alert_group:
 
 So however many beat runs, immediate tasks and redeliveries (acks_late) race,
 each level is notified once. The step then creates one `Notification` per
-recipient and destination (see incidents.notifications), records a timeline
+recipient and destination (see incidents.oncall.notifications), records a timeline
 entry for the level, and sets the next level's time (now + its delay; None
 after the last level). Deliveries are enqueued on commit, and their own
 sweeper retries whatever the broker lost.
@@ -61,7 +61,6 @@ from opsgov.policy import get_policy
 from opsgov.publishing import publish
 from opsgov.sla import due_at, policy_calendar
 
-from .. import notifications
 from ..models import (
     OPEN_STATUSES,
     EscalationLevel,
@@ -71,11 +70,12 @@ from ..models import (
     TimelineEvent,
     TimelineKind,
 )
+from . import notifications
 from .selectors import on_call_at
 
 logger = logging.getLogger(__name__)
 
-#: The task that runs one escalation step (incidents.notify_tasks), published by name: the tasks module
+#: The task that runs one escalation step (incidents.oncall.tasks), published by name: the tasks module
 #: imports this one.
 ESCALATE_TASK = "incidents.notify_tasks.escalate_incident"
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import time_machine
 
-from incidents import notify_tasks, services
+from incidents import services
 from incidents.models import (
     ChannelKind,
     Incident,
@@ -25,6 +25,7 @@ from incidents.models import (
     TimelineKind,
 )
 from incidents.oncall import escalation
+from incidents.oncall import tasks as oncall_tasks
 
 from ..factories import ServiceFactory, UserFactory
 from .test_escalation_support import FRIDAY_1600, T0, World, make_world, one_member_schedule, webhook_channel
@@ -53,7 +54,7 @@ def notified(incident: Incident, level: int | None = None) -> list[tuple[str, st
 
 
 def beat() -> dict[str, int]:
-    return notify_tasks.escalate_due_incidents()
+    return oncall_tasks.escalate_due_incidents()
 
 
 def escalation_entries(incident: Incident) -> list[str]:
@@ -213,7 +214,7 @@ def test_running_the_beat_task_twice_notifies_each_recipient_once(world: World) 
     incident = world.incident()
     beat()
     beat()
-    assert notify_tasks.escalate_incident(incident.pk, 0, T0.isoformat()) is None  # the enqueued step, too late
+    assert oncall_tasks.escalate_incident(incident.pk, 0, T0.isoformat()) is None  # the enqueued step, too late
     assert notified(incident) == [
         ("email", world.alice.email, world.alice.username),
         ("email", "alice@pager.example.com", world.alice.username),
@@ -243,14 +244,14 @@ def test_the_first_step_is_enqueued_when_the_incident_commits(
         incident = world.incident()
     published = broker.published()
     assert [(task.name, task.args) for task in published] == [
-        ("incidents.notify_tasks.escalate_incident", [incident.pk, 0, T0.isoformat()])
+        ("incidents.oncall_tasks.escalate_incident", [incident.pk, 0, T0.isoformat()])
     ]
     # What the worker would run; its notifications are enqueued for delivery in turn.
     with celery_broker("filesystem://", broker.transport_options), django_capture_on_commit_callbacks(execute=True):
-        assert notify_tasks.escalate_incident(*published[0].args) == 1
+        assert oncall_tasks.escalate_incident(*published[0].args) == 1
     delivery = Notification.objects.get(incident=incident)
     assert [(t.name, t.args) for t in broker.published()[1:]] == [
-        ("incidents.notify_tasks.deliver_notification", [delivery.pk])
+        ("incidents.oncall_tasks.deliver_notification", [delivery.pk])
     ]
 
 

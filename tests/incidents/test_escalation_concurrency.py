@@ -16,9 +16,9 @@ import pytest
 import time_machine
 from django.db import connection, connections
 
-from incidents import notify_tasks
 from incidents.models import Notification, TimelineEvent, TimelineKind
 from incidents.oncall import escalation
+from incidents.oncall import tasks as oncall_tasks
 from tests.concurrency import in_threads
 
 from .test_escalation_support import T0, make_world
@@ -49,9 +49,9 @@ def test_two_beat_runs_at_once_send_one_notification_per_recipient() -> None:
     incidents = [world.incident(title=f"Errors {n}") for n in range(INCIDENTS)]
 
     if connection.vendor == "postgresql":
-        results = in_threads(2, lambda _: notify_tasks.escalate_due_incidents())
+        results = in_threads(2, lambda _: oncall_tasks.escalate_due_incidents())
     else:
-        results = [notify_tasks.escalate_due_incidents(), notify_tasks.escalate_due_incidents()]
+        results = [oncall_tasks.escalate_due_incidents(), oncall_tasks.escalate_due_incidents()]
 
     assert sum(result["steps"] for result in results) == INCIDENTS
     assert sum(result["errors"] for result in results) == 0

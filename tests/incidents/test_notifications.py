@@ -20,8 +20,9 @@ import time_machine
 from django.core import mail
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 
-from incidents import notifications, notify_tasks
 from incidents.models import Incident, Notification, NotificationStatus, TimelineKind
+from incidents.oncall import notifications
+from incidents.oncall import tasks as oncall_tasks
 
 from .test_escalation_support import T0, WEBHOOK_SECRET, World, make_world, webhook_channel, webhook_receiver
 from .test_ingest_support import Broker, celery_broker
@@ -51,7 +52,7 @@ def world(clock: time_machine.Traveller) -> World:
 
 def escalate(world: World, **incident: Any) -> tuple[Incident, list[Notification]]:
     created = world.incident(**incident)
-    notify_tasks.escalate_due_incidents()
+    oncall_tasks.escalate_due_incidents()
     created.refresh_from_db()
     return created, list(Notification.objects.filter(incident=created).order_by("pk"))
 
@@ -76,7 +77,7 @@ def html_part(message: EmailMessage) -> str:
 
 def test_an_email_has_a_text_and_an_html_part_with_absolute_links(world: World) -> None:
     incident, [notification] = escalate(world)
-    assert notify_tasks.deliver_notification(notification.pk) == NotificationStatus.SENT
+    assert oncall_tasks.deliver_notification(notification.pk) == NotificationStatus.SENT
 
     [message] = mail.outbox
     assert message.subject == f"[SEV-2] INC-{incident.pk} Checkout errors — triggered"
@@ -107,9 +108,9 @@ def test_the_html_part_escapes_what_people_typed(world: World) -> None:
 def test_a_later_level_says_so_in_the_subject(world: World, clock: time_machine.Traveller) -> None:
     incident, _ = escalate(world, severity="SEV-1", title="Payments\ndown")
     clock.move_to(T0 + timedelta(minutes=15))
-    notify_tasks.escalate_due_incidents()
+    oncall_tasks.escalate_due_incidents()
     level2 = Notification.objects.get(incident=incident, level=2)
-    notify_tasks.deliver_notification(level2.pk)
+    oncall_tasks.deliver_notification(level2.pk)
     assert [m.subject for m in mail.outbox] == [
         f"[SEV-1] INC-{incident.pk} Payments down — triggered (escalation level 2)"
     ]
@@ -118,14 +119,14 @@ def test_a_later_level_says_so_in_the_subject(world: World, clock: time_machine.
 
 def test_a_sent_email_is_recorded_and_in_the_timeline(world: World) -> None:
     incident, [notification] = escalate(world)
-    notify_tasks.deliver_notification(notification.pk)
+    oncall_tasks.deliver_notification(notification.pk)
     notification.refresh_from_db()
     assert (notification.status, notification.attempts, notification.sent_at) == (NotificationStatus.SENT, 1, T0)
     [entry] = delivery_entries(incident)
     assert entry["message"] == f"Email to {world.alice.email} delivered"
     assert (entry["status"], entry["attempt"], entry["response_status"]) == ("sent", 1, None)
     # Delivered once: a redelivered task finds nothing to do.
-    assert notify_tasks.deliver_notification(notification.pk) is None
+    assert oncall_tasks.deliver_notification(notification.pk) is None
     assert len(mail.outbox) == 1
 
 
@@ -133,7 +134,7 @@ def test_an_email_the_server_refuses_is_retried_not_raised(world: World, setting
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2  # nobody listens
     _, [notification] = escalate(world)
-    assert notify_tasks.deliver_notification(notification.pk) == NotificationStatus.RETRYING
+    assert oncall_tasks.deliver_notification(notification.pk) == NotificationStatus.RETRYING
     notification.refresh_from_db()
     assert notification.last_error.startswith("ConnectionRefusedError")
     assert notification.next_attempt_at == T0 + timedelta(minutes=1)
@@ -148,7 +149,7 @@ def test_a_webhook_is_posted_signed_to_a_live_receiver(world: World) -> None:
         incident, notifications_ = escalate(world)
         [hook] = [n for n in notifications_ if n.kind == "webhook"]
         assert hook.recipient is None and hook.destination == receiver.url
-        assert notify_tasks.deliver_notification(hook.pk) == NotificationStatus.SENT
+        assert oncall_tasks.deliver_notification(hook.pk) == NotificationStatus.SENT
 
     [request] = receiver.requests
     assert request.path == "/hooks/opsgov"
@@ -207,22 +208,22 @@ def test_a_failing_receiver_is_retried_with_backoff_then_given_up(world: World, 
 
         now = T0
         for attempt, wait in enumerate([1, 2, 4, 8], start=1):
-            assert notify_tasks.deliver_notification(hook.pk) == NotificationStatus.RETRYING
+            assert oncall_tasks.deliver_notification(hook.pk) == NotificationStatus.RETRYING
             hook.refresh_from_db()
             assert (hook.attempts, hook.response_status, hook.last_error) == (attempt, 500, "HTTP 500")
             assert hook.next_attempt_at == now + timedelta(minutes=wait)
             # Not before its time: neither a stray task nor the sweeper tries it early.
-            assert notify_tasks.deliver_notification(hook.pk) is None
+            assert oncall_tasks.deliver_notification(hook.pk) is None
             clock.move_to(hook.next_attempt_at - timedelta(seconds=1))
             assert hook.pk not in notifications.due_notification_ids()
             now = hook.next_attempt_at
             clock.move_to(now)
             assert hook.pk in notifications.due_notification_ids()
 
-        assert notify_tasks.deliver_notification(hook.pk) == NotificationStatus.FAILED
+        assert oncall_tasks.deliver_notification(hook.pk) == NotificationStatus.FAILED
         clock.move_to(now + timedelta(hours=1))
         assert hook.pk not in notifications.due_notification_ids()
-        assert notify_tasks.deliver_notification(hook.pk) is None
+        assert oncall_tasks.deliver_notification(hook.pk) is None
 
     assert len(receiver.requests) == notifications.POLICY.max_attempts == 5
     hook.refresh_from_db()
@@ -272,13 +273,13 @@ def test_a_notification_is_claimed_by_one_worker_at_a_time(world: World, clock: 
     _, [notification] = escalate(world)
     assert notifications.claim(notification.pk) is True
     assert notifications.claim(notification.pk) is False  # "sending": someone else has it
-    assert notify_tasks.deliver_notification(notification.pk) is None
+    assert oncall_tasks.deliver_notification(notification.pk) is None
     assert mail.outbox == []
     # The worker died mid-send: after the lease the sweeper hands it out again.
     assert notification.pk not in notifications.due_notification_ids()
     clock.move_to(T0 + notifications.POLICY.lease)
     assert notifications.due_notification_ids() == [notification.pk]
-    assert notify_tasks.deliver_notification(notification.pk) == NotificationStatus.SENT
+    assert oncall_tasks.deliver_notification(notification.pk) == NotificationStatus.SENT
     notification.refresh_from_db()
     assert notification.attempts == 2
 
@@ -298,9 +299,9 @@ def test_the_sweeper_enqueues_what_is_due_only(world: World, clock: time_machine
     _, [notification] = escalate(world)
     broker = Broker(tmp_path)
     with celery_broker("filesystem://", broker.transport_options):
-        assert notify_tasks.retry_due_notifications() == 0  # its on-commit enqueue is still within the grace
+        assert oncall_tasks.retry_due_notifications() == 0  # its on-commit enqueue is still within the grace
         clock.move_to(T0 + notifications.POLICY.publish_grace)
-        assert notify_tasks.retry_due_notifications() == 1
+        assert oncall_tasks.retry_due_notifications() == 1
     assert [(t.name, t.args) for t in broker.published()] == [
-        ("incidents.notify_tasks.deliver_notification", [notification.pk])
+        ("incidents.oncall_tasks.deliver_notification", [notification.pk])
     ]

@@ -21,9 +21,10 @@ from django.test import Client
 from pytest_django import DjangoAssertNumQueries
 from rest_framework.test import APIClient
 
-from incidents import notify_tasks, services
+from incidents import services
 from incidents.context import DETAILS_LIMIT, IncidentContext, incident_context, safe_href
 from incidents.models import Incident, Integration, Notification, NotificationStatus
+from incidents.oncall import tasks as oncall_tasks
 from monitoring.rules import import_rule_files
 from opsgov.models import Service
 from opsgov.registry import RunbookDirectory, runbooks
@@ -453,8 +454,8 @@ def test_the_paging_email_and_the_webhook_carry_the_context(smtp_server: Sink) -
     incident = ingest("alertmanager", data, world.service)
     with webhook_receiver() as receiver:
         webhook_channel(url=receiver.url, team=world.service.owner_team)
-        notify_tasks.escalate_due_incidents()
-        sent = [notify_tasks.deliver_notification(n.pk) for n in Notification.objects.filter(incident=incident)]
+        oncall_tasks.escalate_due_incidents()
+        sent = [oncall_tasks.deliver_notification(n.pk) for n in Notification.objects.filter(incident=incident)]
         assert sent == [NotificationStatus.SENT, NotificationStatus.SENT]
 
         [request] = receiver.requests
@@ -485,9 +486,9 @@ def test_the_paging_email_and_the_webhook_carry_the_context(smtp_server: Sink) -
 def test_the_paging_email_shows_events_v2_details_and_images_as_links(smtp_server: Sink) -> None:
     world = make_world()
     incident = ingest("pagerduty", events_v2_trigger(), world.service)
-    notify_tasks.escalate_due_incidents()
+    oncall_tasks.escalate_due_incidents()
     [notification] = Notification.objects.filter(incident=incident)
-    assert notify_tasks.deliver_notification(notification.pk) == NotificationStatus.SENT
+    assert oncall_tasks.deliver_notification(notification.pk) == NotificationStatus.SENT
 
     [(_, _, raw)] = smtp_server.messages
     text, html = parts(raw)

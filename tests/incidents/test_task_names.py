@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from incidents import notifications
 from incidents.ingest import enqueue
-from incidents.oncall import escalation
+from incidents.oncall import escalation, notifications
 from opsgov.celery import app
 
 

@@ -8,8 +8,8 @@ from email.message import EmailMessage
 import pytest
 from django.utils import timezone
 
-from incidents import notify_tasks
 from incidents.models import Notification, NotificationStatus
+from incidents.oncall import tasks as oncall_tasks
 
 from ..conftest import Sink
 from ..incidents.test_escalation_support import make_world
@@ -20,10 +20,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 def test_an_escalation_email_goes_through_smtp_with_text_and_html_parts(smtp_server: Sink) -> None:
     world = make_world()
     incident = world.incident(at=timezone.now())
-    notify_tasks.escalate_due_incidents()
+    oncall_tasks.escalate_due_incidents()
     notification = Notification.objects.get(incident=incident)
 
-    assert notify_tasks.deliver_notification(notification.pk) == NotificationStatus.SENT
+    assert oncall_tasks.deliver_notification(notification.pk) == NotificationStatus.SENT
 
     [(mail_from, rcpt_tos, raw)] = smtp_server.messages
     assert (mail_from, rcpt_tos) == ("opsgov@example.com", [world.alice.email])

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.utils import timezone
 
-import incidents.tasks
 from incidents.models import Notification, NotificationStatus
 from opsgov.celery import app as celery_app
 
@@ -49,8 +48,6 @@ def redis_url() -> str:
 
 @pytest.fixture
 def worker(redis_url: str, start_worker: Callable[..., Worker], celery_producer: CeleryProducer) -> Iterator[Worker]:
-    if "notify_tasks" not in vars(incidents.tasks):
-        pytest.skip("incidents.tasks does not import incidents.notify_tasks yet, so a worker does not know its tasks")
     # The worker enqueues the deliveries itself, on the default queue: it listens there, on a Redis
     # database of this suite's own (so no other worker can take the messages).
     started = start_worker(broker_url=redis_url, queue=DEFAULT_QUEUE)

@@ -35,11 +35,11 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from opsgov.api.fields import AwareDateTimeField
 from opsgov.api.pagination import CursorPagination
 from opsgov.api.strict import StrictModelSerializer
 from opsgov.models import Service, Team
 
-from ...fields import AwareDateTimeField
 from ...models import (
     EscalationLevel,
     EscalationPolicy,

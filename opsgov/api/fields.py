@@ -1,7 +1,4 @@
-"""Serializer fields shared by the APIs of incidents and of its sub-packages (incidents.api, incidents.oncall.api).
-
-Here, below both, so that neither API package imports the other.
-"""
+"""Serializer fields every app's API shares (incidents' history import and on-call rotations today)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Celery tasks of escalation and notification delivery: thin wrappers around incidents.oncall.escalation
-and incidents.notifications, which publish them by name (a service never imports its tasks module).
+and incidents.oncall.notifications, which publish them by name (a service never imports its tasks module).
+The tasks keep the names they were registered under before this module moved here ("incidents.notify_tasks.*"),
+which the beat schedule and messages already queued use.
 
 - `escalate_due_incidents()`: the beat task, every minute. Runs every due
   escalation step and marks passed response targets. Safe to run
@@ -11,7 +13,7 @@ and incidents.notifications, which publish them by name (a service never imports
   beat task (or a redelivery) got there first.
 - `deliver_notification(notification_id)`: one delivery attempt, claimed with
   a conditional UPDATE (pending/retrying -> sending); the outcome is recorded,
-  failures scheduled for a retry with backoff (incidents.notifications).
+  failures scheduled for a retry with backoff (incidents.oncall.notifications).
 - `retry_due_notifications()`: the sweeper, every minute: enqueues deliveries
   whose retry time came, and any whose first enqueue was lost. Retries are
   these rows, not Celery countdowns, so a broker outage loses nothing.
@@ -27,8 +29,7 @@ from django.utils.dateparse import parse_datetime
 
 from opsgov.celery_tasks import opsgov_task
 
-from . import notifications
-from .oncall import escalation
+from . import escalation, notifications
 
 
 @opsgov_task("incidents.notify_tasks.escalate_due_incidents", time_limit=120, soft_time_limit=100)

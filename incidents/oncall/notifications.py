@@ -26,7 +26,7 @@ failed attempt waiting as "retrying".
    incident's timeline with the response status.
 
 Retries are not Celery countdowns: the sweeper (`due_notification_ids`, run by
-`notify_tasks.retry_due_notifications`) enqueues what is due, so a broker
+`incidents.oncall.tasks.retry_due_notifications`) enqueues what is due, so a broker
 outage or a lost message delays a notification but never drops it. A worker
 killed after sending but before recording means one duplicate message after
 the lease: delivery is at least once; webhook receivers can deduplicate on the
@@ -81,7 +81,7 @@ POLICY = OutboxPolicy(
     retry_status=NotificationStatus.RETRYING,
 )
 NOTIFICATIONS: Outbox[Notification] = Outbox(Notification, POLICY)
-#: The delivery task (incidents.notify_tasks.deliver_notification), published by name.
+#: The delivery task (incidents.oncall.tasks.deliver_notification), published by name.
 DELIVERY_TASK = "incidents.notify_tasks.deliver_notification"
 #: Webhook socket timeout (connect, and each read/write), in seconds.
 WEBHOOK_TIMEOUT = 5.0
