@@ -40,7 +40,7 @@ from django.db.models import Subquery
 from django.urls import NoReverseMatch, reverse
 from django.utils.timesince import timesince
 
-from .formatting import format_duration
+from .formatting import format_metric_value, format_target
 from .models import GateEvaluation, GateStatus, MetricSnapshot, MetricTrendPoint
 from .policy import Span, get_policy
 from .registry import MetricDefinition, metrics
@@ -267,25 +267,10 @@ SEED_METRICS: tuple[SeedMetric, ...] = (
     SeedMetric("patch_compliance_percent", "patch_compliance", "Patch compliance", "percent", ">"),
 )
 
-_SYMBOLS: dict[str, str] = {">": ">", ">=": "≥", "<": "<", "<=": "≤"}
-
 
 def format_value(value: float | None, unit: str) -> str:
-    """A figure in its unit for people: "99.95 %", "6 min 30 s", "4.62", "55 %" (ratios as percentages)."""
-    if value is None:
-        return "no data"
-    if unit == "seconds":
-        return format_duration(value)
-    if unit == "percent":
-        return f"{_trim(value, 3)} %"
-    if unit == "ratio":
-        return f"{_trim(value * 100, 1)} %"
-    return _trim(value, 2)
-
-
-def _trim(value: float, places: int) -> str:
-    text = f"{value:.{places}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    """A figure in its unit for people: "99.95 %", "6 min 30 s", "4.62", "55 %" (opsgov.formatting)."""
+    return format_metric_value(value, unit)
 
 
 def _policy_target(field_name: str) -> float:
@@ -355,7 +340,7 @@ class MetricRow:
 
     @property
     def target_display(self) -> str:
-        return f"{_SYMBOLS.get(self.comparison, self.comparison)} {format_value(self.target, self.unit)}"
+        return format_target(self.comparison, self.target, self.unit)
 
     @property
     def computed_at(self) -> datetime | None:
