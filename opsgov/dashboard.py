@@ -19,6 +19,11 @@ callable returning the partial's context. The callable must read current state
 only (no history scans) and use a number of queries that does not depend on
 the data; the dashboard's query-count test holds every registered panel to it.
 
+What cannot wait goes above the fold: a panel may also give an ``attention(now=...)``
+callable returning :class:`Attention` items (a tier-1 service that has spent its
+SLO error budget, say), which the dashboard lists at its top, before the gates,
+in panel order. The same rules hold: current state only, fixed queries.
+
 Metric rows
 -----------
 The rows are the policy's targets (``Policy.targets``, the seed's table:
@@ -31,7 +36,7 @@ target and "no data": a missing measurement is shown, never hidden.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -50,6 +55,22 @@ from .selectors import GateState, gate_states, latest_snapshots
 
 
 @dataclass(frozen=True)
+class Attention:
+    """Something that needs attention now, listed at the top of the dashboard by the panel that knows of it.
+
+    ``label`` names the kind of problem in words (never by colour alone), ``text``
+    says what is affected, ``url`` leads to it and ``detail`` gives the figure.
+    """
+
+    label: str
+    text: str
+    url: str = ""
+    detail: str = ""
+    #: The badge tone: "danger" or "warning".
+    tone: str = "danger"
+
+
+@dataclass(frozen=True)
 class DashboardPanel:
     """A box on the dashboard contributed by an app: its template partial and the context it needs."""
 
@@ -60,6 +81,8 @@ class DashboardPanel:
     context: Callable[..., Mapping[str, Any]]
     #: Panels are shown by ascending order, then key.
     order: int = 100
+    #: Called as ``attention(now=...)``; what to list above the fold. Current state only, fixed queries.
+    attention: Callable[..., Sequence[Attention]] | None = None
 
 
 class PanelRegistry:
@@ -101,6 +124,15 @@ def panel_contexts(*, now: datetime) -> list[RenderedPanel]:
         RenderedPanel(key=panel.key, title=panel.title, template=panel.template, context=panel.context(now=now))
         for panel in panels.all()
     ]
+
+
+def attention_items(*, now: datetime) -> list[Attention]:
+    """What the registered panels say needs attention now, in panel order: the top of the dashboard."""
+    items: list[Attention] = []
+    for panel in panels.all():
+        if panel.attention is not None:
+            items.extend(panel.attention(now=now))
+    return items
 
 
 # --- Gates -------------------------------------------------------------------------------------
