@@ -5,6 +5,10 @@ An SLO is at risk when less of its error budget remains than the policy's
 engine's current state (SLOStatus, one row per SLO): one aggregate query for the
 counts and one for the worst SLOs, whatever the SLI history. Registered with
 opsgov.dashboard's panel registry when opsgov.apps discovers this module.
+
+A tier-1 service with an SLO whose error budget is spent (none left, or
+overspent) is also listed above the fold, at the top of the dashboard (the
+panel's ``attention`` hook): one query, at most SHOWN rows.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.urls import NoReverseMatch
 
-from opsgov.dashboard import DashboardPanel, panels
+from opsgov.dashboard import Attention, DashboardPanel, panels
+from opsgov.models import ServiceTier
 from opsgov.policy import get_policy
 
 from .models import SLO, SLOStatus
@@ -72,12 +77,50 @@ def slos_at_risk_context(*, now: datetime) -> dict[str, Any]:
     }
 
 
+def _spent(remaining: float) -> str:
+    """How far a spent budget went: "tier 1, error budget used up" or "... overspent by 72.2 %"."""
+    if remaining < 0:
+        return f"tier 1, error budget overspent by {-100 * remaining:.1f} %"
+    return "tier 1, error budget used up"
+
+
+def spent_tier1_budgets(*, now: datetime) -> list[Attention]:
+    """Enabled SLOs of tier-1 services whose error budget is spent, the most overspent first (one query).
+
+    At most SHOWN are listed; a last item says there are more and leads to the panel.
+    """
+    statuses = list(
+        SLOStatus.objects.filter(slo__enabled=True, slo__service__tier=ServiceTier.TIER_1, budget_remaining__lte=0)
+        .select_related("slo__service")
+        .order_by("budget_remaining", "slo__service__name", "slo__name")[: SHOWN + 1]
+    )
+    items = [
+        Attention(
+            label="Error budget spent",
+            text=f"{status.slo.service.name}: {status.slo.name}",
+            url=slo_url(status.slo),
+            detail=_spent(status.budget_remaining or 0.0),
+        )
+        for status in statuses[:SHOWN]
+    ]
+    if len(statuses) > SHOWN:
+        items.append(
+            Attention(
+                label="Error budget spent",
+                text="More tier-1 SLOs have spent their error budget",
+                url="#panel-slos-at-risk",
+            )
+        )
+    return items
+
+
 SLOS_AT_RISK = DashboardPanel(
     key="slos-at-risk",
     title="SLOs at risk",
     template="monitoring/dashboard/_slos_at_risk.html",
     context=slos_at_risk_context,
     order=30,
+    attention=spent_tier1_budgets,
 )
 
 

@@ -19,6 +19,11 @@ callable returning the partial's context. The callable must read current state
 only (no history scans) and use a number of queries that does not depend on
 the data; the dashboard's query-count test holds every registered panel to it.
 
+What cannot wait goes above the fold: a panel may also give an ``attention(now=...)``
+callable returning :class:`Attention` items (a tier-1 service that has spent its
+SLO error budget, say), which the dashboard lists at its top, before the gates,
+in panel order. The same rules hold: current state only, fixed queries.
+
 Metric rows
 -----------
 The rows are the policy's targets (``Policy.targets``, the seed's table:
@@ -31,7 +36,7 @@ target and "no data": a missing measurement is shown, never hidden.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
@@ -39,7 +44,7 @@ from typing import Any, Literal
 from django.db.models import Subquery
 from django.urls import NoReverseMatch, reverse
 
-from .formatting import format_duration
+from .formatting import format_metric_value, format_target
 from .humanize import ago
 from .models import GateEvaluation, GateStatus, MetricSnapshot, MetricTrendPoint
 from .policy import Span, get_policy
@@ -47,6 +52,22 @@ from .registry import MetricDefinition, metrics
 from .selectors import GateState, gate_states, latest_snapshots
 
 # --- Panels ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attention:
+    """Something that needs attention now, listed at the top of the dashboard by the panel that knows of it.
+
+    ``label`` names the kind of problem in words (never by colour alone), ``text``
+    says what is affected, ``url`` leads to it and ``detail`` gives the figure.
+    """
+
+    label: str
+    text: str
+    url: str = ""
+    detail: str = ""
+    #: The badge tone: "danger" or "warning".
+    tone: str = "danger"
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,8 @@ class DashboardPanel:
     context: Callable[..., Mapping[str, Any]]
     #: Panels are shown by ascending order, then key.
     order: int = 100
+    #: Called as ``attention(now=...)``; what to list above the fold. Current state only, fixed queries.
+    attention: Callable[..., Sequence[Attention]] | None = None
 
 
 class PanelRegistry:
@@ -101,6 +124,15 @@ def panel_contexts(*, now: datetime) -> list[RenderedPanel]:
         RenderedPanel(key=panel.key, title=panel.title, template=panel.template, context=panel.context(now=now))
         for panel in panels.all()
     ]
+
+
+def attention_items(*, now: datetime) -> list[Attention]:
+    """What the registered panels say needs attention now, in panel order: the top of the dashboard."""
+    items: list[Attention] = []
+    for panel in panels.all():
+        if panel.attention is not None:
+            items.extend(panel.attention(now=now))
+    return items
 
 
 # --- Gates -------------------------------------------------------------------------------------
@@ -261,25 +293,10 @@ SEED_METRICS: tuple[SeedMetric, ...] = (
     SeedMetric("patch_compliance_percent", "patch_compliance", "Patch compliance", "percent", ">"),
 )
 
-_SYMBOLS: dict[str, str] = {">": ">", ">=": "≥", "<": "<", "<=": "≤"}
-
 
 def format_value(value: float | None, unit: str) -> str:
-    """A figure in its unit for people: "99.95 %", "6 min 30 s", "4.62", "55 %" (ratios as percentages)."""
-    if value is None:
-        return "no data"
-    if unit == "seconds":
-        return format_duration(value)
-    if unit == "percent":
-        return f"{_trim(value, 3)} %"
-    if unit == "ratio":
-        return f"{_trim(value * 100, 1)} %"
-    return _trim(value, 2)
-
-
-def _trim(value: float, places: int) -> str:
-    text = f"{value:.{places}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    """A figure in its unit for people: "99.95 %", "6 min 30 s", "4.62", "55 %" (opsgov.formatting)."""
+    return format_metric_value(value, unit)
 
 
 def _policy_target(field_name: str) -> float:
@@ -349,7 +366,7 @@ class MetricRow:
 
     @property
     def target_display(self) -> str:
-        return f"{_SYMBOLS.get(self.comparison, self.comparison)} {format_value(self.target, self.unit)}"
+        return format_target(self.comparison, self.target, self.unit)
 
     @property
     def computed_at(self) -> datetime | None:

@@ -39,6 +39,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "metric_window": dashboard.WINDOW,
         "trend_days": dashboard.TREND_DAYS,
         "panels": dashboard.panel_contexts(now=now),
+        "attention": dashboard.attention_items(now=now),
         "refresh_seconds": REFRESH_SECONDS,
     }
     # The page polls itself with htmx: answer those requests with the fragment only.

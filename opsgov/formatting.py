@@ -30,3 +30,53 @@ def format_duration(seconds: float | timedelta | None) -> str:
         minor = rest // smaller_size
         return f"{major} {name} {minor} {smaller_name}" if minor else f"{major} {name}"
     return f"{total} s"  # pragma: no cover - the loop always returns
+
+
+# --- Operational metrics ---------------------------------------------------------------------------
+# One function per kind of figure, used by every page that shows one (the dashboard, the service
+# scorecard, the reports), so the same figure reads the same everywhere.
+
+#: How a target's comparison is written for people.
+COMPARISON_SYMBOLS: dict[str, str] = {">": ">", ">=": "≥", "<": "<", "<=": "≤"}
+#: A metric without a figure.
+NO_DATA = "no data"
+
+
+def _trim(value: float, places: int) -> str:
+    """`value` with at most `places` decimals, trailing zeros left out: 99.95, 100, 4.6."""
+    text = f"{value:.{places}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_percent(value: float) -> str:
+    """A percentage (availability, backup success, patch compliance): "99.95 %", "100 %"."""
+    return f"{_trim(value, 3)} %"
+
+
+def format_ratio(value: float) -> str:
+    """A ratio (0 to 1) as a percentage: 0.55 -> "55 %", 0.3333 -> "33.3 %"."""
+    return f"{_trim(value * 100, 1)} %"
+
+
+def format_score(value: float) -> str:
+    """A score (support satisfaction out of 5): "4.62", "5"."""
+    return _trim(value, 2)
+
+
+def format_metric_value(value: float | None, unit: str) -> str:
+    """A metric's figure in its unit: durations (MTTA, MTTR, MTBF) as "6 min 30 s", percentages
+    (availability) as "99.95 %", ratios as percentages, scores as "4.62"; "no data" without a figure."""
+    if value is None:
+        return NO_DATA
+    if unit == "seconds":
+        return format_duration(value)
+    if unit == "percent":
+        return format_percent(value)
+    if unit == "ratio":
+        return format_ratio(value)
+    return format_score(value)
+
+
+def format_target(comparison: str, target: float, unit: str) -> str:
+    """A target as people read it: "> 99.9 %", "< 15 min", "≥ 100 %"."""
+    return f"{COMPARISON_SYMBOLS.get(comparison, comparison)} {format_metric_value(target, unit)}"

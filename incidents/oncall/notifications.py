@@ -55,8 +55,8 @@ from django.utils import timezone
 from opsgov.outbox import Outbox, OutboxPolicy
 from opsgov.policy import get_policy
 
-from .context import incident_context
-from .models import (
+from ..context import incident_context
+from ..models import (
     ChannelKind,
     Incident,
     IncidentStatus,

@@ -20,7 +20,7 @@ from drf_spectacular.utils import extend_schema_field
 
 from .. import selectors as core_selectors
 from ..filters import FilterSet, TeamSlugFilter
-from ..formatting import format_duration
+from ..formatting import format_metric_value, format_target
 from ..models import GateEvaluation, GateStatus, GateWaiver, MetricSnapshot, Service, Team
 from ..registry import WINDOWS, Gate, MetricDefinition, metrics
 from .services import SEVERITY, WAIVABLE
@@ -310,12 +310,8 @@ class MetricLine:
 
 
 def format_metric(definition: MetricDefinition, value: float) -> str:
-    """A metric value in its unit: durations as "3 h 12 min", percentages with two decimals."""
-    if definition.unit == "seconds":
-        return format_duration(value)
-    if definition.unit == "percent":
-        return f"{value:.2f} %"
-    return f"{value:.2f}"
+    """A metric value in its unit, as the dashboard writes it (opsgov.formatting): "3 h 12 min", "99.95 %"."""
+    return format_metric_value(value, definition.unit)
 
 
 def _figure(definition: MetricDefinition, window: str, snapshot: MetricSnapshot | None) -> MetricFigure:
@@ -341,7 +337,7 @@ def service_metrics(service: Service) -> list[MetricLine]:
     snapshots = {(row.metric, row.window): row for row in core_selectors.latest_snapshots().filter(scope=scope)}
     lines = []
     for definition in metrics.all():
-        target = f"{definition.comparison} {format_metric(definition, definition.target())}"
+        target = format_target(definition.comparison, definition.target(), definition.unit)
         figures = [_figure(definition, window, snapshots.get((definition.key, window))) for window in WINDOWS]
         lines.append(MetricLine(definition=definition, target=target, figures=figures))
     return lines

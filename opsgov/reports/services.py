@@ -4,7 +4,8 @@ Reports
 -------
 * **weekly** (for SRE leads, sent Monday 07:00 in the policy's time zone): the
   week Monday 00:00 to Monday 00:00 that just ended — gates whose status changed
-  since the week before, the metrics against their targets (7 and 30 days), and
+  since the week before, the metrics against their targets (7 and 30 days, each
+  judged over a window at least as long as its target), and
   the sections apps provide: incidents of the week, SLOs at risk, overdue
   post-incident reviews, overdue action items.
 * **monthly** (for compliance officers, sent on the 1st at 07:00): the calendar
@@ -23,6 +24,9 @@ title and ``build(period=..., now=...)`` returning a :class:`Section`) in its
 ``report_sections`` module, which opsgov.apps discovers. Each report also names the sections it expects
 (:data:`EXPECTED_SECTIONS`); one that no installed app provides is still shown,
 saying it is not tracked yet, never silently left out.
+
+The plain-text part keeps within :data:`TEXT_WIDTH` (100) columns whatever the
+data: tables too wide for it wrap their long text within its columns.
 
 Recipients and delivery
 -----------------------
@@ -43,6 +47,7 @@ leaves a "sending" row that another run may take over after the lease
 from __future__ import annotations
 
 import logging
+import textwrap
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -62,12 +67,14 @@ from django.db.models.functions import Lag
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from ..dashboard import MetricRow, gate_url, metric_specs, snapshots_as_of
+from ..dashboard import MetricRow, MetricSpec, gate_url, metric_specs, snapshots_as_of
+from ..gates import services as gate_services
 from ..models import (
     DeliveryStatus,
     GateEvaluation,
     GateStatus,
     GateWaiver,
+    MetricSnapshot,
     ReportDelivery,
     ReportKind,
     ReportSubscription,
@@ -75,7 +82,7 @@ from ..models import (
 )
 from ..outbox import Outbox, OutboxPolicy
 from ..policy import get_policy
-from ..registry import gates
+from ..registry import WINDOWS, gates
 from ..roles import COMPLIANCE_OFFICER, SRE_LEAD
 from ..sla import first_instant_showing
 
@@ -327,12 +334,73 @@ def _stamp(moment: datetime, zone: ZoneInfo) -> str:
     return timezone.localtime(moment, zone).strftime("%a %-d %b %H:%M")
 
 
+def _is_recent(period: ReportPeriod, now: datetime) -> bool:
+    """Whether `period` is in progress at `now` or is the last one that ended by then."""
+    if period.start > now:
+        return False
+    return period.end > now or period.first_day >= ReportPeriod.last_complete(period.kind, now, period.zone).first_day
+
+
+def first_evaluations_after(keys: Sequence[str], at: datetime) -> dict[str, GateEvaluation]:
+    """Each gate's first evaluation after `at`: one query, an index entry per gate."""
+    if not keys:
+        return {}
+    first = [
+        Subquery(GateEvaluation.objects.filter(gate=key, evaluated_at__gt=at).order_by("evaluated_at").values("pk")[:1])
+        for key in keys
+    ]
+    return {evaluation.gate: evaluation for evaluation in GateEvaluation.objects.filter(pk__in=first)}
+
+
+def later_evaluations(keys: Sequence[str], *, period: ReportPeriod, now: datetime) -> dict[str, GateEvaluation]:
+    """For the gates of `keys`, those without an evaluation by the end of `period`: the nearest one after it.
+
+    Only for the period in progress or the one just ended (a fresh install has
+    evaluated nothing yet, and its first report must not call all eight gates
+    "no evidence"): each gate's first evaluation after the end of the period,
+    and a gate never evaluated at all is evaluated now and stored, as the
+    dashboard's first visit does (so building the report again adds nothing).
+    An older period is never given a later state: its gates stay "not evaluated".
+    """
+    if not keys or not _is_recent(period, now):
+        return {}
+    found = first_evaluations_after(keys, period.end)
+    never = [key for key in keys if key not in found]
+    if never:
+        found.update({evaluation.gate: evaluation for evaluation in gate_services.evaluate_gates(now=now, keys=never)})
+    return found
+
+
+def _status_counts(statuses: Sequence[str]) -> str:
+    """ "1 pass, 1 at risk, 5 no evidence": the statuses counted, in GateStatus order."""
+    counts: dict[str, int] = defaultdict(int)
+    for status in statuses:
+        counts[status] += 1
+    return ", ".join(f"{counts[status]} {str(status.label).lower()}" for status in GateStatus if counts[status])
+
+
+def _later_cell(evaluation: GateEvaluation, zone: ZoneInfo) -> Cell:
+    """The status of a gate evaluated after the end of the week, with the time it was evaluated at."""
+    status = GateStatus(evaluation.status)
+    return Cell(f"{status.label} ({_stamp(evaluation.evaluated_at, zone)})", tone=status.badge)
+
+
 def weekly_gates_section(*, period: ReportPeriod, now: datetime) -> Section:
-    """Gates: status a week ago and now, and the changes in between (three queries)."""
+    """Gates: status a week before and at the end of the week, and the changes in between (three queries).
+
+    The status at the end of the week is each gate's newest evaluation at or
+    before it. A gate without one, when the week is the one just ended or in
+    progress, is shown with its first evaluation after the end of the week (made
+    now if it has none, see :func:`later_evaluations`) and that evaluation's
+    time: never passed off as its status at the end of the week.
+    """
     registered = gates.all()
     keys = [gate.key for gate in registered]
+    ended = period.end <= now
     before = gate_statuses_as_of(keys, period.start)
     after = gate_statuses_as_of(keys, period.end)
+    unevaluated = [key for key in keys if key not in after]
+    late = later_evaluations(unevaluated, period=period, now=now)
     changes = gate_changes(period.start, period.end, before)
     by_gate: dict[str, list[GateChange]] = defaultdict(list)
     for change in changes:
@@ -344,31 +412,69 @@ def weekly_gates_section(*, period: ReportPeriod, now: datetime) -> Section:
         changed += moved
         gate_changes_ = by_gate.get(gate.key, [])
         last = gate_changes_[-1] if gate_changes_ else None
+        evaluated = gate.key in after
         rows.append(
             [
                 Cell(f"{gate.step}. {gate.title}", gate_url(gate.key)),
                 _status_cell(before.get(gate.key)),
-                _status_cell(after.get(gate.key)),
-                Cell("changed" if moved else "unchanged", tone="warning" if moved else ""),
+                _status_cell(after.get(gate.key))
+                if evaluated or gate.key not in late
+                else _later_cell(late[gate.key], period.zone),
+                Cell("changed" if moved else "unchanged", tone="warning" if moved else "") if evaluated else Cell("—"),
                 Cell(str(len(gate_changes_))),
                 Cell(_stamp(last.at, period.zone) if last else "—"),
             ]
         )
-    counts: dict[str, int] = defaultdict(int)
-    for key in keys:
-        counts[after.get(key) or GateStatus.NO_EVIDENCE] += 1
-    now_line = ", ".join(f"{counts[status]} {str(status.label).lower()}" for status in GateStatus if counts[status])
+    by_then = "by the end of the week" if ended else "yet this week"
+    notes = ["A gate without evidence is never counted as a pass."]
+    if len(unevaluated) == len(keys):
+        summary = f"No gate had an evaluation {by_then}"
+    else:
+        summary = (
+            f"{pluralize(changed, 'gate')} of {len(keys)} changed status over the week; "
+            f"{'at its end' if ended else 'so far'}: {_status_counts([after[key] for key in keys if key in after])}."
+        )
+        if unevaluated:
+            others = "The other gate" if len(unevaluated) == 1 else f"The other {len(unevaluated)}"
+            summary += f" {others} had no evaluation {by_then}"
+    if late:
+        moments = sorted(evaluation.evaluated_at for evaluation in late.values())
+        moment = _stamp(moments[0], period.zone)
+        if moments[-1] != moments[0]:
+            moment = f"between {moment} and {_stamp(moments[-1], period.zone)}"
+        counts = _status_counts([late[key].status for key in keys if key in late])
+        if ended:
+            whose = "each gate's" if len(unevaluated) == len(keys) else ("its" if len(late) == 1 else "their")
+            summary += f"; shown instead: {whose} first evaluation after it ({moment}): {counts}."
+            note = "its first evaluation after the end of the week, made then"
+        else:
+            summary += f"; evaluated now ({moment}): {counts}."
+            note = "evaluated then"
+        notes.insert(
+            0,
+            f"A time in brackets: the gate had no evaluation {by_then}; {note} "
+            "(a gate never evaluated is evaluated as this report is written).",
+        )
+    elif unevaluated:
+        summary += ": not evaluated, so never counted as passing (no later evaluation is shown for an older period)."
     return Section(
         key="gates",
         title="Quality gates: changes since last week",
-        summary=f"{pluralize(changed, 'gate')} of {len(keys)} changed status over the week; at its end: {now_line}.",
+        summary=summary,
         tables=[
             Table(
-                columns=["Gate", "A week before", "At the end of the week", "Status", "Changes", "Last change"],
+                columns=[
+                    "Gate",
+                    "A week before",
+                    "At the end of the week" if ended else "Now (week in progress)",
+                    "Status",
+                    "Changes",
+                    "Last change",
+                ],
                 rows=rows,
             )
         ],
-        notes=["A gate without evidence is never counted as a pass."],
+        notes=notes,
     )
 
 
@@ -431,7 +537,7 @@ def monthly_gate_history_section(*, period: ReportPeriod, now: datetime) -> Sect
                     "Gate",
                     "Start of month",
                     "End of month",
-                    *(f"{status.label} (share of evaluations)" for status in GateStatus),
+                    *(str(status.label) for status in GateStatus),
                     "Changes",
                 ],
                 rows=rows,
@@ -443,59 +549,147 @@ def monthly_gate_history_section(*, period: ReportPeriod, now: datetime) -> Sect
                 more=max(len(changes) - CHANGES_SHOWN, 0),
             ),
         ],
+        notes=[
+            f"{', '.join(str(status.label) for status in GateStatus)}: the share of the gate's evaluations "
+            "in the month that had that status."
+        ],
     )
 
 
 # --- Core sections: metrics ------------------------------------------------------------------------
 
 
-def _figure_cell(row: MetricRow) -> Cell:
+#: The windows the weekly report shows each metric over.
+SHOWN_WINDOWS = ("7d", "30d")
+#: The window a metric is judged over against its target (the dashboard's), unless its target is longer.
+VERDICT_WINDOW = "30d"
+
+
+def _window_label(window: str) -> str:
+    return pluralize(WINDOWS[window].days, "day")
+
+
+def long_enough(spec: MetricSpec, window: str) -> bool:
+    """Whether a figure over `window` can be judged against the target: a duration target (MTBF above 720 h)
+    needs a window at least that long; a mean time between failures over 7 days says nothing about 30 days."""
+    return spec.unit != "seconds" or WINDOWS[window].total_seconds() >= spec.target
+
+
+def verdict_window(spec: MetricSpec) -> str | None:
+    """The window `spec` is judged over: 30 days, or the shortest longer one that is at least as long as
+    its target; None when no window is."""
+    candidates = sorted((w for w in WINDOWS if WINDOWS[w] >= WINDOWS[VERDICT_WINDOW]), key=WINDOWS.__getitem__)
+    return next((window for window in candidates if long_enough(spec, window)), None)
+
+
+def _figure_cell(row: MetricRow, *, judged: bool = True) -> Cell:
     if not row.has_data:
         return Cell("no data", tone="muted")
+    if not judged:
+        return Cell(f"{row.display} (not judged)", tone="muted")
     return Cell(f"{row.display} ({row.verdict_label.lower()})", tone=row.badge)
 
 
+def _metric_row(spec: MetricSpec, snapshot: MetricSnapshot | None) -> MetricRow:
+    return MetricRow(
+        key=spec.key,
+        title=spec.title,
+        unit=spec.unit,
+        comparison=spec.comparison,
+        target=spec.target,
+        registered=spec.registered,
+        snapshot=snapshot,
+    )
+
+
+def _computed_note(at: datetime, ended: bool, snapshots: Sequence[MetricSnapshot], zone: ZoneInfo) -> str:
+    """Says which figures these are and when they were computed: the newest by the end of the week (or now)."""
+    when = (
+        f"at the end of the week ({_stamp(at, zone)})" if ended else f"now ({_stamp(at, zone)}; the week is not over)"
+    )
+    if not snapshots:
+        return f"Organisation-wide figures: none had been computed {'by the end of the week' if ended else 'yet'}."
+    oldest = min(snapshot.computed_at for snapshot in snapshots)
+    newest = max(snapshot.computed_at for snapshot in snapshots)
+    computed = (
+        _stamp(newest, zone) if oldest == newest else f"between {_stamp(oldest, zone)} and {_stamp(newest, zone)}"
+    )
+    return f"Organisation-wide figures as they stood {when}: the newest computed by then, computed {computed}."
+
+
 def weekly_metrics_section(*, period: ReportPeriod, now: datetime) -> Section:
-    """The operational metrics at the end of the week over 7 and 30 days, against their targets (two queries)."""
+    """The operational metrics at the end of the week over 7 and 30 days, against their targets (two queries).
+
+    Each metric is judged over a window at least as long as its target
+    (:func:`verdict_window`: 30 days, or longer for a longer duration target, one
+    more query); a figure over a shorter window is shown but not judged.
+    """
     specs = metric_specs()
     keys = [spec.key for spec in specs]
+    ended = period.end <= now
     at = min(period.end, now)
-    figures = {window: snapshots_as_of(keys, at=at, window=window) for window in ("7d", "30d")}
+    judged_over = {spec.key: verdict_window(spec) for spec in specs}
+    windows = list(SHOWN_WINDOWS) + sorted(
+        {window for window in judged_over.values() if window and window not in SHOWN_WINDOWS},
+        key=WINDOWS.__getitem__,
+    )
+    figures = {
+        window: snapshots_as_of(
+            keys if window in SHOWN_WINDOWS else [key for key in keys if judged_over[key] == window],
+            at=at,
+            window=window,
+        )
+        for window in windows
+    }
     rows = []
-    missed = no_data = 0
+    met = missed = no_data = unjudged = 0
+    notes = []
     for spec in specs:
-        by_window = {
-            window: MetricRow(
-                key=spec.key,
-                title=spec.title,
-                unit=spec.unit,
-                comparison=spec.comparison,
-                target=spec.target,
-                registered=spec.registered,
-                snapshot=figures[window].get(spec.key),
+        by_window = {window: _metric_row(spec, figures[window].get(spec.key)) for window in windows}
+        window = judged_over[spec.key]
+        verdict = by_window[window].verdict if window else None
+        met += verdict == "met"
+        missed += verdict == "missed"
+        no_data += verdict == "no_data"
+        unjudged += verdict is None
+        if window is None:
+            judged = Cell("no window as long as the target", tone="muted")
+        elif window in SHOWN_WINDOWS:
+            judged = Cell(_window_label(window))
+        else:
+            judged = Cell(
+                f"{_window_label(window)}: {_figure_cell(by_window[window]).text}", tone=by_window[window].badge
             )
-            for window in figures
-        }
-        month = by_window["30d"]
-        missed += month.verdict == "missed"
-        no_data += month.verdict == "no_data"
         rows.append(
             [
                 Cell(spec.title),
-                Cell(month.target_display),
-                _figure_cell(by_window["7d"]),
-                _figure_cell(month),
+                Cell(by_window[VERDICT_WINDOW].target_display),
+                *(_figure_cell(by_window[shown], judged=long_enough(spec, shown)) for shown in SHOWN_WINDOWS),
+                judged,
             ]
         )
+        short = [shown for shown in SHOWN_WINDOWS if not long_enough(spec, shown)]
+        if short:
+            notes.append(
+                f"{spec.title} is judged over "
+                + (f"the last {_window_label(window)}" if window else "no window")
+                + f", as long as its target ({by_window[VERDICT_WINDOW].target_display}) or longer; "
+                + f"its figure over {' and '.join(_window_label(shown) for shown in short)} is shown, not judged."
+            )
+    longer = [spec.title for spec in specs if judged_over[spec.key] not in (VERDICT_WINDOW, None)]
+    exceptions = f" ({', '.join(longer)}: over the longer window in the last column)" if longer else ""
+    summary = (
+        f"Over the last 30 days{exceptions}, "
+        f"{met} of {len(specs)} metrics met their target, {missed} missed it and {no_data} had no data"
+        + (f"; {unjudged} had no window as long as its target to be judged over." if unjudged else ".")
+    )
+    shown_snapshots = [snapshot for window in figures for snapshot in figures[window].values()]
     return Section(
         key="metrics",
         title="Operational metrics against targets",
-        summary=(
-            f"Over the last 30 days, {len(specs) - missed - no_data} of {len(specs)} metrics met their target, "
-            f"{missed} missed it and {no_data} had no data."
-        ),
-        tables=[Table(columns=["Metric", "Target", "Last 7 days", "Last 30 days"], rows=rows)],
-        notes=[f"Organisation-wide figures as computed at the end of the week ({_stamp(at, period.zone)})."],
+        summary=summary,
+        tables=[Table(columns=["Metric", "Target", "Last 7 days", "Last 30 days", "Judged over"], rows=rows)],
+        notes=[*notes, _computed_note(at, ended, shown_snapshots, period.zone)],
     )
 
 
@@ -670,39 +864,156 @@ def absolute_url(url: str) -> str:
     return url
 
 
+#: Columns of the plain-text part: every line fits, whatever the names in the data.
+TEXT_WIDTH = 100
+#: Text up to this long in a table (a time, a figure, a status) is not wrapped while long text can be.
+SHORT_TEXT = 16
+#: The narrowest a table column gets when nothing else is left to wrap.
+MIN_COLUMN = 6
+#: Where a link too long for a line is broken: after one of these characters, if it can be.
+_LINK_BREAKS = "&?/"
+
+
+def _break_token(token: str, width: int, indent: str) -> list[str]:
+    """A word longer than a line (in practice a link) over several lines, each at most `width` columns.
+
+    A link is written in angle brackets and broken after a "/", "?" or "&", its
+    continuation lines indented: RFC 3986 (appendix C) has readers drop the
+    whitespace inside <...> when they take a link out of the text.
+    """
+    if token.startswith(("http://", "https://")):
+        token = f"<{token}>"
+    lines = []
+    prefix, rest = indent, indent + "    "
+    while len(prefix) + len(token) > width:
+        room = max(width - len(prefix), 1)
+        cut = max(token.rfind(char, 0, room) + 1 for char in _LINK_BREAKS)
+        cut = cut if cut > room // 2 else room
+        lines.append(prefix + token[:cut])
+        token, prefix = token[cut:], rest
+    lines.append(prefix + token)
+    return lines
+
+
+def fit_line(line: str, width: int = TEXT_WIDTH) -> list[str]:
+    """`line` as lines of at most `width` columns: words wrapped, its indentation kept (see _break_token)."""
+    if len(line) <= width:
+        return [line]
+    indent = line[: len(line) - len(line.lstrip(" "))]
+    wrapped = textwrap.wrap(
+        line.strip(),
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    fitted = []
+    for piece in wrapped:
+        fitted.extend([piece] if len(piece) <= width else _break_token(piece.strip(), width, indent))
+    return fitted
+
+
+def fit_text(text: str, width: int = TEXT_WIDTH) -> list[str]:
+    """The lines of `text`, each fitted to `width` columns (fit_line)."""
+    return [fitted for line in text.split("\n") for fitted in fit_line(line, width)]
+
+
+def _column_widths(cells: Sequence[Sequence[str]], width: int) -> list[int]:
+    """Each column's width: its longest text, unless the row would then be wider than `width`.
+
+    Then the widest columns give way first, down to the longest of their short
+    texts (a time, a figure, a status: up to SHORT_TEXT characters) and of their
+    heading's words, so that what wraps is long text, such as names and titles;
+    then, if that is not enough, down to MIN_COLUMN. Text wraps within its column.
+    """
+    count = len(cells[0])
+    widths = [max(len(row[index]) for row in cells) for index in range(count)]
+    room = width - 2 * (count - 1)
+    kept = [
+        max(
+            max((len(word) for word in cells[0][index].split()), default=0),
+            max((min(len(row[index]), SHORT_TEXT) for row in cells[1:]), default=0),
+        )
+        for index in range(count)
+    ]
+    for floors in ([min(keep, wide) for keep, wide in zip(kept, widths, strict=True)], [MIN_COLUMN] * count):
+        while sum(widths) > room:
+            shrinkable = [index for index in range(count) if widths[index] > floors[index]]
+            if not shrinkable:
+                break
+            widths[max(shrinkable, key=lambda index: widths[index])] -= 1
+    return widths
+
+
+def _cell_lines(text: str, size: int) -> list[str]:
+    """A cell's text within `size` columns; its continuation lines are indented, to read as one cell."""
+    if len(text) <= size:
+        return [text]
+    return textwrap.wrap(text, width=size, subsequent_indent="  ", break_on_hyphens=False) or [""]
+
+
+def _table_lines(texts: Sequence[str], widths: Sequence[int]) -> list[str]:
+    """One row of a table: its cells side by side, each wrapped within its column."""
+    parts = [_cell_lines(text, size) for text, size in zip(texts, widths, strict=True)]
+    return [
+        "  ".join(
+            (part[line] if line < len(part) else "").ljust(size) for part, size in zip(parts, widths, strict=True)
+        ).rstrip()
+        for line in range(max(len(part) for part in parts))
+    ]
+
+
 def _text_table(table: Table) -> list[str]:
-    """A table as aligned plain text, with each link written out after its row."""
+    """A table as aligned plain text within TEXT_WIDTH columns, with each link written out after its row.
+
+    A table too wide for a line wraps the words of its widest columns within
+    them (continuation lines indented), and then ends each row with a blank
+    line, or with its links, so that each reads as one.
+    """
     cells = [list(table.columns)] + [[cell.text for cell in row] for row in table.rows]
-    widths = [max(len(row[index]) for row in cells) for index in range(len(table.columns))]
+    widths = _column_widths(cells, TEXT_WIDTH)
+    wrapped = any(len(text) > size for row in cells for text, size in zip(row, widths, strict=True))
     lines = []
     if table.caption:
-        lines.append(table.caption + ":")
-    lines.append("  ".join(text.ljust(width) for text, width in zip(cells[0], widths, strict=True)).rstrip())
+        lines.extend(fit_line(table.caption + ":"))
+    lines.extend(_table_lines(cells[0], widths))
     lines.append("  ".join("-" * width for width in widths))
-    for row, texts in zip(table.rows, cells[1:], strict=True):
-        lines.append("  ".join(text.ljust(width) for text, width in zip(texts, widths, strict=True)).rstrip())
+    for index, (row, texts) in enumerate(zip(table.rows, cells[1:], strict=True)):
+        if wrapped and index and not any(cell.url for cell in table.rows[index - 1]):
+            lines.append("")  # a wrapped row not followed by its links: a blank line ends it
+        lines.extend(_table_lines(texts, widths))
         links = [absolute_url(cell.url) for cell in row if cell.url]
         if links:
-            lines.append("    " + " ".join(f"<{link}>" for link in links))
+            together = "    " + " ".join(f"<{link}>" for link in links)
+            lines.extend(fit_line(together) if len(together) <= TEXT_WIDTH else _links_apart(links))
     if table.more:
         lines.append(f"... and {table.more} more.")
     return lines
 
 
+def _links_apart(links: Sequence[str]) -> list[str]:
+    """Links too long for one line together: one a line (each broken too if it must be)."""
+    return [line for link in links for line in fit_line(f"    <{link}>")]
+
+
 def render_text(report: Report) -> str:
+    """The plain-text part: every line within TEXT_WIDTH columns, whatever the names in the data."""
     blocks = []
     for section in report.sections:
-        lines = [section.title, "=" * len(section.title), section.summary]
+        title = fit_line(section.title)
+        lines = [*title, "=" * max(len(line) for line in title), *fit_text(section.summary)]
         for table in section.tables:
             lines.append("")
             lines.extend(_text_table(table) if table.rows else [f"{table.caption}: none." if table.caption else ""])
         for note in section.notes:
-            lines.extend(["", note])
+            lines.extend(["", *fit_text(note)])
         blocks.append("\n".join(lines))
-    return render_to_string(
+    text = render_to_string(
         "opsgov/email/report.txt",
         {"report": report, "blocks": blocks, **_common_context(report)},
     )
+    return "\n".join(fit_text(text))
 
 
 def _common_context(report: Report) -> dict[str, Any]:

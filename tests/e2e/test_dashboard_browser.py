@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from opsgov import services
-from opsgov.models import MetricSnapshot, ServiceTier
+from opsgov.models import GateStatus, MetricSnapshot, ServiceTier
 from opsgov.roles import SRE_LEAD
 
 from ..factories import ServiceFactory, TeamFactory
@@ -105,4 +105,31 @@ def test_a_lead_reads_the_dashboard_opens_a_failing_gate_and_follows_its_evidenc
     expect(page.get_by_role("heading", name="Checkout", level=1)).to_be_visible()
     path = screenshots(page, "evidence")
     assert path.parent.name == "artifacts"
+    page.close()
+
+
+@pytest.mark.parametrize("width", [1101, 1280, 1366])
+def test_the_gate_status_tiles_share_one_row_at_common_laptop_widths(
+    lead: User, browser: Browser, live_server: LiveServer, screenshots: Callable[[Page, str], Path], width: int
+) -> None:
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    page.goto(live_server.url + "/")
+    page.get_by_label("Username").fill("lead")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    tiles = page.locator("#gate-list ul.summary > li.summary-item")
+    expect(tiles).to_have_count(len(GateStatus))  # pass, at risk, fail, no evidence, waived
+    expect(tiles.last).to_contain_text("Waived")
+    boxes = [tiles.nth(index).bounding_box() for index in range(len(GateStatus))]
+    badges = [tiles.nth(index).locator(".badge").bounding_box() for index in range(len(GateStatus))]
+    screenshots(page, f"gate-summary-{width}")
+    assert all(boxes) and all(badges)
+    # One row: every tile starts at the same height, none is pushed onto a line of its own.
+    assert len({round(box["y"]) for box in boxes if box}) == 1, boxes
+    # And each status in words fits inside its tile (no badge spilling over the tile's edge).
+    for box, badge in zip(boxes, badges, strict=True):
+        assert box and badge and badge["x"] + badge["width"] <= box["x"] + box["width"], (box, badge)
+    if width >= 1280:  # room enough for each count and its words side by side, alike in every tile
+        assert len({round(badge["y"]) for badge in badges if badge}) == 1, badges
     page.close()

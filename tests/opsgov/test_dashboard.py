@@ -23,8 +23,8 @@ from pytest_django.fixtures import DjangoAssertNumQueries, Settings
 from incidents.models import Incident, IncidentStatus
 from monitoring.models import SLO, SLOStatus
 from opsgov import dashboard, services
-from opsgov.dashboard import DashboardPanel, PanelRegistry, Sparkline
-from opsgov.models import GateEvaluation, GateStatus, MetricSnapshot, MetricTrendPoint
+from opsgov.dashboard import Attention, DashboardPanel, PanelRegistry, Sparkline
+from opsgov.models import GateEvaluation, GateStatus, MetricSnapshot, MetricTrendPoint, ServiceTier
 from opsgov.registry import gates
 from opsgov.roles import SRE_LEAD
 
@@ -392,6 +392,60 @@ def test_slos_at_risk_are_those_below_the_policy_budget_threshold(signed_in: Cli
     assert "10.0 % budget left" in body
 
 
+def test_a_tier_1_service_that_spent_its_error_budget_shows_above_the_fold(signed_in: Client) -> None:
+    evaluate_all()
+    checkout = ServiceFactory.create(slug="checkout", name="Checkout", tier=ServiceTier.TIER_1)
+    reporting = ServiceFactory.create(slug="reporting", name="Reporting", tier=ServiceTier.TIER_3)
+    for service, name, budget in (
+        (checkout, "Checkout availability", -0.72),  # overspent
+        (checkout, "Checkout latency", 0.0),  # used up
+        (checkout, "Checkout login", 0.10),  # at risk, not spent: the panel below lists it
+        (reporting, "Reporting freshness", -0.5),  # spent, but not tier 1
+    ):
+        slo = SLO.objects.create(service=service, name=name, objective_percent="99.9")
+        SLOStatus.objects.create(
+            slo=slo, evaluated_at=NOW, window_start=NOW - timedelta(days=30), window_end=NOW, budget_remaining=budget
+        )
+    response = signed_in.get(reverse("home"))
+    items = response.context["attention"]
+    assert [(item.label, item.text, item.detail) for item in items] == [
+        ("Error budget spent", "Checkout: Checkout availability", "tier 1, error budget overspent by 72.0 %"),
+        ("Error budget spent", "Checkout: Checkout latency", "tier 1, error budget used up"),
+    ]
+    body = text(response)
+    top = body[body.index('id="attention"') : body.index('id="gates-heading"')]
+    assert "Needs attention now" in top
+    assert "Checkout: Checkout availability" in top and "Checkout: Checkout latency" in top
+    assert "Checkout login" not in top and "Reporting" not in top
+    # Above the fold: before the gate summary, the gates, the metrics and the panels.
+    assert body.index('id="attention"') < body.index('class="summary"') < body.index('id="panel-slos-at-risk"')
+
+
+def test_nothing_is_listed_above_the_fold_while_no_tier_1_budget_is_spent(signed_in: Client) -> None:
+    evaluate_all()
+    checkout = ServiceFactory.create(slug="checkout", name="Checkout", tier=ServiceTier.TIER_1)
+    slo = SLO.objects.create(service=checkout, name="API", objective_percent="99.9")
+    SLOStatus.objects.create(
+        slo=slo, evaluated_at=NOW, window_start=NOW - timedelta(days=30), window_end=NOW, budget_remaining=0.01
+    )
+    response = signed_in.get(reverse("home"))
+    assert response.context["attention"] == []
+    assert 'id="attention"' not in text(response)
+
+
+def test_a_panel_brings_its_attention_items_in_panel_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = PanelRegistry()
+    registry.register(
+        DashboardPanel("b", "B", "b.html", lambda *, now: {}, order=20, attention=lambda *, now: [Attention("L", "b")])
+    )
+    registry.register(DashboardPanel("a", "A", "a.html", lambda *, now: {}, order=10))  # none to give
+    registry.register(
+        DashboardPanel("c", "C", "c.html", lambda *, now: {}, order=5, attention=lambda *, now: [Attention("L", "c")])
+    )
+    monkeypatch.setattr(dashboard, "panels", registry)
+    assert [item.text for item in dashboard.attention_items(now=NOW)] == ["c", "b"]
+
+
 def test_the_panel_registry_orders_panels_and_refuses_a_second_panel_under_one_key() -> None:
     registry = PanelRegistry()
     second = DashboardPanel("b", "B", "b.html", lambda *, now: {}, order=20)
@@ -459,8 +513,8 @@ def populate(*, prefix: str, services: int, incidents: int, history_days: int, s
 
 
 #: session, user, roles, gate evaluations, current snapshots, trend, open incidents (counts, newest),
-#: on call (schedules, layers, members, overrides), SLOs at risk (counts, rows).
-DASHBOARD_QUERIES = 14
+#: on call (schedules, layers, members, overrides), SLOs at risk (counts, rows), spent tier-1 budgets.
+DASHBOARD_QUERIES = 15
 
 
 def test_the_dashboard_takes_a_fixed_number_of_queries_whatever_the_data(

@@ -214,13 +214,22 @@ def weekly_report() -> reports.Report:
 def test_the_weekly_report_shows_gate_changes_since_last_week(week: dict[str, Any]) -> None:
     section = weekly_report().section("gates")
     # incident management: pass -> fail (3 changes); continuous improvement: not evaluated -> at risk (1).
+    # The 5 gates without an evaluation by the end of the week are evaluated as the report is written
+    # (Monday 07:00), and said to be: not passed off as the status at the end of the week.
     assert section.summary == (
-        "2 gates of 8 changed status over the week; at its end: 1 pass, 1 at risk, 1 fail, 5 no evidence."
+        "2 gates of 8 changed status over the week; at its end: 1 pass, 1 at risk, 1 fail. "
+        "The other 5 had no evaluation by the end of the week; shown instead: their first evaluation after it "
+        "(Mon 30 Nov 07:00): 5 no evidence."
     )
     rows = {row[0].split(". ", 1)[1]: row[1:] for row in table_texts(section)}
     assert rows["Incident management process active"] == ["Pass", "Fail", "changed", "3", "Sat 28 Nov 08:00"]
     assert rows["Monitoring and alerting active"] == ["Pass", "Pass", "unchanged", "0", "—"]
     assert rows["Continuous improvement process active"][:4] == ["not evaluated", "At risk", "changed", "1"]
+    assert rows["Backup and DR validated"] == ["not evaluated", "No evidence (Mon 30 Nov 07:00)", "—", "0", "—"]
+    assert section.notes[0] == (
+        "A time in brackets: the gate had no evaluation by the end of the week; its first evaluation after the "
+        "end of the week, made then (a gate never evaluated is evaluated as this report is written)."
+    )
     first = section.tables[0].rows[0][0]
     assert first.url == "/gates/monitoring/"
 
@@ -228,11 +237,57 @@ def test_the_weekly_report_shows_gate_changes_since_last_week(week: dict[str, An
 def test_the_weekly_report_shows_metrics_at_the_end_of_the_week_against_targets(week: dict[str, Any]) -> None:
     section = weekly_report().section("metrics")
     rows = {row[0]: row[1:] for row in table_texts(section)}
-    assert rows["Mean time to acknowledge (MTTA)"] == ["< 15 min", "8 min (met)", "20 min (missed)"]
-    assert rows["Mean time to resolve (MTTR)"] == ["< 4 h", "no data", "3 h (met)"]
-    assert rows["Availability"] == ["> 99.9 %", "no data", "no data"]
+    assert rows["Mean time to acknowledge (MTTA)"] == ["< 15 min", "8 min (met)", "20 min (missed)", "30 days"]
+    assert rows["Mean time to resolve (MTTR)"] == ["< 4 h", "no data", "3 h (met)", "30 days"]
+    assert rows["Availability"] == ["> 99.9 %", "no data", "no data", "30 days"]
     # 8 metrics over 30 days: MTTR met, MTTA missed, the other 6 without data.
     assert section.summary == "Over the last 30 days, 1 of 8 metrics met their target, 1 missed it and 6 had no data."
+    # The figures are the newest computed by the end of the week (Sunday 23:55), and the note says so.
+    assert section.notes[-1] == (
+        "Organisation-wide figures as they stood at the end of the week (Mon 30 Nov 00:00): "
+        "the newest computed by then, computed Sun 29 Nov 23:55."
+    )
+
+
+def test_mtbf_is_judged_over_a_window_at_least_as_long_as_its_target(clock: Any) -> None:
+    def snap(window: str, value: float | None, **details: Any) -> None:
+        MetricSnapshot.objects.create(
+            metric="mtbf", scope="global", window=window, value=value, details=details, computed_at=at(29, 23)
+        )
+
+    snap("7d", None, no_failures=True, display="> 7 days")  # no failure in 7 days: says nothing about 720 h
+    snap("30d", 10 * 86400.0)  # 10 days between failures over 30 days: below the 720 h target
+    section = weekly_report().section("metrics")
+    rows = {row[0]: row[1:] for row in table_texts(section)}
+    assert rows["Mean time between failures (MTBF)"] == ["> 30 d", "> 7 days (not judged)", "10 d (missed)", "30 days"]
+    assert section.summary == "Over the last 30 days, 0 of 8 metrics met their target, 1 missed it and 7 had no data."
+    assert section.notes[0] == (
+        "Mean time between failures (MTBF) is judged over the last 30 days, as long as its target (> 30 d) "
+        "or longer; its figure over 7 days is shown, not judged."
+    )
+
+
+def test_a_target_longer_than_30_days_is_judged_over_a_longer_window(
+    clock: Any, settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text('[targets]\nmtbf = "1000 hours"\n', encoding="utf-8")  # about 41.7 days
+    settings.OPSGOV_POLICY = str(path)
+    for window, value in (("7d", 5 * 86400.0), ("30d", 20 * 86400.0), ("90d", 45 * 86400.0)):
+        MetricSnapshot.objects.create(metric="mtbf", scope="global", window=window, value=value, computed_at=at(29))
+    section = weekly_report().section("metrics")
+    rows = {row[0]: row[1:] for row in table_texts(section)}
+    # Neither 7 nor 30 days is as long as 1000 h: judged over 90 days, where 45 days is above the target.
+    assert rows["Mean time between failures (MTBF)"] == [
+        "> 41 d 16 h",
+        "5 d (not judged)",
+        "20 d (not judged)",
+        "90 days: 45 d (met)",
+    ]
+    assert section.summary.startswith(
+        "Over the last 30 days (Mean time between failures (MTBF): over the longer window in the last column), "
+    )
+    assert "1 of 8 metrics met their target" in section.summary
 
 
 def test_the_weekly_report_lists_the_incidents_of_the_week(week: dict[str, Any]) -> None:
@@ -301,6 +356,105 @@ def test_the_text_part_aligns_tables_and_writes_links_out(week: dict[str, Any], 
     assert 'href="https://ops.example.com/gates/incident_management/"' in rendered.html
     assert "&lt; 15 min" in rendered.html
     assert "https://ops.example.com/reports/subscriptions/" in rendered.html
+
+
+def test_the_first_weekly_report_evaluates_the_gates_rather_than_report_no_evidence(clock: Any) -> None:
+    # A fresh install: a service without an SLO or an escalation path, and no gate evaluated yet.
+    ServiceFactory.create(slug="checkout", name="Checkout")
+    section = weekly_report().section("gates")
+    evaluations = GateEvaluation.objects.all()
+    assert evaluations.count() == 8
+    assert {evaluation.evaluated_at for evaluation in evaluations} == {MONDAY}
+    failing = sorted(evaluation.gate for evaluation in evaluations if evaluation.status == GateStatus.FAIL)
+    assert "monitoring" in failing and "incident_management" in failing
+    assert section.summary.startswith(
+        "No gate had an evaluation by the end of the week; shown instead: each gate's first evaluation after it "
+        "(Mon 30 Nov 07:00): "
+    )
+    assert f"{len(failing)} fail" in section.summary
+    assert "8 no evidence" not in section.summary
+    rows = {row[0].split(". ", 1)[1]: row[1:] for row in table_texts(section)}
+    assert rows["Monitoring and alerting active"] == ["not evaluated", "Fail (Mon 30 Nov 07:00)", "—", "0", "—"]
+    # Built again later (a retried send): the evaluations made then are shown, none is added.
+    with time_machine.travel(MONDAY + timedelta(hours=1), tick=False):
+        again = weekly_report().section("gates")
+    assert GateEvaluation.objects.count() == 8
+    assert again.summary == section.summary
+
+
+def test_an_older_week_is_never_evaluated_after_the_fact(clock: Any) -> None:
+    ServiceFactory.create(slug="checkout", name="Checkout")
+    period = ReportPeriod.containing("weekly", date(2026, 11, 11))  # two weeks before the last one
+    section = reports.build_report(kind="weekly", period=period).section("gates")
+    assert not GateEvaluation.objects.exists()
+    assert section.summary == (
+        "No gate had an evaluation by the end of the week: not evaluated, so never counted as passing "
+        "(no later evaluation is shown for an older period)."
+    )
+    assert {row[2] for row in table_texts(section)} == {"not evaluated"}
+
+
+def test_the_week_in_progress_says_so_rather_than_claim_its_end(clock: Any) -> None:
+    evaluation("monitoring", GateStatus.PASS, at(30, 6))
+    MetricSnapshot.objects.create(metric="mtta", scope="global", window="30d", value=60.0, computed_at=at(30, 6))
+    period = ReportPeriod.containing("weekly", date(2026, 11, 30))  # Monday 30 November: the current week
+    report = reports.build_report(kind="weekly", period=period)
+    gates_ = report.section("gates")
+    assert gates_.tables[0].columns[2] == "Now (week in progress)"
+    assert gates_.summary.startswith("1 gate of 8 changed status over the week; so far: 1 pass. The other 7 had")
+    assert report.section("metrics").notes[-1] == (
+        "Organisation-wide figures as they stood now (Mon 30 Nov 07:00; the week is not over): "
+        "the newest computed by then, computed Mon 30 Nov 06:00."
+    )
+
+
+#: A service name as long as some are, with a word longer than a narrow column.
+LONG_NAME = "Payments settlement and reconciliation for the European Economic Area (EEA-regulated-tenants)"
+
+
+def test_every_line_of_the_text_part_fits_in_100_columns(
+    week: dict[str, Any], settings: Settings, make_user: Callable[..., User]
+) -> None:
+    settings.OPSGOV_BASE_URL = "https://ops.example.com"
+    service = ServiceFactory.create(slug="payments-settlement-eea", name=LONG_NAME)
+    slo = SLO.objects.create(service=service, name=f"{LONG_NAME} availability", objective_percent="99.95")
+    SLOStatus.objects.create(
+        slo=slo, evaluated_at=MONDAY, window_start=MONDAY - timedelta(days=30), window_end=MONDAY, budget_remaining=-0.5
+    )
+    failure = incident(service, "SEV-1", at(25, 3), title=f"{LONG_NAME} rejects every settlement file")
+    PostIncidentReview.objects.create(incident=failure, due_at=at(26))
+    owner = User.objects.create(username="pat", first_name="Patricia-Alexandra", last_name="Montgomery-Featherstone")
+    ActionItem.objects.create(title=f"Retry {LONG_NAME} uploads", owner=owner, due_date=date(2026, 11, 20))
+    lead, officer = make_user("sam", SRE_LEAD), make_user("carla", COMPLIANCE_OFFICER)
+    with time_machine.travel(at(10), tick=False):
+        GateWaiver.objects.create(
+            gate="incident_management",
+            evidence_key="escalation:payments-settlement-eea",
+            service=service,
+            reason="Rota being rebuilt",
+            compensating_control=f"The {LONG_NAME} team lead carries the pager until the new rota starts",
+            requested_by=officer,
+            approver=lead,
+            approved_at=at(10),
+            expires_at=at(20, month=12),
+        )
+
+    weekly = reports.render_report(weekly_report()).text
+    with time_machine.travel(FIRST_OF_MONTH, tick=False):
+        monthly = reports.render_report(
+            reports.build_report(kind="monthly", period=ReportPeriod.last_complete("monthly", timezone.now()))
+        ).text
+    for text in (weekly, monthly):
+        too_long = [line for line in text.splitlines() if len(line) > 100]
+        assert too_long == []
+    # Nothing is cut off: the long names are wrapped, word by word, and the links stay whole.
+    assert all(word in weekly for word in LONG_NAME.split())
+    assert f"<https://ops.example.com/incidents/{failure.pk}/>" in weekly
+    assert "<https://ops.example.com/gates/incident_management/>" in weekly
+    # A link longer than a line is broken inside its <angle brackets> (RFC 3986, appendix C).
+    link = next(line for line in weekly.splitlines() if "triggered_after=" in line)
+    assert link.startswith("<https://ops.example.com/incidents/?triggered_after=")
+    assert not link.endswith(">")
 
 
 # --- Monthly content -----------------------------------------------------------------------------

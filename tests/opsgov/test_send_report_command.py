@@ -16,6 +16,8 @@ from pytest_django.fixtures import Settings
 from opsgov.models import DeliveryStatus, GateEvaluation, GateStatus, ReportDelivery
 from opsgov.roles import COMPLIANCE_OFFICER, SRE_LEAD
 
+from ..factories import ServiceFactory
+
 pytestmark = pytest.mark.django_db
 
 MONDAY = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
@@ -53,6 +55,20 @@ def test_a_dry_run_prints_the_text_part_and_sends_nothing(readers: None) -> None
     assert "Incidents of the week" in output
     assert mail.outbox == []
     assert not ReportDelivery.objects.exists()
+
+
+def test_a_dry_run_on_a_fresh_install_evaluates_the_gates_and_says_when(readers: None) -> None:
+    ServiceFactory.create(slug="checkout", name="Checkout")  # no SLO, no escalation path: failing gates
+    output = run("weekly", "--dry-run")
+    assert "at its end: 8 no evidence" not in output
+    assert (
+        "No gate had an evaluation by the end of the week; shown instead: each gate's first evaluation after\n"
+        "it (Mon 30 Nov 07:00): " in output
+    )
+    assert "Fail (Mon 30 Nov 07:00)" in output
+    assert GateEvaluation.objects.count() == 8
+    assert all(len(line) <= 100 for line in output.splitlines())
+    assert mail.outbox == []
 
 
 def test_the_period_option_picks_the_month_containing_the_day(readers: None) -> None:

@@ -5,6 +5,9 @@ month before this one, in the policy's time zone); with it, the week or month
 containing that day. --dry-run prints the report's plain-text part and its
 recipients and sends nothing; otherwise it sends to every recipient who has not
 had this period's report (once per period and recipient, as the beat task does).
+Either way, for the last week (or the current one) a gate never evaluated is
+evaluated first and its evaluation stored, as the dashboard's first visit does,
+so the report says what the gate says rather than "no evidence".
 """
 
 from __future__ import annotations
@@ -23,7 +26,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("kind", choices=ReportKind.values, help="weekly or monthly")
-        parser.add_argument("--dry-run", action="store_true", help="Print the report (text part); send nothing.")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Print the report (text part); send nothing (gates never evaluated are still evaluated).",
+        )
         parser.add_argument(
             "--period",
             metavar="YYYY-MM-DD",
