@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import dashboard_views, health, prometheus, views
+from . import health, prometheus, views
 from .gates import views as gate_views
 from .reports import views as report_views
 from .tokens import views as token_views
@@ -17,8 +17,8 @@ urlpatterns = [
     # Before the API's other routes, so the busiest URLs resolve first (bench/ingest_bench.py).
     path("api/v1/ingest/", include("incidents.ingest.urls")),
     path("api/v1/", include("opsgov.api.urls")),
-    path("", dashboard_views.dashboard_view, name="home"),
-    path("dashboard/metrics.csv", dashboard_views.metrics_csv_view, name="dashboard-metrics-csv"),
+    path("", views.dashboard_view, name="home"),
+    path("dashboard/metrics.csv", views.metrics_csv_view, name="dashboard-metrics-csv"),
     path("reports/subscriptions/", report_views.subscriptions_view, name="report-subscriptions"),
     path("account/api-tokens/", token_views.api_tokens_view, name="api-tokens"),
     path("account/api-tokens/<str:token_key>/revoke/", token_views.api_token_revoke_view, name="api-token-revoke"),

@@ -1,4 +1,4 @@
-"""HTML pages of the core app: teams, services, policy (the dashboard at `/` is opsgov.dashboard_views).
+"""HTML pages of the core app: the dashboard at `/` (and its metrics CSV), teams, services, policy.
 
 Views read through selectors and shape what templates show; templates do not
 query beyond what the selectors already fetched.
@@ -6,6 +6,7 @@ query beyond what the selectors already fetched.
 
 from __future__ import annotations
 
+import csv
 from typing import Any
 
 from django import forms
@@ -14,11 +15,15 @@ from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.datastructures import MultiValueDict
+from django.views.decorators.http import require_GET
 from django_filters import FilterSet
 
-from . import selectors
+from . import dashboard, selectors
 from .filters import ServiceFilterSet, TeamFilterSet
+from .gates import services as gate_services
 from .policy import WEEKDAYS, Policy, Span, get_policy
 
 PAGE_SIZE = 50
@@ -217,3 +222,91 @@ def service_list(request: HttpRequest) -> HttpResponse:
 def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
     service = get_object_or_404(selectors.service_list(), slug=slug)
     return render(request, "opsgov/service_detail.html", {"service": service})
+
+
+# --- Dashboard ------------------------------------------------------------------
+# Thin views over opsgov.dashboard: the page, the htmx fragment it polls, and the CSV of the metric rows
+# it shows. A fixed number of queries whatever the data size.
+
+#: How often the dashboard refreshes itself (htmx polling of its fragment).
+REFRESH_SECONDS = 60
+
+
+@require_GET
+def dashboard_view(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    states = selectors.gate_states()
+    missing = [state.gate.key for state in states if state.evaluation is None]
+    if missing:
+        # First visit after install: evaluate now rather than show nothing.
+        gate_services.evaluate_gates(keys=missing)
+        states = selectors.gate_states()
+    cards = dashboard.gate_cards(now=now, states=states)
+    context = {
+        "now": now,
+        "gates": cards,
+        "summary": dashboard.gate_summary(cards),
+        "metric_rows": dashboard.metric_rows(now=now),
+        "metric_window": dashboard.WINDOW,
+        "trend_days": dashboard.TREND_DAYS,
+        "panels": dashboard.panel_contexts(now=now),
+        "attention": dashboard.attention_items(now=now),
+        "refresh_seconds": REFRESH_SECONDS,
+    }
+    # The page polls itself with htmx: answer those requests with the fragment only.
+    template = "opsgov/_dashboard.html" if getattr(request, "htmx", False) else "opsgov/dashboard.html"
+    response = render(request, template, context)
+    # Same URL, two representations: caches (and the back button) must tell them apart.
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+CSV_COLUMNS = (
+    "metric",
+    "title",
+    "scope",
+    "window",
+    "value",
+    "unit",
+    "display",
+    "comparison",
+    "target",
+    "status",
+    "sample_size",
+    "computed_at",
+)
+
+
+def _cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "@", "\t", "\r") else text
+
+
+@require_GET
+def metrics_csv_view(request: HttpRequest) -> HttpResponse:
+    """The dashboard's metric rows as CSV: the snapshots shown (global, 30 days), with targets and status."""
+    now = timezone.now()
+    rows = dashboard.metric_rows(now=now, with_trend=False)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="opsgov-metrics-{now:%Y%m%d-%H%M}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [
+                _cell(row.key),
+                _cell(row.title),
+                dashboard.SCOPE,
+                dashboard.WINDOW,
+                "" if row.value is None else repr(float(row.value)),
+                row.unit,
+                _cell(row.display),
+                row.comparison,
+                repr(float(row.target)),
+                row.verdict,
+                row.sample_size if row.snapshot else "",
+                row.computed_at.isoformat() if row.computed_at else "",
+            ]
+        )
+    return response

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect
 from pytest_django.live_server_helper import LiveServer
 
 from incidents.models import Incident
-from opsgov import dashboard_views
+from opsgov import views as core_views
 from opsgov.roles import SRE_LEAD
 
 from ..factories import ServiceFactory, TeamFactory
@@ -146,7 +146,7 @@ def lead(transactional_db: None, make_user: Callable[..., User]) -> User:
 def test_the_main_pages_and_the_admin_work_under_the_policy(
     lead: User, browser: Browser, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dashboard_views, "REFRESH_SECONDS", 1)
+    monkeypatch.setattr(core_views, "REFRESH_SECONDS", 1)
     base = live_server.url
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     seen = watch(page)
