@@ -28,13 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import django_filters
 from django.conf import settings
 from django.db.models import BooleanField, Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
 from django.urls import reverse
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
 from opsgov.filters import BooleanFilter, SearchFilterSet
@@ -42,15 +41,10 @@ from opsgov.models import Lifecycle, Service
 from opsgov.policy import get_policy
 
 from .models import AlertRule, Runbook
-from .models.catalog import review_due_on
+from .models.catalog import policy_today, review_due_on
 
 #: A rule carries a runbook when it links an opsgov runbook or keeps an external runbook URL.
 HAS_RUNBOOK = Q(runbook__isnull=False) | ~Q(runbook_url="")
-
-
-def policy_today(now: datetime | None = None) -> date:
-    """Today's date in the policy's time zone (runbook review dates are compared with it)."""
-    return timezone.localtime(now or timezone.now(), get_policy().business_calendar.zone).date()
 
 
 def review_cutoff(today: date | None = None) -> date:
@@ -290,8 +284,6 @@ def _service_detail(rule_count: int) -> str:
 
 def service_findings() -> list[Finding]:
     """:func:`services_without_runbook_rule` as findings linking to the service's rules in the catalog."""
-    from django.urls import reverse
-
     url = reverse("monitoring:alert-rule-list")
     return [
         Finding(

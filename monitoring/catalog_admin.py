@@ -13,6 +13,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from .models import AlertRule, RuleFile, RuleGroup, Runbook
+from .rules import alert_rule_link_runbook
 
 
 @admin.register(Runbook)
@@ -78,6 +79,4 @@ class AlertRuleAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: AlertRule, form: Any, change: bool) -> None:
-        from .rules import alert_rule_link_runbook
-
         alert_rule_link_runbook(rule=obj, runbook=obj.runbook)

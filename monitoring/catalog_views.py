@@ -27,13 +27,13 @@ from .catalog import (
     RunbookFilterSet,
     alert_rule_list,
     overdue_runbooks,
-    policy_today,
     rule_coverage,
     runbook_detail,
     runbook_list,
 )
 from .catalog_forms import LinkRunbookForm, ReviewForm, RuleImportForm, RunbookForm
 from .models import Runbook
+from .models.catalog import policy_today
 
 ADD_RUNBOOK = "monitoring.add_runbook"
 CHANGE_RUNBOOK = "monitoring.change_runbook"

@@ -22,8 +22,8 @@ from django.urls import reverse
 from opsgov.models import Service
 
 from . import rules, runbooks
-from .catalog import policy_today
 from .models import Runbook
+from .models.catalog import policy_today
 
 RULE_FILE_NAME = "opsgov-demo.rules.yml"
 

@@ -74,7 +74,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -86,6 +85,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from .models import SLO, SLISource
+from .promql import selector_errors
 from .sli import SLIReading, newest_bucket_start, record_sli
 
 logger = logging.getLogger(__name__)
@@ -101,33 +101,6 @@ CHUNK = timedelta(hours=6)
 LOOKBACK = timedelta(minutes=5)
 #: Seconds without a sample after which a series counts as new (Prometheus' staleness, its lookback delta).
 STALE_AFTER = LOOKBACK.total_seconds()
-
-_NAME = r"[A-Za-z_:][A-Za-z0-9_:]*"
-_LABEL = r"[A-Za-z_][A-Za-z0-9_]*"
-_STRING = r'"(?:[^"\\]|\\.)*"' + r"|'(?:[^'\\]|\\.)*'" + r"|`[^`]*`"
-_MATCHER = rf"\s*{_LABEL}\s*(?:=~|!~|!=|=)\s*(?:{_STRING})\s*"
-_MATCHERS = rf"\{{(?:{_MATCHER}(?:,{_MATCHER})*,?)?\s*\}}"
-_SELECTOR = re.compile(rf"^\s*(?:{_NAME}\s*(?:{_MATCHERS})?|{_MATCHERS})\s*$")
-
-
-def is_counter_selector(query: str) -> bool:
-    """Whether `query` is a PromQL instant-vector selector (name and/or label matchers, nothing else)."""
-    return bool(query.strip()) and bool(_SELECTOR.match(query)) and query.strip() != "{}"
-
-
-def selector_errors(slo: SLO) -> dict[str, str]:
-    """The fields of `slo` whose query is not a counter selector, with the reason."""
-    errors = {}
-    for field in ("good_query", "total_query"):
-        query = getattr(slo, field)
-        if not is_counter_selector(query):
-            errors[field] = (
-                f"{query.strip()!r} is not a counter selector; write the counter with its label matchers, "
-                'e.g. http_requests_total{job="api",code!~"5.."}'
-                if query.strip()
-                else "is empty; an SLO pulled from Prometheus needs both queries"
-            )
-    return errors
 
 
 class PullError(Exception):

@@ -46,7 +46,7 @@ from django.urls import NoReverseMatch
 from opsgov.policy import Policy
 
 from .models import SLO, SLISource
-from .prometheus_pull import selector_errors
+from .promql import selector_errors
 
 #: The error-ratio windows recorded for every SLO (the issue's burn-rate windows).
 STANDARD_WINDOWS = (

@@ -26,11 +26,10 @@ the ``promql-parser`` package (the Rust ``promql-parser`` crate, which follows
 Prometheus' own grammar and function signatures): syntax errors, unknown
 functions and wrong argument types (``rate(x)``) are errors, as for
 ``promtool check rules``. Before parsing, an expression with more than
-:data:`MAX_EXPR_OPERATORS` operators and parentheses is refused as too complex
-(the parser's time grows with the square of the operators, and it recurses
-without bound: a 10,000-deep nesting crashes the process); real rules stay far
-below. Every error names the file, line, group and rule; a file with any error
-is rejected whole (:class:`RuleImportError`).
+``monitoring.promql.MAX_EXPR_OPERATORS`` operators and parentheses is refused as
+too complex (monitoring.promql.promql_problem); real rules stay far below.
+Every error names the file, line, group and rule; a file with any error is
+rejected whole (:class:`RuleImportError`).
 
 What opsgov makes of an alerting rule
 -------------------------------------
@@ -72,7 +71,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import promql_parser
 import yaml
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -86,6 +84,7 @@ from opsgov.policy import SOURCE_SEVERITY_MAPPING, get_policy
 
 from .links import is_absolute_http_url, is_own_url
 from .models import AlertRule, RuleFile, RuleGroup, Runbook
+from .promql import promql_problem
 
 Actor = AbstractBaseUser | AnonymousUser | None
 
@@ -119,13 +118,7 @@ _DURATION_UNITS = {
     "s": timedelta(seconds=1),
     "ms": timedelta(milliseconds=1),
 }
-#: Most operators and parentheses (together) in one ``expr``: the PromQL parser's cost grows with
-#: their square (about 8 ms at 128) and its recursion is unbounded (module docstring).
-MAX_EXPR_OPERATORS = 128
 _LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-# What the complexity guard counts, once quoted strings and comments are taken out.
-_PROMQL_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`|#[^\n]*')
-_PROMQL_OPERATOR_RE = re.compile(r"==|!=|>=|<=|[-+*/%^<>(]|\b(?:and|or|unless|atan2)\b")
 _METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
@@ -159,28 +152,6 @@ def format_duration(value: timedelta | None) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
-
-
-# --- PromQL -------------------------------------------------------------------------------
-
-
-def promql_problem(expr: str) -> str | None:
-    """What is wrong with a PromQL expression (None if it parses), by the promql-parser package.
-
-    Refuses, without parsing, an expression with more than MAX_EXPR_OPERATORS operators and
-    parentheses (module docstring).
-    """
-    operators = len(_PROMQL_OPERATOR_RE.findall(_PROMQL_STRING_RE.sub('""', expr)))
-    if operators > MAX_EXPR_OPERATORS:
-        return (
-            f"too complex to check: {operators} operators and parentheses (at most {MAX_EXPR_OPERATORS}); "
-            "split it with recording rules"
-        )
-    try:
-        promql_parser.parse(expr)
-    except ValueError as exc:
-        return str(exc) or "invalid PromQL"
-    return None
 
 
 # --- Errors -------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 * A **Runbook** is a Markdown document for operators: what an alert means and
   what to do about it, linked to services and owned by one person. It is due
   for review ``policy.monitoring.runbook_review_every`` after its last review
-  (:func:`review_due_on`).
+  (:func:`review_due_on`), counted in days of the policy's time zone (:func:`policy_today`).
 * **RuleFile**, **RuleGroup** and **AlertRule** mirror the Prometheus alerting
   rule files imported by :mod:`monitoring.rules`: a file has groups, a group
   has alerting rules. Recording rules are only counted (on the group and the
@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from opsgov.models import Service, TimeStampedModel
 from opsgov.policy import Span, Unit, get_policy
@@ -32,6 +33,11 @@ from opsgov.sla import BusinessCalendar, first_instant_showing, policy_calendar,
 from ..links import is_absolute_http_url, validate_runbook_link
 
 # --- Runbooks --------------------------------------------------------------------------
+
+
+def policy_today(now: datetime | None = None) -> date:
+    """Today's date in the policy's time zone (runbook review dates are compared with it)."""
+    return timezone.localtime(now or timezone.now(), get_policy().business_calendar.zone).date()
 
 
 def review_due_on(reviewed_on: date, *, every: Span | None = None, calendar: BusinessCalendar | None = None) -> date:
@@ -112,8 +118,6 @@ class Runbook(TimeStampedModel):
         return review_due_on(self.last_reviewed_at)
 
     def is_review_overdue(self, today: date | None = None) -> bool:
-        from monitoring.catalog import policy_today
-
         return self.review_due_on < (today or policy_today())
 
 

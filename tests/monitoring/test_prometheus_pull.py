@@ -21,7 +21,8 @@ import time_machine
 
 from monitoring import tasks
 from monitoring.models import SLO, SLIBucket, SLISource
-from monitoring.prometheus_pull import MAX_CATCH_UP, PrometheusClient, is_counter_selector, pull_prometheus_slis
+from monitoring.prometheus_pull import MAX_CATCH_UP, PrometheusClient, pull_prometheus_slis
+from monitoring.promql import is_counter_selector
 from monitoring.sli import SLIReading, record_sli
 from tests.factories import ServiceFactory
 from tests.prometheus_server import PrometheusServer, Sample, backfill, free_port

@@ -1,4 +1,4 @@
-"""PromQL on rule import (monitoring.rules.promql_problem): parsed by promql-parser, cross-checked with promtool."""
+"""PromQL on rule import (monitoring.promql.promql_problem): parsed by promql-parser, cross-checked with promtool."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from monitoring.models import AlertRule, RuleFile
-from monitoring.rules import MAX_EXPR_OPERATORS, RuleImportError, import_rule_files, parse_rule_file, promql_problem
+from monitoring.promql import MAX_EXPR_OPERATORS, promql_problem
+from monitoring.rules import RuleImportError, import_rule_files, parse_rule_file
 from opsgov.roles import SRE_LEAD
 from tests.conftest import missing_service
 from tests.factories import ServiceFactory

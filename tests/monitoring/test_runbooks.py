@@ -16,7 +16,6 @@ from django.core.exceptions import ValidationError
 from monitoring.catalog import (
     overdue_runbook_findings,
     overdue_runbooks,
-    policy_today,
     review_cutoff,
     rules_without_runbook_findings,
     runbook_list,
@@ -24,7 +23,7 @@ from monitoring.catalog import (
     services_without_runbook_rule,
 )
 from monitoring.models import Runbook
-from monitoring.models.catalog import review_due_on
+from monitoring.models.catalog import policy_today, review_due_on
 from monitoring.rules import import_rule_files
 from monitoring.runbooks import (
     RUNBOOK_TEMPLATE,
