@@ -14,8 +14,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .checks import HEARTBEAT_STATE_FIELDS, HTTP_CHECK_STATE_FIELDS
-from .models import CheckFlip, Heartbeat, HeartbeatPing, HttpCheck, HttpCheckResult
+from ..models import CheckFlip, Heartbeat, HeartbeatPing, HttpCheck, HttpCheckResult
+from .services import HEARTBEAT_STATE_FIELDS, HTTP_CHECK_STATE_FIELDS
 
 
 def register_audit() -> None:

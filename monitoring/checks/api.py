@@ -1,4 +1,4 @@
-"""API of the synthetic checks (mounted under /api/v1/ by opsgov.api.urls).
+"""API of the synthetic checks: serializers and viewsets (routed by monitoring.check_api under /api/v1/).
 
 Routes:
 * ``checks/http/`` and ``checks/http/<uuid>/``: HTTP checks (CRUD); POST
@@ -8,7 +8,7 @@ Routes:
   shows recent pings and flips.
 
 Lists filter by ``service`` (slugs), ``status`` and ``q``. Thin: every write
-goes through monitoring.checks, whose validation errors answer 400 with field
+goes through monitoring.checks.services, whose validation errors answer 400 with field
 paths. Permissions are the roles' model permissions (opsgov.roles).
 """
 
@@ -19,23 +19,17 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.validators import URLValidator
-from django.urls import include, path
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.routers import SimpleRouter
 
 from opsgov.api.permissions import RoleModelPermissions
 from opsgov.api.strict import StrictModelSerializer
 from opsgov.models import Service
 
-from . import check_selectors as selectors
-from . import checks
-from .check_filters import HeartbeatFilterSet, HttpCheckFilterSet
-from .check_kinds import HEARTBEAT, HTTP_CHECK, CheckKind
-from .models import (
+from ..models import (
     SLO,
     CheckFlip,
     CheckStatus,
@@ -46,6 +40,9 @@ from .models import (
     PingKind,
     SLISource,
 )
+from . import selectors, services
+from .filters import HeartbeatFilterSet, HttpCheckFilterSet
+from .kinds import HEARTBEAT, HTTP_CHECK, CheckKind
 
 #: Results, pings and flips shown in a detail answer.
 API_RECENT = 20
@@ -202,8 +199,8 @@ class HttpCheckSerializer(StrictModelSerializer):
 
     class Meta:
         model = HttpCheck
-        fields = ["uuid", *checks.HTTP_CHECK_FIELDS, *checks.HTTP_CHECK_STATE_FIELDS, "created_at", "updated_at"]
-        read_only_fields = ["uuid", *checks.HTTP_CHECK_STATE_FIELDS, "created_at", "updated_at"]
+        fields = ["uuid", *services.HTTP_CHECK_FIELDS, *services.HTTP_CHECK_STATE_FIELDS, "created_at", "updated_at"]
+        read_only_fields = ["uuid", *services.HTTP_CHECK_STATE_FIELDS, "created_at", "updated_at"]
 
 
 class HttpCheckDetailSerializer(_RecentFlipsMixin, HttpCheckSerializer):
@@ -270,13 +267,13 @@ class HeartbeatSerializer(StrictModelSerializer):
         model = Heartbeat
         fields = [
             "uuid",
-            *checks.HEARTBEAT_FIELDS,
+            *services.HEARTBEAT_FIELDS,
             "ping_url",
-            *checks.HEARTBEAT_STATE_FIELDS,
+            *services.HEARTBEAT_STATE_FIELDS,
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["uuid", *checks.HEARTBEAT_STATE_FIELDS, "created_at", "updated_at"]
+        read_only_fields = ["uuid", *services.HEARTBEAT_STATE_FIELDS, "created_at", "updated_at"]
 
 
 class HeartbeatDetailSerializer(_RecentFlipsMixin, HeartbeatSerializer):
@@ -310,10 +307,3 @@ class HeartbeatViewSet(_CheckViewSet):
     detail_serializer_class = HeartbeatDetailSerializer
     filterset_class = HeartbeatFilterSet
     ordering_fields = ["name", "status", "last_ping_at", "alert_after", "created_at"]
-
-
-router = SimpleRouter()
-router.register("checks/http", HttpCheckViewSet, basename="api-http-check")
-router.register("checks/heartbeats", HeartbeatViewSet, basename="api-heartbeat")
-
-urlpatterns = [path("", include(router.urls))]

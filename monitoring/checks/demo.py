@@ -13,7 +13,7 @@ processes the alert). One weekly job is paused.
 
 Deterministic (a seeded random generator; instants relative to now) and
 idempotent: nothing is added once the demo /healthz check exists. Written
-through monitoring.checks, so statuses, flips, SLI buckets and alerts are
+through monitoring.checks.services, so statuses, flips, SLI buckets and alerts are
 the ones the services produce.
 """
 
@@ -32,8 +32,8 @@ from django.utils import timezone
 
 from opsgov.models import Service
 
-from . import checks
-from .models import SLO, Heartbeat, HttpCheck, HttpMethod, SLISource
+from ..models import SLO, Heartbeat, HttpCheck, HttpMethod, SLISource
+from . import services
 
 SEED = 20261127
 MARKER = "opsgov /healthz"
@@ -127,18 +127,18 @@ def seed(*, stdout: TextIO) -> None:
         stdout.write("Demo checks already present; skipped.\n")
         follow_base_url(stdout=stdout)
         return
-    services = {service.slug: service for service in Service.objects.all()}
-    if "api-gateway" not in services:
+    by_slug = {service.slug: service for service in Service.objects.all()}
+    if "api-gateway" not in by_slug:
         stdout.write("No demo services; no demo checks created.\n")
         return
     now = timezone.now()
     rng = random.Random(SEED)  # noqa: S311 - demo data, deterministic on purpose
     with transaction.atomic():
         created_checks = [
-            _seed_http_check(spec, services[spec.service], now, rng) for spec in HTTP_CHECKS if spec.service in services
+            _seed_http_check(spec, by_slug[spec.service], now, rng) for spec in HTTP_CHECKS if spec.service in by_slug
         ]
-        beats = [_seed_heartbeat(spec, services[spec.service], now) for spec in HEARTBEATS if spec.service in services]
-        late = checks.detect_late_heartbeats(now=now)
+        beats = [_seed_heartbeat(spec, by_slug[spec.service], now) for spec in HEARTBEATS if spec.service in by_slug]
+        late = services.detect_late_heartbeats(now=now)
     stdout.write(
         f"Demo checks: {len(created_checks)} HTTP checks with the last hour of runs, "
         f"{len(beats)} heartbeats with their recent pings ({late} late, now down).\n"
@@ -165,7 +165,7 @@ def follow_base_url(*, stdout: TextIO | None = None) -> int:
         for check in HttpCheck.objects.filter(name=spec.name).exclude(url=target):
             parts = urlsplit(check.url)
             if parts.hostname in LOOPBACK_HOSTS and parts.path == spec.path:
-                checks.http_check_update(check=check, data={"url": target})
+                services.http_check_update(check=check, data={"url": target})
                 moved += 1
     if moved and stdout is not None:
         stdout.write(f"Demo checks now probe {base} ({moved} moved).\n")
@@ -190,7 +190,7 @@ def _demo_slo(service: Service) -> SLO:
 def _seed_http_check(spec: DemoHttpCheck, service: Service, now: datetime, rng: random.Random) -> HttpCheck:
     base = settings.OPSGOV_BASE_URL.rstrip("/")
     first_run = now - timedelta(minutes=RUN_HISTORY_MINUTES)
-    check = checks.http_check_create(
+    check = services.http_check_create(
         service=service,
         name=spec.name,
         url=f"{base}{spec.path}",
@@ -204,21 +204,21 @@ def _seed_http_check(spec: DemoHttpCheck, service: Service, now: datetime, rng: 
     for minutes_ago in range(RUN_HISTORY_MINUTES, 0, -step):
         at = now - timedelta(minutes=minutes_ago, seconds=rng.randint(0, 20))
         failed = minutes_ago in spec.failures_at
-        probe = checks.Probe(
+        probe = services.Probe(
             at=at,
             ok=not failed,
             status_code=503 if failed else 200,
             latency_ms=rng.randint(900, 1400) if failed else rng.randint(4, 35),
             error="Answered 503; expected 200\u2013299." if failed else "",
         )
-        checks.record_http_result(check=check, scheduled_for=at, probe=probe)
+        services.record_http_result(check=check, scheduled_for=at, probe=probe)
     # Due now: the beat runs it for real as soon as it starts.
     HttpCheck.objects.filter(pk=check.pk).update(next_run_at=now)
     return check
 
 
 def _seed_heartbeat(spec: DemoHeartbeat, service: Service, now: datetime) -> Heartbeat:
-    heartbeat = checks.heartbeat_create(
+    heartbeat = services.heartbeat_create(
         service=service, name=spec.name, description=spec.description, period=spec.period, grace=spec.grace
     )
     anchor = now.replace(minute=0, second=0, microsecond=0)
@@ -234,13 +234,15 @@ def _seed_heartbeat(spec: DemoHeartbeat, service: Service, now: datetime) -> Hea
             _ping(heartbeat, "success", end, body=spec.log.encode())
         period_start += spec.period
     if spec.paused:
-        heartbeat = checks.heartbeat_pause(heartbeat=heartbeat, now=now)
+        heartbeat = services.heartbeat_pause(heartbeat=heartbeat, now=now)
     return heartbeat
 
 
 def _ping(heartbeat: Heartbeat, kind: str, at: datetime, body: bytes = b"") -> None:
-    checks.heartbeat_ping(
+    services.heartbeat_ping(
         uuid=heartbeat.uuid,
-        ping=checks.PingRequest(kind=kind, method="POST", remote_addr="10.0.4.17", user_agent="curl/8.5.0", body=body),
+        ping=services.PingRequest(
+            kind=kind, method="POST", remote_addr="10.0.4.17", user_agent="curl/8.5.0", body=body
+        ),
         now=at,
     )

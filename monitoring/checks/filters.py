@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from opsgov.filters import BooleanFilter, SearchFilterSet
 from opsgov.models import Service
 
-from .models import CheckStatus, Heartbeat, HttpCheck
+from ..models import CheckStatus, Heartbeat, HttpCheck
 
 
 @extend_schema_field({"type": "array", "items": {"type": "string"}, "description": "Service slug(s)"})

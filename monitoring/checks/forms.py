@@ -11,8 +11,8 @@ from pydantic import ValidationError as PydanticValidationError
 from opsgov.models import Service
 from opsgov.policy import get_policy, span
 
-from .checks import HEARTBEAT_FIELDS, HTTP_CHECK_FIELDS
-from .models import SLO, Heartbeat, HttpCheck, SLISource
+from ..models import SLO, Heartbeat, HttpCheck, SLISource
+from .services import HEARTBEAT_FIELDS, HTTP_CHECK_FIELDS
 
 _UNITS = (("week", timedelta(weeks=1)), ("day", timedelta(days=1)), ("hour", timedelta(hours=1)))
 

@@ -1,8 +1,8 @@
 """The two kinds of synthetic checks, HTTP checks and heartbeats, as the API and the pages manage them.
 
-A kind names its model and the words its pages use, and calls its services in monitoring.checks through
-one signature, so that one viewset (check_api) and one set of page views (check_views) serve both. The
-services themselves differ: an HTTP check's change and resume record who made them, a heartbeat's do not.
+A kind names its model and the words its pages use, and calls its services (monitoring.checks.services)
+through one signature, so that one viewset (checks.api) and one set of page views (checks.views) serve both.
+The services themselves differ: an HTTP check's change and resume record who made them, a heartbeat's do not.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from typing import Any, Generic, TypeVar
 
 from django.db.models import QuerySet
 
-from . import check_selectors as selectors
-from . import checks
-from .models import Heartbeat, HttpCheck
+from ..models import Heartbeat, HttpCheck
+from . import selectors, services
 
 Check = TypeVar("Check", HttpCheck, Heartbeat)
 
@@ -47,11 +46,11 @@ HTTP_CHECK: CheckKind[HttpCheck] = CheckKind(
     label="HTTP check",
     plural="HTTP checks",
     listed=selectors.http_check_list,
-    create=lambda **data: checks.http_check_create(**data),
-    update=lambda check, data, actor: checks.http_check_update(check=check, data=data, actor=actor),
-    pause=lambda check, actor: checks.http_check_pause(check=check, actor=actor),
-    resume=lambda check, actor: checks.http_check_resume(check=check, actor=actor),
-    delete=lambda check, actor: checks.http_check_delete(check=check, actor=actor),
+    create=lambda **data: services.http_check_create(**data),
+    update=lambda check, data, actor: services.http_check_update(check=check, data=data, actor=actor),
+    pause=lambda check, actor: services.http_check_pause(check=check, actor=actor),
+    resume=lambda check, actor: services.http_check_resume(check=check, actor=actor),
+    delete=lambda check, actor: services.http_check_delete(check=check, actor=actor),
 )
 
 HEARTBEAT: CheckKind[Heartbeat] = CheckKind(
@@ -59,9 +58,9 @@ HEARTBEAT: CheckKind[Heartbeat] = CheckKind(
     label="Heartbeat",
     plural="heartbeats",
     listed=selectors.heartbeat_list,
-    create=lambda **data: checks.heartbeat_create(**data),
-    update=lambda heartbeat, data, actor: checks.heartbeat_update(heartbeat=heartbeat, data=data),
-    pause=lambda heartbeat, actor: checks.heartbeat_pause(heartbeat=heartbeat, actor=actor),
-    resume=lambda heartbeat, actor: checks.heartbeat_resume(heartbeat=heartbeat),
-    delete=lambda heartbeat, actor: checks.heartbeat_delete(heartbeat=heartbeat, actor=actor),
+    create=lambda **data: services.heartbeat_create(**data),
+    update=lambda heartbeat, data, actor: services.heartbeat_update(heartbeat=heartbeat, data=data),
+    pause=lambda heartbeat, actor: services.heartbeat_pause(heartbeat=heartbeat, actor=actor),
+    resume=lambda heartbeat, actor: services.heartbeat_resume(heartbeat=heartbeat),
+    delete=lambda heartbeat, actor: services.heartbeat_delete(heartbeat=heartbeat, actor=actor),
 )

@@ -19,8 +19,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from . import checks
-from .models import PingKind
+from ..models import PingKind
+from . import services
 
 
 def _remote_addr(request: HttpRequest) -> str | None:
@@ -36,15 +36,15 @@ def _remote_addr(request: HttpRequest) -> str | None:
 @login_not_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def ping_view(request: HttpRequest, uuid: UUID, kind: str = PingKind.SUCCESS) -> HttpResponse:
-    body = request.read(checks.PING_BODY_LIMIT + 1) if request.method == "POST" else b""
-    ping = checks.PingRequest(
+    body = request.read(services.PING_BODY_LIMIT + 1) if request.method == "POST" else b""
+    ping = services.PingRequest(
         kind=kind,
         method=request.method or "GET",
         remote_addr=_remote_addr(request),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
-        body=body[: checks.PING_BODY_LIMIT],
-        body_truncated=len(body) > checks.PING_BODY_LIMIT,
+        body=body[: services.PING_BODY_LIMIT],
+        body_truncated=len(body) > services.PING_BODY_LIMIT,
     )
-    if checks.heartbeat_ping(uuid=uuid, ping=ping) is None:
+    if services.heartbeat_ping(uuid=uuid, ping=ping) is None:
         return HttpResponseNotFound("not found", content_type="text/plain")
     return HttpResponse("OK", content_type="text/plain")

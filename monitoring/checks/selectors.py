@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
-from .models import CheckFlip, CheckStatus, Heartbeat, HeartbeatPing, HttpCheck, HttpCheckResult
+from ..models import CheckFlip, CheckStatus, Heartbeat, HeartbeatPing, HttpCheck, HttpCheckResult
 
 #: How many results, pings and flips a detail page (and the API's detail) shows.
 RECENT = 50

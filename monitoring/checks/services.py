@@ -52,8 +52,7 @@ from opsgov.errors import DomainError
 from opsgov.events import ServiceAlert, raise_alert
 from opsgov.models import Service
 
-from . import check_targets
-from .models import (
+from ..models import (
     SLO,
     CheckFlip,
     CheckStatus,
@@ -68,7 +67,8 @@ from .models import (
     SLIKind,
     SLISource,
 )
-from .sli import SLIReading, record_sli
+from ..sli import SLIReading, record_sli
+from . import targets
 
 logger = logging.getLogger(__name__)
 
@@ -234,10 +234,10 @@ def http_check_create(
 
 
 def _vet_target(url: str) -> None:
-    """A DomainError on `url` when the policy forbids requesting its host (monitoring.check_targets)."""
+    """A DomainError on `url` when the policy forbids requesting its host (monitoring.checks.targets)."""
     try:
-        check_targets.vet_url(url)
-    except check_targets.TargetRefused as exc:
+        targets.vet_url(url)
+    except targets.TargetRefused as exc:
         raise DomainError(str(exc), field="url") from None
 
 
@@ -326,9 +326,9 @@ class Probe:
 async def _request(method: str, url: str, timeout: float) -> int:
     """Send the request and return the status code once the response headers are in (the body is not read).
 
-    The host is resolved and vetted first, and the request sent to the vetted address (check_targets).
+    The host is resolved and vetted first, and the request sent to the vetted address (monitoring.checks.targets).
     """
-    target, headers, extensions = await check_targets.pinned_request(url)
+    target, headers, extensions = await targets.pinned_request(url)
     async with (
         httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
@@ -350,7 +350,7 @@ def probe_http(*, method: str, url: str, timeout_ms: int, expected: tuple[int, i
         status_code = asyncio.run(asyncio.wait_for(_request(method, url, timeout), timeout))
     except (TimeoutError, httpx.TimeoutException):
         return Probe(at=at, ok=False, status_code=None, latency_ms=None, error=f"Timed out after {timeout_ms} ms.")
-    except check_targets.TargetRefused as exc:
+    except targets.TargetRefused as exc:
         return Probe(at=at, ok=False, status_code=None, latency_ms=None, error=f"Not requested: {exc}")
     except httpx.HTTPError as exc:
         message = str(exc) or type(exc).__name__

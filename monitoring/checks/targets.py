@@ -10,9 +10,9 @@ addresses are judged as the IPv4 address they carry), except the networks the
 policy lists in `monitoring.http_checks.allowed_networks`.
 
 Checked twice:
-- when a check is created or its URL changed (monitoring.checks): a
+- when a check is created or its URL changed (monitoring.checks.services): a
   DomainError on `url`, so the form and the API (400) name the field;
-- at every run (monitoring.checks.probe_http): the host is resolved again, every
+- at every run (monitoring.checks.services.probe_http): the host is resolved again, every
   address vetted, and the request sent to the vetted address itself (the
   original host in the Host header and as TLS SNI, whose certificate is
   verified), so a DNS answer that changes after the check was saved (DNS

@@ -1,7 +1,7 @@
 """HTML pages of the synthetic checks: the checks page (HTTP checks and heartbeats), one check with its
 recent results or pings and its status changes, and the create / edit forms.
 
-Writes go through monitoring.checks; a refused change is shown on the form or
+Writes go through monitoring.checks.services; a refused change is shown on the form or
 as a message (post/redirect/get), never as an error page.
 """
 
@@ -26,12 +26,11 @@ from django.views.decorators.http import require_POST
 from opsgov.errors import DomainError
 from opsgov.views import OneOfSelect, filter_data
 
-from . import check_selectors as selectors
-from . import checks
-from .check_filters import HeartbeatFilterSet, HttpCheckFilterSet
-from .check_forms import HeartbeatForm, HttpCheckForm
-from .check_kinds import HEARTBEAT, HTTP_CHECK, CheckKind
-from .models import CheckStatus
+from ..models import CheckStatus
+from . import selectors, services
+from .filters import HeartbeatFilterSet, HttpCheckFilterSet
+from .forms import HeartbeatForm, HttpCheckForm
+from .kinds import HEARTBEAT, HTTP_CHECK, CheckKind
 
 #: Rows per table on the checks page.
 PAGE_SIZE = 50
@@ -96,7 +95,7 @@ def check_list_view(request: HttpRequest) -> HttpResponse:
 
 
 # --- One check or heartbeat: detail, create / edit forms, actions -----------------------------------
-# check_urls passes each view the CheckPages of the kind its URL names.
+# monitoring.checks.urls passes each view the CheckPages of the kind its URL names.
 
 
 @dataclass(frozen=True)
@@ -132,8 +131,8 @@ HEARTBEAT_PAGES = CheckPages(
     context_name="heartbeat",
     detail_context=lambda heartbeat: {
         "pings": selectors.recent_pings(heartbeat),
-        "ping_log_limit": checks.PING_LOG_LIMIT,
-        "body_limit_kib": checks.PING_BODY_LIMIT // 1024,
+        "ping_log_limit": services.PING_LOG_LIMIT,
+        "body_limit_kib": services.PING_BODY_LIMIT // 1024,
     },
     created_note="it is watched from its first ping on.",
 )
@@ -202,11 +201,11 @@ def action_view(request: HttpRequest, uuid: UUID, action: str, pages: CheckPages
     permission, done = _ACTIONS[action]
     _require(request, kind.permission(permission), f"to {action} {kind.plural}")
     instance = get_object_or_404(kind.model, uuid=uuid)
-    services: dict[str, Callable[[Any, Any], object]] = {
+    perform: dict[str, Callable[[Any, Any], object]] = {
         "pause": kind.pause,
         "resume": kind.resume,
         "delete": kind.delete,
     }
-    services[action](instance, request.user)
+    perform[action](instance, request.user)
     messages.success(request, f"{kind.label} “{instance.name}” {done}.")
     return redirect(reverse("monitoring:check-list") if action == "delete" else instance)
