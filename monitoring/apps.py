@@ -19,7 +19,7 @@ class MonitoringConfig(AppConfig):
 
         from opsgov.registry import runbooks
 
-        from .catalog import runbooks_for_alerts
+        from .catalog.selectors import runbooks_for_alerts
         from .checks.admin import register_audit
         from .models import SLO, AlertRule, RuleFile, Runbook
 

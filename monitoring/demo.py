@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from . import demo_catalog, demo_slos
+from . import demo_slos
+from .catalog import demo as demo_catalog
 from .checks import demo as demo_checks
 
 

@@ -33,7 +33,7 @@ from opsgov.policy import get_policy
 from opsgov.registry import Evidence, Gate, GateResult, gates, on_call
 from opsgov.roles import DEVOPS_LEAD, SRE_LEAD
 
-from . import catalog
+from .catalog import selectors as catalog
 from .models import SLO
 
 _ORDER = {GateStatus.FAIL: 2, GateStatus.AT_RISK: 1, GateStatus.PASS: 0}

@@ -6,6 +6,6 @@ app_name = "monitoring"
 
 urlpatterns = [
     path("", include("monitoring.slo_page_urls")),
-    path("", include("monitoring.catalog_urls")),
+    path("", include("monitoring.catalog.urls")),
     path("", include("monitoring.checks.urls")),
 ]

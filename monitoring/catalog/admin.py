@@ -12,8 +12,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import AlertRule, RuleFile, RuleGroup, Runbook
-from .rules import alert_rule_link_runbook
+from ..models import AlertRule, RuleFile, RuleGroup, Runbook
+from .rule_files import alert_rule_link_runbook
 
 
 @admin.register(Runbook)

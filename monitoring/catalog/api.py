@@ -32,9 +32,9 @@ from opsgov.api.permissions import RoleModelPermissions
 from opsgov.api.strict import StrictSerializer, refuse_unknown_keys
 from opsgov.models import Service
 
-from .. import rules, runbooks
-from ..catalog import AlertRuleFilterSet, RunbookFilterSet, alert_rule_list, runbook_detail, runbook_list
 from ..models import AlertRule, Runbook
+from . import rule_files, services
+from .selectors import AlertRuleFilterSet, RunbookFilterSet, alert_rule_list, runbook_detail, runbook_list
 
 User = get_user_model()
 
@@ -47,7 +47,7 @@ class ChangePermission(RoleModelPermissions):
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = f"A rule file may be at most {rules.MAX_FILE_BYTES // 1024} KiB."
+    default_detail = f"A rule file may be at most {rule_files.MAX_FILE_BYTES // 1024} KiB."
     default_code = "payload_too_large"
 
 
@@ -57,8 +57,8 @@ class YAMLParser(BaseParser):
     media_type = "application/yaml"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> bytes:  # type: ignore[override]
-        content = stream.read(rules.MAX_FILE_BYTES + 1) if stream is not None else b""
-        if len(content) > rules.MAX_FILE_BYTES:
+        content = stream.read(rule_files.MAX_FILE_BYTES + 1) if stream is not None else b""
+        if len(content) > rule_files.MAX_FILE_BYTES:
             raise PayloadTooLarge()
         return bytes(content)
 
@@ -116,7 +116,7 @@ class RunbookSerializer(serializers.ModelSerializer):
         return bool(runbook.is_review_overdue() if annotated is None else annotated)
 
     def get_body_html(self, runbook: Runbook) -> str:
-        return str(runbooks.render_markdown(runbook.body))
+        return str(services.render_markdown(runbook.body))
 
     def get_alert_rules(self, runbook: Runbook) -> list[int]:
         return [rule.pk for rule in runbook.alert_rules.all()]
@@ -192,10 +192,10 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         return {("for" if name == "for_" else name): field for name, field in super().get_fields().items()}
 
     def get_for(self, rule: AlertRule) -> str:
-        return rules.format_duration(rule.for_duration)
+        return rule_files.format_duration(rule.for_duration)
 
     def get_keep_firing_for(self, rule: AlertRule) -> str:
-        return rules.format_duration(rule.keep_firing_for)
+        return rule_files.format_duration(rule.keep_firing_for)
 
 
 class AlertRuleLinkSerializer(StrictSerializer):
@@ -282,7 +282,7 @@ class RunbookViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = RunbookWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        runbook = runbooks.runbook_create(**serializer.validated_data, actor=request.user)
+        runbook = services.runbook_create(**serializer.validated_data, actor=request.user)
         return self._answer(runbook, status.HTTP_201_CREATED)
 
     @extend_schema(summary="Change a runbook", request=RunbookWriteSerializer, responses={200: RunbookSerializer})
@@ -294,7 +294,7 @@ class RunbookViewSet(
         data = dict(serializer.validated_data)
         if "last_reviewed_at" in data:
             raise serializers.ValidationError({"last_reviewed_at": ["Record a review with POST .../review/ instead."]})
-        return self._answer(runbooks.runbook_update(runbook=runbook, data=data))
+        return self._answer(services.runbook_update(runbook=runbook, data=data))
 
     @extend_schema(
         summary="Change some fields of a runbook", request=RunbookWriteSerializer, responses={200: RunbookSerializer}
@@ -311,7 +311,7 @@ class RunbookViewSet(
     def review(self, request: Request, slug: str) -> Response:
         serializer = ReviewSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        runbook = runbooks.runbook_mark_reviewed(
+        runbook = services.runbook_mark_reviewed(
             runbook=self.get_object(), actor=request.user, on=serializer.validated_data.get("reviewed_on")
         )
         return self._answer(runbook)
@@ -341,7 +341,7 @@ class AlertRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     def partial_update(self, request: Request, pk: str) -> Response:
         serializer = AlertRuleLinkSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        rule = rules.alert_rule_link_runbook(rule=self.get_object(), runbook=serializer.validated_data["runbook"])
+        rule = rule_files.alert_rule_link_runbook(rule=self.get_object(), runbook=serializer.validated_data["runbook"])
         fresh = alert_rule_list().get(pk=rule.pk)
         return Response(AlertRuleSerializer(fresh, context=self.get_serializer_context()).data)
 
@@ -390,12 +390,12 @@ class AlertRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             uploads = request.FILES.getlist("files")
             if not uploads:
                 raise serializers.ValidationError({"files": ["Send one or more rule files as `files`."]})
-            if any(upload.size is not None and upload.size > rules.MAX_FILE_BYTES for upload in uploads):
+            if any(upload.size is not None and upload.size > rule_files.MAX_FILE_BYTES for upload in uploads):
                 raise PayloadTooLarge()
             files = [(upload.name or "", upload.read()) for upload in uploads]
         try:
-            result = rules.import_rule_files(files=files, replace=replace, actor=request.user)
-        except rules.RuleImportError as exc:
+            result = rule_files.import_rule_files(files=files, replace=replace, actor=request.user)
+        except rule_files.RuleImportError as exc:
             return Response(
                 {"detail": exc.message, "errors": [error.as_json() for error in exc.errors]},
                 status=status.HTTP_400_BAD_REQUEST,

@@ -21,9 +21,9 @@ from django.urls import reverse
 
 from opsgov.models import Service
 
-from . import rules, runbooks
-from .models import Runbook
-from .models.catalog import policy_today
+from ..models import Runbook
+from ..models.catalog import policy_today
+from . import rule_files, services
 
 RULE_FILE_NAME = "opsgov-demo.rules.yml"
 
@@ -486,7 +486,7 @@ def seed(*, stdout: TextIO) -> None:
         for slug, title, service_slugs, username, age_days, body in RUNBOOKS:
             owner = User.objects.filter(username=username).first() or fallback
             reviewed_on = today - timedelta(days=age_days)
-            runbook = runbooks.runbook_create(
+            runbook = services.runbook_create(
                 title=title,
                 slug=slug,
                 body=body,
@@ -494,8 +494,8 @@ def seed(*, stdout: TextIO) -> None:
                 services=Service.objects.filter(slug__in=service_slugs),
                 last_reviewed_at=reviewed_on,
             )
-            runbooks.runbook_mark_reviewed(runbook=runbook, actor=owner, on=reviewed_on)
-        result = rules.import_rule_files(files=[(RULE_FILE_NAME, rule_file_yaml())])
+            services.runbook_mark_reviewed(runbook=runbook, actor=owner, on=reviewed_on)
+        result = rule_files.import_rule_files(files=[(RULE_FILE_NAME, rule_file_yaml())])
     overdue = sum(1 for runbook in Runbook.objects.filter(slug__in=slugs) if runbook.is_review_overdue(today))
     stdout.write(
         f"Demo runbooks: {len(RUNBOOKS)} ({overdue} overdue for review); "

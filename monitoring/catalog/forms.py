@@ -10,8 +10,8 @@ from django.db.models import QuerySet
 
 from opsgov.models import Service
 
-from .models import Runbook
-from .rules import MAX_FILE_BYTES
+from ..models import Runbook
+from .rule_files import MAX_FILE_BYTES
 
 
 def _users() -> QuerySet[Any]:

@@ -82,9 +82,9 @@ from opsgov.errors import DomainError
 from opsgov.models import Service
 from opsgov.policy import SOURCE_SEVERITY_MAPPING, get_policy
 
-from .links import is_absolute_http_url, is_own_url
-from .models import AlertRule, RuleFile, RuleGroup, Runbook
-from .promql import promql_problem
+from ..links import is_absolute_http_url, is_own_url
+from ..models import AlertRule, RuleFile, RuleGroup, Runbook
+from ..promql import promql_problem
 
 Actor = AbstractBaseUser | AnonymousUser | None
 

@@ -40,8 +40,8 @@ from opsgov.filters import BooleanFilter, SearchFilterSet
 from opsgov.models import Lifecycle, Service
 from opsgov.policy import get_policy
 
-from .models import AlertRule, Runbook
-from .models.catalog import policy_today, review_due_on
+from ..models import AlertRule, Runbook
+from ..models.catalog import policy_today, review_due_on
 
 #: A rule carries a runbook when it links an opsgov runbook or keeps an external runbook URL.
 HAS_RUNBOOK = Q(runbook__isnull=False) | ~Q(runbook_url="")

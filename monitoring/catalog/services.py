@@ -37,9 +37,9 @@ from markdown.treeprocessors import Treeprocessor
 from opsgov.errors import DomainError
 from opsgov.models import Service
 
-from .links import is_own_url
-from .models import Runbook
-from .models.catalog import policy_today
+from ..links import is_own_url
+from ..models import Runbook
+from ..models.catalog import policy_today
 
 Actor = AbstractBaseUser | AnonymousUser | None
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import catalog_views as views
+from . import views
 
 urlpatterns = [
     path("alert-rules/", views.alert_rule_list_view, name="alert-rule-list"),

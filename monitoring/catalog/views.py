@@ -21,8 +21,11 @@ from opsgov.errors import DomainError
 from opsgov.policy import get_policy
 from opsgov.views import OneOfSelect, filter_data, list_context, paginate
 
-from . import rules, runbooks
-from .catalog import (
+from ..models import Runbook
+from ..models.catalog import policy_today
+from . import rule_files, services
+from .forms import LinkRunbookForm, ReviewForm, RuleImportForm, RunbookForm
+from .selectors import (
     AlertRuleFilterSet,
     RunbookFilterSet,
     alert_rule_list,
@@ -31,9 +34,6 @@ from .catalog import (
     runbook_detail,
     runbook_list,
 )
-from .catalog_forms import LinkRunbookForm, ReviewForm, RuleImportForm, RunbookForm
-from .models import Runbook
-from .models.catalog import policy_today
 
 ADD_RUNBOOK = "monitoring.add_runbook"
 CHANGE_RUNBOOK = "monitoring.change_runbook"
@@ -90,7 +90,7 @@ def alert_rule_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         form = LinkRunbookForm(request.POST)
         if form.is_valid():
             runbook = form.cleaned_data["runbook"]
-            rules.alert_rule_link_runbook(rule=rule, runbook=runbook)
+            rule_files.alert_rule_link_runbook(rule=rule, runbook=runbook)
             messages.success(request, f"Runbook {'linked' if runbook else 'unlinked'}.")
             return redirect(rule)
         status = 400
@@ -101,8 +101,8 @@ def alert_rule_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "rule": rule,
         "form": form,
         "can_change": can_change,
-        "for_text": rules.format_duration(rule.for_duration),
-        "keep_firing_text": rules.format_duration(rule.keep_firing_for),
+        "for_text": rule_files.format_duration(rule.for_duration),
+        "keep_firing_text": rule_files.format_duration(rule.keep_firing_for),
         "labels": sorted(rule.labels.items()),
         "annotations": sorted(rule.annotations.items()),
     }
@@ -118,12 +118,12 @@ def alert_rule_import_view(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         uploads = form.cleaned_data["rule_files"]
         try:
-            result = rules.import_rule_files(
-                files=[(upload.name, upload.read(rules.MAX_FILE_BYTES + 1)) for upload in uploads],
+            result = rule_files.import_rule_files(
+                files=[(upload.name, upload.read(rule_files.MAX_FILE_BYTES + 1)) for upload in uploads],
                 replace=form.cleaned_data["replace"],
                 actor=request.user,
             )
-        except rules.RuleImportError as exc:
+        except rule_files.RuleImportError as exc:
             error_rows = [str(error) for error in exc.errors]
             form.add_error(None, exc.message)
         else:
@@ -166,7 +166,7 @@ def _detail(
     can_change = request.user.has_perm(CHANGE_RUNBOOK)
     context = {
         "runbook": runbook,
-        "body_html": runbooks.render_markdown(runbook.body),
+        "body_html": services.render_markdown(runbook.body),
         "services": list(runbook.services.all()),
         "alert_rules": list(runbook.alert_rules.all()),
         "can_change": can_change,
@@ -183,7 +183,7 @@ def runbook_review_view(request: HttpRequest, slug: str) -> HttpResponse:
     form = ReviewForm(request.POST)
     if form.is_valid():
         try:
-            runbooks.runbook_mark_reviewed(runbook=runbook, actor=request.user, on=form.cleaned_data["reviewed_on"])
+            services.runbook_mark_reviewed(runbook=runbook, actor=request.user, on=form.cleaned_data["reviewed_on"])
         except (DomainError, ValidationError) as exc:
             form.add_error("reviewed_on", _error_text(exc))
         else:
@@ -198,8 +198,8 @@ def _save_form(request: HttpRequest, form: RunbookForm, runbook: Runbook | None)
     data = dict(form.cleaned_data)
     try:
         if runbook is None:
-            return runbooks.runbook_create(**data, actor=request.user)
-        return runbooks.runbook_update(runbook=runbook, data=data)
+            return services.runbook_create(**data, actor=request.user)
+        return services.runbook_update(runbook=runbook, data=data)
     except ValidationError as exc:
         if hasattr(exc, "error_dict"):
             for field, errors in exc.message_dict.items():
@@ -223,7 +223,7 @@ def runbook_create_view(request: HttpRequest) -> HttpResponse:
                 return redirect(runbook)
         status = 400
     else:
-        initial: dict[str, Any] = {"body": runbooks.RUNBOOK_TEMPLATE, "owner": request.user.get_username()}
+        initial: dict[str, Any] = {"body": services.RUNBOOK_TEMPLATE, "owner": request.user.get_username()}
         if request.GET.get("service"):
             initial["services"] = [request.GET["service"]]
         form = RunbookForm(initial=initial)

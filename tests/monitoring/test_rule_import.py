@@ -1,4 +1,4 @@
-"""Import of Prometheus rule files (monitoring.rules and `manage.py import_alert_rules`)."""
+"""Import of Prometheus rule files (monitoring.catalog and `manage.py import_alert_rules`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
-from monitoring.catalog import rule_coverage, rules_without_runbook
-from monitoring.models import AlertRule, RuleFile, RuleGroup
-from monitoring.rules import (
+from monitoring.catalog.rule_files import (
     RuleImportError,
     alert_rule_link_runbook,
     format_duration,
@@ -24,6 +22,8 @@ from monitoring.rules import (
     parse_duration,
     parse_rule_file,
 )
+from monitoring.catalog.selectors import rule_coverage, rules_without_runbook
+from monitoring.models import AlertRule, RuleFile, RuleGroup
 from tests.conftest import missing_service
 from tests.factories import ServiceFactory
 

@@ -16,9 +16,9 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from monitoring.catalog.rule_files import RuleImportError, import_rule_files, parse_rule_file
 from monitoring.models import AlertRule, RuleFile
 from monitoring.promql import MAX_EXPR_OPERATORS, promql_problem
-from monitoring.rules import RuleImportError, import_rule_files, parse_rule_file
 from opsgov.roles import SRE_LEAD
 from tests.conftest import missing_service
 from tests.factories import ServiceFactory

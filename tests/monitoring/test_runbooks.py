@@ -13,7 +13,8 @@ import time_machine
 from auditlog.models import LogEntry
 from django.core.exceptions import ValidationError
 
-from monitoring.catalog import (
+from monitoring.catalog.rule_files import import_rule_files
+from monitoring.catalog.selectors import (
     overdue_runbook_findings,
     overdue_runbooks,
     review_cutoff,
@@ -22,10 +23,7 @@ from monitoring.catalog import (
     service_findings,
     services_without_runbook_rule,
 )
-from monitoring.models import Runbook
-from monitoring.models.catalog import policy_today, review_due_on
-from monitoring.rules import import_rule_files
-from monitoring.runbooks import (
+from monitoring.catalog.services import (
     RUNBOOK_TEMPLATE,
     TEMPLATE_SECTIONS,
     render_markdown,
@@ -33,6 +31,8 @@ from monitoring.runbooks import (
     runbook_mark_reviewed,
     runbook_update,
 )
+from monitoring.models import Runbook
+from monitoring.models.catalog import policy_today, review_due_on
 from opsgov.errors import DomainError
 from opsgov.models import Lifecycle
 from opsgov.policy import clear_policy_cache, span

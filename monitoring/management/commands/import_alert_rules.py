@@ -15,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from monitoring import rules
+from monitoring.catalog import rule_files as rules
 
 
 class _DryRun(Exception):
