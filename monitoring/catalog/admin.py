@@ -1,4 +1,4 @@
-"""Admin of the alert-rule catalog and runbooks (imported by monitoring/admin.py).
+"""Admin of the alert-rule catalog and runbooks (imported by monitoring.admin).
 
 Rules come from rule files (``manage.py import_alert_rules`` or the API): the
 admin shows them read-only, except the hand-linked runbook. Runbooks are
@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from ..models import AlertRule, RuleFile, RuleGroup, Runbook
-from .rule_files import alert_rule_link_runbook
+from .services import alert_rule_link_runbook
 
 
 @admin.register(Runbook)

@@ -1,7 +1,7 @@
 """Runbook and alert-rule API: serializers and viewsets.
 
-Thin: querysets and FilterSets from monitoring.catalog, writes through
-monitoring.runbooks and monitoring.rules; their DomainError / ValidationError
+Thin: querysets from monitoring.catalog.selectors and FilterSets from
+monitoring.catalog.filters, writes through monitoring.catalog.services; their DomainError / ValidationError
 become 400s with field paths (opsgov.api.exceptions). Permissions are the
 model permissions of the user's roles (SRE, DevOps and Tech Leads write).
 
@@ -33,8 +33,9 @@ from opsgov.api.strict import StrictSerializer, refuse_unknown_keys
 from opsgov.models import Service
 
 from ..models import AlertRule, Runbook
-from . import rule_files, services
-from .selectors import AlertRuleFilterSet, RunbookFilterSet, alert_rule_list, runbook_detail, runbook_list
+from . import rendering, rule_files, services
+from .filters import AlertRuleFilterSet, RunbookFilterSet
+from .selectors import alert_rule_list, runbook_detail, runbook_list
 
 User = get_user_model()
 
@@ -52,7 +53,7 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 class YAMLParser(BaseParser):
-    """The raw YAML of one rule file, as bytes (parsed and checked by monitoring.rules)."""
+    """The raw YAML of one rule file, as bytes (parsed and checked by monitoring.catalog.rule_files)."""
 
     media_type = "application/yaml"
 
@@ -116,7 +117,7 @@ class RunbookSerializer(serializers.ModelSerializer):
         return bool(runbook.is_review_overdue() if annotated is None else annotated)
 
     def get_body_html(self, runbook: Runbook) -> str:
-        return str(services.render_markdown(runbook.body))
+        return str(rendering.render_markdown(runbook.body))
 
     def get_alert_rules(self, runbook: Runbook) -> list[int]:
         return [rule.pk for rule in runbook.alert_rules.all()]
@@ -341,7 +342,7 @@ class AlertRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     def partial_update(self, request: Request, pk: str) -> Response:
         serializer = AlertRuleLinkSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        rule = rule_files.alert_rule_link_runbook(rule=self.get_object(), runbook=serializer.validated_data["runbook"])
+        rule = services.alert_rule_link_runbook(rule=self.get_object(), runbook=serializer.validated_data["runbook"])
         fresh = alert_rule_list().get(pk=rule.pk)
         return Response(AlertRuleSerializer(fresh, context=self.get_serializer_context()).data)
 
@@ -394,7 +395,7 @@ class AlertRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
                 raise PayloadTooLarge()
             files = [(upload.name or "", upload.read()) for upload in uploads]
         try:
-            result = rule_files.import_rule_files(files=files, replace=replace, actor=request.user)
+            result = services.import_rule_files(files=files, replace=replace, actor=request.user)
         except rule_files.RuleImportError as exc:
             return Response(
                 {"detail": exc.message, "errors": [error.as_json() for error in exc.errors]},

@@ -23,7 +23,7 @@ from opsgov.models import Service
 
 from ..models import Runbook
 from ..models.catalog import policy_today
-from . import rule_files, services
+from . import services
 
 RULE_FILE_NAME = "opsgov-demo.rules.yml"
 
@@ -495,7 +495,7 @@ def seed(*, stdout: TextIO) -> None:
                 last_reviewed_at=reviewed_on,
             )
             services.runbook_mark_reviewed(runbook=runbook, actor=owner, on=reviewed_on)
-        result = rule_files.import_rule_files(files=[(RULE_FILE_NAME, rule_file_yaml())])
+        result = services.import_rule_files(files=[(RULE_FILE_NAME, rule_file_yaml())])
     overdue = sum(1 for runbook in Runbook.objects.filter(slug__in=slugs) if runbook.is_review_overdue(today))
     stdout.write(
         f"Demo runbooks: {len(RUNBOOKS)} ({overdue} overdue for review); "

@@ -1,7 +1,7 @@
 """HTML pages of the alert-rule catalog and runbooks (mounted under /monitoring/).
 
-Reads go through monitoring.catalog, writes through monitoring.runbooks and
-monitoring.rules. Every page needs a login (LoginRequiredMiddleware); changing
+Reads go through monitoring.catalog.selectors, writes through
+monitoring.catalog.services. Every page needs a login (LoginRequiredMiddleware); changing
 anything needs the model permission of the user's roles. Refused or invalid
 input re-renders the form with the errors (status 400); success redirects.
 """
@@ -23,11 +23,10 @@ from opsgov.views import OneOfSelect, filter_data, list_context, paginate
 
 from ..models import Runbook
 from ..models.catalog import policy_today
-from . import rule_files, services
+from . import rendering, rule_files, services
+from .filters import AlertRuleFilterSet, RunbookFilterSet
 from .forms import LinkRunbookForm, ReviewForm, RuleImportForm, RunbookForm
 from .selectors import (
-    AlertRuleFilterSet,
-    RunbookFilterSet,
     alert_rule_list,
     overdue_runbooks,
     rule_coverage,
@@ -90,7 +89,7 @@ def alert_rule_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         form = LinkRunbookForm(request.POST)
         if form.is_valid():
             runbook = form.cleaned_data["runbook"]
-            rule_files.alert_rule_link_runbook(rule=rule, runbook=runbook)
+            services.alert_rule_link_runbook(rule=rule, runbook=runbook)
             messages.success(request, f"Runbook {'linked' if runbook else 'unlinked'}.")
             return redirect(rule)
         status = 400
@@ -118,7 +117,7 @@ def alert_rule_import_view(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         uploads = form.cleaned_data["rule_files"]
         try:
-            result = rule_files.import_rule_files(
+            result = services.import_rule_files(
                 files=[(upload.name, upload.read(rule_files.MAX_FILE_BYTES + 1)) for upload in uploads],
                 replace=form.cleaned_data["replace"],
                 actor=request.user,
@@ -166,7 +165,7 @@ def _detail(
     can_change = request.user.has_perm(CHANGE_RUNBOOK)
     context = {
         "runbook": runbook,
-        "body_html": services.render_markdown(runbook.body),
+        "body_html": rendering.render_markdown(runbook.body),
         "services": list(runbook.services.all()),
         "alert_rules": list(runbook.alert_rules.all()),
         "can_change": can_change,
@@ -223,7 +222,7 @@ def runbook_create_view(request: HttpRequest) -> HttpResponse:
                 return redirect(runbook)
         status = 400
     else:
-        initial: dict[str, Any] = {"body": services.RUNBOOK_TEMPLATE, "owner": request.user.get_username()}
+        initial: dict[str, Any] = {"body": rendering.RUNBOOK_TEMPLATE, "owner": request.user.get_username()}
         if request.GET.get("service"):
             initial["services"] = [request.GET["service"]]
         form = RunbookForm(initial=initial)

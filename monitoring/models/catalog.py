@@ -5,7 +5,7 @@
   for review ``policy.monitoring.runbook_review_every`` after its last review
   (:func:`review_due_on`), counted in days of the policy's time zone (:func:`policy_today`).
 * **RuleFile**, **RuleGroup** and **AlertRule** mirror the Prometheus alerting
-  rule files imported by :mod:`monitoring.rules`: a file has groups, a group
+  rule files imported by monitoring.catalog.services: a file has groups, a group
   has alerting rules. Recording rules are only counted (on the group and the
   file): they never page anyone, so the catalog does not list them.
 
@@ -71,7 +71,7 @@ def review_due_on(reviewed_on: date, *, every: Span | None = None, calendar: Bus
 class Runbook(TimeStampedModel):
     """An operator's guide for one kind of trouble: what it means, how to diagnose and fix it, whom to call.
 
-    The body is Markdown, shown rendered and sanitized (monitoring.runbooks.render_markdown).
+    The body is Markdown, shown rendered and sanitized (monitoring.catalog.rendering.render_markdown).
     It is due for review ``policy.monitoring.runbook_review_every`` after `last_reviewed_at`.
     """
 
@@ -102,7 +102,7 @@ class Runbook(TimeStampedModel):
     class Meta:
         ordering = ["title", "id"]
         indexes = [
-            # monitoring.catalog.overdue_runbooks and the gate: runbooks reviewed before a cutoff day.
+            # monitoring.catalog.selectors.overdue_runbooks and the gate: runbooks reviewed before a cutoff day.
             models.Index(fields=["last_reviewed_at"], name="runbook_reviewed_idx"),
         ]
 
@@ -168,7 +168,7 @@ class RuleGroup(TimeStampedModel):
 class AlertRule(TimeStampedModel):
     """A Prometheus alerting rule, with what opsgov makes of it: severity, service and runbook.
 
-    * `severity`: the policy severity its labels map to (monitoring.rules.map_severity), empty when
+    * `severity`: the policy severity its labels map to (monitoring.catalog.rule_files.map_severity), empty when
       the labels name none we know;
     * `service`: the Service whose slug is its ``service`` label; empty (flagged) when there is no
       such label or no such service (`service_label` keeps what the file says);
@@ -214,7 +214,7 @@ class AlertRule(TimeStampedModel):
             models.UniqueConstraint(fields=["group", "name"], name="alertrule_unique_name_per_group"),
         ]
         indexes = [
-            # monitoring.catalog.rules_without_runbook (the gate and the coverage figure).
+            # monitoring.catalog.selectors.rules_without_runbook (the gate and the coverage figure).
             models.Index(
                 fields=["service"],
                 name="alertrule_no_runbook_idx",

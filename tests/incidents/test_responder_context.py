@@ -24,7 +24,7 @@ from rest_framework.test import APIClient
 from incidents import notify_tasks, services
 from incidents.context import DETAILS_LIMIT, IncidentContext, incident_context, safe_href
 from incidents.models import Incident, Integration, Notification, NotificationStatus
-from monitoring.catalog.rule_files import import_rule_files
+from monitoring.catalog.services import import_rule_files
 from opsgov.models import Service
 from opsgov.registry import RunbookDirectory, runbooks
 from opsgov.roles import SRE_LEAD

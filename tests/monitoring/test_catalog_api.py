@@ -12,7 +12,8 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from monitoring.catalog.rule_files import MAX_FILE_BYTES, import_rule_files
+from monitoring.catalog.rule_files import MAX_FILE_BYTES
+from monitoring.catalog.services import import_rule_files
 from monitoring.models import AlertRule, RuleFile, Runbook
 from opsgov.roles import (
     ALL_ROLES,

@@ -22,9 +22,9 @@ from django.urls import reverse
 from pytest_django import DjangoAssertNumQueries
 
 from monitoring.catalog import demo as demo_catalog
-from monitoring.catalog.rule_files import import_rule_files
+from monitoring.catalog.rendering import RUNBOOK_TEMPLATE, TEMPLATE_SECTIONS, render_markdown
 from monitoring.catalog.selectors import rule_coverage, rules_without_runbook
-from monitoring.catalog.services import RUNBOOK_TEMPLATE, TEMPLATE_SECTIONS, render_markdown
+from monitoring.catalog.services import import_rule_files
 from monitoring.models import AlertRule, RuleFile, Runbook
 from opsgov.roles import ALL_ROLES, SECURITY_LEAD, SRE_LEAD
 from tests.conftest import missing_service

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.contrib.auth.models import User
 
-from monitoring.catalog.rule_files import import_rule_files
+from monitoring.catalog.services import import_rule_files
 from monitoring.gates import MonitoringGate
 from monitoring.models import SLO
 from opsgov.models import GateStatus, Lifecycle, Service

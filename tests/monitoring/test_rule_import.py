@@ -14,15 +14,14 @@ from django.core.management import CommandError, call_command
 
 from monitoring.catalog.rule_files import (
     RuleImportError,
-    alert_rule_link_runbook,
     format_duration,
-    import_rule_files,
     map_severity,
     opsgov_runbook_slug,
     parse_duration,
     parse_rule_file,
 )
 from monitoring.catalog.selectors import rule_coverage, rules_without_runbook
+from monitoring.catalog.services import alert_rule_link_runbook, import_rule_files
 from monitoring.models import AlertRule, RuleFile, RuleGroup
 from tests.conftest import missing_service
 from tests.factories import ServiceFactory

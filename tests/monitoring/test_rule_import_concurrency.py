@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitoring.catalog.rule_files import ImportResult, import_rule_files
+from monitoring.catalog.services import ImportResult, import_rule_files
 from monitoring.models import AlertRule, RuleFile, RuleGroup
 from tests.concurrency import in_threads
 

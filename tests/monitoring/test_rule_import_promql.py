@@ -16,7 +16,8 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from monitoring.catalog.rule_files import RuleImportError, import_rule_files, parse_rule_file
+from monitoring.catalog.rule_files import RuleImportError, parse_rule_file
+from monitoring.catalog.services import import_rule_files
 from monitoring.models import AlertRule, RuleFile
 from monitoring.promql import MAX_EXPR_OPERATORS, promql_problem
 from opsgov.roles import SRE_LEAD

@@ -13,7 +13,7 @@ import time_machine
 from auditlog.models import LogEntry
 from django.core.exceptions import ValidationError
 
-from monitoring.catalog.rule_files import import_rule_files
+from monitoring.catalog.rendering import RUNBOOK_TEMPLATE, TEMPLATE_SECTIONS, render_markdown
 from monitoring.catalog.selectors import (
     overdue_runbook_findings,
     overdue_runbooks,
@@ -23,14 +23,7 @@ from monitoring.catalog.selectors import (
     service_findings,
     services_without_runbook_rule,
 )
-from monitoring.catalog.services import (
-    RUNBOOK_TEMPLATE,
-    TEMPLATE_SECTIONS,
-    render_markdown,
-    runbook_create,
-    runbook_mark_reviewed,
-    runbook_update,
-)
+from monitoring.catalog.services import import_rule_files, runbook_create, runbook_mark_reviewed, runbook_update
 from monitoring.models import Runbook
 from monitoring.models.catalog import policy_today, review_due_on
 from opsgov.errors import DomainError
