@@ -2,7 +2,7 @@
 
 * A **counter selector** (:func:`is_counter_selector`): an SLO pulled from
   Prometheus names its good and total events as a counter's name with label
-  matchers, nothing else (monitoring.prometheus_pull reads them as raw
+  matchers, nothing else (monitoring.slos.prometheus_pull reads them as raw
   samples; the rule export puts them inside ``rate(...)``). The SLO model
   refuses anything else (:func:`selector_errors`).
 * An **expression** (:func:`promql_problem`): every ``expr`` of an imported rule

@@ -67,7 +67,7 @@ from ..models import (
     SLIKind,
     SLISource,
 )
-from ..sli import SLIReading, record_sli
+from ..slos.sli import SLIReading, record_sli
 from . import targets
 
 logger = logging.getLogger(__name__)

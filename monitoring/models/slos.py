@@ -68,7 +68,7 @@ class SLO(TimeStampedModel):
     last_sli_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="End of the newest SLI interval received (freshness)."
     )
-    # monitoring.prometheus_pull keeps these for SLOs pulled from Prometheus.
+    # monitoring.slos.prometheus_pull keeps these for SLOs pulled from Prometheus.
     last_pull_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="Prometheus source: when the last pull ended."
     )

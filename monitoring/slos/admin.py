@@ -8,8 +8,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from ..models import SLO, SLOAlertState, SLOEngineState, SLOStatus
 from . import services
-from .models import SLO, SLOAlertState, SLOEngineState, SLOStatus
 
 _STATUS_FIELDS: tuple[str, ...] = (
     "evaluated_at",

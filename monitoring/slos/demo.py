@@ -10,7 +10,7 @@ page (and ticket) burn-rate alerts fire and open incidents through the normal
 path (opsgov.events -> incidents' raw events, processed by the worker). No other
 SLO fires: their spikes are older than the longest short window (6 h).
 
-Data go in through monitoring.sli.record_sli, then one engine cycle rebuilds the
+Data go in through monitoring.slos.sli.record_sli, then one engine cycle rebuilds the
 rollups and fills SLOStatus. Deterministic (seeded random generator, instants
 relative to now) and idempotent: nothing is done once the checkout availability
 SLO exists.
@@ -30,8 +30,8 @@ from django.utils import timezone
 
 from opsgov.models import Service, ServiceTier
 
+from ..models import SLO, SLIKind
 from . import engine, services
-from .models import SLO, SLIKind
 from .sli import SLIReading, record_sli
 
 SEED = 20261128

@@ -7,7 +7,7 @@ dashboard and /metrics read.
 
 Data and windows
 ----------------
-SLI data are good/total counts per bucket (monitoring.sli). A bucket belongs to
+SLI data are good/total counts per bucket (monitoring.slos.sli). A bucket belongs to
 every window that contains its *start* (buckets are not split). Every window of
 a cycle ends at the same instant ``end``: the start of the current minute
 (``now`` with seconds cut), so a window holds whole minutes and the minute still
@@ -85,7 +85,7 @@ so a cycle issues a fixed number of queries and reads, per SLO, at most about
 first cycle (or ``--rebuild``) builds every rollup from the buckets with two
 INSERT ... SELECT statements.
 
-Assumptions: buckets change only through monitoring.sli.record_sli (which marks
+Assumptions: buckets change only through monitoring.slos.sli.record_sli (which marks
 them) or are deleted with their SLO (whose rollups go with it). Anything else
 — a bulk fix in SQL — must be followed by ``manage.py evaluate_slos --rebuild``.
 """
@@ -110,7 +110,7 @@ from django.utils import timezone
 from opsgov.events import ServiceAlert, raise_alert
 from opsgov.policy import BurnRateAlert, Policy, get_policy
 
-from .models import (
+from ..models import (
     SLO,
     SLIBucket,
     SLIDayRollup,

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from opsgov.filters import BooleanFilter, SearchFilterSet, TeamSlugFilter
 from opsgov.models import Service, Team
 
-from .models import SLO, SLIKind, SLISource, WindowKind
+from ..models import SLO, SLIKind, SLISource, WindowKind
 
 
 @extend_schema_field({"type": "array", "items": {"type": "string"}, "description": "Service slug(s)"})

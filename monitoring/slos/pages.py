@@ -6,7 +6,7 @@
 - The chart series of the detail page, read from the hour or day rollups
   (SLIHourRollup, SLIDayRollup; one query), never from raw buckets. Each point's
   SLI and the cumulative error budget remaining since the window's start are
-  monitoring.engine.Figures of the sums, so they follow the engine's definitions.
+  monitoring.slos.engine.Figures of the sums, so they follow the engine's definitions.
 - The SVG geometry of both charts (polyline points, axis ticks), rendered by the
   template as inline SVG.
 """
@@ -21,9 +21,9 @@ from django.core.exceptions import ObjectDoesNotExist
 
 from opsgov.policy import Policy
 
+from ..dashboard_panels import at_risk_threshold
+from ..models import SLO, SLIDayRollup, SLIHourRollup, SLOStatus
 from . import engine
-from .dashboard_panels import at_risk_threshold
-from .models import SLO, SLIDayRollup, SLIHourRollup, SLOStatus
 
 #: The burn-rate windows shown in the SLO list.
 LIST_BURN_WINDOWS = ("1h", "6h", "1d", "3d")
@@ -55,7 +55,7 @@ def budget_state(remaining: float | None, *, threshold: float | None = None) -> 
 
 
 def slo_status(slo: SLO) -> SLOStatus | None:
-    """The SLO's latest evaluation (joined by monitoring.selectors.slo_list), None before the first."""
+    """The SLO's latest evaluation (joined by monitoring.slos.selectors.slo_list), None before the first."""
     try:
         return slo.status
     except ObjectDoesNotExist:

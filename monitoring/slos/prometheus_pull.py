@@ -2,7 +2,7 @@
 
 A beat task (``monitoring.tasks.pull_prometheus_slis``, every minute) runs
 :func:`pull_prometheus_slis` while ``PROMETHEUS_URL`` is set. Every reading goes
-through monitoring.sli.record_sli, like pushed data.
+through monitoring.slos.sli.record_sli, like pushed data.
 
 How good_query and total_query are read
 ---------------------------------------
@@ -84,8 +84,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from .models import SLO, SLISource
-from .promql import selector_errors
+from ..models import SLO, SLISource
+from ..promql import selector_errors
 from .sli import SLIReading, newest_bucket_start, record_sli
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ One rule group per enabled SLO with source "prometheus":
 - recording rules ``slo:sli_error:ratio_rate<window>``: the share of bad events over
   each window (5m, 30m, 1h, 6h, 1d, 3d, and any other window the policy's
   burn-rate alerts use), from the SLO's counter selectors (see
-  monitoring.prometheus_pull for how they are read)::
+  monitoring.slos.prometheus_pull for how they are read)::
 
       1 - ((sum(rate(<good>[5m])) or vector(0)) / sum(rate(<total>[5m])))
 
@@ -45,8 +45,8 @@ from django.urls import NoReverseMatch
 
 from opsgov.policy import Policy
 
-from .models import SLO, SLISource
-from .promql import selector_errors
+from ..models import SLO, SLISource
+from ..promql import selector_errors
 
 #: The error-ratio windows recorded for every SLO (the issue's burn-rate windows).
 STANDARD_WINDOWS = (

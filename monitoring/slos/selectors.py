@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import SLO
+from ..models import SLO
 
 
 def slo_list() -> QuerySet[SLO]:

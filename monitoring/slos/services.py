@@ -1,7 +1,7 @@
 """Writes of the monitoring app: SLOs. Every function is one transaction and validates before saving.
 
-SLI data enter through monitoring.sli.record_sli; SLO figures and alerts are the
-SLO engine's (monitoring.engine). Disabling an SLO, moving it to another
+SLI data enter through monitoring.slos.sli.record_sli; SLO figures and alerts are the
+SLO engine's (monitoring.slos.engine). Disabling an SLO, moving it to another
 service or deleting it resolves its firing burn-rate alerts in the same
 transaction, so no incident stays open for a condition nobody evaluates any more.
 """
@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from ..models import SLO
 from . import engine
-from .models import SLO
 
 SLO_FIELDS = (
     "service",

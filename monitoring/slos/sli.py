@@ -7,7 +7,7 @@ puller re-reading an interval, never counts events twice.
 
 Every write also marks the UTC hours it touched (SLIDirtyHour, in the same
 transaction), so the SLO engine recomputes the rollups of those hours only
-(monitoring.engine.refresh_rollups): an evaluation after a new minute of data
+(monitoring.slos.engine.refresh_rollups): an evaluation after a new minute of data
 costs what that minute costs, not what the history costs.
 """
 
@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from .models import SLO, SLIBucket, SLIDirtyHour
+from ..models import SLO, SLIBucket, SLIDirtyHour
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 from django.urls import path
 
-from . import slo_views
+from . import views
 
 urlpatterns = [
-    path("slos/", slo_views.slo_list_view, name="slo-list"),
-    path("slos/<uuid:uuid>/", slo_views.slo_detail_view, name="slo-detail"),
+    path("slos/", views.slo_list_view, name="slo-list"),
+    path("slos/<uuid:uuid>/", views.slo_detail_view, name="slo-detail"),
 ]

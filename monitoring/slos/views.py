@@ -2,7 +2,7 @@
 one SLO with its definition, figures, burn-rate alerts and charts of the SLI and the error budget.
 
 Read-only, for every signed-in user (LoginRequiredMiddleware). Figures come from
-the SLO engine's SLOStatus and its rollups (monitoring.slo_pages), never from raw
+the SLO engine's SLOStatus and its rollups (monitoring.slos.pages), never from raw
 SLI buckets, so a page costs a fixed number of queries whatever the history.
 """
 
@@ -19,11 +19,10 @@ from django.utils import timezone
 from opsgov.policy import get_policy
 from opsgov.views import OneOfSelect, filter_data, list_context, paginate
 
-from . import engine, selectors
-from . import slo_pages as pages
-from .dashboard_panels import at_risk_threshold
+from ..dashboard_panels import at_risk_threshold
+from ..models import SLISource, SLOAlertState
+from . import engine, pages, selectors
 from .filters import SLOFilterSet
-from .models import SLISource, SLOAlertState
 
 
 def _filter_widgets(filterset: SLOFilterSet) -> None:

@@ -5,7 +5,7 @@
 
 - ``start``: ISO 8601 with a time zone; the interval is [start, start + seconds).
 - ``seconds``: 1 to 3600 (default 60). A bucket counts in every window that holds its start.
-- ``good``, ``total``: whole numbers, 0 <= good <= total (checked by monitoring.sli).
+- ``good``, ``total``: whole numbers, 0 <= good <= total (checked by monitoring.slos.sli).
 - At most MAX_BUCKETS buckets per request, each start once; sending a start again
   later replaces that bucket (idempotent per SLO and start).
 """

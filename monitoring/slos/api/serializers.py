@@ -1,4 +1,4 @@
-"""Serializers of the monitoring API. Writes go through monitoring.services (full_clean there)."""
+"""Serializers of the SLO API. Writes go through monitoring.slos.services (full_clean there)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from rest_framework import serializers
 from opsgov.api.strict import StrictModelSerializer, StrictSerializer
 from opsgov.models import Service
 
-from ..models import SLO, SLOStatus
-from .slo_schemas import MAX_BUCKETS
+from ...models import SLO, SLOStatus
+from .schemas import MAX_BUCKETS
 
 
 class SLOStatusSerializer(serializers.ModelSerializer):
@@ -60,7 +60,7 @@ class SLOSerializer(StrictModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["uuid", "last_sli_at", "created_at", "updated_at"]
-        # Uniqueness is checked by monitoring.services, which names the field to fix.
+        # Uniqueness is checked by monitoring.slos.services, which names the field to fix.
         validators: list[object] = []
 
 

@@ -1,7 +1,7 @@
 """SLO API: SLOs (read by every role, written by SRE and DevOps leads) and the SLI push intake.
 
 Thin: querysets, serializers, the filterset and permissions here; writes go
-through monitoring.services and monitoring.sli, whose ValidationErrors the API
+through monitoring.slos.services and monitoring.slos.sli, whose ValidationErrors the API
 exception handler answers with 400 and the field path.
 """
 
@@ -19,13 +19,13 @@ from rest_framework.response import Response
 from opsgov.api.parsers import JSONParser
 from opsgov.errors import DomainError
 
+from ...models import SLO, SLISource
 from .. import services
 from ..filters import SLOFilterSet
-from ..models import SLO, SLISource
 from ..selectors import slo_list
 from ..sli import record_sli
-from .slo_schemas import parse_push
-from .slo_serializers import SLIPushResultSerializer, SLIPushSerializer, SLOSerializer
+from .schemas import parse_push
+from .serializers import SLIPushResultSerializer, SLIPushSerializer, SLOSerializer
 
 SLI_PUSH_PERMISSION = "monitoring.add_slibucket"
 
