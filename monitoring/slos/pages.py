@@ -21,9 +21,9 @@ from django.core.exceptions import ObjectDoesNotExist
 
 from opsgov.policy import Policy
 
-from ..dashboard_panels import at_risk_threshold
 from ..models import SLO, SLIDayRollup, SLIHourRollup, SLOStatus
 from . import engine
+from .selectors import at_risk_threshold
 
 #: The burn-rate windows shown in the SLO list.
 LIST_BURN_WINDOWS = ("1h", "6h", "1d", "3d")

@@ -19,7 +19,6 @@ from django.utils import timezone
 from opsgov.policy import get_policy
 from opsgov.views import OneOfSelect, filter_data, list_context, paginate
 
-from ..dashboard_panels import at_risk_threshold
 from ..models import SLISource, SLOAlertState
 from . import engine, pages, selectors
 from .filters import SLOFilterSet
@@ -38,7 +37,7 @@ def slo_list_view(request: HttpRequest) -> HttpResponse:
     filterset = SLOFilterSet(data, queryset=selectors.slo_list())
     _filter_widgets(filterset)
     page = paginate(request, filterset.qs)
-    policy, now, threshold = get_policy(), timezone.now(), at_risk_threshold()
+    policy, now, threshold = get_policy(), timezone.now(), selectors.at_risk_threshold()
     rows = []
     for slo in page.object_list:
         status = pages.slo_status(slo)
