@@ -608,25 +608,8 @@ def clear_alerts(*, slo: SLO, at: datetime, reason: str, service_id: int | None 
     `service_id` names the service the alerts were raised for when it is no longer `slo.service_id`.
     The caller holds :func:`lock_engine`.
     """
-    cleared = []
-    for state in SLOAlertState.objects.select_for_update().filter(slo=slo, firing=True):
-        cleared.append(
-            _publish(
-                slo,
-                key=state.key,
-                status="resolved",
-                severity=state.severity,
-                title=f"SLO {slo.name}: alert {state.key} cleared ({reason})"[:500],
-                at=at,
-                summary=reason,
-                details={},
-                service_id=service_id,
-            )
-        )
-        state.firing = False
-        state.changed_at = at
-        state.save(update_fields=["firing", "changed_at", "updated_at"])
-    return cleared
+    firing = SLOAlertState.objects.select_for_update().filter(slo=slo, firing=True)
+    return [_resolve(slo, state, at=at, reason=reason, service_id=service_id) for state in firing]
 
 
 def fires(windows: Mapping[str, Figures], alert: BurnRateAlert) -> bool:
@@ -645,95 +628,108 @@ def _apply_alerts(
     firing_before = {
         (state.slo_id, state.key): state for state in SLOAlertState.objects.filter(firing=True).select_for_update()
     }
-    alerts = policy.monitoring.burn_rate_alerts
     for slo in slos:
-        windows = burns[slo.pk]
-        for key, alert in alerts.items():
-            firing = fires(windows, alert)
+        for key, alert in policy.monitoring.burn_rate_alerts.items():
+            firing = fires(burns[slo.pk], alert)
             before = firing_before.pop((slo.pk, key), None)
-            if firing == (before is not None):
-                continue
-            long_rate = windows[window_label(alert.long_window.as_timedelta())].burn_rate
-            short_rate = windows[window_label(alert.short_window.as_timedelta())].burn_rate
-            details = {
-                "threshold": alert.burn_rate,
-                "long_window": window_label(alert.long_window.as_timedelta()),
-                "short_window": window_label(alert.short_window.as_timedelta()),
-                "long_burn_rate": long_rate,
-                "short_burn_rate": short_rate,
-                "kind": alert.kind,
-            }
-            title = _firing_title(slo, alert, long_rate, short_rate)
-            if firing:
-                severity = policy.burn_rate_severity(alert)
-                SLOAlertState.objects.update_or_create(
-                    slo=slo,
-                    key=key,
-                    defaults={
-                        "firing": True,
-                        "severity": severity,
-                        "changed_at": at,
-                        "long_burn_rate": long_rate,
-                        "short_burn_rate": short_rate,
-                        "title": title,
-                    },
-                )
-                fired.append(
-                    _publish(
-                        slo,
-                        key=key,
-                        status="firing",
-                        severity=severity,
-                        title=title,
-                        at=at,
-                        summary=f"Alert {key} ({alert.kind}): burn rate >= {alert.burn_rate:g}x over both "
-                        f"{describe_window(alert.long_window.as_timedelta())} and "
-                        f"{describe_window(alert.short_window.as_timedelta())}.",
-                        details=details,
-                    )
-                )
-            else:
-                assert before is not None
-                before.firing = False
-                before.changed_at = at
-                before.long_burn_rate, before.short_burn_rate = long_rate, short_rate
-                before.save(update_fields=["firing", "changed_at", "long_burn_rate", "short_burn_rate", "updated_at"])
-                cleared.append(
-                    _publish(
-                        slo,
-                        key=key,
-                        status="resolved",
-                        severity=before.severity,
-                        title=f"SLO {slo.name} ({slo.service.name}): {key} cleared, burn rate "
-                        f"{_format_rate(long_rate)} over {describe_window(alert.long_window.as_timedelta())} and "
-                        f"{_format_rate(short_rate)} over {describe_window(alert.short_window.as_timedelta())}"[:500],
-                        at=at,
-                        summary=f"Burn rate below {alert.burn_rate:g}x over at least one window.",
-                        details=details,
-                    )
-                )
+            if firing and before is None:
+                fired.append(_fire(slo, key, alert, _burn_details(alert, burns[slo.pk]), at=at, policy=policy))
+            elif not firing and before is not None:
+                cleared.append(_clear(slo, before, alert, _burn_details(alert, burns[slo.pk]), at=at))
     # Left over: alerts of SLOs no longer evaluated (disabled) or keys the policy dropped.
     if firing_before:
         orphans = SLO.objects.select_related("service").in_bulk({slo_id for slo_id, _ in firing_before})
-        for (slo_id, key), state in firing_before.items():
+        for (slo_id, _), state in firing_before.items():
             slo = orphans[slo_id]
             reason = "alert removed from the policy" if slo.enabled else "SLO disabled"
-            cleared.append(
-                _publish(
-                    slo,
-                    key=key,
-                    status="resolved",
-                    severity=state.severity,
-                    title=f"SLO {slo.name}: alert {key} cleared ({reason})"[:500],
-                    at=at,
-                    summary=reason,
-                    details={},
-                )
-            )
-            state.firing = False
-            state.changed_at = at
-            state.save(update_fields=["firing", "changed_at", "updated_at"])
+            cleared.append(_resolve(slo, state, at=at, reason=reason))
     return fired, cleared
+
+
+def _burn_details(alert: BurnRateAlert, windows: Mapping[str, Figures]) -> dict[str, Any]:
+    """What an alert that starts or stops firing reports: its threshold and windows, the SLO's burn rates over them."""
+    long_window = window_label(alert.long_window.as_timedelta())
+    short_window = window_label(alert.short_window.as_timedelta())
+    return {
+        "threshold": alert.burn_rate,
+        "long_window": long_window,
+        "short_window": short_window,
+        "long_burn_rate": windows[long_window].burn_rate,
+        "short_burn_rate": windows[short_window].burn_rate,
+        "kind": alert.kind,
+    }
+
+
+def _fire(slo: SLO, key: str, alert: BurnRateAlert, details: dict[str, Any], *, at: datetime, policy: Policy) -> str:
+    """The alert starts firing: its state row says so, and a firing ServiceAlert is published."""
+    long_rate, short_rate = details["long_burn_rate"], details["short_burn_rate"]
+    title = _firing_title(slo, alert, long_rate, short_rate)
+    severity = policy.burn_rate_severity(alert)
+    SLOAlertState.objects.update_or_create(
+        slo=slo,
+        key=key,
+        defaults={
+            "firing": True,
+            "severity": severity,
+            "changed_at": at,
+            "long_burn_rate": long_rate,
+            "short_burn_rate": short_rate,
+            "title": title,
+        },
+    )
+    return _publish(
+        slo,
+        key=key,
+        status="firing",
+        severity=severity,
+        title=title,
+        at=at,
+        summary=f"Alert {key} ({alert.kind}): burn rate >= {alert.burn_rate:g}x over both "
+        f"{describe_window(alert.long_window.as_timedelta())} and "
+        f"{describe_window(alert.short_window.as_timedelta())}.",
+        details=details,
+    )
+
+
+def _clear(slo: SLO, state: SLOAlertState, alert: BurnRateAlert, details: dict[str, Any], *, at: datetime) -> str:
+    """The alert's burn rate fell below its threshold over a window: its state clears, a resolution is published."""
+    long_rate, short_rate = details["long_burn_rate"], details["short_burn_rate"]
+    state.firing = False
+    state.changed_at = at
+    state.long_burn_rate, state.short_burn_rate = long_rate, short_rate
+    state.save(update_fields=["firing", "changed_at", "long_burn_rate", "short_burn_rate", "updated_at"])
+    return _publish(
+        slo,
+        key=state.key,
+        status="resolved",
+        severity=state.severity,
+        title=f"SLO {slo.name} ({slo.service.name}): {state.key} cleared, burn rate "
+        f"{_format_rate(long_rate)} over {describe_window(alert.long_window.as_timedelta())} and "
+        f"{_format_rate(short_rate)} over {describe_window(alert.short_window.as_timedelta())}"[:500],
+        at=at,
+        summary=f"Burn rate below {alert.burn_rate:g}x over at least one window.",
+        details=details,
+    )
+
+
+def _resolve(slo: SLO, state: SLOAlertState, *, at: datetime, reason: str, service_id: int | None = None) -> str:
+    """A firing alert ends for `reason` rather than for its burn rate (the SLO is disabled, deleted or moved, or
+    the policy dropped the alert): its state clears, a resolution is published."""
+    key = _publish(
+        slo,
+        key=state.key,
+        status="resolved",
+        severity=state.severity,
+        title=f"SLO {slo.name}: alert {state.key} cleared ({reason})"[:500],
+        at=at,
+        summary=reason,
+        details={},
+        service_id=service_id,
+    )
+    state.firing = False
+    state.changed_at = at
+    state.save(update_fields=["firing", "changed_at", "updated_at"])
+    return key
 
 
 _STATUS_FIELDS = [
@@ -778,67 +774,99 @@ def evaluate_slos(
                 f"({refresh.hours} hour(s), {refresh.days} day(s)) in {refresh.seconds:.2f} s"
             )
         slos = list(SLO.objects.filter(enabled=True).select_related("service").order_by("pk"))
-        windows = burn_windows(policy)
-        ranges: dict[str, tuple[datetime, datetime]] = {label: (end - length, end) for label, length in windows.items()}
-        ids: dict[str, set[int]] = {label: {slo.pk for slo in slos} for label in windows}
-        own: dict[int, str] = {}
-        for slo in slos:
-            start, _ = slo_window(slo, end, policy)
-            label = f"slo-window:{start.isoformat()}"
-            ranges[label] = (start, end)
-            ids.setdefault(label, set()).add(slo.pk)
-            own[slo.pk] = label
+        windows = _CycleWindows.of(slos, end=end, policy=policy)
         if progress:
             progress(f"reading the windows of {len(slos)} SLO(s) ...")
-        sums = window_sums(ranges, ids)
-
-        statuses: list[SLOStatus] = []
-        burns: dict[int, dict[str, Figures]] = {}
-        firing_keys: dict[int, list[str]] = {}
-        for slo in slos:
-            ratio = budget_ratio(slo)
-            burns[slo.pk] = {label: Figures(*sums[label].get(slo.pk, (0, 0)), ratio=ratio) for label in windows}
-            firing_keys[slo.pk] = [
-                key for key, alert in policy.monitoring.burn_rate_alerts.items() if fires(burns[slo.pk], alert)
-            ]
-            whole = Figures(*sums[own[slo.pk]].get(slo.pk, (0, 0)), ratio=ratio)
-            statuses.append(
-                SLOStatus(
-                    slo=slo,
-                    evaluated_at=now,
-                    window_start=ranges[own[slo.pk]][0],
-                    window_end=end,
-                    good=whole.good,
-                    total=whole.total,
-                    sli_percent=whole.sli_percent,
-                    budget_remaining=whole.budget_remaining,
-                    budget_consumed=whole.budget_consumed,
-                    burn_rates={label: figures.burn_rate for label, figures in burns[slo.pk].items()},
-                    firing=firing_keys[slo.pk],
-                )
-            )
-        if statuses:
-            SLOStatus.objects.bulk_create(
-                statuses,
-                update_conflicts=True,
-                unique_fields=["slo"],
-                update_fields=_STATUS_FIELDS,
-                batch_size=500,
-            )
+        sums = window_sums(windows.ranges, windows.slo_ids)
+        burns = {slo.pk: windows.burn_figures(slo, sums) for slo in slos}
+        _save_statuses([windows.status(slo, sums, burns[slo.pk], now=now, policy=policy) for slo in slos])
         fired, cleared = _apply_alerts(slos, burns, at=end, policy=policy)
-        seconds = time.monotonic() - began
-        SLOEngineState.objects.filter(pk=1).update(
-            evaluated_at=now,
-            last_full=refresh.full,
-            last_hours=refresh.hours,
-            last_slos=len(slos),
-            last_seconds=seconds,
-            updated_at=timezone.now(),
-        )
+        _record_cycle(now=now, refresh=refresh, slos=len(slos), seconds=time.monotonic() - began)
     for key in fired:
         logger.warning("SLO alert firing: %s", key)
     for key in cleared:
         logger.info("SLO alert cleared: %s", key)
     return CycleResult(
         evaluated=len(slos), refresh=refresh, fired=fired, cleared=cleared, seconds=time.monotonic() - began
+    )
+
+
+@dataclass(frozen=True)
+class _CycleWindows:
+    """The windows one cycle reads, all ending at the same instant: the burn-rate windows (every SLO is read over
+    each) and the SLOs' budget windows (rolling, or the calendar month to date)."""
+
+    ranges: dict[str, tuple[datetime, datetime]]  # label -> [start, end)
+    slo_ids: dict[str, set[int]]  # label -> the SLOs read over it
+    burn_labels: tuple[str, ...]  # the burn-rate windows' labels ("5m", "1h", ...)
+    budget: dict[int, str]  # SLO id -> the label of its budget window
+
+    @classmethod
+    def of(cls, slos: list[SLO], *, end: datetime, policy: Policy) -> _CycleWindows:
+        lengths = burn_windows(policy)
+        ranges: dict[str, tuple[datetime, datetime]] = {label: (end - length, end) for label, length in lengths.items()}
+        ids: dict[str, set[int]] = {label: {slo.pk for slo in slos} for label in lengths}
+        budget: dict[int, str] = {}
+        for slo in slos:
+            start, _ = slo_window(slo, end, policy)
+            label = f"slo-window:{start.isoformat()}"
+            ranges[label] = (start, end)
+            ids.setdefault(label, set()).add(slo.pk)
+            budget[slo.pk] = label
+        return cls(ranges=ranges, slo_ids=ids, burn_labels=tuple(lengths), budget=budget)
+
+    def burn_figures(self, slo: SLO, sums: Mapping[str, Mapping[int, tuple[int, int]]]) -> dict[str, Figures]:
+        """The SLO's figures over each burn-rate window, by label."""
+        ratio = budget_ratio(slo)
+        return {label: Figures(*sums[label].get(slo.pk, (0, 0)), ratio=ratio) for label in self.burn_labels}
+
+    def status(
+        self,
+        slo: SLO,
+        sums: Mapping[str, Mapping[int, tuple[int, int]]],
+        burns: Mapping[str, Figures],
+        *,
+        now: datetime,
+        policy: Policy,
+    ) -> SLOStatus:
+        """The SLO's status row: its budget window's figures, its burn rates and the policy's alerts it fires."""
+        label = self.budget[slo.pk]
+        whole = Figures(*sums[label].get(slo.pk, (0, 0)), ratio=budget_ratio(slo))
+        window_start, window_end = self.ranges[label]
+        return SLOStatus(
+            slo=slo,
+            evaluated_at=now,
+            window_start=window_start,
+            window_end=window_end,
+            good=whole.good,
+            total=whole.total,
+            sli_percent=whole.sli_percent,
+            budget_remaining=whole.budget_remaining,
+            budget_consumed=whole.budget_consumed,
+            burn_rates={label: figures.burn_rate for label, figures in burns.items()},
+            firing=[key for key, alert in policy.monitoring.burn_rate_alerts.items() if fires(burns, alert)],
+        )
+
+
+def _save_statuses(statuses: list[SLOStatus]) -> None:
+    """Write the cycle's status rows, one per SLO: inserted the first time, overwritten after."""
+    if statuses:
+        SLOStatus.objects.bulk_create(
+            statuses,
+            update_conflicts=True,
+            unique_fields=["slo"],
+            update_fields=_STATUS_FIELDS,
+            batch_size=500,
+        )
+
+
+def _record_cycle(*, now: datetime, refresh: RefreshResult, slos: int, seconds: float) -> None:
+    """What the cycle did, on the engine's state row (admin)."""
+    SLOEngineState.objects.filter(pk=1).update(
+        evaluated_at=now,
+        last_full=refresh.full,
+        last_hours=refresh.hours,
+        last_slos=slos,
+        last_seconds=seconds,
+        updated_at=timezone.now(),
     )
