@@ -9,20 +9,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from ..models import SLO, SLOAlertState, SLOEngineState, SLOStatus
-from . import services
+from . import engine, services
 
-_STATUS_FIELDS: tuple[str, ...] = (
-    "evaluated_at",
-    "window_start",
-    "window_end",
-    "good",
-    "total",
-    "sli_percent",
-    "budget_remaining",
-    "budget_consumed",
-    "burn_rates",
-    "firing",
-)
+_ALERT_STATE_FIELDS = ("key", "firing", "severity", "changed_at", "long_burn_rate", "short_burn_rate")
 
 
 class ReadOnlyAdminMixin:
@@ -40,16 +29,16 @@ class ReadOnlyAdminMixin:
 
 class SLOStatusInline(ReadOnlyAdminMixin, admin.StackedInline):
     model = SLOStatus
-    fields = _STATUS_FIELDS
-    readonly_fields = _STATUS_FIELDS
+    fields = engine.STATUS_FIELDS
+    readonly_fields = engine.STATUS_FIELDS
     can_delete = False
     extra = 0
 
 
 class SLOAlertStateInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = SLOAlertState
-    fields = ("key", "firing", "severity", "changed_at", "long_burn_rate", "short_burn_rate")
-    readonly_fields = fields
+    fields = _ALERT_STATE_FIELDS
+    readonly_fields = _ALERT_STATE_FIELDS
     extra = 0
 
 
@@ -86,12 +75,12 @@ class SLOStatusAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["slo", "evaluated_at", "sli_percent", "budget_remaining", "firing"]
     list_select_related = ["slo", "slo__service"]
     search_fields = ["slo__name", "slo__service__name"]
-    readonly_fields = ("slo", *_STATUS_FIELDS)
+    readonly_fields = ("slo", *engine.STATUS_FIELDS)
 
 
 @admin.register(SLOAlertState)
 class SLOAlertStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["slo", "key", "firing", "severity", "changed_at", "long_burn_rate", "short_burn_rate"]
+    list_display = ["slo", *_ALERT_STATE_FIELDS]
     list_filter = ["firing", "key", "severity"]
     list_select_related = ["slo", "slo__service"]
     search_fields = ["slo__name", "title"]

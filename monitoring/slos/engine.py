@@ -138,6 +138,21 @@ BURN_RATE_WINDOWS: tuple[timedelta, ...] = (
     timedelta(days=3),
 )
 
+#: What an evaluation writes on an SLO's status row (SLOStatus), beside its slo and updated_at: the figures the
+#: API, the admin and the pages show.
+STATUS_FIELDS: tuple[str, ...] = (
+    "evaluated_at",
+    "window_start",
+    "window_end",
+    "good",
+    "total",
+    "sli_percent",
+    "budget_remaining",
+    "budget_consumed",
+    "burn_rates",
+    "firing",
+)
+
 #: More marked (SLO, hour) pairs than this and a cycle rebuilds every rollup instead (a bulk backfill).
 REBUILD_ABOVE_PAIRS = 200_000
 
@@ -732,21 +747,6 @@ def _resolve(slo: SLO, state: SLOAlertState, *, at: datetime, reason: str, servi
     return key
 
 
-_STATUS_FIELDS = [
-    "evaluated_at",
-    "window_start",
-    "window_end",
-    "good",
-    "total",
-    "sli_percent",
-    "budget_remaining",
-    "budget_consumed",
-    "burn_rates",
-    "firing",
-    "updated_at",
-]
-
-
 def evaluate_slos(
     *,
     now: datetime | None = None,
@@ -855,7 +855,7 @@ def _save_statuses(statuses: list[SLOStatus]) -> None:
             statuses,
             update_conflicts=True,
             unique_fields=["slo"],
-            update_fields=_STATUS_FIELDS,
+            update_fields=[*STATUS_FIELDS, "updated_at"],
             batch_size=500,
         )
 

@@ -17,7 +17,8 @@ from django.utils import timezone
 from ..models import SLO
 from . import engine
 
-SLO_FIELDS = (
+#: The fields of an SLO that its writers set: the API's serializer and the admin pass exactly these.
+SLO_FIELDS: tuple[str, ...] = (
     "service",
     "name",
     "description",

@@ -8,6 +8,7 @@ from opsgov.api.strict import StrictModelSerializer, StrictSerializer
 from opsgov.models import Service
 
 from ...models import SLO, SLOStatus
+from .. import engine, services
 from .schemas import MAX_BUCKETS
 
 
@@ -16,18 +17,7 @@ class SLOStatusSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SLOStatus
-        fields = [
-            "evaluated_at",
-            "window_start",
-            "window_end",
-            "good",
-            "total",
-            "sli_percent",
-            "budget_remaining",
-            "budget_consumed",
-            "burn_rates",
-            "firing",
-        ]
+        fields = list(engine.STATUS_FIELDS)
         read_only_fields = fields
 
 
@@ -38,22 +28,12 @@ class SLOSerializer(StrictModelSerializer):
 
     class Meta:
         model = SLO
+        # The fields the services write (the owner team shown after the service), then what opsgov keeps.
         fields = [
             "uuid",
             "service",
             "team",
-            "name",
-            "description",
-            "sli_kind",
-            "latency_threshold_ms",
-            "objective_percent",
-            "window_kind",
-            "window_days",
-            "is_availability",
-            "source",
-            "good_query",
-            "total_query",
-            "enabled",
+            *(name for name in services.SLO_FIELDS if name != "service"),
             "last_sli_at",
             "status",
             "created_at",
