@@ -31,6 +31,11 @@ too complex (monitoring.promql.promql_problem); real rules stay far below.
 Every error names the file, line, group and rule; a file with any error is
 rejected whole (:class:`RuleImportError`).
 
+The checks are pydantic models of the file, group and rule (one validator per
+field), beside the checks pydantic cannot make (names unique across groups and
+rules, alert or record, what a recording rule may not have); each problem's
+location (pydantic's ``loc``) is looked up in the YAML node tree for its line.
+
 What opsgov makes of an alerting rule
 -------------------------------------
 * **severity**: a valid ``opsgov_severity`` label (e.g. ``SEV-2``), else the
@@ -55,15 +60,24 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import yaml
 from django.conf import settings
 from django.urls import Resolver404, resolve
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from opsgov.errors import DomainError
 from opsgov.policy import SOURCE_SEVERITY_MAPPING, get_policy
@@ -85,9 +99,6 @@ SEVERITY_OVERRIDE_LABEL = "opsgov_severity"
 SERVICE_LABEL = "service"
 RUNBOOK_ANNOTATION = "runbook_url"
 
-_FILE_KEYS = frozenset({"groups"})
-_GROUP_KEYS = frozenset({"name", "interval", "query_offset", "limit", "labels", "rules"})
-_RULE_KEYS = frozenset({"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"})
 # Prometheus' duration syntax (model.ParseDuration): units from years down to milliseconds, in order.
 _DURATION_RE = re.compile(
     r"^(?:(?P<y>\d+)y)?(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?(?:(?P<ms>\d+)ms)?$"
@@ -184,22 +195,15 @@ class RuleImportError(DomainError):
         super().__init__(f"Nothing imported: {summary}.", field="file")
 
 
-# --- YAML with line numbers ---------------------------------------------------------------
-
-
-class _Mapping(dict[str, Any]):
-    """A YAML mapping that knows the line (1-based) where it starts and where each of its keys is."""
-
-    line: int = 0
-    key_lines: dict[str, int]
+# --- YAML, and the lines of its nodes -----------------------------------------------------
 
 
 class _RuleFileLoader(yaml.SafeLoader):
     """PyYAML's safe loader, reading every scalar as a string (as Prometheus, written in Go, does).
 
     So ``severity: on`` is "on", not True, and ``for: 300`` is "300" (then refused: a
-    duration needs a unit). Only null stays null. Mappings remember their lines and
-    refuse repeated keys, as Go's YAML decoder does.
+    duration needs a unit). Only null stays null. Mappings refuse repeated keys and
+    keys that are not strings, as Go's YAML decoder does.
     """
 
     yaml_implicit_resolvers = {
@@ -209,22 +213,20 @@ class _RuleFileLoader(yaml.SafeLoader):
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         self.flatten_mapping(node)
-        mapping = _Mapping()
-        mapping.line = node.start_mark.line + 1
-        mapping.key_lines = {}
+        mapping: dict[str, Any] = {}
+        key_lines: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=deep)
-            line = key_node.start_mark.line + 1
             if not isinstance(key, str):
                 raise yaml.constructor.ConstructorError(
                     None, None, f"a mapping key must be a string, not {key!r}", key_node.start_mark
                 )
             if key in mapping:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is repeated (first on line {mapping.key_lines[key]})", key_node.start_mark
+                    None, None, f"key {key!r} is repeated (first on line {key_lines[key]})", key_node.start_mark
                 )
             mapping[key] = self.construct_object(value_node, deep=deep)
-            mapping.key_lines[key] = line
+            key_lines[key] = key_node.start_mark.line + 1
         return mapping
 
 
@@ -243,6 +245,252 @@ def _yaml_error(file: str, exc: yaml.YAMLError) -> RuleFileError:
     if mark is not None:
         message += f" at column {mark.column + 1}"
     return RuleFileError(file=file, message=message, line=mark.line + 1 if mark is not None else None)
+
+
+Loc = tuple[str | int, ...]
+
+
+def _line(root: yaml.Node, loc: Loc, *, of_mapping: bool = False) -> int:
+    """The line of `loc` (pydantic's: keys and list indexes) in the loaded node tree: a key's own line; a list
+    item on its list's key's line, or where it starts when it is a mapping; an absent key, or with `of_mapping`
+    any key, on the line where its mapping starts."""
+    node: yaml.Node | None = root
+    line = mapping_line = root.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            mapping_line = node.start_mark.line + 1
+            key, node = next(((key, value) for key, value in node.value if key.value == part), (None, None))
+            line = mapping_line if key is None else key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part]
+    if isinstance(node, yaml.MappingNode) and loc and isinstance(loc[-1], int):
+        return node.start_mark.line + 1
+    return mapping_line if of_mapping else line
+
+
+# --- The checks: pydantic models of the file, and what they cannot check ---------------------
+
+#: The kind of a problem shown on the line where the mapping lacking the field starts (a missing field).
+_MISSING = "missing"
+
+
+def _kind(value: Any) -> str:
+    return {dict: "mapping", list: "list", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _problem(message: str, kind: str = "invalid") -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+def _duration(value: Any) -> timedelta | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _problem(f"must be a duration, not a {_kind(value)}")
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise _problem(str(exc)) from None
+
+
+def _text(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise _problem(f"must be a string, not a {_kind(value)}")
+    return value
+
+
+def _names_to_strings(what: str) -> PlainValidator:
+    """Labels or annotations: valid names to strings (null is ""), every bad entry reported."""
+
+    def check(value: Any) -> dict[str, str]:
+        if value is not None and not isinstance(value, dict):
+            raise _problem(f"must be a mapping of {what} names to values")
+        problems: list[InitErrorDetails] = []
+        for name, item in (value or {}).items():
+            if not _LABEL_NAME_RE.match(name) or (what == "label" and name == "__name__"):
+                problems.append({"type": _problem(f"invalid {what} name {name!r}"), "loc": (name,), "input": item})
+            if item is not None and not isinstance(item, str):
+                message = f"the value must be a string, not a {_kind(item)}"
+                problems.append({"type": _problem(message), "loc": (name,), "input": item})
+        if problems:
+            raise ValidationError.from_exception_data(what, problems)
+        return {name: item or "" for name, item in (value or {}).items()}
+
+    return PlainValidator(check)
+
+
+def _expr(value: Any) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise _problem("'expr' is missing: every rule needs a PromQL expression", _MISSING)
+    if not isinstance(value, str):
+        raise _problem(f"'expr' must be a string, not a {_kind(value)}")
+    if (problem := promql_problem(value)) is not None:
+        raise _problem(f"'expr' is not valid PromQL: {problem}")
+    return value.strip()
+
+
+def _group_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _problem("a group needs a non-empty 'name'", _MISSING)
+    return value
+
+
+def _rule_count(groups: list[Any]) -> int:
+    return sum(
+        len(group["rules"]) for group in groups if isinstance(group, dict) and isinstance(group.get("rules"), list)
+    )
+
+
+def _groups(value: Any) -> list[Any]:
+    if value is None:
+        raise _problem("'groups' is missing", _MISSING)
+    if (total := _rule_count(_rules(value, "groups"))) > MAX_RULES_PER_FILE:
+        raise _problem(f"{total} rules in one file; at most {MAX_RULES_PER_FILE} are accepted (split the file)")
+    return list(value)
+
+
+def _rules(value: Any, name: str = "rules") -> list[Any]:
+    if value is not None and not isinstance(value, list):
+        raise _problem(f"'{name}' must be a list, not a {_kind(value)}")
+    return value or []
+
+
+_VALIDATE_DEFAULT = Field(None, validate_default=True)
+Duration = Annotated[timedelta | None, PlainValidator(_duration)]
+Text = Annotated[str | None, PlainValidator(_text)]
+Labels = Annotated[dict[str, str], _names_to_strings("label"), _VALIDATE_DEFAULT]
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alert: Text = None
+    record: Text = None
+    expr: Annotated[str, PlainValidator(_expr), _VALIDATE_DEFAULT]
+    for_: Duration = Field(None, alias="for")
+    keep_firing_for: Duration = None
+    labels: Labels
+    annotations: Annotated[dict[str, str], _names_to_strings("annotation"), _VALIDATE_DEFAULT]
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, PlainValidator(_group_name), _VALIDATE_DEFAULT]
+    interval: Duration = None
+    query_offset: Any = None
+    limit: Any = None
+    labels: Labels
+    rules: Annotated[list[_Rule], BeforeValidator(_rules), _VALIDATE_DEFAULT]
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    groups: Annotated[list[_Group], BeforeValidator(_groups), _VALIDATE_DEFAULT]
+
+
+#: The order of the checks, so that problems on one line are listed as a reader goes through a file, group or
+#: rule (its own fields' checks by field name; the others by kind).
+_ORDER = ("repeated_alert", "extra_forbidden", "name", "groups", "interval", "alert_and_record", "alert", "record",
+          "expr", "for", "keep_firing_for", "labels", "annotations", "rules", "metric_name", "recording_rule",
+          "runbook_url")  # fmt: skip
+
+
+def _rule_problems(rule: dict[str, Any], loc: Loc, *, valid: bool) -> Iterator[tuple[Loc, str, str]]:
+    """A rule's checks across its fields: alert or record; what a recording rule may not have; where the runbook
+    of an otherwise `valid` alerting rule is."""
+    alert, record = rule.get("alert"), rule.get("record")
+    if alert not in (None, "") and record not in (None, ""):
+        yield loc, "only one of 'alert' and 'record' may be set", "alert_and_record"
+    elif alert in (None, "") and record in (None, ""):
+        yield loc, "one of 'alert' or 'record' must be set", "alert_and_record"
+    elif record not in (None, ""):
+        if isinstance(record, str) and not _METRIC_NAME_RE.match(record):
+            yield (*loc, "record"), f"{record!r} is not a valid metric name for a recording rule", "metric_name"
+        for key in ("for", "keep_firing_for", "annotations"):
+            if rule.get(key) is not None:
+                yield (*loc, key), f"a recording rule has no {key!r}", "recording_rule"
+    elif valid and _is_foreign_path(url := ((rule.get("annotations") or {}).get(RUNBOOK_ANNOTATION) or "").strip()):
+        message = (
+            f"{url!r} is not an absolute http(s) URL (https://host/...) nor the path of an opsgov runbook page "
+            "(/monitoring/runbooks/<slug>/)"
+        )
+        yield (*loc, "annotations", RUNBOOK_ANNOTATION), message, "runbook_url"
+
+
+def _is_foreign_path(url: str) -> bool:
+    """A runbook_url that is neither an absolute http(s) URL nor an opsgov runbook page's path."""
+    return bool(url) and not is_absolute_http_url(url) and not _is_opsgov_runbook_path(url)
+
+
+def _cross_problems(groups: list[Any], root: yaml.Node, invalid: set[Loc]) -> Iterator[tuple[Loc, str, str]]:
+    """What pydantic does not check: group names unique in the file, alert names unique in their group (a rule's
+    identity on import), and each rule's checks across its fields (`invalid`: the rules pydantic refused)."""
+    first_group: dict[str, int] = {}
+    for index, group in enumerate(groups):
+        name = group.get("name") if isinstance(group, dict) else None
+        if isinstance(name, str) and name.strip() and name in first_group:
+            message = f"group name {name!r} is repeated in the file (first on line {first_group[name]})"
+            yield ("groups", index, "name"), message, "name"
+        elif isinstance(name, str) and name.strip():
+            first_group[name] = _line(root, ("groups", index, "name"))
+        rules = group.get("rules") if isinstance(group, dict) else None
+        first_alert: dict[str, int] = {}
+        for position, rule in enumerate(rules if isinstance(rules, list) else []):
+            loc: Loc = ("groups", index, "rules", position)
+            alert = rule.get("alert") if isinstance(rule, dict) else None
+            if isinstance(alert, str) and alert in first_alert:
+                message = (
+                    f"alert {alert!r} is repeated in the group (first on line {first_alert[alert]}); "
+                    "an alert name must be unique in its group: it identifies the rule across imports"
+                )
+                yield (*loc, "alert"), message, "repeated_alert"
+            elif isinstance(alert, str) and alert:
+                first_alert[alert] = _line(root, (*loc, "alert"))
+            if isinstance(rule, dict):
+                yield from _rule_problems(rule, loc, valid=loc not in invalid)
+
+
+def _errors(file: str, data: dict[str, Any], root: yaml.Node, exc: ValidationError | None) -> list[RuleFileError]:
+    """Every problem of the file: pydantic's and the others, in our words, with their line, group and rule."""
+    models: dict[int, type[BaseModel]] = {0: _File, 1: _Group, 2: _Rule}
+    found: list[tuple[Loc, str, str]] = []
+    for error in exc.errors() if exc is not None else []:
+        loc, message, kind = tuple(error["loc"]), error["msg"], error["type"]
+        depth = sum(isinstance(part, int) for part in loc[:4])
+        if kind == "extra_forbidden":
+            keys = sorted(field.alias or name for name, field in models[depth].model_fields.items())
+            message = f"unknown field {loc[-1]!r} (allowed: {', '.join(keys)})"
+        elif kind == "model_type":  # a group or a rule
+            message = f"a {('group', 'rule')[depth - 1]} must be a mapping, not a {_kind(error['input'])}"
+        found.append((loc, message, kind))
+    groups = data.get("groups")
+    if isinstance(groups, list) and _rule_count(groups) <= MAX_RULES_PER_FILE:
+        found += _cross_problems(groups, root, invalid={loc[:4] for loc, _, _ in found})
+    errors = []
+    for loc, message, kind in found:
+        place = [part for part in loc[:4] if isinstance(part, int)]  # group and rule index
+        where = {}
+        if place and isinstance(group := groups[place[0]], dict):  # type: ignore[index]
+            where["group"] = _name(place[0], group.get("name"))
+            if len(place) == 2 and isinstance(rule := group["rules"][place[1]], dict):
+                where["rule"] = _name(place[1], rule.get("alert"), rule.get("record"))
+        step = kind if kind in _ORDER else loc[2 * len(place)] if len(loc) > 2 * len(place) else ""
+        line = _line(root, loc, of_mapping=kind == _MISSING)
+        order = (line, *place, *[-1] * (2 - len(place)), _ORDER.index(step) if step in _ORDER else 0)
+        errors.append((order, RuleFileError(file, message, line=line, path=_path(loc), **where)))
+    return [error for _, error in sorted(errors, key=lambda entry: entry[0])]
+
+
+def _name(index: int, *names: Any) -> str:
+    """A group's or rule's name as the file gives it, else its number."""
+    return next((name for name in names if isinstance(name, str) and name), f"#{index + 1}")
+
+
+def _path(loc: Loc) -> str:
+    """("groups", 0, "rules", 1, "for") -> "groups[0].rules[1].for"."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
 
 
 # --- Parsed rule files (no database) ------------------------------------------------------
@@ -268,7 +516,6 @@ class ParsedGroup:
     interval: timedelta | None
     rules: list[ParsedRule]
     recording_rule_count: int
-    line: int
     position: int
 
 
@@ -288,268 +535,19 @@ class ParsedFile:
         return sum(len(group.rules) for group in self.groups)
 
 
-class _FileChecker:
-    """Walks one loaded rule file, collecting every error with its place."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.errors: list[RuleFileError] = []
-
-    def error(
-        self, message: str, *, line: int | None, path: str, group: str | None = None, rule: str | None = None
-    ) -> None:
-        self.errors.append(RuleFileError(file=self.file, message=message, line=line, group=group, rule=rule, path=path))
-
-    @staticmethod
-    def _line_of(mapping: Any, key: str) -> int | None:
-        if isinstance(mapping, _Mapping):
-            return mapping.key_lines.get(key, mapping.line)
-        return None
-
-    def _unknown_keys(self, mapping: _Mapping, allowed: frozenset[str], path: str, **where: str | None) -> None:
-        for key in mapping:
-            if key not in allowed:
-                self.error(
-                    f"unknown field {key!r} (allowed: {', '.join(sorted(allowed))})",
-                    line=mapping.key_lines[key],
-                    path=f"{path}.{key}" if path else key,
-                    **where,
-                )
-
-    def _duration(self, mapping: _Mapping, key: str, path: str, **where: str | None) -> timedelta | None:
-        value = mapping.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.error(
-                f"must be a duration, not a {_kind(value)}", line=self._line_of(mapping, key), path=path, **where
+def _parsed(group: _Group, index: int, root: yaml.Node) -> ParsedGroup:
+    """A checked group's alerting rules, with where they are (the import names them in its own errors)."""
+    rules: list[ParsedRule] = []
+    for at, rule in enumerate(group.rules):
+        if rule.alert:
+            loc: Loc = ("groups", index, "rules", at)
+            has_runbook = bool(rule.annotations.get(RUNBOOK_ANNOTATION, "").strip())
+            runbook_line = _line(root, (*loc, "annotations", RUNBOOK_ANNOTATION)) if has_runbook else None
+            fields = (rule.alert, rule.expr, rule.for_, rule.keep_firing_for, rule.labels, rule.annotations)
+            rules.append(
+                ParsedRule(*fields, line=_line(root, loc), index=at, position=len(rules), runbook_url_line=runbook_line)
             )
-            return None
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            self.error(str(exc), line=self._line_of(mapping, key), path=path, **where)
-            return None
-
-    def _string_map(self, mapping: _Mapping, key: str, path: str, *, what: str, **where: str | None) -> dict[str, str]:
-        value = mapping.get(key)
-        if value is None:
-            return {}
-        if not isinstance(value, _Mapping):
-            self.error(
-                f"must be a mapping of {what} names to values", line=self._line_of(mapping, key), path=path, **where
-            )
-            return {}
-        result: dict[str, str] = {}
-        for name, item in value.items():
-            line = value.key_lines[name]
-            if not _LABEL_NAME_RE.match(name) or (what == "label" and name == "__name__"):
-                self.error(f"invalid {what} name {name!r}", line=line, path=f"{path}.{name}", **where)
-            if item is None:
-                item = ""
-            if not isinstance(item, str):
-                self.error(
-                    f"the value must be a string, not a {_kind(item)}", line=line, path=f"{path}.{name}", **where
-                )
-                continue
-            result[name] = item
-        return result
-
-    def check(self, data: Any) -> list[ParsedGroup]:
-        if data is None:
-            self.error("the file is empty; a rule file has a 'groups' list", line=None, path="groups")
-            return []
-        if not isinstance(data, _Mapping):
-            self.error(f"a rule file is a mapping with a 'groups' list, not a {_kind(data)}", line=1, path="")
-            return []
-        self._unknown_keys(data, _FILE_KEYS, "")
-        groups = data.get("groups")
-        if groups is None:
-            self.error("'groups' is missing", line=data.line, path="groups")
-            return []
-        if not isinstance(groups, list):
-            self.error(
-                f"'groups' must be a list, not a {_kind(groups)}", line=self._line_of(data, "groups"), path="groups"
-            )
-            return []
-        total = sum(
-            len(group["rules"])
-            for group in groups
-            if isinstance(group, _Mapping) and isinstance(group.get("rules"), list)
-        )
-        if total > MAX_RULES_PER_FILE:
-            self.error(
-                f"{total} rules in one file; at most {MAX_RULES_PER_FILE} are accepted (split the file)",
-                line=self._line_of(data, "groups"),
-                path="groups",
-            )
-            return []
-        parsed: list[ParsedGroup] = []
-        seen: dict[str, int] = {}
-        for index, group in enumerate(groups):
-            result = self._group(group, index, seen, self._line_of(data, "groups"))
-            if result is not None:
-                parsed.append(result)
-        return parsed
-
-    def _group(self, group: Any, index: int, seen: dict[str, int], list_line: int | None) -> ParsedGroup | None:
-        path = f"groups[{index}]"
-        if not isinstance(group, _Mapping):
-            self.error(f"a group must be a mapping, not a {_kind(group)}", line=list_line, path=path)
-            return None
-        name = group.get("name")
-        label = name if isinstance(name, str) and name else f"#{index + 1}"
-        where: dict[str, str | None] = {"group": label}
-        self._unknown_keys(group, _GROUP_KEYS, path, **where)
-        if not isinstance(name, str) or not name.strip():
-            self.error("a group needs a non-empty 'name'", line=group.line, path=f"{path}.name", **where)
-        elif name in seen:
-            self.error(
-                f"group name {name!r} is repeated in the file (first on line {seen[name]})",
-                line=self._line_of(group, "name"),
-                path=f"{path}.name",
-                **where,
-            )
-        else:
-            seen[name] = self._line_of(group, "name") or group.line
-        interval = self._duration(group, "interval", f"{path}.interval", **where)
-        self._string_map(group, "labels", f"{path}.labels", what="label", **where)
-        rules = group.get("rules")
-        if rules is None:
-            rules = []
-        if not isinstance(rules, list):
-            self.error(
-                f"'rules' must be a list, not a {_kind(rules)}",
-                line=self._line_of(group, "rules"),
-                path=f"{path}.rules",
-                **where,
-            )
-            rules = []
-        parsed_rules: list[ParsedRule] = []
-        recording = 0
-        alert_lines: dict[str, int] = {}
-        for rule_index, rule in enumerate(rules):
-            rule_path = f"{path}.rules[{rule_index}]"
-            alert = rule.get("alert") if isinstance(rule, _Mapping) else None
-            if isinstance(alert, str) and alert:
-                line = rule.key_lines.get("alert", rule.line)
-                if alert in alert_lines:
-                    self.error(
-                        f"alert {alert!r} is repeated in the group (first on line {alert_lines[alert]}); "
-                        "an alert name must be unique in its group: it identifies the rule across imports",
-                        line=line,
-                        path=f"{rule_path}.alert",
-                        group=label,
-                        rule=alert,
-                    )
-                alert_lines.setdefault(alert, line)
-            kind, parsed = self._rule(rule, rule_path, label, self._line_of(group, "rules"))
-            if kind == "record":
-                recording += 1
-            if parsed is not None:
-                parsed_rules.append(ParsedRule(**{**parsed.__dict__, "position": len(parsed_rules)}))
-        return ParsedGroup(
-            name=label,
-            interval=interval,
-            rules=parsed_rules,
-            recording_rule_count=recording,
-            line=group.line,
-            position=index,
-        )
-
-    def _rule(self, rule: Any, path: str, group: str, list_line: int | None) -> tuple[str, ParsedRule | None]:
-        if not isinstance(rule, _Mapping):
-            self.error(f"a rule must be a mapping, not a {_kind(rule)}", line=list_line, path=path, group=group)
-            return "", None
-        alert, record = rule.get("alert"), rule.get("record")
-        name = alert if isinstance(alert, str) and alert else record if isinstance(record, str) and record else None
-        number = int(path.rsplit("[", 1)[1].rstrip("]")) + 1
-        where: dict[str, str | None] = {"group": group, "rule": name or f"#{number}"}
-        errors_before = len(self.errors)
-        self._unknown_keys(rule, _RULE_KEYS, path, **where)
-        has_alert = alert is not None and alert != ""
-        has_record = record is not None and record != ""
-        if has_alert and has_record:
-            self.error("only one of 'alert' and 'record' may be set", line=rule.line, path=path, **where)
-        elif not has_alert and not has_record:
-            self.error("one of 'alert' or 'record' must be set", line=rule.line, path=path, **where)
-        for key in ("alert", "record"):
-            if rule.get(key) is not None and not isinstance(rule.get(key), str):
-                self.error(
-                    f"must be a string, not a {_kind(rule[key])}",
-                    line=self._line_of(rule, key),
-                    path=f"{path}.{key}",
-                    **where,
-                )
-        expr = rule.get("expr")
-        if expr is None or (isinstance(expr, str) and not expr.strip()):
-            self.error(
-                "'expr' is missing: every rule needs a PromQL expression", line=rule.line, path=f"{path}.expr", **where
-            )
-        elif not isinstance(expr, str):
-            self.error(
-                f"'expr' must be a string, not a {_kind(expr)}",
-                line=self._line_of(rule, "expr"),
-                path=f"{path}.expr",
-                **where,
-            )
-        elif (problem := promql_problem(expr)) is not None:
-            self.error(
-                f"'expr' is not valid PromQL: {problem}", line=self._line_of(rule, "expr"), path=f"{path}.expr", **where
-            )
-        for_duration = self._duration(rule, "for", f"{path}.for", **where)
-        keep_firing_for = self._duration(rule, "keep_firing_for", f"{path}.keep_firing_for", **where)
-        labels = self._string_map(rule, "labels", f"{path}.labels", what="label", **where)
-        annotations = self._string_map(rule, "annotations", f"{path}.annotations", what="annotation", **where)
-        if has_record and not has_alert:
-            if isinstance(record, str) and not _METRIC_NAME_RE.match(record):
-                self.error(
-                    f"{record!r} is not a valid metric name for a recording rule",
-                    line=self._line_of(rule, "record"),
-                    path=f"{path}.record",
-                    **where,
-                )
-            for key in ("for", "keep_firing_for", "annotations"):
-                if rule.get(key) is not None:
-                    self.error(
-                        f"a recording rule has no {key!r}", line=self._line_of(rule, key), path=f"{path}.{key}", **where
-                    )
-            return "record", None
-        if not has_alert or len(self.errors) > errors_before:
-            return "alert", None
-        url = annotations.get(RUNBOOK_ANNOTATION, "").strip()
-        if url and not is_absolute_http_url(url) and not _is_opsgov_runbook_path(url):
-            self.error(
-                f"{url!r} is not an absolute http(s) URL (https://host/...) nor the path of an opsgov runbook page "
-                "(/monitoring/runbooks/<slug>/)",
-                line=self._line_of(rule.get("annotations"), RUNBOOK_ANNOTATION),
-                path=f"{path}.annotations.{RUNBOOK_ANNOTATION}",
-                **where,
-            )
-            return "alert", None
-        assert isinstance(alert, str) and isinstance(expr, str)
-        return "alert", ParsedRule(
-            name=alert,
-            expr=expr.strip(),
-            for_duration=for_duration,
-            keep_firing_for=keep_firing_for,
-            labels=labels,
-            annotations=annotations,
-            line=rule.line,
-            index=int(path.rsplit("[", 1)[1].rstrip("]")),
-            position=0,
-            runbook_url_line=self._line_of(rule.get("annotations"), RUNBOOK_ANNOTATION) if url else None,
-        )
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "mapping"
-    if isinstance(value, list):
-        return "list"
-    if value is None:
-        return "null"
-    return type(value).__name__
+    return ParsedGroup(group.name, group.interval, rules, len(group.rules) - len(rules), position=index)
 
 
 def parse_rule_file(name: str, content: str | bytes) -> ParsedFile:
@@ -563,14 +561,28 @@ def parse_rule_file(name: str, content: str | bytes) -> ParsedFile:
         text = content
     if len(text.encode("utf-8")) > MAX_FILE_BYTES:
         raise RuleImportError([RuleFileError(file=name, message=f"larger than {MAX_FILE_BYTES // 1024} KiB")])
+    loader = _RuleFileLoader(text)
     try:
-        data = yaml.load(text, Loader=_RuleFileLoader)  # noqa: S506 - a SafeLoader subclass (strings only)
+        root = loader.get_single_node()
+        data = None if root is None else loader.construct_document(root)
     except yaml.YAMLError as exc:
         raise RuleImportError([_yaml_error(name, exc)]) from None
-    checker = _FileChecker(name)
-    groups = checker.check(data)
-    if checker.errors:
-        raise RuleImportError(sorted(checker.errors, key=lambda error: error.line or 0))
+    finally:
+        loader.dispose()
+    if root is None or data is None:
+        message = "the file is empty; a rule file has a 'groups' list"
+        raise RuleImportError([RuleFileError(name, message, path="groups")])
+    if not isinstance(data, dict):
+        message = f"a rule file is a mapping with a 'groups' list, not a {_kind(data)}"
+        raise RuleImportError([RuleFileError(name, message, line=1)])
+    try:
+        checked, refused = _File.model_validate(data), None
+    except ValidationError as exc:
+        checked, refused = None, exc
+    if errors := _errors(name, data, root, refused):
+        raise RuleImportError(errors)
+    assert checked is not None
+    groups = [_parsed(group, index, root) for index, group in enumerate(checked.groups)]
     return ParsedFile(name=name, content=text, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), groups=groups)
 
 

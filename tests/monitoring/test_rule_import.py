@@ -239,6 +239,25 @@ groups:
     ]
 
 
+def test_problems_on_one_line_are_listed_in_the_order_of_the_checks() -> None:
+    text = (
+        "groups: [{name: a, rules: [{alert: Down, expr: up}]}, "
+        "{name: a, extra: 1, rules: [{alert: Down, expr: up}, {alert: Down, record: x, for: soon}]}]\n"
+    )
+    assert errors_of("flow.yml", text) == [
+        "flow.yml:1 (group 'a'): groups[1].extra: unknown field 'extra' "
+        "(allowed: interval, labels, limit, name, query_offset, rules)",
+        "flow.yml:1 (group 'a'): groups[1].name: group name 'a' is repeated in the file (first on line 1)",
+        "flow.yml:1 (group 'a', rule 'Down'): groups[1].rules[1].alert: alert 'Down' is repeated in the group "
+        "(first on line 1); an alert name must be unique in its group: it identifies the rule across imports",
+        "flow.yml:1 (group 'a', rule 'Down'): groups[1].rules[1]: only one of 'alert' and 'record' may be set",
+        "flow.yml:1 (group 'a', rule 'Down'): groups[1].rules[1].expr: "
+        "'expr' is missing: every rule needs a PromQL expression",
+        "flow.yml:1 (group 'a', rule 'Down'): groups[1].rules[1].for: "
+        "'soon' is not a Prometheus duration (e.g. 30s, 5m, 1h30m, 1d)",
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
