@@ -1,4 +1,4 @@
-"""monitoring.demo_slos: SLOs with 30 days of SLI data; checkout availability burns its budget, added once."""
+"""monitoring.slos.demo: SLOs with 30 days of SLI data; checkout availability burns its budget, added once."""
 
 from __future__ import annotations
 
