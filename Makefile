@@ -47,7 +47,7 @@ run: install ## migrate, seed demo data once, then run web + Celery worker + bea
 	@if [ ! -f "$(SEED_STAMP)" ]; then \
 		$(MANAGE) seed_demo && mkdir -p "$(VAR_DIR)" && touch "$(SEED_STAMP)"; \
 	else \
-		$(MANAGE) shell -c 'import sys; from monitoring.demo_checks import follow_base_url; follow_base_url(stdout=sys.stdout)'; \
+		$(MANAGE) shell -c 'import sys; from monitoring.checks.demo import follow_base_url; follow_base_url(stdout=sys.stdout)'; \
 	fi
 	@echo
 	@echo "  opsgov: http://127.0.0.1:$(PORT) (links and demo checks use $(BASE_URL))"

@@ -12,12 +12,12 @@ writes them: the minutes of all SLOs interleaved), then ``VACUUM ANALYZE`` (what
 autovacuum would have done over those days). It drops the database at the end
 (--keep keeps it; --reuse times a kept one again without seeding).
 
-Timed, with the wall clock (``monitoring.engine.evaluate_slos``, one transaction each):
+Timed, with the wall clock (``monitoring.slos.engine.evaluate_slos``, one transaction each):
 
 1. full: the rollups rebuilt from every bucket, then every SLO evaluated;
 2. steady: a cycle with nothing new;
 3. incremental (--repeat times): one new minute for every SLO, written through
-   ``monitoring.sli.record_sli`` (timed apart: that is the intake's cost), then
+   ``monitoring.slos.sli.record_sli`` (timed apart: that is the intake's cost), then
    a cycle — the figure the target is about (DESIGN.md: recomputing after new
    data costs what the new data costs; issue #5: under 2 s);
 4. hour rollover: a new minute in the next hour, then a cycle, which computes
@@ -166,7 +166,7 @@ def timed_cycle(label: str, *, now: datetime, rebuild: bool = False) -> Cycle:
     from django.db import connection, reset_queries
     from django.test.utils import CaptureQueriesContext
 
-    from monitoring import engine
+    from monitoring.slos import engine
 
     reset_queries()  # DEBUG keeps at most 9000 queries; the intake before a cycle would fill that
     with CaptureQueriesContext(connection) as queries:
@@ -197,9 +197,9 @@ def main() -> None:
         from django.db import connection
         from django.db.models import Max
 
-        from monitoring.engine import floor_hour, floor_minute
         from monitoring.models import SLO, SLIBucket
-        from monitoring.sli import SLIReading, record_sli
+        from monitoring.slos.engine import floor_hour, floor_minute
+        from monitoring.slos.sli import SLIReading, record_sli
 
         call_command("migrate", verbosity=0)
         if args.reuse:

@@ -27,10 +27,10 @@ from django.views.decorators.http import require_POST
 from opsgov import selectors as core_selectors
 from opsgov.errors import DomainError
 from opsgov.formatting import format_duration
+from opsgov.listing import OneOfSelect, filter_data, list_context, paginate
 from opsgov.models import MetricSnapshot
 from opsgov.policy import get_policy
 from opsgov.registry import WINDOWS, MetricDefinition, metrics
-from opsgov.views import OneOfSelect, filter_data, list_context, paginate
 
 from . import services
 from .context import incident_context

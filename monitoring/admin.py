@@ -1,6 +1,4 @@
 """Admin of the monitoring app; each part registers its models in its own module."""
 
-from . import (
-    catalog_admin,  # noqa: F401 - registers the alert-rule catalog and runbooks
-    slo_admin,  # noqa: F401 - registers SLOs, their status and the SLO engine's state
-)
+from .catalog import admin as catalog_admin  # noqa: F401 - registers the alert-rule catalog and runbooks
+from .slos import admin as slo_admin  # noqa: F401 - registers SLOs, their status and the SLO engine's state

@@ -19,8 +19,8 @@ class MonitoringConfig(AppConfig):
 
         from opsgov.registry import runbooks
 
-        from .catalog import runbooks_for_alerts
-        from .check_admin import register_audit
+        from .catalog.selectors import runbooks_for_alerts
+        from .checks.admin import register_audit
         from .models import SLO, AlertRule, RuleFile, Runbook
 
         # Audited: what governance reads. Freshness and pull bookkeeping move every minute and are not.

@@ -1,4 +1,4 @@
-"""Celery tasks of the synthetic checks: thin wrappers around monitoring.checks.
+"""Celery tasks of the synthetic checks: thin wrappers around monitoring.checks.services.
 
 Beat (CELERY_BEAT_SCHEDULE in settings):
 - `enqueue_due_http_checks` every 15 s: claims the due runs and enqueues one
@@ -18,7 +18,7 @@ from datetime import datetime
 from opsgov.celery_tasks import opsgov_task
 from opsgov.publishing import publish
 
-from . import checks
+from .checks import services as checks
 
 logger = logging.getLogger(__name__)
 

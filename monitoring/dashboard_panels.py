@@ -16,40 +16,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
-from django.urls import NoReverseMatch
+from django.db.models import Count, Q
 
 from opsgov.dashboard import Attention, DashboardPanel, panels
 from opsgov.models import ServiceTier
 from opsgov.policy import get_policy
 
-from .models import SLO, SLOStatus
+from .models import SLOStatus
+from .slos.selectors import at_risk_threshold, slo_url, slos_at_risk
 
 #: SLOs listed in the box, the least budget first.
 SHOWN = 6
-
-
-def at_risk_threshold() -> float:
-    """The budget share below which an SLO is at risk (0.25 for the default 25 %)."""
-    return get_policy().monitoring.slo_at_risk_budget_percent / 100
-
-
-def slos_at_risk(*, threshold: float | None = None) -> QuerySet[SLOStatus]:
-    """Enabled SLOs whose remaining error budget is below the threshold, the least budget first."""
-    limit = at_risk_threshold() if threshold is None else threshold
-    return (
-        SLOStatus.objects.filter(slo__enabled=True, budget_remaining__lt=limit)
-        .select_related("slo__service")
-        .order_by("budget_remaining", "slo__service__name", "slo__name")
-    )
-
-
-def slo_url(slo: SLO) -> str:
-    """The SLO's page, or "" while the SLO pages are not installed."""
-    try:
-        return slo.get_absolute_url()
-    except NoReverseMatch:
-        return ""
 
 
 def slos_at_risk_context(*, now: datetime) -> dict[str, Any]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from . import demo_catalog, demo_checks, demo_slos
+from .catalog import demo as demo_catalog
+from .checks import demo as demo_checks
+from .slos import demo as demo_slos
 
 
 def seed(*, stdout: TextIO) -> None:

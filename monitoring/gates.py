@@ -22,6 +22,7 @@ waived per service). Without active services the gate has no evidence.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from django.db.models import Max
@@ -33,8 +34,9 @@ from opsgov.policy import get_policy
 from opsgov.registry import Evidence, Gate, GateResult, gates, on_call
 from opsgov.roles import DEVOPS_LEAD, SRE_LEAD
 
-from . import catalog
+from .catalog import selectors as catalog
 from .models import SLO
+from .models.catalog import policy_today
 
 _ORDER = {GateStatus.FAIL: 2, GateStatus.AT_RISK: 1, GateStatus.PASS: 0}
 
@@ -55,12 +57,18 @@ class MonitoringGate(Gate):
         services = list(Service.objects.filter(lifecycle=Lifecycle.ACTIVE).order_by("name"))
         if not services:
             return GateResult(status=GateStatus.NO_EVIDENCE, reason="No evidence: there are no active services.")
-        fresh_within = get_policy().monitoring.sli_fresh_within.as_timedelta()
-        by_slug = {service.slug: service for service in services}
-        rows: list[Evidence] = []
-        problems: dict[tuple[str, str], int] = defaultdict(int)  # (noun, what) -> count
+        report = _Report(services)
+        self._slo_data_fresh(report, now)
+        self._alert_rules_carry_runbooks(report)
+        self._every_rule_carries_a_runbook(report)
+        self._runbooks_reviewed_on_time(report, now)
+        self._someone_on_call(report, now)
+        return report.result()
 
-        # 1. SLOs with fresh SLI data (one grouped query).
+    def _slo_data_fresh(self, report: _Report, now: datetime) -> None:
+        """``slo:<service>``: an enabled SLO with SLI data fresher than the policy asks (one grouped query)."""
+        services = report.services
+        fresh_within = get_policy().monitoring.sli_fresh_within.as_timedelta()
         newest_sli = dict(
             SLO.objects.filter(enabled=True, service__in=services)
             .values("service_id")
@@ -73,14 +81,13 @@ class MonitoringGate(Gate):
             key = f"slo:{service.slug}"
             url = f"{slo_list}?service={service.slug}"
             if service.pk not in newest_sli:
-                problems[("service", "without an SLO")] += 1
-                rows.append(
-                    Evidence(f"{service.name}: no SLO", GateStatus.FAIL, "No enabled SLO.", url, service.slug, key)
+                report.add(
+                    Evidence(f"{service.name}: no SLO", GateStatus.FAIL, "No enabled SLO.", url, service.slug, key),
+                    problem=("service", "without an SLO"),
                 )
             elif (newest := newest_sli[service.pk]) is None or now - newest > fresh_within:
-                problems[("service", "with stale SLI data")] += 1
                 detail = "No SLI data ever received." if newest is None else f"Newest SLI data {_ago(newest, now)}."
-                rows.append(
+                report.add(
                     Evidence(
                         f"{service.name}: SLI data stale",
                         GateStatus.FAIL,
@@ -88,10 +95,11 @@ class MonitoringGate(Gate):
                         url,
                         service.slug,
                         key,
-                    )
+                    ),
+                    problem=("service", "with stale SLI data"),
                 )
             else:
-                rows.append(
+                report.add(
                     Evidence(
                         f"{service.name}: SLO data fresh",
                         GateStatus.PASS,
@@ -102,34 +110,36 @@ class MonitoringGate(Gate):
                     )
                 )
 
-        # 2. Alert rules, each with a runbook.
+    def _alert_rules_carry_runbooks(self, report: _Report) -> None:
+        """``alert-rules:<service>``: at least one alert rule of the service carries a runbook."""
         lacking = {finding.service: finding for finding in catalog.service_findings()}
-        for service in services:
+        rule_list = reverse("monitoring:alert-rule-list")
+        for service in report.services:
             finding = lacking.get(service.slug)
             key = f"alert-rules:{service.slug}"
             if finding is not None:
-                problems[("service", "without a runbook-carrying alert rule")] += 1
-                rows.append(
+                report.add(
                     Evidence(
                         f"{service.name}: alert rules", GateStatus.FAIL, finding.detail, finding.url, service.slug, key
-                    )
+                    ),
+                    problem=("service", "without a runbook-carrying alert rule"),
                 )
             else:
-                rows.append(
+                report.add(
                     Evidence(
                         f"{service.name}: alert rules",
                         GateStatus.PASS,
                         "Has alert rules that carry a runbook.",
-                        f"{reverse('monitoring:alert-rule-list')}?service={service.slug}",
+                        f"{rule_list}?service={service.slug}",
                         service.slug,
                         key,
                     )
                 )
-        for finding in catalog.rules_without_runbook_findings():
-            if finding.service and finding.service not in by_slug:
-                continue  # a rule of a deprecated service
-            problems[("alert rule", "without a runbook")] += 1
-            rows.append(
+
+    def _every_rule_carries_a_runbook(self, report: _Report) -> None:
+        """``rule-runbook:<service>:<alert>``: every alerting rule (of an active service, or of none) has one."""
+        for finding in report.of_active_services(catalog.rules_without_runbook_findings()):
+            report.add(
                 Evidence(
                     f"Rule {finding.label}: no runbook",
                     GateStatus.FAIL,
@@ -137,15 +147,15 @@ class MonitoringGate(Gate):
                     finding.url,
                     finding.service,
                     f"rule-runbook:{finding.service}:{finding.label}" if finding.service else "",
-                )
+                ),
+                problem=("alert rule", "without a runbook"),
             )
 
-        # 3. Runbooks reviewed on time.
-        for finding in catalog.overdue_runbook_findings(today=catalog.policy_today(now)):
-            if finding.service and finding.service not in by_slug:
-                continue
-            problems[("runbook", "overdue for review")] += 1
-            rows.append(
+    def _runbooks_reviewed_on_time(self, report: _Report, now: datetime) -> None:
+        """``runbook-review:<service>:<runbook>``: every runbook reviewed on time; an overdue one is at risk."""
+        overdue = catalog.overdue_runbook_findings(today=policy_today(now))
+        for finding in report.of_active_services(overdue):
+            report.add(
                 Evidence(
                     f"Runbook {finding.label}: review overdue",
                     GateStatus.AT_RISK,
@@ -153,47 +163,73 @@ class MonitoringGate(Gate):
                     finding.url,
                     finding.service,
                     f"runbook-review:{finding.service}:{finding.label}" if finding.service else "",
-                )
+                ),
+                problem=("runbook", "overdue for review"),
             )
 
-        # 4. Someone on call now.
-        responders = on_call.responders(service_ids=[service.pk for service in services], now=now)
-        if responders is not None:
-            for service in services:
-                names = responders.get(service.pk, [])
-                key = f"on-call:{service.slug}"
-                if names:
-                    rows.append(
-                        Evidence(
-                            f"{service.name}: on call now",
-                            GateStatus.PASS,
-                            ", ".join(names),
-                            service.get_absolute_url(),
-                            service.slug,
-                            key,
-                        )
+    def _someone_on_call(self, report: _Report, now: datetime) -> None:
+        """``on-call:<service>``: someone on call now (no rows while no app answers opsgov.registry.on_call)."""
+        responders = on_call.responders(service_ids=[service.pk for service in report.services], now=now)
+        if responders is None:
+            return
+        for service in report.services:
+            names = responders.get(service.pk, [])
+            key = f"on-call:{service.slug}"
+            if names:
+                report.add(
+                    Evidence(
+                        f"{service.name}: on call now",
+                        GateStatus.PASS,
+                        ", ".join(names),
+                        service.get_absolute_url(),
+                        service.slug,
+                        key,
                     )
-                else:
-                    problems[("service", "with nobody on call now")] += 1
-                    rows.append(
-                        Evidence(
-                            f"{service.name}: nobody on call now",
-                            GateStatus.FAIL,
-                            "Its escalation path reaches nobody at this moment.",
-                            service.get_absolute_url(),
-                            service.slug,
-                            key,
-                        )
-                    )
+                )
+            else:
+                report.add(
+                    Evidence(
+                        f"{service.name}: nobody on call now",
+                        GateStatus.FAIL,
+                        "Its escalation path reaches nobody at this moment.",
+                        service.get_absolute_url(),
+                        service.slug,
+                        key,
+                    ),
+                    problem=("service", "with nobody on call now"),
+                )
 
-        status = max((row.status for row in rows), key=lambda status: _ORDER[GateStatus(status)])
+
+class _Report:
+    """The evidence rows of one evaluation, and how many of each kind of problem they found (the reason lists them)."""
+
+    def __init__(self, services: list[Service]) -> None:
+        self.services = services
+        self.rows: list[Evidence] = []
+        self.problems: dict[tuple[str, str], int] = defaultdict(int)  # (noun, what) -> count
+        self._slugs = {service.slug for service in services}
+
+    def add(self, row: Evidence, *, problem: tuple[str, str] | None = None) -> None:
+        self.rows.append(row)
+        if problem is not None:
+            self.problems[problem] += 1
+
+    def of_active_services(self, findings: Iterable[catalog.Finding]) -> Iterator[catalog.Finding]:
+        """The findings of active services and of no service (a rule or runbook of a deprecated service is not)."""
+        return (finding for finding in findings if not finding.service or finding.service in self._slugs)
+
+    def result(self) -> GateResult:
+        status = max((row.status for row in self.rows), key=lambda status: _ORDER[GateStatus(status)])
         if status == GateStatus.PASS:
             reason = (
-                f"All {len(services)} active services have fresh SLOs, runbook-backed alert rules and on-call cover."
+                f"All {len(self.services)} active services have fresh SLOs, runbook-backed alert rules and on-call "
+                "cover."
             )
         else:
-            reason = "; ".join(
-                f"{count} {noun}{'' if count == 1 else 's'} {what}" for (noun, what), count in problems.items()
+            reason = (
+                "; ".join(
+                    f"{count} {noun}{'' if count == 1 else 's'} {what}" for (noun, what), count in self.problems.items()
+                )
+                + "."
             )
-            reason += "."
-        return GateResult(status=GateStatus(status), reason=reason, evidence=rows)
+        return GateResult(status=GateStatus(status), reason=reason, evidence=self.rows)

@@ -8,7 +8,7 @@
 * An **image** in a runbook's Markdown is shown only when it is opsgov's own: a relative path, or an
   absolute URL on OPSGOV_BASE_URL's origin. Any other image would be fetched from elsewhere by every
   reader's browser (a tracking pixel, or a page that changes under the reviewer), and the site's
-  Content-Security-Policy (img-src 'self' data:) refuses it anyway; monitoring.runbooks turns it into
+  Content-Security-Policy (img-src 'self' data:) refuses it anyway; monitoring.catalog.rendering turns it into
   a link instead.
 """
 

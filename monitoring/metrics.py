@@ -3,7 +3,7 @@
 Definition
 ----------
 For each window of ``opsgov.registry.WINDOWS`` (7, 30 and 90 days), ending at
-the start of the current minute like every SLO window (monitoring.engine):
+the start of the current minute like every SLO window (monitoring.slos.engine):
 
 - ``service:<slug>``: good ÷ total x 100 of the SLI events of the service's
   availability SLO (``is_availability``, enabled) over the window.
@@ -41,8 +41,8 @@ from opsgov.models import Service, ServiceTier
 from opsgov.policy import get_policy
 from opsgov.registry import WINDOWS, MetricDefinition, MetricValue, downtime, metrics
 
-from .engine import floor_minute, refresh_rollups, window_sums
 from .models import SLO
+from .slos.engine import floor_minute, refresh_rollups, window_sums
 
 GLOBAL = "global"
 # MetricSnapshot.sample_size is a PositiveIntegerField (a 32-bit integer on PostgreSQL).

@@ -26,8 +26,8 @@ from opsgov.reports.services import (
     report_sections,
 )
 
-from .dashboard_panels import slo_url, slos_at_risk
 from .models import SLOStatus
+from .slos.selectors import slo_url, slos_at_risk
 
 
 def _percent(value: float | None) -> str:

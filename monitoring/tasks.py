@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from opsgov.celery_tasks import opsgov_task
 
-from . import (
-    check_tasks,  # noqa: F401  (registers the synthetic check tasks)
-    engine,
-    prometheus_pull,
-)
+from . import check_tasks  # noqa: F401  (registers the synthetic check tasks)
+from .slos import engine, prometheus_pull
 
 
 @opsgov_task("monitoring.tasks.pull_prometheus_slis", time_limit=300, soft_time_limit=240)

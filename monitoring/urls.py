@@ -5,7 +5,7 @@ from django.urls import include, path
 app_name = "monitoring"
 
 urlpatterns = [
-    path("", include("monitoring.slo_page_urls")),
-    path("", include("monitoring.catalog_urls")),
-    path("", include("monitoring.check_urls")),
+    path("", include("monitoring.slos.urls")),
+    path("", include("monitoring.catalog.urls")),
+    path("", include("monitoring.checks.urls")),
 ]

@@ -7,27 +7,20 @@ query beyond what the selectors already fetched.
 from __future__ import annotations
 
 import csv
-from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.datastructures import MultiValueDict
 from django.views.decorators.http import require_GET
-from django_filters import FilterSet
 
 from . import dashboard, selectors
 from .filters import ServiceFilterSet, TeamFilterSet
 from .gates import services as gate_services
+from .listing import OneOfSelect, filter_data, list_context, paginate
 from .policy import WEEKDAYS, Policy, Span, get_policy
-
-PAGE_SIZE = 50
-
 
 # --- Policy ---------------------------------------------------------------------
 
@@ -154,29 +147,6 @@ def policy(request: HttpRequest) -> HttpResponse:
 # --- Teams and services ------------------------------------------------------------
 
 
-def filter_data(request: HttpRequest) -> QueryDict:
-    """The query string without empty values ("any" choices), so they neither fail validation nor clutter links."""
-    data = request.GET.copy()
-    for key in list(data):
-        values = [value for value in data.getlist(key) if value.strip()]
-        if values:
-            data.setlist(key, values)
-        else:
-            del data[key]
-    return data
-
-
-def paginate(request: HttpRequest, queryset: QuerySet[Any]) -> Page:
-    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-
-
-class OneOfSelect(forms.Select):
-    """A single-choice drop-down ("any" or one value) for a multiple-choice filter."""
-
-    def value_from_datadict(self, data: Any, files: MultiValueDict[str, Any], name: str) -> Any:
-        return data.getlist(name)
-
-
 def _service_filter_widgets(filterset: ServiceFilterSet) -> None:
     """Widgets that suit a filter bar: checkboxes for tier and lifecycle, a drop-down of teams."""
     fields = filterset.form.fields
@@ -184,19 +154,6 @@ def _service_filter_widgets(filterset: ServiceFilterSet) -> None:
         fields[name].widget = forms.CheckboxSelectMultiple(choices=fields[name].choices)
     team = fields["owner_team"]
     team.widget = OneOfSelect(choices=[("", "Any team"), *iter(team.choices)])
-
-
-def list_context(data: QueryDict, filterset: FilterSet, page: Page) -> dict[str, object]:
-    filters = data.copy()
-    filters.pop("page", None)
-    return {
-        "filter": filterset,
-        "page": page,
-        "page_range": list(page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)),
-        # The active filters, kept in the pagination links.
-        "filter_query": filters,
-        "is_filtered": bool(filters),
-    }
 
 
 def team_list(request: HttpRequest) -> HttpResponse:

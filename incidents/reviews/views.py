@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from opsgov.errors import DomainError
-from opsgov.views import OneOfSelect, filter_data, list_context, paginate
+from opsgov.listing import OneOfSelect, filter_data, list_context, paginate
 
 from ..models import ActionItem, ActionStatus, Incident, PostIncidentReview, ReviewStatus
 from . import services

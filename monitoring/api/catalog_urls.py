@@ -1,13 +1,13 @@
-"""Routes of the runbook and alert-rule API (included by opsgov/api/urls.py under /api/v1/)."""
+"""Routes of the runbook and alert-rule API (included under /api/v1/ by opsgov.api.urls, which names this module)."""
 
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import catalog
+from ..catalog import api
 
 router = SimpleRouter()
-router.register("runbooks", catalog.RunbookViewSet, basename="api-runbook")
-router.register("alert-rules", catalog.AlertRuleViewSet, basename="api-alert-rule")
+router.register("runbooks", api.RunbookViewSet, basename="api-runbook")
+router.register("alert-rules", api.AlertRuleViewSet, basename="api-alert-rule")
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -1,9 +1,9 @@
-"""The SLO API (mounted under /api/v1/ by opsgov.api.urls)."""
+"""Routes of the SLO API (included under /api/v1/ by opsgov.api.urls, which names this module)."""
 
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import slo_views as views
+from ..slos.api import views
 
 router = SimpleRouter()
 router.register("slos", views.SLOViewSet, basename="api-slo")

@@ -3,9 +3,9 @@
 * A **Runbook** is a Markdown document for operators: what an alert means and
   what to do about it, linked to services and owned by one person. It is due
   for review ``policy.monitoring.runbook_review_every`` after its last review
-  (:func:`review_due_on`).
+  (:func:`review_due_on`), counted in days of the policy's time zone (:func:`policy_today`).
 * **RuleFile**, **RuleGroup** and **AlertRule** mirror the Prometheus alerting
-  rule files imported by :mod:`monitoring.rules`: a file has groups, a group
+  rule files imported by monitoring.catalog.services: a file has groups, a group
   has alerting rules. Recording rules are only counted (on the group and the
   file): they never page anyone, so the catalog does not list them.
 
@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from opsgov.models import Service, TimeStampedModel
 from opsgov.policy import Span, Unit, get_policy
@@ -32,6 +33,11 @@ from opsgov.sla import BusinessCalendar, first_instant_showing, policy_calendar,
 from ..links import is_absolute_http_url, validate_runbook_link
 
 # --- Runbooks --------------------------------------------------------------------------
+
+
+def policy_today(now: datetime | None = None) -> date:
+    """Today's date in the policy's time zone (runbook review dates are compared with it)."""
+    return timezone.localtime(now or timezone.now(), get_policy().business_calendar.zone).date()
 
 
 def review_due_on(reviewed_on: date, *, every: Span | None = None, calendar: BusinessCalendar | None = None) -> date:
@@ -65,7 +71,7 @@ def review_due_on(reviewed_on: date, *, every: Span | None = None, calendar: Bus
 class Runbook(TimeStampedModel):
     """An operator's guide for one kind of trouble: what it means, how to diagnose and fix it, whom to call.
 
-    The body is Markdown, shown rendered and sanitized (monitoring.runbooks.render_markdown).
+    The body is Markdown, shown rendered and sanitized (monitoring.catalog.rendering.render_markdown).
     It is due for review ``policy.monitoring.runbook_review_every`` after `last_reviewed_at`.
     """
 
@@ -96,7 +102,7 @@ class Runbook(TimeStampedModel):
     class Meta:
         ordering = ["title", "id"]
         indexes = [
-            # monitoring.catalog.overdue_runbooks and the gate: runbooks reviewed before a cutoff day.
+            # monitoring.catalog.selectors.overdue_runbooks and the gate: runbooks reviewed before a cutoff day.
             models.Index(fields=["last_reviewed_at"], name="runbook_reviewed_idx"),
         ]
 
@@ -112,8 +118,6 @@ class Runbook(TimeStampedModel):
         return review_due_on(self.last_reviewed_at)
 
     def is_review_overdue(self, today: date | None = None) -> bool:
-        from monitoring.catalog import policy_today
-
         return self.review_due_on < (today or policy_today())
 
 
@@ -164,7 +168,7 @@ class RuleGroup(TimeStampedModel):
 class AlertRule(TimeStampedModel):
     """A Prometheus alerting rule, with what opsgov makes of it: severity, service and runbook.
 
-    * `severity`: the policy severity its labels map to (monitoring.rules.map_severity), empty when
+    * `severity`: the policy severity its labels map to (monitoring.catalog.rule_files.map_severity), empty when
       the labels name none we know;
     * `service`: the Service whose slug is its ``service`` label; empty (flagged) when there is no
       such label or no such service (`service_label` keeps what the file says);
@@ -210,7 +214,7 @@ class AlertRule(TimeStampedModel):
             models.UniqueConstraint(fields=["group", "name"], name="alertrule_unique_name_per_group"),
         ]
         indexes = [
-            # monitoring.catalog.rules_without_runbook (the gate and the coverage figure).
+            # monitoring.catalog.selectors.rules_without_runbook (the gate and the coverage figure).
             models.Index(
                 fields=["service"],
                 name="alertrule_no_runbook_idx",

@@ -2,7 +2,7 @@
 
 Both kinds share one status vocabulary (new / up / down / paused) and one
 history of status changes (CheckFlip). The rules that move them between
-statuses live in monitoring.checks (the services); these models only store.
+statuses live in monitoring.checks.services; these models only store.
 """
 
 from __future__ import annotations
@@ -131,9 +131,9 @@ class HttpCheck(TimeStampedModel):
             ),
         ]
         indexes = [
-            # monitoring.checks.claim_due_http_checks scans enabled checks by next_run_at every 15 s.
+            # monitoring.checks.services.claim_due_http_checks scans enabled checks by next_run_at every 15 s.
             models.Index(fields=["next_run_at"], name="httpcheck_due_idx", condition=Q(enabled=True)),
-            # monitoring.check_selectors.down_checks_by_service (the monitoring gate).
+            # monitoring.checks.selectors.down_checks_by_service (the monitoring gate).
             models.Index(fields=["service"], name="httpcheck_down_idx", condition=Q(status="down")),
         ]
 
@@ -190,7 +190,8 @@ class HttpCheckResult(models.Model):
     class Meta:
         ordering = ["-checked_at", "-id"]
         constraints = [
-            # monitoring.checks.record_http_result: a redelivered run is recorded (and counted in the SLI) once.
+            # monitoring.checks.services.record_http_result: a redelivered run is recorded (and counted in the SLI)
+            # once.
             models.UniqueConstraint(fields=["http_check", "scheduled_for"], name="httpcheckresult_one_per_run"),
         ]
         indexes = [
@@ -262,7 +263,7 @@ class Heartbeat(TimeStampedModel):
             ),
         ]
         indexes = [
-            # monitoring.checks.detect_late_heartbeats: every 30 s, the watched ones by deadline.
+            # monitoring.checks.services.detect_late_heartbeats: every 30 s, the watched ones by deadline.
             models.Index(fields=["alert_after"], name="heartbeat_due_idx", condition=Q(status__in=["new", "up"])),
             models.Index(fields=["service"], name="heartbeat_down_idx", condition=Q(status="down")),
         ]

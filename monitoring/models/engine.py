@@ -1,4 +1,4 @@
-"""Bookkeeping of the SLO engine (monitoring.engine): SLI rollups, their dirty markers, alert state.
+"""Bookkeeping of the SLO engine (monitoring.slos.engine): SLI rollups, their dirty markers, alert state.
 
 Readers of SLO figures read SLOStatus; these tables exist so that one
 evaluation cycle costs what the new SLI data costs, not what the history costs.
@@ -16,7 +16,7 @@ from .slos import SLO
 class SLIHourRollup(models.Model):
     """Sums of the SLI buckets of one SLO whose interval *starts* in the UTC hour [start, start + 1 h).
 
-    Maintained by monitoring.engine.refresh_rollups from the buckets of the
+    Maintained by monitoring.slos.engine.refresh_rollups from the buckets of the
     hours that SLI intake marked dirty; never written anywhere else.
     """
 
@@ -27,7 +27,7 @@ class SLIHourRollup(models.Model):
 
     class Meta:
         constraints = [
-            # Window sums read an SLO's hours by range (monitoring.engine.window_sums); refreshes replace by key.
+            # Window sums read an SLO's hours by range (monitoring.slos.engine.window_sums); refreshes replace by key.
             models.UniqueConstraint(fields=["slo", "start"], name="slihour_one_per_slo_start"),
             models.CheckConstraint(condition=Q(good__gte=0, total__gte=F("good")), name="slihour_0_good_total"),
         ]
@@ -70,7 +70,7 @@ class SLIDirtyHour(models.Model):
 
     class Meta:
         indexes = [
-            # A refresh reads the markers of past hours only; the current hour's wait (monitoring.engine).
+            # A refresh reads the markers of past hours only; the current hour's wait (monitoring.slos.engine).
             models.Index(fields=["hour"], name="slidirty_hour_idx"),
         ]
 
@@ -102,7 +102,7 @@ class SLOAlertState(models.Model):
             models.UniqueConstraint(fields=["slo", "key"], name="sloalert_one_per_slo_key"),
         ]
         indexes = [
-            # Each cycle reads the firing alerts only (monitoring.engine.evaluate_slos).
+            # Each cycle reads the firing alerts only (monitoring.slos.engine.evaluate_slos).
             models.Index(fields=["slo"], name="sloalert_firing_idx", condition=Q(firing=True)),
         ]
 

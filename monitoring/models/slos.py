@@ -14,6 +14,8 @@ from django.urls import reverse
 
 from opsgov.models import Service, TimeStampedModel
 
+from ..promql import selector_errors
+
 
 class SLIKind(models.TextChoices):
     RATIO = "ratio", "Ratio of good to total events"
@@ -66,7 +68,7 @@ class SLO(TimeStampedModel):
     last_sli_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="End of the newest SLI interval received (freshness)."
     )
-    # monitoring.prometheus_pull keeps these for SLOs pulled from Prometheus.
+    # monitoring.slos.prometheus_pull keeps these for SLOs pulled from Prometheus.
     last_pull_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="Prometheus source: when the last pull ended."
     )
@@ -114,8 +116,6 @@ class SLO(TimeStampedModel):
         if self.window_kind == WindowKind.ROLLING and self.window_days not in (28, 30):
             errors["window_days"] = "A rolling window is 28 or 30 days."
         if self.source == SLISource.PROMETHEUS:
-            from ..prometheus_pull import selector_errors
-
             for field in ("good_query", "total_query"):
                 if not getattr(self, field).strip():
                     errors[field] = "An SLO pulled from Prometheus needs both PromQL queries."

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django import template
 
-from monitoring.rules import format_duration
+from monitoring.catalog.rule_files import format_duration
 
 register = template.Library()
 

@@ -24,9 +24,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from .. import selectors as core_selectors
+from ..listing import OneOfSelect, filter_data
 from ..models import GateStatus, GateWaiver, Service, WaiverState
 from ..registry import WINDOWS, Gate, gates
-from ..views import OneOfSelect, filter_data
 from . import selectors, services, waivers
 from .forms import AsOfForm, RevokeForm, WaiverRequestForm
 

@@ -25,7 +25,7 @@ from incidents import services
 from incidents.context import DETAILS_LIMIT, IncidentContext, incident_context, safe_href
 from incidents.models import Incident, Integration, Notification, NotificationStatus
 from incidents.oncall import tasks as oncall_tasks
-from monitoring.rules import import_rule_files
+from monitoring.catalog.services import import_rule_files
 from opsgov.models import Service
 from opsgov.registry import RunbookDirectory, runbooks
 from opsgov.roles import SRE_LEAD

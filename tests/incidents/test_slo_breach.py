@@ -19,9 +19,9 @@ from incidents import metrics
 from incidents.context import incident_context
 from incidents.models import ActionItem, Incident, IncidentStatus, RawEvent, TimelineKind
 from incidents.reviews.services import action_item_close
-from monitoring import engine
-from monitoring.prometheus_rules import slo_group, slo_page_url
-from monitoring.sli import SLIReading, record_sli
+from monitoring.slos import engine
+from monitoring.slos.prometheus_rules import slo_group, slo_page_url
+from monitoring.slos.sli import SLIReading, record_sli
 from opsgov.events import ServiceAlert, raise_alert
 from opsgov.models import Service
 from opsgov.policy import get_policy
@@ -53,7 +53,7 @@ def signals(incident: Incident) -> list[tuple[str, str]]:
     ]
 
 
-# --- Internal path: ServiceAlerts as monitoring.engine raises them -------------------------------
+# --- Internal path: ServiceAlerts as monitoring.slos.engine raises them -------------------------------
 
 
 def burn(service: Service, alert: str, status: str = "firing", **overrides: Any) -> None:

@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, start_http_server
 
 from incidents.models import Incident
 from monitoring.models import SLO, SLIBucket, SLISource, SLOStatus
-from monitoring.prometheus_pull import pull_prometheus_slis
+from monitoring.slos.prometheus_pull import pull_prometheus_slis
 
 from ..factories import ServiceFactory
 from ..prometheus_server import PrometheusServer, free_port, wait_until

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.contrib.auth.models import User
 
+from monitoring.catalog.services import runbook_create
 from monitoring.models import Runbook
-from monitoring.runbooks import runbook_create
 from opsgov.models import Service
 from tests.factories import UserFactory
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from incidents import tasks as incident_tasks
 from incidents.models import Incident, RawEvent
-from monitoring import checks
+from monitoring.checks import services as checks
 from monitoring.models import SLO, Heartbeat, HttpCheck, SLISource
 from opsgov.models import Service
 from tests.factories import ServiceFactory

@@ -7,9 +7,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from monitoring import services
 from monitoring.models import SLO
-from monitoring.sli import SLIReading, record_sli
+from monitoring.slos import services
+from monitoring.slos.sli import SLIReading, record_sli
 from opsgov.models import Service, ServiceTier
 from opsgov.policy import clear_policy_cache
 

@@ -16,8 +16,9 @@ from django.core.management import call_command
 from django.test import Client
 
 from incidents.models import Incident, IncidentStatus
-from monitoring import engine, tasks
+from monitoring import tasks
 from monitoring.models import SLO, SLOEngineState, SLOStatus
+from monitoring.slos import engine
 from opsgov.celery import app as celery_app
 from tests.incidents.test_ingest_support import process_pending
 

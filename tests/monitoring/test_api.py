@@ -13,8 +13,8 @@ from django.contrib.auth.models import Permission, User
 from rest_framework.test import APIClient
 
 from incidents.models import ActionItem, Incident, IncidentStatus
-from monitoring import engine
 from monitoring.models import SLO, SLIBucket, SLOAlertState, SLOStatus
+from monitoring.slos import engine
 from tests.factories import ServiceFactory, TeamFactory, UserFactory
 from tests.incidents.test_ingest_support import process_pending
 

@@ -12,8 +12,9 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from monitoring.catalog.rule_files import MAX_FILE_BYTES
+from monitoring.catalog.services import import_rule_files
 from monitoring.models import AlertRule, RuleFile, Runbook
-from monitoring.rules import MAX_FILE_BYTES, import_rule_files
 from opsgov.roles import (
     ALL_ROLES,
     COMPLIANCE_OFFICER,

@@ -21,11 +21,11 @@ from django.test import Client
 from django.urls import reverse
 from pytest_django import DjangoAssertNumQueries
 
-from monitoring import demo_catalog
-from monitoring.catalog import rule_coverage, rules_without_runbook
+from monitoring.catalog import demo as demo_catalog
+from monitoring.catalog.rendering import RUNBOOK_TEMPLATE, TEMPLATE_SECTIONS, render_markdown
+from monitoring.catalog.selectors import rule_coverage, rules_without_runbook
+from monitoring.catalog.services import import_rule_files
 from monitoring.models import AlertRule, RuleFile, Runbook
-from monitoring.rules import import_rule_files
-from monitoring.runbooks import RUNBOOK_TEMPLATE, TEMPLATE_SECTIONS, render_markdown
 from opsgov.roles import ALL_ROLES, SECURITY_LEAD, SRE_LEAD
 from tests.conftest import missing_service
 from tests.factories import ServiceFactory, UserFactory

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from monitoring import check_selectors, checks
+from monitoring.checks import selectors as check_selectors
+from monitoring.checks import services as checks
 from monitoring.models import HttpCheck
 from tests.factories import ServiceFactory
 

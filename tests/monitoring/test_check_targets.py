@@ -20,7 +20,8 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from monitoring import check_targets, checks
+from monitoring.checks import services as checks
+from monitoring.checks import targets as check_targets
 from monitoring.models import HttpCheck
 from opsgov.errors import DomainError
 from opsgov.policy import clear_policy_cache

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
-from monitoring import checks
+from monitoring.checks import services as checks
 from monitoring.models import CheckStatus, Heartbeat, HttpCheck
 from opsgov.roles import ALL_ROLES, SRE_LEAD
 from tests.factories import ServiceFactory

@@ -12,7 +12,7 @@ from django.http.response import HttpResponseBase
 from django.test import Client
 from django.urls import reverse
 
-from monitoring import checks
+from monitoring.checks import services as checks
 from monitoring.models import CheckStatus, Heartbeat, HttpCheck
 from opsgov.roles import SRE_LEAD, TECH_LEAD
 from tests.factories import ServiceFactory

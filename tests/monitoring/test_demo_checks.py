@@ -1,4 +1,4 @@
-"""monitoring.demo_checks: demo HTTP checks and heartbeats, with one late heartbeat, added once."""
+"""monitoring.checks.demo: demo HTTP checks and heartbeats, with one late heartbeat, added once."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from incidents.models import RawEvent
-from monitoring import demo_checks
+from monitoring.checks import demo as demo_checks
 from monitoring.models import CheckStatus, Heartbeat, HeartbeatPing, HttpCheck, HttpCheckResult, SLIBucket
 from tests.factories import ServiceFactory
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from monitoring import demo_checks
+from monitoring.checks import demo as demo_checks
 from monitoring.models import HttpCheck
 from tests.factories import ServiceFactory
 

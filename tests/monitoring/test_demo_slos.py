@@ -1,4 +1,4 @@
-"""monitoring.demo_slos: SLOs with 30 days of SLI data; checkout availability burns its budget, added once."""
+"""monitoring.slos.demo: SLOs with 30 days of SLI data; checkout availability burns its budget, added once."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import time_machine
 
 from incidents.models import RawEvent
-from monitoring import demo_slos
 from monitoring.models import SLO, SLIBucket, SLOStatus
+from monitoring.slos import demo as demo_slos
 from opsgov.models import ServiceTier
 from tests.factories import ServiceFactory
 

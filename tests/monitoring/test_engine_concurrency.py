@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from django.db import connection, connections, transaction
 
-from monitoring import engine
 from monitoring.models import SLIHourRollup, SLOStatus
-from monitoring.sli import SLIReading, record_sli
+from monitoring.slos import engine
+from monitoring.slos.sli import SLIReading, record_sli
 
 from .support import make_slo
 

@@ -1,6 +1,6 @@
 """Golden tests of the SLO engine: budgets and alert times computed by hand (the arithmetic is in the comments).
 
-Conventions of monitoring.engine used below: every window ends at the start of
+Conventions of monitoring.slos.engine used below: every window ends at the start of
 the current minute ("end") and holds the buckets whose *start* lies in
 [end - length, end); budget_ratio = (100 - objective) / 100; burn rate =
 (bad / total) / budget_ratio; remaining = 1 - bad / (budget_ratio x total).
@@ -18,10 +18,10 @@ import pytest
 import time_machine
 
 from incidents.models import Incident, IncidentStatus
-from monitoring import engine
-from monitoring.engine import Figures
 from monitoring.models import SLOAlertState, SLOStatus, WindowKind
-from monitoring.sli import SLIReading, record_sli
+from monitoring.slos import engine
+from monitoring.slos.engine import Figures
+from monitoring.slos.sli import SLIReading, record_sli
 from tests.incidents.test_ingest_support import process_pending
 
 from .support import make_slo, series, use_policy

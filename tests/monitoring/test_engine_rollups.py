@@ -11,10 +11,10 @@ from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
-from monitoring import engine
-from monitoring.engine import Segment, decompose, window_label, window_sums
 from monitoring.models import SLO, SLIBucket, SLIDayRollup, SLIDirtyHour, SLIHourRollup, SLOEngineState, SLOStatus
-from monitoring.sli import SLIReading, record_sli
+from monitoring.slos import engine
+from monitoring.slos.engine import Segment, decompose, window_label, window_sums
+from monitoring.slos.sli import SLIReading, record_sli
 
 from .support import make_slo, series
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from monitoring import checks
+from monitoring.checks import services as checks
 from monitoring.models import CheckFlip, CheckStatus, FlipReason, Heartbeat, HeartbeatPing
 from tests.factories import ServiceFactory
 

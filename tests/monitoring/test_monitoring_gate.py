@@ -10,9 +10,9 @@ import pytest
 import time_machine
 from django.contrib.auth.models import User
 
+from monitoring.catalog.services import import_rule_files
 from monitoring.gates import MonitoringGate
 from monitoring.models import SLO
-from monitoring.rules import import_rule_files
 from opsgov.models import GateStatus, Lifecycle, Service
 from opsgov.registry import on_call
 

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.test import Client
 
-from monitoring import checks
+from monitoring.checks import services as checks
 from monitoring.models import CheckStatus, Heartbeat, HeartbeatPing
 
 from .check_support import alert_actions, make_heartbeat

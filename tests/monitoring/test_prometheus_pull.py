@@ -1,4 +1,4 @@
-"""The PromQL pull (monitoring.prometheus_pull) against a real Prometheus holding known samples.
+"""The PromQL pull (monitoring.slos.prometheus_pull) against a real Prometheus holding known samples.
 
 promtool backfills counters at chosen timestamps a few hours back (samples
 every 15 s, events between samples), Debian's Prometheus serves them on
@@ -21,8 +21,9 @@ import time_machine
 
 from monitoring import tasks
 from monitoring.models import SLO, SLIBucket, SLISource
-from monitoring.prometheus_pull import MAX_CATCH_UP, PrometheusClient, is_counter_selector, pull_prometheus_slis
-from monitoring.sli import SLIReading, record_sli
+from monitoring.promql import is_counter_selector
+from monitoring.slos.prometheus_pull import MAX_CATCH_UP, PrometheusClient, pull_prometheus_slis
+from monitoring.slos.sli import SLIReading, record_sli
 from tests.factories import ServiceFactory
 from tests.prometheus_server import PrometheusServer, Sample, backfill, free_port
 

@@ -15,7 +15,7 @@ import yaml
 from django.core.management import CommandError, call_command
 
 from monitoring.models import SLO, SLIKind, SLISource
-from monitoring.prometheus_rules import slo_page_url
+from monitoring.slos.prometheus_rules import slo_page_url
 from opsgov.models import Service
 from tests.factories import ServiceFactory
 from tests.prometheus_server import PROMTOOL, binary

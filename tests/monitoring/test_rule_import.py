@@ -1,4 +1,4 @@
-"""Import of Prometheus rule files (monitoring.rules and `manage.py import_alert_rules`)."""
+"""Import of Prometheus rule files (monitoring.catalog and `manage.py import_alert_rules`)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,17 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
-from monitoring.catalog import rule_coverage, rules_without_runbook
-from monitoring.models import AlertRule, RuleFile, RuleGroup
-from monitoring.rules import (
+from monitoring.catalog.rule_files import (
     RuleImportError,
-    alert_rule_link_runbook,
     format_duration,
-    import_rule_files,
     map_severity,
     opsgov_runbook_slug,
     parse_duration,
     parse_rule_file,
 )
+from monitoring.catalog.selectors import rule_coverage, rules_without_runbook
+from monitoring.catalog.services import alert_rule_link_runbook, import_rule_files
+from monitoring.models import AlertRule, RuleFile, RuleGroup
 from tests.conftest import missing_service
 from tests.factories import ServiceFactory
 
@@ -237,6 +236,25 @@ groups:
         "many.yml:17 (group 'a'): groups[1].interval: 'soon' is not a Prometheus duration (e.g. 30s, 5m, 1h30m, 1d)",
         "many.yml:18 (group 'a'): groups[1].extra: unknown field 'extra' "
         "(allowed: interval, labels, limit, name, query_offset, rules)",
+    ]
+
+
+def test_problems_on_one_line_are_listed_in_the_order_of_the_checks() -> None:
+    text = (
+        "groups: [{name: a, rules: [{alert: Down, expr: up}]}, "
+        "{name: a, extra: 1, rules: [{alert: Down, expr: up}, {alert: Down, record: x, for: soon}]}]\n"
+    )
+    assert errors_of("flow.yml", text) == [
+        "flow.yml:1 (group 'a'): groups[1].extra: unknown field 'extra' "
+        "(allowed: interval, labels, limit, name, query_offset, rules)",
+        "flow.yml:1 (group 'a'): groups[1].name: group name 'a' is repeated in the file (first on line 1)",
+        "flow.yml:1 (group 'a', rule 'Down'): groups[1].rules[1].alert: alert 'Down' is repeated in the group "
+        "(first on line 1); an alert name must be unique in its group: it identifies the rule across imports",
+        "flow.yml:1 (group 'a', rule 'Down'): groups[1].rules[1]: only one of 'alert' and 'record' may be set",
+        "flow.yml:1 (group 'a', rule 'Down'): groups[1].rules[1].expr: "
+        "'expr' is missing: every rule needs a PromQL expression",
+        "flow.yml:1 (group 'a', rule 'Down'): groups[1].rules[1].for: "
+        "'soon' is not a Prometheus duration (e.g. 30s, 5m, 1h30m, 1d)",
     ]
 
 

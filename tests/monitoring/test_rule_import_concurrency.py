@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from monitoring.catalog.services import ImportResult, import_rule_files
 from monitoring.models import AlertRule, RuleFile, RuleGroup
-from monitoring.rules import ImportResult, import_rule_files
 from tests.concurrency import in_threads
 
 from .catalog_helpers import fixture_text

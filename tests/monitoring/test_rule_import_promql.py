@@ -1,4 +1,4 @@
-"""PromQL on rule import (monitoring.rules.promql_problem): parsed by promql-parser, cross-checked with promtool."""
+"""PromQL on rule import (monitoring.promql.promql_problem): parsed by promql-parser, cross-checked with promtool."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from monitoring.catalog.rule_files import RuleImportError, parse_rule_file
+from monitoring.catalog.services import import_rule_files
 from monitoring.models import AlertRule, RuleFile
-from monitoring.rules import MAX_EXPR_OPERATORS, RuleImportError, import_rule_files, parse_rule_file, promql_problem
+from monitoring.promql import MAX_EXPR_OPERATORS, promql_problem
 from opsgov.roles import SRE_LEAD
 from tests.conftest import missing_service
 from tests.factories import ServiceFactory

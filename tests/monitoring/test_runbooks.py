@@ -13,27 +13,19 @@ import time_machine
 from auditlog.models import LogEntry
 from django.core.exceptions import ValidationError
 
-from monitoring.catalog import (
+from monitoring.catalog.rendering import RUNBOOK_TEMPLATE, TEMPLATE_SECTIONS, render_markdown
+from monitoring.catalog.selectors import (
     overdue_runbook_findings,
     overdue_runbooks,
-    policy_today,
     review_cutoff,
     rules_without_runbook_findings,
     runbook_list,
     service_findings,
     services_without_runbook_rule,
 )
+from monitoring.catalog.services import import_rule_files, runbook_create, runbook_mark_reviewed, runbook_update
 from monitoring.models import Runbook
-from monitoring.models.catalog import review_due_on
-from monitoring.rules import import_rule_files
-from monitoring.runbooks import (
-    RUNBOOK_TEMPLATE,
-    TEMPLATE_SECTIONS,
-    render_markdown,
-    runbook_create,
-    runbook_mark_reviewed,
-    runbook_update,
-)
+from monitoring.models.catalog import policy_today, review_due_on
 from opsgov.errors import DomainError
 from opsgov.models import Lifecycle
 from opsgov.policy import clear_policy_cache, span

@@ -1,4 +1,4 @@
-"""SLI intake (monitoring.sli): idempotent per (SLO, start), all or nothing, freshness kept."""
+"""SLI intake (monitoring.slos.sli): idempotent per (SLO, start), all or nothing, freshness kept."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from monitoring.models import SLO, SLIBucket
-from monitoring.sli import SLIReading, record_sli
+from monitoring.slos.sli import SLIReading, record_sli
 from tests.factories import ServiceFactory
 
 pytestmark = pytest.mark.django_db

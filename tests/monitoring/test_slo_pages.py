@@ -15,9 +15,9 @@ from django.test import Client
 from django.urls import reverse
 from pytest_django import DjangoAssertNumQueries
 
-from monitoring import engine
-from monitoring.dashboard_panels import slo_url
 from monitoring.models import SLO, SLISource
+from monitoring.slos import engine
+from monitoring.slos.selectors import slo_url
 from opsgov.context_processors import NAVIGATION
 from opsgov.roles import SUPPORT_TEAM
 from tests.factories import ServiceFactory

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from monitoring import engine
+from monitoring.slos import engine
 
 
 class Command(BaseCommand):

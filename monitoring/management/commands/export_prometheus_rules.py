@@ -11,14 +11,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from opsgov.policy import get_policy
 
-from ...prometheus_rules import RuleExportError, build_rules, exported_slos, render
+from ...slos.prometheus_rules import RuleExportError, build_rules, exported_slos, render
 
 
 class Command(BaseCommand):
     help = (
         "Write Prometheus recording rules (error ratio over 5m ... 3d) and multi-window, multi-burn-rate "
         "alerting rules (from the policy) for every enabled SLO with source 'prometheus'. "
-        "Check the file with `promtool check rules FILE`; see monitoring/prometheus_rules.py."
+        "Check the file with `promtool check rules FILE`; see monitoring/slos/prometheus_rules.py."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -4,7 +4,7 @@ All or nothing: every file is checked first and any problem (named with its
 file, line, group and rule) rejects the whole call. A file imported again
 updates its rules in place (matched on file name, group and alert name) and
 removes the ones no longer in it; --replace also removes the files not given.
-See monitoring.rules for what is read from labels and annotations.
+See monitoring.catalog.rule_files for what is read from labels and annotations.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from monitoring import rules
+from monitoring.catalog import rule_files, services
 
 
 class _DryRun(Exception):
@@ -43,14 +43,16 @@ class Command(BaseCommand):
             path = Path(name)
             try:
                 size = path.stat().st_size
-                if size > rules.MAX_FILE_BYTES:
-                    raise CommandError(f"{name}: larger than {rules.MAX_FILE_BYTES // 1024} KiB; nothing imported.")
+                if size > rule_files.MAX_FILE_BYTES:
+                    raise CommandError(
+                        f"{name}: larger than {rule_files.MAX_FILE_BYTES // 1024} KiB; nothing imported."
+                    )
                 contents.append((path.name, path.read_bytes()))
             except OSError as exc:
                 raise CommandError(f"{name}: cannot read the file ({exc.strerror}); nothing imported.") from None
         try:
             with transaction.atomic():
-                result = rules.import_rule_files(files=contents, replace=replace)
+                result = services.import_rule_files(files=contents, replace=replace)
                 for file_result in result.files:
                     self.stdout.write(file_result.summary())
                     for label, names in (
@@ -69,6 +71,6 @@ class Command(BaseCommand):
                 self.stdout.write(self.style.SUCCESS(f"Imported: {total}."))
         except _DryRun:
             return
-        except rules.RuleImportError as exc:
+        except rule_files.RuleImportError as exc:
             lines = "\n".join(f"  {error}" for error in exc.errors)
             raise CommandError(f"{exc.message}\n{lines}") from None
