@@ -1,8 +1,8 @@
 """monitoring's app configuration: only what opsgov cannot discover.
 
 opsgov.apps imports this app's gates, metrics, dashboard_panels,
-report_sections, prometheus_metrics and tasks modules (tasks imports
-check_tasks), which register themselves. What is left is wiring that needs the
+report_sections, prometheus_metrics and tasks modules (tasks imports the
+checks sub-package's), which register themselves. What is left is wiring that needs the
 models loaded: the audit trail and the runbook directory monitoring answers.
 """
 

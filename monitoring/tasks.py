@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from opsgov.celery_tasks import opsgov_task
 
-from . import check_tasks  # noqa: F401  (registers the synthetic check tasks)
+from .checks import tasks as check_tasks  # noqa: F401  (registers the synthetic check tasks)
 from .slos import engine, prometheus_pull
 
 

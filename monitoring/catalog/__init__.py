@@ -2,6 +2,6 @@
 
 services (the writes: runbooks, rule-file import, runbooks linked by hand), selectors (reads, and the gate's
 findings), rule_files (reading and checking a rule file, without the database), rendering (runbook Markdown),
-filters, forms, views and urls (pages), api (routed by monitoring.api.catalog_urls), admin, demo. The models are
+filters, forms, views and urls (pages), api (routed by monitoring.api.urls), admin, demo. The models are
 in monitoring.models.catalog.
 """

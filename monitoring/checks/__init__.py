@@ -2,6 +2,7 @@
 
 services (the writes, runs and pings), selectors (reads), kinds (what the API and the pages need of each kind),
 targets (which addresses a check may request), filters, forms, views and urls (pages), pings (the public ping
-endpoints, routed by monitoring.ping_urls), api (routed by monitoring.check_api), admin, demo. The Celery tasks
-are monitoring.check_tasks; the models are in monitoring.models.checks.
+endpoints, routed by monitoring.ping_urls), api (routed by monitoring.api.urls), admin, demo. The Celery tasks
+are checks.tasks (registered under their first names, monitoring.check_tasks.*); the models are in
+monitoring.models.checks.
 """

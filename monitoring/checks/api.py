@@ -1,4 +1,4 @@
-"""API of the synthetic checks: serializers and viewsets (routed by monitoring.check_api under /api/v1/).
+"""API of the synthetic checks: serializers and viewsets (routed by monitoring.api.urls under /api/v1/).
 
 Routes:
 * ``checks/http/`` and ``checks/http/<uuid>/``: HTTP checks (CRUD); POST

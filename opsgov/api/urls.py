@@ -19,10 +19,8 @@ urlpatterns = [
     path("", views.ApiRootView.as_view(), name="api-root"),
     path("", include(router.urls)),
     path("", include("incidents.api.urls")),
-    path("", include("monitoring.api.catalog_urls")),
-    path("", include("monitoring.check_api")),
+    path("", include("monitoring.api.urls")),
     path("", include("opsgov.gates.api")),
-    path("", include("monitoring.api.slo_urls")),
     path("policy/", views.PolicyView.as_view(), name="api-policy"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The docs pages work under the site's Content-Security-Policy (opsgov.api.docs, opsgov.csp).

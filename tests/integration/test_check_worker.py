@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from monitoring import check_tasks
 from monitoring.checks import services as checks
+from monitoring.checks import tasks as check_tasks
 from monitoring.models import CheckStatus, HttpCheck, HttpCheckResult
 from opsgov.celery import app as celery_app
 from tests.factories import ServiceFactory

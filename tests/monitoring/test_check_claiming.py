@@ -19,8 +19,8 @@ import time_machine
 from django.db import connection
 
 from incidents.models import RawEvent
-from monitoring import check_tasks
 from monitoring.checks import services as checks
+from monitoring.checks import tasks as check_tasks
 from monitoring.models import CheckFlip, CheckStatus, Heartbeat, HttpCheck
 from tests.concurrency import in_threads
 from tests.factories import ServiceFactory

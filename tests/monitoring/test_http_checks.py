@@ -12,8 +12,8 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 
-from monitoring import check_tasks
 from monitoring.checks import services as checks
+from monitoring.checks import tasks as check_tasks
 from monitoring.models import (
     CheckFlip,
     CheckStatus,

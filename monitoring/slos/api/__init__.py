@@ -1,1 +1,1 @@
-"""The SLO API: SLOs and the SLI push intake (routed by monitoring.api.slo_urls under /api/v1/)."""
+"""The SLO API: SLOs and the SLI push intake (routed by monitoring.api.urls under /api/v1/)."""

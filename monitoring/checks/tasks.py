@@ -18,7 +18,7 @@ from datetime import datetime
 from opsgov.celery_tasks import opsgov_task
 from opsgov.publishing import publish
 
-from .checks import services as checks
+from . import services as checks
 
 logger = logging.getLogger(__name__)
 
