@@ -36,7 +36,7 @@ Environment:
   INGEST_ENQUEUE            "batched" (default): each worker publishes the processing of
                             ingested events in batches from a background thread;
                             "immediate": one task per event, in the request
-                            (incidents.ingestion's docstring, "Enqueueing")
+                            (incidents.ingest.enqueue)
 
 No log line shows an integration token or a heartbeat uuid: ingestion URLs
 carry one in their path (/api/v1/ingest/<kind>/<token>/...), ping URLs the

@@ -567,7 +567,7 @@ def _default_burn_rate_alerts() -> dict[str, BurnRateAlert]:
 
 
 class HttpCheckPolicy(_Strict):
-    """Which addresses HTTP checks may request (monitoring.check_targets enforces it)."""
+    """Which addresses HTTP checks may request (monitoring.checks.targets enforces it)."""
 
     allow_private_targets: bool | None = Field(
         default=None,

@@ -460,7 +460,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
-    # SLO error budgets, burn rates and burn-rate alerts (monitoring.engine); a cycle still running skips it.
+    # SLO error budgets, burn rates and burn-rate alerts (monitoring.slos.engine); a cycle still running skips it.
     "evaluate-slos": {"task": "monitoring.tasks.evaluate_slos", "schedule": 60.0},
 }
 
@@ -475,11 +475,11 @@ PORT: int = _read(env.int, "PORT", default=8000)
 OPSGOV_BASE_URL: str = _read(env.str, "OPSGOV_BASE_URL", default=f"http://127.0.0.1:{PORT}")
 
 # Whether HTTP checks may request loopback, private and other non-public addresses while the policy's
-# monitoring.http_checks.allow_private_targets is unset (monitoring.check_targets): DEBUG as the process started
+# monitoring.http_checks.allow_private_targets is unset (monitoring.checks.targets): DEBUG as the process started
 # (pytest-django turns settings.DEBUG off during tests; this keeps the embedded default's value).
 HTTP_CHECKS_ALLOW_PRIVATE_BY_DEFAULT: bool = DEBUG
 
-# --- Prometheus: SLI data pulled with PromQL (monitoring.prometheus_pull) --------
+# --- Prometheus: SLI data pulled with PromQL (monitoring.slos.prometheus_pull) ---
 # Off while PROMETHEUS_URL is empty; then only SLOs with source "prometheus" are pulled.
 PROMETHEUS_URL: str = _read(env.str, "PROMETHEUS_URL", default="").strip().rstrip("/")
 if PROMETHEUS_URL and not PROMETHEUS_URL.startswith(("http://", "https://")):

@@ -131,7 +131,7 @@ def _policy_context(policy: Policy) -> dict[str, object]:
         "activities": activities,
         "backups": backups,
         "targets": targets,
-        # monitoring.check_targets decides with the same rule; core does not import the app.
+        # monitoring.checks.targets decides with the same rule; core does not import the app.
         "http_checks_private_allowed": (
             settings.HTTP_CHECKS_ALLOW_PRIVATE_BY_DEFAULT
             if policy.monitoring.http_checks.allow_private_targets is None

@@ -92,7 +92,7 @@ from ..models import (
 from .schemas import AlertmanagerAlert, AlertmanagerWebhook
 from .selectors import signal_statuses
 
-#: The label of an exported burn-rate rule that names its SLO (monitoring.prometheus_rules).
+#: The label of an exported burn-rate rule that names its SLO (monitoring.slos.prometheus_rules).
 SLO_LABEL = "slo_uuid"
 #: The label naming the rule's row of the policy's burn-rate table.
 ALERT_LABEL = "burn_rate_alert"

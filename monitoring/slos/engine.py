@@ -58,7 +58,7 @@ transaction (``firing`` when it starts, ``resolved`` when it clears), key
 ``slo:<uuid>:<alert key>``, severity ``Policy.burn_rate_severity``, details
 naming the SLO (``slo``, ``slo_name``, ``slo_url``), the alert (``alert``,
 ``kind``: page or ticket) and its burn rates. incidents keys every alert of one
-SLO to one incident per breach (incidents.slo_alerts: the most severe firing
+SLO to one incident per breach (incidents.ingest.slo_alerts: the most severe firing
 alert's severity, resolved when the last one clears) and turns ticket-kind
 alerts into a backlog follow-up instead of an incident. A
 firing alert also clears when its SLO is disabled, deleted or moved to another

@@ -244,14 +244,14 @@ def test_the_first_step_is_enqueued_when_the_incident_commits(
         incident = world.incident()
     published = broker.published()
     assert [(task.name, task.args) for task in published] == [
-        ("incidents.oncall_tasks.escalate_incident", [incident.pk, 0, T0.isoformat()])
+        ("incidents.notify_tasks.escalate_incident", [incident.pk, 0, T0.isoformat()])
     ]
     # What the worker would run; its notifications are enqueued for delivery in turn.
     with celery_broker("filesystem://", broker.transport_options), django_capture_on_commit_callbacks(execute=True):
         assert oncall_tasks.escalate_incident(*published[0].args) == 1
     delivery = Notification.objects.get(incident=incident)
     assert [(t.name, t.args) for t in broker.published()[1:]] == [
-        ("incidents.oncall_tasks.deliver_notification", [delivery.pk])
+        ("incidents.notify_tasks.deliver_notification", [delivery.pk])
     ]
 
 

@@ -303,5 +303,5 @@ def test_the_sweeper_enqueues_what_is_due_only(world: World, clock: time_machine
         clock.move_to(T0 + notifications.POLICY.publish_grace)
         assert oncall_tasks.retry_due_notifications() == 1
     assert [(t.name, t.args) for t in broker.published()] == [
-        ("incidents.oncall_tasks.deliver_notification", [notification.pk])
+        ("incidents.notify_tasks.deliver_notification", [notification.pk])
     ]
