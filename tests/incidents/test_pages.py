@@ -407,12 +407,15 @@ def definitions() -> Iterator[None]:
 
 @pytest.fixture
 def unregistered() -> Iterator[None]:
-    """No incident metric registered (the computation not installed yet)."""
-    saved = [metrics.get(key) for key in ("mtta", "mttr", "mtbf") if key in metrics]
-    for definition in saved:
-        metrics.unregister(definition.key)
+    """No incident metric registered (the computation not installed yet); the registry restored as found,
+    in its order (a metric registered again would otherwise be listed after the others of its app)."""
+    every = metrics.all()
+    for key in ("mtta", "mttr", "mtbf"):
+        metrics.unregister(key)
     yield
-    for definition in saved:
+    for definition in every:
+        metrics.unregister(definition.key)
+    for definition in every:
         metrics.register(definition)
 
 
