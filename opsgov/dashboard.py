@@ -48,7 +48,7 @@ from .formatting import format_metric_value, format_target
 from .humanize import ago
 from .models import GateEvaluation, GateStatus, MetricSnapshot, MetricTrendPoint
 from .policy import Span, get_policy
-from .registry import MetricDefinition, metrics
+from .registry import KeyedRegistry, MetricDefinition, metrics
 from .selectors import GateState, gate_states, latest_snapshots
 
 # --- Panels ------------------------------------------------------------------------------------
@@ -85,25 +85,11 @@ class DashboardPanel:
     attention: Callable[..., Sequence[Attention]] | None = None
 
 
-class PanelRegistry:
-    def __init__(self) -> None:
-        self._panels: dict[str, DashboardPanel] = {}
-
-    def register(self, panel: DashboardPanel) -> DashboardPanel:
-        existing = self._panels.get(panel.key)
-        if existing is not None and existing != panel:
-            raise ValueError(f"dashboard panel {panel.key!r} is registered twice")
-        self._panels[panel.key] = panel
-        return panel
-
-    def unregister(self, key: str) -> None:
-        self._panels.pop(key, None)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._panels
+class PanelRegistry(KeyedRegistry[DashboardPanel]):
+    label = "dashboard panel"
 
     def all(self) -> list[DashboardPanel]:
-        return sorted(self._panels.values(), key=lambda panel: (panel.order, panel.key))
+        return sorted(self._entries.values(), key=lambda panel: (panel.order, panel.key))
 
 
 panels = PanelRegistry()

@@ -6,7 +6,7 @@ delivered this way, and so is any new kind of message: its model subclasses
 ``opsgov.models.OutboxMessage``, and an :class:`Outbox` with its
 :class:`OutboxPolicy` moves its rows through the states below.
 
-    MESSAGES = Outbox(BackupAlert, OutboxPolicy(max_attempts=5, lease=timedelta(minutes=3), backoff=BACKOFF))
+    MESSAGES = Outbox(BackupAlert, OutboxPolicy())  # or OutboxPolicy(max_attempts=3, lease=..., ...)
     if MESSAGES.claim(alert_id, now=now):  # False: not due, or another sender holds it
         alert = BackupAlert.objects.get(pk=alert_id)
         MESSAGES.record(alert, error=send(alert), now=timezone.now())  # error "": sent
@@ -79,16 +79,18 @@ M = TypeVar("M", bound=OutboxMessage)
 
 @dataclass(frozen=True)
 class OutboxPolicy:
-    """The numbers of one outbox: how often, how long, how soon again."""
+    """The numbers of one outbox: how often, how long, how soon again. The defaults are what incident
+    notifications and gate emails use: five attempts 1, 2, 4, 8 minutes apart, a 3-minute lease (longer
+    than their delivery tasks' time limits), a new row left 30 s to its on-commit enqueue."""
 
     #: Attempts before a row is given up as failed.
-    max_attempts: int
+    max_attempts: int = 5
     #: How long a claimed ("sending") row is its sender's; longer than the delivery task's time limit.
-    lease: timedelta
+    lease: timedelta = timedelta(minutes=3)
     #: The wait after failed attempt 1, 2, ...; the last one repeats.
-    backoff: tuple[timedelta, ...]
+    backoff: tuple[timedelta, ...] = tuple(timedelta(minutes=minutes) for minutes in (1, 2, 4, 8))
     #: A new row waits this long for the task enqueued on commit before the sweeper may take it.
-    publish_grace: timedelta = timedelta(0)
+    publish_grace: timedelta = timedelta(seconds=30)
     #: The status a row waits in for its next attempt: "retrying", or "pending"/"failed" where the model's
     #: status choices have no "retrying".
     retry_status: str = OutboxStatus.RETRYING

@@ -31,7 +31,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from django.apps import apps
 
@@ -120,6 +120,45 @@ def app_position(defined: object) -> int:
     module = getattr(defined, "__module__", None)
     config = apps.get_containing_app_config(module) if isinstance(module, str) else None
     return configs.index(config) if config is not None else len(configs)
+
+
+class Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+K = TypeVar("K", bound=Keyed)
+
+
+class KeyedRegistry(Generic[K]):
+    """What apps contribute to core, by key: each entry registered once (the same entry again changes
+    nothing; another one under a taken key is an error). Subclasses say how entries are listed."""
+
+    #: What an entry is called in errors ("dashboard panel").
+    label = "entry"
+
+    def __init__(self) -> None:
+        self._entries: dict[str, K] = {}
+
+    def register(self, entry: K) -> K:
+        existing = self._entries.get(entry.key)
+        if existing is not None and existing != entry:
+            raise ValueError(f"{self.label} {entry.key!r} is registered twice")
+        self.check(entry)
+        self._entries[entry.key] = entry
+        return entry
+
+    def check(self, entry: K) -> None:
+        """Raise ValueError when `entry` cannot be registered (after the key check)."""
+
+    def unregister(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def get(self, key: str) -> K:
+        return self._entries[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
 
 
 class GateRegistry:

@@ -42,7 +42,7 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,17 +69,10 @@ from ..models import (
 
 logger = logging.getLogger(__name__)
 
-#: Five attempts, with an exponential backoff after failed attempt 1, 2, 3, 4; a claimed ("sending")
-#: notification is its sender's for 3 minutes (longer than the delivery task's time limit), then the
-#: sweeper may try again; a new one is enqueued on commit, and taken by the sweeper only if still
-#: pending 30 s later.
-POLICY = OutboxPolicy(
-    max_attempts=5,
-    lease=timedelta(minutes=3),
-    backoff=tuple(timedelta(minutes=m) for m in (1, 2, 4, 8)),
-    publish_grace=timedelta(seconds=30),
-    retry_status=NotificationStatus.RETRYING,
-)
+#: The outbox's default numbers (opsgov.outbox.OutboxPolicy): five attempts 1, 2, 4, 8 minutes apart, a
+#: claimed ("sending") notification its sender's for 3 minutes (longer than the delivery task's time limit),
+#: a new one taken by the sweeper only if still pending 30 s after its on-commit enqueue.
+POLICY = OutboxPolicy(retry_status=NotificationStatus.RETRYING)
 NOTIFICATIONS: Outbox[Notification] = Outbox(Notification, POLICY)
 #: The delivery task (incidents.oncall.tasks.deliver_notification), published by name.
 DELIVERY_TASK = "incidents.notify_tasks.deliver_notification"

@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -70,15 +70,9 @@ SEVERITY: dict[str, int] = {
 WAIVABLE = frozenset({GateStatus.FAIL, GateStatus.AT_RISK})
 REASON_LIMIT = 500
 
-#: Five attempts, 1, 2, 4, 8 minutes apart; a lease longer than the delivery task's time limit; the
-#: sweeper takes a new row only if still pending 30 s after its on-commit enqueue.
-POLICY = OutboxPolicy(
-    max_attempts=5,
-    lease=timedelta(minutes=3),
-    backoff=tuple(timedelta(minutes=m) for m in (1, 2, 4, 8)),
-    publish_grace=timedelta(seconds=30),
-    retry_status=GateNotificationStatus.PENDING,
-)
+#: The outbox's default numbers (opsgov.outbox.OutboxPolicy): five attempts 1, 2, 4, 8 minutes apart, a
+#: 3-minute lease, a new row left 30 s to its on-commit enqueue; a failed attempt waits as "pending".
+POLICY = OutboxPolicy(retry_status=GateNotificationStatus.PENDING)
 NOTIFICATIONS: Outbox[GateNotification] = Outbox(GateNotification, POLICY)
 #: The task that delivers the notifications of one status change (opsgov.gates.tasks), published by name.
 DELIVERY_TASK = "opsgov.gate_tasks.deliver_gate_notifications"

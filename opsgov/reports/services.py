@@ -82,7 +82,7 @@ from ..models import (
 )
 from ..outbox import Outbox, OutboxPolicy
 from ..policy import get_policy
-from ..registry import WINDOWS, gates
+from ..registry import WINDOWS, KeyedRegistry, gates
 from ..roles import COMPLIANCE_OFFICER, SRE_LEAD
 from ..sla import first_instant_showing
 
@@ -100,6 +100,7 @@ POLICY = OutboxPolicy(
     max_attempts=5,
     lease=timedelta(minutes=10),
     backoff=tuple(timedelta(minutes=11 * 2**retry) for retry in range(3)),
+    publish_grace=timedelta(0),
     retry_status=DeliveryStatus.FAILED,
 )
 DELIVERIES: Outbox[ReportDelivery] = Outbox(ReportDelivery, POLICY, lease_field="lease_until", retry_at_field=None)
@@ -220,29 +221,17 @@ class SectionProvider:
     order: int = 100
 
 
-class SectionRegistry:
-    def __init__(self) -> None:
-        self._providers: dict[str, SectionProvider] = {}
+class SectionRegistry(KeyedRegistry[SectionProvider]):
+    label = "report section"
 
-    def register(self, provider: SectionProvider) -> SectionProvider:
-        existing = self._providers.get(provider.key)
-        if existing is not None and existing != provider:
-            raise ValueError(f"report section {provider.key!r} is registered twice")
-        unknown = set(provider.kinds) - set(ReportKind.values)
+    def check(self, entry: SectionProvider) -> None:
+        unknown = set(entry.kinds) - set(ReportKind.values)
         if unknown:
-            raise ValueError(f"report section {provider.key!r}: unknown report kinds {sorted(unknown)}")
-        self._providers[provider.key] = provider
-        return provider
-
-    def unregister(self, key: str) -> None:
-        self._providers.pop(key, None)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._providers
+            raise ValueError(f"report section {entry.key!r}: unknown report kinds {sorted(unknown)}")
 
     def for_kind(self, kind: str) -> list[SectionProvider]:
         return sorted(
-            (provider for provider in self._providers.values() if kind in provider.kinds),
+            (provider for provider in self._entries.values() if kind in provider.kinds),
             key=lambda provider: (provider.order, provider.key),
         )
 

@@ -117,23 +117,8 @@ class ScheduleLayerSerializer(StrictModelSerializer):
 
     class Meta:
         model = ScheduleLayer
-        fields = [
-            "id",
-            "name",
-            "priority",
-            "rotation_kind",
-            "rotation_hours",
-            "rotation_start",
-            "handoff_time",
-            "handoff_weekday",
-            "ends_at",
-            "restrict_weekdays",
-            "restrict_start",
-            "restrict_end",
-            "members",
-            "created_at",
-            "updated_at",
-        ]
+        # The writable fields are the service's (services.LAYER_FIELDS), so the two cannot drift apart.
+        fields = ["id", *services.LAYER_FIELDS, "members", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {
             "priority": {"max_value": 32767},
@@ -156,7 +141,7 @@ class ScheduleOverrideSerializer(StrictModelSerializer):
 
     class Meta:
         model = ScheduleOverride
-        fields = ["id", "user", "starts_at", "ends_at", "reason", "created_at", "updated_at"]
+        fields = ["id", *services.OVERRIDE_FIELDS, "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
 
 
@@ -170,7 +155,7 @@ class ScheduleSerializer(StrictModelSerializer):
 
     class Meta:
         model = Schedule
-        fields = ["slug", "name", "description", "time_zone", "team", "layers", "created_at", "updated_at"]
+        fields = [*services.SCHEDULE_FIELDS, "layers", "created_at", "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
 
 
