@@ -15,6 +15,7 @@ from opsgov.evidence import EvidenceAdminMixin
 from .ingest.selectors import unknown_routing_values
 from .models import (
     ActionItem,
+    DeadLetterNotice,
     EscalationLevel,
     EscalationPolicy,
     Incident,
@@ -182,6 +183,25 @@ class NotificationAdmin(admin.ModelAdmin):
     ]
     list_filter = ["kind", "status"]
     raw_id_fields = ["incident", "recipient", "channel"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(DeadLetterNotice)
+class DeadLetterNoticeAdmin(admin.ModelAdmin):
+    """The owners' e-mails about dead letters (incidents.ingest.dead_letters): read-only, as the outbox left them."""
+
+    list_display = ["created_at", "integration", "events", "status", "attempts", "sent_at"]
+    fields = [
+        *("integration", "events", "recipients", "subject", "body"),
+        *("status", "attempts", "next_attempt_at", "sent_at", "last_error"),
+    ]
+    list_filter = ["status"]
+    raw_id_fields = ["integration"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

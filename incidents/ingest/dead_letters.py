@@ -11,8 +11,9 @@ the sweeper touches it. So every accepted event either takes effect
 - evidence: each integration with dead letters is a failing row of the
   incident-management gate (`gate_evidence`), until none is left;
 - notified: the integration's service owner team and the SRE Leads get an e-mail
-  (`notify_pending`, run by the beat task notify-dead-letters; a failed send is
-  tried again at the next run);
+  (`notify_pending`, run by the beat task notify-dead-letters), a DeadLetterNotice
+  delivered through the outbox (opsgov.outbox: a failed send is tried again with
+  backoff, then left failed);
 - replayable (`replay`, the incidents.replay_rawevent permission, SRE Lead): it
   clears dead_lettered_at and the attempt count, records who replayed it and
   when (on the row and in the audit log) and enqueues its processing once the
@@ -42,11 +43,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from opsgov.errors import DomainError
-from opsgov.models import GateStatus
+from opsgov.models import GateStatus, OutboxStatus
+from opsgov.outbox import Outbox, OutboxPolicy
 from opsgov.registry import Evidence
 from opsgov.roles import SRE_LEAD
 
-from ..models import Integration, RawEvent
+from ..models import DeadLetterNotice, Integration, RawEvent
 from .enqueue import enqueue_process_raw_event
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ REPLAY_PERMISSION = "incidents.replay_rawevent"
 EMAIL_ROWS = 20
 #: Integrations whose dead letters one notify_pending run handles.
 NOTIFY_BATCH = 50
+#: The owners' messages (opsgov.outbox, default numbers), sent by the beat task that writes them.
+NOTICES: Outbox[DeadLetterNotice] = Outbox(DeadLetterNotice, OutboxPolicy())
 
 
 def dead_letters() -> QuerySet[RawEvent]:
@@ -184,7 +188,8 @@ def _recipients(integration: Integration) -> list[str]:
     return unique
 
 
-def _email(integration: Integration, events: Sequence[RawEvent], recipients: list[str]) -> EmailMessage:
+def _notice(integration: Integration, events: Sequence[RawEvent], recipients: list[str]) -> DeadLetterNotice:
+    """The message about `events` (unsaved): what it says is fixed when the dead letters are claimed."""
     base = settings.OPSGOV_BASE_URL.rstrip("/")
     lines = [
         f"{len(events)} accepted alert event(s) of the integration {integration.name} "
@@ -203,18 +208,28 @@ def _email(integration: Integration, events: Sequence[RawEvent], recipients: lis
         "",
         "You get this e-mail as the service's owner team or as an SRE Lead.",
     ]
-    return EmailMessage(
+    return DeadLetterNotice(
+        integration=integration,
+        events=len(events),
+        recipients=recipients,
         subject=f"[opsgov] {len(events)} alert event(s) of {integration.name} dead-lettered",
         body="\n".join(lines),
+    )
+
+
+def _email(notice: DeadLetterNotice) -> EmailMessage:
+    return EmailMessage(
+        subject=notice.subject,
+        body=notice.body,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=recipients,
-        headers={"Auto-Submitted": "auto-generated", "X-Opsgov-Integration": str(integration.uuid)},
+        to=list(notice.recipients),
+        headers={"Auto-Submitted": "auto-generated", "X-Opsgov-Integration": str(notice.integration.uuid)},
     )
 
 
 def _claim(integration_id: int, now: datetime) -> list[RawEvent]:
     """This integration's dead letters nobody was told about yet, marked told (claimed once, skip-locked)."""
-    with transaction.atomic():
+    with transaction.atomic():  # inside the caller's, which also writes the notice
         events = list(
             RawEvent.objects.select_for_update(skip_locked=True)
             .filter(integration_id=integration_id, dead_lettered_at__isnull=False, dead_letter_notified_at__isnull=True)
@@ -226,10 +241,11 @@ def _claim(integration_id: int, now: datetime) -> list[RawEvent]:
 
 
 def notify_pending(*, now: datetime | None = None) -> int:
-    """E-mail the owners about dead letters not notified yet, one message per integration; returns messages sent.
+    """Tell the owners about dead letters not told yet, one message per integration; returns messages sent.
 
-    Claimed before sending, so two runs never send the same dead letters; a
-    failed send releases the claim for the next run.
+    Each integration's new dead letters are claimed as told (skip-locked, so two runs never take the same
+    ones) and its message written in the same transaction; messages then go out through the outbox
+    (``NOTICES``): a failed send is tried again 1, 2, 4, 8 minutes later, then left failed for a person.
     """
     now = now or timezone.now()
     integration_ids = list(
@@ -238,11 +254,20 @@ def notify_pending(*, now: datetime | None = None) -> int:
         .distinct()
         .order_by("integration_id")[:NOTIFY_BATCH]
     )
-    sent = 0
     for integration in Integration.objects.select_related("service__owner_team").filter(pk__in=integration_ids):
+        _write_notice(integration, now)
+    NOTICES.fail_lost(now=now)
+    sent = 0
+    for notice_id in NOTICES.due(now=now).order_by("pk").values_list("pk", flat=True)[:NOTIFY_BATCH]:
+        sent += _deliver(notice_id, now=now)
+    return sent
+
+
+def _write_notice(integration: Integration, now: datetime) -> None:
+    with transaction.atomic():
         events = _claim(integration.pk, now)
         if not events:
-            continue
+            return
         recipients = _recipients(integration)
         if not recipients:
             logger.error(
@@ -250,14 +275,23 @@ def notify_pending(*, now: datetime | None = None) -> int:
                 len(events),
                 integration.uuid,
             )
-            continue
-        try:
-            _email(integration, events, recipients).send()
-        except Exception:  # any failure of the mail server: released for the next run, never raised
-            logger.exception("Could not notify about dead letters of integration %s; retrying later", integration.uuid)
-            RawEvent.objects.filter(pk__in=[event.pk for event in events], dead_letter_notified_at=now).update(
-                dead_letter_notified_at=None
-            )
-            continue
-        sent += 1
-    return sent
+            return
+        notice = _notice(integration, events, recipients)
+        notice.next_attempt_at = now
+        notice.save()
+
+
+def _deliver(notice_id: int, *, now: datetime) -> int:
+    """One attempt at one message; 1 when it was sent."""
+    if not NOTICES.claim(notice_id, now=now):
+        return 0
+    notice = DeadLetterNotice.objects.select_related("integration").get(pk=notice_id)
+    try:
+        _email(notice).send()
+    except Exception as exc:  # any failure of the mail server: recorded, retried by the outbox, never raised
+        logger.exception(
+            "Could not notify about dead letters of integration %s; retrying later", notice.integration.uuid
+        )
+        NOTICES.record(notice, error=f"{type(exc).__name__}: {exc}"[:1000], now=timezone.now())
+        return 0
+    return int(NOTICES.record(notice, now=timezone.now()).status == OutboxStatus.SENT)

@@ -14,7 +14,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from opsgov.models import Service, TimeStampedModel
+from opsgov.models import OutboxMessage, Service, TimeStampedModel
 from opsgov.policy import get_policy
 
 
@@ -427,6 +427,25 @@ class RawEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.dedup_key} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class DeadLetterNotice(OutboxMessage):
+    """The e-mail telling an integration's owners about its new dead letters (incidents.ingest.dead_letters),
+    written when they are claimed as told, then delivered through the outbox (opsgov.outbox): claimed once,
+    retried with backoff, failed after the last attempt for a person to look at."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.PROTECT, related_name="dead_letter_notices")
+    events = models.PositiveIntegerField(help_text="Dead letters the message tells about.")
+    recipients = models.JSONField(default=list, help_text="E-mail addresses, as resolved when it was written.")
+    subject = models.CharField(max_length=255)
+    body = models.TextField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="deadletternotice_due_idx")]
+
+    def __str__(self) -> str:
+        return self.subject
 
 
 class UnknownRoutingValue(models.Model):

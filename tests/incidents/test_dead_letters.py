@@ -24,10 +24,11 @@ from incidents import tasks
 from incidents.gates import IncidentManagementGate
 from incidents.ingest import dead_letters
 from incidents.ingest import services as ingestion
-from incidents.models import Incident, Integration, RawEvent
+from incidents.models import DeadLetterNotice, Incident, Integration, RawEvent
 from opsgov.models import GateStatus
 from opsgov.roles import SRE_LEAD, TECH_LEAD
 
+from ..conftest import free_port
 from .test_ingest_support import NOW, alertmanager_url, make_integration, post, process_pending
 
 pytestmark = pytest.mark.django_db
@@ -148,6 +149,32 @@ def test_the_owners_are_told_once_by_email(make_user: Callable[..., User]) -> No
     assert "SEV-9" in message.body
     assert dead_letters.notify_pending() == 0  # told once
     assert len(mail.outbox) == 1
+
+
+def test_a_notice_the_mail_server_refused_is_retried_by_the_outbox_then_sent(
+    clock: time_machine.Traveller, make_user: Callable[..., User], settings: Any
+) -> None:
+    make_user("lead", SRE_LEAD, email="lead@example.com")
+    _, token = broken_integration()
+    fail_every_attempt(accept(token))
+    # A real SMTP connection to a loopback port nothing listens on: refused.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
+    assert dead_letters.notify_pending() == 0
+    notice = DeadLetterNotice.objects.get()
+    assert (notice.status, notice.attempts, notice.events) == ("retrying", 1, 1)
+    assert notice.next_attempt_at == NOW + timedelta(minutes=1) and "ConnectionRefusedError" in notice.last_error
+    assert notice.recipients[-1] == "lead@example.com"  # after the owner team's address
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert dead_letters.notify_pending() == 0  # not due yet: nothing sent, nothing new written
+    clock.shift(timedelta(minutes=1))
+    assert dead_letters.notify_pending() == 1
+    notice.refresh_from_db()
+    assert (notice.status, notice.attempts, notice.sent_at) == ("sent", 2, NOW + timedelta(minutes=1))
+    (message,) = mail.outbox
+    assert message.subject == notice.subject and message.to == notice.recipients
+    assert dead_letters.notify_pending() == 0 and DeadLetterNotice.objects.count() == 1
 
 
 def test_the_incident_management_gate_fails_while_a_dead_letter_is_unresolved(sre: APIClient) -> None:
