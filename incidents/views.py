@@ -17,7 +17,6 @@ from uuid import UUID
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -127,8 +126,8 @@ def incident_detail_view(request: HttpRequest, number: int) -> HttpResponse:
     a page (?timeline_page=, ?signals_page=), so the page stays small however many alerts the incident got."""
     incident = get_object_or_404(incident_detail(), pk=number)
     level = get_policy().incidents.severities.get(incident.severity)
-    timeline = Paginator(timeline_entries(incident), TIMELINE_PAGE_SIZE).get_page(request.GET.get("timeline_page"))
-    signals = Paginator(alert_signals(incident), TIMELINE_PAGE_SIZE).get_page(request.GET.get("signals_page"))
+    timeline = paginate(request, timeline_entries(incident), parameter="timeline_page", per_page=TIMELINE_PAGE_SIZE)
+    signals = paginate(request, alert_signals(incident), parameter="signals_page", per_page=TIMELINE_PAGE_SIZE)
     context = {
         "incident": incident,
         "timeline": timeline,

@@ -31,8 +31,11 @@ def filter_data(request: HttpRequest) -> QueryDict:
     return data
 
 
-def paginate(request: HttpRequest, queryset: QuerySet[Any]) -> Page:
-    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+def paginate(
+    request: HttpRequest, queryset: QuerySet[Any], *, parameter: str = "page", per_page: int = PAGE_SIZE
+) -> Page:
+    """The page the query string names in `parameter` (a page of two lists on one page has its own)."""
+    return Paginator(queryset, per_page).get_page(request.GET.get(parameter))
 
 
 class OneOfSelect(forms.Select):

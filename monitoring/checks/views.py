@@ -16,7 +16,6 @@ from uuid import UUID
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,7 +23,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
 from opsgov.errors import DomainError
-from opsgov.listing import OneOfSelect, filter_data
+from opsgov.listing import OneOfSelect, filter_data, paginate
 
 from ..models import CheckStatus
 from . import selectors, services
@@ -32,8 +31,6 @@ from .filters import HeartbeatFilterSet, HttpCheckFilterSet
 from .forms import HeartbeatForm, HttpCheckForm
 from .kinds import HEARTBEAT, HTTP_CHECK, CheckKind
 
-#: Rows per table on the checks page.
-PAGE_SIZE = 50
 #: How often the checks page refreshes its tables (htmx polling).
 REFRESH_SECONDS = 30
 
@@ -41,10 +38,6 @@ REFRESH_SECONDS = 30
 def _require(request: HttpRequest, permission: str, what: str) -> None:
     if not request.user.has_perm(permission):
         raise PermissionDenied(f"Your roles do not allow {what}.")
-
-
-def _page(request: HttpRequest, queryset: Any, parameter: str) -> Page:
-    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get(parameter))
 
 
 def _filter_widgets(filterset: HttpCheckFilterSet) -> None:
@@ -79,8 +72,8 @@ def check_list_view(request: HttpRequest) -> HttpResponse:
         filters.pop(parameter, None)
     context = {
         "filter": http_filter,
-        "http_page": _page(request, http_filter.qs, "http_page"),
-        "heartbeat_page": _page(request, heartbeat_filter.qs, "heartbeat_page"),
+        "http_page": paginate(request, http_filter.qs, parameter="http_page"),
+        "heartbeat_page": paginate(request, heartbeat_filter.qs, parameter="heartbeat_page"),
         "filter_query": filters,
         "is_filtered": bool(filters),
         "summary": _summary(selectors.status_counts()),

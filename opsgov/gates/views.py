@@ -16,7 +16,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,7 +23,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from .. import selectors as core_selectors
-from ..listing import OneOfSelect, filter_data
+from ..listing import OneOfSelect, filter_data, paginate
 from ..models import GateStatus, GateWaiver, Service, WaiverState
 from ..registry import WINDOWS, Gate, gates
 from . import selectors, services, waivers
@@ -73,7 +72,7 @@ def _gate_context(request: HttpRequest, gate: Gate, *, request_form: WaiverReque
     _filter_bar(filterset)
     rows = filterset.filter_rows(all_rows)
     user = request.user
-    timeline = Paginator(selectors.status_changes(gate.key), TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
+    timeline = paginate(request, selectors.status_changes(gate.key), per_page=TIMELINE_PAGE_SIZE)
     context: dict[str, Any] = {
         "gate": gate,
         "evaluation": evaluation,
