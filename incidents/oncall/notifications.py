@@ -166,7 +166,7 @@ def _channel_destination(channel: NotificationChannel) -> str:
 
 def enqueue_on_commit(notification_ids: Iterable[int]) -> None:
     """Enqueue delivery of the notifications once the current transaction commits (never raises)."""
-    NOTIFICATIONS.enqueue_on_commit(DELIVERY_TASK, notification_ids, what="delivery of notification %s")
+    NOTIFICATIONS.enqueue_on_commit(DELIVERY_TASK, notification_ids)
 
 
 def enqueue_deliveries(notification_ids: Iterable[int]) -> int:
@@ -174,7 +174,7 @@ def enqueue_deliveries(notification_ids: Iterable[int]) -> int:
 
     Returns how many were published.
     """
-    return NOTIFICATIONS.enqueue(DELIVERY_TASK, notification_ids, what="delivery of notification %s")
+    return NOTIFICATIONS.enqueue(DELIVERY_TASK, notification_ids)
 
 
 # --- Content ---------------------------------------------------------------------------------
