@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import time_machine
 
 from .conftest import missing_service
 
@@ -32,6 +34,15 @@ def use_cache(settings: Any, backend: str) -> None:
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": prefix}
     }
+
+
+def early_in_a_rate_window() -> time_machine.travel:
+    """A ticking clock started 5 s into a minute (and an hour) window, for tests that count up to a rate.
+
+    opsgov.ratelimit counts in fixed windows: a test whose requests straddle the
+    end of a window would see its count start again and the last request allowed.
+    """
+    return time_machine.travel(datetime(2026, 12, 1, 9, 0, 5, tzinfo=UTC), tick=True)
 
 
 CACHE_BACKENDS = pytest.mark.parametrize("cache_backend", ["locmem", "redis"])

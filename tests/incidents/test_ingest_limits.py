@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from incidents.models import RawEvent
 from opsgov.policy import clear_policy_cache
 
-from ..cache_support import CACHE_BACKENDS, use_cache
+from ..cache_support import CACHE_BACKENDS, early_in_a_rate_window, use_cache
 from .test_ingest_support import alertmanager_url, make_integration, pagerduty_url, payload, post
 
 pytestmark = pytest.mark.django_db
@@ -19,10 +20,11 @@ EVENTS_V2 = "/api/v1/ingest/v2/enqueue"
 
 
 @pytest.fixture
-def limits(settings: Any, cache_backend: str) -> Any:
+def limits(settings: Any, cache_backend: str) -> Iterator[Any]:
     use_cache(settings, cache_backend)
     settings.INGEST_BAD_TOKEN_RATE = "3/minute"
-    return settings
+    with early_in_a_rate_window():
+        yield settings
 
 
 @CACHE_BACKENDS

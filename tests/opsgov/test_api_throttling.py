@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,14 +13,14 @@ from rest_framework.test import APIClient
 
 from opsgov import ratelimit
 
-from ..cache_support import CACHE_BACKENDS, use_cache
+from ..cache_support import CACHE_BACKENDS, early_in_a_rate_window, use_cache
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/teams/"
 
 
 @pytest.fixture
-def rates(settings: Any, cache_backend: str) -> Callable[[str | None, str | None], None]:
+def rates(settings: Any, cache_backend: str) -> Iterator[Callable[[str | None, str | None], None]]:
     use_cache(settings, cache_backend)
 
     def set_rates(credential: str | None, user: str | None) -> None:
@@ -29,7 +29,8 @@ def rates(settings: Any, cache_backend: str) -> Callable[[str | None, str | None
             "DEFAULT_THROTTLE_RATES": {"api_credential": credential, "api_user": user},
         }
 
-    return set_rates
+    with early_in_a_rate_window():
+        yield set_rates
 
 
 def token_client(user: User) -> APIClient:
