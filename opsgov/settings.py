@@ -233,6 +233,10 @@ STORAGES = {
     },
 }
 
+# --- Uploaded files (compliance evidence) ---------------------------------------
+# Never served directly: downloads go through authenticated views as attachments.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or VAR_DIR / "media")
+
 # --- Email ---------------------------------------------------------------------
 # EMAIL_URL examples: smtp://user:pass@mail.example.com:587/?tls=True, smtp://127.0.0.1:1025
 _email: dict[str, Any] = (
