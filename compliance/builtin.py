@@ -155,6 +155,6 @@ def install_builtin(*, bind_gates: bool = False) -> ImportResult:
                     "is_key": True,
                 },
             )
-            control.requirements.add(*(requirements[ref] for ref, _text in reqs))
+            control.requirements.add(*(requirements[ref] for ref, _text in reqs), requirements[f"{step}.A"])
             EvidenceBinding.objects.get_or_create(control=control, provider="gate", scope=gate)
     return result

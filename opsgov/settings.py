@@ -466,6 +466,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
     # SLO error budgets, burn rates and burn-rate alerts (monitoring.slos.engine); a cycle still running skips it.
     "evaluate-slos": {"task": "monitoring.tasks.evaluate_slos", "schedule": 60.0},
+    # Overdue compliance findings are escalated once each (compliance.tasks).
+    "escalate-overdue-findings": {"task": "compliance.tasks.escalate_overdue_findings", "schedule": 900.0},
 }
 
 # --- opsgov --------------------------------------------------------------------
