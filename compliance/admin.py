@@ -203,7 +203,7 @@ class BindingForm(forms.ModelForm):
 class EvidenceBindingInline(admin.TabularInline):
     model = EvidenceBinding
     form = BindingForm
-    extra = 0
+    extra = 1
     verbose_name = "live evidence binding"
 
 
@@ -376,7 +376,6 @@ class TestResultInline(admin.TabularInline):
     readonly_fields = ["tested_by", "tested_at"]
     extra = 1
     can_delete = False
-    autocomplete_fields = ["control"]
 
 
 class FindingInline(admin.TabularInline):
@@ -386,7 +385,6 @@ class FindingInline(admin.TabularInline):
     extra = 1
     can_delete = False
     show_change_link = True
-    autocomplete_fields = ["control"]
 
 
 @admin.register(Audit)
