@@ -57,7 +57,9 @@ class LiveEvidenceSerializer(serializers.Serializer):
 
 
 class ControlSerializer(serializers.ModelSerializer):
-    requirements = serializers.SlugRelatedField(many=True, read_only=True, slug_field="ref_id")
+    requirements: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="ref_id"
+    )
     evidence_current = serializers.SerializerMethodField()
     live_evidence = serializers.SerializerMethodField()
 

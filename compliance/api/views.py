@@ -143,7 +143,7 @@ class FindingViewSet(ReadViewSet):
     serializer_class = FindingSerializer
     filterset_class = FindingFilterSet
 
-    def get_permissions(self) -> list[Any]:
+    def get_permissions(self) -> Any:
         return [ChangePermission()] if self.action == "advance" else super().get_permissions()
 
     @extend_schema(
@@ -166,7 +166,7 @@ class ExceptionViewSet(ReadViewSet):
     queryset = ComplianceException.objects.order_by("expires_at", "pk")
     serializer_class = ExceptionSerializer
 
-    def get_permissions(self) -> list[Any]:
+    def get_permissions(self) -> Any:
         return [ChangePermission()] if self.action == "approve" else super().get_permissions()
 
     def get_queryset(self) -> QuerySet[ComplianceException]:
