@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from .models import Audit, Control, EvidenceFile
-from .selectors import active_controls, control_evidence
+from .selectors import active_controls, control_evidence, current_files_queryset
 
 CHUNK = 256 * 1024
 
@@ -62,9 +63,14 @@ class PackageFile:
 
 
 def stream_zip(files: Iterable[PackageFile], manifest: dict[str, Any]) -> Iterator[bytes]:
-    """Yield the bytes of a ZIP of `files` then manifest.json (with each file's SHA-256 as written)."""
+    """Yield the bytes of a ZIP of `files` then manifest.json (with each file's SHA-256 as written).
+
+    The manifest's file rows are spooled to a temporary file as they are written, so neither the
+    files nor their rows are held in memory.
+    """
     sink = _Sink()
-    rows: list[dict[str, Any]] = []
+    spool = tempfile.TemporaryFile()  # noqa: SIM115  (closed below, after the manifest is copied)
+    count = 0
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         for item in files:
             digest = hashlib.sha256()
@@ -78,11 +84,21 @@ def stream_zip(files: Iterable[PackageFile], manifest: dict[str, Any]) -> Iterat
                     target.write(chunk)
                     if data := sink.drain():
                         yield data
-            rows.append({**item.entry, "path": item.arcname, "sha256": digest.hexdigest(), "size": size})
+            row = {**item.entry, "path": item.arcname, "sha256": digest.hexdigest(), "size": size}
+            spool.write((",\n" if count else "\n").encode() + json.dumps(row, sort_keys=True).encode())
+            count += 1
             if data := sink.drain():
                 yield data
-        manifest = {**manifest, "files": rows}
-        archive.writestr("manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
+        head = json.dumps({key: value for key, value in manifest.items() if key != "files"}, indent=1, sort_keys=True)
+        spool.seek(0)
+        with archive.open("manifest.json", mode="w", force_zip64=True) as target:
+            target.write(head[:-2].encode() + b',\n "files": [')
+            while chunk := spool.read(CHUNK):
+                target.write(chunk)
+                if data := sink.drain():
+                    yield data
+            target.write(b"\n]\n}\n")
+        spool.close()
     if data := sink.drain():
         yield data
 
@@ -113,15 +129,17 @@ def _file_entry(evidence: EvidenceFile) -> dict[str, Any]:
 def audit_package(audit: Audit, *, now: datetime | None = None) -> Iterator[bytes]:
     """The evidence package of `audit`: its controls' current evidence files and live evidence."""
     now = now or timezone.now()
-    evidence = control_evidence(_audit_controls(audit), now=now)
+    evidence = control_evidence(_audit_controls(audit), now=now, with_files=False)
+    files = current_files_queryset([item.control.pk for item in evidence], now=now)
+    with_files = set(files.order_by().values_list("control_id", flat=True).distinct())
     controls = []
-    files: list[PackageFile] = []
     for item in evidence:
+        current = item.is_current if item.readings else item.control.pk in with_files
         controls.append(
             {
                 "control": item.control.ref_id,
                 "title": item.control.title,
-                "current": item.is_current,
+                "current": current,
                 "live_evidence": [
                     {
                         "provider": binding.provider,
@@ -135,14 +153,6 @@ def audit_package(audit: Audit, *, now: datetime | None = None) -> Iterator[byte
                 ],
             }
         )
-        for row in item.files:
-            files.append(
-                PackageFile(
-                    arcname=f"evidence/{item.control.ref_id}/{row.pk}-r{row.revision}-{row.original_name}",
-                    open=_opener(row),
-                    entry=_file_entry(row),
-                )
-            )
     manifest = {
         "audit": audit.title,
         "framework": str(audit.framework),
@@ -150,7 +160,15 @@ def audit_package(audit: Audit, *, now: datetime | None = None) -> Iterator[byte
         "generated_at": now.isoformat(),
         "controls": controls,
     }
-    return stream_zip(files, manifest)
+    package_files = (
+        PackageFile(
+            arcname=f"evidence/{row.control.ref_id}/{row.pk}-r{row.revision}-{row.original_name}",
+            open=_opener(row),
+            entry=_file_entry(row),
+        )
+        for row in files.select_related("control").iterator(chunk_size=500)
+    )
+    return stream_zip(package_files, manifest)
 
 
 def _opener(row: EvidenceFile) -> Any:

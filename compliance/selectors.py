@@ -33,14 +33,15 @@ def policy_today(now: datetime) -> date:
     return now.astimezone(get_policy().business_calendar.zone).date()
 
 
-def current_files(controls: Iterable[Control] | QuerySet[Control], *, now: datetime) -> dict[int, list[EvidenceFile]]:
-    """By control id: approved evidence files not superseded by an approved revision and not expired."""
+def current_files_queryset(control_ids: Iterable[int], *, now: datetime) -> QuerySet[EvidenceFile]:
+    """Approved evidence files of the controls, not superseded by an approved revision and not expired."""
     today = policy_today(now)
     valid_for = get_policy().compliance.evidence_valid_for.approximate(business_day_hours=24)
-    ids = [control.pk for control in controls]
     newer_approved = EvidenceFile.objects.filter(previous=OuterRef("pk"), state=ReviewState.APPROVED)
-    rows = (
-        EvidenceFile.objects.filter(control_id__in=ids, state=ReviewState.APPROVED, effective_date__lte=today)
+    return (
+        EvidenceFile.objects.filter(
+            control_id__in=list(control_ids), state=ReviewState.APPROVED, effective_date__lte=today
+        )
         .filter(
             Q(expires_on__gt=today)
             | Q(expires_on__isnull=True, effective_date__gt=today - timedelta(days=valid_for.days))
@@ -48,8 +49,13 @@ def current_files(controls: Iterable[Control] | QuerySet[Control], *, now: datet
         .exclude(Exists(newer_approved))
         .order_by("control_id", "-effective_date", "-pk")
     )
+
+
+def current_files(controls: Iterable[Control] | QuerySet[Control], *, now: datetime) -> dict[int, list[EvidenceFile]]:
+    """By control id: its current evidence files (current_files_queryset)."""
+    ids = [control.pk for control in controls]
     result: dict[int, list[EvidenceFile]] = {pk: [] for pk in ids}
-    for row in rows:
+    for row in current_files_queryset(ids, now=now):
         result[row.control_id].append(row)
     return result
 
@@ -68,16 +74,26 @@ class ControlEvidence:
         return all(reading.is_current for _binding, reading in self.readings)
 
 
-def control_evidence(controls: Iterable[Control] | QuerySet[Control], *, now: datetime) -> list[ControlEvidence]:
-    """Live readings and current files of each control (bindings must be prefetched or are read per control)."""
+def control_evidence(
+    controls: Iterable[Control] | QuerySet[Control], *, now: datetime, with_files: bool = True
+) -> list[ControlEvidence]:
+    """Live readings and current files of each control (bindings must be prefetched or are read per control).
+
+    Each (provider, scope) is read once per call, however many controls are bound to it. Without
+    `with_files`, `files` is left empty (the evidence package streams them from the database instead)
+    and `is_current` then reflects the live evidence only.
+    """
     controls = list(controls)
-    files = current_files(controls, now=now)
+    files = current_files(controls, now=now) if with_files else {}
+    readings_of: dict[tuple[str, str], EvidenceReading] = {}
     out: list[ControlEvidence] = []
     for control in controls:
-        readings = [
-            (binding, providers.read(key=binding.provider, scope=binding.scope, now=now))
-            for binding in control.bindings.all()
-        ]
+        readings = []
+        for binding in control.bindings.all():
+            key = (binding.provider, binding.scope)
+            if key not in readings_of:
+                readings_of[key] = providers.read(key=binding.provider, scope=binding.scope, now=now)
+            readings.append((binding, readings_of[key]))
         out.append(ControlEvidence(control=control, readings=readings, files=files.get(control.pk, [])))
     return out
 

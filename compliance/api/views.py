@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from opsgov.api.pagination import PageNumberPagination
 from opsgov.api.permissions import RoleModelPermissions
 from opsgov.evidence import NoEvidenceDeleteMixin
+from opsgov.filters import BooleanFilter, FilterSet
 
 from .. import oscal, services
 from ..importers import import_document
@@ -87,9 +88,9 @@ class FrameworkViewSet(ReadViewSet):
         return Response(data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
-class ControlFilterSet(filters.FilterSet):
+class ControlFilterSet(FilterSet):
     status = filters.MultipleChoiceFilter(choices=ControlStatus.choices)
-    is_key = filters.BooleanFilter()
+    is_key = BooleanFilter()
     q = filters.CharFilter(field_name="title", lookup_expr="icontains", max_length=200)
 
     class Meta:
@@ -126,7 +127,7 @@ class AuditViewSet(ReadViewSet):
         return Response(oscal.export_assessment_results(self.get_object()))
 
 
-class FindingFilterSet(filters.FilterSet):
+class FindingFilterSet(FilterSet):
     status = filters.MultipleChoiceFilter(choices=FindingStatus.choices)
     severity = filters.MultipleChoiceFilter(choices=Severity.choices)
 
