@@ -111,7 +111,7 @@ def _audit_controls(audit: Audit) -> QuerySet[Control]:
     return controls.distinct()
 
 
-def _file_entry(evidence: EvidenceFile) -> dict[str, Any]:
+def _file_entry(evidence: EvidenceFile, link: str) -> dict[str, Any]:
     return {
         "control": evidence.control.ref_id,
         "evidence_id": evidence.pk,
@@ -122,7 +122,7 @@ def _file_entry(evidence: EvidenceFile) -> dict[str, Any]:
         "expires_on": evidence.expires_on.isoformat() if evidence.expires_on else None,
         "collected": evidence.created_at.isoformat(),
         "recorded_sha256": evidence.sha256,
-        "link": evidence.control.get_absolute_url(),
+        "link": link,
     }
 
 
@@ -131,15 +131,15 @@ def audit_package(audit: Audit, *, now: datetime | None = None) -> Iterator[byte
     now = now or timezone.now()
     evidence = control_evidence(_audit_controls(audit), now=now, with_files=False)
     files = current_files_queryset([item.control.pk for item in evidence], now=now)
-    with_files = set(files.order_by().values_list("control_id", flat=True).distinct())
+    # Each control's link once (a URL reversal per file would cost more than writing the file).
+    links = {item.control.pk: item.control.get_absolute_url() for item in evidence}
     controls = []
     for item in evidence:
-        current = item.is_current if item.readings else item.control.pk in with_files
         controls.append(
             {
                 "control": item.control.ref_id,
                 "title": item.control.title,
-                "current": current,
+                "current": item.is_current,
                 "live_evidence": [
                     {
                         "provider": binding.provider,
@@ -164,7 +164,7 @@ def audit_package(audit: Audit, *, now: datetime | None = None) -> Iterator[byte
         PackageFile(
             arcname=f"evidence/{row.control.ref_id}/{row.pk}-r{row.revision}-{row.original_name}",
             open=_opener(row),
-            entry=_file_entry(row),
+            entry=_file_entry(row, links[row.control_id]),
         )
         for row in files.select_related("control").iterator(chunk_size=500)
     )

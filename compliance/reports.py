@@ -36,7 +36,7 @@ def status_rows(report: StatusReport) -> list[list[str]]:
                 "control",
                 str(item.control),
                 "current" if item.is_current else "not current",
-                f"{detail} files:{len(item.files)}",
+                f"{detail} files:{item.file_count}",
                 item.control.get_absolute_url(),
             ]
         )

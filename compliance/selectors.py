@@ -65,12 +65,13 @@ class ControlEvidence:
     control: Control
     readings: list[tuple[EvidenceBinding, EvidenceReading]] = field(default_factory=list)
     files: list[EvidenceFile] = field(default_factory=list)
+    file_count: int = 0
 
     @property
     def is_current(self) -> bool:
         """Current when some evidence counts and no live evidence fails or went stale."""
         if not self.readings:
-            return bool(self.files)
+            return self.file_count > 0
         return all(reading.is_current for _binding, reading in self.readings)
 
 
@@ -80,11 +81,22 @@ def control_evidence(
     """Live readings and current files of each control (bindings must be prefetched or are read per control).
 
     Each (provider, scope) is read once per call, however many controls are bound to it. Without
-    `with_files`, `files` is left empty (the evidence package streams them from the database instead)
-    and `is_current` then reflects the live evidence only.
+    `with_files`, `files` is left empty and only `file_count` is read (one aggregate query): the status
+    report and the evidence package (which streams the files from the database) need no more.
     """
     controls = list(controls)
     files = current_files(controls, now=now) if with_files else {}
+    counts = (
+        {pk: len(rows) for pk, rows in files.items()}
+        if with_files
+        else dict(
+            current_files_queryset([control.pk for control in controls], now=now)
+            .order_by()
+            .values("control_id")
+            .annotate(n=Count("pk"))
+            .values_list("control_id", "n")
+        )
+    )
     readings_of: dict[tuple[str, str], EvidenceReading] = {}
     out: list[ControlEvidence] = []
     for control in controls:
@@ -94,7 +106,14 @@ def control_evidence(
             if key not in readings_of:
                 readings_of[key] = providers.read(key=binding.provider, scope=binding.scope, now=now)
             readings.append((binding, readings_of[key]))
-        out.append(ControlEvidence(control=control, readings=readings, files=files.get(control.pk, [])))
+        out.append(
+            ControlEvidence(
+                control=control,
+                readings=readings,
+                files=files.get(control.pk, []),
+                file_count=counts.get(control.pk, 0),
+            )
+        )
     return out
 
 
@@ -213,7 +232,7 @@ class StatusReport:
 
 def status_report(framework: Framework, *, now: datetime) -> StatusReport:
     controls = framework_controls(framework)
-    evidence = control_evidence(controls, now=now)
+    evidence = control_evidence(controls, now=now, with_files=False)
     control_ids = [item.control.pk for item in evidence]
     findings = list(open_findings().filter(Q(control_id__in=control_ids) | Q(audit__framework=framework)))
     exceptions = list(
