@@ -44,7 +44,7 @@ from .models import (
 )
 from .package import audit_package
 from .reports import status_csv, status_html
-from .selectors import control_evidence
+from .selectors import audit_controls, control_evidence, external_audits
 
 
 class _Echo:
@@ -61,10 +61,46 @@ def csv_response(filename: str, header: list[str], rows: Iterator[list[Any]]) ->
 
 
 class ComplianceAdmin(EvidenceAdminMixin, admin.ModelAdmin):
-    """No delete for anyone; "Export selected as CSV" on every list."""
+    """No delete for anyone; "Export selected as CSV" on every list.
+
+    External auditors (users named on an audit, without a role, until the audit's
+    `access_expires_at`) read only what `guest_scope` gives them: their audits, and the controls,
+    evidence files and findings in those audits' scope; nothing once their access expired.
+    """
 
     actions = ["export_csv"]
     csv_fields: list[str] = []
+
+    def guest_scope(self, queryset: QuerySet[Any], audits: QuerySet[Audit]) -> QuerySet[Any] | None:
+        """What an external auditor of `audits` may read of this model (None: nothing)."""
+        return None
+
+    def _guest_audits(self, request: HttpRequest) -> QuerySet[Audit] | None:
+        user = request.user
+        opts = self.model._meta
+        if not user.is_active or user.has_perm(f"{opts.app_label}.view_{opts.model_name}"):
+            return None
+        audits = external_audits(user, now=timezone.now())
+        return audits if audits.exists() else None
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if super().has_view_permission(request, obj):
+            return True
+        audits = self._guest_audits(request)
+        if audits is None or self.guest_scope(self.model._default_manager.all(), audits) is None:
+            return False
+        return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return super().has_module_permission(request) or self.has_view_permission(request)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        audits = self._guest_audits(request)
+        if audits is None:
+            return queryset
+        scoped = self.guest_scope(queryset, audits)
+        return scoped if scoped is not None else queryset.none()
 
     @admin.action(description="Export selected as CSV")
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Any]) -> StreamingHttpResponse:
@@ -230,6 +266,9 @@ class ControlAdmin(ComplianceAdmin):
     inlines = [EvidenceBindingInline, EvidenceFileInline]
     list_select_related = ["owner"]
 
+    def guest_scope(self, queryset: QuerySet[Any], audits: QuerySet[Audit]) -> QuerySet[Any] | None:
+        return queryset.filter(pk__in=audit_controls(audits).values("pk"))
+
     @admin.display(description="Evidence now")
     def live_evidence(self, obj: Control) -> str:
         if obj.pk is None:
@@ -296,6 +335,9 @@ class EvidenceFileAdmin(ComplianceAdmin):
         "reviewed_by",
         "reviewed_at",
     ]
+
+    def guest_scope(self, queryset: QuerySet[Any], audits: QuerySet[Audit]) -> QuerySet[Any] | None:
+        return queryset.filter(control__in=audit_controls(audits).values("pk"))
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
@@ -398,6 +440,9 @@ class AuditAdmin(ComplianceAdmin):
     readonly_fields = ["completed_at", "exports"]
     actions = ["export_csv", "export_package", "export_oscal", "complete"]
 
+    def guest_scope(self, queryset: QuerySet[Any], audits: QuerySet[Audit]) -> QuerySet[Any] | None:
+        return queryset.filter(pk__in=audits.values("pk"))
+
     @admin.display(description="Exports")
     def exports(self, obj: Audit) -> str:
         if obj.pk is None:
@@ -425,12 +470,13 @@ class AuditAdmin(ComplianceAdmin):
     def package_view(self, request: HttpRequest, pk: int) -> StreamingHttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        return self._package(get_object_or_404(Audit, pk=pk))
+        return self._package(get_object_or_404(self.get_queryset(request), pk=pk))
 
     def oscal_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        response = HttpResponse(oscal.export_json(get_object_or_404(Audit, pk=pk)), content_type="application/json")
+        audit = get_object_or_404(self.get_queryset(request), pk=pk)
+        response = HttpResponse(oscal.export_json(audit), content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="assessment-results-audit-{pk}.json"'
         return response
 
@@ -518,6 +564,9 @@ class FindingAdmin(ComplianceAdmin):
         "export_csv",
         *[f"to_{status}" for status in ("planned", "in_progress", "remediated", "verified", "closed")],
     ]
+
+    def guest_scope(self, queryset: QuerySet[Any], audits: QuerySet[Audit]) -> QuerySet[Any] | None:
+        return queryset.filter(audit__in=audits.values("pk"))
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         kwargs["form"] = FindingForm

@@ -25,7 +25,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from .models import Audit, Control, EvidenceFile
-from .selectors import active_controls, control_evidence, current_files_queryset
+from .selectors import active_controls, audit_controls, control_evidence, current_files_queryset
 
 CHUNK = 256 * 1024
 
@@ -104,11 +104,8 @@ def stream_zip(files: Iterable[PackageFile], manifest: dict[str, Any]) -> Iterat
 
 
 def _audit_controls(audit: Audit) -> QuerySet[Control]:
-    controls = active_controls().filter(requirements__framework=audit.framework)
-    scope = list(audit.requirements.values_list("pk", flat=True))
-    if scope:
-        controls = controls.filter(requirements__in=scope)
-    return controls.distinct()
+    in_scope = audit_controls(Audit.objects.filter(pk=audit.pk))
+    return active_controls().filter(pk__in=in_scope.values("pk"))
 
 
 def _file_entry(evidence: EvidenceFile, link: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
@@ -14,6 +15,7 @@ from opsgov.policy import get_policy
 
 from .models import (
     OPEN_FINDING_STATUSES,
+    Audit,
     ComplianceException,
     Control,
     ControlStatus,
@@ -193,6 +195,22 @@ def expired_exceptions_relied_on(now: datetime) -> list[ComplianceException]:
             continue
         relied.append(item)
     return relied
+
+
+def external_audits(user: Any, *, now: datetime) -> QuerySet[Audit]:
+    """The audits `user` is an external auditor of, while their access lasts."""
+    return Audit.objects.filter(external_auditors=user, access_expires_at__gt=now)
+
+
+def audit_controls(audits: QuerySet[Audit]) -> QuerySet[Control]:
+    """Controls in the scope of any of `audits`: mapped to their framework (to their requirement subset if set)."""
+    scoped = Q()
+    for audit in audits.prefetch_related("requirements"):
+        chosen = [requirement.pk for requirement in audit.requirements.all()]
+        scoped |= Q(requirements__in=chosen) if chosen else Q(requirements__framework_id=audit.framework_id)
+    if not scoped:
+        return Control.objects.none()
+    return Control.objects.filter(scoped).distinct()
 
 
 def next_test_due(control: Control, last: TestResult | None) -> date:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from compliance import services
 from compliance.importers import import_oscal_catalog
@@ -131,3 +132,48 @@ def test_an_audit_with_a_test_result_and_a_finding_is_recorded_through_the_admin
     [finding] = Finding.objects.filter(audit=audit)
     assert (finding.due_at - finding.identified_at).days == 15
     assert audit.test_results.get().tested_by.username == "co"
+
+
+def test_an_external_auditor_reads_only_their_audit_and_only_until_access_expires(
+    catalog_bytes: bytes, officer: User, make_user: Callable[..., User]
+) -> None:
+    framework = import_oscal_catalog(catalog_bytes).framework
+    control = Control.objects.create(ref_id="BK-1", title="Backups verified")
+    control.requirements.add(framework.requirements.get(ref_id="bk-1"))
+    Control.objects.create(ref_id="OUT-1", title="Not in any audit")
+    mine = services.audit_create(
+        title="External Q1",
+        framework=framework,
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 3, 31),
+        lead_auditor=officer,
+    )
+    other = services.audit_create(
+        title="Internal Q1",
+        framework=framework,
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 3, 31),
+        lead_auditor=officer,
+    )
+    services.finding_record(title="Seen", severity="low", audit=mine)
+    services.finding_record(title="Not seen", severity="low", audit=other)
+    guest = make_user("guest", is_staff=True)
+    mine.external_auditors.add(guest)
+    mine.access_expires_at = timezone.now() + timedelta(days=7)
+    mine.save()
+    client = Client()
+    client.force_login(guest)
+    audits = client.get(reverse("admin:compliance_audit_changelist")).content.decode()
+    assert "External Q1" in audits and "Internal Q1" not in audits
+    findings = client.get(reverse("admin:compliance_finding_changelist")).content.decode()
+    assert "Seen" in findings and "Not seen" not in findings
+    controls = client.get(reverse("admin:compliance_control_changelist")).content.decode()
+    assert "BK-1" in controls and "OUT-1" not in controls
+    assert client.get(reverse("admin:compliance_audit_package", args=[mine.pk])).status_code == 200
+    assert client.get(reverse("admin:compliance_audit_package", args=[other.pk])).status_code == 404
+    assert client.get(reverse("admin:compliance_complianceexception_changelist")).status_code == 403
+    assert client.get(reverse("admin:compliance_audit_change", args=[mine.pk])).status_code == 200
+    assert client.post(reverse("admin:compliance_audit_change", args=[mine.pk]), {"title": "x"}).status_code == 403
+    mine.access_expires_at = timezone.now() - timedelta(minutes=1)
+    mine.save()
+    assert client.get(reverse("admin:compliance_audit_changelist")).status_code == 403
