@@ -38,6 +38,8 @@ from .models import (
     Finding,
     FindingStatus,
     Framework,
+    RegulatoryChange,
+    RegulatoryTask,
     RemediationStep,
     Requirement,
     TestResult,
@@ -726,3 +728,23 @@ class ComplianceExceptionAdmin(ComplianceAdmin):
                 services.exception_revoke(exception=exception, actor=request.user)
             except ValidationError as error:
                 self.message_user(request, f"{exception}: {'; '.join(error.messages)}", messages.ERROR)
+
+
+# --- Regulatory changes ----------------------------------------------------------------------
+
+
+class RegulatoryTaskInline(admin.TabularInline):
+    model = RegulatoryTask
+    fields = ["description", "owner", "due_on", "done_at"]
+    extra = 1
+    can_delete = False
+
+
+@admin.register(RegulatoryChange)
+class RegulatoryChangeAdmin(ComplianceAdmin):
+    list_display = ["title", "source", "effective_date", "status"]
+    list_filter = ["status", "effective_date"]
+    search_fields = ["title", "source", "summary", "impact_assessment"]
+    date_hierarchy = "effective_date"
+    filter_horizontal = ["affected_controls"]
+    inlines = [RegulatoryTaskInline]

@@ -25,6 +25,8 @@ class ComplianceConfig(AppConfig):
             models.Finding,
             models.RemediationStep,
             models.ComplianceException,
+            models.RegulatoryChange,
+            models.RegulatoryTask,
         ):
             auditlog.register(governed, exclude_fields=["updated_at"])
         # What the gate, the reports and the auditors rely on: never deleted (opsgov.evidence); retired instead.

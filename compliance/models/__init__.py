@@ -16,12 +16,14 @@ from .audits import (
 from .controls import Control, ControlStatus, EvidenceBinding, EvidenceFile, ReviewState, TestFrequency
 from .exceptions import ComplianceException
 from .frameworks import Framework, FrameworkSource, Requirement
+from .regulatory import ChangeStatus, RegulatoryChange, RegulatoryTask
 
 __all__ = [
     "OPEN_FINDING_STATUSES",
     "Audit",
     "AuditKind",
     "AuditStatus",
+    "ChangeStatus",
     "ComplianceException",
     "Control",
     "ControlStatus",
@@ -31,6 +33,8 @@ __all__ = [
     "FindingStatus",
     "Framework",
     "FrameworkSource",
+    "RegulatoryChange",
+    "RegulatoryTask",
     "RemediationStep",
     "Requirement",
     "ReviewState",

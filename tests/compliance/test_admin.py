@@ -14,12 +14,21 @@ from django.utils import timezone
 
 from compliance import services
 from compliance.importers import import_oscal_catalog
-from compliance.models import Audit, Control, Finding, Framework
+from compliance.models import Audit, Control, Finding, Framework, RegulatoryChange
 from compliance.package import verify_package
 from opsgov.roles import COMPLIANCE_OFFICER, SRE_LEAD
 
 pytestmark = pytest.mark.django_db
-MODELS = ["framework", "requirement", "control", "evidencefile", "audit", "finding", "complianceexception"]
+MODELS = [
+    "framework",
+    "requirement",
+    "control",
+    "evidencefile",
+    "audit",
+    "finding",
+    "complianceexception",
+    "regulatorychange",
+]
 
 
 @pytest.fixture
@@ -177,3 +186,29 @@ def test_an_external_auditor_reads_only_their_audit_and_only_until_access_expire
     mine.access_expires_at = timezone.now() - timedelta(minutes=1)
     mine.save()
     assert client.get(reverse("admin:compliance_audit_changelist")).status_code == 403
+
+
+def test_a_regulatory_change_with_a_task_is_registered_in_the_admin(
+    staff: Callable[[str, str], Client], officer: User
+) -> None:
+    client = staff("co", COMPLIANCE_OFFICER)
+    control = Control.objects.create(ref_id="BK-1", title="Backups verified")
+    data = {
+        "title": "Retention rules for backups",
+        "source": "National data authority, circular 12",
+        "summary": "Backups holding personal data are kept at most 90 days.",
+        "effective_date": "2027-01-01",
+        "impact_assessment": "Shorten retention of two policies.",
+        "affected_controls": [control.pk],
+        "status": "assessed",
+        "tasks-TOTAL_FORMS": "1",
+        "tasks-INITIAL_FORMS": "0",
+        "tasks-0-description": "Change the retention of the nightly backups",
+        "tasks-0-owner": officer.pk,
+        "tasks-0-due_on": "2026-12-15",
+    }
+    response = client.post(reverse("admin:compliance_regulatorychange_add"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    change = RegulatoryChange.objects.get()
+    assert list(change.affected_controls.all()) == [control]
+    assert change.tasks.get().due_on == date(2026, 12, 15)
