@@ -12,6 +12,8 @@ INSTALLED_APPS order, and each registers what it defines when imported:
 - ``dashboard_panels``: ``panels.register(PANEL)`` (opsgov.dashboard);
 - ``report_sections``: ``report_sections.register(PROVIDER)`` (opsgov.reports.services);
 - ``prometheus_metrics``: ``governance.add_source(...)`` / ``add_collector(...)`` (opsgov.prometheus);
+- ``evidence_providers``: ``providers.register(PROVIDER)`` (opsgov.evidence_providers), the live
+  evidence compliance controls read;
 - ``tasks``: its Celery tasks (opsgov.celery_tasks.opsgov_task), so that every
   process, web or worker, knows every task by name.
 
@@ -33,7 +35,15 @@ from django.db.models.signals import post_migrate
 from django.utils.module_loading import autodiscover_modules
 
 #: The modules of each installed app that register themselves when imported (module docstring).
-DISCOVERED_MODULES = ("gates", "metrics", "dashboard_panels", "report_sections", "prometheus_metrics", "tasks")
+DISCOVERED_MODULES = (
+    "gates",
+    "metrics",
+    "dashboard_panels",
+    "report_sections",
+    "prometheus_metrics",
+    "tasks",
+    "evidence_providers",
+)
 
 
 def _sync_roles(*, using: str = "default", **kwargs: Any) -> None:

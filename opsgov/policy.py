@@ -657,6 +657,58 @@ class RetentionPolicy(_Strict):
         return value
 
 
+# --- Compliance -------------------------------------------------------------------
+
+
+def _default_finding_sla() -> dict[Literal["critical", "high", "medium", "low"], Span]:
+    return {"critical": span("15 days"), "high": span("30 days"), "medium": span("90 days"), "low": span("180 days")}
+
+
+class CompliancePolicy(_Strict):
+    """Compliance and audit (step 6): finding deadlines, audit cadence, evidence currency, exceptions."""
+
+    finding_sla: dict[Literal["critical", "high", "medium", "low"], Span] = Field(
+        default_factory=_default_finding_sla,
+        description="A finding is due this long after it is recorded, by severity (on the SLA clock, opsgov.sla)",
+    )
+    internal_audit_every: Span = Field(
+        default=span("1 year"), description="An internal audit's period must end within this long before now"
+    )
+    min_coverage_percent: Percent = Field(
+        default=80, description="Gate: at least this share of a framework's assessable requirements mapped to controls"
+    )
+    evidence_valid_for: Span = Field(
+        default=span("1 year"),
+        description="An approved evidence file without its own expiry counts this long after its effective date",
+    )
+    gate_evidence_fresh_within: Span = Field(
+        default=span("2 days"), description="A gate evaluation counts as live evidence for this long"
+    )
+    exception_max: Span = Field(default=span("1 year"), description="The longest an exception may run")
+    exception_expiring_within: Span = Field(
+        default=span("30 days"), description="Exceptions ending within this long are reported as expiring"
+    )
+    exception_approver_roles: list[str] = Field(
+        default_factory=lambda: ["Compliance Officer", "CISO", "Legal", "Executive Sponsor"],
+        description="Roles whose holders may approve a compliance exception (groups of these names)",
+    )
+    evidence_max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Largest evidence file")
+    evidence_allowed_types: list[str] = Field(
+        default_factory=lambda: ["pdf", "png", "jpg", "jpeg", "txt", "csv", "json", "yaml", "yml", "log", "zip"],
+        description="File extensions an evidence upload may have",
+    )
+    monthly_report_within: Span = Field(
+        default=span("35 days"), description="Gate: the monthly compliance report was sent within this long"
+    )
+
+    @field_validator("exception_max")
+    @classmethod
+    def _at_most_a_year(cls, value: Span) -> Span:
+        if value.approximate(business_day_hours=24) > timedelta(days=366):
+            raise ValueError("an exception runs at most a year")
+        return value
+
+
 class Policy(_Strict):
     """The whole effective policy."""
 
@@ -669,6 +721,7 @@ class Policy(_Strict):
     monitoring: MonitoringPolicy = Field(default_factory=MonitoringPolicy)
     api_tokens: ApiTokenPolicy = Field(default_factory=ApiTokenPolicy)
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
+    compliance: CompliancePolicy = Field(default_factory=CompliancePolicy)
 
     @model_validator(mode="after")
     def _alert_severities_defined(self) -> Policy:

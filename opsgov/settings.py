@@ -233,6 +233,10 @@ STORAGES = {
     },
 }
 
+# --- Uploaded files (compliance evidence) ---------------------------------------
+# Never served directly: downloads go through authenticated views as attachments.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or VAR_DIR / "media")
+
 # --- Email ---------------------------------------------------------------------
 # EMAIL_URL examples: smtp://user:pass@mail.example.com:587/?tls=True, smtp://127.0.0.1:1025
 _email: dict[str, Any] = (
@@ -462,6 +466,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
     # SLO error budgets, burn rates and burn-rate alerts (monitoring.slos.engine); a cycle still running skips it.
     "evaluate-slos": {"task": "monitoring.tasks.evaluate_slos", "schedule": 60.0},
+    # Overdue compliance findings are escalated once each (compliance.tasks).
+    "escalate-overdue-findings": {"task": "compliance.tasks.escalate_overdue_findings", "schedule": 900.0},
 }
 
 # --- opsgov --------------------------------------------------------------------

@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("incidents.api.urls")),
     path("", include("monitoring.api.urls")),
     path("", include("opsgov.gates.api")),
+    path("", include("compliance.api.urls")),
     path("policy/", views.PolicyView.as_view(), name="api-policy"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The docs pages work under the site's Content-Security-Policy (opsgov.api.docs, opsgov.csp).

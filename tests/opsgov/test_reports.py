@@ -22,6 +22,7 @@ from pytest_django.fixtures import Settings
 from incidents.models import ActionItem, ActionStatus, Incident, IncidentStatus, PostIncidentReview
 from monitoring.models import SLO, SLOStatus
 from opsgov import services
+from opsgov.dashboard import metric_specs
 from opsgov.models import (
     DeliveryStatus,
     GateEvaluation,
@@ -240,8 +241,11 @@ def test_the_weekly_report_shows_metrics_at_the_end_of_the_week_against_targets(
     assert rows["Mean time to acknowledge (MTTA)"] == ["< 15 min", "8 min (met)", "20 min (missed)", "30 days"]
     assert rows["Mean time to resolve (MTTR)"] == ["< 4 h", "no data", "3 h (met)", "30 days"]
     assert rows["Availability"] == ["> 99.9 %", "no data", "no data", "30 days"]
-    # 8 metrics over 30 days: MTTR met, MTTA missed, the other 6 without data.
-    assert section.summary == "Over the last 30 days, 1 of 8 metrics met their target, 1 missed it and 6 had no data."
+    # The 8 seed metrics plus those other areas register, over 30 days: MTTR met, MTTA missed, the others without data.
+    count = len(metric_specs())
+    assert section.summary == (
+        f"Over the last 30 days, 1 of {count} metrics met their target, 1 missed it and {count - 2} had no data."
+    )
     # The figures are the newest computed by the end of the week (Sunday 23:55), and the note says so.
     assert section.notes[-1] == (
         "Organisation-wide figures as they stood at the end of the week (Mon 30 Nov 00:00): "
@@ -260,7 +264,10 @@ def test_mtbf_is_judged_over_a_window_at_least_as_long_as_its_target(clock: Any)
     section = weekly_report().section("metrics")
     rows = {row[0]: row[1:] for row in table_texts(section)}
     assert rows["Mean time between failures (MTBF)"] == ["> 30 d", "> 7 days (not judged)", "10 d (missed)", "30 days"]
-    assert section.summary == "Over the last 30 days, 0 of 8 metrics met their target, 1 missed it and 7 had no data."
+    count = len(metric_specs())
+    assert section.summary == (
+        f"Over the last 30 days, 0 of {count} metrics met their target, 1 missed it and {count - 1} had no data."
+    )
     assert section.notes[0] == (
         "Mean time between failures (MTBF) is judged over the last 30 days, as long as its target (> 30 d) "
         "or longer; its figure over 7 days is shown, not judged."
@@ -287,7 +294,7 @@ def test_a_target_longer_than_30_days_is_judged_over_a_longer_window(
     assert section.summary.startswith(
         "Over the last 30 days (Mean time between failures (MTBF): over the longer window in the last column), "
     )
-    assert "1 of 8 metrics met their target" in section.summary
+    assert f"1 of {len(metric_specs())} metrics met their target" in section.summary
 
 
 def test_the_weekly_report_lists_the_incidents_of_the_week(week: dict[str, Any]) -> None:
@@ -478,7 +485,13 @@ def test_the_monthly_report_shows_gate_history_waivers_and_the_audit_trail(make_
     evaluation("incident_management", GateStatus.FAIL, at(1, 1, month=12))  # December
     with time_machine.travel(FIRST_OF_MONTH, tick=False):
         report = reports.build_report(kind="monthly", period=ReportPeriod.last_complete("monthly", timezone.now()))
-    assert [section.key for section in report.sections] == ["gate-history", "waivers", "audit-trail"]
+    # compliance contributes its status section (order 50) between the waivers and the audit trail.
+    assert [section.key for section in report.sections] == [
+        "gate-history",
+        "waivers",
+        "compliance-status",
+        "audit-trail",
+    ]
 
     history = report.section("gate-history")
     assert history.summary == "2 status changes over the month; 1 of 8 gates were evaluated in it."

@@ -1,0 +1,68 @@
+"""The compliance status report of a framework, as HTML (in the admin) and CSV, and the monthly report's section."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from .models import Framework
+from .selectors import StatusReport, status_report
+
+CSV_HEADER = ["section", "item", "state", "detail", "link"]
+
+
+def status_rows(report: StatusReport) -> list[list[str]]:
+    rows = [
+        ["summary", "requirements covered", f"{report.coverage.covered}/{report.coverage.assessable}", "", ""],
+        ["summary", "controls with current evidence", f"{report.current_controls}/{len(report.controls)}", "", ""],
+        ["summary", "failed tests", str(len(report.failed_tests)), "", ""],
+        ["summary", "open findings", str(len(report.open_findings)), f"{len(report.overdue_findings)} overdue", ""],
+        [
+            "summary",
+            "active exceptions",
+            str(len(report.active_exceptions)),
+            f"{len(report.expiring_exceptions)} expiring soon",
+            "",
+        ],
+    ]
+    for item in report.controls:
+        detail = ", ".join(f"{binding.provider}:{reading.freshness}" for binding, reading in item.readings)
+        rows.append(
+            [
+                "control",
+                str(item.control),
+                "current" if item.is_current else "not current",
+                f"{detail} files:{item.file_count}",
+                item.control.get_absolute_url(),
+            ]
+        )
+    for result in report.failed_tests:
+        rows.append(["failed test", str(result.control), result.method, result.audit.title, ""])
+    for finding in report.open_findings:
+        state = "overdue" if finding in report.overdue_findings else finding.status
+        rows.append(["finding", finding.title, state, f"{finding.severity} due {finding.due_at:%Y-%m-%d}", ""])
+    for exception in report.active_exceptions:
+        state = "expiring" if exception in report.expiring_exceptions else "active"
+        rows.append(["exception", exception.title, state, f"expires {exception.expires_at:%Y-%m-%d}", ""])
+    return rows
+
+
+def status_csv(framework: Framework) -> HttpResponse:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_HEADER)
+    writer.writerows(status_rows(status_report(framework, now=timezone.now())))
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv")
+    response["Content-Disposition"] = (
+        f'attachment; filename="compliance-status-{framework.slug}-{framework.version}.csv"'
+    )
+    return response
+
+
+def status_html(request: HttpRequest, framework: Framework) -> TemplateResponse:
+    report = status_report(framework, now=timezone.now())
+    return TemplateResponse(request, "compliance/status_report.html", {"report": report, "title": "Compliance status"})

@@ -1,0 +1,276 @@
+"""Reads of the compliance area: live and manual evidence of controls, coverage, the status report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+
+from opsgov.evidence_providers import EvidenceReading, providers
+from opsgov.policy import get_policy
+
+from .models import (
+    OPEN_FINDING_STATUSES,
+    Audit,
+    ComplianceException,
+    Control,
+    ControlStatus,
+    EvidenceBinding,
+    EvidenceFile,
+    Finding,
+    Framework,
+    Requirement,
+    ReviewState,
+    TestFrequency,
+    TestOutcome,
+    TestResult,
+)
+
+
+def policy_today(now: datetime) -> date:
+    return now.astimezone(get_policy().business_calendar.zone).date()
+
+
+def current_files_queryset(control_ids: Iterable[int], *, now: datetime) -> QuerySet[EvidenceFile]:
+    """Approved evidence files of the controls, not superseded by an approved revision and not expired."""
+    today = policy_today(now)
+    valid_for = get_policy().compliance.evidence_valid_for.approximate(business_day_hours=24)
+    newer_approved = EvidenceFile.objects.filter(previous=OuterRef("pk"), state=ReviewState.APPROVED)
+    return (
+        EvidenceFile.objects.filter(
+            control_id__in=list(control_ids), state=ReviewState.APPROVED, effective_date__lte=today
+        )
+        .filter(
+            Q(expires_on__gt=today)
+            | Q(expires_on__isnull=True, effective_date__gt=today - timedelta(days=valid_for.days))
+        )
+        .exclude(Exists(newer_approved))
+        .order_by("control_id", "-effective_date", "-pk")
+    )
+
+
+def current_files(controls: Iterable[Control] | QuerySet[Control], *, now: datetime) -> dict[int, list[EvidenceFile]]:
+    """By control id: its current evidence files (current_files_queryset)."""
+    ids = [control.pk for control in controls]
+    result: dict[int, list[EvidenceFile]] = {pk: [] for pk in ids}
+    for row in current_files_queryset(ids, now=now):
+        result[row.control_id].append(row)
+    return result
+
+
+@dataclass
+class ControlEvidence:
+    control: Control
+    readings: list[tuple[EvidenceBinding, EvidenceReading]] = field(default_factory=list)
+    files: list[EvidenceFile] = field(default_factory=list)
+    file_count: int = 0
+
+    @property
+    def is_current(self) -> bool:
+        """Current when some evidence counts and no live evidence fails or went stale."""
+        if not self.readings:
+            return self.file_count > 0
+        return all(reading.is_current for _binding, reading in self.readings)
+
+
+def control_evidence(
+    controls: Iterable[Control] | QuerySet[Control], *, now: datetime, with_files: bool = True
+) -> list[ControlEvidence]:
+    """Live readings and current files of each control (bindings must be prefetched or are read per control).
+
+    Each (provider, scope) is read once per call, however many controls are bound to it. Without
+    `with_files`, `files` is left empty and only `file_count` is read (one aggregate query): the status
+    report and the evidence package (which streams the files from the database) need no more.
+    """
+    controls = list(controls)
+    files = current_files(controls, now=now) if with_files else {}
+    counts = (
+        {pk: len(rows) for pk, rows in files.items()}
+        if with_files
+        else dict(
+            current_files_queryset([control.pk for control in controls], now=now)
+            .order_by()
+            .values("control_id")
+            .annotate(n=Count("pk"))
+            .values_list("control_id", "n")
+        )
+    )
+    readings_of: dict[tuple[str, str], EvidenceReading] = {}
+    out: list[ControlEvidence] = []
+    for control in controls:
+        readings = []
+        for binding in control.bindings.all():
+            key = (binding.provider, binding.scope)
+            if key not in readings_of:
+                readings_of[key] = providers.read(key=binding.provider, scope=binding.scope, now=now)
+            readings.append((binding, readings_of[key]))
+        out.append(
+            ControlEvidence(
+                control=control,
+                readings=readings,
+                files=files.get(control.pk, []),
+                file_count=counts.get(control.pk, 0),
+            )
+        )
+    return out
+
+
+def active_controls() -> QuerySet[Control]:
+    return (
+        Control.objects.exclude(status=ControlStatus.RETIRED)
+        .prefetch_related(Prefetch("bindings", queryset=EvidenceBinding.objects.order_by("pk")))
+        .order_by("ref_id")
+    )
+
+
+def active_frameworks() -> QuerySet[Framework]:
+    return Framework.objects.filter(is_active=True).order_by("slug", "-created_at")
+
+
+@dataclass(frozen=True)
+class Coverage:
+    assessable: int
+    covered: int
+
+    @property
+    def percent(self) -> float | None:
+        return None if not self.assessable else 100 * self.covered / self.assessable
+
+
+def coverage(framework: Framework) -> Coverage:
+    live = Control.objects.exclude(status=ControlStatus.RETIRED).filter(requirements=OuterRef("pk"))
+    counts = Requirement.objects.filter(framework=framework, assessable=True).aggregate(
+        assessable=Count("pk"), covered=Count("pk", filter=Q(Exists(live)))
+    )
+    return Coverage(assessable=counts["assessable"], covered=counts["covered"])
+
+
+def framework_controls(framework: Framework) -> QuerySet[Control]:
+    return active_controls().filter(requirements__framework=framework).distinct()
+
+
+def open_findings() -> QuerySet[Finding]:
+    return Finding.objects.filter(status__in=OPEN_FINDING_STATUSES).select_related("control", "owner", "audit")
+
+
+def overdue_findings(now: datetime) -> QuerySet[Finding]:
+    return open_findings().filter(due_at__lte=now)
+
+
+def active_exceptions(now: datetime) -> QuerySet[ComplianceException]:
+    return ComplianceException.objects.filter(revoked_at__isnull=True, approved_at__isnull=False, expires_at__gt=now)
+
+
+def expiring_exceptions(now: datetime) -> QuerySet[ComplianceException]:
+    within = get_policy().compliance.exception_expiring_within.approximate(business_day_hours=24)
+    return active_exceptions(now).filter(expires_at__lte=now + within)
+
+
+def expired_exceptions_relied_on(now: datetime) -> list[ComplianceException]:
+    """Approved exceptions that expired unrevoked while their control still lacks current evidence and no
+    newer active exception covers the same scope: the organisation still relies on an exception that ended."""
+    expired = list(
+        ComplianceException.objects.filter(revoked_at__isnull=True, approved_at__isnull=False, expires_at__lte=now)
+        .select_related("control", "requirement", "service")
+        .order_by("expires_at", "pk")
+    )
+    if not expired:
+        return []
+    active = list(active_exceptions(now).values_list("control_id", "requirement_id", "service_id"))
+    controls = [item.control for item in expired if item.control is not None]
+    current = {
+        item.control.pk
+        for item in control_evidence(Control.objects.filter(pk__in=[c.pk for c in controls]), now=now)
+        if item.is_current
+    }
+    relied: list[ComplianceException] = []
+    for item in expired:
+        if (item.control_id, item.requirement_id, item.service_id) in active:
+            continue
+        if item.control_id is not None and item.control_id in current:
+            continue
+        relied.append(item)
+    return relied
+
+
+def external_audits(user: Any, *, now: datetime) -> QuerySet[Audit]:
+    """The audits `user` is an external auditor of, while their access lasts."""
+    return Audit.objects.filter(external_auditors=user, access_expires_at__gt=now)
+
+
+def audit_controls(audits: QuerySet[Audit]) -> QuerySet[Control]:
+    """Controls in the scope of any of `audits`: mapped to their framework (to their requirement subset if set)."""
+    scoped = Q()
+    for audit in audits.prefetch_related("requirements"):
+        chosen = [requirement.pk for requirement in audit.requirements.all()]
+        scoped |= Q(requirements__in=chosen) if chosen else Q(requirements__framework_id=audit.framework_id)
+    if not scoped:
+        return Control.objects.none()
+    return Control.objects.filter(scoped).distinct()
+
+
+def next_test_due(control: Control, last: TestResult | None) -> date:
+    """The audit calendar: the control is next tested its frequency after its last test (or its creation)."""
+    start = (last.tested_at if last is not None else control.created_at).date()
+    return start + relativedelta(months=TestFrequency(control.test_frequency).months)
+
+
+def audit_calendar(controls: Iterable[Control]) -> list[tuple[Control, TestResult | None, date]]:
+    controls = list(controls)
+    latest: dict[int, TestResult] = {}
+    for row in TestResult.objects.filter(control__in=controls).order_by("control_id", "-tested_at"):
+        latest.setdefault(row.control_id, row)
+    rows = [(control, latest.get(control.pk), next_test_due(control, latest.get(control.pk))) for control in controls]
+    return sorted(rows, key=lambda row: (row[2], row[0].ref_id))
+
+
+# --- The status report of a framework ----------------------------------------------------
+
+
+@dataclass
+class StatusReport:
+    framework: Framework
+    generated_at: datetime
+    coverage: Coverage
+    controls: list[ControlEvidence]
+    failed_tests: list[TestResult]
+    open_findings: list[Finding]
+    overdue_findings: list[Finding]
+    active_exceptions: list[ComplianceException]
+    expiring_exceptions: list[ComplianceException]
+
+    @property
+    def current_controls(self) -> int:
+        return sum(1 for item in self.controls if item.is_current)
+
+
+def status_report(framework: Framework, *, now: datetime) -> StatusReport:
+    controls = framework_controls(framework)
+    evidence = control_evidence(controls, now=now, with_files=False)
+    control_ids = [item.control.pk for item in evidence]
+    findings = list(open_findings().filter(Q(control_id__in=control_ids) | Q(audit__framework=framework)))
+    exceptions = list(
+        active_exceptions(now)
+        .filter(Q(control_id__in=control_ids) | Q(requirement__framework=framework))
+        .select_related("control", "requirement", "approver")
+    )
+    within = get_policy().compliance.exception_expiring_within.approximate(business_day_hours=24)
+    return StatusReport(
+        framework=framework,
+        generated_at=now,
+        coverage=coverage(framework),
+        controls=evidence,
+        failed_tests=list(
+            TestResult.objects.filter(audit__framework=framework, result=TestOutcome.FAILED).select_related(
+                "control", "audit"
+            )
+        ),
+        open_findings=findings,
+        overdue_findings=[item for item in findings if item.due_at <= now],
+        active_exceptions=exceptions,
+        expiring_exceptions=[item for item in exceptions if item.expires_at <= now + within],
+    )

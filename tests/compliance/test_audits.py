@@ -1,0 +1,202 @@
+"""Audits with test results, findings with SLA and four-eyes verification, exceptions, OSCAL, the package."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from trestle.oscal.assessment_results import AssessmentResults
+
+from compliance import oscal, services
+from compliance.importers import import_oscal_catalog
+from compliance.models import (
+    Audit,
+    Control,
+    EvidenceBinding,
+    Finding,
+    FindingStatus,
+    Requirement,
+    TestMethod,
+    TestOutcome,
+)
+from compliance.package import audit_package, verify_package
+from compliance.selectors import audit_calendar, expired_exceptions_relied_on, expiring_exceptions
+from opsgov.models import GateEvaluation, GateStatus
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)  # a Monday
+
+
+@pytest.fixture
+def audited(catalog_bytes: bytes, officer: User) -> tuple[Audit, Control]:
+    framework = import_oscal_catalog(catalog_bytes).framework
+    control = Control.objects.create(ref_id="BK-1", title="Backups verified", is_key=True, test_frequency="quarterly")
+    control.requirements.add(Requirement.objects.get(framework=framework, ref_id="bk-1"))
+    audit = services.audit_create(
+        title="Q1 internal audit",
+        framework=framework,
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 3, 31),
+        lead_auditor=officer,
+    )
+    return audit, control
+
+
+def test_a_finding_is_due_by_the_policy_sla_and_verified_only_by_another_person(
+    audited: tuple[Audit, Control], officer: User, second_officer: User
+) -> None:
+    audit, control = audited
+    finding = services.finding_record(
+        title="Restore test overdue", severity="critical", audit=audit, control=control, now=NOW
+    )
+    assert finding.due_at == NOW + timedelta(days=15)  # critical: 15 days (calendar days) by default
+    with pytest.raises(ValidationError, match="Plan the remediation"):
+        services.finding_advance(finding=finding, to=FindingStatus.PLANNED, actor=officer)
+    services.remediation_step_add(finding=finding, description="Run a restore", owner=officer, due_on=date(2026, 6, 10))
+    for status in (FindingStatus.PLANNED, FindingStatus.IN_PROGRESS, FindingStatus.REMEDIATED):
+        finding = services.finding_advance(finding=finding, to=status, actor=officer, now=NOW)
+    assert finding.remediated_by == officer
+    with pytest.raises(PermissionDenied):
+        services.finding_advance(finding=finding, to=FindingStatus.VERIFIED, actor=officer)
+    finding = services.finding_advance(finding=finding, to=FindingStatus.VERIFIED, actor=second_officer, now=NOW)
+    finding = services.finding_advance(finding=finding, to=FindingStatus.CLOSED, actor=second_officer, now=NOW)
+    assert (finding.verified_by, finding.status) == (second_officer, FindingStatus.CLOSED)
+    with pytest.raises(ValidationError):
+        services.finding_advance(finding=finding, to=FindingStatus.PLANNED, actor=officer)
+
+
+def test_overdue_findings_escalate_once(audited: tuple[Audit, Control]) -> None:
+    audit, _control = audited
+    finding = services.finding_record(title="Late", severity="high", audit=audit, now=NOW - timedelta(days=40))
+    assert [item.pk for item in services.overdue_to_escalate(NOW)] == [finding.pk]
+    assert services.finding_escalate(finding=finding, now=NOW) is True
+    assert services.finding_escalate(finding=finding, now=NOW) is False
+    assert services.overdue_to_escalate(NOW) == []
+
+
+def test_the_audit_calendar_follows_each_controls_test_frequency(audited: tuple[Audit, Control], officer: User) -> None:
+    audit, control = audited
+    services.test_result_record(
+        audit=audit,
+        control=control,
+        method=TestMethod.INSPECTION,
+        result=TestOutcome.PASSED,
+        tested_by=officer,
+        now=NOW,
+    )
+    [(row_control, last, due)] = audit_calendar([control])
+    assert row_control == control and last is not None and due == date(2026, 9, 1)
+
+
+def test_exceptions_need_an_approver_role_four_eyes_and_at_most_a_year(
+    audited: tuple[Audit, Control], officer: User, second_officer: User, make_user: object
+) -> None:
+    _audit, control = audited
+    args: dict[str, Any] = {
+        "title": "No restore test for legacy DB",
+        "justification": "Being retired",
+        "compensating_control": "Daily dumps",
+        "control": control,
+    }
+    with pytest.raises(ValidationError) as caught:
+        services.exception_request(
+            **args, approver=officer, requested_by=officer, expires_at=NOW + timedelta(days=400), now=NOW
+        )
+    assert set(caught.value.message_dict) == {"approver", "expires_at"}
+    Group.objects.get_or_create(name="CISO")
+    ciso = make_user("ciso", "CISO")  # type: ignore[operator]
+    exception = services.exception_request(
+        **args, approver=ciso, requested_by=officer, expires_at=NOW + timedelta(days=20), now=NOW
+    )
+    assert exception.approver_role == "CISO" and exception.state_at(NOW) == "pending"
+    with pytest.raises(PermissionDenied):
+        services.exception_approve(exception=exception, actor=second_officer, now=NOW)
+    services.exception_approve(exception=exception, actor=ciso, now=NOW)
+    exception.refresh_from_db()
+    assert exception.state_at(NOW) == "active"
+    assert list(expiring_exceptions(NOW)) == [exception]
+    later = NOW + timedelta(days=21)
+    assert exception.state_at(later) == "expired"
+    # Expired, the control still has no current evidence: it is still relied on.
+    assert expired_exceptions_relied_on(later) == [exception]
+
+
+def test_the_oscal_export_validates_with_trestle_and_carries_results_and_findings(
+    audited: tuple[Audit, Control], officer: User
+) -> None:
+    audit, control = audited
+    services.test_result_record(
+        audit=audit,
+        control=control,
+        method=TestMethod.REPERFORMANCE,
+        result=TestOutcome.FAILED,
+        tested_by=officer,
+        sample="3 of 12",
+        now=NOW,
+    )
+    services.finding_record(title="Restore test overdue", severity="high", audit=audit, control=control, now=NOW)
+    document = json.loads(oscal.export_json(audit, now=NOW))
+    model = AssessmentResults.model_validate(document["assessment-results"])
+    [result] = model.results
+    selection = result.reviewed_controls.control_selections[0]
+    assert [item.control_id for item in getattr(selection, "include_controls", None) or []] == ["bk-1"]
+    assert result.observations is not None and result.observations[0].methods == ["TEST"]
+    assert result.findings is not None and result.findings[0].target.status.state.value == "not-satisfied"  # type: ignore[union-attr]
+    # Reproducible: the same audit exports the same uuids.
+    assert json.loads(oscal.export_json(audit, now=NOW)) == document
+
+
+def test_importing_the_fixture_assessment_results_creates_the_not_satisfied_finding_once(results_bytes: bytes) -> None:
+    created = oscal.import_assessment_results(results_bytes, now=NOW)
+    assert [item.title for item in created] == ["Restore test overdue"]
+    assert str(created[0].oscal_uuid) == "f3a2b1c0-6d5e-4f7a-9b8c-2e3d4c5b6a7f"
+    assert oscal.import_assessment_results(results_bytes, now=NOW) == []
+    assert Finding.objects.count() == 1
+
+
+def test_the_evidence_package_streams_a_zip_whose_manifest_checks_out(
+    audited: tuple[Audit, Control], officer: User, second_officer: User
+) -> None:
+    audit, control = audited
+    evidence = services.evidence_upload(
+        control=control,
+        upload=SimpleUploadedFile("check.log", b"all repositories verified\n" * 1000),
+        title="restic check log",
+        effective_date=date(2026, 5, 30),
+        uploaded_by=officer,
+    )
+    services.evidence_submit(evidence=evidence, actor=officer)
+    services.evidence_review(evidence=evidence, actor=second_officer, approve=True, now=NOW)
+    EvidenceBinding.objects.create(control=control, provider="gate", scope="backup_dr")
+    GateEvaluation.objects.create(
+        gate="backup_dr",
+        status=GateStatus.PASS,
+        reason="ok",
+        evaluated_at=NOW - timedelta(hours=2),
+        evidence=[{"key": "x", "label": "x", "status": "pass"}],
+    )
+    chunks = list(audit_package(audit, now=NOW))
+    assert len(chunks) > 1  # streamed, not built whole
+    data = b"".join(chunks)
+    assert verify_package(io.BytesIO(data)) == []
+    import zipfile
+
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("manifest.json"))
+    [row] = manifest["files"]
+    assert row["sha256"] == evidence.sha256 and row["control"] == "BK-1" and row["effective_date"] == "2026-05-30"
+    [entry] = manifest["controls"]
+    assert entry["current"] is True and entry["live_evidence"][0]["state"] == "current"
+    # A tampered member no longer checks out.
+    tampered = data.replace(b"manifest", b"manifest", 1)
+    broken = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(tampered)) as source, zipfile.ZipFile(broken, "w") as target:
+        for info in source.infolist():
+            content = source.read(info.filename)
+            target.writestr(info.filename, content + b"x" if info.filename.startswith("evidence/") else content)
+    assert verify_package(io.BytesIO(broken.getvalue())) != []
