@@ -25,7 +25,7 @@ from monitoring.models import SLO, SLOStatus
 from opsgov import dashboard, services
 from opsgov.dashboard import Attention, DashboardPanel, PanelRegistry, Sparkline
 from opsgov.models import GateEvaluation, GateStatus, MetricSnapshot, MetricTrendPoint, ServiceTier
-from opsgov.registry import gates
+from opsgov.registry import gates, metrics
 from opsgov.roles import SRE_LEAD
 
 from ..factories import ServiceFactory, TeamFactory, UserFactory
@@ -171,9 +171,13 @@ def test_every_policy_target_is_a_row_and_unmeasured_ones_say_no_data(signed_in:
         "Backup success rate",
         "Patch compliance",
     ]
-    # Then the other registered metrics (the incidents app's action item closing rate).
-    assert [row.key for row in rows[7:]] == ["action_item_closing_rate"]
-    assert [row.target_display for row in rows] == [
+    # Then the other registered metrics, in the registry's order (the incidents app's action item closing
+    # rate among them); whichever apps are installed, each brings its own row.
+    seed_keys = [row.key for row in rows[:7]]
+    others = [definition.key for definition in metrics.all() if definition.key not in seed_keys]
+    assert [row.key for row in rows[7:]] == others
+    assert "action_item_closing_rate" in others
+    assert [row.target_display for row in rows[:7]] == [
         "> 99.9 %",
         "< 15 min",
         "< 4 h",
@@ -181,18 +185,18 @@ def test_every_policy_target_is_a_row_and_unmeasured_ones_say_no_data(signed_in:
         "> 4.5",
         "≥ 100 %",
         "> 95 %",
-        "≥ 50 %",
     ]
+    assert rows_by_key(response)["action_item_closing_rate"].target_display == "≥ 50 %"
     assert {row.verdict for row in rows} == {"no_data"}
     body = text(response)
-    assert body.count('class="badge badge-muted verdict-no_data"') == 8
-    assert body.count(">no data</span>") == 8
-    assert body.count("no trend data") == 8
-    # Areas without an app measuring them yet say so; availability is measured (monitoring) but has no data.
-    assert rows_by_key(response)["availability"].registered is True
-    for key in ("support_satisfaction", "backup_success_rate", "patch_compliance"):
-        assert rows_by_key(response)[key].registered is False
-    assert "(not measured yet)" in body
+    assert body.count('class="badge badge-muted verdict-no_data"') == len(rows)
+    assert body.count(">no data</span>") == len(rows)
+    assert body.count("no trend data") == len(rows)
+    # A seed target is measured once an app registers its metric; until then its row says so.
+    for row in rows:
+        assert row.registered is (row.key in metrics)
+    assert rows_by_key(response)["availability"].registered is True  # monitoring measures it
+    assert ("(not measured yet)" in body) is any(not row.registered for row in rows)
 
 
 def test_met_and_missed_are_computed_against_the_policy_targets(
@@ -207,8 +211,7 @@ def test_met_and_missed_are_computed_against_the_policy_targets(
     snapshot("backup_success_rate", 100.0)  # "at least 100": met
     snapshot("action_item_closing_rate", None, details={"display": "no data"})  # nothing to measure
     rows = rows_by_key(signed_in.get(reverse("home")))
-    verdicts = {key: row.verdict for key, row in rows.items()}
-    assert verdicts == {
+    expected = {
         "availability": "met",
         "mtta": "met",
         "mttr": "missed",
@@ -218,6 +221,9 @@ def test_met_and_missed_are_computed_against_the_policy_targets(
         "patch_compliance": "missed",
         "action_item_closing_rate": "no_data",
     }
+    assert {key: rows[key].verdict for key in expected} == expected
+    # Every other registered metric has no snapshot here.
+    assert {row.verdict for key, row in rows.items() if key not in expected} <= {"no_data"}
     assert [rows[key].display for key in ("availability", "mtta", "mttr", "mtbf", "patch_compliance")] == [
         "99.95 %",
         "10 min",
@@ -559,7 +565,9 @@ def test_the_metrics_export_is_the_rows_shown_as_csv(signed_in: Client) -> None:
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"] == 'attachment; filename="opsgov-metrics-20261127-1200.csv"'
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    assert [row["metric"] for row in rows] == [
+    # The dashboard's rows in its order: the seed's targets first, then every other registered metric.
+    assert [row["metric"] for row in rows] == [spec.key for spec in dashboard.metric_specs()]
+    assert [row["metric"] for row in rows][:7] == [
         "availability",
         "mtta",
         "mttr",
@@ -567,7 +575,6 @@ def test_the_metrics_export_is_the_rows_shown_as_csv(signed_in: Client) -> None:
         "support_satisfaction",
         "backup_success_rate",
         "patch_compliance",
-        "action_item_closing_rate",
     ]
     by_key = {row["metric"]: row for row in rows}
     assert by_key["mtta"] | {} == {
