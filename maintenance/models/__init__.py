@@ -1,0 +1,47 @@
+"""Maintenance records: windows and freezes, change records, cadence logs, hosts and patch obligations."""
+
+from .cadence import LogOutcome, LogSource, MaintenanceLog
+from .changes import (
+    STATE_ORDER,
+    ApprovalReason,
+    ChangeApproval,
+    ChangeCategory,
+    ChangeIncidentLink,
+    ChangeIntegration,
+    ChangeKind,
+    ChangeOutcome,
+    ChangeRecord,
+    ChangeRisk,
+    ChangeSource,
+    ChangeState,
+    hash_token,
+)
+from .patching import Host, ObligationSource, PatchClass, PatchObligation, PatchReport
+from .windows import FreezePeriod, MaintenanceWindow, RecurrenceKind
+
+__all__ = [
+    "STATE_ORDER",
+    "ApprovalReason",
+    "ChangeApproval",
+    "ChangeCategory",
+    "ChangeIncidentLink",
+    "ChangeIntegration",
+    "ChangeKind",
+    "ChangeOutcome",
+    "ChangeRecord",
+    "ChangeRisk",
+    "ChangeSource",
+    "ChangeState",
+    "FreezePeriod",
+    "Host",
+    "LogOutcome",
+    "LogSource",
+    "MaintenanceLog",
+    "MaintenanceWindow",
+    "ObligationSource",
+    "PatchClass",
+    "PatchObligation",
+    "PatchReport",
+    "RecurrenceKind",
+    "hash_token",
+]
