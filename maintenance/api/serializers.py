@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from opsgov.api.fields import AwareDateTimeField
@@ -184,12 +185,16 @@ class IntegrationSerializer(StrictModelSerializer):
     """A change integration; `routing_key` is shown once, in the answer that creates it."""
 
     service = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
-    routing_key = serializers.CharField(read_only=True, help_text="Only in the answer to the creation.")
+    routing_key = serializers.SerializerMethodField(help_text="Only in the answer to the creation; null after.")
 
     class Meta:
         model = ChangeIntegration
         fields = ["uuid", "name", "service", "enabled", "token_prefix", "routing_key", "created_at"]
         read_only_fields = ["uuid", "enabled", "token_prefix", "routing_key", "created_at"]
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_routing_key(self, integration: ChangeIntegration) -> str | None:
+        return getattr(integration, "new_token", None)
 
 
 class LogSerializer(StrictModelSerializer):
@@ -227,7 +232,7 @@ class HostSerializer(StrictModelSerializer):
     service = serializers.SlugRelatedField(
         slug_field="slug", queryset=Service.objects.all(), required=False, allow_null=True
     )
-    token = serializers.CharField(read_only=True, help_text="Only in the answer to the creation.")
+    token = serializers.SerializerMethodField(help_text="Only in the answer to the creation; null after.")
 
     class Meta:
         model = Host
@@ -256,6 +261,10 @@ class HostSerializer(StrictModelSerializer):
             "stale_services",
             "created_at",
         ]
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_token(self, host: Host) -> str | None:
+        return getattr(host, "new_token", None)
 
 
 class ObligationSerializer(serializers.ModelSerializer):

@@ -172,7 +172,7 @@ class IntegrationViewSet(
         integration, token = services.create_change_integration(
             name=serializer.validated_data["name"], service=serializer.validated_data["service"]
         )
-        integration.routing_key = token  # type: ignore[attr-defined]
+        integration.new_token = token  # type: ignore[attr-defined]
         serializer.instance = integration
 
 
@@ -212,7 +212,7 @@ class HostViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Creat
         host, token = services.create_host(
             name=data["name"], service=data.get("service"), timezone_name=data.get("timezone", "UTC")
         )
-        host.token = token  # type: ignore[attr-defined]
+        host.new_token = token  # type: ignore[attr-defined]
         serializer.instance = host
 
 
