@@ -11,6 +11,7 @@ from django.test import Client
 
 from maintenance import services
 from maintenance.models import ChangeRecord
+from opsgov.models import Service
 from tests.factories import ServiceFactory
 
 from .support import approved_window, fixture, utc
@@ -105,7 +106,7 @@ def test_not_json_and_get_are_refused(client: Client, routing_key: str) -> None:
 
 
 def test_a_deploy_inside_a_freeze_is_flagged_but_not_outside_a_window(client: Client, routing_key: str) -> None:
-    service = ChangeRecord._meta.get_field("services").related_model.objects.get(slug="checkout")
+    service = Service.objects.get(slug="checkout")
     approved_window(service)
     services.create_freeze(name="Launch", services=[service], starts_at=utc(2026, 3, 14), ends_at=utc(2026, 3, 16))
     with time_machine.travel(utc(2026, 3, 14, 22, 5), tick=False):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -33,7 +34,7 @@ def host_client() -> tuple[Host, APIClient]:
     return host, client
 
 
-def report(client: APIClient, at: object, **fields: str) -> object:
+def report(client: APIClient, at: datetime, **fields: str) -> Any:
     with time_machine.travel(at, tick=False):
         return client.post(REPORTS, fields, format="multipart")
 

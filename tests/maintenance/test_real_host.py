@@ -82,7 +82,7 @@ def test_the_shipped_script_reports_this_machines_pending_updates(live_server: A
     again = run_script(live_server, token, tmp_path)
     assert again.returncode == 0, again.stderr
     assert PatchReport.objects.filter(host=host).count() == 2
-    assert PatchReport.objects.filter(host=host).order_by("-received_at").first().installed == []
+    assert PatchReport.objects.filter(host=host).order_by("-received_at")[0].installed == []
 
 
 def test_the_script_fails_with_the_answer_on_a_wrong_token(live_server: Any, tmp_path: Path) -> None:
