@@ -423,13 +423,15 @@ def record_change_event(
 # --- Changes and incidents ----------------------------------------------------------------------------------
 
 
-def link_incident(*, incident_id: int, service_id: int, triggered_at: datetime, label: str, url: str) -> int:
+def link_incident(
+    *, incident_id: int, service_id: int, triggered_at: datetime, label: str, url: str
+) -> list[dict[str, str]]:
     """Link an incident to the changes on its service that started within the policy period before it."""
     within = get_policy().maintenance.change_incident_link_within.as_timedelta()
     changes = ChangeRecord.objects.filter(
         services__id=service_id, actual_start__lte=triggered_at, actual_start__gte=triggered_at - within
     ).exclude(state=ChangeState.CANCELLED)
-    linked = 0
+    linked: list[dict[str, str]] = []
     for change in changes:
         _, created = ChangeIncidentLink.objects.get_or_create(
             change=change,
@@ -441,7 +443,8 @@ def link_incident(*, incident_id: int, service_id: int, triggered_at: datetime, 
                 "incident_url": url[:255],
             },
         )
-        linked += int(created)
+        if created:
+            linked.append({"number": change.number, "title": change.title[:200], "url": change.get_absolute_url()})
     return linked
 
 

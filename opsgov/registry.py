@@ -385,7 +385,7 @@ error_budgets = ErrorBudgetDirectory()
 # --- Maintenance in progress and changes, for incidents -----------------------------------
 
 MaintenanceLookup = Callable[..., bool]
-ChangeLinker = Callable[..., int]
+ChangeLinker = Callable[..., list[dict[str, str]]]
 
 
 class MaintenanceDirectory:
@@ -395,9 +395,9 @@ class MaintenanceDirectory:
       of the service is open at `at` (the incident is marked "during maintenance").
     - `link_incident(incident_id=..., service_id=..., triggered_at=..., label=..., url=...)`:
       link the incident to the changes on its service in the policy period before it
-      (suspected causes); returns how many were linked.
+      (suspected causes); returns the changes newly linked, each {"number", "title", "url"}.
 
-    Both answer "nothing" (False, 0) when no app provides them.
+    Both answer "nothing" (False, []) when no app provides them.
     """
 
     def __init__(self) -> None:
@@ -411,9 +411,11 @@ class MaintenanceDirectory:
     def in_window(self, *, service_id: int, at: datetime) -> bool:
         return bool(self._in_window and self._in_window(service_id=service_id, at=at))
 
-    def link_incident(self, *, incident_id: int, service_id: int, triggered_at: datetime, label: str, url: str) -> int:
+    def link_incident(
+        self, *, incident_id: int, service_id: int, triggered_at: datetime, label: str, url: str
+    ) -> list[dict[str, str]]:
         if self._linker is None:
-            return 0
+            return []
         return self._linker(
             incident_id=incident_id, service_id=service_id, triggered_at=triggered_at, label=label, url=url
         )

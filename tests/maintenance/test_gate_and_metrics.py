@@ -85,12 +85,9 @@ def test_change_metrics_count_failures_backouts_and_linked_incidents() -> None:
     change("successful", kind="emergency")
     change("")
     # An incident on the service 1 hour after `linked` started (policy: within 4 hours) links through core.
-    assert (
-        maintenance.link_incident(
-            incident_id=42, service_id=service.pk, triggered_at=utc(2026, 3, 20, 1), label="INC-42", url="/i/42/"
-        )
-        == 1
-    )
+    assert maintenance.link_incident(
+        incident_id=42, service_id=service.pk, triggered_at=utc(2026, 3, 20, 1), label="INC-42", url="/i/42/"
+    ) == [{"number": linked.number, "title": "c", "url": linked.get_absolute_url()}]
     assert list(linked.incident_links.values_list("incident_label", flat=True)) == ["INC-42"]
     success = {v.scope: v for v in metrics.CHANGE_SUCCESS.compute(window="30d", now=END)}
     failure = {v.scope: v for v in metrics.CHANGE_FAILURE.compute(window="30d", now=END)}
@@ -109,7 +106,7 @@ def test_an_incident_long_after_a_change_is_not_linked() -> None:
         maintenance.link_incident(
             incident_id=1, service_id=service.pk, triggered_at=utc(2026, 3, 20, 5), label="INC-1", url="/x/"
         )
-        == 0
+        == []
     )
     assert maintenance.in_window(service_id=service.pk, at=utc(2026, 3, 22, 3)) is False
     approved_window(service)
