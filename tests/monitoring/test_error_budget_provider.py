@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitoring.models import SLOStatus
+from monitoring.models import SLO, SLOStatus
 from opsgov.registry import error_budgets
 from tests.factories import ServiceFactory
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def status(slo: object, remaining: float | None) -> None:
+def status(slo: SLO, remaining: float | None) -> None:
     SLOStatus.objects.create(slo=slo, evaluated_at=NOW, window_start=NOW, window_end=NOW, budget_remaining=remaining)
 
 
