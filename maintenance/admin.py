@@ -21,12 +21,15 @@ from .models import (
     ChangeApproval,
     ChangeIntegration,
     ChangeRecord,
+    Component,
+    EndOfLife,
     FreezePeriod,
     Host,
     MaintenanceLog,
     MaintenanceWindow,
     PatchObligation,
     PatchReport,
+    UpgradePlan,
 )
 
 
@@ -148,3 +151,18 @@ class ObligationAdmin(ReadOnlyCsvAdmin):
     )
     list_filter = ("patch_class", "source")
     search_fields = ("asset", "package")
+
+
+@admin.register(Component)
+class ComponentAdmin(ReadOnlyCsvAdmin):
+    list_display = ("service", "product", "version", "source")
+
+
+@admin.register(EndOfLife)
+class EndOfLifeAdmin(ReadOnlyCsvAdmin):
+    list_display = ("product", "cycle", "release_date", "eol_date", "eol_reached", "latest")
+
+
+@admin.register(UpgradePlan)
+class UpgradePlanAdmin(ReadOnlyCsvAdmin):
+    list_display = ("component", "target_version", "owner", "due_date", "approved_by", "approved_at")

@@ -175,6 +175,20 @@ class MaintenanceGate(Gate):
                 ),
                 "emergency changes not approved in time",
             )
+        for eol in selectors.components_near_eol(now=now):
+            verdict = GateStatus.PASS if eol.planned else GateStatus.FAIL if eol.reached else GateStatus.AT_RISK
+            when = "reached" if eol.reached else f"on {eol.eol_date:%Y-%m-%d}" if eol.eol_date else "near"
+            add(
+                Evidence(
+                    label=f"{eol.component.service.name}: {eol.label} end of life {when}",
+                    status=verdict,
+                    detail="An upgrade plan exists" if eol.planned else "No upgrade plan: add one (target, owner, due)",
+                    url=reverse("api-upgrade-plan-list"),
+                    service=eol.component.service.slug,
+                    key=f"eol:{eol.component.service.slug}:{eol.component.product}",
+                ),
+                "components near end of life without an upgrade plan",
+            )
         status = max((GateStatus(row.status) for row in rows), key=lambda s: _ORDER[s])
         if status == GateStatus.PASS:
             reason = f"All {len(services)} active services have approved windows and their maintenance done on time."

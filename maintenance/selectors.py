@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Exists, F, Max, OuterRef, Q
@@ -41,11 +41,14 @@ from .models import (
     ChangeOutcome,
     ChangeRecord,
     ChangeState,
+    Component,
+    EndOfLife,
     FreezePeriod,
     LogOutcome,
     MaintenanceLog,
     MaintenanceWindow,
     PatchObligation,
+    UpgradePlan,
 )
 
 
@@ -274,3 +277,40 @@ def calendar_items(*, start: datetime, end: datetime, service: Service | None = 
             )
     items.sort(key=lambda item: (item["start"], item["kind"]))
     return items
+
+
+@dataclass(frozen=True)
+class EolRow:
+    component: Any
+    cycle: str
+    eol_date: date | None
+    reached: bool
+    planned: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.component.product} {self.component.version} (cycle {self.cycle})"
+
+
+def components_near_eol(*, now: datetime) -> list[EolRow]:
+    """Components whose release cycle ends within the policy's ``maintenance.eol_plan_within`` (or has ended),
+    with whether an upgrade plan exists."""
+    within = get_policy().maintenance.eol_plan_within.as_timedelta()
+    table: dict[str, dict[str, EndOfLife]] = defaultdict(dict)
+    for row in EndOfLife.objects.all():
+        table[row.product][row.cycle] = row
+    found: list[EolRow] = []
+    components = Component.objects.select_related("service").annotate(
+        planned=Exists(UpgradePlan.objects.filter(component=OuterRef("pk")))
+    )
+    for component in components.filter(product__in=list(table)):
+        cycles = table[component.product]
+        cycle = component.cycle_of(list(cycles))
+        if cycle is None:
+            continue
+        eol = cycles[cycle]
+        reached = eol.eol_reached or (eol.eol_date is not None and eol.eol_date <= now.date())
+        near = reached or (eol.eol_date is not None and eol.eol_date <= (now + within).date())
+        if near:
+            found.append(EolRow(component, cycle, eol.eol_date, reached, bool(component.planned)))
+    return found

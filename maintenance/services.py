@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -48,6 +48,8 @@ from .models import (
     ChangeRecord,
     ChangeSource,
     ChangeState,
+    Component,
+    EndOfLife,
     FreezePeriod,
     Host,
     LogOutcome,
@@ -58,6 +60,7 @@ from .models import (
     PatchClass,
     PatchObligation,
     PatchReport,
+    UpgradePlan,
 )
 
 #: Who gives each approval.
@@ -705,3 +708,74 @@ def grant_exception(*, obligation: PatchObligation, until: datetime, reason: str
     obligation.exception_reason = reason
     obligation.save(update_fields=["exception_until", "exception_reason", "updated_at"])
     return obligation
+
+
+# --- End of life and upgrade plans ------------------------------------------------------------------------
+
+
+def import_eol(*, product: str, rows: Any) -> int:
+    """Import (or update) the end-of-life table of `product`: a list of {cycle, releaseDate, eol, latest}, where
+    `eol` is a date or true/false. A bad row is refused naming its index; nothing is written then."""
+    if not isinstance(product, str) or not product.strip() or len(product) > 120:
+        raise DomainError("A product name (at most 120 characters).", field="product")
+    if not isinstance(rows, list) or not rows:
+        raise DomainError("A non-empty list of release cycles.", field="cycles")
+    parsed: list[dict[str, Any]] = []
+    for index, row in enumerate(rows):
+        where = f"cycles.{index}"
+        if (
+            not isinstance(row, dict)
+            or not isinstance(row.get("cycle"), str | int | float)
+            or isinstance(row.get("cycle"), bool)
+        ):
+            raise DomainError(f"{where}: an object with a 'cycle'.", field=where)
+        eol = row.get("eol")
+        values: dict[str, Any] = {"eol_date": None, "eol_reached": False}
+        if isinstance(eol, bool):
+            values["eol_reached"] = eol
+        elif isinstance(eol, str):
+            values["eol_date"] = _date(eol, f"{where}.eol")
+        elif eol is not None:
+            raise DomainError(f"{where}.eol: a date (YYYY-MM-DD) or true/false.", field=f"{where}.eol")
+        release = row.get("releaseDate")
+        values["release_date"] = _date(release, f"{where}.releaseDate") if isinstance(release, str) else None
+        values["latest"] = str(row.get("latest") or "")[:64]
+        parsed.append({"cycle": str(row["cycle"])[:64], **values})
+    with transaction.atomic():
+        for values in parsed:
+            EndOfLife.objects.update_or_create(product=product.strip(), cycle=values.pop("cycle"), defaults=values)
+    return len(parsed)
+
+
+def _date(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise DomainError(f"{field}: {text[:40]!r} is not a date (YYYY-MM-DD).", field=field) from None
+
+
+def record_component(*, service: Service, product: str, version: str, source: str = "manual") -> Component:
+    component, _ = Component.objects.update_or_create(
+        service=service, product=product.strip().lower(), defaults={"version": version.strip(), "source": source}
+    )
+    return component
+
+
+def create_upgrade_plan(
+    *, component: Component, target_version: str, owner: Any, due_date: date, notes: str = ""
+) -> UpgradePlan:
+    if not target_version.strip():
+        raise DomainError("The version to upgrade to.", field="target_version")
+    plan = UpgradePlan(component=component, target_version=target_version, owner=owner, due_date=due_date, notes=notes)
+    _clean(plan, exclude=["approved_by"])
+    plan.save()
+    return plan
+
+
+def approve_upgrade_plan(*, plan: UpgradePlan, user: Any, now: datetime | None = None) -> UpgradePlan:
+    if not has_role(user, TECH_LEAD):
+        raise DomainError("A Tech Lead approves upgrade plans.")
+    plan.approved_by = user
+    plan.approved_at = now or timezone.now()
+    plan.save(update_fields=["approved_by", "approved_at", "updated_at"])
+    return plan

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -19,11 +20,13 @@ from ..models import (
     ChangeOutcome,
     ChangeRecord,
     ChangeState,
+    Component,
     FreezePeriod,
     Host,
     MaintenanceLog,
     MaintenanceWindow,
     PatchObligation,
+    UpgradePlan,
 )
 from ..services import missing_approvals
 
@@ -332,3 +335,47 @@ class RenovateReportSerializer(StrictSerializer):
         slug_field="slug", queryset=Service.objects.all(), required=False, allow_null=True
     )
     report = serializers.JSONField(help_text="Renovate's reportType=file JSON.")
+
+
+class ComponentSerializer(StrictModelSerializer):
+    """A component a service runs, at a version (held against the imported end-of-life table)."""
+
+    service = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
+
+    class Meta:
+        model = Component
+        fields = ["id", "service", "product", "version", "source", "created_at", "updated_at"]
+        read_only_fields = ["id", "source", "created_at", "updated_at"]
+
+
+class EolImportSerializer(StrictSerializer):
+    product = serializers.CharField(max_length=120)
+    cycles = serializers.ListField(
+        child=serializers.DictField(),
+        min_length=1,
+        max_length=500,
+        help_text="The end-of-life table: [{cycle, releaseDate, eol (a date or true/false), latest}].",
+    )
+
+
+class UpgradePlanSerializer(StrictModelSerializer):
+    """An upgrade plan of a component near its end of life; a Tech Lead approves it."""
+
+    component = serializers.PrimaryKeyRelatedField(queryset=Component.objects.all())
+    owner = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True))
+    approved_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField(read_only=True)
+
+    class Meta:
+        model = UpgradePlan
+        fields = [
+            "uuid",
+            "component",
+            "target_version",
+            "owner",
+            "due_date",
+            "notes",
+            "approved_by",
+            "approved_at",
+            "created_at",
+        ]
+        read_only_fields = ["uuid", "approved_by", "approved_at", "created_at"]

@@ -13,9 +13,12 @@ router.register("maintenance/change-integrations", views.IntegrationViewSet, bas
 router.register("maintenance/logs", views.LogViewSet, basename="api-maintenance-log")
 router.register("maintenance/hosts", views.HostViewSet, basename="api-host")
 router.register("maintenance/obligations", views.ObligationViewSet, basename="api-patch-obligation")
+router.register("maintenance/components", views.ComponentViewSet, basename="api-component")
+router.register("maintenance/upgrade-plans", views.UpgradePlanViewSet, basename="api-upgrade-plan")
 
 urlpatterns = [
     path("", include(router.urls)),
     path("maintenance/patch-reports/", views.PatchReportView.as_view(), name="api-patch-report"),
     path("maintenance/renovate-reports/", views.RenovateReportView.as_view(), name="api-renovate-report"),
+    path("maintenance/end-of-life/", views.EolImportView.as_view(), name="api-end-of-life"),
 ]

@@ -22,17 +22,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from opsgov.api.permissions import RoleModelPermissions
-from opsgov.roles import PRODUCT_OWNER
+from opsgov.roles import PRODUCT_OWNER, TECH_LEAD
 
 from .. import parsing, services
 from ..models import (
     ChangeIntegration,
     ChangeRecord,
+    Component,
+    EndOfLife,
     FreezePeriod,
     Host,
     MaintenanceLog,
     MaintenanceWindow,
     PatchObligation,
+    UpgradePlan,
     hash_token,
 )
 from . import serializers as s
@@ -312,3 +315,67 @@ class RenovateReportView(APIView):
         except parsing.ReportError as error:
             raise ValidationError({error.part: [str(error)]}) from None
         return Response({"updates": count}, status=status.HTTP_202_ACCEPTED)
+
+
+class ComponentViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """Component versions per service (a second POST for the same service and product updates the version)."""
+
+    queryset = Component.objects.select_related("service").order_by("service__slug", "product", "id")
+    serializer_class = s.ComponentSerializer
+    filterset_fields = ["product"]
+
+    def perform_create(self, serializer: Any) -> None:
+        data = serializer.validated_data
+        serializer.instance = services.record_component(
+            service=data["service"], product=data["product"], version=data["version"]
+        )
+
+
+class UpgradePlanViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """Upgrade plans (target version, owner, due date), approved by a Tech Lead."""
+
+    queryset = UpgradePlan.objects.select_related("component", "owner", "approved_by").order_by("due_date", "id")
+    serializer_class = s.UpgradePlanSerializer
+    lookup_field = "uuid"
+
+    def perform_create(self, serializer: Any) -> None:
+        data = serializer.validated_data
+        serializer.instance = services.create_upgrade_plan(
+            component=data["component"],
+            target_version=data["target_version"],
+            owner=data["owner"],
+            due_date=data["due_date"],
+            notes=data.get("notes", ""),
+        )
+
+    @extend_schema(request=None, responses={200: s.UpgradePlanSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[ViewPermission])
+    def approve(self, request: Request, uuid: str) -> Response:
+        """Approve the plan (Tech Lead)."""
+        plan = self.get_object()
+        if not services.has_role(request.user, TECH_LEAD):
+            raise PermissionDenied("A Tech Lead approves upgrade plans.")
+        return Response(self.get_serializer(services.approve_upgrade_plan(plan=plan, user=request.user)).data)
+
+
+class EolImportView(APIView):
+    """``POST /api/v1/maintenance/end-of-life/``: import a product's end-of-life table (DevOps Lead)."""
+
+    permission_classes = [RoleModelPermissions]
+
+    def get_queryset(self) -> QuerySet[EndOfLife]:  # for the model permission
+        return EndOfLife.objects.none()
+
+    @extend_schema(
+        request=s.EolImportSerializer,
+        responses={200: inline_serializer("EolImportAnswer", {"cycles": serializers.IntegerField()})},
+    )
+    def post(self, request: Request) -> Response:
+        body = s.EolImportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        count = services.import_eol(product=body.validated_data["product"], rows=body.validated_data["cycles"])
+        return Response({"cycles": count})

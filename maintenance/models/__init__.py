@@ -16,6 +16,7 @@ from .changes import (
     ChangeState,
     hash_token,
 )
+from .lifecycle import Component, EndOfLife, UpgradePlan
 from .patching import Host, ObligationSource, PatchClass, PatchObligation, PatchReport
 from .windows import FreezePeriod, MaintenanceWindow, RecurrenceKind
 
@@ -32,6 +33,8 @@ __all__ = [
     "ChangeRisk",
     "ChangeSource",
     "ChangeState",
+    "Component",
+    "EndOfLife",
     "FreezePeriod",
     "Host",
     "LogOutcome",
@@ -43,5 +46,6 @@ __all__ = [
     "PatchObligation",
     "PatchReport",
     "RecurrenceKind",
+    "UpgradePlan",
     "hash_token",
 ]
