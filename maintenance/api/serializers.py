@@ -31,6 +31,10 @@ from ..models import (
 from ..services import missing_approvals
 
 
+def _name(user: Any) -> str | None:
+    return None if user is None else str(user)
+
+
 def _services(**extra: Any) -> serializers.SlugRelatedField[Service]:
     return serializers.SlugRelatedField(
         slug_field="slug", queryset=Service.objects.all(), many=True, help_text="Service slugs.", **extra
@@ -42,7 +46,11 @@ class WindowSerializer(StrictModelSerializer):
 
     services = _services()
     first_start = AwareDateTimeField(help_text="The first start; its wall time in `timezone` repeats.")
-    approved_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField(read_only=True)
+    approved_by = serializers.SerializerMethodField(help_text="Who approved it; null until approved.")
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_approved_by(self, window: MaintenanceWindow) -> str | None:
+        return _name(window.approved_by)
 
     class Meta:
         model = MaintenanceWindow
@@ -117,7 +125,10 @@ class ChangeSerializer(StrictModelSerializer):
     approvals = ApprovalSerializer(many=True, read_only=True)
     incident_links = IncidentLinkSerializer(many=True, read_only=True)
     missing_approvals = serializers.SerializerMethodField()
-    window: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="uuid", read_only=True)
+    window: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="uuid", read_only=True, allow_null=True
+    )
+    outcome = serializers.ChoiceField(choices=ChangeOutcome.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = ChangeRecord
@@ -184,7 +195,7 @@ class ApproveChangeSerializer(StrictSerializer):
     comment = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
-class IntegrationSerializer(StrictModelSerializer):
+class ChangeIntegrationSerializer(StrictModelSerializer):
     """A change integration; `routing_key` is shown once, in the answer that creates it."""
 
     service = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
@@ -208,7 +219,14 @@ class LogSerializer(StrictModelSerializer):
     change = serializers.SlugRelatedField(
         slug_field="uuid", queryset=ChangeRecord.objects.all(), required=False, allow_null=True
     )
-    performed_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField(read_only=True)
+    performed_by = serializers.SerializerMethodField(help_text="Who logged it; null for automation.")
+    duration_flag = serializers.ChoiceField(
+        choices=[("short", "Shorter than the policy's range"), ("long", "Longer")], allow_blank=True, read_only=True
+    )
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_performed_by(self, log: MaintenanceLog) -> str | None:
+        return _name(log.performed_by)
 
     class Meta:
         model = MaintenanceLog
@@ -271,7 +289,9 @@ class HostSerializer(StrictModelSerializer):
 
 
 class ObligationSerializer(serializers.ModelSerializer):
-    service: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    service: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = PatchObligation
@@ -363,7 +383,11 @@ class UpgradePlanSerializer(StrictModelSerializer):
 
     component = serializers.PrimaryKeyRelatedField(queryset=Component.objects.all())
     owner = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.filter(is_active=True))
-    approved_by: serializers.StringRelatedField[Any] = serializers.StringRelatedField(read_only=True)
+    approved_by = serializers.SerializerMethodField(help_text="Who approved it; null until approved.")
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_approved_by(self, plan: UpgradePlan) -> str | None:
+        return _name(plan.approved_by)
 
     class Meta:
         model = UpgradePlan

@@ -168,7 +168,7 @@ class IntegrationViewSet(
     """Change integrations: CI posts PagerDuty change events with their routing key."""
 
     queryset = ChangeIntegration.objects.select_related("service").order_by("name")
-    serializer_class = s.IntegrationSerializer
+    serializer_class = s.ChangeIntegrationSerializer
     lookup_field = "uuid"
 
     def perform_create(self, serializer: Any) -> None:
