@@ -260,11 +260,12 @@ class PatchReportView(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
+        # The host token was checked by HostTokenAuthentication before the view ran.
+        body = s.PatchReportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
         host = request.auth
         if not isinstance(host, Host):
             raise AuthenticationFailed("Unknown host token.")
-        body = s.PatchReportSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
         data = body.validated_data
         reboot = {"yes": True, "no": False}.get(data.get("reboot_required", "unknown"))
         try:
