@@ -383,6 +383,8 @@ SPECTACULAR_SETTINGS = {
         "ChangeRiskEnum": "maintenance.models.ChangeRisk",
         "ApprovalReasonEnum": "maintenance.models.ApprovalReason",
         "MaintenanceLogOutcomeEnum": "maintenance.models.LogOutcome",
+        "MaintenanceWindowKindEnum": "maintenance.models.RecurrenceKind",
+        "FreezeKindEnum": "maintenance.models.windows.FREEZE_KINDS",
     },
     # drf-spectacular's default hook, then the ingestion endpoints (plain Django views, which it does not see).
     "POSTPROCESSING_HOOKS": [

@@ -103,6 +103,10 @@ class MaintenanceWindow(TimeStampedModel):
         return reverse("maintenance:calendar") + f"#window-{self.uuid}"
 
 
+#: How a freeze is given: one-off (starts_at, ends_at) or a pair of cron expressions.
+FREEZE_KINDS = [("once", "Once"), ("cron", "Cron pair")]
+
+
 class FreezePeriod(TimeStampedModel):
     """A time in which no normal change may be scheduled: one-off, or recurring as a pair of cron expressions.
 
@@ -112,7 +116,7 @@ class FreezePeriod(TimeStampedModel):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=120)
     services = models.ManyToManyField(Service, blank=True, related_name="freeze_periods")
-    kind = models.CharField(max_length=8, choices=[("once", "Once"), ("cron", "Cron pair")], default="once")
+    kind = models.CharField(max_length=8, choices=FREEZE_KINDS, default="once")
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     freeze_start = models.CharField(max_length=120, blank=True, help_text="Cron of the starts, e.g. 0 18 * * 5.")
