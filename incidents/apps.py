@@ -24,7 +24,7 @@ class IncidentsConfig(AppConfig):
         from opsgov.registry import downtime, on_call
         from opsgov.retention import register_retention
 
-        from . import models
+        from . import maintenance_links, models
         from .downtime import customer_impact_seconds
         from .ingest import worker_hooks as web_worker
         from .ingest.internal_alerts import handle_service_alert
@@ -69,6 +69,8 @@ class IncidentsConfig(AppConfig):
         # Who is on call, and a service's customer-impacting downtime, asked by other apps' gates and metrics.
         on_call.provide(responders)
         downtime.provide(customer_impact_seconds)
+        # Changes before an incident, and maintenance windows open at its trigger (opsgov.registry.maintenance).
+        maintenance_links.connect()
 
         # Web workers publish the processing of ingested events in batches (incidents.ingest.worker_hooks).
         worker_hooks.on_worker_start(web_worker.start)

@@ -17,10 +17,11 @@ class MonitoringConfig(AppConfig):
         # Imported here: Django imports apps.py before any app's models are loaded.
         from auditlog.registry import auditlog
 
-        from opsgov.registry import runbooks
+        from opsgov.registry import error_budgets, runbooks
 
         from .catalog.selectors import runbooks_for_alerts
         from .checks.admin import register_audit
+        from .error_budget import spent_budgets
         from .models import SLO, AlertRule, RuleFile, Runbook
 
         # Audited: what governance reads. Freshness and pull bookkeeping move every minute and are not.
@@ -31,3 +32,4 @@ class MonitoringConfig(AppConfig):
         register_audit()  # synthetic checks
 
         runbooks.provide(runbooks_for_alerts)  # incidents shows a rule's runbook beside its alerts
+        error_budgets.provide(spent_budgets)  # maintenance asks the SRE Lead's approval when a budget is spent

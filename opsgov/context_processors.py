@@ -15,7 +15,7 @@ from django.utils.functional import SimpleLazyObject
 NAVIGATION: list[tuple[int, str, str | None]] = [
     (1, "Monitoring", "monitoring:slo-list"),
     (2, "Incidents", "incident-list"),
-    (3, "Maintenance", None),
+    (3, "Maintenance", "maintenance:calendar"),
     (4, "Improvement", "action-item-list"),
     (5, "Security", None),
     (6, "Compliance", None),
@@ -24,7 +24,7 @@ NAVIGATION: list[tuple[int, str, str | None]] = [
 ]
 
 # Areas whose pages live under a wider path than their first page's URL.
-AREA_PREFIXES: dict[str, str] = {"Monitoring": "/monitoring/"}
+AREA_PREFIXES: dict[str, str] = {"Monitoring": "/monitoring/", "Maintenance": "/maintenance/"}
 
 # Pages of the core app, shown before the areas: (label, url name).
 CORE_NAVIGATION: list[tuple[str, str]] = [

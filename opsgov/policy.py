@@ -440,12 +440,70 @@ def _default_activities() -> dict[str, MaintenanceActivity]:
     }
 
 
+PatchClass = Literal["security_critical", "os", "dependency", "database", "infrastructure", "major"]
+PATCH_CLASSES: tuple[str, ...] = ("security_critical", "os", "dependency", "database", "infrastructure", "major")
+
+
+def _default_patch_deadlines() -> dict[PatchClass, Span]:
+    return {
+        "security_critical": span("48 hours"),
+        "os": span("31 days"),
+        "dependency": span("31 days"),
+        "database": span("7 days"),
+        "infrastructure": span("92 days"),
+        "major": span("365 days"),
+    }
+
+
 class MaintenancePolicy(_Strict):
     """Maintenance cadence per activity (the seed's maintenance schedule)."""
 
     activities: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], MaintenanceActivity] = Field(
         default_factory=_default_activities
     )
+    patch_deadlines: dict[PatchClass, Span] = Field(
+        default_factory=_default_patch_deadlines,
+        description="Deadline of a patch obligation per class, from the later of its publication and its first "
+        "detection (security_critical, os, dependency, database, infrastructure, major)",
+    )
+    change_incident_link_within: Span = Field(
+        default=span("4 hours"),
+        description="An incident triggered on a service this long after a change on it is linked to the change "
+        "as a suspected cause",
+    )
+    emergency_approval_within: Span = Field(
+        default=span("48 hours"),
+        description="An emergency change may be implemented first and approved afterwards within this period",
+    )
+    pages_during_maintenance: list[str] = Field(
+        default_factory=lambda: ["SEV-1"],
+        description="Severities whose alerts still page while an approved maintenance window of the service is open",
+    )
+    maintenance_alerts_count_in_metrics: bool = Field(
+        default=True, description="Alerts during an approved window still count in every metric"
+    )
+    eol_plan_within: Span = Field(
+        default=span("180 days"),
+        description="A component this close to its end of life needs an upgrade plan",
+    )
+
+    @field_validator("change_incident_link_within", "emergency_approval_within", "eol_plan_within")
+    @classmethod
+    def _fixed_length(cls, value: Span) -> Span:
+        if value.unit.is_business or value.unit.is_calendar:
+            raise ValueError("write this period in minutes, hours, days or weeks")
+        return value
+
+    @field_validator("patch_deadlines")
+    @classmethod
+    def _every_class(cls, value: dict[PatchClass, Span]) -> dict[PatchClass, Span]:
+        missing = [key for key in PATCH_CLASSES if key not in value]
+        if missing:
+            raise ValueError(f"missing patch classes: {', '.join(missing)}")
+        for key, deadline in value.items():
+            if deadline.unit.is_business:
+                raise ValueError(f"{key}: a patch deadline is calendar time, not business time")
+        return value
 
 
 # --- Backups ------------------------------------------------------------------------

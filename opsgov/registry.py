@@ -349,3 +349,76 @@ class RunbookDirectory:
 
 
 runbooks = RunbookDirectory()
+
+
+# --- Whether a service has spent its error budget ----------------------------------------
+
+ErrorBudgetLookup = Callable[..., dict[int, bool]]
+
+
+class ErrorBudgetDirectory:
+    """Whether each service's availability SLO has spent its error budget, answered by monitoring.
+
+    maintenance asks here (a normal change to a service whose budget is spent
+    needs the SRE Lead's approval) instead of importing monitoring.
+    `spent(service_ids=..., now=...)` returns {service id: True when spent};
+    services without an availability SLO are left out. It is {} when no app
+    provides the lookup.
+    """
+
+    def __init__(self) -> None:
+        self._lookup: ErrorBudgetLookup | None = None
+
+    def provide(self, lookup: ErrorBudgetLookup) -> None:
+        self._lookup = lookup
+
+    def spent(self, *, service_ids: Iterable[int], now: datetime) -> dict[int, bool]:
+        ids = list(service_ids)
+        if self._lookup is None or not ids:
+            return {}
+        return self._lookup(service_ids=ids, now=now)
+
+
+error_budgets = ErrorBudgetDirectory()
+
+
+# --- Maintenance in progress and changes, for incidents -----------------------------------
+
+MaintenanceLookup = Callable[..., bool]
+ChangeLinker = Callable[..., list[dict[str, str]]]
+
+
+class MaintenanceDirectory:
+    """What incidents asks maintenance, answered by maintenance (no sibling import).
+
+    - `in_window(service_id=..., at=...)`: True when an approved maintenance window
+      of the service is open at `at` (the incident is marked "during maintenance").
+    - `link_incident(incident_id=..., service_id=..., triggered_at=..., label=..., url=...)`:
+      link the incident to the changes on its service in the policy period before it
+      (suspected causes); returns the changes newly linked, each {"number", "title", "url"}.
+
+    Both answer "nothing" (False, []) when no app provides them.
+    """
+
+    def __init__(self) -> None:
+        self._in_window: MaintenanceLookup | None = None
+        self._linker: ChangeLinker | None = None
+
+    def provide(self, *, in_window: MaintenanceLookup, link_incident: ChangeLinker) -> None:
+        self._in_window = in_window
+        self._linker = link_incident
+
+    def in_window(self, *, service_id: int, at: datetime) -> bool:
+        return bool(self._in_window and self._in_window(service_id=service_id, at=at))
+
+    def link_incident(
+        self, *, incident_id: int, service_id: int, triggered_at: datetime, label: str, url: str
+    ) -> list[dict[str, str]]:
+        if self._linker is None:
+            return []
+        return self._linker(
+            incident_id=incident_id, service_id=service_id, triggered_at=triggered_at, label=label, url=url
+        )
+
+
+maintenance = MaintenanceDirectory()

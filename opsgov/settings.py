@@ -382,6 +382,13 @@ SPECTACULAR_SETTINGS = {
         # Integrations list every kind; they are created as one of the external kinds (opsgov.api.schema).
         "IntegrationKindEnum": "incidents.models.IntegrationKind",
         "ExternalIntegrationKindEnum": "incidents.api.serializers.EXTERNAL_KIND_CHOICES",
+        "ChangeStateEnum": "maintenance.models.ChangeState",
+        "ChangeOutcomeEnum": "maintenance.models.ChangeOutcome",
+        "ChangeRiskEnum": "maintenance.models.ChangeRisk",
+        "ApprovalReasonEnum": "maintenance.models.ApprovalReason",
+        "MaintenanceLogOutcomeEnum": "maintenance.models.LogOutcome",
+        "MaintenanceWindowKindEnum": "maintenance.models.RecurrenceKind",
+        "FreezeKindEnum": "maintenance.models.windows.FREEZE_KINDS",
     },
     # drf-spectacular's default hook, then the ingestion endpoints (plain Django views, which it does not see).
     "POSTPROCESSING_HOOKS": [

@@ -15,6 +15,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     # Before the API's other routes, so the busiest URLs resolve first (bench/ingest_bench.py).
+    # Change events from CI (maintenance), before incidents' routes: "pagerduty/<token>/enqueue" would take them.
+    path("api/v1/ingest/", include("maintenance.ingest.urls")),
     path("api/v1/ingest/", include("incidents.ingest.urls")),
     path("api/v1/", include("opsgov.api.urls")),
     path("", views.dashboard_view, name="home"),
@@ -31,6 +33,7 @@ urlpatterns = [
     path("gates/", include("opsgov.gates.urls")),
     path("incidents/", include("incidents.urls")),
     path("monitoring/", include("monitoring.urls")),
+    path("maintenance/", include("maintenance.urls")),
     # Heartbeat pings: public, the uuid in the path is the token (views marked login_not_required).
     path("ping/", include("monitoring.ping_urls")),
 ]

@@ -13,6 +13,8 @@ from . import health
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # Change events from CI (maintenance), before incidents' routes: "pagerduty/<token>/enqueue" would take them.
+    path("api/v1/ingest/", include("maintenance.ingest.urls")),
     path("api/v1/ingest/", include("incidents.ingest.urls")),
     # Heartbeat pings: public, the uuid in the path is the token (as in opsgov.urls).
     path("ping/", include("monitoring.ping_urls")),

@@ -1,0 +1,382 @@
+"""Viewsets of the maintenance API (DevOps Lead owns; Product Owner approves windows; the leads approve changes).
+
+Writes go through maintenance.services, whose DomainErrors answer 400 with the
+field. The patch-report endpoint takes a host token (``Authorization: Bearer``),
+not a user: 401 for an unknown one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.decorators import action
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from opsgov.api.permissions import RoleModelPermissions
+from opsgov.roles import PRODUCT_OWNER, TECH_LEAD
+
+from .. import parsing, services
+from ..models import (
+    ChangeIntegration,
+    ChangeRecord,
+    Component,
+    EndOfLife,
+    FreezePeriod,
+    Host,
+    MaintenanceLog,
+    MaintenanceWindow,
+    PatchObligation,
+    UpgradePlan,
+    hash_token,
+)
+from . import serializers as s
+
+
+class ViewPermission(RoleModelPermissions):
+    """Actions any reader may attempt (approvals): the service checks the approver's role."""
+
+    perms_map = {**RoleModelPermissions.perms_map, "POST": ["%(app_label)s.view_%(model_name)s"]}
+
+
+class WindowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Maintenance windows per group of services (RFC 5545 rule or cron, in a time zone)."""
+
+    queryset = MaintenanceWindow.objects.prefetch_related("services").select_related("approved_by").order_by("name")
+    serializer_class = s.WindowSerializer
+    lookup_field = "uuid"
+    filterset_fields = ["kind"]
+
+    def perform_create(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        serializer.instance = services.create_window(
+            name=data["name"],
+            services=data["services"],
+            first_start=data["first_start"],
+            duration=data["duration"],
+            timezone_name=data.get("timezone", "UTC"),
+            kind=data.get("kind", "rrule"),
+            rrule=data.get("rrule", ""),
+            cron=data.get("cron", ""),
+            notes=data.get("notes", ""),
+        )
+
+    @extend_schema(request=None, responses={200: s.WindowSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[ViewPermission])
+    def approve(self, request: Request, uuid: str) -> Response:
+        """Approve the window (Product Owner): it becomes active."""
+        window = self.get_object()
+        if not services.has_role(request.user, PRODUCT_OWNER):
+            raise PermissionDenied("Only a Product Owner approves maintenance windows.")
+        window = services.approve_window(window=window, user=request.user)
+        return Response(self.get_serializer(window).data)
+
+
+class FreezeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Freeze periods: no normal change may be scheduled inside one."""
+
+    queryset = FreezePeriod.objects.prefetch_related("services").order_by("name")
+    serializer_class = s.FreezeSerializer
+    lookup_field = "uuid"
+
+    def perform_create(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        serializer.instance = services.create_freeze(
+            name=data["name"],
+            services=data.get("services", []),
+            starts_at=data.get("starts_at"),
+            ends_at=data.get("ends_at"),
+            freeze_start=data.get("freeze_start", ""),
+            freeze_end=data.get("freeze_end", ""),
+            timezone_name=data.get("timezone", "UTC"),
+            reason=data.get("reason", ""),
+        )
+
+
+class ChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Change records: standard, normal, emergency; approvals and conflict flags."""
+
+    queryset = (
+        ChangeRecord.objects.prefetch_related("services", "approvals__approved_by", "incident_links")
+        .select_related("window")
+        .order_by("-created_at", "-id")
+    )
+    serializer_class = s.ChangeSerializer
+    lookup_field = "uuid"
+    filterset_fields = ["kind", "state", "category", "outcome", "outside_window", "in_freeze"]
+
+    def perform_create(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        serializer.instance = services.create_change(
+            title=data["title"],
+            services=data["services"],
+            kind=data.get("kind", "normal"),
+            category=data.get("category", "technical"),
+            description=data.get("description", ""),
+            risk=data.get("risk", "low"),
+            backout_plan=data.get("backout_plan", ""),
+            planned_start=data.get("planned_start"),
+            planned_end=data.get("planned_end"),
+            user=self.request.user,
+        )
+
+    def _fresh(self, change: ChangeRecord) -> Response:
+        return Response(s.ChangeSerializer(self.get_queryset().get(pk=change.pk)).data)
+
+    @extend_schema(request=s.AdvanceSerializer, responses={200: s.ChangeSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[RoleModelPermissions])
+    def advance(self, request: Request, uuid: str) -> Response:
+        """Move the change to its next state (scheduling needs the approvals; closing an outcome)."""
+        change = self.get_object()
+        body = s.AdvanceSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        change = services.advance_change(
+            change=change,
+            to_state=body.validated_data["state"],
+            outcome=body.validated_data.get("outcome", ""),
+            user=request.user,
+        )
+        return self._fresh(change)
+
+    @extend_schema(request=s.ApproveChangeSerializer, responses={200: s.ChangeSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[ViewPermission])
+    def approve(self, request: Request, uuid: str) -> Response:
+        """Give one of the approvals the change needs (each reason has its role)."""
+        change = self.get_object()
+        body = s.ApproveChangeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        reason = body.validated_data["reason"]
+        if not services.has_role(request.user, services.APPROVER_ROLES[reason]):
+            raise PermissionDenied(f"The {reason} approval is given by a {services.APPROVER_ROLES[reason]}.")
+        services.approve_change(
+            change=change, reason=reason, user=request.user, comment=body.validated_data.get("comment", "")
+        )
+        return self._fresh(change)
+
+
+class IntegrationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """Change integrations: CI posts PagerDuty change events with their routing key."""
+
+    queryset = ChangeIntegration.objects.select_related("service").order_by("name")
+    serializer_class = s.ChangeIntegrationSerializer
+    lookup_field = "uuid"
+
+    def perform_create(self, serializer: Any) -> None:
+        integration, token = services.create_change_integration(
+            name=serializer.validated_data["name"], service=serializer.validated_data["service"]
+        )
+        integration.new_token = token  # type: ignore[attr-defined]
+        serializer.instance = integration
+
+
+class LogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Maintenance performed; automation (a VACUUM job) posts here with its API token, source=automation."""
+
+    queryset = MaintenanceLog.objects.select_related("service", "change", "performed_by").order_by(
+        "-performed_at", "-id"
+    )
+    serializer_class = s.LogSerializer
+    filterset_fields = ["activity", "outcome", "source"]
+
+    def perform_create(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        serializer.instance = services.record_log(
+            service=data["service"],
+            activity=data["activity"],
+            performed_at=data["performed_at"],
+            duration=data["duration"],
+            outcome=data.get("outcome", "done"),
+            notes=data.get("notes", ""),
+            change=data.get("change"),
+            source=data.get("source", "manual"),
+            user=self.request.user,
+        )
+
+
+class HostViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Hosts that post patch reports with their own token."""
+
+    queryset = Host.objects.select_related("service").order_by("name")
+    serializer_class = s.HostSerializer
+    lookup_field = "uuid"
+
+    def perform_create(self, serializer: Any) -> None:
+        data = serializer.validated_data
+        host, token = services.create_host(
+            name=data["name"], service=data.get("service"), timezone_name=data.get("timezone", "UTC")
+        )
+        host.new_token = token  # type: ignore[attr-defined]
+        serializer.instance = host
+
+
+class ObligationViewSet(viewsets.ReadOnlyModelViewSet):
+    """Patch obligations: one per (asset, required update), with its deadline from the policy."""
+
+    queryset = PatchObligation.objects.select_related("service").order_by("due_at", "id")
+    serializer_class = s.ObligationSerializer
+    filterset_fields = ["asset", "patch_class", "source"]
+
+
+class HostTokenAuthentication(BaseAuthentication):
+    """A host's token in ``Authorization: Bearer``; the request runs without a user (request.auth is the host)."""
+
+    def authenticate(self, request: Request) -> tuple[Any, Host] | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationFailed("Send the host token as 'Authorization: Bearer <token>'.")
+        host = Host.objects.select_related("service").filter(token_hash=hash_token(token.strip())).first()
+        if host is None:
+            raise AuthenticationFailed("Unknown host token.")
+        return (None, host)
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="opsgov host"'
+
+
+class PatchReportView(APIView):
+    """``POST /api/v1/maintenance/patch-reports/``: a host's patch state, parsed here (400 naming the line)."""
+
+    authentication_classes = [HostTokenAuthentication]
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=s.PatchReportSerializer,
+        responses={
+            202: s.PatchReportAnswerSerializer,
+            400: OpenApiResponse(description="A part of the report does not parse (the part and line are named)."),
+            401: OpenApiResponse(description="No or unknown host token."),
+        },
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        # The host token was checked by HostTokenAuthentication before the view ran.
+        body = s.PatchReportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        host = request.auth
+        if not isinstance(host, Host):
+            raise AuthenticationFailed("Unknown host token.")
+        data = body.validated_data
+        reboot = {"yes": True, "no": False}.get(data.get("reboot_required", "unknown"))
+        try:
+            report = services.record_patch_report(
+                host=host,
+                apt_simulate=data["apt_simulate"],
+                history=data.get("history", ""),
+                needrestart=data.get("needrestart", ""),
+                reboot_required=reboot,
+                reboot_packages=[p for p in data.get("reboot_packages", "").split() if p],
+                timezone_name=data.get("timezone", ""),
+                received_at=timezone.now(),
+            )
+        except parsing.ReportError as error:
+            raise ValidationError({error.part: [str(error)]}) from None
+        return Response(
+            {
+                "host": host.name,
+                "received_at": report.received_at,
+                "pending": len(report.pending),
+                "security": sum(1 for item in report.pending if item["security"]),
+                "installed": len(report.installed),
+                "reboot_required": Host.objects.get(pk=host.pk).reboot_required,
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class RenovateReportView(APIView):
+    """``POST /api/v1/maintenance/renovate-reports/``: a Renovate ``reportType=file`` report (DevOps Lead)."""
+
+    permission_classes = [RoleModelPermissions]
+
+    def get_queryset(self) -> QuerySet[PatchObligation]:  # for the model permission
+        return PatchObligation.objects.none()
+
+    @extend_schema(
+        request=s.RenovateReportSerializer,
+        responses={202: inline_serializer("RenovateAnswer", {"updates": serializers.IntegerField()})},
+    )
+    def post(self, request: Request) -> Response:
+        body = s.RenovateReportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            count = services.record_renovate_report(
+                data=body.validated_data["report"], service=body.validated_data.get("service")
+            )
+        except parsing.ReportError as error:
+            raise ValidationError({error.part: [str(error)]}) from None
+        return Response({"updates": count}, status=status.HTTP_202_ACCEPTED)
+
+
+class ComponentViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """Component versions per service (a second POST for the same service and product updates the version)."""
+
+    queryset = Component.objects.select_related("service").order_by("service__slug", "product", "id")
+    serializer_class = s.ComponentSerializer
+    filterset_fields = ["product"]
+
+    def perform_create(self, serializer: Any) -> None:
+        data = serializer.validated_data
+        serializer.instance = services.record_component(
+            service=data["service"], product=data["product"], version=data["version"]
+        )
+
+
+class UpgradePlanViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """Upgrade plans (target version, owner, due date), approved by a Tech Lead."""
+
+    queryset = UpgradePlan.objects.select_related("component", "owner", "approved_by").order_by("due_date", "id")
+    serializer_class = s.UpgradePlanSerializer
+    lookup_field = "uuid"
+
+    def perform_create(self, serializer: Any) -> None:
+        data = serializer.validated_data
+        serializer.instance = services.create_upgrade_plan(
+            component=data["component"],
+            target_version=data["target_version"],
+            owner=data["owner"],
+            due_date=data["due_date"],
+            notes=data.get("notes", ""),
+        )
+
+    @extend_schema(request=None, responses={200: s.UpgradePlanSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[ViewPermission])
+    def approve(self, request: Request, uuid: str) -> Response:
+        """Approve the plan (Tech Lead)."""
+        plan = self.get_object()
+        if not services.has_role(request.user, TECH_LEAD):
+            raise PermissionDenied("A Tech Lead approves upgrade plans.")
+        return Response(self.get_serializer(services.approve_upgrade_plan(plan=plan, user=request.user)).data)
+
+
+class EolImportView(APIView):
+    """``POST /api/v1/maintenance/end-of-life/``: import a product's end-of-life table (DevOps Lead)."""
+
+    permission_classes = [RoleModelPermissions]
+
+    def get_queryset(self) -> QuerySet[EndOfLife]:  # for the model permission
+        return EndOfLife.objects.none()
+
+    @extend_schema(
+        request=s.EolImportSerializer,
+        responses={200: inline_serializer("EolImportAnswer", {"cycles": serializers.IntegerField()})},
+    )
+    def post(self, request: Request) -> Response:
+        body = s.EolImportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        count = services.import_eol(product=body.validated_data["product"], rows=body.validated_data["cycles"])
+        return Response({"cycles": count})

@@ -1,0 +1,1 @@
+"""PagerDuty change events from CI (mounted under /api/v1/ingest/ before incidents' ingestion routes)."""

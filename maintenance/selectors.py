@@ -1,0 +1,316 @@
+"""Reads of the maintenance area: patch compliance, the cadences, change figures, the calendar.
+
+Definitions (one source of truth, used by the metrics, the gate and the pages)
+-----------------------------------------------------------------------------
+Patch compliance over [start, end): the obligations *settled or due* in the
+window, that is due in it (``start <= due_at < end``, met or not) or met in it
+before their due date, without a valid exception at `end`. Met in time =
+``met_at <= due_at``. An obligation still open past its due date counts as not
+met. value = met in time ÷ counted x 100; obligations under a valid exception
+(``exception_until > end``) are counted separately (details["excepted"]).
+Scopes: ``global``, ``service:<slug>`` and ``host:<name>`` (repositories: ``repo:<name>``).
+
+Schedule adherence over [start, end): per active service and per activity of
+the policy with a cadence (``every``), the periods of that length that tile
+back from `end` (the last one may start before `start` when the cadence is
+longer than the window), starting no earlier than the service's creation; a
+period is done on time when a ``done`` log of the activity falls inside it.
+value = periods done ÷ periods x 100.
+
+Changes over [start, end) (by actual start, cancelled ones left out):
+success rate = successful without a linked incident ÷ changes with an
+outcome; failure rate = (failed or backed out or linked to an incident) ÷
+changes with an outcome; emergency share = emergency ÷ all changes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Exists, F, Max, OuterRef, Q
+
+from opsgov.models import Lifecycle, Service
+from opsgov.policy import get_policy
+
+from .models import (
+    ChangeIncidentLink,
+    ChangeKind,
+    ChangeOutcome,
+    ChangeRecord,
+    ChangeState,
+    Component,
+    EndOfLife,
+    FreezePeriod,
+    LogOutcome,
+    MaintenanceLog,
+    MaintenanceWindow,
+    PatchObligation,
+    UpgradePlan,
+)
+
+
+@dataclass(frozen=True)
+class Compliance:
+    scope: str
+    met: int
+    counted: int
+    excepted: int
+
+    @property
+    def percent(self) -> float | None:
+        return None if self.counted == 0 else self.met * 100 / self.counted
+
+
+def patch_compliance(*, start: datetime, end: datetime) -> list[Compliance]:
+    """Patch compliance per host/repository, per service and globally (three grouped queries)."""
+    settled_or_due = Q(due_at__gte=start, due_at__lt=end) | Q(
+        met_at__gte=start, met_at__lt=end, met_at__lte=F("due_at")
+    )
+    excepted = Q(exception_until__gt=end)
+    in_time = Q(met_at__isnull=False, met_at__lte=F("due_at"))
+    rows = PatchObligation.objects.filter(settled_or_due)
+    aggregates = {
+        "met": Count("id", filter=in_time & ~excepted),
+        "counted": Count("id", filter=~excepted),
+        "excepted": Count("id", filter=excepted),
+    }
+    found: list[Compliance] = []
+    overall = rows.aggregate(**aggregates)
+    found.append(Compliance("global", overall["met"], overall["counted"], overall["excepted"]))
+    for row in (
+        rows.filter(service__isnull=False).values("service__slug").annotate(**aggregates).order_by("service__slug")
+    ):
+        found.append(Compliance(f"service:{row['service__slug']}", row["met"], row["counted"], row["excepted"]))
+    for row in rows.values("asset").annotate(**aggregates).order_by("asset"):
+        found.append(Compliance(row["asset"], row["met"], row["counted"], row["excepted"]))
+    return found
+
+
+def overdue_critical(*, now: datetime) -> list[PatchObligation]:
+    """Open security-critical obligations past their deadline, without a valid exception."""
+    return list(
+        PatchObligation.objects.filter(patch_class="security_critical", met_at__isnull=True, due_at__lt=now)
+        .exclude(exception_until__gt=now)
+        .select_related("service", "host")
+        .order_by("due_at")[:200]
+    )
+
+
+@dataclass(frozen=True)
+class CadenceRow:
+    service: Service
+    activity: str
+    title: str
+    every: str
+    last_done: datetime | None
+    due_by: datetime
+    overdue: bool
+
+
+def _period(activity_every: Any) -> timedelta:
+    return activity_every.approximate()
+
+
+def cadence_status(*, now: datetime, services: list[Service] | None = None) -> list[CadenceRow]:
+    """Per active service and activity with a cadence: the last done log and whether the activity is overdue
+    (no done log within one period before `now`, counted from the service's creation)."""
+    services = services if services is not None else list(Service.objects.filter(lifecycle=Lifecycle.ACTIVE))
+    activities = {k: a for k, a in get_policy().maintenance.activities.items() if a.every is not None}
+    last = {
+        (row["service_id"], row["activity"]): row["last"]
+        for row in MaintenanceLog.objects.filter(outcome=LogOutcome.DONE, service__in=services)
+        .values("service_id", "activity")
+        .annotate(last=Max("performed_at"))
+        .order_by()
+    }
+    rows: list[CadenceRow] = []
+    for service in services:
+        for key, activity in activities.items():
+            assert activity.every is not None
+            period = _period(activity.every)
+            done = last.get((service.pk, key))
+            anchor = done or service.created_at
+            due_by = anchor + period
+            rows.append(CadenceRow(service, key, activity.title, str(activity.every), done, due_by, due_by < now))
+    return rows
+
+
+def schedule_adherence(*, start: datetime, end: datetime) -> dict[str, tuple[int, int]]:
+    """{scope: (periods done on time, periods due)} for "global" and "service:<slug>"."""
+    services = list(Service.objects.filter(lifecycle=Lifecycle.ACTIVE).order_by("slug"))
+    activities = {k: a for k, a in get_policy().maintenance.activities.items() if a.every is not None}
+    logs: dict[tuple[int, str], list[datetime]] = defaultdict(list)
+    longest = max((a.every.approximate() for a in activities.values() if a.every), default=timedelta(0))
+    for service_id, key, at in MaintenanceLog.objects.filter(
+        outcome=LogOutcome.DONE, performed_at__gte=start - longest, performed_at__lt=end
+    ).values_list("service_id", "activity", "performed_at"):
+        logs[(service_id, key)].append(at)
+    result: dict[str, tuple[int, int]] = {}
+    total_done = total_due = 0
+    for service in services:
+        done = due = 0
+        for key, activity in activities.items():
+            assert activity.every is not None
+            period = activity.every.approximate()
+            stamps = logs.get((service.pk, key), [])
+            period_end = end
+            while True:
+                period_start = period_end - period
+                if period_end <= service.created_at:
+                    break
+                due += 1
+                if any(period_start <= at < period_end for at in stamps):
+                    done += 1
+                if period_start <= start:
+                    break
+                period_end = period_start
+        result[f"service:{service.slug}"] = (done, due)
+        total_done += done
+        total_due += due
+    result["global"] = (total_done, total_due)
+    return result
+
+
+@dataclass(frozen=True)
+class ChangeFigures:
+    total: int
+    with_outcome: int
+    successful: int
+    failed: int
+    emergency: int
+
+
+def change_figures(*, start: datetime, end: datetime) -> dict[str, ChangeFigures]:
+    """Change counts per scope ("global", "service:<slug>") by actual start in [start, end)."""
+    linked = Exists(ChangeIncidentLink.objects.filter(change=OuterRef("pk")))
+    base = (
+        ChangeRecord.objects.filter(actual_start__gte=start, actual_start__lt=end)
+        .exclude(state=ChangeState.CANCELLED)
+        .annotate(linked=linked)
+    )
+    failed = Q(outcome__in=[ChangeOutcome.FAILED, ChangeOutcome.BACKED_OUT]) | Q(linked=True, outcome__gt="")
+    aggregates = {
+        "total": Count("id", distinct=True),
+        "with_outcome": Count("id", filter=~Q(outcome=""), distinct=True),
+        "successful": Count("id", filter=Q(outcome=ChangeOutcome.SUCCESSFUL, linked=False), distinct=True),
+        "failed": Count("id", filter=failed, distinct=True),
+        "emergency": Count("id", filter=Q(kind=ChangeKind.EMERGENCY), distinct=True),
+    }
+    result = {"global": ChangeFigures(**base.aggregate(**aggregates))}
+    for row in base.values("services__slug").annotate(**aggregates).order_by("services__slug"):
+        if row["services__slug"]:
+            slug = row.pop("services__slug")
+            result[f"service:{slug}"] = ChangeFigures(**row)
+    return result
+
+
+def calendar_items(*, start: datetime, end: datetime, service: Service | None = None) -> list[dict[str, Any]]:
+    """Window and freeze occurrences, changes and due maintenance in [start, end), sorted by start."""
+    items: list[dict[str, Any]] = []
+    windows = MaintenanceWindow.objects.prefetch_related("services")
+    freezes = FreezePeriod.objects.prefetch_related("services")
+    changes = ChangeRecord.objects.exclude(state=ChangeState.CANCELLED).prefetch_related("services")
+    if service is not None:
+        windows = windows.filter(services=service)
+        freezes = freezes.filter(Q(services=service) | Q(services__isnull=True))
+        changes = changes.filter(services=service)
+    for window in windows.distinct():
+        names = ", ".join(s.slug for s in window.services.all())
+        for s, e in window.occurrences(start, end):
+            items.append(
+                {
+                    "kind": "window",
+                    "uid": f"window-{window.uuid}-{s:%Y%m%dT%H%M}",
+                    "title": f"{window.name} ({names})",
+                    "start": s,
+                    "end": e,
+                    "approved": window.is_approved,
+                    "object": window,
+                }
+            )
+    for freeze in freezes.distinct():
+        for s, e in freeze.occurrences(start, end):
+            items.append(
+                {
+                    "kind": "freeze",
+                    "uid": f"freeze-{freeze.uuid}-{s:%Y%m%dT%H%M}",
+                    "title": f"Freeze: {freeze.name}",
+                    "start": s,
+                    "end": e,
+                    "approved": True,
+                    "object": freeze,
+                }
+            )
+    when = Q(planned_start__gte=start, planned_start__lt=end) | Q(
+        planned_start__isnull=True, actual_start__gte=start, actual_start__lt=end
+    )
+    for change in changes.filter(when).distinct()[:2000]:
+        begins = change.planned_start or change.actual_start
+        ends = change.planned_end if change.planned_start else change.actual_end
+        assert begins is not None
+        items.append(
+            {
+                "kind": "change",
+                "uid": f"change-{change.uuid}",
+                "title": f"{change.number} {change.title}",
+                "start": begins,
+                "end": ends if ends and ends > begins else begins + timedelta(minutes=30),
+                "approved": not change.conflicted,
+                "object": change,
+            }
+        )
+    for row in cadence_status(now=end, services=[service] if service else None):
+        if start <= row.due_by < end:
+            items.append(
+                {
+                    "kind": "due",
+                    "uid": f"due-{row.service.slug}-{row.activity}-{row.due_by:%Y%m%d}",
+                    "title": f"Due: {row.title} ({row.service.slug})",
+                    "start": row.due_by,
+                    "end": row.due_by + timedelta(hours=1),
+                    "approved": not row.overdue,
+                    "object": row.service,
+                }
+            )
+    items.sort(key=lambda item: (item["start"], item["kind"]))
+    return items
+
+
+@dataclass(frozen=True)
+class EolRow:
+    component: Any
+    cycle: str
+    eol_date: date | None
+    reached: bool
+    planned: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.component.product} {self.component.version} (cycle {self.cycle})"
+
+
+def components_near_eol(*, now: datetime) -> list[EolRow]:
+    """Components whose release cycle ends within the policy's ``maintenance.eol_plan_within`` (or has ended),
+    with whether an upgrade plan exists."""
+    within = get_policy().maintenance.eol_plan_within.as_timedelta()
+    table: dict[str, dict[str, EndOfLife]] = defaultdict(dict)
+    for row in EndOfLife.objects.all():
+        table[row.product][row.cycle] = row
+    found: list[EolRow] = []
+    components = Component.objects.select_related("service").annotate(
+        planned=Exists(UpgradePlan.objects.filter(component=OuterRef("pk")))
+    )
+    for component in components.filter(product__in=list(table)):
+        cycles = table[component.product]
+        cycle = component.cycle_of(list(cycles))
+        if cycle is None:
+            continue
+        eol = cycles[cycle]
+        reached = eol.eol_reached or (eol.eol_date is not None and eol.eol_date <= now.date())
+        near = reached or (eol.eol_date is not None and eol.eol_date <= (now + within).date())
+        if near:
+            found.append(EolRow(component, cycle, eol.eol_date, reached, bool(component.planned)))
+    return found
