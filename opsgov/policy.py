@@ -420,6 +420,10 @@ class SupportPolicy(_Strict):
         ],
         description="Attachment content types that are kept; others are refused with a reason",
     )
+    min_nps: float = Field(default=0, ge=-100, le=100, description="NPS over 90 days at or above this")
+    max_backlog_age: Span = Field(
+        default=span("1 week"), description="Median age of open tickets below this (backlog by age)"
+    )
     mailbox_stale_after: Span = Field(
         default=span("15 minutes"), description="Gate: a configured mailbox not fetched for this long is failing"
     )

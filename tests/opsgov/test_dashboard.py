@@ -36,6 +36,15 @@ pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
+#: The support app's registered metrics after the seed's rows (support.metrics).
+SUPPORT_METRICS = [
+    "support_first_response_attainment",
+    "support_resolution_attainment",
+    "support_median_first_response",
+    "support_backlog_age",
+    "support_nps",
+]
+
 
 @pytest.fixture(autouse=True)
 def frozen() -> Iterator[None]:
@@ -171,8 +180,8 @@ def test_every_policy_target_is_a_row_and_unmeasured_ones_say_no_data(signed_in:
         "Backup success rate",
         "Patch compliance",
     ]
-    # Then the other registered metrics (the incidents app's action item closing rate).
-    assert [row.key for row in rows[7:]] == ["action_item_closing_rate"]
+    # Then the other registered metrics (the incidents app's action item closing rate, support's figures).
+    assert [row.key for row in rows[7:]] == ["action_item_closing_rate", *SUPPORT_METRICS]
     assert [row.target_display for row in rows] == [
         "> 99.9 %",
         "< 15 min",
@@ -182,15 +191,21 @@ def test_every_policy_target_is_a_row_and_unmeasured_ones_say_no_data(signed_in:
         "≥ 100 %",
         "> 95 %",
         "≥ 50 %",
+        "≥ 90 %",
+        "≥ 90 %",
+        "< 8 h",
+        "< 7 d",
+        "≥ 0",
     ]
     assert {row.verdict for row in rows} == {"no_data"}
     body = text(response)
-    assert body.count('class="badge badge-muted verdict-no_data"') == 8
-    assert body.count(">no data</span>") == 8
-    assert body.count("no trend data") == 8
+    assert body.count('class="badge badge-muted verdict-no_data"') == 13
+    assert body.count(">no data</span>") == 13
+    assert body.count("no trend data") == 13
     # Areas without an app measuring them yet say so; availability is measured (monitoring) but has no data.
     assert rows_by_key(response)["availability"].registered is True
-    for key in ("support_satisfaction", "backup_success_rate", "patch_compliance"):
+    assert rows_by_key(response)["support_satisfaction"].registered is True
+    for key in ("backup_success_rate", "patch_compliance"):
         assert rows_by_key(response)[key].registered is False
     assert "(not measured yet)" in body
 
@@ -217,6 +232,7 @@ def test_met_and_missed_are_computed_against_the_policy_targets(
         "backup_success_rate": "met",
         "patch_compliance": "missed",
         "action_item_closing_rate": "no_data",
+        **dict.fromkeys(SUPPORT_METRICS, "no_data"),
     }
     assert [rows[key].display for key in ("availability", "mtta", "mttr", "mtbf", "patch_compliance")] == [
         "99.95 %",
@@ -568,6 +584,7 @@ def test_the_metrics_export_is_the_rows_shown_as_csv(signed_in: Client) -> None:
         "backup_success_rate",
         "patch_compliance",
         "action_item_closing_rate",
+        *SUPPORT_METRICS,
     ]
     by_key = {row["metric"]: row for row in rows}
     assert by_key["mtta"] | {} == {
