@@ -619,3 +619,63 @@ def bulk_update(
             if status:
                 set_status(ticket=ticket, status=status, actor=actor, at=at)
     return len(tickets)
+
+
+def import_ticket(
+    *,
+    subject: str,
+    description: str,
+    requester_email: str,
+    priority: str,
+    opened_at: datetime,
+    requester_name: str = "",
+    organisation: str = "",
+    service: Service | None = None,
+    category: str = "",
+    channel: str = Channel.EMAIL,
+    first_response_at: datetime | None = None,
+    resolved_at: datetime | None = None,
+    closed_at: datetime | None = None,
+) -> Ticket:
+    """A ticket from another tool's history, with its recorded instants: the clocks and breaches are computed
+    as if it had been recorded live (no pauses known), nothing is e-mailed, no incident is declared.
+    Breaches found this way are recorded as already handled ("imported")."""
+    with transaction.atomic():
+        ticket = create_ticket(
+            subject=subject,
+            description=description,
+            requester_email=requester_email,
+            requester_name=requester_name,
+            organisation=organisation,
+            priority=priority,
+            service=None,
+            category=category,
+            channel=channel,
+            acknowledge=False,
+            at=opened_at,
+        )
+        ticket.service = service
+        ticket.team = service.owner_team if service else None
+        ticket.first_response_at = first_response_at
+        ticket.resolved_at = resolved_at
+        ticket.closed_at = closed_at
+        ticket.status = (
+            TicketStatus.CLOSED if closed_at else TicketStatus.RESOLVED if resolved_at else TicketStatus.OPEN
+        )
+        ticket.full_clean()
+        ticket.save()
+        if resolved_at is not None:
+            ClockPause.objects.create(ticket=ticket, reason=PauseReason.RESOLVED, started_at=resolved_at)
+        recompute_clocks(ticket)
+        for clock, done, due in (
+            (SlaClock.RESPONSE, first_response_at, ticket.response_due_at),
+            (SlaClock.RESOLUTION, resolved_at, ticket.resolution_due_at),
+        ):
+            if due is not None and (done or timezone.now()) > due:
+                SlaBreach.objects.create(
+                    ticket=ticket, clock=clock, due_at=due, breached_at=done or timezone.now(), notified_to="(imported)"
+                )
+                setattr(ticket, f"{clock}_breached", True)
+        ticket.save(update_fields=["response_breached", "resolution_breached"])
+        _log(ticket, TicketEventKind.CREATED, "Imported from another tool's history", at=opened_at)
+    return ticket
