@@ -13,4 +13,8 @@ urlpatterns = [
     path("tickets/<int:number>/message/", views.ticket_message_view, name="support-ticket-message"),
     path("tickets/<int:number>/update/", views.ticket_update_view, name="support-ticket-update"),
     path("attachments/<int:pk>/", views.attachment_view, name="support-attachment"),
+    path("nps/<str:token>/", views.nps_view, name="support-nps"),
+    path("kb/", views.article_list_view, name="support-article-list"),
+    path("kb/<slug:slug>/", views.article_detail_view, name="support-article-detail"),
+    path("kb/<slug:slug>/vote/", views.article_vote_view, name="support-article-vote"),
 ]

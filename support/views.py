@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.core.exceptions import ValidationError
@@ -14,9 +15,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from opsgov import ratelimit
 
-from . import selectors, services, sla
+from . import knowledge, nps, selectors, services, sla
 from .forms import BulkForm, MessageForm, RatingForm, RequestForm, TicketUpdateForm
-from .models import Attachment, Channel, Ticket
+from .models import Article, Attachment, Channel, Ticket, Visibility
 
 VIEW = "support.view_ticket"
 CHANGE = "support.change_ticket"
@@ -206,3 +207,56 @@ def rate_view(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "support/rate_error.html", {"reason": str(exc)}, status=410)
         return render(request, "support/rate_done.html", {"ticket": survey.ticket})
     return render(request, "support/rate.html", {"form": form, "ticket": survey.ticket})
+
+
+class NpsForm(forms.Form):
+    score = forms.TypedChoiceField(choices=[(i, str(i)) for i in range(11)], coerce=int, widget=forms.RadioSelect)
+    comment = forms.CharField(widget=forms.Textarea, required=False, max_length=5000)
+
+
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def nps_view(request: HttpRequest, token: str) -> HttpResponse:
+    """An NPS survey link: GET shows the question, POST records the answer once."""
+    try:
+        nps.response_for_token(token)
+    except nps.NpsLinkError as exc:
+        return render(request, "support/rate_error.html", {"reason": str(exc)}, status=410)
+    form = NpsForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            nps.record(value=token, score=form.cleaned_data["score"], comment=form.cleaned_data["comment"])
+        except nps.NpsLinkError as exc:
+            return render(request, "support/rate_error.html", {"reason": str(exc)}, status=410)
+        return render(request, "support/nps_done.html", {})
+    return render(request, "support/nps.html", {"form": form})
+
+
+@permission_required("support.view_article", raise_exception=True)
+def article_list_view(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")[:200]
+    articles = (
+        selectors.suggested_articles(query, public_only=False, limit=50)
+        if query
+        else list(Article.objects.select_related("category").order_by("title")[:200])
+    )
+    return render(request, "support/article_list.html", {"articles": articles, "q": query})
+
+
+@permission_required("support.view_article", raise_exception=True)
+def article_detail_view(request: HttpRequest, slug: str) -> HttpResponse:
+    article = get_object_or_404(Article.objects.select_related("category", "owner"), slug=slug)
+    return render(request, "support/article_detail.html", {"article": article, "body": knowledge.render(article.body)})
+
+
+@login_not_required
+@require_POST
+def article_vote_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """ "Was this helpful?": public articles take votes from anyone (rate limited), internal ones from staff."""
+    article = get_object_or_404(Article, slug=slug)
+    if article.visibility != Visibility.PUBLIC and not request.user.has_perm("support.view_article"):
+        raise Http404
+    verdict = ratelimit.hit("support-vote", request.META.get("REMOTE_ADDR", ""), REQUEST_RATE)
+    if verdict.allowed:
+        knowledge.vote(article=article, helpful=request.POST.get("helpful") == "yes")
+    return render(request, "support/nps_done.html", {"vote": True})
