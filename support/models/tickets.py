@@ -101,6 +101,12 @@ class Ticket(TimeStampedModel):
         indexes = [
             # The queues (support.selectors.queue) and the SLA cycle (support.services.run_sla_cycle).
             models.Index(fields=["status", "assignee"], name="ticket_status_assignee_idx"),
+            # The queue pages: open tickets by resolution due instant (support.selectors.queue).
+            models.Index(
+                fields=["resolution_due_at", "id"],
+                condition=Q(status__in=["new", "open", "waiting"]),
+                name="ticket_open_queue_idx",
+            ),
             models.Index(
                 fields=["response_due_at"],
                 condition=Q(first_response_at__isnull=True, response_breached=False),
