@@ -207,8 +207,16 @@ def seed(side: str, tickets: int, open_count: int) -> None:
                     CASE WHEN n > %(total)s - %(open)s THEN NULL ELSE opened + interval '20 minutes' END,
                     CASE WHEN n > %(total)s - %(open)s THEN NULL ELSE opened + interval '5 hours' END,
                     CASE WHEN n > %(total)s - %(open)s THEN NULL ELSE opened + interval '8 days' END,
-                    opened + interval '30 days', opened + interval '20 days',
-                    opened + interval '60 days', opened + interval '45 days',
+                    -- Open tickets fall due 1-20 days from now (none is due yet; those due within two days
+                    -- are at risk); closed ones fell due long ago.
+                    CASE WHEN n > %(total)s - %(open)s THEN now() + interval '1 day' * (1 + mod(n, 20))
+                         ELSE opened + interval '30 days' END,
+                    CASE WHEN n > %(total)s - %(open)s THEN now() + interval '1 day' * (mod(n, 20) - 1)
+                         ELSE opened + interval '20 days' END,
+                    CASE WHEN n > %(total)s - %(open)s THEN now() + interval '1 day' * (2 + mod(n, 20))
+                         ELSE opened + interval '60 days' END,
+                    CASE WHEN n > %(total)s - %(open)s THEN now() + interval '1 day' * mod(n, 20)
+                         ELSE opened + interval '45 days' END,
                     false, false, '', opened, opened
                 FROM (SELECT n, now() - (interval '730 days') * (%(total)s - n) / %(total)s - interval '1 hour'
                       AS opened FROM generate_series(%(start)s, %(end)s) n) s

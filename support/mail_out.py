@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -38,7 +39,7 @@ def new_message_id(ticket: Ticket | None = None) -> str:
     return f"<{prefix}{secrets.token_hex(8)}@{mail_domain()}>"
 
 
-def queue_email(
+def email_row(
     *,
     kind: str,
     to: str,
@@ -52,11 +53,11 @@ def queue_email(
     message_id: str = "",
     now: datetime | None = None,
 ) -> OutgoingEmail:
-    """Write an e-mail to send (inside the caller's transaction) and enqueue its delivery on commit."""
+    """An unsaved e-mail row (the ticket tag in the subject, a new Message-ID); see queue_email."""
     now = now or timezone.now()
     if ticket is not None and ticket.tag not in subject:
         subject = f"{ticket.tag} {subject}"
-    row = OutgoingEmail(
+    return OutgoingEmail(
         kind=kind,
         to=to,
         subject=subject[:400],
@@ -69,10 +70,22 @@ def queue_email(
         message_id=message_id or new_message_id(ticket),
         next_attempt_at=EMAILS.first_attempt_at(now),
     )
+
+
+def queue_email(**fields: Any) -> OutgoingEmail:
+    """Write an e-mail to send (inside the caller's transaction) and enqueue its delivery on commit."""
+    row = email_row(**fields)
     row.full_clean()
     row.save()
     EMAILS.enqueue_on_commit(DELIVERY_TASK, [row.pk])
     return row
+
+
+def queue_emails(rows: list[OutgoingEmail]) -> list[OutgoingEmail]:
+    """Write many e-mails at once (one INSERT) and enqueue their deliveries on commit."""
+    stored = OutgoingEmail.objects.bulk_create(rows)
+    EMAILS.enqueue_on_commit(DELIVERY_TASK, [row.pk for row in stored])
+    return stored
 
 
 def build(row: OutgoingEmail) -> EmailMultiAlternatives:

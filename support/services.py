@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -29,7 +30,7 @@ from opsgov.policy import get_policy
 from opsgov.sla import due_at
 
 from . import sla
-from .mail_out import queue_email
+from .mail_out import email_row, queue_email, queue_emails
 from .models import (
     NUMBER_OFFSET,
     OPEN_STATUSES,
@@ -41,6 +42,7 @@ from .models import (
     FollowUp,
     MailKind,
     MessageKind,
+    OutgoingEmail,
     PauseReason,
     SlaBreach,
     SlaClock,
@@ -147,11 +149,28 @@ def _close_pause(ticket: Ticket, at: datetime) -> None:
         pause.save(update_fields=["ended_at"])
 
 
+def _breach_notice(ticket: Ticket, clock: str, due: datetime, lead: str, *, now: datetime) -> OutgoingEmail:
+    label = SlaClock(clock).label.lower()
+    return email_row(
+        kind=MailKind.BREACH,
+        to=lead,
+        ticket=ticket,
+        subject=f"SLA breach: {label} on {ticket.priority} {ticket.subject}",
+        text=f"The {label} target of {ticket.public_id} ({ticket.priority}) was due at {due:%Y-%m-%d %H:%M} UTC "
+        f"and has passed.\n\n{base_url()}{ticket.get_absolute_url()}\n",
+        now=now,
+    )
+
+
+def _lead_of(ticket: Ticket) -> str:
+    return (ticket.team.email if ticket.team else "") or settings.SUPPORT_LEAD_EMAIL
+
+
 def _record_breach(ticket: Ticket, clock: str, due: datetime, *, now: datetime) -> bool:
     """Record a missed target once, and notify the team lead once (in the same transaction)."""
     if SlaBreach.objects.filter(ticket=ticket, clock=clock).exists():
         return False
-    lead = (ticket.team.email if ticket.team else "") or settings.SUPPORT_LEAD_EMAIL
+    lead = _lead_of(ticket)
     SlaBreach.objects.create(ticket=ticket, clock=clock, due_at=due, breached_at=now, notified_to=lead)
     field = "response_breached" if clock == SlaClock.RESPONSE else "resolution_breached"
     Ticket.objects.filter(pk=ticket.pk).update(**{field: True})
@@ -159,32 +178,68 @@ def _record_breach(ticket: Ticket, clock: str, due: datetime, *, now: datetime) 
     label = SlaClock(clock).label.lower()
     _log(ticket, TicketEventKind.SLA, f"{label} target missed (due {due:%Y-%m-%d %H:%M} UTC)", at=now, clock=clock)
     if lead:
-        queue_email(
-            kind=MailKind.BREACH,
-            to=lead,
-            ticket=ticket,
-            subject=f"SLA breach: {label} on {ticket.priority} {ticket.subject}",
-            text=f"The {label} target of {ticket.public_id} ({ticket.priority}) was due at {due:%Y-%m-%d %H:%M} UTC "
-            f"and has passed.\n\n{base_url()}{ticket.get_absolute_url()}\n",
-            now=now,
-        )
+        queue_emails([_breach_notice(ticket, clock, due, lead, now=now)])
     return True
 
 
+#: Tickets per transaction of the SLA cycle.
+SLA_BATCH = 500
+
+
 def run_sla_cycle(*, now: datetime | None = None, limit: int = 5000) -> int:
-    """Record the breaches whose due instant has passed; reads the two partial indexes only."""
+    """Record the breaches whose due instant has passed, in batches: each batch is one transaction of a few
+    statements (lock the tickets, insert the breaches, flag the tickets, insert the timeline entries and the
+    notices), whatever its size. Reads the two partial indexes only; tickets another cycle holds are skipped."""
     now = _now(now)
     count = 0
-    response = Ticket.objects.filter(first_response_at__isnull=True, response_breached=False, response_due_at__lt=now)
-    resolution = Ticket.objects.filter(resolved_at__isnull=True, resolution_breached=False, resolution_due_at__lt=now)
-    for query, clock in ((response, SlaClock.RESPONSE), (resolution, SlaClock.RESOLUTION)):
-        for ticket_id in list(query.order_by("pk").values_list("pk", flat=True)[:limit]):
-            with transaction.atomic():
-                ticket = Ticket.objects.select_for_update(of=("self",)).select_related("team").get(pk=ticket_id)
-                due = ticket.response_due_at if clock == SlaClock.RESPONSE else ticket.resolution_due_at
-                if due is not None and due < now and ticket.status not in (TicketStatus.CLOSED,):
-                    count += _record_breach(ticket, clock, due, now=now)
+    open_values = [s.value for s in OPEN_STATUSES]
+    due = {
+        SlaClock.RESPONSE: Q(first_response_at__isnull=True, response_breached=False, response_due_at__lt=now),
+        SlaClock.RESOLUTION: Q(resolved_at__isnull=True, resolution_breached=False, resolution_due_at__lt=now),
+    }
+    for clock, condition in due.items():
+        ids = list(
+            Ticket.objects.filter(condition, status__in=open_values).order_by("pk").values_list("pk", flat=True)[:limit]
+        )
+        for start in range(0, len(ids), SLA_BATCH):
+            count += _record_breaches(clock, condition, ids[start : start + SLA_BATCH], open_values, now=now)
     return count
+
+
+def _record_breaches(clock: str, condition: Q, ids: list[int], open_values: list[str], *, now: datetime) -> int:
+    field = "response_breached" if clock == SlaClock.RESPONSE else "resolution_breached"
+    due_field = "response_due_at" if clock == SlaClock.RESPONSE else "resolution_due_at"
+    label = SlaClock(clock).label.lower()
+    with transaction.atomic():
+        tickets = list(
+            Ticket.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("team")
+            .filter(condition, pk__in=ids, status__in=open_values)
+        )
+        known = set(SlaBreach.objects.filter(ticket__in=tickets, clock=clock).values_list("ticket_id", flat=True))
+        tickets = [ticket for ticket in tickets if ticket.pk not in known]
+        if not tickets:
+            return 0
+        leads = {ticket.pk: _lead_of(ticket) for ticket in tickets}
+        SlaBreach.objects.bulk_create(
+            SlaBreach(ticket=t, clock=clock, due_at=getattr(t, due_field), breached_at=now, notified_to=leads[t.pk])
+            for t in tickets
+        )
+        Ticket.objects.filter(pk__in=[t.pk for t in tickets]).update(**{field: True})
+        TicketEvent.objects.bulk_create(
+            TicketEvent(
+                ticket=t,
+                kind=TicketEventKind.SLA,
+                at=now,
+                message=f"{label} target missed (due {getattr(t, due_field):%Y-%m-%d %H:%M} UTC)",
+                data={"clock": clock},
+            )
+            for t in tickets
+        )
+        queue_emails(
+            [_breach_notice(t, clock, getattr(t, due_field), leads[t.pk], now=now) for t in tickets if leads[t.pk]]
+        )
+    return len(tickets)
 
 
 # --- Tickets ---------------------------------------------------------------------------------------------

@@ -108,3 +108,18 @@ def test_a_priority_change_re_bases_the_targets_from_the_opening(agent: object) 
     ticket = services.change_priority(ticket=ticket, priority="P2", actor=agent, at=utc(2026, 3, 2, 9, 20))
     assert ticket.response_due_at == utc(2026, 3, 2, 10, 0)
     assert ticket.events.filter(kind="priority", message__contains="P3 → P2").exists()
+
+
+def test_the_cycle_records_many_breaches_in_batches_each_notified_once(settings: object, monkeypatch: object) -> None:
+    from support.models import MailKind, OutgoingEmail
+
+    settings.SUPPORT_LEAD_EMAIL = "lead@example.com"  # type: ignore[attr-defined]
+    monkeypatch.setattr(services, "SLA_BATCH", 2)  # type: ignore[attr-defined]
+    tickets = [open_ticket("P1", utc(2026, 3, 2, 8, n)) for n in range(5)]  # response due 08:15 .. 08:19
+    assert services.run_sla_cycle(now=utc(2026, 3, 2, 8, 18)) == 3  # due 08:15, 08:16, 08:17
+    assert services.run_sla_cycle(now=utc(2026, 3, 2, 9, 0)) == 2  # the last two (resolution due 12:00+)
+    assert services.run_sla_cycle(now=utc(2026, 3, 2, 9, 0)) == 0
+    assert SlaBreach.objects.filter(clock="response").count() == 5
+    notices = OutgoingEmail.objects.filter(kind=MailKind.BREACH, to="lead@example.com")
+    assert sorted(notices.values_list("ticket_id", flat=True)) == sorted(t.pk for t in tickets)
+    assert all(t.events.filter(kind="sla").count() == 1 for t in tickets)
