@@ -47,7 +47,9 @@ def queue_counts(*, user: Any, now: datetime) -> dict[str, str]:
     """The count of every queue, each bounded by COUNT_CAP (one small query per queue)."""
     counts = {}
     for name in QUEUES:
-        found = Ticket.objects.filter(queue_filter(name, user=user, now=now)).values("pk")[:COUNT_CAP].count()
+        # No ORDER BY: the capped subquery stops at COUNT_CAP rows instead of sorting the whole queue first.
+        rows = Ticket.objects.filter(queue_filter(name, user=user, now=now)).order_by().values("pk")
+        found = rows[:COUNT_CAP].count()
         counts[name] = f"{COUNT_CAP}+" if found >= COUNT_CAP else str(found)
     return counts
 
