@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from opsgov.errors import DomainError
+from opsgov.events import IncidentResolved, publish_incident_resolved
 from opsgov.models import Service
 
 from .models import (
@@ -195,6 +196,16 @@ def incident_resolve(
     incident = _transition(incident, IncidentStatus.RESOLVED, actor=actor, at=at, message=message)
     if review:
         require_review(incident=incident)  # a draft review for the policy's review severities; idempotent
+    # Other apps' records linked to the incident (support tickets of a P1) hear of it (opsgov.events).
+    publish_incident_resolved(
+        IncidentResolved(
+            incident_id=incident.pk,
+            public_id=incident.public_id,
+            service_id=incident.service_id,
+            keys=(incident.dedup_key,) if incident.dedup_key else (),
+            at=incident.resolved_at or timezone.now(),
+        )
+    )
     return incident
 
 

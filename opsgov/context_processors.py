@@ -19,7 +19,7 @@ NAVIGATION: list[tuple[int, str, str | None]] = [
     (4, "Improvement", "action-item-list"),
     (5, "Security", None),
     (6, "Compliance", None),
-    (7, "Support", None),
+    (7, "Support", "support-queue"),
     (8, "Backups & DR", None),
 ]
 

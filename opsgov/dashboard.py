@@ -322,7 +322,7 @@ class MetricRow:
         return self.snapshot is not None and (self.value is not None or bool(self.details.get("no_failures")))
 
     @property
-    def verdict(self) -> Literal["met", "missed", "no_data"]:
+    def verdict(self) -> Literal["met", "missed", "no_data", "at_risk"]:
         """Met or missed against the target; "no_data" without a figure.
 
         A window without any failure has no MTBF figure but meets an "above" target
@@ -330,6 +330,9 @@ class MetricRow:
         """
         if self.snapshot is None:
             return "no_data"
+        if self.value is not None and self.details.get("too_few_answers"):
+            # Too small a sample to judge (support satisfaction under the policy's minimum): never met.
+            return "at_risk"
         if self.value is None:
             if self.details.get("no_failures") and self.comparison.startswith(">"):
                 return "met"
@@ -338,11 +341,13 @@ class MetricRow:
 
     @property
     def verdict_label(self) -> str:
-        return {"met": "Met", "missed": "Missed", "no_data": "No data"}[self.verdict]
+        return {"met": "Met", "missed": "Missed", "no_data": "No data", "at_risk": "At risk (too few answers)"}[
+            self.verdict
+        ]
 
     @property
     def badge(self) -> str:
-        return {"met": "success", "missed": "danger", "no_data": "muted"}[self.verdict]
+        return {"met": "success", "missed": "danger", "no_data": "muted", "at_risk": "warning"}[self.verdict]
 
     @property
     def display(self) -> str:

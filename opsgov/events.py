@@ -74,3 +74,49 @@ def raise_alert(alert: ServiceAlert) -> int:
     for handler in list(_alert_handlers):
         handler(alert)
     return len(_alert_handlers)
+
+
+# --- Incident resolved ---------------------------------------------------------------------------------
+#
+# `incidents` publishes an IncidentResolved when an incident becomes resolved (in the transaction that
+# resolves it); `support` subscribes to post a note on the tickets linked to it. `keys` are the
+# incident's alert keys (its dedup key: a ServiceAlert key of the incident raised through raise_alert),
+# so an app that raised the alert finds its own records again without knowing incident ids.
+
+
+@dataclass(frozen=True)
+class IncidentResolved:
+    """An incident of a service was resolved."""
+
+    incident_id: int
+    #: The public id people read, e.g. "INC-42".
+    public_id: str
+    service_id: int | None
+    keys: tuple[str, ...]
+    at: datetime
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None:
+            raise ValueError("at must be timezone-aware")
+
+
+IncidentResolvedHandler = Callable[[IncidentResolved], None]
+
+_resolved_handlers: list[IncidentResolvedHandler] = []
+
+
+def subscribe_incident_resolved(handler: IncidentResolvedHandler) -> IncidentResolvedHandler:
+    """Have `handler` called with every IncidentResolved published (once, however often it is subscribed)."""
+    if handler not in _resolved_handlers:
+        _resolved_handlers.append(handler)
+    return handler
+
+
+def publish_incident_resolved(event: IncidentResolved) -> int:
+    """Hand `event` to every subscriber, in the caller's transaction; returns how many handled it.
+
+    A subscriber's exception propagates (the resolution rolls back), as with raise_alert.
+    """
+    for handler in list(_resolved_handlers):
+        handler(event)
+    return len(_resolved_handlers)

@@ -383,6 +383,50 @@ class SupportPolicy(_Strict):
 
     tiers: dict[Annotated[str, Field(pattern=r"^P\d$")], SupportTier] = Field(default_factory=_default_tiers)
     pause_while_waiting_on_customer: bool = True
+    business_hours_tiers: list[str] = Field(
+        default_factory=lambda: ["P3", "P4"],
+        description="Tiers whose clocks count only business hours (opsgov.sla's business calendar); the others "
+        "run around the clock",
+    )
+    at_risk_share: float = Field(
+        default=0.75, gt=0, lt=1, description="A clock is 'at risk' once this share of its target has elapsed"
+    )
+    auto_close_after: Span = Field(
+        default=span("7 days"),
+        description="A resolved ticket closes after this; a customer reply within it reopens the ticket",
+    )
+    min_first_response_attainment_percent: Percent = 90
+    min_resolution_attainment_percent: Percent = 90
+    csat_min_sample: int = Field(
+        default=10, ge=1, description="Fewer CSAT answers in the window: the figure is 'too few answers' (at risk)"
+    )
+    csat_link_valid_for: Span = Field(default=span("30 days"), description="How long a rating link can be used")
+    nps_min_interval: Span = Field(
+        default=span("3 months"), description="A contact gets at most one NPS survey per this period"
+    )
+    article_review_every: Span = Field(
+        default=span("6 months"), description="Knowledge-base articles are reviewed by their owner this often"
+    )
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Larger attachments are refused")
+    attachment_types: list[str] = Field(
+        default_factory=lambda: [
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+            "application/pdf",
+            "text/plain",
+            "text/csv",
+            "application/zip",
+        ],
+        description="Attachment content types that are kept; others are refused with a reason",
+    )
+    min_nps: float = Field(default=0, ge=-100, le=100, description="NPS over 90 days at or above this")
+    max_backlog_age: Span = Field(
+        default=span("1 week"), description="Median age of open tickets below this (backlog by age)"
+    )
+    mailbox_stale_after: Span = Field(
+        default=span("15 minutes"), description="Gate: a configured mailbox not fetched for this long is failing"
+    )
 
     @field_validator("tiers")
     @classmethod
@@ -392,6 +436,15 @@ class SupportPolicy(_Strict):
         for key, tier in value.items():
             if tier.response.approximate() > tier.resolution.approximate():
                 raise ValueError(f"{key}: response target {tier.response} is longer than resolution {tier.resolution}")
+        return value
+
+    @field_validator("business_hours_tiers")
+    @classmethod
+    def _known_tiers(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        defined = info.data.get("tiers") or {}
+        for index, key in enumerate(value):
+            if key not in defined:
+                raise ValueError(f"item {index}: unknown tier {key!r} (defined: {', '.join(defined)})")
         return value
 
 

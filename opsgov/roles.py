@@ -84,9 +84,10 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     # Sees login failures and lockouts (django-axes' admin) and unlocks accounts (deleting the attempt record).
     SECURITY_LEAD: (_READ_ALL, "security.*", "axes.view_*", "axes.delete_accessattempt"),
     COMPLIANCE_OFFICER: (_READ_ALL, "compliance.*"),
-    SUPPORT_TEAM: (_READ_ALL, "support.*"),
+    # Works tickets; a P1 means the system is down, so it may declare an incident (seed step 7).
+    SUPPORT_TEAM: (_READ_ALL, "support.*", "incidents.add_incident"),
     # Prioritises improvements (seed step 4).
-    PRODUCT_OWNER: (_READ_ALL, "incidents.change_actionitem"),
+    PRODUCT_OWNER: (_READ_ALL, "incidents.change_actionitem", "support.*_npscampaign", "support.*_csatsurvey"),
 }
 
 # Quality gates (opsgov.gates.services, opsgov.gates.waivers): every role may request a waiver and

@@ -475,6 +475,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "evaluate-slos": {"task": "monitoring.tasks.evaluate_slos", "schedule": 60.0},
     # Overdue compliance findings are escalated once each (compliance.tasks).
     "escalate-overdue-findings": {"task": "compliance.tasks.escalate_overdue_findings", "schedule": 900.0},
+    # Support: the mailbox (does nothing while SUPPORT_IMAP_URL is empty), breaches, auto-close, e-mail retries.
+    "fetch-support-mail": {"task": "support.fetch_mail", "schedule": 60.0, "options": {"expires": 55}},
+    "support-sla-cycle": {"task": "support.sla_cycle", "schedule": 60.0},
+    "support-auto-close": {"task": "support.auto_close", "schedule": 3600.0},
+    "support-retry-emails": {"task": "support.retry_emails", "schedule": 60.0},
 }
 
 # --- opsgov --------------------------------------------------------------------
@@ -548,3 +553,14 @@ LOGGING = {
         "django.request": {"filters": ["ingest_answers_logged"]},
     },
 }
+
+# --- Support (support app) -----------------------------------------------------------
+# The support mailbox, fetched every minute: imap://user:password@host:143/INBOX?error_folder=Errors
+# (imaps:// for TLS; &done_folder=Processed where handled messages go; &starttls=true). Empty: no fetching.
+SUPPORT_IMAP_URL: str = envsecret("SUPPORT_IMAP_URL") or ""
+# The sender of support e-mails (replies, acknowledgements, rating links); its domain names Message-IDs.
+SUPPORT_FROM_EMAIL: str = _read(env.str, "SUPPORT_FROM_EMAIL", default=DEFAULT_FROM_EMAIL)
+# Who hears of breaches and low ratings when a ticket's team has no e-mail address.
+SUPPORT_LEAD_EMAIL: str = _read(env.str, "SUPPORT_LEAD_EMAIL", default="")
+# Ticket attachments, stored under their SHA-256 and served only to people allowed to see the ticket.
+SUPPORT_ATTACHMENT_DIR: str = _read(env.str, "SUPPORT_ATTACHMENT_DIR", default=str(VAR_DIR / "support-attachments"))

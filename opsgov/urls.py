@@ -34,6 +34,7 @@ urlpatterns = [
     path("incidents/", include("incidents.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("maintenance/", include("maintenance.urls")),
+    path("support/", include("support.urls")),
     # Heartbeat pings: public, the uuid in the path is the token (views marked login_not_required).
     path("ping/", include("monitoring.ping_urls")),
 ]

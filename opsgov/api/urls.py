@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("incidents.api.urls")),
     path("", include("monitoring.api.urls")),
     path("", include("maintenance.api.urls")),
+    path("", include("support.api.urls")),
     path("", include("opsgov.gates.api")),
     path("", include("compliance.api.urls")),
     path("policy/", views.PolicyView.as_view(), name="api-policy"),

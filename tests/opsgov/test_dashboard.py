@@ -36,6 +36,15 @@ pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
+#: The support app's registered metrics after the seed's rows (support.metrics).
+SUPPORT_METRICS = [
+    "support_first_response_attainment",
+    "support_resolution_attainment",
+    "support_median_first_response",
+    "support_backlog_age",
+    "support_nps",
+]
+
 
 @pytest.fixture(autouse=True)
 def frozen() -> Iterator[None]:
@@ -220,6 +229,7 @@ def test_met_and_missed_are_computed_against_the_policy_targets(
         "backup_success_rate": "met",
         "patch_compliance": "missed",
         "action_item_closing_rate": "no_data",
+        **dict.fromkeys(SUPPORT_METRICS, "no_data"),
     }
     assert {key: rows[key].verdict for key in expected} == expected
     # Every other registered metric has no snapshot here.

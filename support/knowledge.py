@@ -1,0 +1,89 @@
+"""The knowledge base: articles in Markdown rendered sanitised, reviews due by policy, "was this helpful" votes.
+
+Rendering follows the runbooks' rules (Markdown, then an nh3 allowlist: no scripts, no event handlers, no
+styles; links open with rel="noopener noreferrer"); articles carry no images.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import markdown
+import nh3
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+
+from opsgov.policy import get_policy
+from opsgov.sla import due_at, policy_calendar
+
+from .models import Article, ArticleCategory, Ticket
+
+_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "dl", "dt", "em", "h2", "h3", "h4", "hr", "i",
+    "kbd", "li", "ol", "p", "pre", "s", "strong", "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}  # fmt: skip
+_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "code": {"class"}, "ol": {"start"}}
+
+
+def render(text: str) -> SafeString:
+    """`text` (Markdown, possibly with raw HTML) as sanitised HTML."""
+    html = markdown.markdown(text, extensions=["fenced_code", "tables", "sane_lists"], output_format="html")
+    cleaned = nh3.clean(
+        html,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+    )
+    return mark_safe(cleaned)  # noqa: S308 - sanitised by nh3 just above
+
+
+def next_review(at: datetime) -> datetime:
+    return due_at(at, get_policy().support.article_review_every, calendar=policy_calendar())
+
+
+def create_article(
+    *,
+    slug: str,
+    title: str,
+    body: str,
+    category: ArticleCategory,
+    visibility: str,
+    owner: Any = None,
+    at: datetime | None = None,
+) -> Article:
+    now = at or timezone.now()
+    article = Article(
+        slug=slug,
+        title=title,
+        body=body,
+        category=category,
+        visibility=visibility,
+        owner=owner,
+        review_due_at=next_review(now),
+    )
+    article.full_clean()
+    article.save()
+    return article
+
+
+def mark_reviewed(*, article: Article, at: datetime | None = None) -> Article:
+    """The owner reviewed it: the next review is due a policy period later."""
+    now = at or timezone.now()
+    Article.objects.filter(pk=article.pk).update(reviewed_at=now, review_due_at=next_review(now), updated_at=now)
+    article.refresh_from_db()
+    return article
+
+
+def vote(*, article: Article, helpful: bool) -> None:
+    """A "was this helpful" vote (one conditional increment)."""
+    field = "helpful_yes" if helpful else "helpful_no"
+    Article.objects.filter(pk=article.pk).update(**{field: F(field) + 1})
+
+
+@transaction.atomic
+def link_ticket(*, article: Article, ticket: Ticket) -> None:
+    article.tickets.add(ticket)
