@@ -31,6 +31,6 @@ urlpatterns = [
     path("gates/", include("opsgov.gates.urls")),
     path("incidents/", include("incidents.urls")),
     path("monitoring/", include("monitoring.urls")),
-    # Heartbeat pings: public, the uuid in the path is the token (views marked login_not_required).
-    path("ping/", include("monitoring.ping_urls")),
+    # Pings (opsgov.pings: heartbeats, backup jobs): public, the uuid in the path is the token.
+    path("ping/", include("opsgov.ping_urls")),
 ]

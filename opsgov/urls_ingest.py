@@ -14,6 +14,6 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/ingest/", include("incidents.ingest.urls")),
-    # Heartbeat pings: public, the uuid in the path is the token (as in opsgov.urls).
-    path("ping/", include("monitoring.ping_urls")),
+    # Pings (opsgov.pings: heartbeats, backup jobs): public, the uuid in the path is the token (as in opsgov.urls).
+    path("ping/", include("opsgov.ping_urls")),
 ]
