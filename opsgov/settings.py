@@ -442,6 +442,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "enqueue-due-http-checks": {"task": "monitoring.check_tasks.enqueue_due_http_checks", "schedule": 15.0},
     "detect-late-heartbeats": {"task": "monitoring.check_tasks.detect_late_heartbeats", "schedule": 30.0},
     "prune-check-history": {"task": "monitoring.check_tasks.prune_check_history", "schedule": 3600.0},
+    # Backups: runs that did not arrive within their grace are missed; opsgov backs itself up when due
+    # (OPSGOV_BACKUP_DIR set; on the policy's database frequency).
+    "reconcile-backup-schedules": {"task": "backups.reconcile_schedules", "schedule": 60.0},
+    "backup-self": {"task": "backups.backup_self_if_due", "schedule": 300.0},
     # Email reports at 07:00 in the policy's time zone (opsgov.schedules), for the period that just ended.
     "weekly-operations-report": {
         "task": "opsgov.report_tasks.send_scheduled_report",

@@ -31,6 +31,7 @@ urlpatterns = [
     path("gates/", include("opsgov.gates.urls")),
     path("incidents/", include("incidents.urls")),
     path("monitoring/", include("monitoring.urls")),
+    path("backups/", include("backups.urls")),
     # Pings (opsgov.pings: heartbeats, backup jobs): public, the uuid in the path is the token.
     path("ping/", include("opsgov.ping_urls")),
 ]
