@@ -155,6 +155,11 @@ def _decode(body: bytes) -> str:
     return body[:OUTPUT_LIMIT].decode("utf-8", errors="replace")
 
 
+def _append(existing: str, new: str) -> str:
+    """The run's output with `new` appended on a line of its own, the newest OUTPUT_LIMIT characters kept."""
+    return "\n".join(part for part in (existing, new) if part)[-OUTPUT_LIMIT:]
+
+
 def _parsed_body(body: bytes, exit_status: int | None) -> parsers.ParsedRun | None:
     """A restic ``backup --json`` output in the ping body, parsed; None when the body is not one."""
     text = _decode(body)
@@ -204,7 +209,7 @@ def record_ping(*, job: BackupJob, ping: pings.Ping) -> BackupRun | None:
             )
         if ping.kind == "log":
             if open_run is not None and output:
-                open_run.output = (open_run.output + "\n" + output)[-OUTPUT_LIMIT:]
+                open_run.output = _append(open_run.output, output)
                 open_run.save(update_fields=["output"])
             return open_run
         parsed = _parsed_body(ping.body, ping.exit_status)
@@ -221,7 +226,7 @@ def record_ping(*, job: BackupJob, ping: pings.Ping) -> BackupRun | None:
         run.finished_at = now
         run.recorded_at = now
         run.exit_status = ping.exit_status
-        run.output = ((run.output + "\n") if run.output else "") + output
+        run.output = _append(run.output, output)
         run.output_truncated = run.output_truncated or ping.body_truncated
         if parsed is not None:
             run.snapshot_id = parsed.key

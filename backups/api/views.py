@@ -4,9 +4,9 @@ Routes:
 
 * ``backups/jobs/`` (list, create, retrieve, update; no delete: runs are evidence) with each job's ping
   URL and computed checks; ``backups/jobs/<id>/reports/`` (POST): a tool's report as the raw request
-  body (any content type), ``?format=`` naming it (else detected) and ``?exit_status=`` the tool's exit
-  status; answers what was stored. A report that does not parse is a 400 naming the line or field path,
-  and nothing of it is stored. Re-sending a report changes nothing.
+  body (any content type), ``?report_format=`` naming it (else detected; ``format`` is DRF's renderer
+  choice) and ``?exit_status=`` the tool's exit status; answers what was stored. A report that does not
+  parse is a 400 naming the line or field path, and nothing of it is stored. Re-sending a report changes nothing.
 * ``backups/runs/`` (read-only), ``backups/restore-tests/`` (list, create, retrieve: RTO and RPO are
   measured from the given instants), ``backups/drills/`` (list, create, retrieve: issues found become
   improvement-backlog items), ``backups/plans/`` (CRUD but delete).
@@ -206,7 +206,7 @@ class BackupJobViewSet(
         summary="Import a tool's report",
         request={"text/plain": OpenApiTypes.STR, "application/json": OpenApiTypes.STR},
         parameters=[
-            OpenApiParameter("format", str, enum=list(report_parsers.FORMATS), required=False),
+            OpenApiParameter("report_format", str, enum=list(report_parsers.FORMATS), required=False),
             OpenApiParameter("exit_status", int, required=False, description="0-255"),
         ],
         responses={201: ImportResultSerializer, 200: ImportResultSerializer},
@@ -216,9 +216,9 @@ class BackupJobViewSet(
         job = self.get_object()
         if not request.user.has_perm("backups.add_backuprun"):
             self.permission_denied(request, message="Your roles do not allow recording backup runs.")
-        fmt = request.query_params.get("format") or None
+        fmt = request.query_params.get("report_format") or None
         if fmt is not None and fmt not in report_parsers.FORMATS:
-            raise ValidationError({"format": f"One of: {', '.join(report_parsers.FORMATS)}."})
+            raise ValidationError({"report_format": f"One of: {', '.join(report_parsers.FORMATS)}."})
         exit_status = request.query_params.get("exit_status")
         code: int | None = None
         if exit_status is not None:
