@@ -13,7 +13,7 @@ are pruned (the newest is always kept). The run is recorded as a run of the job 
 opsgov's own service (slug ``opsgov``, created with a team ``opsgov`` if missing).
 
 restore_self --verify FILE checks the SHA-256, restores into a scratch database (PostgreSQL: a new
-database ``opsgov_verify_<random>`` dropped afterwards, with the matching ``pg_restore``; SQLite: a copy),
+database ``<name>_verify_<random>`` dropped afterwards, with the matching ``pg_restore``; SQLite: a copy),
 compares every table's row count with the manifest, and records a restore test with its measured RTO
 (start of the restore to verified) and RPO (the backup's age when the restore started).
 """
@@ -332,7 +332,7 @@ def restore_verify(path: Path) -> Verification:
 def _restore_postgresql(path: Path, major: int) -> tuple[dict[str, int], str]:
     pg_restore = pg_tool("pg_restore", major)
     params = connection.settings_dict
-    scratch = f"opsgov_verify_{secrets.token_hex(4)}"
+    scratch = f"{str(params['NAME'])[:40]}_verify_{secrets.token_hex(4)}"
     parts = {"host": params.get("HOST"), "port": params.get("PORT"), "user": params.get("USER")}
     parts["password"] = params.get("PASSWORD")
     conninfo = psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in parts.items() if v})
