@@ -17,7 +17,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from backups.models import BackupRun, RestoreTest, RunStatus
-from backups.self_backup import SELF_JOB, backup_self, prune
+from backups.self_backup import SELF_JOB, prune
 from tests.factories import ServiceFactory
 
 
