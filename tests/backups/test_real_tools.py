@@ -28,7 +28,8 @@ from opsgov.models import GateStatus
 from .support import make_job
 
 WRAPPER = Path(settings.BASE_DIR) / "deploy" / "backup" / "opsgov-backup-ping"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+#: The newest PostgreSQL server Debian installed (initdb, pg_ctl).
+PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3])).parent
 #: The loopback ports this file's throwaway clusters may use.
 PG_PORTS = range(55431, 55440)
 
