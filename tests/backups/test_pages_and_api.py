@@ -125,7 +125,7 @@ def test_the_admin_exports_runs_as_csv_for_compliance_officers(personas: dict[st
         {"action": "export_csv", "_selected_action": [str(run.pk) for run in job.runs.all()]},
     )
     assert response.status_code == 200
-    lines = b"".join(response.streaming_content).decode().splitlines()
+    lines = b"".join(response.streaming_content).decode().splitlines()  # type: ignore[attr-defined]
     assert lines[0].startswith("id,job,status,source,slot")
     assert ",succeeded,ping," in lines[1]
     assert client.get(f"/admin/backups/backuprun/{job.runs.get().pk}/change/").status_code == 200  # view only
