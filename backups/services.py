@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from opsgov import pings, ratelimit
@@ -107,25 +108,35 @@ def _is_late(job: BackupJob, slot: datetime | None) -> bool:
     return slot is not None and job.materialised_until is not None and slot <= job.materialised_until
 
 
-def _after_result(job: BackupJob, run: BackupRun) -> None:
-    """Alerting bookkeeping once a run has a result (called inside the run's transaction)."""
+def _result_updates(job: BackupJob, run: BackupRun) -> dict[str, Any]:
+    """The job's alerting bookkeeping once `run` has a result (inside the run's transaction): what changes.
+
+    A success ends the failure episode (and resolves the incident two missed database backups opened);
+    the first failure of an episode is when the owner was told (once per episode, not once per run).
+    """
+    updates: dict[str, Any] = {}
     if run.status == RunStatus.SUCCEEDED:
-        updates: dict[str, Any] = {"consecutive_missed": 0, "failure_notified_at": None}
+        if job.consecutive_missed:
+            updates["consecutive_missed"] = 0
+        if job.failure_notified_at is not None:
+            updates["failure_notified_at"] = None
         if job.incident_open:
             _missed_alert(job, status="resolved", at=run.recorded_at)
             updates["incident_open"] = False
-        BackupJob.objects.filter(pk=job.pk).update(**updates)
-        for name, value in updates.items():
-            setattr(job, name, value)
     elif run.status != RunStatus.STARTED:
-        if run.status != RunStatus.MISSED:
-            job.consecutive_missed = 0
+        if run.status != RunStatus.MISSED and job.consecutive_missed:
+            updates["consecutive_missed"] = 0
         if job.failure_notified_at is None:
-            # One notification per episode: the first failure of a streak (DESIGN: owner's alert list).
-            job.failure_notified_at = run.recorded_at
-        BackupJob.objects.filter(pk=job.pk).update(
-            consecutive_missed=job.consecutive_missed, failure_notified_at=job.failure_notified_at
-        )
+            updates["failure_notified_at"] = run.recorded_at
+    for name, value in updates.items():
+        setattr(job, name, value)
+    return updates
+
+
+def _after_result(job: BackupJob, run: BackupRun) -> None:
+    updates = _result_updates(job, run)
+    if updates:
+        BackupJob.objects.filter(pk=job.pk).update(**updates)
 
 
 def _missed_alert(job: BackupJob, *, status: str, at: datetime) -> None:
@@ -173,82 +184,98 @@ def _parsed_body(body: bytes, exit_status: int | None) -> parsers.ParsedRun | No
 
 
 def handle_ping(ping: pings.Ping) -> pings.PingResult | None:
-    """The backups receiver of opsgov.pings: None for a uuid that is no job's."""
-    job = BackupJob.objects.filter(uuid=ping.uuid).first()
-    if job is None:
-        return None
-    verdict = pings.admit("backups", ping.uuid, PING_RATE)
-    if not verdict.allowed:
-        BackupJob.objects.filter(pk=job.pk).update(n_rate_limited=F("n_rate_limited") + 1)
-        return pings.PingResult(accepted=False, retry_after=verdict.retry_after)
-    record_ping(job=job, ping=ping)
+    """The backups receiver of opsgov.pings: None for a uuid that is no job's; 429 beyond PING_RATE (counted)."""
+    with transaction.atomic():
+        job = BackupJob.objects.select_for_update().filter(uuid=ping.uuid).first()
+        if job is None:
+            return None
+        verdict = pings.admit("backups", ping.uuid, PING_RATE)
+        if not verdict.allowed:
+            BackupJob.objects.filter(pk=job.pk).update(n_rate_limited=F("n_rate_limited") + 1)
+            return pings.PingResult(accepted=False, retry_after=verdict.retry_after)
+        record_ping(job=job, ping=ping)
     return pings.PingResult()
 
 
 def record_ping(*, job: BackupJob, ping: pings.Ping) -> BackupRun | None:
     """Apply a ping: /start opens a run; success, /fail or an exit status ends the open run with the same rid
-    (or the newest open run without a rid), else records a run of its own; /log appends to the open run."""
+    (or the newest open run without a rid), else records a run of its own; /log appends to the open run.
+
+    Four statements for a ping without a start (lock the job, look for an open run, insert the run,
+    count the ping), whatever the history."""
     now = ping.received_at
     output = _decode(ping.body)
     with transaction.atomic():
         job = BackupJob.objects.select_for_update().get(pk=job.pk)
-        BackupJob.objects.filter(pk=job.pk).update(n_pings=F("n_pings") + 1)
-        open_runs = job.runs.filter(status=RunStatus.STARTED, source=RunSource.PING)
-        open_run = (open_runs.filter(rid=ping.rid) if ping.rid else open_runs.filter(rid=None)).order_by("-pk").first()
-        if ping.kind == "start":
-            return BackupRun.objects.create(
-                job=job,
-                status=RunStatus.STARTED,
-                source=RunSource.PING,
-                slot=_slot(job, now),
-                started_at=now,
-                recorded_at=now,
-                rid=ping.rid,
-                output=output,
-                output_truncated=ping.body_truncated,
-            )
-        if ping.kind == "log":
-            if open_run is not None and output:
-                open_run.output = _append(open_run.output, output)
-                open_run.save(update_fields=["output"])
-            return open_run
-        parsed = _parsed_body(ping.body, ping.exit_status)
-        if ping.kind == "fail":
-            status = RunStatus.PARTIAL if ping.exit_status == 3 and parsed and parsed.key else RunStatus.FAILED
-        elif parsed is not None:
-            status = RunStatus(parsed.status)
-        else:
-            status = RunStatus.SUCCEEDED
-        run = open_run or BackupRun(job=job, source=RunSource.PING, rid=ping.rid, slot=_slot(job, now))
-        if parsed is not None and parsed.key and job.runs.filter(snapshot_id=parsed.key).exclude(pk=run.pk).exists():
-            return job.runs.get(snapshot_id=parsed.key)  # the same snapshot reported twice: nothing changes
-        run.status = status
-        run.finished_at = now
-        run.recorded_at = now
-        run.exit_status = ping.exit_status
-        run.output = _append(run.output, output)
-        run.output_truncated = run.output_truncated or ping.body_truncated
-        if parsed is not None:
-            run.snapshot_id = parsed.key
-            run.size_bytes = parsed.size_bytes
-            run.report_format = "restic-backup"
-            run.raw_report = parsed.raw
-            run.error = parsed.error
-            if run.started_at is None and parsed.raw and (summary := parsed.raw.get("summary")):
-                duration = summary.get("total_duration")
-                if isinstance(duration, int | float) and not isinstance(duration, bool):
-                    run.started_at = now - timedelta(seconds=float(duration))
-        if run.started_at is None:
-            run.started_at = now
-            run.slot = _slot(job, now)
-        run.late = _is_late(job, run.slot)
-        run.full_clean(exclude=["job"])
-        run.save()
-        _after_result(job, run)
-        if parsed is not None and parsed.key:
-            job.encrypted = True if job.encrypted is None else job.encrypted
-            BackupJob.objects.filter(pk=job.pk).update(encrypted=job.encrypted)
-        return run
+        job_updates: dict[str, Any] = {"n_pings": F("n_pings") + 1}
+        try:
+            return _apply_ping(job, ping, now, output, job_updates)
+        finally:
+            BackupJob.objects.filter(pk=job.pk).update(**job_updates)
+
+
+def _apply_ping(
+    job: BackupJob, ping: pings.Ping, now: datetime, output: str, job_updates: dict[str, Any]
+) -> BackupRun | None:
+    if ping.kind == "start":
+        return BackupRun.objects.create(
+            job=job,
+            status=RunStatus.STARTED,
+            source=RunSource.PING,
+            slot=_slot(job, now),
+            started_at=now,
+            recorded_at=now,
+            rid=ping.rid,
+            output=output,
+            output_truncated=ping.body_truncated,
+        )
+    open_runs = job.runs.filter(status=RunStatus.STARTED, source=RunSource.PING)
+    open_run = (open_runs.filter(rid=ping.rid) if ping.rid else open_runs.filter(rid=None)).order_by("-pk").first()
+    if ping.kind == "log":
+        if open_run is not None and output:
+            open_run.output = _append(open_run.output, output)
+            open_run.save(update_fields=["output"])
+        return open_run
+    parsed = _parsed_body(ping.body, ping.exit_status)
+    if ping.kind == "fail":
+        status = RunStatus.PARTIAL if ping.exit_status == 3 and parsed and parsed.key else RunStatus.FAILED
+    elif parsed is not None:
+        status = RunStatus(parsed.status)
+    else:
+        status = RunStatus.SUCCEEDED
+    if parsed is not None and parsed.key:
+        existing = job.runs.filter(snapshot_id=parsed.key).first()
+        if existing is not None:
+            return existing  # the same snapshot reported twice: nothing changes
+    run = open_run or BackupRun(job=job, source=RunSource.PING, rid=ping.rid)
+    run.status = status
+    run.finished_at = now
+    run.recorded_at = now
+    run.exit_status = ping.exit_status
+    run.output = _append(run.output, output)
+    run.output_truncated = run.output_truncated or ping.body_truncated
+    if parsed is not None:
+        run.snapshot_id = parsed.key
+        run.size_bytes = parsed.size_bytes
+        run.report_format = "restic-backup"
+        run.raw_report = parsed.raw
+        run.error = parsed.error
+        if run.started_at is None and parsed.raw and (summary := parsed.raw.get("summary")):
+            duration = summary.get("total_duration")
+            if isinstance(duration, int | float) and not isinstance(duration, bool):
+                run.started_at = now - timedelta(seconds=float(duration))
+        if parsed.key and job.encrypted is None:
+            job_updates["encrypted"] = True  # restic repositories are always encrypted
+    if run.started_at is None:
+        run.started_at = now
+    if run.slot is None:
+        run.slot = _slot(job, run.started_at)
+    run.late = _is_late(job, run.slot)
+    # The database's constraints guard uniqueness; the snapshot was looked up above.
+    run.full_clean(exclude=["job"], validate_constraints=False)
+    run.save()
+    job_updates.update(_result_updates(job, run))
+    return run
 
 
 # --- reports -------------------------------------------------------------------------------------
@@ -393,60 +420,89 @@ def _jsonable(value: Any) -> Any:
 def reconcile(*, now: datetime | None = None, limit: int = RECONCILE_BATCH) -> int:
     """Record a ``missed`` run for every expected slot whose grace period ended without a run; returns how many.
 
-    Incremental: each job remembers how far it was reconciled (``materialised_until``). A job's first
-    slot is its creation, at most BACKFILL_LIMIT back. Two consecutive missed runs of a database job
-    open an incident (ServiceAlert, severity from the policy); its next success resolves it.
+    Incremental: each job remembers how far it was reconciled (``materialised_until``), and only jobs
+    whose next slot's grace has ended are read (interval jobs are filtered in SQL). A job's first slot
+    is its creation, at most BACKFILL_LIMIT back. The jobs of one call are locked, read and written in
+    a few statements whatever their number: one read of their runs in the due slots, one insert of the
+    missed runs, one update of the jobs. Two consecutive missed runs of a database job open an incident
+    (ServiceAlert, severity from the policy); its next success resolves it.
     """
     now = now or timezone.now()
-    total = 0
-    jobs = BackupJob.objects.filter(active=True).exclude(interval=None, cron="").order_by("pk")[:limit]
-    for job in jobs:
-        total += _reconcile_job(job, now)
-    return total
+    policy_grace = get_policy().backups.grace.as_timedelta()
+    next_due = ExpressionWrapper(
+        F("materialised_until") + F("interval") + Coalesce(F("grace"), Value(policy_grace)),
+        output_field=DateTimeField(),
+    )
+    candidates = (
+        BackupJob.objects.filter(active=True)
+        .exclude(interval=None, cron="")
+        .annotate(next_due=next_due)
+        .filter(Q(materialised_until=None) | ~Q(cron="") | Q(next_due__lte=now))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    with transaction.atomic():
+        jobs = list(BackupJob.objects.select_for_update().filter(pk__in=list(candidates)).order_by("pk"))
+        due: dict[int, list[datetime]] = {}
+        for job in jobs:
+            slots = _due_slots(job, now)
+            if slots:
+                due[job.pk] = slots
+        if not due:
+            return 0
+        earliest = min(slots[0] for slots in due.values())
+        latest = max(slots[-1] for slots in due.values())
+        answered: set[tuple[int, datetime]] = set()
+        already: set[tuple[int, datetime]] = set()
+        for job_id, slot, status in (
+            BackupRun.objects.filter(job_id__in=list(due), slot__gte=earliest, slot__lte=latest)
+            .exclude(status=RunStatus.STARTED)  # a run only started (its end never came) is missed too
+            .values_list("job_id", "slot", "status")
+        ):
+            if slot is not None:
+                (already if status == RunStatus.MISSED else answered).add((job_id, slot))
+        new_runs: list[BackupRun] = []
+        changed: list[BackupJob] = []
+        for job in jobs:
+            if job.pk not in due:
+                continue
+            slots = due[job.pk]
+            grace = job.grace_period
+            missed = [s for s in slots if (job.pk, s) not in answered and (job.pk, s) not in already]
+            new_runs.extend(
+                BackupRun(job=job, status=RunStatus.MISSED, source=RunSource.SCHEDULE, slot=s, recorded_at=s + grace)
+                for s in missed
+            )
+            streak = job.consecutive_missed
+            for slot in slots:
+                streak = 0 if (job.pk, slot) in answered else streak + 1
+            job.materialised_until = slots[-1]
+            job.consecutive_missed = streak
+            if missed and job.failure_notified_at is None:
+                job.failure_notified_at = missed[0] + grace
+            if streak >= 2 and job.data_type == "database" and not job.incident_open:
+                _missed_alert(job, status="firing", at=now)
+                job.incident_open = True
+            changed.append(job)
+        BackupRun.objects.bulk_create(new_runs, batch_size=2000)
+        BackupJob.objects.bulk_update(
+            changed,
+            ["materialised_until", "consecutive_missed", "failure_notified_at", "incident_open"],
+            batch_size=1000,
+        )
+    return len(new_runs)
 
 
-def _reconcile_job(job: BackupJob, now: datetime) -> int:
+def _due_slots(job: BackupJob, now: datetime) -> list[datetime]:
+    """The job's slots after its reconciliation cursor whose grace period has ended (at most 10,000)."""
     grace = job.grace_period
     since = job.materialised_until or max(job.created_at, now - BACKFILL_LIMIT)
     due: list[datetime] = []
     for slot in job.slots_after(since):
-        if slot + grace > now:
+        if slot + grace > now or len(due) >= 10000:
             break
         due.append(slot)
-        if len(due) >= 10000:
-            break
-    if not due:
-        return 0
-    with transaction.atomic():
-        job = BackupJob.objects.select_for_update().get(pk=job.pk)
-        # Answered: a run with a result; a run only started (its end never came) is missed too.
-        answered = set(
-            job.runs.filter(slot__in=due)
-            .exclude(status__in=[RunStatus.MISSED, RunStatus.STARTED])
-            .values_list("slot", flat=True)
-            .distinct()
-        )
-        already = set(job.runs.filter(slot__in=due, status=RunStatus.MISSED).values_list("slot", flat=True))
-        missed = [slot for slot in due if slot not in answered and slot not in already]
-        BackupRun.objects.bulk_create(
-            [
-                BackupRun(
-                    job=job, status=RunStatus.MISSED, source=RunSource.SCHEDULE, slot=slot, recorded_at=slot + grace
-                )
-                for slot in missed
-            ]
-        )
-        streak = job.consecutive_missed
-        for slot in due:
-            streak = streak + 1 if slot in missed else (0 if slot in answered else streak)
-        updates: dict[str, Any] = {"materialised_until": due[-1], "consecutive_missed": streak}
-        if missed and job.failure_notified_at is None:
-            updates["failure_notified_at"] = missed[0] + grace
-        if streak >= 2 and job.data_type == "database" and not job.incident_open:
-            _missed_alert(job, status="firing", at=now)
-            updates["incident_open"] = True
-        BackupJob.objects.filter(pk=job.pk).update(**updates)
-    return len(missed)
+    return due
 
 
 # --- restore tests and drills ---------------------------------------------------------------------

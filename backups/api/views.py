@@ -41,20 +41,36 @@ from ..models import BackupJob, BackupRun, DRDrill, DRPlan, RestoreResult, Resto
 from .filters import BackupJobFilterSet, BackupRunFilterSet, DRDrillFilterSet, RestoreTestFilterSet
 
 
-@extend_schema_field({"type": "integer", "minimum": 60, "nullable": True, "description": "Seconds."})
 class SecondsField(serializers.Field):
-    """A duration as whole seconds."""
+    """A duration as whole seconds, at least `minimum` (at most 10 years)."""
 
-    default_error_messages = {"invalid": "A whole number of seconds (at most 10 years)."}
+    minimum = 60
+    default_error_messages = {"invalid": "A whole number of seconds from {minimum} to 10 years."}
 
     def to_representation(self, value: timedelta) -> int:
         return int(value.total_seconds())
 
     def to_internal_value(self, data: Any) -> timedelta:
         text = str(data).strip() if isinstance(data, int | str) and not isinstance(data, bool) else ""
-        if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) > 10 * 366 * 86400:
-            self.fail("invalid")
+        if (
+            not (text.isascii() and text.isdigit())
+            or len(text) > 9
+            or not self.minimum <= int(text) <= 10 * 366 * 86400
+        ):
+            self.fail("invalid", minimum=self.minimum)
         return timedelta(seconds=int(text))
+
+
+@extend_schema_field({"type": "integer", "minimum": 60, "maximum": 10 * 366 * 86400, "description": "Seconds."})
+class PeriodField(SecondsField):
+    """The interval and the grace period: at least a minute."""
+
+
+@extend_schema_field({"type": "integer", "minimum": 0, "maximum": 10 * 366 * 86400, "description": "Seconds."})
+class OffsetField(SecondsField):
+    """Where in each interval the slots fall (0: on the interval's multiples since the epoch)."""
+
+    minimum = 0
 
 
 class CheckSerializer(serializers.Serializer):
@@ -69,9 +85,9 @@ class BackupJobSerializer(StrictModelSerializer):
 
     service = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
     data_type = serializers.CharField(max_length=32)
-    interval = SecondsField(required=False, allow_null=True)
-    offset = SecondsField(required=False)
-    grace = SecondsField(required=False, allow_null=True)
+    interval = PeriodField(required=False, allow_null=True)
+    offset = OffsetField(required=False)
+    grace = PeriodField(required=False, allow_null=True)
     ping_url = serializers.CharField(read_only=True)
     checks = serializers.SerializerMethodField()
 
