@@ -16,7 +16,7 @@ AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 def test_an_item_is_filed_once_per_key() -> None:
-    service = ServiceFactory()
+    service = ServiceFactory.create()
     item = ImprovementItem(
         key="dr-drill:7:0",
         title="Runbook names the old bucket",
