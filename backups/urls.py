@@ -14,4 +14,5 @@ urlpatterns = [
     path("drills/", views.drill_list_view, name="drill-list"),
     path("drills/<int:pk>/report.md", views.drill_markdown_view, name="drill-markdown"),
     path("plans/", views.plan_list_view, name="plan-list"),
+    path("plans/<int:pk>/", views.plan_detail_view, name="plan-detail"),
 ]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from backups.models import DRDrill, RestoreTest
+from backups.models import DRDrill, DRPlan, RestoreTest
 from opsgov.roles import COMPLIANCE_OFFICER, SECURITY_LEAD, SRE_LEAD
 
 from .support import make_job
@@ -130,3 +130,16 @@ def test_the_admin_exports_runs_as_csv_for_compliance_officers(personas: dict[st
     assert ",succeeded,ping," in lines[1]
     assert client.get(f"/admin/backups/backuprun/{job.runs.get().pk}/change/").status_code == 200  # view only
     assert datetime.now(UTC) - timedelta(days=1) < job.runs.get().recorded_at
+
+
+def test_a_dr_plan_renders_sanitised_markdown(personas: dict[str, Any]) -> None:
+    job = make_job()
+    plan = DRPlan.objects.create(
+        service=job.service,
+        body="# Fail over\n\n1. Restore <script>alert(1)</script>\n\n[runbook](javascript:alert(1)) [ok](https://x.example)",
+    )
+    body = _login(personas[COMPLIANCE_OFFICER]).get(f"/backups/plans/{plan.pk}/").content.decode()
+    assert "<h1>Fail over</h1>" in body
+    assert "<script>alert(1)</script>" not in body
+    assert "javascript:" not in body
+    assert 'href="https://x.example"' in body
