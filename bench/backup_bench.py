@@ -115,10 +115,8 @@ def run(args: argparse.Namespace) -> None:
 
     call_command("migrate", verbosity=0)
     cache.clear()
-    now = timezone.now().replace(minute=10, second=0, microsecond=0)
-    if now > timezone.now():
-        now -= timedelta(hours=1)
-    hour = now.replace(minute=0)
+    # The hour the pings of step 1 answer (they arrive now, on opsgov's clock): the slot of this hour.
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
     start = hour - timedelta(days=args.days)
     team = Team.objects.create(slug="bench", name="Bench")
     services_ = Service.objects.bulk_create(
@@ -175,7 +173,7 @@ def run(args: argparse.Namespace) -> None:
     timings = []
     for attempt in range(args.repeat):
         if attempt:  # again with nothing new: an hour later is the next slot; rewind the cursor
-            BackupJob.objects.update(materialised_until=hour - timedelta(hours=1))
+            BackupJob.objects.update(materialised_until=hour - timedelta(hours=1), consecutive_missed=0)
             with connection.cursor() as cursor:  # runs are evidence: the ORM refuses to delete them
                 cursor.execute("DELETE FROM backups_backuprun WHERE slot = %s AND status = 'missed'", [hour])
         with CaptureQueriesContext(connection) as queries:
