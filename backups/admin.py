@@ -72,6 +72,7 @@ class BackupJobAdmin(admin.ModelAdmin):
         "failure_notified_at",
         "incident_open",
         "wal_archive_max",
+        "last_success_at",
     )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -33,6 +33,7 @@ class BackupsConfig(AppConfig):
                 "incident_open",
                 "wal_archive_max",
                 "encrypted",
+                "last_success_at",
             ],
         )
         for governed in (models.RestoreTest, models.DRPlan, models.DRDrill):

@@ -146,8 +146,10 @@ def _history(job: BackupJob, start: datetime, now: datetime, rng: random.Random)
         report_format="restic-check",
         detail="no errors were found",
     )
-    if last_slot is not None:
-        BackupJob.objects.filter(pk=job.pk).update(materialised_until=last_slot)
+    last_success = max(
+        (run.finished_at for run in runs if run.status == RunStatus.SUCCEEDED and run.finished_at), default=None
+    )
+    BackupJob.objects.filter(pk=job.pk).update(materialised_until=last_slot, last_success_at=last_success)
     return len(runs)
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Min, Q
 
 from opsgov.humanize import ago
 from opsgov.models import GateStatus
@@ -56,14 +56,9 @@ class JobFacts:
 
 
 def job_facts(jobs: Iterable[BackupJob]) -> dict[int, JobFacts]:
+    jobs = list(jobs)
     ids = [job.pk for job in jobs]
-    last_success = dict(
-        BackupRun.objects.filter(job_id__in=ids, status=RunStatus.SUCCEEDED)
-        .values("job_id")
-        .annotate(newest=Max("finished_at"))
-        .order_by()
-        .values_list("job_id", "newest")
-    )
+    last_success = {job.pk: job.last_success_at for job in jobs}  # kept on the job with each run
     oldest = dict(
         RestorePoint.objects.filter(job_id__in=ids, present=True)
         .values("job_id")

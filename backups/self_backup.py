@@ -196,7 +196,9 @@ def backup_self(*, directory: Path | None = None, now: datetime | None = None) -
             report_format="opsgov-manifest",
             raw_report={**manifest, "pruned": pruned},
         )
-        BackupJob.objects.filter(pk=job.pk).update(encrypted=job.encrypted if job.encrypted is not None else False)
+        BackupJob.objects.filter(pk=job.pk).update(
+            encrypted=job.encrypted if job.encrypted is not None else False, last_success_at=finished
+        )
     return SelfBackup(path, manifest_path, manifest, run)
 
 

@@ -117,6 +117,8 @@ def _result_updates(job: BackupJob, run: BackupRun) -> dict[str, Any]:
     """
     updates: dict[str, Any] = {}
     if run.status == RunStatus.SUCCEEDED:
+        if run.finished_at is not None and (job.last_success_at is None or run.finished_at > job.last_success_at):
+            updates["last_success_at"] = run.finished_at
         if job.consecutive_missed:
             updates["consecutive_missed"] = 0
         if job.failure_notified_at is not None:

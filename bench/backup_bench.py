@@ -149,6 +149,10 @@ def run(args: argparse.Namespace) -> None:
                 SEED_SQL,
                 {"base": start, "first": day * 24, "last": min(hours - 1, day * 24 + 23), "ids": ids},
             )
+        cursor.execute(
+            "UPDATE backups_backupjob j SET last_success_at = (SELECT max(finished_at) FROM backups_backuprun r "
+            "WHERE r.job_id = j.id AND r.status = 'succeeded')"
+        )
         cursor.execute("VACUUM ANALYZE backups_backuprun")
     RestorePoint.objects.bulk_create(
         [RestorePoint(job=job, point_id=f"p-{job.pk}", taken_at=start + timedelta(hours=1)) for job in jobs]

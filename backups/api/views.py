@@ -115,6 +115,7 @@ class BackupJobSerializer(StrictModelSerializer):
             "n_pings",
             "n_rate_limited",
             "wal_archive_max",
+            "last_success_at",
             "checks",
         ]
         read_only_fields = [
@@ -126,6 +127,7 @@ class BackupJobSerializer(StrictModelSerializer):
             "n_pings",
             "n_rate_limited",
             "wal_archive_max",
+            "last_success_at",
         ]
 
     def validate_data_type(self, value: str) -> str:

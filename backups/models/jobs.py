@@ -101,6 +101,8 @@ class BackupJob(models.Model):
     failure_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
     incident_open = models.BooleanField(default=False, editable=False)
     wal_archive_max = models.CharField(max_length=40, blank=True, editable=False)
+    #: The end of the newest succeeded run (kept with each run, so freshness reads no history).
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ("service__name", "data_type", "name")
