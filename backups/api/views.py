@@ -28,6 +28,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.validators import UniqueValidator
 
 from opsgov.api.fields import AwareDateTimeField
 from opsgov.api.strict import StrictModelSerializer
@@ -365,7 +366,11 @@ class DRDrillViewSet(
 
 
 class DRPlanSerializer(StrictModelSerializer):
-    service = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
+    service = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Service.objects.all(),
+        validators=[UniqueValidator(queryset=DRPlan.objects.all(), message="This service has a DR plan already.")],
+    )
     reviewed_at = AwareDateTimeField(required=False, allow_null=True)
 
     class Meta:

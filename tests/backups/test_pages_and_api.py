@@ -143,3 +143,14 @@ def test_a_dr_plan_renders_sanitised_markdown(personas: dict[str, Any]) -> None:
     assert "<script>alert(1)</script>" not in body
     assert "javascript:" not in body
     assert 'href="https://x.example"' in body
+
+
+def test_a_second_dr_plan_for_a_service_is_a_400(personas: dict[str, Any], client_for: Callable[..., Any]) -> None:
+    job = make_job()
+    client = client_for(personas[SRE_LEAD])
+    first = client.post("/api/v1/backups/plans/", {"service": job.service.slug, "body": "# Plan"}, format="json")
+    assert first.status_code == 201, first.content
+    second = client.post("/api/v1/backups/plans/", {"service": job.service.slug, "body": "# Again"}, format="json")
+    assert second.status_code == 400
+    assert second.json()["errors"][0]["field"] == "service"
+    assert DRPlan.objects.count() == 1
