@@ -190,7 +190,8 @@ def test_every_policy_target_is_a_row_and_unmeasured_ones_say_no_data(signed_in:
     assert body.count("no trend data") == 8
     # Areas without an app measuring them yet say so; availability is measured (monitoring) but has no data.
     assert rows_by_key(response)["availability"].registered is True
-    for key in ("support_satisfaction", "backup_success_rate", "patch_compliance"):
+    assert rows_by_key(response)["backup_success_rate"].registered is True  # backups measures it
+    for key in ("support_satisfaction", "patch_compliance"):
         assert rows_by_key(response)[key].registered is False
     assert "(not measured yet)" in body
 
