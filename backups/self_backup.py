@@ -62,7 +62,7 @@ class SelfBackup:
 
 
 def backup_dir() -> Path | None:
-    value = os.environ.get("OPSGOV_BACKUP_DIR") or getattr(settings, "OPSGOV_BACKUP_DIR", "")
+    value = settings.OPSGOV_BACKUP_DIR
     return Path(value) if value else None
 
 

@@ -477,6 +477,8 @@ OPSGOV_METRICS_TOKEN: str | None = envsecret("OPSGOV_METRICS_TOKEN")
 # every process; honcho gives each process its own PORT, so the Makefile passes this one explicitly).
 PORT: int = _read(env.int, "PORT", default=8000)
 OPSGOV_BASE_URL: str = _read(env.str, "OPSGOV_BASE_URL", default=f"http://127.0.0.1:{PORT}")
+# Where `manage.py backup_self` writes opsgov's own backups; empty: beat does not back opsgov up (backups).
+OPSGOV_BACKUP_DIR: str = _read(env.str, "OPSGOV_BACKUP_DIR", default="")
 
 # Whether HTTP checks may request loopback, private and other non-public addresses while the policy's
 # monitoring.http_checks.allow_private_targets is unset (monitoring.checks.targets): DEBUG as the process started
