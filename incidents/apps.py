@@ -19,13 +19,14 @@ class IncidentsConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from opsgov import worker_hooks
-        from opsgov.events import subscribe_alerts
+        from opsgov.events import subscribe_alerts, subscribe_improvement_items
         from opsgov.evidence import register_evidence
         from opsgov.registry import downtime, on_call
         from opsgov.retention import register_retention
 
         from . import maintenance_links, models
         from .downtime import customer_impact_seconds
+        from .improvement_items import handle_improvement_item
         from .ingest import worker_hooks as web_worker
         from .ingest.internal_alerts import handle_service_alert
         from .oncall.selectors import responders
@@ -66,6 +67,8 @@ class IncidentsConfig(AppConfig):
 
         # An alert another app raises (an SLO burning its budget, a late heartbeat) is an ingested alert here.
         subscribe_alerts(handle_service_alert)
+        # An issue another app found (a DR drill's) is an item of the improvement backlog here.
+        subscribe_improvement_items(handle_improvement_item)
         # Who is on call, and a service's customer-impacting downtime, asked by other apps' gates and metrics.
         on_call.provide(responders)
         downtime.provide(customer_impact_seconds)

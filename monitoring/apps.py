@@ -20,6 +20,7 @@ class MonitoringConfig(AppConfig):
         from opsgov.registry import error_budgets, runbooks
 
         from .catalog.selectors import runbooks_for_alerts
+        from .checks import pings  # noqa: F401  (registers heartbeats as a receiver of opsgov.pings)
         from .checks.admin import register_audit
         from .error_budget import spent_budgets
         from .models import SLO, AlertRule, RuleFile, Runbook

@@ -20,7 +20,7 @@ NAVIGATION: list[tuple[int, str, str | None]] = [
     (5, "Security", None),
     (6, "Compliance", None),
     (7, "Support", "support-queue"),
-    (8, "Backups & DR", None),
+    (8, "Backups & DR", "backups:overview"),
 ]
 
 # Areas whose pages live under a wider path than their first page's URL.

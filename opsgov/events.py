@@ -120,3 +120,50 @@ def publish_incident_resolved(event: IncidentResolved) -> int:
     for handler in list(_resolved_handlers):
         handler(event)
     return len(_resolved_handlers)
+
+
+# --- Improvement items ------------------------------------------------------------------------
+#
+# Something found outside a post-incident review that should be fixed and tracked, e.g. an issue a DR
+# drill found (backups). `incidents` subscribes and files it as an ActionItem of the improvement
+# backlog, once per `key` (a repeated key changes nothing). Publish inside the transaction that
+# records the finding, like ServiceAlert.
+
+
+@dataclass(frozen=True)
+class ImprovementItem:
+    """An improvement to make on one service (or none), found by `source` ("dr-drill", ...)."""
+
+    key: str
+    title: str
+    source: str
+    at: datetime
+    service_id: int | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key or len(self.key) > 200:
+            raise ValueError("key must have 1 to 200 characters")
+        if not self.title.strip():
+            raise ValueError("title must not be empty")
+        if self.at.tzinfo is None:
+            raise ValueError("at must be timezone-aware")
+
+
+ImprovementHandler = Callable[[ImprovementItem], None]
+
+_improvement_handlers: list[ImprovementHandler] = []
+
+
+def subscribe_improvement_items(handler: ImprovementHandler) -> ImprovementHandler:
+    """Have `handler` called with every ImprovementItem raised (once, however often it is subscribed)."""
+    if handler not in _improvement_handlers:
+        _improvement_handlers.append(handler)
+    return handler
+
+
+def raise_improvement_item(item: ImprovementItem) -> int:
+    """Hand `item` to every subscriber, in the caller's transaction; returns how many handled it."""
+    for handler in list(_improvement_handlers):
+        handler(item)
+    return len(_improvement_handlers)

@@ -569,6 +569,10 @@ class BackupTarget(_Strict):
     frequency: Span | Literal["per change", "continuous"]
     retention: Span
     location: BackupLocation
+    rto: Span = Field(default=span("4 hours"), description="Restore tests must bring the data back within this")
+    rpo: Span | None = Field(
+        default=None, description="Restored data may be at most this old (None: the backup frequency)"
+    )
 
 
 def _default_backups() -> dict[str, BackupTarget]:
@@ -597,6 +601,14 @@ class BackupPolicy(_Strict):
     )
     restore_test_every: Span = span("3 months")
     dr_drill_every: Span = span("3 months")
+    integrity_check_every: Span = Field(
+        default=span("1 month"), description="A passing repository check (restic check, pgbackrest verify) this often"
+    )
+    grace: Span = Field(default=span("30 minutes"), description="A new job's grace period after each expected run")
+    missed_incident_severity: str = Field(
+        default="SEV-2", description="Severity of the incident two consecutive missed database backups open"
+    )
+    dr_plan_review_every: Span = Field(default=span("1 year"), description="A DR plan is reviewed this often")
 
 
 # --- Targets --------------------------------------------------------------------

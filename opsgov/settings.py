@@ -453,6 +453,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "enqueue-due-http-checks": {"task": "monitoring.check_tasks.enqueue_due_http_checks", "schedule": 15.0},
     "detect-late-heartbeats": {"task": "monitoring.check_tasks.detect_late_heartbeats", "schedule": 30.0},
     "prune-check-history": {"task": "monitoring.check_tasks.prune_check_history", "schedule": 3600.0},
+    # Backups: runs that did not arrive within their grace are missed; opsgov backs itself up when due
+    # (OPSGOV_BACKUP_DIR set; on the policy's database frequency).
+    "reconcile-backup-schedules": {"task": "backups.reconcile_schedules", "schedule": 60.0},
+    "backup-self": {"task": "backups.backup_self_if_due", "schedule": 300.0},
     # Email reports at 07:00 in the policy's time zone (opsgov.schedules), for the period that just ended.
     "weekly-operations-report": {
         "task": "opsgov.report_tasks.send_scheduled_report",
@@ -491,6 +495,8 @@ OPSGOV_METRICS_TOKEN: str | None = envsecret("OPSGOV_METRICS_TOKEN")
 # every process; honcho gives each process its own PORT, so the Makefile passes this one explicitly).
 PORT: int = _read(env.int, "PORT", default=8000)
 OPSGOV_BASE_URL: str = _read(env.str, "OPSGOV_BASE_URL", default=f"http://127.0.0.1:{PORT}")
+# Where `manage.py backup_self` writes opsgov's own backups; empty: beat does not back opsgov up (backups).
+OPSGOV_BACKUP_DIR: str = _read(env.str, "OPSGOV_BACKUP_DIR", default="")
 
 # Whether HTTP checks may request loopback, private and other non-public addresses while the policy's
 # monitoring.http_checks.allow_private_targets is unset (monitoring.checks.targets): DEBUG as the process started

@@ -35,6 +35,7 @@ urlpatterns = [
     path("monitoring/", include("monitoring.urls")),
     path("maintenance/", include("maintenance.urls")),
     path("support/", include("support.urls")),
-    # Heartbeat pings: public, the uuid in the path is the token (views marked login_not_required).
-    path("ping/", include("monitoring.ping_urls")),
+    path("backups/", include("backups.urls")),
+    # Pings (opsgov.pings: heartbeats, backup jobs): public, the uuid in the path is the token.
+    path("ping/", include("opsgov.ping_urls")),
 ]

@@ -16,6 +16,6 @@ urlpatterns = [
     # Change events from CI (maintenance), before incidents' routes: "pagerduty/<token>/enqueue" would take them.
     path("api/v1/ingest/", include("maintenance.ingest.urls")),
     path("api/v1/ingest/", include("incidents.ingest.urls")),
-    # Heartbeat pings: public, the uuid in the path is the token (as in opsgov.urls).
-    path("ping/", include("monitoring.ping_urls")),
+    # Pings (opsgov.pings: heartbeats, backup jobs): public, the uuid in the path is the token (as in opsgov.urls).
+    path("ping/", include("opsgov.ping_urls")),
 ]

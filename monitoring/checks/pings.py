@@ -1,50 +1,35 @@
-"""The heartbeat ping endpoints: /ping/<uuid>, /ping/<uuid>/start, /ping/<uuid>/fail.
+"""Heartbeats as a receiver of opsgov's ping grammar (opsgov.pings serves /ping/<uuid>[/start|/fail|/log|/<status>]).
 
-Public (no login, no CSRF): the uuid in the path is the secret, a random UUID4
-that cannot be guessed or enumerated; an unknown one answers 404 like any
-missing page. Jobs call these from cron and CI with curl or wget, so the answer
-is a short "OK" and never a redirect, a login page or a 429. At most
-PING_BODY_LIMIT bytes of a POST body are read and stored (e.g. a job's log
-tail); the rest is not read.
+A ping whose uuid is a heartbeat's is applied to it (services.heartbeat_ping):
+success and exit status 0 are success, /fail and any other exit status a failure,
+/start notes the start. /log is acknowledged and changes nothing (heartbeats keep
+no log-only entries). Heartbeats are not rate-limited: a job pinging in a loop
+gets "OK" every time, never a 429. At most services.PING_BODY_LIMIT bytes of the
+body are stored.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from uuid import UUID
+from opsgov.pings import Ping, PingReceiver, PingResult, receivers
 
-from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
-from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
-
-from ..models import PingKind
+from ..models import Heartbeat, PingKind
 from . import services
 
 
-def _remote_addr(request: HttpRequest) -> str | None:
-    address = request.META.get("REMOTE_ADDR") or ""
-    try:
-        return str(ipaddress.ip_address(address))
-    except ValueError:
-        return None
-
-
-@csrf_exempt
-@never_cache
-@login_not_required
-@require_http_methods(["GET", "HEAD", "POST"])
-def ping_view(request: HttpRequest, uuid: UUID, kind: str = PingKind.SUCCESS) -> HttpResponse:
-    body = request.read(services.PING_BODY_LIMIT + 1) if request.method == "POST" else b""
-    ping = services.PingRequest(
-        kind=kind,
-        method=request.method or "GET",
-        remote_addr=_remote_addr(request),
-        user_agent=request.META.get("HTTP_USER_AGENT", ""),
-        body=body[: services.PING_BODY_LIMIT],
-        body_truncated=len(body) > services.PING_BODY_LIMIT,
+def handle_ping(ping: Ping) -> PingResult | None:
+    if ping.kind == "log":
+        return PingResult() if Heartbeat.objects.filter(uuid=ping.uuid).exists() else None
+    request = services.PingRequest(
+        kind=PingKind.START if ping.kind == "start" else PingKind.FAIL if ping.kind == "fail" else PingKind.SUCCESS,
+        method=ping.method,
+        remote_addr=ping.remote_addr,
+        user_agent=ping.user_agent,
+        body=ping.body[: services.PING_BODY_LIMIT],
+        body_truncated=ping.body_truncated or len(ping.body) > services.PING_BODY_LIMIT,
     )
-    if services.heartbeat_ping(uuid=uuid, ping=ping) is None:
-        return HttpResponseNotFound("not found", content_type="text/plain")
-    return HttpResponse("OK", content_type="text/plain")
+    if services.heartbeat_ping(uuid=ping.uuid, ping=request, now=ping.received_at) is None:
+        return None
+    return PingResult()
+
+
+receiver = receivers.register(PingReceiver(key="heartbeats", handle=handle_ping, description="monitoring heartbeats"))

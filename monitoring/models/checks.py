@@ -276,7 +276,7 @@ class Heartbeat(TimeStampedModel):
 
     @property
     def ping_path(self) -> str:
-        return reverse("heartbeat-ping", kwargs={"uuid": self.uuid})
+        return reverse("ping", kwargs={"uuid": self.uuid})
 
     @property
     def ping_url(self) -> str:

@@ -134,3 +134,17 @@ def test_a_ping_answers_with_a_fixed_number_of_queries(anonymous: Client, django
     # SAVEPOINT, SELECT ... FOR UPDATE, UPDATE heartbeat, INSERT ping, RELEASE: no per-history cost.
     with django_assert_max_num_queries(5):
         assert anonymous.get(f"/ping/{heartbeat.uuid}").status_code == 200
+
+
+def test_exit_statuses_and_log_follow_the_core_grammar(anonymous: Client) -> None:
+    """opsgov.pings: /0 is success, any other status a failure; /log is acknowledged and changes nothing."""
+    heartbeat = make_heartbeat()
+    assert anonymous.get(f"/ping/{heartbeat.uuid}/log").content == b"OK"
+    assert not HeartbeatPing.objects.exists()
+    assert anonymous.get(f"/ping/{heartbeat.uuid}/0").content == b"OK"
+    heartbeat.refresh_from_db()
+    assert heartbeat.status == CheckStatus.UP
+    assert anonymous.get(f"/ping/{heartbeat.uuid}/2").content == b"OK"
+    heartbeat.refresh_from_db()
+    assert heartbeat.status == CheckStatus.DOWN
+    assert list(HeartbeatPing.objects.order_by("n").values_list("kind", flat=True)) == ["success", "fail"]

@@ -350,7 +350,7 @@ def test_the_command_prints_each_gate_status_and_the_change(scripted_gate: type[
     call_command("evaluate_gates", stdout=out)
     lines = out.getvalue().splitlines()
     assert len(lines) == len(gates.all()) + 1
-    assert any(line.startswith("backup_dr") and "No evidence" in line for line in lines)  # an area not built yet
+    assert any(line.startswith("backup_dr") for line in lines)  # every registered gate, built or not
 
 
 def test_the_command_names_an_unknown_gate() -> None:

@@ -1,0 +1,154 @@
+"""Admin of backups & DR: jobs and DR plans editable by the roles that write (SRE Lead, DevOps Lead);
+runs, restore tests, drills and integrity checks are evidence (never deleted). Compliance officers and
+security leads read everything (their roles hold only view permissions) and export runs, restore tests
+and drills as CSV (the "Export selected as CSV" action)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest, StreamingHttpResponse
+
+from opsgov.evidence import EvidenceAdminMixin
+
+from .models import BackupJob, BackupRun, DRDrill, DRPlan, IntegrityCheck, RestorePoint, RestoreTest
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv(name: str, header: list[str], rows: Iterable[list[Any]]) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def lines() -> Iterator[str]:
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow(["" if value is None else str(value) for value in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return response
+
+
+class CsvExportMixin:
+    """An "Export selected as CSV" action over `csv_fields` (any user who may view the model)."""
+
+    csv_fields: tuple[str, ...] = ()
+    actions: Any = ["export_csv"]
+
+    @admin.action(description="Export selected as CSV", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Any]) -> StreamingHttpResponse:
+        model = queryset.model._meta.model_name
+        rows = ([getattr(obj, field) for field in self.csv_fields] for obj in queryset.iterator())
+        return _csv(f"{model}s", list(self.csv_fields), rows)
+
+
+class ReadOnlyEvidenceAdmin(EvidenceAdminMixin, admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(BackupJob)
+class BackupJobAdmin(admin.ModelAdmin):
+    list_display = ("name", "service", "data_type", "tool", "interval", "cron", "location", "encrypted", "active")
+    list_filter = ("data_type", "tool", "location", "active")
+    search_fields = ("name", "repository", "service__name")
+    readonly_fields = (
+        "uuid",
+        "encrypted",
+        "materialised_until",
+        "n_pings",
+        "n_rate_limited",
+        "consecutive_missed",
+        "failure_notified_at",
+        "incident_open",
+        "wal_archive_max",
+        "last_success_at",
+    )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # its runs are evidence
+
+
+@admin.register(BackupRun)
+class BackupRunAdmin(CsvExportMixin, ReadOnlyEvidenceAdmin):
+    list_display = ("job", "status", "slot", "started_at", "finished_at", "size_bytes", "snapshot_id", "late")
+    list_filter = ("status", "source", "late", "job__data_type")
+    search_fields = ("snapshot_id", "job__name")
+    csv_fields = (
+        "id",
+        "job",
+        "status",
+        "source",
+        "slot",
+        "late",
+        "started_at",
+        "finished_at",
+        "recorded_at",
+        "size_bytes",
+        "snapshot_id",
+        "exit_status",
+        "error",
+    )
+
+
+@admin.register(RestoreTest)
+class RestoreTestAdmin(CsvExportMixin, ReadOnlyEvidenceAdmin):
+    list_display = ("job", "result", "verified_at", "rto_seconds", "rto_target_seconds", "rpo_seconds")
+    list_filter = ("result",)
+    csv_fields = (
+        "id",
+        "job",
+        "restore_point",
+        "target",
+        "result",
+        "started_at",
+        "verified_at",
+        "data_taken_at",
+        "rto_seconds",
+        "rto_target_seconds",
+        "rpo_seconds",
+        "rpo_target_seconds",
+        "verification",
+    )
+
+
+@admin.register(DRDrill)
+class DRDrillAdmin(CsvExportMixin, ReadOnlyEvidenceAdmin):
+    list_display = ("service", "scenario", "held_at", "rto_achieved_seconds", "rpo_achieved_seconds")
+    csv_fields = (
+        "id",
+        "service",
+        "scenario",
+        "held_at",
+        "rto_target_seconds",
+        "rto_achieved_seconds",
+        "rpo_target_seconds",
+        "rpo_achieved_seconds",
+        "participants",
+        "issues",
+    )
+
+
+@admin.register(DRPlan)
+class DRPlanAdmin(admin.ModelAdmin):
+    list_display = ("service", "owner", "reviewed_at", "updated_at")
+
+
+@admin.register(IntegrityCheck)
+class IntegrityCheckAdmin(ReadOnlyEvidenceAdmin):
+    list_display = ("job", "checked_at", "ok", "errors", "report_format")
+
+
+@admin.register(RestorePoint)
+class RestorePointAdmin(ReadOnlyEvidenceAdmin):
+    list_display = ("job", "point_id", "taken_at", "present")

@@ -1,0 +1,23 @@
+"""Models of the backups app: jobs, runs (and missed runs), restore points, integrity checks, restores and DR."""
+
+from .jobs import BackupJob, Location, ServiceBackupScope, Tool, derive_location
+from .restores import DRDrill, DRPlan, RestoreResult, RestoreTest
+from .runs import FAILED_STATUSES, BackupRun, IntegrityCheck, RestorePoint, RunSource, RunStatus
+
+__all__ = [
+    "FAILED_STATUSES",
+    "BackupJob",
+    "BackupRun",
+    "DRDrill",
+    "DRPlan",
+    "IntegrityCheck",
+    "Location",
+    "RestorePoint",
+    "RestoreResult",
+    "RestoreTest",
+    "RunSource",
+    "RunStatus",
+    "ServiceBackupScope",
+    "Tool",
+    "derive_location",
+]

@@ -1,0 +1,590 @@
+"""Writes of the backups app: jobs, pings, reports, the missed-run reconciliation, restore tests and drills.
+
+Every function takes keyword arguments, validates with ``full_clean()`` and
+writes in one transaction: a report that does not parse, or a part of it that
+does not fit, stores nothing.
+
+Instants are opsgov's: a ping's run starts and ends when opsgov received the
+pings; a report's own times (restic's backup_start, pgBackRest's epoch stamps)
+are the tool's data and are kept as given, but a run without them ends when
+opsgov recorded it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from opsgov import pings, ratelimit
+from opsgov.errors import DomainError
+from opsgov.events import ImprovementItem, ServiceAlert, raise_alert, raise_improvement_item
+from opsgov.policy import get_policy
+
+from . import parsers
+from .models import (
+    BackupJob,
+    BackupRun,
+    DRDrill,
+    IntegrityCheck,
+    RestorePoint,
+    RestoreResult,
+    RestoreTest,
+    RunSource,
+    RunStatus,
+)
+
+#: Pings beyond this rate per job get 429 and are counted (BackupJob.n_rate_limited). A job pings a few
+#: times per run (start, end, maybe a log), so 30 a minute is far above any honest use.
+PING_RATE = ratelimit.Rate(30, 60)
+#: The most of a ping body kept as the run's output (the grammar reads up to opsgov.pings.PING_BODY_LIMIT).
+OUTPUT_LIMIT = pings.PING_BODY_LIMIT
+#: Most jobs the missed-run reconciliation handles per beat run; the rest wait for the next.
+RECONCILE_BATCH = 1000
+#: A new job's first expected slot is not before this long ago (a job created today is not missed for last year).
+BACKFILL_LIMIT = timedelta(days=2)
+
+JOB_FIELDS = (
+    "service",
+    "data_type",
+    "name",
+    "tool",
+    "interval",
+    "offset",
+    "cron",
+    "timezone",
+    "grace",
+    "repository",
+    "location",
+    "owner",
+    "active",
+)
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def job_create(**fields: Any) -> BackupJob:
+    """A job; schedule, grace and location default from the policy's data type."""
+    unknown = set(fields) - set(JOB_FIELDS)
+    if unknown:
+        raise DomainError(f"These fields cannot be set: {', '.join(sorted(unknown))}.")
+    job = BackupJob(**fields)
+    job.apply_policy_defaults()
+    job.full_clean()
+    job.save()
+    return job
+
+
+@transaction.atomic
+def job_update(*, job: BackupJob, **fields: Any) -> BackupJob:
+    unknown = set(fields) - set(JOB_FIELDS)
+    if unknown:
+        raise DomainError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    job = BackupJob.objects.select_for_update().get(pk=job.pk)
+    for name, value in fields.items():
+        setattr(job, name, value)
+    job.full_clean()
+    job.save()
+    return job
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+def _slot(job: BackupJob, at: datetime | None) -> datetime | None:
+    return job.slot_of(at) if at is not None else None
+
+
+def _is_late(job: BackupJob, slot: datetime | None) -> bool:
+    """Whether `slot` was already reconciled (its grace period ended, so it was recorded as missed)."""
+    return slot is not None and job.materialised_until is not None and slot <= job.materialised_until
+
+
+def _result_updates(job: BackupJob, run: BackupRun) -> dict[str, Any]:
+    """The job's alerting bookkeeping once `run` has a result (inside the run's transaction): what changes.
+
+    A success ends the failure episode (and resolves the incident two missed database backups opened);
+    the first failure of an episode is when the owner was told (once per episode, not once per run).
+    """
+    updates: dict[str, Any] = {}
+    if run.status == RunStatus.SUCCEEDED:
+        if run.finished_at is not None and (job.last_success_at is None or run.finished_at > job.last_success_at):
+            updates["last_success_at"] = run.finished_at
+        if job.consecutive_missed:
+            updates["consecutive_missed"] = 0
+        if job.failure_notified_at is not None:
+            updates["failure_notified_at"] = None
+        if job.incident_open:
+            _missed_alert(job, status="resolved", at=run.recorded_at)
+            updates["incident_open"] = False
+    elif run.status != RunStatus.STARTED:
+        if run.status != RunStatus.MISSED and job.consecutive_missed:
+            updates["consecutive_missed"] = 0
+        if job.failure_notified_at is None:
+            updates["failure_notified_at"] = run.recorded_at
+    for name, value in updates.items():
+        setattr(job, name, value)
+    return updates
+
+
+def _after_result(job: BackupJob, run: BackupRun) -> None:
+    updates = _result_updates(job, run)
+    if updates:
+        BackupJob.objects.filter(pk=job.pk).update(**updates)
+
+
+def _missed_alert(job: BackupJob, *, status: str, at: datetime) -> None:
+    raise_alert(
+        ServiceAlert(
+            service_id=job.service_id,
+            key=f"backup-missed:{job.uuid}",
+            status=status,  # type: ignore[arg-type]
+            severity=get_policy().backups.missed_incident_severity,
+            title=(
+                f"Backup job “{job.name}” missed two runs in a row"
+                if status == "firing"
+                else f"Backup job “{job.name}” succeeded again"
+            ),
+            at=at,
+            source="backup",
+            summary=f"{job.data_type} backups of {job.service} did not arrive within their grace period.",
+            details={"job": job.name, "data_type": job.data_type},
+        )
+    )
+
+
+# --- pings ------------------------------------------------------------------------------------
+
+
+def _decode(body: bytes) -> str:
+    return body[:OUTPUT_LIMIT].decode("utf-8", errors="replace")
+
+
+def _append(existing: str, new: str) -> str:
+    """The run's output with `new` appended on a line of its own, the newest OUTPUT_LIMIT characters kept."""
+    return "\n".join(part for part in (existing, new) if part)[-OUTPUT_LIMIT:]
+
+
+def _parsed_body(body: bytes, exit_status: int | None) -> parsers.ParsedRun | None:
+    """A restic ``backup --json`` output in the ping body, parsed; None when the body is not one."""
+    text = _decode(body)
+    if '"message_type"' not in text:
+        return None
+    try:
+        report = parsers.parse(text, "restic-backup", exit_status=exit_status)
+    except parsers.ReportError:
+        return None
+    return report.runs[0] if report.runs else None
+
+
+def handle_ping(ping: pings.Ping) -> pings.PingResult | None:
+    """The backups receiver of opsgov.pings: None for a uuid that is no job's; 429 beyond PING_RATE (counted)."""
+    with transaction.atomic():
+        job = BackupJob.objects.select_for_update().filter(uuid=ping.uuid).first()
+        if job is None:
+            return None
+        verdict = pings.admit("backups", ping.uuid, PING_RATE)
+        if not verdict.allowed:
+            BackupJob.objects.filter(pk=job.pk).update(n_rate_limited=F("n_rate_limited") + 1)
+            return pings.PingResult(accepted=False, retry_after=verdict.retry_after)
+        record_ping(job=job, ping=ping)
+    return pings.PingResult()
+
+
+def record_ping(*, job: BackupJob, ping: pings.Ping) -> BackupRun | None:
+    """Apply a ping: /start opens a run; success, /fail or an exit status ends the open run with the same rid
+    (or the newest open run without a rid), else records a run of its own; /log appends to the open run.
+
+    Four statements for a ping without a start (lock the job, look for an open run, insert the run,
+    count the ping), whatever the history."""
+    now = ping.received_at
+    output = _decode(ping.body)
+    with transaction.atomic():
+        job = BackupJob.objects.select_for_update().get(pk=job.pk)
+        job_updates: dict[str, Any] = {"n_pings": F("n_pings") + 1}
+        try:
+            return _apply_ping(job, ping, now, output, job_updates)
+        finally:
+            BackupJob.objects.filter(pk=job.pk).update(**job_updates)
+
+
+def _apply_ping(
+    job: BackupJob, ping: pings.Ping, now: datetime, output: str, job_updates: dict[str, Any]
+) -> BackupRun | None:
+    if ping.kind == "start":
+        return BackupRun.objects.create(
+            job=job,
+            status=RunStatus.STARTED,
+            source=RunSource.PING,
+            slot=_slot(job, now),
+            started_at=now,
+            recorded_at=now,
+            rid=ping.rid,
+            output=output,
+            output_truncated=ping.body_truncated,
+        )
+    open_runs = job.runs.filter(status=RunStatus.STARTED, source=RunSource.PING)
+    open_run = (open_runs.filter(rid=ping.rid) if ping.rid else open_runs.filter(rid=None)).order_by("-pk").first()
+    if ping.kind == "log":
+        if open_run is not None and output:
+            open_run.output = _append(open_run.output, output)
+            open_run.save(update_fields=["output"])
+        return open_run
+    parsed = _parsed_body(ping.body, ping.exit_status)
+    if ping.kind == "fail":
+        status = RunStatus.PARTIAL if ping.exit_status == 3 and parsed and parsed.key else RunStatus.FAILED
+    elif parsed is not None:
+        status = RunStatus(parsed.status)
+    else:
+        status = RunStatus.SUCCEEDED
+    if parsed is not None and parsed.key:
+        existing = job.runs.filter(snapshot_id=parsed.key).first()
+        if existing is not None:
+            return existing  # the same snapshot reported twice: nothing changes
+    run = open_run or BackupRun(job=job, source=RunSource.PING, rid=ping.rid)
+    run.status = status
+    run.finished_at = now
+    run.recorded_at = now
+    run.exit_status = ping.exit_status
+    run.output = _append(run.output, output)
+    run.output_truncated = run.output_truncated or ping.body_truncated
+    if parsed is not None:
+        run.snapshot_id = parsed.key
+        run.size_bytes = parsed.size_bytes
+        run.report_format = "restic-backup"
+        run.raw_report = parsed.raw
+        run.error = parsed.error
+        if run.started_at is None and parsed.raw and (summary := parsed.raw.get("summary")):
+            duration = summary.get("total_duration")
+            if isinstance(duration, int | float) and not isinstance(duration, bool):
+                run.started_at = now - timedelta(seconds=float(duration))
+        if parsed.key and job.encrypted is None:
+            job_updates["encrypted"] = True  # restic repositories are always encrypted
+    if run.started_at is None:
+        run.started_at = now
+    if run.slot is None:
+        run.slot = _slot(job, run.started_at)
+    run.late = _is_late(job, run.slot)
+    # The database's constraints guard uniqueness; the snapshot was looked up above.
+    run.full_clean(exclude=["job"], validate_constraints=False)
+    run.save()
+    job_updates.update(_result_updates(job, run))
+    return run
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    format: str
+    runs_created: int = 0
+    runs_unchanged: int = 0
+    points_created: int = 0
+    points_pruned: int = 0
+    checks_created: int = 0
+    restore: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "runs_created": self.runs_created,
+            "runs_unchanged": self.runs_unchanged,
+            "points_created": self.points_created,
+            "points_pruned": self.points_pruned,
+            "checks_created": self.checks_created,
+            "restore": self.restore,
+        }
+
+
+def import_report(
+    *, job: BackupJob, text: str, fmt: str | None = None, exit_status: int | None = None, now: datetime | None = None
+) -> ImportResult:
+    """Parse and store a report (ReportError when it does not parse; nothing stored then).
+
+    Idempotent: runs are keyed by snapshot id / backup label / backup name, restore points by their id,
+    so re-sending a report changes nothing. Integrity checks are events and are recorded once per call
+    unless the same check (format, result, detail) was already recorded within the last minute.
+    """
+    now = now or timezone.now()
+    report = parsers.parse(text, fmt, exit_status=exit_status, tz=parsers.zone(job.timezone))
+    with transaction.atomic():
+        job = BackupJob.objects.select_for_update().get(pk=job.pk)
+        created = unchanged = 0
+        for parsed in report.runs:
+            if parsed.key and job.runs.filter(snapshot_id=parsed.key).exists():
+                unchanged += 1
+                continue
+            started = parsed.started_at
+            finished = parsed.finished_at or now
+            run = BackupRun(
+                job=job,
+                status=parsed.status,
+                source=RunSource.REPORT,
+                slot=(slot := _slot(job, started or finished)),
+                late=_is_late(job, slot),
+                started_at=started,
+                finished_at=finished,
+                recorded_at=now,
+                size_bytes=parsed.size_bytes,
+                snapshot_id=parsed.key,
+                exit_status=parsed.exit_status,
+                report_format=report.format,
+                raw_report=_jsonable(parsed.raw),
+                error=parsed.error[:10000],
+            )
+            run.full_clean(exclude=["job"])
+            try:
+                with transaction.atomic():
+                    run.save()
+            except IntegrityError:  # a concurrent import stored the same key first
+                unchanged += 1
+                continue
+            created += 1
+            _after_result(job, run)
+        points_created = pruned = 0
+        if report.points is not None:
+            seen = set()
+            for point in report.points:
+                seen.add(point.point_id)
+                _, made = RestorePoint.objects.update_or_create(
+                    job=job,
+                    point_id=point.point_id,
+                    defaults={
+                        "taken_at": point.taken_at,
+                        "size_bytes": point.size_bytes,
+                        "expires_at": point.expires_at,
+                        "details": _jsonable(point.details),
+                        "present": True,
+                    },
+                    create_defaults={
+                        "taken_at": point.taken_at,
+                        "size_bytes": point.size_bytes,
+                        "expires_at": point.expires_at,
+                        "details": _jsonable(point.details),
+                        "recorded_at": now,
+                    },
+                )
+                points_created += made
+            if report.points_complete:
+                pruned = job.restore_points.filter(present=True).exclude(point_id__in=seen).update(present=False)
+        checks = 0
+        for check in report.checks:
+            recent = job.integrity_checks.filter(
+                report_format=report.format,
+                ok=check.ok,
+                detail=check.detail,
+                checked_at__gte=now - timedelta(minutes=1),
+            )
+            if not recent.exists():
+                IntegrityCheck.objects.create(
+                    job=job,
+                    checked_at=now,
+                    ok=check.ok,
+                    errors=check.errors,
+                    report_format=report.format,
+                    detail=check.detail,
+                    raw_report=_jsonable(report.raw),
+                )
+                checks += 1
+        updates: dict[str, Any] = {}
+        if report.encrypted is not None and job.encrypted is not False:
+            updates["encrypted"] = report.encrypted
+        if report.wal_archive_max:
+            updates["wal_archive_max"] = report.wal_archive_max
+        if updates:
+            BackupJob.objects.filter(pk=job.pk).update(**updates)
+    restore = None
+    if report.restore is not None:
+        restore = {
+            "seconds_elapsed": report.restore.seconds_elapsed,
+            "files_restored": report.restore.files_restored,
+            "bytes_restored": report.restore.bytes_restored,
+        }
+    return ImportResult(report.format, created, unchanged, points_created, pruned, checks, restore)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str)) if value is not None else None
+
+
+# --- the schedule: missed runs ------------------------------------------------------------------
+
+
+def reconcile(*, now: datetime | None = None, limit: int = RECONCILE_BATCH) -> int:
+    """Record a ``missed`` run for every expected slot whose grace period ended without a run; returns how many.
+
+    Incremental: each job remembers how far it was reconciled (``materialised_until``), and only jobs
+    whose next slot's grace has ended are read (interval jobs are filtered in SQL). A job's first slot
+    is its creation, at most BACKFILL_LIMIT back. The jobs of one call are locked, read and written in
+    a few statements whatever their number: one read of their runs in the due slots, one insert of the
+    missed runs, one update of the jobs. Two consecutive missed runs of a database job open an incident
+    (ServiceAlert, severity from the policy); its next success resolves it.
+    """
+    now = now or timezone.now()
+    policy_grace = get_policy().backups.grace.as_timedelta()
+    next_due = ExpressionWrapper(
+        F("materialised_until") + F("interval") + Coalesce(F("grace"), Value(policy_grace)),
+        output_field=DateTimeField(),
+    )
+    candidates = (
+        BackupJob.objects.filter(active=True)
+        .exclude(interval=None, cron="")
+        .annotate(next_due=next_due)
+        .filter(Q(materialised_until=None) | ~Q(cron="") | Q(next_due__lte=now))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    with transaction.atomic():
+        jobs = list(BackupJob.objects.select_for_update().filter(pk__in=list(candidates)).order_by("pk"))
+        due: dict[int, list[datetime]] = {}
+        for job in jobs:
+            slots = _due_slots(job, now)
+            if slots:
+                due[job.pk] = slots
+        if not due:
+            return 0
+        earliest = min(slots[0] for slots in due.values())
+        latest = max(slots[-1] for slots in due.values())
+        answered: set[tuple[int, datetime]] = set()
+        already: set[tuple[int, datetime]] = set()
+        for job_id, slot, status in (
+            BackupRun.objects.filter(job_id__in=list(due), slot__gte=earliest, slot__lte=latest)
+            .exclude(status=RunStatus.STARTED)  # a run only started (its end never came) is missed too
+            .values_list("job_id", "slot", "status")
+        ):
+            if slot is not None:
+                (already if status == RunStatus.MISSED else answered).add((job_id, slot))
+        new_runs: list[BackupRun] = []
+        changed: list[BackupJob] = []
+        for job in jobs:
+            if job.pk not in due:
+                continue
+            slots = due[job.pk]
+            grace = job.grace_period
+            missed = [s for s in slots if (job.pk, s) not in answered and (job.pk, s) not in already]
+            new_runs.extend(
+                BackupRun(job=job, status=RunStatus.MISSED, source=RunSource.SCHEDULE, slot=s, recorded_at=s + grace)
+                for s in missed
+            )
+            streak = job.consecutive_missed
+            for slot in slots:
+                streak = 0 if (job.pk, slot) in answered else streak + 1
+            job.materialised_until = slots[-1]
+            job.consecutive_missed = streak
+            if missed and job.failure_notified_at is None:
+                job.failure_notified_at = missed[0] + grace
+            if streak >= 2 and job.data_type == "database" and not job.incident_open:
+                _missed_alert(job, status="firing", at=now)
+                job.incident_open = True
+            changed.append(job)
+        BackupRun.objects.bulk_create(new_runs, batch_size=2000)
+        # One UPDATE per distinct new state: jobs of one schedule share it (Django's bulk_update builds a CASE
+        # per row and field, seconds of Python for 500 jobs).
+        groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+        for job in changed:
+            state = (job.materialised_until, job.consecutive_missed, job.failure_notified_at, job.incident_open)
+            groups[state].append(job.pk)
+        for (cursor, streak, notified, incident), ids in groups.items():
+            BackupJob.objects.filter(pk__in=ids).update(
+                materialised_until=cursor,
+                consecutive_missed=streak,
+                failure_notified_at=notified,
+                incident_open=incident,
+            )
+    return len(new_runs)
+
+
+def _due_slots(job: BackupJob, now: datetime) -> list[datetime]:
+    """The job's slots after its reconciliation cursor whose grace period has ended (at most 10,000)."""
+    grace = job.grace_period
+    since = job.materialised_until or max(job.created_at, now - BACKFILL_LIMIT)
+    due: list[datetime] = []
+    for slot in job.slots_after(since):
+        if slot + grace > now or len(due) >= 10000:
+            break
+        due.append(slot)
+    return due
+
+
+# --- restore tests and drills ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def record_restore_test(
+    *,
+    job: BackupJob,
+    target: str,
+    result: str,
+    started_at: datetime,
+    verified_at: datetime,
+    restore_point: str = "",
+    data_taken_at: datetime | None = None,
+    steps: str = "",
+    verification: str = "",
+    evidence: Any = None,
+    recorded_by: Any = None,
+) -> RestoreTest:
+    """A restore test; RTO (started → verified) and RPO (started - data taken) are measured, targets from policy."""
+    target_policy = get_policy().backups.data_types.get(job.data_type)
+    if target_policy is None:
+        raise DomainError(f"The job's data type {job.data_type!r} is no longer in the policy.")
+    if data_taken_at is None and restore_point:
+        point = job.restore_points.filter(point_id=restore_point).first()
+        data_taken_at = point.taken_at if point else None
+    rpo_target = target_policy.rpo or (
+        target_policy.frequency if not isinstance(target_policy.frequency, str) else None
+    )
+    test = RestoreTest(
+        job=job,
+        restore_point=restore_point,
+        target=target,
+        steps=steps,
+        verification=verification,
+        result=result,
+        started_at=started_at,
+        verified_at=verified_at,
+        data_taken_at=data_taken_at,
+        rto_seconds=(verified_at - started_at).total_seconds(),
+        rpo_seconds=(started_at - data_taken_at).total_seconds() if data_taken_at else None,
+        rto_target_seconds=target_policy.rto.as_timedelta().total_seconds(),
+        rpo_target_seconds=rpo_target.as_timedelta().total_seconds() if rpo_target is not None else None,
+        evidence=_jsonable(evidence),
+        recorded_by=recorded_by,
+    )
+    if verified_at < started_at:
+        raise DomainError("verified_at is before started_at.")
+    if result not in RestoreResult.values:
+        raise DomainError(f"result must be one of {', '.join(RestoreResult.values)}.")
+    test.full_clean()
+    test.save()
+    return test
+
+
+@transaction.atomic
+def record_drill(*, drill: DRDrill) -> DRDrill:
+    """Store a DR drill; each issue found becomes an improvement-backlog item (opsgov.events)."""
+    drill.full_clean()
+    drill.save()
+    for index, issue in enumerate(drill.issues):
+        title = issue.get("title") if isinstance(issue, dict) else str(issue)
+        raise_improvement_item(
+            ImprovementItem(
+                service_id=drill.service_id,
+                key=f"dr-drill:{drill.pk}:{index}",
+                title=str(title)[:200],
+                source="dr-drill",
+                description=f"Found in the DR drill “{drill.scenario}” of {drill.held_at:%Y-%m-%d}.",
+                at=drill.held_at,
+            )
+        )
+    return drill

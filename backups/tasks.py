@@ -1,0 +1,20 @@
+"""Celery tasks of backups (beat entries in settings.CELERY_BEAT_SCHEDULE)."""
+
+from __future__ import annotations
+
+from opsgov.celery_tasks import opsgov_task
+
+from . import self_backup, services
+
+
+@opsgov_task("backups.reconcile_schedules", time_limit=120, soft_time_limit=100)
+def reconcile_schedules() -> int:
+    """Record the runs that did not arrive within their grace period as missed; returns how many."""
+    return services.reconcile()
+
+
+@opsgov_task("backups.backup_self_if_due", time_limit=3600, soft_time_limit=3500)
+def backup_self_if_due() -> str | None:
+    """Back opsgov's own database up when OPSGOV_BACKUP_DIR is set and the policy's database frequency says so."""
+    result = self_backup.backup_self_if_due()
+    return str(result.path) if result is not None else None

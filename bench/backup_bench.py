@@ -1,0 +1,230 @@
+"""Benchmark backups on PostgreSQL: the incremental cycle after an hour of pings, and the ping endpoint.
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python bench/backup_bench.py --jobs 500 --days 90 --redis-url redis://127.0.0.1:6379/2
+
+DATABASE_URL only names the server: the script creates its own database (``opsgov_bk_bench`` unless
+--database says otherwise), migrates it, creates --jobs hourly database backup jobs (10 per service) and
+seeds --days of hourly runs for each (500 x 90 x 24 = 1.08 M rows) with ``INSERT ... SELECT`` over
+``generate_series`` (about 1 % failed, some slots missed), then ``VACUUM ANALYZE``. The jobs are reconciled
+up to an hour ago. It drops the database at the end (--keep keeps it).
+
+Timed:
+
+1. an hour of new pings: every job pings /start and /0 once (9 in 10; the others stay silent), through
+   the real ping view (Django's test client, in process);
+2. the incremental cycle, the figure the target is about (issue 14: under 2 s): the missed-run
+   reconciliation (the silent jobs' slot becomes missed), the checks of every job, the "Backup success
+   rate" metric (30-day window, every scope) and the gate "Backup and DR validated";
+3. the ping endpoint against a bare view in the same run: ``GET /healthz`` and ``GET /ping/<uuid>/0``
+   alternating in rounds of --requests each, in process (no HTTP server: both carry the whole middleware
+   stack, the ping also its database writes and the rate limiter's two Redis calls); requests per second
+   as a ratio (target ≥ 0.4x) and the ping's p99 (target < 50 ms). Pings go round the jobs, so no job
+   reaches its rate limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _support import recreate, server_urls  # bench/_support.py
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=500, help="hourly jobs (default 500), 10 per service")
+    parser.add_argument("--days", type=int, default=90, help="days of hourly runs per job (default 90)")
+    parser.add_argument("--requests", type=int, default=500, help="requests per round and phase (default 500)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of bare/ping (default 3)")
+    parser.add_argument("--repeat", type=int, default=3, help="incremental cycles; median reported (default 3)")
+    parser.add_argument("--database", default="opsgov_bk_bench", help="database to create and drop")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/2", help="the cache (rate limiter)")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    return parser.parse_args()
+
+
+def setup_django(bench_url: str, var_dir: str, redis_url: str) -> None:
+    os.environ["DATABASE_URL"] = bench_url
+    os.environ.setdefault("OPSGOV_VAR_DIR", var_dir)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsgov.settings")
+    os.environ["DEBUG"] = "true"
+    os.environ["CELERY_BROKER_URL"] = "memory://"
+    os.environ["CACHE_URL"] = redis_url
+    os.environ.setdefault("LOG_LEVEL", "ERROR")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+SEED_SQL = """
+INSERT INTO backups_backuprun (job_id, status, source, slot, started_at, finished_at, recorded_at, size_bytes,
+                               snapshot_id, output, output_truncated, report_format, error, late)
+SELECT j.id,
+       CASE WHEN (j.id * 7 + h) %% 100 = 0 THEN 'failed' ELSE 'succeeded' END,
+       'ping', %(base)s::timestamptz + h * interval '1 hour',
+       %(base)s::timestamptz + h * interval '1 hour' + interval '30 seconds',
+       %(base)s::timestamptz + h * interval '1 hour' + interval '5 minutes',
+       %(base)s::timestamptz + h * interval '1 hour' + interval '5 minutes',
+       1000000000, '', '', false, '', '', false
+FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS h
+CROSS JOIN unnest(%(ids)s::bigint[]) AS j(id)
+WHERE (j.id * 13 + h) %% 500 <> 0
+"""
+
+
+def main() -> None:
+    args = parse_args()
+    maintenance_url, bench_url = server_urls(args.database)
+    recreate(maintenance_url, args.database)
+    try:
+        with tempfile.TemporaryDirectory(prefix="opsgov-backup-bench-") as var_dir:
+            setup_django(bench_url, var_dir, args.redis_url)
+            run(args)
+    finally:
+        if not args.keep:
+            from django.db import connections
+
+            connections.close_all()
+            recreate(maintenance_url, args.database, drop_only=True)
+
+
+def run(args: argparse.Namespace) -> None:
+    from datetime import timedelta
+
+    from django.core.cache import cache
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from backups import services
+    from backups.metrics import compute_success_rate
+    from backups.models import BackupJob, BackupRun, RestorePoint
+    from opsgov.models import Service, Team
+    from opsgov.registry import gates
+
+    call_command("migrate", verbosity=0)
+    cache.clear()
+    # The hour the pings of step 1 answer (they arrive now, on opsgov's clock): the slot of this hour.
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    start = hour - timedelta(days=args.days)
+    team = Team.objects.create(slug="bench", name="Bench")
+    services_ = Service.objects.bulk_create(
+        [Service(slug=f"svc-{i}", name=f"Service {i}", owner_team=team) for i in range((args.jobs + 9) // 10)]
+    )
+    jobs = BackupJob.objects.bulk_create(
+        [
+            BackupJob(
+                service=services_[i // 10],
+                data_type="database",
+                name=f"db-{i}",
+                tool="restic",
+                interval=timedelta(hours=1),
+                grace=timedelta(minutes=30),
+                repository=f"s3:s3.example.com/b/{i}",
+                location="off-site",
+                encrypted=True,
+                created_at=start,
+                materialised_until=hour - timedelta(hours=1),
+            )
+            for i in range(args.jobs)
+        ]
+    )
+    ids = [job.pk for job in jobs]
+    t0 = time.perf_counter()
+    hours = args.days * 24
+    with connection.cursor() as cursor:
+        for day in range(args.days):
+            cursor.execute(
+                SEED_SQL,
+                {"base": start, "first": day * 24, "last": min(hours - 1, day * 24 + 23), "ids": ids},
+            )
+        cursor.execute(
+            "UPDATE backups_backupjob j SET last_success_at = (SELECT max(finished_at) FROM backups_backuprun r "
+            "WHERE r.job_id = j.id AND r.status = 'succeeded')"
+        )
+        cursor.execute("VACUUM ANALYZE backups_backuprun")
+    RestorePoint.objects.bulk_create(
+        [RestorePoint(job=job, point_id=f"p-{job.pk}", taken_at=start + timedelta(hours=1)) for job in jobs]
+    )
+    rows = BackupRun.objects.count()
+    print(f"seeded {rows:,} runs of {len(jobs)} jobs over {args.days} days in {time.perf_counter() - t0:.1f} s")
+
+    # 1. An hour of pings: the slot `hour` answered by 9 jobs in 10.
+    client = Client(HTTP_HOST="localhost")  # DEBUG's allowed hosts; no test environment here
+    t0 = time.perf_counter()
+    pinged = 0
+    for index, job in enumerate(jobs):
+        if index % 10 == 9:
+            continue
+        client.get(f"/ping/{job.uuid}/start")
+        client.get(f"/ping/{job.uuid}/0")
+        pinged += 1
+    print(f"{pinged * 2} pings of the new hour in {time.perf_counter() - t0:.2f} s")
+
+    # 2. The incremental cycle: reconcile (now = the next hour + grace), checks, metric, gate.
+    cycle_now = hour + timedelta(minutes=31)
+    timings = []
+    for attempt in range(args.repeat):
+        if attempt:  # again with nothing new: an hour later is the next slot; rewind the cursor
+            BackupJob.objects.update(materialised_until=hour - timedelta(hours=1), consecutive_missed=0)
+            with connection.cursor() as cursor:  # runs are evidence: the ORM refuses to delete them
+                cursor.execute("DELETE FROM backups_backuprun WHERE slot = %s AND status = 'missed'", [hour])
+        with CaptureQueriesContext(connection) as queries:
+            t0 = time.perf_counter()
+            missed = services.reconcile(now=cycle_now)
+            t1 = time.perf_counter()
+            values = compute_success_rate(window="30d", now=cycle_now)
+            t2 = time.perf_counter()
+            result = gates.get("backup_dr").evaluate(now=cycle_now)
+            t3 = time.perf_counter()
+        timings.append(t3 - t0)
+        print(
+            f"cycle {attempt + 1}: {t3 - t0:.3f} s (reconcile {t1 - t0:.3f} s, {missed} missed; metric "
+            f"{t2 - t1:.3f} s, {len(values)} values; checks + gate {t3 - t2:.3f} s, {len(result.evidence)} rows); "
+            f"{len(queries)} queries"
+        )
+    print(f"incremental cycle, median of {len(timings)}: {statistics.median(timings):.3f} s (target < 2 s)")
+
+    # 3. The ping endpoint against a bare view, alternating.
+    def phase(paths: list[str]) -> tuple[float, list[float]]:
+        latencies = []
+        started = time.perf_counter()
+        for path in paths:
+            t = time.perf_counter()
+            response = client.get(path)
+            latencies.append(time.perf_counter() - t)
+            assert response.status_code == 200, (path, response.status_code)
+        return len(paths) / (time.perf_counter() - started), latencies
+
+    bare_rates, ping_rates, ping_latencies = [], [], []
+    cursor_index = 0
+    for _ in range(args.rounds):
+        rate, _lat = phase(["/healthz"] * args.requests)
+        bare_rates.append(rate)
+        paths = []
+        for _i in range(args.requests):
+            paths.append(f"/ping/{jobs[cursor_index % len(jobs)].uuid}/0")
+            cursor_index += 1
+        rate, latencies = phase(paths)
+        ping_rates.append(rate)
+        ping_latencies.extend(latencies)
+    bare = statistics.median(bare_rates)
+    ping = statistics.median(ping_rates)
+    p99 = statistics.quantiles(ping_latencies, n=100)[98] * 1000
+    print(f"bare view {bare:.0f} req/s, ping {ping:.0f} req/s: ratio {ping / bare:.2f} (target >= 0.4)")
+    print(f"ping p50 {statistics.median(ping_latencies) * 1000:.1f} ms, p99 {p99:.1f} ms (target < 50 ms)")
+
+
+if __name__ == "__main__":
+    main()

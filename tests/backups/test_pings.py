@@ -1,0 +1,175 @@
+"""The core ping grammar (opsgov.pings) with backup jobs as a receiver: start/end pairing by rid, exit
+statuses, /log, restic JSON bodies, 404 for unknown uuids, 429 beyond the per-job rate (counted)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+
+from backups import services
+from backups.models import BackupJob, BackupRun, RunStatus
+from opsgov import pings
+from opsgov.ratelimit import Rate
+
+from .support import fixture, make_job
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 11, 20, 2, 0, 5, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def clock() -> Iterator[time_machine.Traveller]:
+    with time_machine.travel(T0, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def anonymous() -> Client:
+    return Client(enforce_csrf_checks=True)
+
+
+@pytest.mark.parametrize(
+    ("action", "kind", "status"),
+    [
+        ("", "success", None),
+        ("start", "start", None),
+        ("fail", "fail", None),
+        ("log", "log", None),
+        ("0", "success", 0),
+        ("3", "fail", 3),
+        ("255", "fail", 255),
+        ("/start/", "start", None),
+    ],
+)
+def test_the_grammar(action: str, kind: str, status: int | None) -> None:
+    assert pings.parse_action(action) == (kind, status)
+
+
+@pytest.mark.parametrize("action", ["256", "-1", "01", "succeed", "1.0", "start2"])
+def test_what_is_not_in_the_grammar(action: str) -> None:
+    with pytest.raises(pings.PingSyntaxError):
+        pings.parse_action(action)
+
+
+def test_start_then_exit_zero_with_rid_is_one_succeeded_run(anonymous: Client, clock: time_machine.Traveller) -> None:
+    job = make_job()
+    rid = uuid.uuid4()
+    assert anonymous.get(f"/ping/{job.uuid}/start?rid={rid}").content == b"OK"
+    clock.move_to(T0 + timedelta(minutes=4))
+    assert anonymous.post(f"/ping/{job.uuid}/0?rid={rid}", data="done", content_type="text/plain").status_code == 200
+    (run,) = BackupRun.objects.filter(job=job)
+    assert (run.status, run.started_at, run.finished_at, run.rid) == (
+        RunStatus.SUCCEEDED,
+        T0,
+        T0 + timedelta(minutes=4),
+        rid,
+    )
+    assert run.slot == datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    assert run.output == "done"
+    assert BackupJob.objects.get(pk=job.pk).n_pings == 2
+
+
+def test_two_overlapping_runs_are_paired_by_rid(anonymous: Client) -> None:
+    job = make_job()
+    first, second = uuid.uuid4(), uuid.uuid4()
+    anonymous.get(f"/ping/{job.uuid}/start?rid={first}")
+    anonymous.get(f"/ping/{job.uuid}/start?rid={second}")
+    anonymous.get(f"/ping/{job.uuid}/1?rid={first}")
+    anonymous.get(f"/ping/{job.uuid}/0?rid={second}")
+    runs = dict(BackupRun.objects.filter(job=job).values_list("rid", "status"))
+    assert runs == {first: RunStatus.FAILED, second: RunStatus.SUCCEEDED}
+
+
+def test_fail_without_start_is_a_failed_run_and_log_appends_to_the_open_run(anonymous: Client) -> None:
+    job = make_job()
+    anonymous.get(f"/ping/{job.uuid}/fail")
+    anonymous.get(f"/ping/{job.uuid}/start")
+    anonymous.post(f"/ping/{job.uuid}/log", data="50% done", content_type="text/plain")
+    anonymous.get(f"/ping/{job.uuid}")
+    failed, succeeded = BackupRun.objects.filter(job=job).order_by("pk")
+    assert failed.status == RunStatus.FAILED
+    assert (succeeded.status, succeeded.output) == (RunStatus.SUCCEEDED, "50% done")
+
+
+def test_a_restic_json_body_is_parsed(anonymous: Client) -> None:
+    job = make_job()
+    body = fixture("restic-backup-partial-exit3.jsonl")
+    anonymous.post(f"/ping/{job.uuid}/3", data=body, content_type="application/x-ndjson")
+    (run,) = BackupRun.objects.filter(job=job)
+    assert run.status == RunStatus.PARTIAL
+    assert run.snapshot_id.startswith("b2c3d4e5")
+    assert run.size_bytes == 999000
+    assert run.exit_status == 3
+    assert "permission denied" in run.error
+    assert run.report_format == "restic-backup"
+    # The same snapshot reported again: nothing changes.
+    anonymous.post(f"/ping/{job.uuid}/3", data=body, content_type="application/x-ndjson")
+    assert BackupRun.objects.filter(job=job).count() == 1
+
+
+def test_exit_status_zero_with_a_restic_summary_succeeds(anonymous: Client) -> None:
+    job = make_job()
+    anonymous.post(f"/ping/{job.uuid}/0", data=fixture("restic-backup-ok.jsonl"), content_type="text/plain")
+    run = BackupRun.objects.get(job=job)
+    assert (run.status, run.size_bytes) == (RunStatus.SUCCEEDED, 7516192768)
+    # opsgov's instants: it ended when opsgov received it, started total_duration before.
+    assert run.finished_at == T0
+    assert run.started_at == T0 - timedelta(seconds=222.6)
+
+
+def test_unknown_uuid_bad_rid_and_bad_status(anonymous: Client) -> None:
+    job = make_job()
+    assert anonymous.get(f"/ping/{uuid.uuid4()}/0").status_code == 404
+    assert anonymous.get(f"/ping/{job.uuid}/256").status_code == 404
+    assert anonymous.get(f"/ping/{job.uuid}/0?rid=nope").status_code == 400
+    assert not BackupRun.objects.exists()
+
+
+def test_pings_beyond_the_rate_get_429_and_are_counted(anonymous: Client) -> None:
+    job = make_job()
+    answers = [anonymous.get(f"/ping/{job.uuid}/log").status_code for _ in range(services.PING_RATE.count + 3)]
+    assert answers.count(200) == services.PING_RATE.count
+    assert answers[-3:] == [429, 429, 429]
+    response = anonymous.get(f"/ping/{job.uuid}/log")
+    assert int(response["Retry-After"]) >= 1
+    job.refresh_from_db()
+    assert (job.n_pings, job.n_rate_limited) == (services.PING_RATE.count, 4)
+    assert PING_RATE_IS_DOCUMENTED
+
+
+PING_RATE_IS_DOCUMENTED = Rate(30, 60) == services.PING_RATE
+
+
+def test_a_body_beyond_the_limit_is_capped(anonymous: Client) -> None:
+    job = make_job()
+    anonymous.post(f"/ping/{job.uuid}/1", data=b"z" * (pings.PING_BODY_LIMIT + 10), content_type="text/plain")
+    run = BackupRun.objects.get(job=job)
+    assert (len(run.output), run.output_truncated, run.status) == (pings.PING_BODY_LIMIT, True, RunStatus.FAILED)
+
+
+def test_receivers_are_asked_in_order_and_a_key_registers_once() -> None:
+    registry = pings.PingReceiverRegistry()
+    seen: list[str] = []
+
+    def nobody(ping: pings.Ping) -> pings.PingResult | None:
+        seen.append("nobody")
+        return None
+
+    def owner(ping: pings.Ping) -> pings.PingResult | None:
+        seen.append("owner")
+        return pings.PingResult()
+
+    first = registry.register(pings.PingReceiver("a", nobody))
+    registry.register(pings.PingReceiver("b", owner))
+    registry.register(first)  # the same receiver again changes nothing
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.register(pings.PingReceiver("a", owner))
+    ping = pings.Ping(uuid=uuid.uuid4(), kind="success", received_at=T0)
+    assert registry.dispatch(ping) == pings.PingResult()
+    assert seen == ["nobody", "owner"]
