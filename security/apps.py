@@ -1,6 +1,24 @@
+"""security's app configuration: only what opsgov cannot discover (the audit trail).
+
+opsgov.apps imports this app's gates, metrics and the other discovered modules, which register
+themselves.
+"""
+
 from django.apps import AppConfig
 
 
 class SecurityConfig(AppConfig):
     name = "security"
     verbose_name = "Security operations"
+
+    def ready(self) -> None:
+        # Imported here: Django imports apps.py before any app's models are loaded.
+        from auditlog.registry import auditlog
+
+        from .models import Asset, AssetMappingRule, RiskAcceptance
+
+        # Audited: what people decide. Findings and scans are written by imports (bulk) and are
+        # their own record (each Scan keeps the report it came from).
+        auditlog.register(Asset, exclude_fields=["updated_at", "last_scanned_at"])
+        auditlog.register(AssetMappingRule, exclude_fields=["updated_at"])
+        auditlog.register(RiskAcceptance, exclude_fields=["updated_at"])
