@@ -31,6 +31,7 @@ urlpatterns = [
     path("gates/", include("opsgov.gates.urls")),
     path("incidents/", include("incidents.urls")),
     path("monitoring/", include("monitoring.urls")),
+    path("security/", include("security.urls")),
     # Heartbeat pings: public, the uuid in the path is the token (views marked login_not_required).
     path("ping/", include("monitoring.ping_urls")),
 ]

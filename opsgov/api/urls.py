@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include(router.urls)),
     path("", include("incidents.api.urls")),
     path("", include("monitoring.api.urls")),
+    path("", include("security.api.urls")),
     path("", include("opsgov.gates.api")),
     path("policy/", views.PolicyView.as_view(), name="api-policy"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
