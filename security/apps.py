@@ -15,10 +15,15 @@ class SecurityConfig(AppConfig):
         # Imported here: Django imports apps.py before any app's models are loaded.
         from auditlog.registry import auditlog
 
-        from .models import Asset, AssetMappingRule, RiskAcceptance
+        from opsgov.evidence import register_evidence
+
+        from .models import Asset, AssetMappingRule, Finding, RiskAcceptance, Scan
 
         # Audited: what people decide. Findings and scans are written by imports (bulk) and are
         # their own record (each Scan keeps the report it came from).
         auditlog.register(Asset, exclude_fields=["updated_at", "last_scanned_at"])
         auditlog.register(AssetMappingRule, exclude_fields=["updated_at"])
         auditlog.register(RiskAcceptance, exclude_fields=["updated_at"])
+        # Evidence: never deleted (opsgov.evidence).
+        for model in (Scan, Finding, RiskAcceptance):
+            register_evidence(model)
