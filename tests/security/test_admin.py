@@ -25,7 +25,7 @@ def test_admin_lists_and_csv_export(admin_user: Any) -> None:
     pks = [str(pk) for pk in Finding.objects.values_list("pk", flat=True)]
     response = client.post("/admin/security/finding/", {"action": "export_csv", "_selected_action": pks})
     assert response.status_code == 200
-    lines = b"".join(response.streaming_content).decode().splitlines()
+    lines = response.getvalue().decode().splitlines()
     assert lines[0].startswith("vulnerability_id,package_name,package_version,asset,severity")
     assert len(lines) == 5
     assert client.get(f"/admin/security/finding/{pks[0]}/delete/").status_code == 403
