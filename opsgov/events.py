@@ -74,3 +74,18 @@ def raise_alert(alert: ServiceAlert) -> int:
     for handler in list(_alert_handlers):
         handler(alert)
     return len(_alert_handlers)
+
+
+# --- Security incidents (the security app escalates true-positive security alerts) ----------------
+#
+# Optional keys of ServiceAlert.details that a subscriber turning alerts into incidents honours
+# (additive: alerts without them are unchanged):
+#
+# - DETAIL_KIND ("opsgov_kind"): "security" marks the incident a security incident (its alert
+#   source is "security" too, and its title starts with "Security:").
+# - DETAIL_COMMANDER ("opsgov_commander"): the username of who leads the incident (the Security
+#   Lead who escalated); set as the new incident's commander when that user is active.
+
+SECURITY_KIND = "security"
+DETAIL_KIND = "opsgov_kind"
+DETAIL_COMMANDER = "opsgov_commander"

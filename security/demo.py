@@ -9,6 +9,8 @@ over the last three months, all through the real import path (security.services.
 - payments-ledger: a critical (CVE-2023-45853, zlib) found five days ago and still there: overdue;
 - auth: a high (CVE-2024-2511, openssl) found two weeks ago, overdue, with its risk accepted
   (requested by the SRE Lead, approved by the Security Lead);
+- checkout: a Falco alert two days ago, acknowledged in five minutes and escalated to a security
+  incident (closed as a true positive by the Security Lead);
 - web-frontend: an SBOM inventory (django 4.2.10) for the "which services run ..." search.
 """
 
@@ -23,7 +25,7 @@ from django.utils import timezone
 from opsgov.models import Lifecycle, Service
 from opsgov.roles import SECURITY_LEAD, SRE_LEAD
 
-from . import services
+from . import alerts, services
 from .models import Asset, AssetKind, AssetMappingRule, Finding
 
 REGISTRY = "registry.example.com"
@@ -102,6 +104,30 @@ def seed(*, stdout: TextIO) -> None:
             now=now - timedelta(days=1),
         )
         services.acceptance_approve(acceptance=acceptance, actor=approver, now=now - timedelta(hours=20))
+    checkout = next((service for service in active if service.slug == "checkout"), None)
+    if checkout is not None and approver is not None:
+        # A Falco alert two days ago: acknowledged in five minutes, a true positive escalated to an incident.
+        received = now - timedelta(days=2)
+        (alert,) = alerts.receive(
+            body={
+                "time": received.isoformat(),
+                "rule": "Read sensitive file untrusted",
+                "priority": "Warning",
+                "source": "syscall",
+                "hostname": "node-3",
+                "output": "Sensitive file opened for reading by non-trusted program (file=/etc/shadow)",
+                "output_fields": {"fd.name": "/etc/shadow", "proc.name": "python3", "k8s.ns.name": "checkout"},
+            },
+            now=received,
+        )
+        alerts.acknowledge(alert=alert, actor=approver, now=received + timedelta(minutes=5))
+        alerts.close(
+            alert=alert,
+            actor=approver,
+            disposition="true_positive",
+            notes="python3 in the checkout pod read /etc/shadow: not part of the app.",
+            now=received + timedelta(minutes=40),
+        )
     if any(service.slug == "web-frontend" for service in active):
         services.import_scan(
             report={

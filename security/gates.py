@@ -11,7 +11,10 @@ be waived for that service) and a link to where it is fixed:
   unexpired, unrevoked) risk acceptance. Findings of assets mapped to no service are one row
   under no service (not waivable: map the asset).
 
-Criteria opsgov does not track yet in this app (security alert triage within target, an access
+- ``alert-triage`` (no service): every security alert received in the last 30 days (and every one
+  still unacknowledged) was acknowledged within ``security.alert_triage_within``.
+
+Criteria opsgov does not track yet in this app (an access
 review completed in its period, training completion, a reviewed security incident runbook) are
 rows with status "no evidence" and no service: while any is untracked the gate never passes
 (it reports "no evidence" when nothing fails).
@@ -20,9 +23,9 @@ rows with status "no evidence" and no service: while any is untracked the gate n
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Max
+from django.db.models import F, Max, Q
 from django.urls import reverse
 
 from opsgov.humanize import ago
@@ -31,12 +34,14 @@ from opsgov.policy import get_policy
 from opsgov.registry import Evidence, Gate, GateResult, gates
 from opsgov.roles import SECURITY_LEAD
 
-from .models import Asset, Finding
+from .models import Asset, Finding, SecurityAlert
 from .selectors import overdue
+
+#: Alerts received this long ago or later count for the triage check.
+ALERT_WINDOW = timedelta(days=30)
 
 #: Criteria of the seed's step 5 that this app does not record yet (see the module docstring).
 UNTRACKED = (
-    ("alert-triage", "Security alerts triaged within target"),
     ("access-review", "Access review completed in its period"),
     ("training", "Awareness training completion at target"),
     ("incident-runbook", "Security incident runbook exists and is reviewed"),
@@ -62,6 +67,7 @@ class SecurityOperationsGate(Gate):
         problems: list[str] = []
         problems += self._scans_fresh(services, now, rows)
         problems += self._no_finding_past_sla(services, now, rows)
+        problems += self._alerts_triaged(now, rows)
         for key, label in UNTRACKED:
             rows.append(Evidence(label, GateStatus.NO_EVIDENCE, "Not tracked in opsgov yet.", "", "", key))
         if any(row.status == GateStatus.FAIL for row in rows):
@@ -159,3 +165,37 @@ class SecurityOperationsGate(Gate):
             )
         total = sum(counts.values())
         return [f"{total} {label} finding{'' if total == 1 else 's'} past SLA without acceptance"] if total else []
+
+    def _alerts_triaged(self, now: datetime, rows: list[Evidence]) -> list[str]:
+        within = get_policy().security.alert_triage_within
+        target = within.as_timedelta()
+        recent = SecurityAlert.objects.filter(Q(received_at__gte=now - ALERT_WINDOW) | Q(acknowledged_at__isnull=True))
+        late = recent.filter(
+            Q(acknowledged_at__isnull=True, received_at__lt=now - target)
+            | Q(acknowledged_at__gt=F("received_at") + target)
+        ).count()
+        url = reverse("api-security-alert-list")
+        if late:
+            rows.append(
+                Evidence(
+                    f"{late} security alert{'' if late == 1 else 's'} not acknowledged within {within}",
+                    GateStatus.FAIL,
+                    "Acknowledge and triage the queue.",
+                    f"{url}?status=new",
+                    "",
+                    "alert-triage",
+                )
+            )
+            return [f"{late} security alert{'' if late == 1 else 's'} not acknowledged in time"]
+        count = recent.count()
+        rows.append(
+            Evidence(
+                "Security alerts acknowledged in time",
+                GateStatus.PASS,
+                f"{count} alert{'' if count == 1 else 's'} in the last {ALERT_WINDOW.days} days, all within {within}.",
+                url,
+                "",
+                "alert-triage",
+            )
+        )
+        return []

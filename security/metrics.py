@@ -12,6 +12,10 @@
   findings past their SLA that no valid risk acceptance covers, now (the same figure in every
   window). Scopes ``global`` and ``service:<slug>`` for services that have any.
 
+- ``security_alert_mtta`` (seconds, target ``security.alert_triage_within``, met when below): mean of
+  (acknowledged_at - received_at) over security alerts received in the window and acknowledged;
+  details: unacknowledged (received in the window, not acknowledged yet). Scope ``global``.
+
 Figures use opsgov's instants (first detection and fix are import times, never a scanner's clock).
 """
 
@@ -26,7 +30,7 @@ from opsgov.models import Service
 from opsgov.policy import get_policy
 from opsgov.registry import WINDOWS, MetricDefinition, MetricValue, metrics
 
-from .models import SEVERITY_ORDER, Finding, FindingStatus, Severity
+from .models import SEVERITY_ORDER, Finding, FindingStatus, SecurityAlert, Severity
 from .selectors import overdue
 
 
@@ -98,6 +102,27 @@ def compute_criticals_past_due(*, window: str, now: datetime) -> list[MetricValu
     return values
 
 
+def compute_alert_mtta(*, window: str, now: datetime) -> list[MetricValue]:
+    start = now - WINDOWS[window]
+    durations: list[float] = []
+    unacknowledged = 0
+    for received, acknowledged in SecurityAlert.objects.filter(received_at__gte=start, received_at__lt=now).values_list(
+        "received_at", "acknowledged_at"
+    ):
+        if acknowledged is None:
+            unacknowledged += 1
+        else:
+            durations.append((acknowledged - received).total_seconds())
+    return [
+        MetricValue(
+            scope="global",
+            value=sum(durations) / len(durations) if durations else None,
+            sample_size=len(durations),
+            details={"unacknowledged": unacknowledged},
+        )
+    ]
+
+
 def _critical_sla_seconds() -> float:
     target = get_policy().security.vulnerability_sla.get("critical")
     return target.as_timedelta().total_seconds() if target is not None else 0.0
@@ -132,7 +157,18 @@ CRITICALS_PAST_DUE = MetricDefinition(
     description="Open critical findings past their SLA without a valid risk acceptance, now.",
 )
 
+ALERT_MTTA = MetricDefinition(
+    key="security_alert_mtta",
+    title="Security alert MTTA",
+    unit="seconds",
+    comparison="<",
+    target=lambda: get_policy().security.alert_triage_within.as_timedelta().total_seconds(),
+    compute=compute_alert_mtta,
+    description="Mean of (acknowledged - received by opsgov) over security alerts received in the window.",
+)
+
 # Registered when opsgov discovers this module (opsgov.apps).
 metrics.register(SLA_COMPLIANCE)
 metrics.register(MTTR)
 metrics.register(CRITICALS_PAST_DUE)
+metrics.register(ALERT_MTTA)

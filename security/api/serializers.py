@@ -12,7 +12,18 @@ from opsgov.api.fields import AwareDateTimeField
 from opsgov.api.strict import StrictModelSerializer, StrictSerializer
 from opsgov.models import Service
 
-from ..models import Asset, AssetKind, AssetMappingRule, Component, Finding, RiskAcceptance, Scan, ScanFormat
+from ..models import (
+    Asset,
+    AssetKind,
+    AssetMappingRule,
+    Component,
+    Disposition,
+    Finding,
+    RiskAcceptance,
+    Scan,
+    ScanFormat,
+    SecurityAlert,
+)
 
 User = get_user_model()
 
@@ -212,3 +223,54 @@ class RiskAcceptanceRequestSerializer(StrictSerializer):
 
 class RevokeSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class SecurityAlertSerializer(serializers.ModelSerializer):
+    service: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    acknowledged_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    closed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = SecurityAlert
+        fields = [
+            "id",
+            "source",
+            "rule",
+            "title",
+            "priority",
+            "severity",
+            "output",
+            "hostname",
+            "service",
+            "fields",
+            "reported_at",
+            "received_at",
+            "status",
+            "acknowledged_at",
+            "acknowledged_by",
+            "triaged_at",
+            "closed_at",
+            "closed_by",
+            "disposition",
+            "notes",
+            "escalated_at",
+            "escalation_key",
+        ]
+        read_only_fields = fields
+
+
+class AlertTriageSerializer(StrictSerializer):
+    notes = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+    service = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Service.objects.all(), required=False, help_text="Service slug."
+    )
+
+
+class AlertCloseSerializer(AlertTriageSerializer):
+    disposition = serializers.ChoiceField(choices=Disposition.choices)

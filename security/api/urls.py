@@ -11,6 +11,7 @@ router.register("security/asset-rules", views.AssetMappingRuleViewSet, basename=
 router.register("security/scans", views.ScanViewSet, basename="api-security-scan")
 router.register("security/findings", views.FindingViewSet, basename="api-security-finding")
 router.register("security/components", views.ComponentViewSet, basename="api-security-component")
+router.register("security/alerts", views.SecurityAlertViewSet, basename="api-security-alert")
 router.register("security/risk-acceptances", views.RiskAcceptanceViewSet, basename="api-security-risk-acceptance")
 
 urlpatterns = [

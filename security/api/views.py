@@ -27,10 +27,10 @@ from rest_framework.response import Response
 from opsgov.api.parsers import JSONParser
 from opsgov.api.permissions import RoleModelPermissions
 
-from .. import services
+from .. import alerts, services
 from ..filters import AssetFilterSet, ComponentFilterSet, FindingFilterSet
-from ..models import Asset, AssetMappingRule, Component, Finding, RiskAcceptance, Scan
-from ..parsers import UnknownFormat
+from ..models import Asset, AssetMappingRule, Component, Finding, RiskAcceptance, Scan, SecurityAlert
+from ..parsers import FormatError, UnknownFormat
 from ..selectors import finding_list
 from . import serializers as s
 
@@ -203,3 +203,61 @@ class RiskAcceptanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
             acceptance=self.get_object(), actor=request.user, reason=serializer.validated_data["reason"]
         )
         return self._answer(acceptance)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The security alert queue (newest first)"),
+    retrieve=extend_schema(summary="A security alert"),
+)
+class SecurityAlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Falco, webhook and opsgov's own security alerts: acknowledge, triage, close with a disposition.
+
+    POST the alert (a Falco JSON alert, a generic webhook alert, or a list of them) to receive it; closing
+    as a true positive escalates to a security incident.
+    """
+
+    queryset = SecurityAlert.objects.select_related("service", "acknowledged_by", "closed_by").order_by(
+        "-received_at", "-id"
+    )
+    serializer_class = s.SecurityAlertSerializer
+    parser_classes = [JSONParser]
+    filterset_fields = ["status", "severity", "source", "disposition"]
+    ordering_fields = ["received_at", "severity"]
+
+    @extend_schema(
+        summary="Receive alerts (Falco HTTP output or a generic JSON webhook)",
+        request={"application/json": OpenApiTypes.ANY},
+        responses={201: s.SecurityAlertSerializer(many=True)},
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            received = alerts.receive(body=request.data)
+        except FormatError as error:
+            raise serializers.ValidationError({"alert": [f"{error.path}: {error.message}"]}) from None
+        return Response(s.SecurityAlertSerializer(received, many=True).data, status=status.HTTP_201_CREATED)
+
+    def _answer(self, alert: SecurityAlert) -> Response:
+        return Response(s.SecurityAlertSerializer(alert).data)
+
+    @extend_schema(summary="Acknowledge", request=None, responses={200: s.SecurityAlertSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def acknowledge(self, request: Request, pk: str) -> Response:
+        return self._answer(alerts.acknowledge(alert=self.get_object(), actor=request.user))
+
+    @extend_schema(summary="Triage", request=s.AlertTriageSerializer, responses={200: s.SecurityAlertSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def triage(self, request: Request, pk: str) -> Response:
+        serializer = s.AlertTriageSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._answer(alerts.triage(alert=self.get_object(), actor=request.user, **serializer.validated_data))
+
+    @extend_schema(
+        summary="Close with a disposition (a true positive escalates to an incident)",
+        request=s.AlertCloseSerializer,
+        responses={200: s.SecurityAlertSerializer},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def close(self, request: Request, pk: str) -> Response:
+        serializer = s.AlertCloseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._answer(alerts.close(alert=self.get_object(), actor=request.user, **serializer.validated_data))

@@ -9,9 +9,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from incidents.models import RawEvent
 from opsgov.models import GateStatus
 from opsgov.registry import gates
-from security.models import Finding, FindingStatus, RiskAcceptance, Scan
+from security.models import Finding, FindingStatus, RiskAcceptance, Scan, SecurityAlert
 from security.selectors import overdue
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +35,9 @@ def test_seed_demo_security() -> None:
     assert [f.vulnerability_id for f in overdue(Finding.objects.all(), now)] == ["CVE-2023-45853"]
     oldest = Scan.objects.order_by("imported_at").first()
     assert oldest is not None and now - oldest.imported_at > timedelta(days=90)
+    alert = SecurityAlert.objects.get()
+    assert (alert.disposition, alert.escalation_key) == ("true_positive", f"security-alert:{alert.pk}")
+    assert RawEvent.objects.filter(dedup_key=alert.escalation_key).exists()  # the incident's raw event
     result = gates.get("security_operations").evaluate(now=now)
     failing = [row.key for row in result.evidence if row.status == GateStatus.FAIL]
     assert failing == ["vuln-sla:payments-ledger"]

@@ -10,7 +10,7 @@ import pytest
 from opsgov.models import GateStatus
 from opsgov.registry import gates
 from opsgov.roles import SECURITY_LEAD
-from security import services
+from security import alerts, services
 from security.models import Finding
 from tests.factories import ServiceFactory
 
@@ -81,3 +81,15 @@ def test_a_service_without_an_asset_fails_the_scan_check() -> None:
     result = gates.get("security_operations").evaluate(now=NOW)
     assert _rows(result)["scan:lonely"].status == GateStatus.FAIL
     assert result.status == GateStatus.FAIL
+
+
+def test_alerts_not_acknowledged_in_time_fail(service: Any) -> None:
+    gate = gates.get("security_operations")
+    _scan([], NOW)
+    (alert,) = alerts.receive(body={"title": "t", "severity": "high"}, now=NOW)
+    assert _rows(gate.evaluate(now=NOW + timedelta(hours=3)))["alert-triage"].status == GateStatus.PASS
+    assert _rows(gate.evaluate(now=NOW + timedelta(hours=5)))["alert-triage"].status == GateStatus.FAIL
+    alerts.acknowledge(alert=alert, actor=None, now=NOW + timedelta(hours=5))  # late: still counts against
+    row = _rows(gate.evaluate(now=NOW + timedelta(hours=6)))["alert-triage"]
+    assert (row.status, row.label) == (GateStatus.FAIL, "1 security alert not acknowledged within 4 hours")
+    assert _rows(gate.evaluate(now=NOW + timedelta(days=31)))["alert-triage"].status == GateStatus.PASS

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from opsgov.registry import MetricValue
-from security import services
-from security.metrics import compute_criticals_past_due, compute_mttr, compute_sla_compliance
+from security import alerts, services
+from security.metrics import compute_alert_mtta, compute_criticals_past_due, compute_mttr, compute_sla_compliance
 from tests.factories import ServiceFactory
 
 from .support import trivy
@@ -61,3 +61,12 @@ def test_criticals_past_due(history: None) -> None:
     assert (values["global"].value, values["service:shop"].value) == (1.0, 1.0)
     early = _by_scope(compute_criticals_past_due(window="7d", now=T0 + timedelta(days=12)))
     assert early["global"].value == 0.0
+
+
+def test_alert_mtta() -> None:
+    received = alerts.receive(body=[{"title": "a", "severity": "high"}, {"title": "b", "severity": "low"}], now=T0)
+    alerts.receive(body={"title": "c", "severity": "low"}, now=T0 + timedelta(hours=1))
+    alerts.acknowledge(alert=received[0], actor=None, now=T0 + timedelta(minutes=10))
+    alerts.acknowledge(alert=received[1], actor=None, now=T0 + timedelta(minutes=30))
+    (value,) = compute_alert_mtta(window="7d", now=T0 + timedelta(days=1))
+    assert (value.value, value.sample_size, value.details) == (20 * 60, 2, {"unacknowledged": 1})
