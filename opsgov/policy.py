@@ -663,6 +663,16 @@ class SecurityPolicy(_Strict):
     alert_triage_within: Span = Field(
         default=span("4 hours"), description="A security alert should be acknowledged within this after it arrives"
     )
+    signal_window: Span = Field(
+        default=span("15 minutes"),
+        description="Window in which opsgov's own signals (failed logins, refused API requests) are counted",
+    )
+    failed_logins_alert_after: int = Field(
+        default=5, gt=0, description="This many failed logins for one username (or address) in the window: an alert"
+    )
+    permission_denied_alert_after: int = Field(
+        default=20, gt=0, description="This many refused API requests by one user in the window: an alert"
+    )
 
 
 # --- API tokens ---------------------------------------------------------------------

@@ -15,9 +15,11 @@ class SecurityConfig(AppConfig):
         # Imported here: Django imports apps.py before any app's models are loaded.
         from auditlog.registry import auditlog
 
+        from opsgov.events import subscribe_security_signals
         from opsgov.evidence import register_evidence
 
         from .models import Asset, AssetMappingRule, Finding, RiskAcceptance, Scan
+        from .signals import handle_signal
 
         # Audited: what people decide. Findings and scans are written by imports (bulk) and are
         # their own record (each Scan keeps the report it came from).
@@ -27,3 +29,5 @@ class SecurityConfig(AppConfig):
         # Evidence: never deleted (opsgov.evidence).
         for model in (Scan, Finding, RiskAcceptance):
             register_evidence(model)
+        # opsgov's own signals (failed logins, lockouts, refused API requests) join the alert queue.
+        subscribe_security_signals(handle_signal)
