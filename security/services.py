@@ -112,13 +112,24 @@ def resolve_asset(*, name: str, create: bool = False, service: Service | None = 
 # --- Scan import -----------------------------------------------------------------------------
 
 
-def _merge(parsed: list[ParsedFinding]) -> dict[tuple[str, str], tuple[ParsedFinding, list[str], set[str]]]:
-    """Findings of one report by identity: (first seen, all ids, scopes), after alias lookup."""
+Merged = dict[tuple[str, str], tuple[ParsedFinding, list[str], set[str]]]
+
+
+def _merge(parsed: list[ParsedFinding]) -> tuple[Merged, dict[str, tuple[str, str]]]:
+    """Findings of one report by identity: (first seen, all ids, scopes), after alias lookup; and the
+    known aliases of the report's ids (alias -> (canonical, severity))."""
     all_ids = {value for finding in parsed for value in finding.ids}
-    known = dict(VulnerabilityAlias.objects.filter(alias__in=all_ids).values_list("alias", "canonical"))
-    merged: dict[tuple[str, str], tuple[ParsedFinding, list[str], set[str]]] = {}
+    known = {
+        alias: (canonical, severity)
+        for alias, canonical, severity in VulnerabilityAlias.objects.filter(alias__in=all_ids).values_list(
+            "alias", "canonical", "severity"
+        )
+    }
+    merged: Merged = {}
     for finding in parsed:
-        canonical = next((known[value] for value in finding.ids if value in known), None) or canonical_id(finding.ids)
+        canonical = next((known[value][0] for value in finding.ids if value in known), None) or canonical_id(
+            finding.ids
+        )
         key = (finding.package_key, canonical)
         if key in merged:
             first, ids, scopes = merged[key]
@@ -132,33 +143,31 @@ def _merge(parsed: list[ParsedFinding]) -> dict[tuple[str, str], tuple[ParsedFin
                 first.status, first.justification = finding.status, finding.justification
         else:
             merged[key] = (finding, list(finding.ids), {finding.scope})
-    return merged
+    return merged, known
 
 
-def _record_aliases(merged: dict[tuple[str, str], tuple[ParsedFinding, list[str], set[str]]]) -> dict[str, str]:
-    """Store new aliases; returns canonical id -> the severity aliases carry (for reports without one)."""
+def _record_aliases(merged: Merged, known: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """Store the new aliases (with the severity the report gives); returns canonical id -> the severity its
+    aliases carried before (for findings of reports without one)."""
     rows: dict[str, VulnerabilityAlias] = {}
     for (_, canonical), (finding, ids, _) in merged.items():
         for value in [canonical, *ids]:
-            if value not in rows:
+            if value not in rows and value not in known:
                 rows[value] = VulnerabilityAlias(alias=value, canonical=canonical, severity=finding.severity or "")
-    VulnerabilityAlias.objects.bulk_create(rows.values(), ignore_conflicts=True)
-    canonicals = {canonical for _, canonical in merged}
-    known: dict[str, str] = {}
-    for canonical, severity in (
-        VulnerabilityAlias.objects.filter(canonical__in=canonicals)
-        .exclude(severity="")
-        .values_list("canonical", "severity")
-    ):
-        known.setdefault(canonical, severity)
-    missing = {
-        canonical for (_, canonical), (finding, _, _) in merged.items() if finding.severity and canonical not in known
-    }
-    for severity in {merged_finding.severity for merged_finding, _, _ in merged.values() if merged_finding.severity}:
-        ids = [c for (_, c), (f, _, _) in merged.items() if c in missing and f.severity == severity]
-        if ids:
-            VulnerabilityAlias.objects.filter(canonical__in=ids, severity="").update(severity=severity)
-    return known
+    if rows:
+        VulnerabilityAlias.objects.bulk_create(rows.values(), ignore_conflicts=True)
+    carried: dict[str, str] = {}
+    for canonical, severity in known.values():
+        if severity:
+            carried.setdefault(canonical, severity)
+    # Known flaws whose aliases had no severity yet take the one this report gives (one update per severity).
+    late: dict[str, list[str]] = {}
+    for (_, canonical), (finding, _, _) in merged.items():
+        if finding.severity and canonical not in carried and any(c == canonical for c, _ in known.values()):
+            late.setdefault(finding.severity, []).append(canonical)
+    for severity, canonicals in late.items():
+        VulnerabilityAlias.objects.filter(canonical__in=canonicals, severity="").update(severity=severity)
+    return carried
 
 
 @transaction.atomic
@@ -178,6 +187,10 @@ def import_scan(
     Raises parsers.UnknownFormat (the formats tried, each with why) or ValidationError.
     """
     now = now or timezone.now()
+    digest = report_digest(report)
+    unchanged = _already_imported((asset_name or "").strip(), digest)
+    if unchanged is not None:  # the fast path of an unchanged re-import: not even parsed again
+        return ImportResult(scan=unchanged, created=False)
     parsed = parse_report(report, format=format)
     name = (asset_name or "").strip() or parsed.artifact_name
     if not name:
@@ -186,7 +199,6 @@ def import_scan(
         )
     asset = resolve_asset(name=name, create=create_asset, service=service, kind=kind)
     asset = Asset.objects.select_for_update().get(pk=asset.pk)
-    digest = report_digest(report)
     latest = asset.scans.filter(format=parsed.format).order_by("-imported_at", "-id").first()
     if latest is not None and latest.report_sha256 == digest:
         return ImportResult(scan=latest, created=False)
@@ -209,10 +221,21 @@ def import_scan(
     return ImportResult(scan=scan, created=True)
 
 
+def _already_imported(asset_name: str, digest: str) -> Scan | None:
+    """The named asset's latest scan of some format, when it holds exactly this report."""
+    if not asset_name:
+        return None
+    same = Scan.objects.filter(asset__name=asset_name, report_sha256=digest).order_by("-imported_at", "-id").first()
+    if same is None:
+        return None
+    newer = Scan.objects.filter(asset_id=same.asset_id, format=same.format, imported_at__gt=same.imported_at)
+    return None if newer.exists() else same
+
+
 def _apply(scan: Scan, asset: Asset, parsed: ParsedReport, now: datetime) -> None:
     policy = get_policy().security
-    merged = _merge(parsed.findings)
-    alias_severity = _record_aliases(merged)
+    merged, known = _merge(parsed.findings)
+    alias_severity = _record_aliases(merged, known)
     existing = {(finding.package_key, finding.vulnerability_id): finding for finding in asset.findings.all()}
     to_create: list[Finding] = []
     to_update: dict[int, Finding] = {}

@@ -63,7 +63,10 @@ class Scan(models.Model):
 
     class Meta:
         ordering = ["-imported_at", "-id"]
-        indexes = [models.Index(fields=["asset", "-imported_at"], name="security_scan_asset_idx")]
+        indexes = [
+            models.Index(fields=["asset", "-imported_at"], name="security_scan_asset_idx"),
+            models.Index(fields=["asset", "report_sha256"], name="security_scan_digest_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_format_display()} scan of {self.asset} #{self.pk}"
@@ -128,6 +131,8 @@ class Finding(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["status", "severity", "due_at"], name="security_finding_open_idx"),
+            # The findings list's order (due first).
+            models.Index(fields=["due_at", "id"], name="security_finding_due_idx"),
             models.Index(fields=["vulnerability_id"], name="security_finding_vuln_idx"),
         ]
 
