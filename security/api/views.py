@@ -18,12 +18,14 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from opsgov.api.pagination import CursorPagination
 from opsgov.api.parsers import JSONParser
 from opsgov.api.permissions import RoleModelPermissions
 
@@ -133,8 +135,14 @@ class ScanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
+class FindingCursorPagination(CursorPagination):
+    """Newest first, the order of the first-seen index; no COUNT(*) (a million findings list as fast as a thousand)."""
+
+    ordering = ("-first_seen_at", "-id")
+
+
 @extend_schema_view(
-    list=extend_schema(summary="List findings (due first)"),
+    list=extend_schema(summary="List findings (newest first, cursor-paginated)"),
     retrieve=extend_schema(summary="A finding"),
 )
 class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -143,7 +151,8 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     queryset = Finding.objects.all()  # the model for permissions; rows from get_queryset()
     serializer_class = s.FindingSerializer
     filterset_class = FindingFilterSet
-    ordering_fields = ["due_at", "first_seen_at", "severity", "last_seen_at"]
+    filter_backends = [DjangoFilterBackend]  # the cursor fixes the order: no client ordering
+    pagination_class = FindingCursorPagination
 
     def get_queryset(self) -> QuerySet[Finding]:
         return finding_list(timezone.now())

@@ -131,8 +131,9 @@ class Finding(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["status", "severity", "due_at"], name="security_finding_open_idx"),
-            # The findings list's order (due first).
+            # The findings page's order (due first) and the API's cursor (newest first).
             models.Index(fields=["due_at", "id"], name="security_finding_due_idx"),
+            models.Index(fields=["first_seen_at", "id"], name="security_finding_seen_idx"),
             models.Index(fields=["vulnerability_id"], name="security_finding_vuln_idx"),
         ]
 
