@@ -226,6 +226,9 @@ class RevokeSerializer(StrictSerializer):
 
 
 class SecurityAlertSerializer(serializers.ModelSerializer):
+    disposition = serializers.CharField(
+        read_only=True, help_text="true_positive, benign or false_positive once closed; empty before."
+    )
     service: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
         slug_field="slug", read_only=True, allow_null=True
     )
