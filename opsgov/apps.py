@@ -105,7 +105,7 @@ class OpsgovConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
         from knox.models import AuthToken
 
-        from . import audit
+        from . import audit, security_signals
 
         # The password hash is masked (a change shows, not its value); last_login is the login rows' business.
         auditlog.register(
@@ -122,4 +122,7 @@ class OpsgovConfig(AppConfig):
         user_logged_out.connect(audit.on_user_logged_out, dispatch_uid="opsgov-audit-logout")
         user_login_failed.connect(audit.on_user_login_failed, dispatch_uid="opsgov-audit-login-failed")
         user_locked_out.connect(audit.on_user_locked_out, dispatch_uid="opsgov-audit-locked-out")
+        # The same events feed the security alert queue (opsgov.security_signals -> opsgov.events).
+        user_login_failed.connect(security_signals.on_user_login_failed, dispatch_uid="opsgov-signal-login-failed")
+        user_locked_out.connect(security_signals.on_user_locked_out, dispatch_uid="opsgov-signal-locked-out")
         post_save.connect(audit.on_log_entry_saved, sender=LogEntry, dispatch_uid="opsgov-audit-seal")

@@ -17,14 +17,18 @@ NAVIGATION: list[tuple[int, str, str | None]] = [
     (2, "Incidents", "incident-list"),
     (3, "Maintenance", "maintenance:calendar"),
     (4, "Improvement", "action-item-list"),
-    (5, "Security", None),
+    (5, "Security", "security:dashboard"),
     (6, "Compliance", None),
     (7, "Support", "support-queue"),
     (8, "Backups & DR", "backups:overview"),
 ]
 
 # Areas whose pages live under a wider path than their first page's URL.
-AREA_PREFIXES: dict[str, str] = {"Monitoring": "/monitoring/", "Maintenance": "/maintenance/"}
+AREA_PREFIXES: dict[str, str] = {
+    "Monitoring": "/monitoring/",
+    "Maintenance": "/maintenance/",
+    "Security": "/security/",
+}
 
 # Pages of the core app, shown before the areas: (label, url name).
 CORE_NAVIGATION: list[tuple[str, str]] = [

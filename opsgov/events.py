@@ -19,6 +19,7 @@ Contract for publishers:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -167,3 +168,63 @@ def raise_improvement_item(item: ImprovementItem) -> int:
     for handler in list(_improvement_handlers):
         handler(item)
     return len(_improvement_handlers)
+
+
+# --- Security incidents (the security app escalates true-positive security alerts) ----------------
+#
+# Optional keys of ServiceAlert.details that a subscriber turning alerts into incidents honours
+# (additive: alerts without them are unchanged):
+#
+# - DETAIL_KIND ("opsgov_kind"): "security" marks the incident a security incident (its alert
+#   source is "security" too, and its title starts with "Security:").
+# - DETAIL_COMMANDER ("opsgov_commander"): the username of who leads the incident (the Security
+#   Lead who escalated); set as the new incident's commander when that user is active.
+
+SECURITY_KIND = "security"
+DETAIL_KIND = "opsgov_kind"
+DETAIL_COMMANDER = "opsgov_commander"
+
+
+# --- opsgov's own security signals --------------------------------------------------------------
+#
+# Core publishes what it sees of access control as SecuritySignal (failed logins, lockouts, refused
+# API requests); the security app subscribes (its AppConfig.ready) and turns repeated ones into
+# security alerts. Published in the request that saw them; a subscriber must not fail the request
+# (handlers that raise are logged and skipped: a failed login must still answer 401).
+
+SecuritySignalKind = Literal["login_failed", "locked_out", "permission_denied"]
+
+
+@dataclass(frozen=True)
+class SecuritySignal:
+    kind: SecuritySignalKind
+    #: opsgov's instant.
+    at: datetime
+    username: str = ""
+    remote_addr: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+SecuritySignalHandler = Callable[[SecuritySignal], None]
+
+_security_handlers: list[SecuritySignalHandler] = []
+
+
+def subscribe_security_signals(handler: SecuritySignalHandler) -> SecuritySignalHandler:
+    """Have `handler` called with every SecuritySignal published (once, however often it is subscribed)."""
+    if handler not in _security_handlers:
+        _security_handlers.append(handler)
+    return handler
+
+
+def publish_security_signal(signal: SecuritySignal) -> int:
+    """Hand `signal` to every subscriber; returns how many handled it without raising."""
+    handled = 0
+    for handler in list(_security_handlers):
+        try:
+            handler(signal)
+        except Exception:  # a subscriber never breaks the request that saw the signal
+            logging.getLogger(__name__).exception("security signal handler %r failed", handler)
+        else:
+            handled += 1
+    return handled

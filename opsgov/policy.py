@@ -728,6 +728,76 @@ class MonitoringPolicy(_Strict):
     http_checks: HttpCheckPolicy = Field(default_factory=HttpCheckPolicy)
 
 
+# --- Security operations -------------------------------------------------------------
+
+SecuritySeverity = Literal["critical", "high", "medium", "low", "info"]
+
+
+def _default_vulnerability_sla() -> dict[SecuritySeverity, Span | None]:
+    return {
+        "critical": span("48 hours"),
+        "high": span("7 days"),
+        "medium": span("30 days"),
+        "low": span("90 days"),
+        "info": None,
+    }
+
+
+class SecurityPolicy(_Strict):
+    """Vulnerability SLAs, scan freshness, access reviews, training and alert triage (step 5)."""
+
+    vulnerability_sla: dict[SecuritySeverity, Span | None] = Field(
+        default_factory=_default_vulnerability_sla,
+        description="Time to fix a finding, by normalised severity: critical 48 hours (the seed's maintenance "
+        "table: security patches within 48 hours of a critical); high 7 days, medium 30 days and low 90 days "
+        "(opsgov's defaults); info has no SLA (empty). A severity left out has no SLA.",
+    )
+    sla_starts_at: Literal["first_detected", "published"] = Field(
+        default="first_detected",
+        description="When a finding's SLA clock starts: when opsgov first recorded it, or the vulnerability's "
+        "publication date as the scanner reports it (never later than first detection)",
+    )
+    reopen_restarts_sla: bool = Field(
+        default=True,
+        description="A fixed finding that comes back starts a new SLA clock at its reopening (false: the first "
+        "clock goes on, so it is usually overdue at once)",
+    )
+    default_severity: SecuritySeverity = Field(
+        default="medium",
+        description="Severity of a finding whose report gives none and no alias or CVSS vector gives one "
+        "(pip-audit reports carry no severity)",
+    )
+    gate_severities: list[SecuritySeverity] = Field(
+        default_factory=lambda: list[SecuritySeverity](["critical", "high"]),
+        description="Severities whose findings past SLA (without a valid risk acceptance) fail the step-5 gate",
+    )
+    scan_fresh_within: Span = Field(
+        default=span("7 days"), description="An asset whose newest scan is older than this is not freshly scanned"
+    )
+    max_risk_acceptance: Span = Field(
+        default=span("365 days"), description="Longest a risk acceptance may run before it expires"
+    )
+    access_review_every: Span = Field(
+        default=span("3 months"), description="Cadence of access review campaigns (quarterly by default)"
+    )
+    training_target_percent: Percent = Field(
+        default=80, description="Awareness training completion at or above this passes the gate"
+    )
+    alert_triage_within: Span = Field(
+        default=span("4 hours"), description="A security alert should be acknowledged within this after it arrives"
+    )
+    signal_window: Span = Field(
+        default=span("15 minutes"),
+        description="Window in which opsgov's own signals (failed logins, refused API requests) are counted",
+    )
+    failed_logins_alert_after: int = Field(
+        default=5, gt=0, description="This many failed logins for one username (or address) in the window: an alert"
+    )
+    permission_denied_alert_after: int = Field(
+        default=20, gt=0, description="This many refused API requests by one user in the window: an alert"
+    )
+
+
 # --- API tokens ---------------------------------------------------------------------
 
 
@@ -845,6 +915,7 @@ class Policy(_Strict):
     api_tokens: ApiTokenPolicy = Field(default_factory=ApiTokenPolicy)
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
     compliance: CompliancePolicy = Field(default_factory=CompliancePolicy)
+    security: SecurityPolicy = Field(default_factory=SecurityPolicy)
 
     @model_validator(mode="after")
     def _alert_severities_defined(self) -> Policy:

@@ -97,6 +97,10 @@ for _role in ALL_ROLES:
     ROLE_PERMISSIONS[_role] += ("opsgov.add_gatewaiver", "opsgov.change_gatewaiver")
 for _role in (SRE_LEAD, DEVOPS_LEAD, TECH_LEAD, SECURITY_LEAD, COMPLIANCE_OFFICER):
     ROLE_PERMISSIONS[_role] += ("opsgov.run_gate_evaluation",)
+# Security operations (step 5): the Security Lead owns (security.*); SRE and DevOps Leads read and fix:
+# they import scans and ask for risk acceptances (only a Security Lead other than the requester approves).
+for _role in (SRE_LEAD, DEVOPS_LEAD):
+    ROLE_PERMISSIONS[_role] += ("security.add_scan", "security.add_riskacceptance", "security.change_riskacceptance")
 
 
 def _grants(pattern: str, code: str) -> bool:

@@ -36,6 +36,7 @@ urlpatterns = [
     path("maintenance/", include("maintenance.urls")),
     path("support/", include("support.urls")),
     path("backups/", include("backups.urls")),
+    path("security/", include("security.urls")),
     # Pings (opsgov.pings: heartbeats, backup jobs): public, the uuid in the path is the token.
     path("ping/", include("opsgov.ping_urls")),
 ]

@@ -1,6 +1,33 @@
+"""security's app configuration: only what opsgov cannot discover (the audit trail).
+
+opsgov.apps imports this app's gates, metrics and the other discovered modules, which register
+themselves.
+"""
+
 from django.apps import AppConfig
 
 
 class SecurityConfig(AppConfig):
     name = "security"
     verbose_name = "Security operations"
+
+    def ready(self) -> None:
+        # Imported here: Django imports apps.py before any app's models are loaded.
+        from auditlog.registry import auditlog
+
+        from opsgov.events import subscribe_security_signals
+        from opsgov.evidence import register_evidence
+
+        from .models import Asset, AssetMappingRule, Finding, RiskAcceptance, Scan
+        from .signals import handle_signal
+
+        # Audited: what people decide. Findings and scans are written by imports (bulk) and are
+        # their own record (each Scan keeps the report it came from).
+        auditlog.register(Asset, exclude_fields=["updated_at", "last_scanned_at"])
+        auditlog.register(AssetMappingRule, exclude_fields=["updated_at"])
+        auditlog.register(RiskAcceptance, exclude_fields=["updated_at"])
+        # Evidence: never deleted (opsgov.evidence).
+        for model in (Scan, Finding, RiskAcceptance):
+            register_evidence(model)
+        # opsgov's own signals (failed logins, lockouts, refused API requests) join the alert queue.
+        subscribe_security_signals(handle_signal)

@@ -147,6 +147,7 @@ from ..models import (
     hash_token,
 )
 from . import routing, slo_alerts
+from .alert_commander import commander_from
 from .schemas import AlertmanagerAlert, AlertmanagerWebhook, PagerDutyTrigger, parse_pagerduty_event
 from .selectors import signal_statuses
 from .sender_clock import SenderClock, with_note
@@ -887,6 +888,8 @@ def _apply_pagerduty(integration: Integration, event: RawEvent) -> Incident | No
                 integration=integration,
                 dedup_key=event.dedup_key,
                 signal={**_source(integration, event), **clock.data()},
+                # An internal alert may name who leads (opsgov.events.DETAIL_COMMANDER: security escalations).
+                commander=commander_from(payload.custom_details) if own else None,
             )
 
         target = _open_or_create(integration, route.service, event.dedup_key, create)

@@ -25,6 +25,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from opsgov import security_signals
 from opsgov.errors import DomainError
 
 
@@ -96,11 +97,27 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    if isinstance(exc, exceptions.PermissionDenied):
+        _signal_permission_denied(context)
     if isinstance(exc, exceptions.ValidationError):
         response.data = {"detail": "Invalid input.", "errors": flatten_errors(exc.detail)}
     elif isinstance(exc, exceptions.Throttled):
         response.data = throttled_body(exc)
     return response
+
+
+def _signal_permission_denied(context: dict[str, Any]) -> None:
+    """A signed-in caller refused (403): a security signal (bursts become security alerts)."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if request is None or user is None or not user.is_authenticated:
+        return
+    security_signals.publish(
+        "permission_denied",
+        request=request,
+        username=user.get_username(),
+        details={"method": request.method, "path": request.path[:300]},
+    )
 
 
 def throttled_body(exc: exceptions.Throttled) -> dict[str, Any]:

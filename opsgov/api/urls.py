@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("maintenance.api.urls")),
     path("", include("support.api.urls")),
     path("", include("backups.api.urls")),
+    path("", include("security.api.urls")),
     path("", include("opsgov.gates.api")),
     path("", include("compliance.api.urls")),
     path("policy/", views.PolicyView.as_view(), name="api-policy"),

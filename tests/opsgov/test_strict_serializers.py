@@ -28,8 +28,10 @@ pytestmark = pytest.mark.django_db
 UNKNOWN = "zz_not_a_field"
 WRITE_METHODS = ("post", "put", "patch")
 # Senders' payloads (Alertmanager, Events v2) carry many keys opsgov does not read: validated by
-# pydantic with their own rules, they are not DRF serializers.
-NOT_SERIALIZER_ROUTES = re.compile(r"^/api/v1/ingest/")
+# pydantic with their own rules, they are not DRF serializers. So are scanner reports (a Trivy or
+# Grype document as the body of a scan import, read by security.parsers with field paths) and
+# Falco alerts (security.alerts).
+NOT_SERIALIZER_ROUTES = re.compile(r"^/api/v1/(ingest/|security/(scans|alerts)/$)")
 PARAM = re.compile(r"\{([^}]+)\}")
 
 

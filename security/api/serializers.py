@@ -1,0 +1,279 @@
+"""Serializers of the security API (reads show the SLA state; writes are strict)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from rest_framework import serializers
+
+from opsgov.api.fields import AwareDateTimeField
+from opsgov.api.strict import StrictModelSerializer, StrictSerializer
+from opsgov.models import Service
+
+from ..models import (
+    Asset,
+    AssetKind,
+    AssetMappingRule,
+    Component,
+    Disposition,
+    Finding,
+    RiskAcceptance,
+    Scan,
+    ScanFormat,
+    SecurityAlert,
+)
+
+User = get_user_model()
+
+
+class AssetSerializer(StrictModelSerializer):
+    service = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Service.objects.all(), allow_null=True, required=False, help_text="Service slug."
+    )
+    owner = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=User.objects.filter(is_active=True),
+        allow_null=True,
+        required=False,
+        help_text="Username of who fixes its findings.",
+    )
+
+    class Meta:
+        model = Asset
+        fields = ["id", "name", "kind", "service", "owner", "description", "last_scanned_at", "created_at"]
+        read_only_fields = ["id", "last_scanned_at", "created_at"]
+
+
+class AssetMappingRuleSerializer(StrictModelSerializer):
+    service = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all(), help_text="Service slug.")
+
+    class Meta:
+        model = AssetMappingRule
+        fields = ["id", "pattern", "service", "kind", "priority", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class ScanSerializer(serializers.ModelSerializer):
+    asset = serializers.CharField(source="asset.name", read_only=True)
+    imported_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = Scan
+        fields = [
+            "id",
+            "asset",
+            "format",
+            "scopes",
+            "reported_at",
+            "imported_at",
+            "imported_by",
+            "findings_seen",
+            "created",
+            "reopened",
+            "fixed",
+            "components",
+            "report_sha256",
+        ]
+        read_only_fields = fields
+
+
+class ScanDetailSerializer(ScanSerializer):
+    report = serializers.JSONField(read_only=True, help_text="The report as received.")
+
+    class Meta(ScanSerializer.Meta):
+        fields = [*ScanSerializer.Meta.fields, "report"]
+        read_only_fields = fields
+
+
+class ScanImportQuerySerializer(StrictSerializer):
+    """The query parameters of a scan import (the body is the report itself)."""
+
+    asset = serializers.CharField(
+        max_length=300, required=False, allow_blank=True, help_text="Asset name; default: the report's artifact name."
+    )
+    report_format = serializers.ChoiceField(
+        choices=ScanFormat.choices, required=False, help_text="Default: detected (`format` is DRF's renderer choice)."
+    )
+    create_asset = serializers.BooleanField(required=False, default=False)
+    service = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Service.objects.all(), required=False, help_text="Service of a created asset."
+    )
+    kind = serializers.ChoiceField(choices=AssetKind.choices, required=False)
+
+
+class ScanImportResultSerializer(serializers.Serializer):
+    created = serializers.BooleanField(help_text="False: this report was imported already; nothing changed.")
+    scan = ScanSerializer()
+
+
+class FindingSerializer(serializers.ModelSerializer):
+    asset = serializers.CharField(source="asset.name", read_only=True)
+    service = serializers.SerializerMethodField()
+    owner: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    overdue = serializers.SerializerMethodField(help_text="Past its SLA (open, or fixed late).")
+    accepted = serializers.SerializerMethodField(help_text="A valid risk acceptance covers it now.")
+
+    class Meta:
+        model = Finding
+        fields = [
+            "id",
+            "asset",
+            "service",
+            "vulnerability_id",
+            "aliases",
+            "package_key",
+            "package_name",
+            "package_version",
+            "purl",
+            "title",
+            "severity",
+            "severity_source",
+            "fixed_versions",
+            "published_at",
+            "source",
+            "status",
+            "justification",
+            "open_scopes",
+            "first_seen_at",
+            "last_seen_at",
+            "fixed_at",
+            "reopened_at",
+            "reopen_count",
+            "sla_started_at",
+            "due_at",
+            "overdue",
+            "accepted",
+            "owner",
+        ]
+        read_only_fields = fields
+
+    def get_service(self, finding: Finding) -> str | None:
+        service = finding.asset.service
+        return service.slug if service is not None else None
+
+    def get_overdue(self, finding: Finding) -> bool:
+        return finding.is_overdue(self.context.get("now"))
+
+    def get_accepted(self, finding: Finding) -> bool:
+        return bool(getattr(finding, "accepted", False))
+
+
+class ComponentSerializer(serializers.ModelSerializer):
+    asset = serializers.CharField(source="asset.name", read_only=True)
+    service = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Component
+        fields = ["id", "asset", "service", "name", "version", "ecosystem", "purl", "recorded_at"]
+        read_only_fields = fields
+
+    def get_service(self, component: Component) -> str | None:
+        service = component.asset.service
+        return service.slug if service is not None else None
+
+
+class RiskAcceptanceSerializer(serializers.ModelSerializer):
+    requested_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    approver: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    revoked_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RiskAcceptance
+        fields = [
+            "id",
+            "finding",
+            "reason",
+            "compensating_control",
+            "requested_by",
+            "approver",
+            "approved_at",
+            "expires_at",
+            "revoked_at",
+            "revoked_by",
+            "revoke_reason",
+            "state",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_state(self, acceptance: RiskAcceptance) -> str:
+        return str(acceptance.state_at(timezone.now()))
+
+
+class RiskAcceptanceRequestSerializer(StrictSerializer):
+    finding = serializers.PrimaryKeyRelatedField(queryset=Finding.objects.all())
+    reason = serializers.CharField(max_length=5000)
+    compensating_control = serializers.CharField(max_length=5000)
+    approver = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.filter(is_active=True), help_text="A Security Lead, not you."
+    )
+    expires_at = AwareDateTimeField(help_text="At most a year ahead.")
+
+
+class RevokeSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class SecurityAlertSerializer(serializers.ModelSerializer):
+    disposition = serializers.CharField(
+        read_only=True, help_text="true_positive, benign or false_positive once closed; empty before."
+    )
+    service: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    acknowledged_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    closed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = SecurityAlert
+        fields = [
+            "id",
+            "source",
+            "rule",
+            "title",
+            "priority",
+            "severity",
+            "output",
+            "hostname",
+            "service",
+            "fields",
+            "reported_at",
+            "received_at",
+            "status",
+            "acknowledged_at",
+            "acknowledged_by",
+            "triaged_at",
+            "closed_at",
+            "closed_by",
+            "disposition",
+            "notes",
+            "escalated_at",
+            "escalation_key",
+        ]
+        read_only_fields = fields
+
+
+class AlertTriageSerializer(StrictSerializer):
+    notes = serializers.CharField(max_length=10_000, required=False, allow_blank=True, default="")
+    service = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Service.objects.all(), required=False, help_text="Service slug."
+    )
+
+
+class AlertCloseSerializer(AlertTriageSerializer):
+    disposition = serializers.ChoiceField(choices=Disposition.choices)

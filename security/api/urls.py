@@ -1,0 +1,19 @@
+"""Routes of the security API, included under /api/v1/ by opsgov.api.urls."""
+
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter()
+router.register("security/assets", views.AssetViewSet, basename="api-security-asset")
+router.register("security/asset-rules", views.AssetMappingRuleViewSet, basename="api-security-asset-rule")
+router.register("security/scans", views.ScanViewSet, basename="api-security-scan")
+router.register("security/findings", views.FindingViewSet, basename="api-security-finding")
+router.register("security/components", views.ComponentViewSet, basename="api-security-component")
+router.register("security/alerts", views.SecurityAlertViewSet, basename="api-security-alert")
+router.register("security/risk-acceptances", views.RiskAcceptanceViewSet, basename="api-security-risk-acceptance")
+
+urlpatterns = [
+    path("", include(router.urls)),
+]

@@ -1,0 +1,482 @@
+"""Writes of the security app: assets, scan imports (one transaction per report), risk acceptances.
+
+Import rules (``import_scan``)
+------------------------------
+- The asset is the one named, else the report's artifact name. An unknown name takes the
+  first matching AssetMappingRule (its service and kind); without one it is refused with the
+  rule to add, unless the caller asks to create the asset (``create_asset``).
+- Re-importing the report the asset's latest scan of that format already holds (same SHA-256
+  of its canonical JSON) changes nothing and returns that scan.
+- Identity: (asset, package_key, canonical vulnerability id). The canonical id goes through
+  VulnerabilityAlias: an id seen before keeps the canonical id it got then; a new flaw is known
+  by its first CVE, else GHSA, else first id. Findings of one report with one identity merge.
+- Severity: the scanner's (normalised), else one an alias of the flaw carries from another
+  report, else the policy's ``security.default_severity``.
+- Life cycle: a listed finding is open in its scope (``open_scopes``); an open finding of a
+  scope the report covers but no longer lists loses that scope and is fixed when it has none
+  left. A fixed finding listed again reopens (``reopen_count``; the SLA restarts when
+  ``security.reopen_restarts_sla``). VEX not_affected / false_positive and dismissed Dependabot
+  alerts mark it not applicable (with the justification); resolved VEX / fixed alerts fix it.
+- SLA: ``due_at`` = the policy's ``security.vulnerability_sla[severity]`` from
+  ``sla_started_at`` on opsgov.sla (first detection by opsgov, or the publication date when
+  ``security.sla_starts_at`` is "published").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from opsgov import sla
+from opsgov.gates.waivers import MAX_WAIVER_DURATION, user_roles
+from opsgov.models import Service, WaiverState
+from opsgov.policy import get_policy
+from opsgov.roles import SECURITY_LEAD
+
+from .models import (
+    SEVERITY_ORDER,
+    Asset,
+    AssetKind,
+    AssetMappingRule,
+    Component,
+    Finding,
+    FindingStatus,
+    RiskAcceptance,
+    Scan,
+    VulnerabilityAlias,
+)
+from .parsers import ParsedFinding, ParsedReport, canonical_id, parse_report
+
+
+class AssetRefused(ValidationError):
+    """A report for an unknown asset, with no mapping rule and no request to create it."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    scan: Scan
+    created: bool  # False: the same report was imported already; nothing changed
+
+
+def report_digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def due_for(severity: str, start: datetime) -> datetime | None:
+    """When a finding of `severity` whose clock started at `start` falls due (None: no SLA)."""
+    target = get_policy().security.vulnerability_sla.get(severity)  # type: ignore[call-overload]
+    if target is None:
+        return None
+    return sla.due_at(start, target, calendar=sla.policy_calendar())
+
+
+# --- Assets --------------------------------------------------------------------------------
+
+
+def _rule_for(name: str) -> AssetMappingRule | None:
+    return next((rule for rule in AssetMappingRule.objects.select_related("service") if rule.matches(name)), None)
+
+
+def resolve_asset(*, name: str, create: bool = False, service: Service | None = None, kind: str | None = None) -> Asset:
+    """The asset named `name`: existing, created by a matching mapping rule, or created on request."""
+    asset = Asset.objects.filter(name=name).first()
+    if asset is not None:
+        return asset
+    rule = _rule_for(name)
+    if rule is not None:
+        asset = Asset(name=name, kind=kind or rule.kind, service=service or rule.service)
+    elif create:
+        asset = Asset(name=name, kind=kind or AssetKind.APPLICATION, service=service)
+    else:
+        raise AssetRefused(
+            {
+                "asset": [
+                    f"No asset is named {name!r} and no mapping rule matches it. Add a rule "
+                    f'(POST /api/v1/security/asset-rules/ {{"pattern": "{name}", "service": "<service slug>"}}, '
+                    "or a pattern with * for every tag), declare the asset, or ask to create it (create_asset=true)."
+                ]
+            }
+        )
+    asset.full_clean()
+    asset.save()
+    return asset
+
+
+# --- Scan import -----------------------------------------------------------------------------
+
+
+Merged = dict[tuple[str, str], tuple[ParsedFinding, list[str], set[str]]]
+
+
+def _merge(parsed: list[ParsedFinding]) -> tuple[Merged, dict[str, tuple[str, str]]]:
+    """Findings of one report by identity: (first seen, all ids, scopes), after alias lookup; and the
+    known aliases of the report's ids (alias -> (canonical, severity))."""
+    all_ids = {value for finding in parsed for value in finding.ids}
+    known = {
+        alias: (canonical, severity)
+        for alias, canonical, severity in VulnerabilityAlias.objects.filter(alias__in=all_ids).values_list(
+            "alias", "canonical", "severity"
+        )
+    }
+    merged: Merged = {}
+    for finding in parsed:
+        canonical = next((known[value][0] for value in finding.ids if value in known), None) or canonical_id(
+            finding.ids
+        )
+        key = (finding.package_key, canonical)
+        if key in merged:
+            first, ids, scopes = merged[key]
+            ids.extend(value for value in finding.ids if value not in ids)
+            scopes.add(finding.scope)
+            if finding.severity and (
+                not first.severity or SEVERITY_ORDER.index(finding.severity) < SEVERITY_ORDER.index(first.severity)  # type: ignore[arg-type]
+            ):
+                first.severity, first.severity_source = finding.severity, finding.severity_source
+            if finding.status != FindingStatus.OPEN:
+                first.status, first.justification = finding.status, finding.justification
+        else:
+            merged[key] = (finding, list(finding.ids), {finding.scope})
+    return merged, known
+
+
+def _record_aliases(merged: Merged, known: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """Store the new aliases (with the severity the report gives); returns canonical id -> the severity its
+    aliases carried before (for findings of reports without one)."""
+    rows: dict[str, VulnerabilityAlias] = {}
+    for (_, canonical), (finding, ids, _) in merged.items():
+        for value in [canonical, *ids]:
+            if value not in rows and value not in known:
+                rows[value] = VulnerabilityAlias(alias=value, canonical=canonical, severity=finding.severity or "")
+    if rows:
+        VulnerabilityAlias.objects.bulk_create(rows.values(), ignore_conflicts=True)
+    carried: dict[str, str] = {}
+    for canonical, severity in known.values():
+        if severity:
+            carried.setdefault(canonical, severity)
+    # Known flaws whose aliases had no severity yet take the one this report gives (one update per severity).
+    late: dict[str, list[str]] = {}
+    for (_, canonical), (finding, _, _) in merged.items():
+        if finding.severity and canonical not in carried and any(c == canonical for c, _ in known.values()):
+            late.setdefault(finding.severity, []).append(canonical)
+    for severity, canonicals in late.items():
+        VulnerabilityAlias.objects.filter(canonical__in=canonicals, severity="").update(severity=severity)
+    return carried
+
+
+@transaction.atomic
+def import_scan(
+    *,
+    report: Any,
+    asset_name: str | None = None,
+    format: str | None = None,
+    create_asset: bool = False,
+    service: Service | None = None,
+    kind: str | None = None,
+    actor: Any = None,
+    now: datetime | None = None,
+) -> ImportResult:
+    """Import one scanner report (parsed JSON) for one asset, all or nothing.
+
+    Raises parsers.UnknownFormat (the formats tried, each with why) or ValidationError.
+    """
+    now = now or timezone.now()
+    digest = report_digest(report)
+    unchanged = _already_imported((asset_name or "").strip(), digest)
+    if unchanged is not None:  # the fast path of an unchanged re-import: not even parsed again
+        return ImportResult(scan=unchanged, created=False)
+    parsed = parse_report(report, format=format)
+    name = (asset_name or "").strip() or parsed.artifact_name
+    if not name:
+        raise ValidationError(
+            {"asset": [f"Name the asset: a {parsed.format} report does not carry the name of what it scanned."]}
+        )
+    asset = resolve_asset(name=name, create=create_asset, service=service, kind=kind)
+    asset = Asset.objects.select_for_update().get(pk=asset.pk)
+    latest = asset.scans.filter(format=parsed.format).order_by("-imported_at", "-id").first()
+    if latest is not None and latest.report_sha256 == digest:
+        return ImportResult(scan=latest, created=False)
+    scan = Scan(
+        asset=asset,
+        format=parsed.format,
+        scopes=parsed.scopes,
+        report=report,
+        report_sha256=digest,
+        reported_at=parsed.reported_at,
+        imported_at=now,
+        imported_by=actor if getattr(actor, "pk", None) else None,
+    )
+    _apply(scan, asset, parsed, now)
+    scan.full_clean(exclude=["report"])
+    scan.save()
+    if parsed.findings or parsed.scopes:
+        asset.last_scanned_at = now
+        asset.save(update_fields=["last_scanned_at", "updated_at"])
+    return ImportResult(scan=scan, created=True)
+
+
+def _already_imported(asset_name: str, digest: str) -> Scan | None:
+    """The named asset's latest scan of some format, when it holds exactly this report."""
+    if not asset_name:
+        return None
+    same = Scan.objects.filter(asset__name=asset_name, report_sha256=digest).order_by("-imported_at", "-id").first()
+    if same is None:
+        return None
+    newer = Scan.objects.filter(asset_id=same.asset_id, format=same.format, imported_at__gt=same.imported_at)
+    return None if newer.exists() else same
+
+
+def _apply(scan: Scan, asset: Asset, parsed: ParsedReport, now: datetime) -> None:
+    policy = get_policy().security
+    merged, known = _merge(parsed.findings)
+    alias_severity = _record_aliases(merged, known)
+    existing = {(finding.package_key, finding.vulnerability_id): finding for finding in asset.findings.all()}
+    to_create: list[Finding] = []
+    to_update: dict[int, Finding] = {}
+    for key, (item, ids, scopes) in merged.items():
+        severity, source = item.severity, item.severity_source
+        if severity is None:
+            severity = alias_severity.get(key[1])
+            source = "alias" if severity else "policy default"
+            severity = severity or policy.default_severity
+        finding = existing.get(key)
+        if finding is None:
+            if item.status == FindingStatus.FIXED:
+                continue  # a report saying "resolved" about a finding opsgov never had records nothing
+            start = now
+            if policy.sla_starts_at == "published" and item.published_at is not None:
+                start = min(item.published_at, now)
+            finding = Finding(
+                asset=asset,
+                package_key=key[0],
+                package_name=item.package_name[:300],
+                package_version=item.package_version[:200],
+                purl=item.purl[:1000],
+                vulnerability_id=key[1],
+                aliases=sorted(set(ids) - {key[1]}),
+                title=item.title,
+                severity=severity,
+                severity_source=source,
+                fixed_versions=item.fixed_versions,
+                published_at=item.published_at,
+                status=item.status,
+                justification=item.justification,
+                open_scopes=sorted(scopes) if item.status == FindingStatus.OPEN else [],
+                first_seen_at=now,
+                last_seen_at=now,
+                sla_started_at=start,
+                due_at=due_for(severity, start),
+                owner=asset.owner,
+                created_at=now,
+            )
+            to_create.append(finding)
+            continue
+        before = _snapshot(finding)
+        finding.last_seen_at = now
+        finding.aliases = sorted((set(finding.aliases) | set(ids)) - {finding.vulnerability_id})
+        if item.title:
+            finding.title = item.title
+        if item.fixed_versions:
+            finding.fixed_versions = item.fixed_versions
+        if source in ("scanner", "cvss", "vendor") and severity != finding.severity:
+            finding.severity, finding.severity_source = severity, source
+            finding.due_at = due_for(severity, finding.sla_started_at)
+        if item.status == FindingStatus.NOT_APPLICABLE:
+            finding.status, finding.justification, finding.open_scopes = item.status, item.justification, []
+        elif item.status == FindingStatus.FIXED:
+            finding.open_scopes = [scope for scope in finding.open_scopes if scope not in scopes]
+            if not finding.open_scopes and finding.status == FindingStatus.OPEN:
+                finding.status, finding.fixed_at = FindingStatus.FIXED, now
+                scan.fixed += 1
+        else:
+            finding.open_scopes = sorted(set(finding.open_scopes) | scopes)
+            if finding.status != FindingStatus.OPEN:
+                if finding.status == FindingStatus.FIXED:
+                    finding.reopen_count += 1
+                    finding.reopened_at = now
+                    scan.reopened += 1
+                    if policy.reopen_restarts_sla:
+                        finding.sla_started_at = now
+                        finding.due_at = due_for(finding.severity, now)
+                finding.status, finding.fixed_at, finding.justification = FindingStatus.OPEN, None, ""
+        if _snapshot(finding) != before:
+            to_update[finding.pk] = finding
+    listed = set(merged)
+    covered = set(parsed.scopes)
+    if covered:
+        for key, finding in existing.items():
+            if key in listed or finding.status != FindingStatus.OPEN:
+                continue
+            remaining = [scope for scope in finding.open_scopes if scope not in covered]
+            if remaining == finding.open_scopes:
+                continue
+            finding.open_scopes = remaining
+            if not remaining:
+                finding.status, finding.fixed_at = FindingStatus.FIXED, now
+                scan.fixed += 1
+            to_update[finding.pk] = finding
+    Finding.objects.bulk_create(to_create, batch_size=1000)
+    if to_update:
+        Finding.objects.bulk_update(
+            list(to_update.values()),
+            [
+                "last_seen_at",
+                "aliases",
+                "title",
+                "fixed_versions",
+                "severity",
+                "severity_source",
+                "due_at",
+                "status",
+                "justification",
+                "open_scopes",
+                "fixed_at",
+                "reopen_count",
+                "reopened_at",
+                "sla_started_at",
+                "updated_at",
+            ],
+            batch_size=1000,
+        )
+    scan.findings_seen = len(merged)
+    scan.created = len(to_create)
+    if parsed.components is not None:
+        asset.components.all().delete()
+        Component.objects.bulk_create(
+            [
+                Component(
+                    asset=asset,
+                    name=component.name[:300],
+                    version=component.version[:200],
+                    ecosystem=component.ecosystem[:64],
+                    purl=component.purl[:1000],
+                    recorded_at=now,
+                )
+                for component in parsed.components
+            ],
+            batch_size=1000,
+        )
+        scan.components = len(parsed.components)
+
+
+def _snapshot(finding: Finding) -> tuple[Any, ...]:
+    return (
+        finding.aliases,
+        finding.title,
+        finding.fixed_versions,
+        finding.severity,
+        finding.due_at,
+        finding.status,
+        finding.justification,
+        list(finding.open_scopes),
+        finding.fixed_at,
+        finding.reopen_count,
+    )
+
+
+# --- Risk acceptance (four eyes, like opsgov.gates.waivers) ---------------------------------------
+
+
+def is_security_lead(user: Any) -> bool:
+    return bool(getattr(user, "is_active", False) and SECURITY_LEAD in user_roles(user))
+
+
+@transaction.atomic
+def acceptance_request(
+    *,
+    finding: Finding,
+    reason: str,
+    compensating_control: str,
+    approver: Any,
+    expires_at: datetime,
+    requested_by: Any,
+    now: datetime | None = None,
+) -> RiskAcceptance:
+    """Ask a Security Lead other than the requester to accept `finding`'s risk until `expires_at`."""
+    now = now or timezone.now()
+    longest = min(MAX_WAIVER_DURATION, get_policy().security.max_risk_acceptance.as_timedelta())
+    errors: dict[str, list[str]] = {}
+    if finding.status != FindingStatus.OPEN:
+        errors.setdefault("finding", []).append("Only an open finding's risk can be accepted.")
+    if approver is None or not is_security_lead(approver):
+        errors.setdefault("approver", []).append(f"The approver must hold the role {SECURITY_LEAD}.")
+    elif approver.pk == getattr(requested_by, "pk", None):
+        errors.setdefault("approver", []).append("You cannot approve your own risk acceptance; name another approver.")
+    if expires_at is None or expires_at <= now:
+        errors.setdefault("expires_at", []).append("The expiry must be in the future.")
+    elif expires_at > now + longest:
+        errors.setdefault("expires_at", []).append(
+            f"A risk acceptance runs at most {longest.days} days; choose an earlier expiry."
+        )
+    if not reason.strip():
+        errors.setdefault("reason", []).append("State why the finding is not fixed now.")
+    if not compensating_control.strip():
+        errors.setdefault("compensating_control", []).append("State what covers the risk meanwhile.")
+    if RiskAcceptance.objects.filter(finding=finding, revoked_at__isnull=True, expires_at__gt=now).exists():
+        errors.setdefault("finding", []).append("This finding already has an open risk acceptance; revoke it first.")
+    if errors:
+        raise ValidationError(errors)
+    acceptance = RiskAcceptance(
+        finding=finding,
+        reason=reason.strip(),
+        compensating_control=compensating_control.strip(),
+        approver=approver,
+        expires_at=expires_at,
+        requested_by=requested_by,
+        created_at=now,
+    )
+    acceptance.full_clean()
+    acceptance.save()
+    return acceptance
+
+
+def _locked(acceptance: RiskAcceptance) -> RiskAcceptance:
+    return RiskAcceptance.objects.select_for_update().get(pk=acceptance.pk)
+
+
+@transaction.atomic
+def acceptance_approve(*, acceptance: RiskAcceptance, actor: Any, now: datetime | None = None) -> RiskAcceptance:
+    """The named approver (a Security Lead, not the requester) approves a pending acceptance."""
+    now = now or timezone.now()
+    acceptance = _locked(acceptance)
+    if actor is None or getattr(actor, "pk", None) == acceptance.requested_by_id:
+        raise PermissionDenied("Nobody can approve their own risk acceptance.")
+    if actor.pk != acceptance.approver_id:
+        raise PermissionDenied("Only the approver the request names can approve it.")
+    if not is_security_lead(actor):
+        raise PermissionDenied(f"Approving needs the role {SECURITY_LEAD}.")
+    state = acceptance.state_at(now)
+    if state != WaiverState.PENDING:
+        raise ValidationError(
+            {"state": f"Only a pending acceptance can be approved; this one is {state.label.lower()}."}
+        )
+    acceptance.approved_at = now
+    acceptance.save(update_fields=["approved_at", "updated_at"])
+    return acceptance
+
+
+@transaction.atomic
+def acceptance_revoke(
+    *, acceptance: RiskAcceptance, actor: Any, reason: str = "", now: datetime | None = None
+) -> RiskAcceptance:
+    """The requester, the approver or any Security Lead withdraws a pending or active acceptance."""
+    now = now or timezone.now()
+    acceptance = _locked(acceptance)
+    if actor is None or not (
+        actor.pk in (acceptance.requested_by_id, acceptance.approver_id) or is_security_lead(actor)
+    ):
+        raise PermissionDenied("Only the requester, the approver or a Security Lead can revoke.")
+    state = acceptance.state_at(now)
+    if state not in (WaiverState.PENDING, WaiverState.ACTIVE):
+        raise ValidationError({"state": f"This acceptance is already {state.label.lower()}."})
+    acceptance.revoked_at = now
+    acceptance.revoked_by = actor
+    acceptance.revoke_reason = reason.strip()
+    acceptance.save(update_fields=["revoked_at", "revoked_by", "revoke_reason", "updated_at"])
+    return acceptance
