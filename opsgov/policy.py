@@ -739,7 +739,6 @@ def _default_vulnerability_sla() -> dict[SecuritySeverity, Span | None]:
         "high": span("7 days"),
         "medium": span("30 days"),
         "low": span("90 days"),
-        "info": None,
     }
 
 
@@ -750,7 +749,7 @@ class SecurityPolicy(_Strict):
         default_factory=_default_vulnerability_sla,
         description="Time to fix a finding, by normalised severity: critical 48 hours (the seed's maintenance "
         "table: security patches within 48 hours of a critical); high 7 days, medium 30 days and low 90 days "
-        "(opsgov's defaults); info has no SLA (empty). A severity left out has no SLA.",
+        "(opsgov's defaults); info has none. A severity left out has no SLA.",
     )
     sla_starts_at: Literal["first_detected", "published"] = Field(
         default="first_detected",

@@ -389,6 +389,11 @@ SPECTACULAR_SETTINGS = {
         "MaintenanceLogOutcomeEnum": "maintenance.models.LogOutcome",
         "MaintenanceWindowKindEnum": "maintenance.models.RecurrenceKind",
         "FreezeKindEnum": "maintenance.models.windows.FREEZE_KINDS",
+        # The seed's support tiers (opsgov.policy's default); a policy with other tiers gets a generated name.
+        "TicketPriorityEnum": ["P1", "P2", "P3", "P4"],
+        "TicketStatusEnum": "support.models.TicketStatus",
+        "AssetKindEnum": "security.models.AssetKind",
+        "VulnerabilitySeverityEnum": "security.models.findings.Severity",
     },
     # drf-spectacular's default hook, then the ingestion endpoints (plain Django views, which it does not see).
     "POSTPROCESSING_HOOKS": [

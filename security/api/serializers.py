@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from opsgov.api.fields import AwareDateTimeField
@@ -110,6 +111,7 @@ class ScanImportResultSerializer(serializers.Serializer):
     scan = ScanSerializer()
 
 
+@extend_schema_serializer(component_name="SecurityFinding")  # other apps have a "Finding" too
 class FindingSerializer(serializers.ModelSerializer):
     asset = serializers.CharField(source="asset.name", read_only=True)
     service = serializers.SerializerMethodField()
@@ -164,6 +166,7 @@ class FindingSerializer(serializers.ModelSerializer):
         return bool(getattr(finding, "accepted", False))
 
 
+@extend_schema_serializer(component_name="SecurityComponent")  # other apps have a "Component" too
 class ComponentSerializer(serializers.ModelSerializer):
     asset = serializers.CharField(source="asset.name", read_only=True)
     service = serializers.SerializerMethodField()
@@ -221,6 +224,7 @@ class RiskAcceptanceRequestSerializer(StrictSerializer):
     expires_at = AwareDateTimeField(help_text="At most a year ahead.")
 
 
+@extend_schema_serializer(component_name="RiskAcceptanceRevoke")  # other apps have a "Revoke" too
 class RevokeSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from opsgov.api.pagination import CursorPagination, PageNumberPagination
 from opsgov.api.permissions import RoleModelPermissions
 from opsgov.evidence import NoEvidenceDeleteMixin
+from opsgov.filters import FilterSet
 
 from .. import services
 from ..models import Article, Contact, CsatSurvey, Ticket, TicketStatus
@@ -41,7 +42,7 @@ class ChangePermission(RoleModelPermissions):
     perms_map = {**RoleModelPermissions.perms_map, "POST": ["%(app_label)s.change_%(model_name)s"]}
 
 
-class TicketFilterSet(django_filters.FilterSet):
+class TicketFilterSet(FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=TicketStatus.choices)
     priority = django_filters.CharFilter()
     assignee = django_filters.CharFilter(field_name="assignee__username")

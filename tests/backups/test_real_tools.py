@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -185,9 +186,13 @@ def _free_pg_port() -> int:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     assert shutil.which("pgbackrest"), "Debian's pgbackrest is required (.ci/run installs it)"
     folder = tmp_path_factory.mktemp("pgbackrest")
-    for part in (folder, *folder.parents):  # the postgres user must reach the cluster's folder
-        if part.is_relative_to(tmp_path_factory.getbasetemp().parent):
-            part.chmod(part.stat().st_mode | 0o755)
+    # The postgres user must reach the cluster's folder: open every folder pytest made above it
+    # (/tmp/pytest-of-root/pytest-N[/popen-gwK]/...), up to the system's temporary folder.
+    system_tmp = Path(tempfile.gettempdir()).resolve()
+    for part in (folder, *folder.parents):
+        if part.resolve() == system_tmp or not part.resolve().is_relative_to(system_tmp):
+            break
+        part.chmod(part.stat().st_mode | 0o755)
     for name in ("data", "repo", "log", "run"):
         (folder / name).mkdir()
     port = _free_pg_port()

@@ -109,16 +109,23 @@ def assert_docs_pages_complete(page: Page, base: str) -> None:
     operations = page.locator(".opblock")
     expect(operations.first).to_be_visible(timeout=15_000)
     expect(page.locator(".information-container .title")).to_contain_text("opsgov API")
-    # A long schema's sections are rendered as they scroll into view: the last one (the ingestion
-    # endpoints) renders at the end of the page, so the whole schema loaded.
+    # A long schema's sections are rendered as they scroll into view (and those scrolled far past are
+    # dropped): the last one (the ingestion endpoints) renders at the end of the page, so the whole
+    # schema loaded; then back to the top and down to the services' operations.
     last_section = page.locator(".opblock-tag", has_text="ingest")
-    for _ in range(60):
+    for _ in range(120):
         if last_section.count():
             break
         page.mouse.wheel(0, 1500)
         page.wait_for_timeout(100)
     expect(last_section).to_be_visible()
+    page.evaluate("window.scrollTo(0, 0)")
     services = page.locator(".opblock-summary", has_text="/api/v1/services/").first
+    for _ in range(120):
+        if services.count():
+            break
+        page.mouse.wheel(0, 600)
+        page.wait_for_timeout(100)
     services.scroll_into_view_if_needed()
     services.click()
     expect(page.locator(".opblock-body").first).to_be_visible()

@@ -14,7 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-from opsgov import services
+from opsgov import dashboard, services
 from opsgov.models import GateStatus, MetricSnapshot, ServiceTier
 from opsgov.roles import SRE_LEAD
 
@@ -75,15 +75,16 @@ def test_a_lead_reads_the_dashboard_opens_a_failing_gate_and_follows_its_evidenc
     expect(failing).to_contain_text("2 failing evidence rows")
     expect(page.locator("li.gate-pass")).to_have_count(0)
 
-    # The metrics table: the seed's seven targets and the closing rate, measured or "no data".
+    # The metrics table: the seed's seven targets and every other registered metric, measured or "no data".
     table = page.locator("#metrics-table")
-    expect(table.locator("tbody tr")).to_have_count(8)
+    rows = len(dashboard.metric_specs())
+    expect(table.locator("tbody tr")).to_have_count(rows)
     expect(table.locator("#metric-mtta")).to_contain_text("9 min")
     expect(table.locator("#metric-mtta")).to_contain_text("Met")
     expect(table.locator("#metric-mtta svg.sparkline path")).to_have_count(1)
     expect(table.locator("#metric-mttr")).to_contain_text("Missed")
     expect(table.locator("#metric-availability")).to_contain_text("No data")
-    expect(table.locator(".verdict-no_data")).to_have_count(6)
+    expect(table.locator(".verdict-no_data")).to_have_count(rows - 2)  # all but MTTA and MTTR
     expect(page.locator("#panel-open-incidents")).to_contain_text("1 open incident")
     expect(page.locator("#panel-on-call")).to_contain_text("No on-call schedules yet")
     screenshots(page, "dashboard")

@@ -216,17 +216,20 @@ def test_the_weekly_report_shows_gate_changes_since_last_week(week: dict[str, An
     section = weekly_report().section("gates")
     # incident management: pass -> fail (3 changes); continuous improvement: not evaluated -> at risk (1).
     # The 5 gates without an evaluation by the end of the week are evaluated as the report is written
-    # (Monday 07:00), and said to be: not passed off as the status at the end of the week.
+    # (Monday 07:00), and said to be: not passed off as the status at the end of the week. Checkout is an
+    # active service with no backup job, no maintenance window and no scanned asset: those three gates
+    # fail; support and compliance have no records at all: no evidence.
     assert section.summary == (
         "2 gates of 8 changed status over the week; at its end: 1 pass, 1 at risk, 1 fail. "
         "The other 5 had no evaluation by the end of the week; shown instead: their first evaluation after it "
-        "(Mon 30 Nov 07:00): 5 no evidence."
+        "(Mon 30 Nov 07:00): 3 fail, 2 no evidence."
     )
     rows = {row[0].split(". ", 1)[1]: row[1:] for row in table_texts(section)}
     assert rows["Incident management process active"] == ["Pass", "Fail", "changed", "3", "Sat 28 Nov 08:00"]
     assert rows["Monitoring and alerting active"] == ["Pass", "Pass", "unchanged", "0", "—"]
     assert rows["Continuous improvement process active"][:4] == ["not evaluated", "At risk", "changed", "1"]
-    assert rows["Backup and DR validated"] == ["not evaluated", "No evidence (Mon 30 Nov 07:00)", "—", "0", "—"]
+    assert rows["Backup and DR validated"] == ["not evaluated", "Fail (Mon 30 Nov 07:00)", "—", "0", "—"]
+    assert rows["Support process established"] == ["not evaluated", "No evidence (Mon 30 Nov 07:00)", "—", "0", "—"]
     assert section.notes[0] == (
         "A time in brackets: the gate had no evaluation by the end of the week; its first evaluation after the "
         "end of the week, made then (a gate never evaluated is evaluated as this report is written)."

@@ -29,9 +29,10 @@ UNKNOWN = "zz_not_a_field"
 WRITE_METHODS = ("post", "put", "patch")
 # Senders' payloads (Alertmanager, Events v2) carry many keys opsgov does not read: validated by
 # pydantic with their own rules, they are not DRF serializers. So are scanner reports (a Trivy or
-# Grype document as the body of a scan import, read by security.parsers with field paths) and
-# Falco alerts (security.alerts).
-NOT_SERIALIZER_ROUTES = re.compile(r"^/api/v1/(ingest/|security/(scans|alerts)/$)")
+# Grype document as the body of a scan import, read by security.parsers with field paths), Falco
+# alerts (security.alerts) and backup tools' reports (a restic or pgBackRest output as the body,
+# read by backups.parsers).
+NOT_SERIALIZER_ROUTES = re.compile(r"^/api/v1/(ingest/|security/(scans|alerts)/$|backups/jobs/\{[^}]+\}/reports/$)")
 PARAM = re.compile(r"\{([^}]+)\}")
 
 
