@@ -5,56 +5,14 @@ and drills as CSV (the "Export selected as CSV" action)."""
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest
 
-from opsgov.evidence import EvidenceAdminMixin
+from opsgov.admin_export import ReadOnlyCsvAdmin
 
 from .models import BackupJob, BackupRun, DRDrill, DRPlan, IntegrityCheck, RestorePoint, RestoreTest
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv(name: str, header: list[str], rows: Iterable[list[Any]]) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow(header)
-        for row in rows:
-            yield writer.writerow(["" if value is None else str(value) for value in row])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-    return response
-
-
-class CsvExportMixin:
-    """An "Export selected as CSV" action over `csv_fields` (any user who may view the model)."""
-
-    csv_fields: tuple[str, ...] = ()
-    actions: Any = ["export_csv"]
-
-    @admin.action(description="Export selected as CSV", permissions=["view"])
-    def export_csv(self, request: HttpRequest, queryset: QuerySet[Any]) -> StreamingHttpResponse:
-        model = queryset.model._meta.model_name
-        rows = ([getattr(obj, field) for field in self.csv_fields] for obj in queryset.iterator())
-        return _csv(f"{model}s", list(self.csv_fields), rows)
-
-
-class ReadOnlyEvidenceAdmin(EvidenceAdminMixin, admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(BackupJob)
@@ -80,7 +38,7 @@ class BackupJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(BackupRun)
-class BackupRunAdmin(CsvExportMixin, ReadOnlyEvidenceAdmin):
+class BackupRunAdmin(ReadOnlyCsvAdmin):
     list_display = ("job", "status", "slot", "started_at", "finished_at", "size_bytes", "snapshot_id", "late")
     list_filter = ("status", "source", "late", "job__data_type")
     search_fields = ("snapshot_id", "job__name")
@@ -102,7 +60,7 @@ class BackupRunAdmin(CsvExportMixin, ReadOnlyEvidenceAdmin):
 
 
 @admin.register(RestoreTest)
-class RestoreTestAdmin(CsvExportMixin, ReadOnlyEvidenceAdmin):
+class RestoreTestAdmin(ReadOnlyCsvAdmin):
     list_display = ("job", "result", "verified_at", "rto_seconds", "rto_target_seconds", "rpo_seconds")
     list_filter = ("result",)
     csv_fields = (
@@ -123,7 +81,7 @@ class RestoreTestAdmin(CsvExportMixin, ReadOnlyEvidenceAdmin):
 
 
 @admin.register(DRDrill)
-class DRDrillAdmin(CsvExportMixin, ReadOnlyEvidenceAdmin):
+class DRDrillAdmin(ReadOnlyCsvAdmin):
     list_display = ("service", "scenario", "held_at", "rto_achieved_seconds", "rpo_achieved_seconds")
     csv_fields = (
         "id",
@@ -145,10 +103,10 @@ class DRPlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(IntegrityCheck)
-class IntegrityCheckAdmin(ReadOnlyEvidenceAdmin):
+class IntegrityCheckAdmin(ReadOnlyCsvAdmin):
     list_display = ("job", "checked_at", "ok", "errors", "report_format")
 
 
 @admin.register(RestorePoint)
-class RestorePointAdmin(ReadOnlyEvidenceAdmin):
+class RestorePointAdmin(ReadOnlyCsvAdmin):
     list_display = ("job", "point_id", "taken_at", "present")

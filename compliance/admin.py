@@ -9,8 +9,6 @@ Compliance Officer changes compliance records and reads the rest).
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from typing import Any
 
 from django import forms
@@ -24,6 +22,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from opsgov.admin_export import CsvExportMixin
 from opsgov.evidence import EvidenceAdminMixin
 from opsgov.evidence_providers import providers
 
@@ -49,20 +48,7 @@ from .reports import status_csv, status_html
 from .selectors import audit_controls, control_evidence, external_audits
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_response(filename: str, header: list[str], rows: Iterator[list[Any]]) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    lines = (writer.writerow(row) for row in [header, *rows])
-    response = StreamingHttpResponse(lines, content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-class ComplianceAdmin(EvidenceAdminMixin, admin.ModelAdmin):
+class ComplianceAdmin(CsvExportMixin, EvidenceAdminMixin, admin.ModelAdmin):
     """No delete for anyone; "Export selected as CSV" on every list.
 
     External auditors (users named on an audit, without a role, until the audit's
@@ -71,7 +57,6 @@ class ComplianceAdmin(EvidenceAdminMixin, admin.ModelAdmin):
     """
 
     actions = ["export_csv"]
-    csv_fields: list[str] = []
 
     def guest_scope(self, queryset: QuerySet[Any], audits: QuerySet[Audit]) -> QuerySet[Any] | None:
         """What an external auditor of `audits` may read of this model (None: nothing)."""
@@ -103,12 +88,6 @@ class ComplianceAdmin(EvidenceAdminMixin, admin.ModelAdmin):
             return queryset
         scoped = self.guest_scope(queryset, audits)
         return scoped if scoped is not None else queryset.none()
-
-    @admin.action(description="Export selected as CSV")
-    def export_csv(self, request: HttpRequest, queryset: QuerySet[Any]) -> StreamingHttpResponse:
-        fields = self.csv_fields or [field for field in self.list_display if isinstance(field, str)]
-        rows = ([str(getattr(obj, field, "") or "") for field in fields] for obj in queryset.iterator())
-        return csv_response(f"{self.model._meta.model_name}.csv", fields, rows)
 
 
 # --- Frameworks ---------------------------------------------------------------------------

@@ -7,15 +7,9 @@ admin is where compliance officers read and export them.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
-from typing import Any
-
 from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
 
-from opsgov.evidence import EvidenceAdminMixin
+from opsgov.admin_export import ReadOnlyCsvAdmin
 
 from .models import (
     ChangeApproval,
@@ -31,37 +25,6 @@ from .models import (
     PatchReport,
     UpgradePlan,
 )
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-class ReadOnlyCsvAdmin(EvidenceAdminMixin, admin.ModelAdmin):
-    """No add, change or delete; an "Export selected as CSV" action over `list_display`."""
-
-    actions = ["export_csv"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.action(description="Export selected as CSV")
-    def export_csv(self, request: HttpRequest, queryset: QuerySet[Any]) -> StreamingHttpResponse:
-        fields = [name for name in self.list_display if isinstance(name, str)]
-        writer = csv.writer(_Echo())
-
-        def rows() -> Iterator[str]:
-            yield writer.writerow(fields)
-            for obj in queryset.iterator():
-                yield writer.writerow([str(getattr(obj, name, "")) for name in fields])
-
-        response = StreamingHttpResponse(rows(), content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="{self.model._meta.model_name}.csv"'
-        return response
 
 
 class ApprovalInline(admin.TabularInline):

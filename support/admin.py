@@ -3,15 +3,12 @@ each list exportable as CSV; knowledge-base articles and categories are edited h
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest
 
-from opsgov.evidence import EvidenceAdminMixin
+from opsgov.admin_export import ReadOnlyCsvAdmin
 
 from .models import (
     Article,
@@ -27,37 +24,6 @@ from .models import (
     Ticket,
     TicketEvent,
 )
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-class ReadOnlyCsvAdmin(EvidenceAdminMixin, admin.ModelAdmin):
-    """Read-only, with the selected rows exportable as CSV (the columns of list_display)."""
-
-    actions = ["export_csv"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.action(description="Export selected as CSV")
-    def export_csv(self, request: HttpRequest, queryset: QuerySet[Any]) -> StreamingHttpResponse:
-        columns = [c for c in self.list_display if isinstance(c, str)]
-
-        def rows() -> Iterator[list[str]]:
-            yield columns
-            for obj in queryset.iterator():
-                yield [str(getattr(obj, c)() if callable(getattr(obj, c)) else getattr(obj, c)) for c in columns]
-
-        writer = csv.writer(_Echo())
-        response = StreamingHttpResponse((writer.writerow(row) for row in rows()), content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="{self.model._meta.model_name}.csv"'
-        return response
 
 
 class TicketEventInline(admin.TabularInline):
