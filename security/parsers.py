@@ -117,6 +117,11 @@ def _list(value: Any, path: str, *, optional: bool = False) -> list[Any]:
     return value
 
 
+def _strings(value: Any, path: str) -> list[str]:
+    """An optional list, keeping its strings (fixed-in versions: scanners mix in nulls)."""
+    return [item for item in _list(value, path, optional=True) if isinstance(item, str)]
+
+
 def _str(value: Any, path: str, *, optional: bool = False, max_length: int = 300) -> str:
     if value is None and optional:
         return ""
@@ -487,11 +492,7 @@ def parse_grype(data: Any) -> ParsedReport:
             path=f"{path}.artifact.purl",
         )
         fix: dict[str, Any] = vuln["fix"] if isinstance(vuln.get("fix"), dict) else {}
-        versions = [
-            value
-            for value in _list(fix.get("versions"), f"{path}.vulnerability.fix.versions", optional=True)
-            if isinstance(value, str)
-        ]
+        versions = _strings(fix.get("versions"), f"{path}.vulnerability.fix.versions")
         findings.append(
             ParsedFinding(
                 scope=scope,
@@ -541,11 +542,7 @@ def parse_pip_audit(data: Any) -> ParsedReport:
         for number, raw_vuln in enumerate(_list(dependency.get("vulns"), f"{path}.vulns")):
             vpath = f"{path}.vulns[{number}]"
             vuln = _obj(raw_vuln, vpath)
-            fixes = [
-                value
-                for value in _list(vuln.get("fix_versions"), f"{vpath}.fix_versions", optional=True)
-                if isinstance(value, str)
-            ]
+            fixes = _strings(vuln.get("fix_versions"), f"{vpath}.fix_versions")
             findings.append(
                 ParsedFinding(
                     scope=scope,
