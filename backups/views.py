@@ -9,18 +9,17 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-import markdown
-import nh3
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
 from opsgov.listing import paginate
 from opsgov.models import GateStatus, Lifecycle, Service
 from opsgov.policy import get_policy
+from opsgov.rendering import render_markdown
 
 from . import selectors
 from .gates import required_data_types
@@ -159,44 +158,9 @@ def drill_markdown(drill: DRDrill) -> str:
     return "\n".join(lines)
 
 
-#: What a DR plan's Markdown may produce: text structure and links, no images, no raw attributes.
-PLAN_TAGS = {
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "p",
-    "ul",
-    "ol",
-    "li",
-    "strong",
-    "em",
-    "code",
-    "pre",
-    "blockquote",
-    "a",
-    "table",
-    "thead",
-    "tbody",
-    "tr",
-    "th",
-    "td",
-    "hr",
-    "br",
-}
-
-
 def render_plan(text: str) -> SafeString:
-    """A DR plan's Markdown as sanitised HTML (nh3: an allowlist of tags, links http(s) and mailto only)."""
-    html = markdown.markdown(text, extensions=["tables", "fenced_code"], output_format="html")
-    cleaned = nh3.clean(
-        html,
-        tags=PLAN_TAGS,
-        attributes={"a": {"href", "title"}},
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer",
-    )
-    return mark_safe(cleaned)  # noqa: S308 - sanitised by nh3 just above
+    """A DR plan's Markdown as sanitised HTML (opsgov.rendering, as runbooks)."""
+    return render_markdown(text)
 
 
 def plan_detail_view(request: HttpRequest, pk: int) -> HttpResponse:

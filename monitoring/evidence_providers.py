@@ -2,6 +2,9 @@
 
 ``monitoring.runbook_reviewed``: the most recently reviewed runbook (of a service, when the scope
 names its slug); current while its review is not overdue (policy ``monitoring.runbook_review_every``).
+
+``monitoring.runbook``: one runbook named by its slug (e.g. the security incident runbook the
+security gate asks for), current while it exists and its review is not overdue.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ def _latest_runbook_review(*, scope: str, now: datetime) -> EvidenceRecord | Non
     runbooks = Runbook.objects.all()
     if scope:
         runbooks = runbooks.filter(services__slug=scope)
-    runbook = runbooks.order_by("-last_reviewed_at", "-pk").first()
+    return _record(runbooks.order_by("-last_reviewed_at", "-pk").first(), now=now)
+
+
+def _runbook_by_slug(*, scope: str, now: datetime) -> EvidenceRecord | None:
+    return _record(Runbook.objects.filter(slug=scope).first() if scope else None, now=now)
+
+
+def _record(runbook: Runbook | None, *, now: datetime) -> EvidenceRecord | None:
     if runbook is None:
         return None
     return EvidenceRecord(
@@ -40,5 +50,14 @@ providers.register(
         latest=_latest_runbook_review,
         max_age=_review_every,
         scope_help="A service slug (its most recently reviewed runbook), or empty for any runbook.",
+    )
+)
+providers.register(
+    EvidenceProvider(
+        key="monitoring.runbook",
+        title="A named runbook exists and is reviewed on time",
+        latest=_runbook_by_slug,
+        max_age=_review_every,
+        scope_help="The runbook's slug, e.g. security-incident.",
     )
 )

@@ -8,20 +8,20 @@
 * An **image** in a runbook's Markdown is shown only when it is opsgov's own: a relative path, or an
   absolute URL on OPSGOV_BASE_URL's origin. Any other image would be fetched from elsewhere by every
   reader's browser (a tracking pixel, or a page that changes under the reviewer), and the site's
-  Content-Security-Policy (img-src 'self' data:) refuses it anyway; monitoring.catalog.rendering turns it into
-  a link instead.
+  Content-Security-Policy (img-src 'self' data:) refuses it anyway; opsgov.rendering turns it into
+  a link instead (is_own_url is core's, shared with every rendered Markdown).
 """
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 
-#: Whitespace, control characters and the backslash: browsers drop or rewrite them in URLs.
-_UNSAFE_CHARACTER = re.compile(r"[\x00-\x20\x7f\\]")
+from opsgov.rendering import UNSAFE_URL_CHARACTER as _UNSAFE_CHARACTER
+from opsgov.rendering import is_own_url
+
+__all__ = ["is_absolute_http_url", "is_own_url", "validate_runbook_link"]
 
 
 def is_absolute_http_url(url: str) -> bool:
@@ -45,19 +45,3 @@ def validate_runbook_link(value: str) -> None:
             code="invalid_runbook_link",
             params={"value": value},
         )
-
-
-def is_own_url(url: str) -> bool:
-    """Whether `url` points at opsgov itself: a relative path, or OPSGOV_BASE_URL's scheme and host."""
-    url = url.strip()
-    if not url or _UNSAFE_CHARACTER.search(url):
-        return False
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc.lower()
-    except ValueError:
-        return False
-    if not parts.scheme and not netloc:
-        return not url.startswith("//")
-    base = urlsplit(settings.OPSGOV_BASE_URL)
-    return (parts.scheme.lower(), netloc) == (base.scheme.lower(), base.netloc.lower())

@@ -422,3 +422,94 @@ class MaintenanceDirectory:
 
 
 maintenance = MaintenanceDirectory()
+
+
+# --- Security findings and software components, for maintenance --------------------------
+
+SecurityFindingsLookup = Callable[..., dict[int, list[dict[str, str]]]]
+ComponentsLookup = Callable[..., dict[int, list[dict[str, str]]]]
+
+
+class SecurityDirectory:
+    """What other areas ask the security area, answered by security (no sibling import).
+
+    - `findings_past_sla(service_ids=..., now=...)`: per service id, its open security findings
+      past their SLA at `now` and not under a valid risk acceptance, each
+      {"id", "title", "severity", "package", "fixed_version", "due_at" (ISO 8601), "url"};
+      maintenance turns them into patch obligations of the security-critical class.
+    - `components(service_ids=...)`: per service id, the software components its assets run
+      (from scans and SBOMs), each {"name", "version", "purl", "asset"}; maintenance holds them
+      against the end-of-life table.
+
+    Both answer {} when no app provides them, and leave out services with nothing to report.
+    """
+
+    def __init__(self) -> None:
+        self._findings: SecurityFindingsLookup | None = None
+        self._components: ComponentsLookup | None = None
+
+    def provide(self, *, findings_past_sla: SecurityFindingsLookup, components: ComponentsLookup) -> None:
+        self._findings = findings_past_sla
+        self._components = components
+
+    def findings_past_sla(self, *, service_ids: Iterable[int], now: datetime) -> dict[int, list[dict[str, str]]]:
+        ids = list(service_ids)
+        if self._findings is None or not ids:
+            return {}
+        return self._findings(service_ids=ids, now=now)
+
+    def components(self, *, service_ids: Iterable[int]) -> dict[int, list[dict[str, str]]]:
+        ids = list(service_ids)
+        if self._components is None or not ids:
+            return {}
+        return self._components(service_ids=ids)
+
+
+security = SecurityDirectory()
+
+
+# --- Training completion, for compliance --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingCompletion:
+    """One course's completion among the people of one role who are assigned it, at an instant."""
+
+    course: str
+    audience: str
+    role: str
+    assigned: int
+    completed: int
+    overdue: int
+    url: str = ""
+
+    @property
+    def rate(self) -> float | None:
+        return self.completed / self.assigned if self.assigned else None
+
+
+TrainingLookup = Callable[..., list[TrainingCompletion]]
+
+
+class TrainingDirectory:
+    """Who has completed which course, answered by the app that keeps training records (security).
+
+    Compliance reports completion of its courses by role from here instead of keeping its own
+    records. `completion(audience=..., now=...)` lists one :class:`TrainingCompletion` per
+    (course, role) for the courses whose audience is `audience` (e.g. "security",
+    "compliance"; empty: every course); it is [] when no app provides the lookup.
+    """
+
+    def __init__(self) -> None:
+        self._lookup: TrainingLookup | None = None
+
+    def provide(self, lookup: TrainingLookup) -> None:
+        self._lookup = lookup
+
+    def completion(self, *, audience: str = "", now: datetime) -> list[TrainingCompletion]:
+        if self._lookup is None:
+            return []
+        return self._lookup(audience=audience, now=now)
+
+
+training = TrainingDirectory()

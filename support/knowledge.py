@@ -1,7 +1,7 @@
 """The knowledge base: articles in Markdown rendered sanitised, reviews due by policy, "was this helpful" votes.
 
-Rendering follows the runbooks' rules (Markdown, then an nh3 allowlist: no scripts, no event handlers, no
-styles; links open with rel="noopener noreferrer"); articles carry no images.
+Rendering is core's, as for runbooks (opsgov.rendering: Markdown, then an nh3 allowlist: no scripts, no event
+handlers, no styles, no image from another site; links open with rel="noopener noreferrer").
 """
 
 from __future__ import annotations
@@ -9,36 +9,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import markdown
-import nh3
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
 from opsgov.policy import get_policy
+from opsgov.rendering import render_markdown
 from opsgov.sla import due_at, policy_calendar
 
 from .models import Article, ArticleCategory, Ticket
 
-_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "dl", "dt", "em", "h2", "h3", "h4", "hr", "i",
-    "kbd", "li", "ol", "p", "pre", "s", "strong", "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
-}  # fmt: skip
-_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "code": {"class"}, "ol": {"start"}}
-
 
 def render(text: str) -> SafeString:
-    """`text` (Markdown, possibly with raw HTML) as sanitised HTML."""
-    html = markdown.markdown(text, extensions=["fenced_code", "tables", "sane_lists"], output_format="html")
-    cleaned = nh3.clean(
-        html,
-        tags=_TAGS,
-        attributes=_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer",
-    )
-    return mark_safe(cleaned)  # noqa: S308 - sanitised by nh3 just above
+    """`text` (Markdown, possibly with raw HTML) as sanitised HTML (opsgov.rendering)."""
+    return render_markdown(text)
 
 
 def next_review(at: datetime) -> datetime:

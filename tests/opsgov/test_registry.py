@@ -120,3 +120,35 @@ def test_metric_definitions_compare_against_their_target() -> None:
     assert mtta.meets_target(None) is None
     assert backups.meets_target(100) is True
     assert backups.meets_target(99.5) is False
+
+
+def test_the_security_and_training_directories_answer_nothing_until_an_app_provides_them() -> None:
+    from opsgov.registry import SecurityDirectory, TrainingCompletion, TrainingDirectory
+
+    security, training = SecurityDirectory(), TrainingDirectory()
+    assert security.findings_past_sla(service_ids=[1], now=NOW) == {}
+    assert security.components(service_ids=[1]) == {}
+    assert training.completion(now=NOW) == []
+
+    asked: list[dict[str, object]] = []
+
+    def findings(**kwargs: object) -> dict[int, list[dict[str, str]]]:
+        asked.append(kwargs)
+        return {1: [{"id": "CVE-2026-1", "severity": "critical"}]}
+
+    security.provide(findings_past_sla=findings, components=lambda **kwargs: {1: [{"name": "django"}]})
+    assert security.findings_past_sla(service_ids=iter([1]), now=NOW) == {
+        1: [{"id": "CVE-2026-1", "severity": "critical"}]
+    }
+    assert asked == [{"service_ids": [1], "now": NOW}]
+    assert security.findings_past_sla(service_ids=[], now=NOW) == {}  # no services: the lookup is not asked
+    assert len(asked) == 1
+    assert security.components(service_ids=[1]) == {1: [{"name": "django"}]}
+
+    row = TrainingCompletion(
+        course="Phishing", audience="security", role="SRE Lead", assigned=4, completed=3, overdue=1
+    )
+    training.provide(lambda *, audience, now: [row] if audience in ("", "security") else [])
+    assert training.completion(audience="security", now=NOW) == [row] and row.rate == 0.75
+    assert training.completion(audience="compliance", now=NOW) == []
+    assert TrainingCompletion(course="x", audience="", role="r", assigned=0, completed=0, overdue=0).rate is None
