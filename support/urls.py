@@ -7,6 +7,7 @@ from . import views
 urlpatterns = [
     path("", views.queue_view, name="support-queue"),
     path("bulk/", views.bulk_view, name="support-bulk"),
+    path("clocks/", views.clocks_view, name="support-clocks"),
     path("request/", views.request_view, name="support-request"),
     path("rate/<str:token>/", views.rate_view, name="support-rate"),
     path("tickets/<int:number>/", views.ticket_detail_view, name="support-ticket-detail"),

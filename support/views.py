@@ -10,7 +10,10 @@ from django.contrib.auth.decorators import login_not_required, permission_requir
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from opsgov import ratelimit
@@ -23,6 +26,8 @@ VIEW = "support.view_ticket"
 CHANGE = "support.change_ticket"
 REQUEST_RATE = ratelimit.parse_rate("5/minute")
 PAGE_SIZE = 50
+#: How often the queue and ticket pages refresh their SLA clocks (htmx polling of clocks_view).
+CLOCK_REFRESH_SECONDS = 30
 
 
 def _clocks(ticket: Ticket, *, now: datetime) -> tuple[tuple[str, str], tuple[str, str]]:
@@ -46,7 +51,8 @@ def queue_view(request: HttpRequest) -> HttpResponse:
     name = request.GET.get("queue", "all")
     if name not in selectors.QUEUES:
         name = "all"
-    tickets = selectors.queue(name, user=request.user, now=now)
+    # The description is not shown in the list: left out of the page query (it may be long).
+    tickets = selectors.queue(name, user=request.user, now=now).defer("description")
     priority = request.GET.get("priority", "")
     if priority:
         tickets = tickets.filter(priority=priority)
@@ -54,6 +60,7 @@ def queue_view(request: HttpRequest) -> HttpResponse:
     number = max(1, int(request.GET.get("page", "1") or 1)) if request.GET.get("page", "1").isdigit() else 1
     window = list(tickets[(number - 1) * PAGE_SIZE : number * PAGE_SIZE + 1])
     rows = [(ticket, *_clocks(ticket, now=now)) for ticket in window[:PAGE_SIZE]]
+    live = [ticket.number for ticket, *_ in rows if not ticket.resolved_at or not ticket.first_response_at]
     counts = selectors.queue_counts(user=request.user, now=now)
     return render(
         request,
@@ -66,8 +73,31 @@ def queue_view(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "priority": priority,
             "can_change": request.user.has_perm(CHANGE),
+            "clocks_url": _clocks_url(live) if live else "",
+            "refresh_seconds": CLOCK_REFRESH_SECONDS,
         },
     )
+
+
+def _clocks_url(numbers: list[int | None]) -> str:
+    return f"{reverse('support-clocks')}?{urlencode({'n': numbers}, doseq=True)}"
+
+
+@permission_required(VIEW, raise_exception=True)
+def clocks_view(request: HttpRequest) -> HttpResponse:
+    """The SLA clocks of the tickets numbered ``?n=`` (at most a page), as htmx out-of-band swaps.
+
+    The queue and ticket pages poll this every CLOCK_REFRESH_SECONDS: only the clock badges change, so
+    the ticks of a bulk selection and a reply being typed are kept. One query whatever the page.
+    """
+    numbers = [int(n) for n in request.GET.getlist("n")[:PAGE_SIZE] if n.isdigit() and len(n) <= 9]
+    now = timezone.now()
+    tickets = Ticket.objects.filter(number__in=numbers).order_by("number")
+    response = render(
+        request, "support/_clocks.html", {"rows": [(ticket, *_clocks(ticket, now=now)) for ticket in tickets]}
+    )
+    patch_cache_control(response, no_store=True)
+    return response
 
 
 @permission_required(VIEW, raise_exception=True)
@@ -86,6 +116,8 @@ def ticket_detail_view(request: HttpRequest, number: int) -> HttpResponse:
             "message_form": MessageForm(),
             "update_form": TicketUpdateForm(initial={"status": ticket.status, "priority": ticket.priority}),
             "can_change": request.user.has_perm(CHANGE),
+            "clocks_url": _clocks_url([ticket.number]),
+            "refresh_seconds": CLOCK_REFRESH_SECONDS,
         },
     )
 
@@ -132,9 +164,12 @@ def ticket_update_view(request: HttpRequest, number: int) -> HttpResponse:
 @permission_required(CHANGE, raise_exception=True)
 def bulk_view(request: HttpRequest) -> HttpResponse:
     form = BulkForm(request.POST)
-    if form.is_valid():
-        numbers = [int(n) for n in form.cleaned_data["tickets"].replace(",", " ").split() if n.isdigit()]
-        tickets = list(Ticket.objects.filter(number__in=numbers))
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{k}: {', '.join(str(e) for e in v)}" for k, v in form.errors.items()))
+    elif not form.cleaned_data["status"] and not form.cleaned_data["assign_to_me"]:
+        messages.error(request, "Nothing changed: choose a status or tick 'Assign to me'.")
+    else:
+        tickets = list(Ticket.objects.filter(number__in=form.cleaned_data["tickets"]))
         try:
             count = services.bulk_update(
                 tickets=tickets,
@@ -145,7 +180,8 @@ def bulk_view(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"{count} ticket(s) updated.")
         except ValidationError as exc:
             messages.error(request, "Nothing changed: " + "; ".join(exc.messages))
-    return redirect("support-queue")
+    queue = request.POST.get("queue", "")
+    return redirect(f"{reverse('support-queue')}?queue={queue}" if queue in selectors.QUEUES else "support-queue")
 
 
 @permission_required(VIEW, raise_exception=True)

@@ -107,6 +107,18 @@ class Ticket(TimeStampedModel):
                 condition=Q(status__in=["new", "open", "waiting"]),
                 name="ticket_open_queue_idx",
             ),
+            # The "breaching soon" queue (support.selectors.queue_filter): its two halves, OR-ed by a bitmap scan,
+            # so counting it reads the open tickets at risk, never the closed history.
+            models.Index(
+                fields=["response_at_risk_at"],
+                condition=Q(status__in=["new", "open", "waiting"], first_response_at__isnull=True),
+                name="ticket_open_resp_risk_idx",
+            ),
+            models.Index(
+                fields=["resolution_at_risk_at"],
+                condition=Q(status__in=["new", "open", "waiting"], resolved_at__isnull=True),
+                name="ticket_open_resol_risk_idx",
+            ),
             models.Index(
                 fields=["response_due_at"],
                 condition=Q(first_response_at__isnull=True, response_breached=False),
