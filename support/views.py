@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import forms
 from django.contrib import messages
@@ -17,6 +17,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from opsgov import ratelimit
+from opsgov.policy import get_policy
 
 from . import knowledge, nps, selectors, services, sla
 from .forms import BulkForm, MessageForm, RatingForm, RequestForm, TicketUpdateForm
@@ -26,6 +27,8 @@ VIEW = "support.view_ticket"
 CHANGE = "support.change_ticket"
 REQUEST_RATE = ratelimit.parse_rate("5/minute")
 PAGE_SIZE = 50
+#: Linked tickets listed on an article's page (newest first; the rest counted).
+ARTICLE_TICKETS_SHOWN = 50
 #: How often the queue and ticket pages refresh their SLA clocks (htmx polling of clocks_view).
 CLOCK_REFRESH_SECONDS = 30
 
@@ -104,6 +107,7 @@ def clocks_view(request: HttpRequest) -> HttpResponse:
 def ticket_detail_view(request: HttpRequest, number: int) -> HttpResponse:
     ticket = get_object_or_404(Ticket.objects.select_related("requester", "assignee", "service", "team"), number=number)
     now = timezone.now()
+    linked = list(ticket.articles.select_related("category").order_by("title"))
     return render(
         request,
         "support/ticket_detail.html",
@@ -112,7 +116,8 @@ def ticket_detail_view(request: HttpRequest, number: int) -> HttpResponse:
             "conversation": ticket.messages.select_related("author", "contact").prefetch_related("attachments"),
             "events": ticket.events.select_related("actor"),
             "clocks": _clocks(ticket, now=now),
-            "articles": selectors.suggested_articles(ticket.subject, public_only=False),
+            "linked_articles": linked,
+            "articles": [a for a in selectors.suggested_articles(ticket.subject, public_only=False) if a not in linked],
             "message_form": MessageForm(),
             "update_form": TicketUpdateForm(initial={"status": ticket.status, "priority": ticket.priority}),
             "can_change": request.user.has_perm(CHANGE),
@@ -182,6 +187,55 @@ def bulk_view(request: HttpRequest) -> HttpResponse:
             messages.error(request, "Nothing changed: " + "; ".join(exc.messages))
     queue = request.POST.get("queue", "")
     return redirect(f"{reverse('support-queue')}?queue={queue}" if queue in selectors.QUEUES else "support-queue")
+
+
+@require_POST
+@permission_required(CHANGE, raise_exception=True)
+def ticket_article_view(request: HttpRequest, number: int) -> HttpResponse:
+    """Link a knowledge-base article to the ticket (by its slug), or unlink it (``unlink`` set)."""
+    ticket = get_object_or_404(Ticket, number=number)
+    slug = request.POST.get("article", "").strip()
+    article = Article.objects.filter(slug=slug).first() if slug else None
+    if article is None:
+        messages.error(request, f"article: no knowledge-base article with the slug {slug!r}.")
+    elif request.POST.get("unlink"):
+        if knowledge.unlink_ticket(article=article, ticket=ticket, actor=request.user):
+            messages.success(request, f"Unlinked {article.title}.")
+    elif knowledge.link_ticket(article=article, ticket=ticket, actor=request.user):
+        messages.success(request, f"Linked {article.title}.")
+    else:
+        messages.info(request, f"{article.title} was linked already.")
+    return redirect(ticket)
+
+
+CSAT_GROUPS = ("agent", "team", "service", "priority")
+CSAT_WINDOWS = {"30": 30, "90": 90, "365": 365}
+
+
+@permission_required("support.view_csatsurvey", raise_exception=True)
+def csat_view(request: HttpRequest) -> HttpResponse:
+    """CSAT results by agent, team, service and priority over a window (mean, answers, low ratings)."""
+    by = request.GET.get("by", "agent")
+    by = by if by in CSAT_GROUPS else "agent"
+    days = CSAT_WINDOWS.get(request.GET.get("days", "30"), 30)
+    since = timezone.now() - timedelta(days=days)
+    rows = selectors.csat_results(since=since, by=by)
+    answers = sum(row["answers"] for row in rows)
+    overall = sum(row["mean"] * row["answers"] for row in rows) / answers if answers else None
+    return render(
+        request,
+        "support/csat.html",
+        {
+            "rows": rows,
+            "by": by,
+            "groups": CSAT_GROUPS,
+            "days": days,
+            "windows": [int(d) for d in CSAT_WINDOWS],
+            "answers": answers,
+            "overall": overall,
+            "target": get_policy().targets.support_satisfaction,
+        },
+    )
 
 
 @permission_required(VIEW, raise_exception=True)
@@ -282,7 +336,18 @@ def article_list_view(request: HttpRequest) -> HttpResponse:
 @permission_required("support.view_article", raise_exception=True)
 def article_detail_view(request: HttpRequest, slug: str) -> HttpResponse:
     article = get_object_or_404(Article.objects.select_related("category", "owner"), slug=slug)
-    return render(request, "support/article_detail.html", {"article": article, "body": knowledge.render(article.body)})
+    tickets = article.tickets.order_by("-opened_at", "-id")
+    return render(
+        request,
+        "support/article_detail.html",
+        {
+            "article": article,
+            "body": knowledge.render(article.body),
+            # Staff only see the linked tickets (the article page may be public: a vote button, no tickets).
+            "tickets": list(tickets[:ARTICLE_TICKETS_SHOWN]) if request.user.has_perm(VIEW) else [],
+            "tickets_more": max(tickets.count() - ARTICLE_TICKETS_SHOWN, 0) if request.user.has_perm(VIEW) else 0,
+        },
+    )
 
 
 @login_not_required

@@ -214,6 +214,7 @@ class TicketEventKind(models.TextChoices):
     MAIL = "mail", "E-mail"
     INCIDENT = "incident", "Incident"
     SURVEY = "survey", "Survey"
+    ARTICLE = "article", "Knowledge base"
 
 
 class TicketEvent(models.Model):
