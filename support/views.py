@@ -83,7 +83,7 @@ def queue_view(request: HttpRequest) -> HttpResponse:
 
 
 def _clocks_url(numbers: list[int | None]) -> str:
-    return f"{reverse('support-clocks')}?{urlencode({'n': numbers}, doseq=True)}"
+    return f"{reverse('support-clocks')}?{urlencode({'n': [n for n in numbers if n is not None]}, doseq=True)}"
 
 
 @permission_required(VIEW, raise_exception=True)

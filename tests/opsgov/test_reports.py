@@ -370,6 +370,7 @@ def test_the_weekly_report_sections_come_in_order(week: dict[str, Any]) -> None:
         "slos-at-risk",
         "overdue-reviews",
         "overdue-action-items",
+        "support",
     ]
 
 
