@@ -121,7 +121,8 @@ def ticket_detail_view(request: HttpRequest, number: int) -> HttpResponse:
             "message_form": MessageForm(),
             "update_form": TicketUpdateForm(initial={"status": ticket.status, "priority": ticket.priority}),
             "can_change": request.user.has_perm(CHANGE),
-            "clocks_url": _clocks_url([ticket.number]),
+            # Both clocks stopped (responded and resolved): nothing to refresh.
+            "clocks_url": "" if ticket.first_response_at and ticket.resolved_at else _clocks_url([ticket.number]),
             "refresh_seconds": CLOCK_REFRESH_SECONDS,
         },
     )

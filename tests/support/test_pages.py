@@ -104,6 +104,7 @@ def test_the_clocks_refresh_in_place_through_htmx(agent_client: Client, agent: U
     assert f'id="clock-{late.number}-response"' in queue
     detail = agent_client.get(late.get_absolute_url()).content.decode()
     assert f'hx-get="/support/clocks/?n={late.number}"' in detail
+    assert "/support/clocks/" not in agent_client.get(done.get_absolute_url()).content.decode()
     response = agent_client.get(f"/support/clocks/?n={late.number}&n={fresh.number}&n=x", HTTP_HX_REQUEST="true")
     body = response.content.decode()
     assert response.status_code == 200 and response["Cache-Control"] == "no-store"
