@@ -1,4 +1,4 @@
-"""HTML pages of security operations: the dashboard, the findings list, the assets list."""
+"""HTML pages of security operations: the dashboard, findings, assets, access reviews, training, assessments."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from auditlog.models import LogEntry
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management import CommandError, call_command
 
 from opsgov.roles import COMPLIANCE_OFFICER, SECURITY_LEAD, SRE_LEAD
 from security import access_reviews
@@ -206,3 +207,16 @@ def test_pages_open_decide_import_and_close(people: dict[str, Any], client: Any)
     page = client.get("/security/access-reviews/")
     assert page.status_code == 200 and b"Q2" in page.content and b"6 / 6" in page.content
     assert Group.objects.filter(name=SECURITY_LEAD).exists()
+
+
+def test_import_command_refuses_a_bad_file_naming_the_line(people: dict[str, Any], tmp_path: Any) -> None:
+    campaign = access_reviews.open_campaign(title="Q1", actor=people["lead"], now=NOW)
+    path = tmp_path / "vpn.csv"
+    path.write_text(CSV + "vpn,,x,,\n")
+    with pytest.raises(CommandError) as caught:
+        call_command("import_access_accounts", str(campaign.pk), str(path))
+    assert str(caught.value) == f"{path}: csv: line 4: account: required"
+    path.write_text(CSV)
+    out = io.StringIO()
+    call_command("import_access_accounts", str(campaign.pk), str(path), stdout=out)
+    assert out.getvalue() == "2 account(s) added to Q1.\n"

@@ -3,12 +3,14 @@ recurrence, and core's opsgov.registry.training for compliance."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
 
 from opsgov.registry import training as directory
 from opsgov.roles import COMPLIANCE_OFFICER, SECURITY_LEAD, SRE_LEAD, SUPPORT_TEAM
@@ -134,3 +136,16 @@ def test_training_page_records_and_imports(team: dict[str, Any], client: Any) ->
     client.force_login(team["cy"])  # compliance officer reads, does not record
     assert client.get("/security/training/").status_code == 200
     assert client.post("/security/training/", {"action": "import", "text": "x"}).status_code == 403
+
+
+def test_import_command_names_the_line(team: dict[str, Any], tmp_path: Any) -> None:
+    _course("phishing", SRE_LEAD)
+    path = tmp_path / "lms.csv"
+    path.write_text("course,user,completed_at\nphishing,ann,2026-01-01\nphishing,ann,soon\n")
+    with pytest.raises(CommandError) as caught:
+        call_command("import_training_records", str(path))
+    assert str(caught.value) == f"{path}: csv: line 3: completed_at: 'soon' is not an ISO 8601 date or date-time"
+    path.write_text("course,user,completed_at\nphishing,ann,2026-01-01\n")
+    out = io.StringIO()
+    call_command("import_training_records", str(path), stdout=out)
+    assert out.getvalue() == "1 completion(s) recorded, 0 already known.\n"
