@@ -14,10 +14,13 @@ from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import CommandError, call_command
+from django.db.models import ProtectedError
+from django.utils import timezone
 
 from opsgov.roles import COMPLIANCE_OFFICER, SECURITY_LEAD, SRE_LEAD
 from security import access_reviews
 from security.models import AccessReviewNotice, CampaignStatus, ReviewedAccount
+from security.tasks import escalate_access_reviews
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 pytestmark = pytest.mark.django_db
@@ -220,3 +223,36 @@ def test_import_command_refuses_a_bad_file_naming_the_line(people: dict[str, Any
     out = io.StringIO()
     call_command("import_access_accounts", str(campaign.pk), str(path), stdout=out)
     assert out.getvalue() == "2 account(s) added to Q1.\n"
+
+
+def test_the_beat_task_escalates_a_campaign_past_its_deadline(people: dict[str, Any], smtp_server: Any) -> None:
+    campaign = access_reviews.open_campaign(title="Late", actor=people["lead"], now=timezone.now() - timedelta(days=40))
+    assert escalate_access_reviews() == 1
+    campaign.refresh_from_db()
+    assert campaign.escalated_at is not None
+    assert len(smtp_server.messages) == 1
+    assert escalate_access_reviews() == 0
+
+
+def test_admin_lists_exports_and_keeps_the_evidence(people: dict[str, Any], admin_user: Any, client: Any) -> None:
+    campaign = access_reviews.open_campaign(title="Q1", actor=people["lead"], now=NOW)
+    access_reviews.decide(row=_row(campaign, "sre"), decision="revoke", actor=people["lead"], now=NOW)
+    client.force_login(admin_user)
+    for model in (
+        "accessreviewcampaign",
+        "reviewedaccount",
+        "accessreviewnotice",
+        "course",
+        "trainingrecord",
+        "assessment",
+        "assessmentfinding",
+    ):
+        assert client.get(f"/admin/security/{model}/").status_code == 200, model
+    pks = [str(pk) for pk in campaign.accounts.values_list("pk", flat=True)]
+    response = client.post("/admin/security/reviewedaccount/", {"action": "export_csv", "_selected_action": pks})
+    lines = response.getvalue().decode().splitlines()
+    assert lines[0].startswith("campaign,system,account,person,entitlements,last_login,decision")
+    assert len(lines) == 1 + len(pks)
+    assert client.get(f"/admin/security/reviewedaccount/{pks[0]}/delete/").status_code == 403
+    with pytest.raises(ProtectedError):
+        _row(campaign, "sre").delete()
