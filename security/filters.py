@@ -7,13 +7,14 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
-from opsgov.filters import BooleanFilter, FilterSet, SearchFilterSet
+from opsgov.filters import BooleanFilter, FilterSet, IntegerFilter, SearchFilterSet
 from opsgov.models import Service
 
 from .models import (
     AccessDecision,
     AccessReviewCampaign,
     Assessment,
+    AssessmentFinding,
     AssessmentKind,
     Asset,
     AssetKind,
@@ -112,7 +113,7 @@ class ReviewedAccountFilterSet(SearchFilterSet):
     """Rows of campaigns: campaign, system, decision, ``undecided``, and ``q`` (account, person)."""
 
     search_fields = ("account", "person")
-    campaign = django_filters.NumberFilter(field_name="campaign_id")
+    campaign = IntegerFilter(field_name="campaign_id", label="Campaign (id)")
     system = django_filters.CharFilter(field_name="system")
     decision = django_filters.ChoiceFilter(choices=AccessDecision.choices)
     undecided = BooleanFilter(field_name="decision", method="filter_undecided", label="Not decided yet")
@@ -158,3 +159,12 @@ class AssessmentFilterSet(SearchFilterSet):
     class Meta:
         model = Assessment
         fields = ["kind", "asset", "service"]
+
+
+class AssessmentFindingFilterSet(FilterSet):
+    assessment = IntegerFilter(field_name="assessment_id", label="Assessment (id)")
+    status = django_filters.MultipleChoiceFilter(field_name="finding__status", choices=FindingStatus.choices)
+
+    class Meta:
+        model = AssessmentFinding
+        fields = ["assessment", "status"]

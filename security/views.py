@@ -129,6 +129,10 @@ class DecisionForm(forms.Form):
     comment = forms.CharField(required=False, max_length=2000)
 
 
+#: Largest CSV file the pages accept (account lists, training exports).
+MAX_CSV_UPLOAD = 10_000_000
+
+
 class CsvForm(forms.Form):
     file = forms.FileField(required=False)
     text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
@@ -136,6 +140,8 @@ class CsvForm(forms.Form):
     def csv_text(self) -> str:
         upload = self.cleaned_data.get("file")
         if upload is not None:
+            if upload.size > MAX_CSV_UPLOAD:
+                raise ValidationError({"file": [f"larger than {MAX_CSV_UPLOAD // 1_000_000} MB; split it"]})
             try:
                 return str(upload.read().decode("utf-8"))
             except UnicodeDecodeError:

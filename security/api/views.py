@@ -35,6 +35,7 @@ from .. import access_reviews, alerts, assessments, services, training
 from ..filters import (
     AccessReviewFilterSet,
     AssessmentFilterSet,
+    AssessmentFindingFilterSet,
     AssetFilterSet,
     ComponentFilterSet,
     CourseFilterSet,
@@ -521,7 +522,7 @@ class AssessmentFindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     )
     serializer_class = s.AssessmentFindingSerializer
     parser_classes = [JSONParser]
-    filterset_fields = ["assessment"]
+    filterset_class = AssessmentFindingFilterSet
 
     @extend_schema(
         summary="Set the status: fixed, not applicable (with a justification) or open again",
