@@ -208,9 +208,10 @@ def change_figures(*, start: datetime, end: datetime) -> dict[str, ChangeFigures
 
 
 def calendar_items(*, start: datetime, end: datetime, service: Service | None = None) -> list[dict[str, Any]]:
-    """Window and freeze occurrences, changes and due maintenance in [start, end), sorted by start."""
+    """Window and freeze occurrences, changes and due maintenance in [start, end), sorted by start (withdrawn
+    windows left out; windows awaiting approval marked so)."""
     items: list[dict[str, Any]] = []
-    windows = MaintenanceWindow.objects.prefetch_related("services")
+    windows = MaintenanceWindow.objects.filter(withdrawn_at__isnull=True).prefetch_related("services")
     freezes = FreezePeriod.objects.prefetch_related("services")
     changes = ChangeRecord.objects.exclude(state=ChangeState.CANCELLED).prefetch_related("services")
     if service is not None:

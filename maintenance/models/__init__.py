@@ -1,6 +1,6 @@
 """Maintenance records: windows and freezes, change records, cadence logs, hosts and patch obligations."""
 
-from .cadence import LogOutcome, LogSource, MaintenanceLog
+from .cadence import LogOutcome, LogSource, MaintenanceAutomation, MaintenanceLog
 from .changes import (
     STATE_ORDER,
     ApprovalReason,
@@ -14,6 +14,7 @@ from .changes import (
     ChangeRisk,
     ChangeSource,
     ChangeState,
+    ChangeTemplate,
     hash_token,
 )
 from .lifecycle import Component, EndOfLife, UpgradePlan
@@ -33,12 +34,14 @@ __all__ = [
     "ChangeRisk",
     "ChangeSource",
     "ChangeState",
+    "ChangeTemplate",
     "Component",
     "EndOfLife",
     "FreezePeriod",
     "Host",
     "LogOutcome",
     "LogSource",
+    "MaintenanceAutomation",
     "MaintenanceLog",
     "MaintenanceWindow",
     "ObligationSource",
