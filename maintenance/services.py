@@ -18,6 +18,7 @@ change may be implemented first and approved within the policy's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -31,9 +32,9 @@ from django.utils import timezone
 
 from opsgov import pings, ratelimit
 from opsgov.errors import DomainError
-from opsgov.models import Service
+from opsgov.models import Lifecycle, Service
 from opsgov.policy import get_policy
-from opsgov.registry import error_budgets
+from opsgov.registry import error_budgets, security
 from opsgov.roles import DEVOPS_LEAD, PRODUCT_OWNER, SECURITY_LEAD, SRE_LEAD, TECH_LEAD
 
 from . import parsing, recurrence
@@ -846,6 +847,9 @@ def record_patch_report(
             PatchObligation.objects.filter(pk=obligation.pk).update(met_at=met, updated_at=timezone.now())
         if plain:
             PatchObligation.objects.filter(pk__in=plain).update(met_at=received_at, updated_at=timezone.now())
+        _components_from_report(
+            host, [(u.package, u.installed) for u in pending] + [(i.package, i.version) for i in installed]
+        )
         host.last_report_at = received_at
         host.pending_count = len(pending)
         if timezone_name:
@@ -911,6 +915,105 @@ def record_renovate_report(*, data: Any, service: Service | None = None, receive
                 gone = gone.exclude(package=package, version=version)
             gone.update(met_at=received_at, updated_at=timezone.now())
     return len(updates)
+
+
+def sync_security_findings(*, now: datetime | None = None) -> int:
+    """Security findings past their SLA (opsgov.registry.security.findings_past_sla, answered by security) as
+    patch obligations of the security-critical class, one per (service, package, fixed version): asset
+    ``service:<slug>``, due when the finding was due. An obligation a later sync no longer lists (fixed, or
+    under a risk acceptance) is met then, late. Returns how many findings were listed."""
+    now = now or timezone.now()
+    active = {s.pk: s for s in Service.objects.filter(lifecycle=Lifecycle.ACTIVE)}
+    findings = security.findings_past_sla(service_ids=list(active), now=now)
+    listed = 0
+    with transaction.atomic():
+        for service_id, service in active.items():
+            asset = f"service:{service.slug}"
+            wanted: dict[tuple[str, str], dict[str, str]] = {}
+            for finding in findings.get(service_id, []):
+                package = str(finding.get("package") or finding.get("title") or "")[:255]
+                version = str(finding.get("fixed_version") or f"finding {finding.get('id', '')}")[:255]
+                if package:
+                    wanted.setdefault((package, version), finding)
+            listed += len(wanted)
+            existing = set(
+                PatchObligation.objects.filter(asset=asset, source=ObligationSource.SECURITY).values_list(
+                    "package", "version"
+                )
+            )
+            PatchObligation.objects.bulk_create(
+                [
+                    PatchObligation(
+                        asset=asset,
+                        service=service,
+                        source=ObligationSource.SECURITY,
+                        package=package,
+                        version=version,
+                        patch_class=PatchClass.SECURITY_CRITICAL,
+                        first_detected_at=now,
+                        due_at=_parse_instant(str(finding.get("due_at") or ""))
+                        or _deadline(PatchClass.SECURITY_CRITICAL, now),
+                    )
+                    for (package, version), finding in wanted.items()
+                    if (package, version) not in existing
+                ],
+                ignore_conflicts=True,
+            )
+            gone = PatchObligation.objects.filter(asset=asset, source=ObligationSource.SECURITY, met_at__isnull=True)
+            for package, version in wanted:
+                gone = gone.exclude(package=package, version=version)
+            gone.update(met_at=now, updated_at=now)
+    return listed
+
+
+def sync_sbom_components() -> int:
+    """Components from the security area's scans and SBOMs (opsgov.registry.security.components) whose name is a
+    product of the end-of-life table, held per service for the end-of-life check. Returns how many were kept."""
+    products = set(EndOfLife.objects.values_list("product", flat=True).distinct())
+    if not products:
+        return 0
+    active = list(Service.objects.filter(lifecycle=Lifecycle.ACTIVE).values_list("pk", flat=True))
+    kept = 0
+    with transaction.atomic():
+        for service_id, components in security.components(service_ids=active).items():
+            for item in components:
+                product = str(item.get("name") or "").strip().lower()
+                version = str(item.get("version") or "").strip()
+                if product in products and version:
+                    Component.objects.update_or_create(
+                        service_id=service_id, product=product, defaults={"version": version[:64], "source": "sbom"}
+                    )
+                    kept += 1
+    return kept
+
+
+_DEBIAN_SUFFIX = re.compile(r"-?\d+(?:\.\d+)?$")
+
+
+def upstream_version(debian_version: str) -> str:
+    """The upstream part of a Debian version: without its epoch (``1:``) and its Debian revision (``-1+deb12u1``);
+    ``+dfsg``-style suffixes dropped too."""
+    version = debian_version.split(":", 1)[-1]
+    version = version.rsplit("-", 1)[0] if "-" in version else version
+    return re.split(r"[+~]", version, maxsplit=1)[0]
+
+
+def _components_from_report(host: Host, packages: Iterable[tuple[str, str]]) -> None:
+    """Components of the host's service from a patch report: a package named as a product of the end-of-life
+    table (``postgresql``), or as one with its major version (``postgresql-15``), at its installed version."""
+    if host.service_id is None:
+        return
+    products = set(EndOfLife.objects.values_list("product", flat=True).distinct())
+    for package, version in packages:
+        if not version:
+            continue
+        product = package if package in products else _DEBIAN_SUFFIX.sub("", package)
+        if product in products:
+            Component.objects.update_or_create(
+                service_id=host.service_id,
+                product=product,
+                defaults={"version": upstream_version(version)[:64], "source": "patch_report"},
+            )
 
 
 def _parse_instant(text: str) -> datetime | None:

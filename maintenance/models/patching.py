@@ -90,6 +90,7 @@ class PatchClass(models.TextChoices):
 class ObligationSource(models.TextChoices):
     APT = "apt", "apt (host report)"
     RENOVATE = "renovate", "Renovate report"
+    SECURITY = "security", "Security finding past its SLA"
 
 
 class PatchObligation(models.Model):
