@@ -37,7 +37,7 @@ from opsgov.policy import get_policy
 from opsgov.registry import error_budgets, security
 from opsgov.roles import DEVOPS_LEAD, PRODUCT_OWNER, SECURITY_LEAD, SRE_LEAD, TECH_LEAD
 
-from . import parsing, recurrence
+from . import compliance, parsing, recurrence
 from .models import (
     STATE_ORDER,
     ApprovalReason,
@@ -811,7 +811,7 @@ def record_patch_report(
         existing = set(
             PatchObligation.objects.filter(asset=asset, package__in=list(by_package)).values_list("package", "version")
         )
-        PatchObligation.objects.bulk_create(
+        created = PatchObligation.objects.bulk_create(
             [
                 PatchObligation(
                     asset=asset,
@@ -828,25 +828,29 @@ def record_patch_report(
                 for u in pending
                 if (u.package, u.candidate) not in existing
             ],
-            ignore_conflicts=True,
+            ignore_conflicts=True,  # the host is locked: nothing else writes its obligations meanwhile
         )
+        compliance.record_new(created)
         installed_at = {(i.package, i.version): i.at.astimezone(UTC) for i in installed}
         open_obligations = PatchObligation.objects.filter(asset=asset, met_at__isnull=True).only(
-            "id", "package", "version", "first_detected_at"
+            "id", "asset", "service_id", "package", "version", "first_detected_at", "due_at"
         )
         plain: list[int] = []
+        met_now: list[tuple[str, int | None, datetime, datetime]] = []
         for obligation in open_obligations:
             still = by_package.get(obligation.package)
             if still is not None and still.installed != obligation.version:
                 continue  # still pending (this version or a newer one not yet installed)
             at = installed_at.get((obligation.package, obligation.version))
+            met = received_at if at is None else min(max(at, obligation.first_detected_at), received_at)
+            met_now.append((obligation.asset, obligation.service_id, obligation.due_at, met))
             if at is None:
                 plain.append(obligation.pk)
                 continue
-            met = min(max(at, obligation.first_detected_at), received_at)
             PatchObligation.objects.filter(pk=obligation.pk).update(met_at=met, updated_at=timezone.now())
         if plain:
             PatchObligation.objects.filter(pk__in=plain).update(met_at=received_at, updated_at=timezone.now())
+        compliance.record_met(met_now)
         _components_from_report(
             host, [(u.package, u.installed) for u in pending] + [(i.package, i.version) for i in installed]
         )
@@ -909,10 +913,11 @@ def record_renovate_report(*, data: Any, service: Service | None = None, receive
                         due_at=_deadline(klass, start),
                     )
                 )
-            PatchObligation.objects.bulk_create(new, ignore_conflicts=True)
+            compliance.record_new(PatchObligation.objects.bulk_create(new, ignore_conflicts=True))
             gone = PatchObligation.objects.filter(asset=asset, met_at__isnull=True)
             for package, version in listed:
                 gone = gone.exclude(package=package, version=version)
+            compliance.record_met(compliance.met_rows(gone, received_at))
             gone.update(met_at=received_at, updated_at=timezone.now())
     return len(updates)
 
@@ -941,7 +946,7 @@ def sync_security_findings(*, now: datetime | None = None) -> int:
                     "package", "version"
                 )
             )
-            PatchObligation.objects.bulk_create(
+            new = PatchObligation.objects.bulk_create(
                 [
                     PatchObligation(
                         asset=asset,
@@ -959,9 +964,11 @@ def sync_security_findings(*, now: datetime | None = None) -> int:
                 ],
                 ignore_conflicts=True,
             )
+            compliance.record_new(new)
             gone = PatchObligation.objects.filter(asset=asset, source=ObligationSource.SECURITY, met_at__isnull=True)
             for package, version in wanted:
                 gone = gone.exclude(package=package, version=version)
+            compliance.record_met(compliance.met_rows(gone, now))
             gone.update(met_at=now, updated_at=now)
     return listed
 

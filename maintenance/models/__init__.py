@@ -18,10 +18,19 @@ from .changes import (
     hash_token,
 )
 from .lifecycle import Component, EndOfLife, UpgradePlan
-from .patching import Host, ObligationSource, PatchClass, PatchObligation, PatchReport
+from .patching import (
+    NOT_MET_IN_TIME,
+    Host,
+    ObligationSource,
+    PatchClass,
+    PatchComplianceRollup,
+    PatchObligation,
+    PatchReport,
+)
 from .windows import FreezePeriod, MaintenanceWindow, RecurrenceKind
 
 __all__ = [
+    "NOT_MET_IN_TIME",
     "STATE_ORDER",
     "ApprovalReason",
     "ChangeApproval",
@@ -46,6 +55,7 @@ __all__ = [
     "MaintenanceWindow",
     "ObligationSource",
     "PatchClass",
+    "PatchComplianceRollup",
     "PatchObligation",
     "PatchReport",
     "RecurrenceKind",
