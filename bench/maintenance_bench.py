@@ -146,7 +146,8 @@ def load(args: argparse.Namespace) -> tuple[list[Any], list[str]]:
                 d.detected,
                 d.detected + CASE WHEN p %% 20 = 0 THEN interval '48 hours' ELSE interval '31 days' END,
                 CASE WHEN (h.id * 31 + p * 17) %% 100 < 92
-                    THEN d.detected + ((h.id + p / 25) %% 40) * interval '1 day' * CASE WHEN p %% 20 = 0 THEN 0.04 ELSE 1 END
+                    THEN d.detected + ((h.id + p / 25) %% 40) * interval '1 day'
+                        * CASE WHEN p %% 20 = 0 THEN 0.04 ELSE 1 END
                 END,
                 '', now(), now()
             FROM maintenance_host h
@@ -281,6 +282,9 @@ def endpoint(args: argparse.Namespace, bench_url: str, tmp: Path, hosts: list[An
             "CELERY_BROKER_URL": args.redis_url,
             "USE_X_FORWARDED_PROTO": "true",
             "GUNICORN_MAX_REQUESTS": "0",
+            # The API's per-credential throttle (3000/minute by default) would answer 429 to the load itself.
+            "API_THROTTLE_RATE": "off",
+            "API_THROTTLE_USER_RATE": "off",
             "OPSGOV_VAR_DIR": str(tmp / "var"),
             "STATIC_ROOT": os.environ["STATIC_ROOT"],
             "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prometheus"),

@@ -1,8 +1,10 @@
 """The maintenance area's box on the dashboard: patch compliance, critical patches late, cadences overdue,
 changes waiting for a conflict approval.
 
-Current state only, a fixed number of queries whatever the history: the patch-compliance figure is the
-metric cycle's current 30-day snapshot (MetricSnapshot), not a scan of the obligations. Registered with
+Current state only, six queries whatever the history (the current snapshot, late critical patches, the
+services and their last maintenance logs, the changes waiting, the attention list): the patch-compliance
+figure is the metric cycle's current 30-day snapshot (MetricSnapshot), not a scan of the obligations.
+Registered with
 opsgov.dashboard's panel registry when opsgov.apps discovers this module.
 
 Critical security patches past their deadline (48 h by default) are also listed above the fold (the panel's
@@ -42,8 +44,8 @@ def maintenance_context(*, now: datetime) -> dict[str, Any]:
         .order_by("-computed_at")
         .first()
     )
-    late = _late_critical(now)
-    late_rows = list(late.select_related("service")[:SHOWN])
+    late = list(_late_critical(now).select_related("service")[: SHOWN + 1])
+    late_rows = late[:SHOWN]
     overdue = [row for row in selectors.cadence_status(now=now) if row.overdue]
     waiting = ChangeRecord.objects.filter(
         Q(outside_window=True) | Q(in_freeze=True),
@@ -54,7 +56,7 @@ def maintenance_context(*, now: datetime) -> dict[str, Any]:
         "compliance_sample": 0 if snapshot is None else snapshot.sample_size,
         "target": get_policy().targets.patch_compliance_percent,
         "late_critical": late_rows,
-        "late_more": max(late.count() - len(late_rows), 0) if len(late_rows) == SHOWN else 0,
+        "late_more": len(late) > SHOWN,
         "overdue": overdue[:SHOWN],
         "overdue_count": len(overdue),
         "waiting": waiting,
