@@ -14,9 +14,9 @@ an incident triggered while a window of its service is open pages only when its
 severity is one of the policy's ``maintenance.pages_during_maintenance`` (SEV-1 by
 default); for any other severity the escalation is not started and the timeline says
 so and why (``data["paging_held"] = True``). Raising its severity to a paging one
-later starts the escalation (incidents.services.incident_update). Whether such
-incidents count in the metrics is the policy's
-``maintenance.maintenance_alerts_count_in_metrics`` (they count by default).
+later starts the escalation (incidents.services.incident_update). They count in
+every metric, as ``maintenance.maintenance_alerts_count_in_metrics`` says by default;
+setting it to false is not enforced by the incident metrics yet.
 
 Connected by IncidentsConfig.ready().
 """
