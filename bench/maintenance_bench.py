@@ -251,7 +251,10 @@ def wrk(args: argparse.Namespace, base: str, mode: str, path: str, tmp: Path, ex
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0 or not out.exists():
         sys.exit(f"wrk failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
-    figures = json.loads(out.read_text().splitlines()[0])
+    lines = out.read_text().splitlines()
+    figures = json.loads(lines[0])
+    if figures["refused"] and len(lines) > 1:
+        print(f"  {mode}: {figures['refused']} answers not as expected, the first: {lines[1][:300]}")
     seconds = figures["duration_us"] / 1e6
     return {
         "rps": figures["requests"] / seconds,

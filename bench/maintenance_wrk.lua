@@ -19,6 +19,7 @@ local tokens = {}
 local sent = 0
 accepted = 0
 refused = 0
+first_refused = ""
 
 local function read(name)
    local file = assert(io.open(name, "r"))
@@ -56,15 +57,21 @@ function response(status, headers, body)
       accepted = accepted + 1
    else
       refused = refused + 1
+      if first_refused == "" then
+         first_refused = string.format("%d %s", status, string.sub(body or "", 1, 300))
+      end
    end
 end
 
 function done(summary, latency, requests)
    local out_path = threads[1]:get("out_path")
-   local total_accepted, total_refused = 0, 0
+   local total_accepted, total_refused, sample = 0, 0, ""
    for _, thread in ipairs(threads) do
       total_accepted = total_accepted + thread:get("accepted")
       total_refused = total_refused + thread:get("refused")
+      if sample == "" then
+         sample = thread:get("first_refused")
+      end
    end
    local errors = summary.errors
    local out = io.open(out_path, "w")
@@ -76,5 +83,6 @@ function done(summary, latency, requests)
       errors.connect, errors.read, errors.write, errors.status, errors.timeout,
       latency.mean, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max
    ))
+   out:write(sample, "\n")
    out:close()
 end

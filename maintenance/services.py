@@ -931,8 +931,17 @@ def sync_security_findings(*, now: datetime | None = None) -> int:
     active = {s.pk: s for s in Service.objects.filter(lifecycle=Lifecycle.ACTIVE)}
     findings = security.findings_past_sla(service_ids=list(active), now=now)
     listed = 0
+    # Only the services with findings now, or with security obligations still open (to meet them): two queries
+    # in all when there is nothing to do, whatever the number of services.
+    still_open = set(
+        PatchObligation.objects.filter(source=ObligationSource.SECURITY, met_at__isnull=True)
+        .values_list("service_id", flat=True)
+        .distinct()
+    )
     with transaction.atomic():
         for service_id, service in active.items():
+            if service_id not in findings and service_id not in still_open:
+                continue
             asset = f"service:{service.slug}"
             wanted: dict[tuple[str, str], dict[str, str]] = {}
             for finding in findings.get(service_id, []):
