@@ -47,7 +47,12 @@ function request()
    end
    sent = sent + 1
    local token = tokens[(sent + thread_id * 7919) % #tokens + 1]
-   return wrk.format("POST", path, {["Authorization"] = "Bearer " .. token}, body)
+   -- wrk.format uses the headers given instead of wrk.headers: all of them here.
+   return wrk.format("POST", path, {
+      ["Authorization"] = "Bearer " .. token,
+      ["Content-Type"] = "application/json",
+      ["X-Forwarded-Proto"] = "https",
+   }, body)
 end
 
 local EXPECTED = {bare = 200, report = 202}
