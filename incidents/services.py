@@ -21,7 +21,9 @@ from django.utils import timezone
 from opsgov.errors import DomainError
 from opsgov.events import IncidentResolved, publish_incident_resolved
 from opsgov.models import Service
+from opsgov.policy import get_policy
 
+from . import maintenance_links
 from .models import (
     OPEN_STATUSES,
     Incident,
@@ -246,7 +248,7 @@ def incident_reopen(*, incident: Incident, actor: Actor = None, at: datetime | N
     incident.reopen_count += 1
     incident.save()
     if incident.status == IncidentStatus.TRIGGERED:
-        escalation.start(incident)  # nobody ever acknowledged it: wake people again from level 1
+        escalation.start(incident, at=when)  # nobody ever acknowledged it: wake people again from level 1
     _log(
         incident,
         TimelineKind.REOPENED,
@@ -287,6 +289,16 @@ def incident_update(*, incident: Incident, data: dict[str, Any], actor: Actor = 
         incident.response_due_at = escalation.response_due(incident)  # the new severity's target
     incident.full_clean(validate_constraints=False)
     incident.save()
+    if (
+        "severity" in changes
+        and incident.status == IncidentStatus.TRIGGERED
+        and incident.escalation_level == 0
+        and incident.next_escalation_at is None
+        and incident.severity in get_policy().maintenance.pages_during_maintenance
+        and maintenance_links.was_held(incident)
+    ):
+        # Paging was held back during maintenance; the new severity pages even then.
+        escalation.start(incident, hold=False)
     now = timezone.now()
     for field, (before, after) in changes.items():
         _log(

@@ -15,10 +15,12 @@ from .models import (
     ChangeApproval,
     ChangeIntegration,
     ChangeRecord,
+    ChangeTemplate,
     Component,
     EndOfLife,
     FreezePeriod,
     Host,
+    MaintenanceAutomation,
     MaintenanceLog,
     MaintenanceWindow,
     PatchObligation,
@@ -38,7 +40,29 @@ class ApprovalInline(admin.TabularInline):
 
 @admin.register(MaintenanceWindow)
 class WindowAdmin(ReadOnlyCsvAdmin):
-    list_display = ("name", "kind", "rrule", "cron", "timezone", "duration", "approved_by", "approved_at")
+    list_display = (
+        "name",
+        "kind",
+        "rrule",
+        "cron",
+        "timezone",
+        "duration",
+        "approved_by",
+        "approved_at",
+        "withdrawn_at",
+    )
+    search_fields = ("name",)
+
+
+@admin.register(ChangeTemplate)
+class ChangeTemplateAdmin(ReadOnlyCsvAdmin):
+    list_display = ("name", "category", "risk", "approved_by", "approved_at", "retired_at")
+    search_fields = ("name",)
+
+
+@admin.register(MaintenanceAutomation)
+class AutomationAdmin(ReadOnlyCsvAdmin):
+    list_display = ("name", "service", "activity", "enabled", "last_ping_at", "n_pings")
     search_fields = ("name",)
 
 

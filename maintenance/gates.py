@@ -61,9 +61,7 @@ class MaintenanceGate(Gate):
 
         calendar = reverse("maintenance:calendar")
         approved = set(
-            MaintenanceWindow.objects.filter(approved_at__isnull=False, services__in=services).values_list(
-                "services__id", flat=True
-            )
+            MaintenanceWindow.objects.active().filter(services__in=services).values_list("services__id", flat=True)
         )
         for service in services:
             ok = service.pk in approved

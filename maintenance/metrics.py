@@ -13,11 +13,18 @@ from datetime import datetime
 from opsgov.policy import get_policy
 from opsgov.registry import WINDOWS, MetricDefinition, MetricValue, metrics
 
-from . import selectors
+from . import selectors, services
 
 
 def _span(window: str, now: datetime) -> tuple[datetime, datetime]:
     return now - WINDOWS[window], now
+
+
+def prepare_patch_compliance(*, now: datetime) -> None:
+    """Once per metric cycle, before the figures: the security area's findings past SLA become obligations and
+    its SBOM components join the end-of-life check (maintenance.services)."""
+    services.sync_security_findings(now=now)
+    services.sync_sbom_components()
 
 
 def compute_patch_compliance(*, window: str, now: datetime) -> list[MetricValue]:
@@ -74,6 +81,7 @@ PATCH_COMPLIANCE = MetricDefinition(
     comparison=">",
     target=lambda: get_policy().targets.patch_compliance_percent,
     compute=compute_patch_compliance,
+    prepare=prepare_patch_compliance,
     description="Patch obligations met by their deadline ÷ obligations due (or met) in the window; an open one "
     "past its deadline counts as not met; those under a valid exception are counted apart.",
 )

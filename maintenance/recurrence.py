@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from itertools import islice
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -57,6 +58,18 @@ def _aware(wall: datetime, tz: ZoneInfo) -> datetime:
 
 
 def parse_rrule(text: str, *, first_start: datetime, tz: ZoneInfo) -> rrule:
+    """The rule of `text` from `first_start`, refused (RecurrenceError) when it does not parse or never occurs."""
+    rule = _rule(text, first_start, tz)
+    if rule.after(_local(first_start, tz) + NEVER_HORIZON, inc=True) is None and not list(
+        islice(rule.xafter(_local(first_start, tz), count=1, inc=True), 1)
+    ):
+        raise RecurrenceError("the recurrence rule never occurs")
+    return rule
+
+
+@lru_cache(maxsize=1024)
+def _rule(text: str, first_start: datetime, tz: ZoneInfo) -> rrule:
+    """The parsed rule (kept: the calendar and conflict checks read the same windows' rules again and again)."""
     body = text.strip()
     if body.upper().startswith("RRULE:"):
         body = body[6:]
@@ -70,10 +83,6 @@ def parse_rrule(text: str, *, first_start: datetime, tz: ZoneInfo) -> rrule:
         raise RecurrenceError(f"the recurrence rule does not parse: {error}") from None
     if not isinstance(rule, rrule):
         raise RecurrenceError("the recurrence rule does not parse")
-    if rule.after(_local(first_start, tz) + NEVER_HORIZON, inc=True) is None and not list(
-        islice(rule.xafter(_local(first_start, tz), count=1, inc=True), 1)
-    ):
-        raise RecurrenceError("the recurrence rule never occurs")
     return rule
 
 
@@ -94,8 +103,9 @@ def check_cron(expression: str, *, tz: ZoneInfo, first_start: datetime | None = 
 def rrule_starts(
     text: str, *, first_start: datetime, tz: ZoneInfo, start: datetime, end: datetime
 ) -> Iterator[datetime]:
-    """UTC starts of `text` (after `first_start`) in [start, end)."""
-    rule = parse_rrule(text, first_start=first_start, tz=tz)
+    """UTC starts of `text` (after `first_start`) in [start, end). A rule that never occurs yields nothing (windows
+    are validated with parse_rrule when saved)."""
+    rule = _rule(text, first_start, tz)
     # Wall times a day either side: the UTC conversion moves them by at most the zone's offset.
     lo, hi = _local(start, tz) - timedelta(days=1), _local(end, tz) + timedelta(days=1)
     count = 0

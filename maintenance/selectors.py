@@ -35,6 +35,8 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from opsgov.models import Lifecycle, Service
 from opsgov.policy import get_policy
 
+from . import compliance
+from .compliance import Compliance
 from .models import (
     ChangeIncidentLink,
     ChangeKind,
@@ -51,21 +53,13 @@ from .models import (
     UpgradePlan,
 )
 
-
-@dataclass(frozen=True)
-class Compliance:
-    scope: str
-    met: int
-    counted: int
-    excepted: int
-
-    @property
-    def percent(self) -> float | None:
-        return None if self.counted == 0 else self.met * 100 / self.counted
+#: Patch compliance, read from the rollup each report keeps up to date (maintenance.compliance).
+patch_compliance = compliance.patch_compliance
 
 
-def patch_compliance(*, start: datetime, end: datetime) -> list[Compliance]:
-    """Patch compliance per host/repository, per service and globally (three grouped queries)."""
+def patch_compliance_scan(*, start: datetime, end: datetime) -> list[Compliance]:
+    """Patch compliance per host/repository, per service and globally, read from every obligation (three grouped
+    queries): the definition itself, which the rollup's answer (:func:`patch_compliance`) must equal."""
     settled_or_due = Q(due_at__gte=start, due_at__lt=end) | Q(
         met_at__gte=start, met_at__lt=end, met_at__lte=F("due_at")
     )
@@ -208,9 +202,10 @@ def change_figures(*, start: datetime, end: datetime) -> dict[str, ChangeFigures
 
 
 def calendar_items(*, start: datetime, end: datetime, service: Service | None = None) -> list[dict[str, Any]]:
-    """Window and freeze occurrences, changes and due maintenance in [start, end), sorted by start."""
+    """Window and freeze occurrences, changes and due maintenance in [start, end), sorted by start (withdrawn
+    windows left out; windows awaiting approval marked so)."""
     items: list[dict[str, Any]] = []
-    windows = MaintenanceWindow.objects.prefetch_related("services")
+    windows = MaintenanceWindow.objects.filter(withdrawn_at__isnull=True).prefetch_related("services")
     freezes = FreezePeriod.objects.prefetch_related("services")
     changes = ChangeRecord.objects.exclude(state=ChangeState.CANCELLED).prefetch_related("services")
     if service is not None:

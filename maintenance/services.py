@@ -18,6 +18,7 @@ change may be implemented first and approved within the policy's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -29,13 +30,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from opsgov import pings, ratelimit
 from opsgov.errors import DomainError
-from opsgov.models import Service
+from opsgov.models import Lifecycle, Service
 from opsgov.policy import get_policy
-from opsgov.registry import error_budgets
-from opsgov.roles import PRODUCT_OWNER, SECURITY_LEAD, SRE_LEAD, TECH_LEAD
+from opsgov.registry import error_budgets, security
+from opsgov.roles import DEVOPS_LEAD, PRODUCT_OWNER, SECURITY_LEAD, SRE_LEAD, TECH_LEAD
 
-from . import parsing, recurrence
+from . import compliance, parsing, recurrence
 from .models import (
     STATE_ORDER,
     ApprovalReason,
@@ -48,12 +50,14 @@ from .models import (
     ChangeRecord,
     ChangeSource,
     ChangeState,
+    ChangeTemplate,
     Component,
     EndOfLife,
     FreezePeriod,
     Host,
     LogOutcome,
     LogSource,
+    MaintenanceAutomation,
     MaintenanceLog,
     MaintenanceWindow,
     ObligationSource,
@@ -129,10 +133,76 @@ def approve_window(*, window: MaintenanceWindow, user: Any, now: datetime | None
         raise DomainError("Only a Product Owner approves maintenance windows.")
     with transaction.atomic():
         locked = MaintenanceWindow.objects.select_for_update().get(pk=window.pk)
+        if locked.withdrawn_at is not None:
+            raise DomainError("A withdrawn window cannot be approved; create a new one.", field="window")
         if locked.approved_at is None:
             locked.approved_by = user
             locked.approved_at = now or timezone.now()
             locked.save(update_fields=["approved_by", "approved_at", "updated_at"])
+    return locked
+
+
+#: What an edit may change; changing any of them withdraws the Product Owner's approval.
+WINDOW_EDITABLE = ("name", "services", "first_start", "duration", "timezone", "kind", "rrule", "cron", "notes")
+#: Edits that do not change when or what a window covers keep its approval.
+_WINDOW_NEUTRAL = ("name", "notes")
+
+
+def edit_window(*, window: MaintenanceWindow, changes: dict[str, Any], user: Any = None) -> MaintenanceWindow:
+    """Change a window (the fields of WINDOW_EDITABLE). An approved window whose timing or services change needs
+    a Product Owner's approval again: until then it is inactive. The audit trail keeps every version."""
+    unknown = set(changes) - set(WINDOW_EDITABLE)
+    if unknown:
+        raise DomainError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.", field=sorted(unknown)[0])
+    with transaction.atomic():
+        locked = MaintenanceWindow.objects.select_for_update().get(pk=window.pk)
+        if locked.withdrawn_at is not None:
+            raise DomainError("A withdrawn window cannot be edited.", field="window")
+        material = False
+        services = changes.get("services")
+        if services is not None:
+            services = list(services)
+            if not services:
+                raise DomainError("A window covers at least one service.", field="services")
+            if {s.pk for s in services} != set(locked.services.values_list("pk", flat=True)):
+                material = True
+        for field, value in changes.items():
+            if field == "services":
+                continue
+            if getattr(locked, field) != value:
+                setattr(locked, field, value)
+                material = material or field not in _WINDOW_NEUTRAL
+        if locked.kind == "rrule":
+            locked.cron = ""
+        elif locked.kind == "cron":
+            locked.rrule = ""
+        _clean(locked)
+        if material and locked.approved_at is not None:
+            locked.approved_at = None
+            locked.approved_by = None
+        locked.save()
+        if services is not None:
+            locked.services.set(services)
+    return locked
+
+
+def withdraw_window(
+    *, window: MaintenanceWindow, user: Any, reason: str, now: datetime | None = None
+) -> MaintenanceWindow:
+    """Withdraw a window (DevOps Lead or Product Owner): it no longer counts for conflicts, the gate, paging or
+    the calendar; the record stays, with who withdrew it, when and why."""
+    if not (has_role(user, DEVOPS_LEAD) or has_role(user, PRODUCT_OWNER)):
+        raise DomainError("A DevOps Lead or a Product Owner withdraws maintenance windows.")
+    if not reason.strip():
+        raise DomainError("Say why the window is withdrawn.", field="reason")
+    with transaction.atomic():
+        locked = MaintenanceWindow.objects.select_for_update().get(pk=window.pk)
+        if locked.withdrawn_at is not None:
+            raise DomainError("This window is already withdrawn.", field="window")
+        locked.withdrawn_at = now or timezone.now()
+        locked.withdrawn_by = user
+        locked.withdraw_reason = reason.strip()
+        locked.save(update_fields=["withdrawn_at", "withdrawn_by", "withdraw_reason", "updated_at"])
     return locked
 
 
@@ -178,9 +248,7 @@ def check_conflicts(*, service_ids: Sequence[int], start: datetime, end: datetim
     """Whether [start, end) lies inside an approved window of every service, and which freezes it overlaps."""
     end = end if end is not None and end > start else start + timedelta(minutes=1)
     windows = list(
-        MaintenanceWindow.objects.filter(approved_at__isnull=False, services__id__in=service_ids)
-        .distinct()
-        .prefetch_related("services")
+        MaintenanceWindow.objects.active().filter(services__id__in=service_ids).distinct().prefetch_related("services")
     )
     covering: MaintenanceWindow | None = None
     outside = False
@@ -207,7 +275,7 @@ def check_conflicts(*, service_ids: Sequence[int], start: datetime, end: datetim
 
 def window_open(*, service_id: int, at: datetime) -> bool:
     """Whether an approved window of the service is open at `at` (opsgov.registry.maintenance.in_window)."""
-    for window in MaintenanceWindow.objects.filter(approved_at__isnull=False, services__id=service_id):
+    for window in MaintenanceWindow.objects.active().filter(services__id=service_id):
         if window.occurrences(at, at + timedelta(seconds=1)):
             return True
     return False
@@ -253,10 +321,63 @@ def _flag(change: ChangeRecord, *, now: datetime) -> None:
         change.window = conflicts.window
 
 
+def template_approver_role(category: str) -> str:
+    return SECURITY_LEAD if category == ChangeCategory.SECURITY_PATCH else TECH_LEAD
+
+
+def create_template(
+    *,
+    name: str,
+    services: Iterable[Service],
+    category: str = ChangeCategory.TECHNICAL,
+    description: str = "",
+    risk: str = "low",
+    backout_plan: str = "",
+) -> ChangeTemplate:
+    """A standard-change template, not yet approved (unusable until the lead of its category approves it)."""
+    services = list(services)
+    if not services:
+        raise DomainError("A template covers at least one service.", field="services")
+    template = ChangeTemplate(
+        name=name, category=category, description=description, risk=risk, backout_plan=backout_plan
+    )
+    _clean(template)
+    with transaction.atomic():
+        template.save()
+        template.services.set(services)
+    return template
+
+
+def approve_template(*, template: ChangeTemplate, user: Any, now: datetime | None = None) -> ChangeTemplate:
+    """Pre-approve a template once (the Tech Lead; the Security Lead for security patches)."""
+    role = template_approver_role(template.category)
+    if not has_role(user, role):
+        raise DomainError(f"A {role} approves templates of {template.get_category_display().lower()}.")
+    with transaction.atomic():
+        locked = ChangeTemplate.objects.select_for_update().get(pk=template.pk)
+        if locked.retired_at is not None:
+            raise DomainError("A retired template cannot be approved.", field="template")
+        if locked.approved_at is None:
+            locked.approved_by = user
+            locked.approved_at = now or timezone.now()
+            locked.save(update_fields=["approved_by", "approved_at", "updated_at"])
+    return locked
+
+
+def retire_template(*, template: ChangeTemplate, now: datetime | None = None) -> ChangeTemplate:
+    """A retired template creates no more changes; the changes made from it keep it."""
+    with transaction.atomic():
+        locked = ChangeTemplate.objects.select_for_update().get(pk=template.pk)
+        if locked.retired_at is None:
+            locked.retired_at = now or timezone.now()
+            locked.save(update_fields=["retired_at", "updated_at"])
+    return locked
+
+
 def create_change(
     *,
-    title: str,
-    services: Iterable[Service],
+    title: str = "",
+    services: Iterable[Service] = (),
     kind: str = ChangeKind.NORMAL,
     category: str = ChangeCategory.TECHNICAL,
     description: str = "",
@@ -264,11 +385,32 @@ def create_change(
     backout_plan: str = "",
     planned_start: datetime | None = None,
     planned_end: datetime | None = None,
+    template: ChangeTemplate | None = None,
     user: Any = None,
     now: datetime | None = None,
 ) -> ChangeRecord:
+    """A new change. A standard change comes from a pre-approved `template` (its category, risk and backout plan;
+    its services or some of them; its name as the title unless one is given) and needs no authorisation."""
     now = now or timezone.now()
     services = list(services)
+    if template is not None:
+        if not template.usable:
+            raise DomainError(f"The template {template.name!r} is not approved (or is retired).", field="template")
+        allowed = {s.pk for s in template.services.all()}
+        services = services or list(template.services.all())
+        outside = [s.slug for s in services if s.pk not in allowed]
+        if outside:
+            raise DomainError(f"The template does not cover {', '.join(outside)}.", field="services")
+        kind = ChangeKind.STANDARD
+        category = template.category
+        risk = template.risk
+        backout_plan = backout_plan or template.backout_plan
+        title = title or template.name
+        description = description or template.description
+    elif kind == ChangeKind.STANDARD:
+        raise DomainError("A standard change is created from a pre-approved template.", field="template")
+    if not title.strip():
+        raise DomainError("A change needs a title.", field="title")
     if not services:
         raise DomainError("A change touches at least one service.", field="services")
     if kind != ChangeKind.STANDARD and not backout_plan.strip() and kind == ChangeKind.NORMAL and risk != "low":
@@ -282,9 +424,10 @@ def create_change(
         backout_plan=backout_plan,
         planned_start=planned_start,
         planned_end=planned_end,
+        template=template,
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
-    _clean(change, exclude=["window", "integration", "created_by"])
+    _clean(change, exclude=["window", "integration", "created_by", "template"])
     with transaction.atomic():
         change.save()
         change.services.set(services)
@@ -459,7 +602,7 @@ def record_log(
     service: Service,
     activity: str,
     performed_at: datetime,
-    duration: timedelta,
+    duration: timedelta | None,
     outcome: str = LogOutcome.DONE,
     notes: str = "",
     change: ChangeRecord | None = None,
@@ -469,16 +612,11 @@ def record_log(
     activities = get_policy().maintenance.activities
     if activity not in activities:
         raise DomainError(f"Unknown activity {activity!r} (the policy has: {', '.join(activities)}).", field="activity")
-    if duration <= timedelta(0):
+    if duration is None or duration <= timedelta(0):
         raise DomainError("A duration is positive.", field="duration")
     if performed_at > timezone.now() + timedelta(minutes=5):
         raise DomainError("Maintenance is logged once it was performed, not in the future.", field="performed_at")
-    policy = activities[activity]
-    flag = ""
-    if policy.duration_min and duration < policy.duration_min.approximate():
-        flag = "short"
-    if policy.duration_max and duration > policy.duration_max.approximate():
-        flag = "long"
+    flag = duration_flag(activity, duration)
     log = MaintenanceLog(
         service=service,
         activity=activity,
@@ -494,6 +632,93 @@ def record_log(
     _clean(log, exclude=["performed_by", "change"])
     with transaction.atomic():
         log.save()
+    return log
+
+
+def duration_flag(activity: str, duration: timedelta | None) -> str:
+    """ "short" or "long" when `duration` falls outside the policy's range for `activity`; "" otherwise."""
+    policy = get_policy().maintenance.activities.get(activity)
+    if policy is None or duration is None:
+        return ""
+    if policy.duration_min and duration < policy.duration_min.approximate():
+        return "short"
+    if policy.duration_max and duration > policy.duration_max.approximate():
+        return "long"
+    return ""
+
+
+# --- Automation by ping -------------------------------------------------------------------------------------
+
+#: Pings beyond this rate per automation get 429. A job pings a few times per run; 30 a minute is plenty.
+PING_RATE = ratelimit.Rate(30, 60)
+#: The most of a ping body kept in the log's notes.
+PING_NOTES_LIMIT = 4000
+
+
+def create_automation(*, name: str, service: Service, activity: str) -> MaintenanceAutomation:
+    """A job that reports an activity of `service` by pinging /ping/<uuid> (or posting a log through the API)."""
+    activities = get_policy().maintenance.activities
+    if activity not in activities:
+        raise DomainError(f"Unknown activity {activity!r} (the policy has: {', '.join(activities)}).", field="activity")
+    automation = MaintenanceAutomation(name=name, service=service, activity=activity)
+    _clean(automation)
+    automation.save()
+    return automation
+
+
+def handle_ping(ping: pings.Ping) -> pings.PingResult | None:
+    """maintenance's receiver of opsgov.pings: None for a uuid that is no automation's; 429 beyond PING_RATE."""
+    with transaction.atomic():
+        automation = MaintenanceAutomation.objects.select_for_update().filter(uuid=ping.uuid).first()
+        if automation is None:
+            return None
+        verdict = pings.admit("maintenance", ping.uuid, PING_RATE)
+        if not verdict.allowed:
+            return pings.PingResult(accepted=False, retry_after=verdict.retry_after)
+        record_automation_ping(automation=automation, ping=ping)
+    return pings.PingResult()
+
+
+def record_automation_ping(*, automation: MaintenanceAutomation, ping: pings.Ping) -> MaintenanceLog | None:
+    """Apply one ping: /start opens a run; an end (success, /fail, an exit status) logs the occurrence, done or
+    failed, timed from the open run's start when there is one (with the same ?rid= when the end has one), else
+    of unknown duration; /log only counts. Returns the log written, if any."""
+    now = ping.received_at
+    with transaction.atomic():
+        automation = MaintenanceAutomation.objects.select_for_update().get(pk=automation.pk)
+        automation.n_pings += 1
+        automation.last_ping_at = now
+        log: MaintenanceLog | None = None
+        if not automation.enabled or ping.kind == "log":
+            pass
+        elif ping.kind == "start":
+            automation.started_at = now
+            automation.start_rid = ping.rid
+        else:
+            started = automation.started_at
+            if started is not None and ping.rid is not None and automation.start_rid not in (None, ping.rid):
+                started = None  # the end of another run than the one open
+            duration = now - started if started is not None and now > started else None
+            notes = ping.body[:PING_NOTES_LIMIT].decode("utf-8", errors="replace").strip()
+            if ping.exit_status is not None:
+                notes = f"exit status {ping.exit_status}" + (f"\n{notes}" if notes else "")
+            if duration is None:
+                notes = "Duration unknown: no /start ping before this end." + (f"\n{notes}" if notes else "")
+            log = MaintenanceLog.objects.create(
+                service=automation.service,
+                activity=automation.activity,
+                performed_at=started or now,
+                duration=duration,
+                outcome=LogOutcome.DONE if ping.kind == "success" else LogOutcome.FAILED,
+                notes=notes,
+                source=LogSource.AUTOMATION,
+                automation=automation,
+                duration_flag=duration_flag(automation.activity, duration),
+            )
+            if started is not None:
+                automation.started_at = None
+                automation.start_rid = None
+        automation.save()
     return log
 
 
@@ -586,7 +811,7 @@ def record_patch_report(
         existing = set(
             PatchObligation.objects.filter(asset=asset, package__in=list(by_package)).values_list("package", "version")
         )
-        PatchObligation.objects.bulk_create(
+        created = PatchObligation.objects.bulk_create(
             [
                 PatchObligation(
                     asset=asset,
@@ -603,25 +828,32 @@ def record_patch_report(
                 for u in pending
                 if (u.package, u.candidate) not in existing
             ],
-            ignore_conflicts=True,
+            ignore_conflicts=True,  # the host is locked: nothing else writes its obligations meanwhile
         )
+        compliance.record_new(created)
         installed_at = {(i.package, i.version): i.at.astimezone(UTC) for i in installed}
         open_obligations = PatchObligation.objects.filter(asset=asset, met_at__isnull=True).only(
-            "id", "package", "version", "first_detected_at"
+            "id", "asset", "service_id", "package", "version", "first_detected_at", "due_at"
         )
         plain: list[int] = []
+        met_now: list[tuple[str, int | None, datetime, datetime]] = []
         for obligation in open_obligations:
             still = by_package.get(obligation.package)
             if still is not None and still.installed != obligation.version:
                 continue  # still pending (this version or a newer one not yet installed)
             at = installed_at.get((obligation.package, obligation.version))
+            met = received_at if at is None else min(max(at, obligation.first_detected_at), received_at)
+            met_now.append((obligation.asset, obligation.service_id, obligation.due_at, met))
             if at is None:
                 plain.append(obligation.pk)
                 continue
-            met = min(max(at, obligation.first_detected_at), received_at)
             PatchObligation.objects.filter(pk=obligation.pk).update(met_at=met, updated_at=timezone.now())
         if plain:
             PatchObligation.objects.filter(pk__in=plain).update(met_at=received_at, updated_at=timezone.now())
+        compliance.record_met(met_now)
+        _components_from_report(
+            host, [(u.package, u.installed) for u in pending] + [(i.package, i.version) for i in installed]
+        )
         host.last_report_at = received_at
         host.pending_count = len(pending)
         if timezone_name:
@@ -681,12 +913,123 @@ def record_renovate_report(*, data: Any, service: Service | None = None, receive
                         due_at=_deadline(klass, start),
                     )
                 )
-            PatchObligation.objects.bulk_create(new, ignore_conflicts=True)
+            compliance.record_new(PatchObligation.objects.bulk_create(new, ignore_conflicts=True))
             gone = PatchObligation.objects.filter(asset=asset, met_at__isnull=True)
             for package, version in listed:
                 gone = gone.exclude(package=package, version=version)
+            compliance.record_met(compliance.met_rows(gone, received_at))
             gone.update(met_at=received_at, updated_at=timezone.now())
     return len(updates)
+
+
+def sync_security_findings(*, now: datetime | None = None) -> int:
+    """Security findings past their SLA (opsgov.registry.security.findings_past_sla, answered by security) as
+    patch obligations of the security-critical class, one per (service, package, fixed version): asset
+    ``service:<slug>``, due when the finding was due. An obligation a later sync no longer lists (fixed, or
+    under a risk acceptance) is met then, late. Returns how many findings were listed."""
+    now = now or timezone.now()
+    active = {s.pk: s for s in Service.objects.filter(lifecycle=Lifecycle.ACTIVE)}
+    findings = security.findings_past_sla(service_ids=list(active), now=now)
+    listed = 0
+    # Only the services with findings now, or with security obligations still open (to meet them): two queries
+    # in all when there is nothing to do, whatever the number of services.
+    still_open = set(
+        PatchObligation.objects.filter(source=ObligationSource.SECURITY, met_at__isnull=True)
+        .values_list("service_id", flat=True)
+        .distinct()
+    )
+    with transaction.atomic():
+        for service_id, service in active.items():
+            if service_id not in findings and service_id not in still_open:
+                continue
+            asset = f"service:{service.slug}"
+            wanted: dict[tuple[str, str], dict[str, str]] = {}
+            for finding in findings.get(service_id, []):
+                package = str(finding.get("package") or finding.get("title") or "")[:255]
+                version = str(finding.get("fixed_version") or f"finding {finding.get('id', '')}")[:255]
+                if package:
+                    wanted.setdefault((package, version), finding)
+            listed += len(wanted)
+            existing = set(
+                PatchObligation.objects.filter(asset=asset, source=ObligationSource.SECURITY).values_list(
+                    "package", "version"
+                )
+            )
+            new = PatchObligation.objects.bulk_create(
+                [
+                    PatchObligation(
+                        asset=asset,
+                        service=service,
+                        source=ObligationSource.SECURITY,
+                        package=package,
+                        version=version,
+                        patch_class=PatchClass.SECURITY_CRITICAL,
+                        first_detected_at=now,
+                        due_at=_parse_instant(str(finding.get("due_at") or ""))
+                        or _deadline(PatchClass.SECURITY_CRITICAL, now),
+                    )
+                    for (package, version), finding in wanted.items()
+                    if (package, version) not in existing
+                ],
+                ignore_conflicts=True,
+            )
+            compliance.record_new(new)
+            gone = PatchObligation.objects.filter(asset=asset, source=ObligationSource.SECURITY, met_at__isnull=True)
+            for package, version in wanted:
+                gone = gone.exclude(package=package, version=version)
+            compliance.record_met(compliance.met_rows(gone, now))
+            gone.update(met_at=now, updated_at=now)
+    return listed
+
+
+def sync_sbom_components() -> int:
+    """Components from the security area's scans and SBOMs (opsgov.registry.security.components) whose name is a
+    product of the end-of-life table, held per service for the end-of-life check. Returns how many were kept."""
+    products = set(EndOfLife.objects.values_list("product", flat=True).distinct())
+    if not products:
+        return 0
+    active = list(Service.objects.filter(lifecycle=Lifecycle.ACTIVE).values_list("pk", flat=True))
+    kept = 0
+    with transaction.atomic():
+        for service_id, components in security.components(service_ids=active).items():
+            for item in components:
+                product = str(item.get("name") or "").strip().lower()
+                version = str(item.get("version") or "").strip()
+                if product in products and version:
+                    Component.objects.update_or_create(
+                        service_id=service_id, product=product, defaults={"version": version[:64], "source": "sbom"}
+                    )
+                    kept += 1
+    return kept
+
+
+_DEBIAN_SUFFIX = re.compile(r"-?\d+(?:\.\d+)?$")
+
+
+def upstream_version(debian_version: str) -> str:
+    """The upstream part of a Debian version: without its epoch (``1:``) and its Debian revision (``-1+deb12u1``);
+    ``+dfsg``-style suffixes dropped too."""
+    version = debian_version.split(":", 1)[-1]
+    version = version.rsplit("-", 1)[0] if "-" in version else version
+    return re.split(r"[+~]", version, maxsplit=1)[0]
+
+
+def _components_from_report(host: Host, packages: Iterable[tuple[str, str]]) -> None:
+    """Components of the host's service from a patch report: a package named as a product of the end-of-life
+    table (``postgresql``), or as one with its major version (``postgresql-15``), at its installed version."""
+    if host.service_id is None:
+        return
+    products = set(EndOfLife.objects.values_list("product", flat=True).distinct())
+    for package, version in packages:
+        if not version:
+            continue
+        product = package if package in products else _DEBIAN_SUFFIX.sub("", package)
+        if product in products:
+            Component.objects.update_or_create(
+                service_id=host.service_id,
+                product=product,
+                defaults={"version": upstream_version(version)[:64], "source": "patch_report"},
+            )
 
 
 def _parse_instant(text: str) -> datetime | None:

@@ -61,6 +61,7 @@ from opsgov.policy import get_policy
 from opsgov.publishing import publish
 from opsgov.sla import due_at, policy_calendar
 
+from .. import maintenance_links
 from ..models import (
     OPEN_STATUSES,
     EscalationLevel,
@@ -115,11 +116,15 @@ def response_due(incident: Incident) -> datetime | None:
     return due_at(incident.triggered_at, level.response_target, calendar=policy_calendar())
 
 
-def start(incident: Incident) -> Incident:
+def start(incident: Incident, *, at: datetime | None = None, hold: bool = True) -> Incident:
     """Set the response target and the escalation of a new incident; call it in the creating transaction.
 
-    Enqueues the first step on commit when it is due already (level 1 without delay).
+    Enqueues the first step on commit when it is due already (level 1 without delay). When an approved
+    maintenance window of its service is open at `at` (the trigger by default) and its severity does not page
+    during maintenance (incidents.maintenance_links.paging_hold), nobody is paged: the escalation is left
+    unscheduled and the timeline says why. `hold=False` starts it regardless (a severity raised to a paging one).
     """
+    at = at or incident.triggered_at
     incident.response_due_at = response_due(incident)
     link = ServiceEscalation.objects.select_related("policy").filter(service_id=incident.service_id).first()
     first = link.policy.levels.order_by("position").first() if link is not None else None
@@ -128,6 +133,10 @@ def start(incident: Incident) -> Incident:
     incident.next_escalation_at = (
         incident.triggered_at + timedelta(minutes=first.delay_minutes) if first is not None else None
     )
+    held = maintenance_links.paging_hold(incident, at=at) if hold else ""
+    if held:
+        incident.next_escalation_at = None
+        maintenance_links.record_hold(incident, held, at=at)
     incident.save(update_fields=_ESCALATION_FIELDS)
     scheduled = incident.next_escalation_at
     if scheduled is not None and scheduled <= timezone.now():

@@ -20,9 +20,11 @@ from ..models import (
     ChangeOutcome,
     ChangeRecord,
     ChangeState,
+    ChangeTemplate,
     Component,
     FreezePeriod,
     Host,
+    MaintenanceAutomation,
     MaintenanceLog,
     MaintenanceWindow,
     PatchObligation,
@@ -42,15 +44,22 @@ def _services(**extra: Any) -> serializers.SlugRelatedField[Service]:
 
 
 class WindowSerializer(StrictModelSerializer):
-    """A maintenance window; active once a Product Owner approved it (`approved_at`)."""
+    """A maintenance window; active once a Product Owner approved it (`approved_at`) and while not withdrawn.
+    Editing its timing or services (PATCH) withdraws the approval until a Product Owner approves it again."""
 
     services = _services()
     first_start = AwareDateTimeField(help_text="The first start; its wall time in `timezone` repeats.")
     approved_by = serializers.SerializerMethodField(help_text="Who approved it; null until approved.")
+    withdrawn_by = serializers.SerializerMethodField(help_text="Who withdrew it; null unless withdrawn.")
+    active = serializers.BooleanField(source="is_active", read_only=True)
 
     @extend_schema_field({"type": "string", "nullable": True})
     def get_approved_by(self, window: MaintenanceWindow) -> str | None:
         return _name(window.approved_by)
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_withdrawn_by(self, window: MaintenanceWindow) -> str | None:
+        return _name(window.withdrawn_by)
 
     class Meta:
         model = MaintenanceWindow
@@ -67,10 +76,87 @@ class WindowSerializer(StrictModelSerializer):
             "notes",
             "approved_by",
             "approved_at",
+            "active",
+            "withdrawn_by",
+            "withdrawn_at",
+            "withdraw_reason",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["uuid", "approved_by", "approved_at", "created_at", "updated_at"]
+        read_only_fields = [
+            "uuid",
+            "approved_by",
+            "approved_at",
+            "active",
+            "withdrawn_by",
+            "withdrawn_at",
+            "withdraw_reason",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class WithdrawSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why the window is withdrawn.")
+
+
+class ChangeTemplateSerializer(StrictModelSerializer):
+    """A standard-change template: pre-approved once (Tech Lead; Security Lead for security patches), then
+    changes created from it (POST /changes/ with `template`) need no authorisation step."""
+
+    services = _services()
+    approved_by = serializers.SerializerMethodField(help_text="Who approved it; null until approved.")
+    usable = serializers.BooleanField(read_only=True)
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_approved_by(self, template: ChangeTemplate) -> str | None:
+        return _name(template.approved_by)
+
+    class Meta:
+        model = ChangeTemplate
+        fields = [
+            "uuid",
+            "name",
+            "description",
+            "category",
+            "risk",
+            "backout_plan",
+            "services",
+            "approved_by",
+            "approved_at",
+            "retired_at",
+            "usable",
+            "created_at",
+        ]
+        read_only_fields = ["uuid", "approved_by", "approved_at", "retired_at", "usable", "created_at"]
+
+
+class AutomationSerializer(StrictModelSerializer):
+    """A job that does a maintenance activity and reports by pinging `ping_url` (/start, /fail, exit status)."""
+
+    service = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
+    ping_url = serializers.SerializerMethodField(help_text="Where the job pings (the healthchecks.io grammar).")
+
+    def get_ping_url(self, automation: MaintenanceAutomation) -> str:
+        path = f"/ping/{automation.uuid}"
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+    class Meta:
+        model = MaintenanceAutomation
+        fields = [
+            "uuid",
+            "name",
+            "service",
+            "activity",
+            "enabled",
+            "ping_url",
+            "started_at",
+            "last_ping_at",
+            "n_pings",
+            "created_at",
+        ]
+        read_only_fields = ["uuid", "enabled", "ping_url", "started_at", "last_ping_at", "n_pings", "created_at"]
 
 
 class FreezeSerializer(StrictModelSerializer):
@@ -118,7 +204,7 @@ class IncidentLinkSerializer(serializers.ModelSerializer):
 class ChangeSerializer(StrictModelSerializer):
     """A change record. State, flags and actual times are written by the actions, not by edits."""
 
-    services = _services()
+    services = _services(required=False)
     number = serializers.CharField(read_only=True)
     planned_start = AwareDateTimeField(required=False, allow_null=True)
     planned_end = AwareDateTimeField(required=False, allow_null=True)
@@ -129,12 +215,20 @@ class ChangeSerializer(StrictModelSerializer):
         slug_field="uuid", read_only=True, allow_null=True
     )
     outcome = serializers.ChoiceField(choices=ChangeOutcome.choices, allow_blank=True, read_only=True)
+    template = serializers.SlugRelatedField(
+        slug_field="uuid",
+        queryset=ChangeTemplate.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="A pre-approved standard-change template: the change is standard and needs no authorisation.",
+    )
 
     class Meta:
         model = ChangeRecord
         fields = [
             "uuid",
             "number",
+            "template",
             "title",
             "description",
             "kind",
@@ -180,6 +274,7 @@ class ChangeSerializer(StrictModelSerializer):
             "created_at",
             "updated_at",
         ]
+        extra_kwargs = {"title": {"required": False}}
 
     def get_missing_approvals(self, change: ChangeRecord) -> list[str]:
         return missing_approvals(change)

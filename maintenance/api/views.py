@@ -22,16 +22,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from opsgov.api.permissions import RoleModelPermissions
-from opsgov.roles import PRODUCT_OWNER, TECH_LEAD
+from opsgov.roles import DEVOPS_LEAD, PRODUCT_OWNER, TECH_LEAD
 
 from .. import parsing, services
 from ..models import (
     ChangeIntegration,
     ChangeRecord,
+    ChangeTemplate,
     Component,
     EndOfLife,
     FreezePeriod,
     Host,
+    MaintenanceAutomation,
     MaintenanceLog,
     MaintenanceWindow,
     PatchObligation,
@@ -47,10 +49,21 @@ class ViewPermission(RoleModelPermissions):
     perms_map = {**RoleModelPermissions.perms_map, "POST": ["%(app_label)s.view_%(model_name)s"]}
 
 
-class WindowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+class WindowViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     """Maintenance windows per group of services (RFC 5545 rule or cron, in a time zone)."""
 
-    queryset = MaintenanceWindow.objects.prefetch_related("services").select_related("approved_by").order_by("name")
+    queryset = (
+        MaintenanceWindow.objects.prefetch_related("services")
+        .select_related("approved_by", "withdrawn_by")
+        .order_by("name")
+    )
+    http_method_names = ["get", "post", "patch", "head", "options"]
     serializer_class = s.WindowSerializer
     lookup_field = "uuid"
     filterset_fields = ["kind"]
@@ -78,6 +91,80 @@ class WindowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
             raise PermissionDenied("Only a Product Owner approves maintenance windows.")
         window = services.approve_window(window=window, user=request.user)
         return Response(self.get_serializer(window).data)
+
+    def perform_update(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        serializer.instance = services.edit_window(window=serializer.instance, changes=data, user=self.request.user)
+
+    @extend_schema(request=s.WithdrawSerializer, responses={200: s.WindowSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[ViewPermission])
+    def withdraw(self, request: Request, uuid: str) -> Response:
+        """Withdraw the window (DevOps Lead or Product Owner): it stops counting; the record and its history stay."""
+        window = self.get_object()
+        body = s.WithdrawSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        if not (services.has_role(request.user, DEVOPS_LEAD) or services.has_role(request.user, PRODUCT_OWNER)):
+            raise PermissionDenied("A DevOps Lead or a Product Owner withdraws maintenance windows.")
+        window = services.withdraw_window(window=window, user=request.user, reason=body.validated_data["reason"])
+        return Response(self.get_serializer(self.get_queryset().get(pk=window.pk)).data)
+
+
+class ChangeTemplateViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """Standard-change templates (DevOps Lead writes; the Tech Lead, or the Security Lead for security patches,
+    pre-approves each once)."""
+
+    queryset = ChangeTemplate.objects.prefetch_related("services").select_related("approved_by").order_by("name")
+    serializer_class = s.ChangeTemplateSerializer
+    lookup_field = "uuid"
+    filterset_fields = ["category"]
+
+    def perform_create(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        serializer.instance = services.create_template(
+            name=data["name"],
+            services=data["services"],
+            category=data.get("category", "technical"),
+            description=data.get("description", ""),
+            risk=data.get("risk", "low"),
+            backout_plan=data.get("backout_plan", ""),
+        )
+
+    @extend_schema(request=None, responses={200: s.ChangeTemplateSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[ViewPermission])
+    def approve(self, request: Request, uuid: str) -> Response:
+        """Pre-approve the template (Tech Lead; Security Lead for security patches)."""
+        template = self.get_object()
+        role = services.template_approver_role(template.category)
+        if not services.has_role(request.user, role):
+            raise PermissionDenied(f"A {role} approves this template.")
+        template = services.approve_template(template=template, user=request.user)
+        return Response(self.get_serializer(self.get_queryset().get(pk=template.pk)).data)
+
+    @extend_schema(request=None, responses={200: s.ChangeTemplateSerializer})
+    @action(detail=True, methods=["post"])
+    def retire(self, request: Request, uuid: str) -> Response:
+        """Retire the template: no more changes from it."""
+        template = services.retire_template(template=self.get_object())
+        return Response(self.get_serializer(self.get_queryset().get(pk=template.pk)).data)
+
+
+class AutomationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """Maintenance automation: a job (a weekly VACUUM ANALYZE) reports an activity by pinging its `ping_url`."""
+
+    queryset = MaintenanceAutomation.objects.select_related("service").order_by("name")
+    serializer_class = s.AutomationSerializer
+    lookup_field = "uuid"
+    filterset_fields = ["activity"]
+
+    def perform_create(self, serializer: Any) -> None:
+        data = serializer.validated_data
+        serializer.instance = services.create_automation(
+            name=data["name"], service=data["service"], activity=data["activity"]
+        )
 
 
 class FreezeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
@@ -116,8 +203,9 @@ class ChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
     def perform_create(self, serializer: Any) -> None:
         data = dict(serializer.validated_data)
         serializer.instance = services.create_change(
-            title=data["title"],
-            services=data["services"],
+            title=data.get("title", ""),
+            services=data.get("services", []),
+            template=data.get("template"),
             kind=data.get("kind", "normal"),
             category=data.get("category", "technical"),
             description=data.get("description", ""),

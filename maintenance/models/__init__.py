@@ -1,6 +1,6 @@
 """Maintenance records: windows and freezes, change records, cadence logs, hosts and patch obligations."""
 
-from .cadence import LogOutcome, LogSource, MaintenanceLog
+from .cadence import LogOutcome, LogSource, MaintenanceAutomation, MaintenanceLog
 from .changes import (
     STATE_ORDER,
     ApprovalReason,
@@ -14,13 +14,23 @@ from .changes import (
     ChangeRisk,
     ChangeSource,
     ChangeState,
+    ChangeTemplate,
     hash_token,
 )
 from .lifecycle import Component, EndOfLife, UpgradePlan
-from .patching import Host, ObligationSource, PatchClass, PatchObligation, PatchReport
+from .patching import (
+    NOT_MET_IN_TIME,
+    Host,
+    ObligationSource,
+    PatchClass,
+    PatchComplianceRollup,
+    PatchObligation,
+    PatchReport,
+)
 from .windows import FreezePeriod, MaintenanceWindow, RecurrenceKind
 
 __all__ = [
+    "NOT_MET_IN_TIME",
     "STATE_ORDER",
     "ApprovalReason",
     "ChangeApproval",
@@ -33,16 +43,19 @@ __all__ = [
     "ChangeRisk",
     "ChangeSource",
     "ChangeState",
+    "ChangeTemplate",
     "Component",
     "EndOfLife",
     "FreezePeriod",
     "Host",
     "LogOutcome",
     "LogSource",
+    "MaintenanceAutomation",
     "MaintenanceLog",
     "MaintenanceWindow",
     "ObligationSource",
     "PatchClass",
+    "PatchComplianceRollup",
     "PatchObligation",
     "PatchReport",
     "RecurrenceKind",

@@ -84,6 +84,36 @@ class ChangeSource(models.TextChoices):
     PAGERDUTY = "pagerduty", "PagerDuty change event"
 
 
+class ChangeTemplate(TimeStampedModel):
+    """A standard change, pre-approved once: a change created from it (maintenance.services.create_change) is of
+    kind standard and goes from new to scheduled with no authorisation step (only a conflict with windows or a
+    freeze still needs its approval). Usable once approved by the lead who validates its category (the Security
+    Lead for security patches, else the Tech Lead); any edit withdraws that approval."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    category = models.CharField(max_length=16, choices=ChangeCategory.choices, default=ChangeCategory.TECHNICAL)
+    risk = models.CharField(max_length=8, choices=ChangeRisk.choices, default=ChangeRisk.LOW)
+    backout_plan = models.TextField(blank=True)
+    services = models.ManyToManyField(Service, related_name="change_templates")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def usable(self) -> bool:
+        return self.approved_at is not None and self.retired_at is None
+
+
 class ChangeRecord(TimeStampedModel):
     """One change to production: what, when (planned and actual), risk, backout plan, approvals, outcome.
 
@@ -124,6 +154,9 @@ class ChangeRecord(TimeStampedModel):
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    template = models.ForeignKey(
+        ChangeTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="changes"
     )
 
     class Meta:

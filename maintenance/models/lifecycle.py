@@ -18,7 +18,12 @@ class Component(TimeStampedModel):
     version = models.CharField(max_length=64)
     source = models.CharField(
         max_length=16,
-        choices=[("manual", "Recorded"), ("renovate", "Renovate report"), ("sbom", "SBOM")],
+        choices=[
+            ("manual", "Recorded"),
+            ("renovate", "Renovate report"),
+            ("sbom", "SBOM"),
+            ("patch_report", "Host patch report"),
+        ],
         default="manual",
     )
 

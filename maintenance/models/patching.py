@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import date
 
 from django.db import models
 from django.urls import reverse
@@ -90,6 +91,7 @@ class PatchClass(models.TextChoices):
 class ObligationSource(models.TextChoices):
     APT = "apt", "apt (host report)"
     RENOVATE = "renovate", "Renovate report"
+    SECURITY = "security", "Security finding past its SLA"
 
 
 class PatchObligation(models.Model):
@@ -126,8 +128,15 @@ class PatchObligation(models.Model):
         indexes = [
             # Reports close a host's open obligations; the gate lists open critical ones.
             models.Index(fields=["asset"], name="obligation_open_idx", condition=models.Q(met_at__isnull=True)),
-            # The compliance metric aggregates by due date.
+            # The compliance metric aggregates by due date; the edges of its window by due and met instants.
             models.Index(fields=["due_at"], name="obligation_due_idx"),
+            models.Index(fields=["met_at"], name="obligation_met_idx", condition=models.Q(met_at__isnull=False)),
+            # Compliance leaves out obligations under a valid exception (few).
+            models.Index(
+                fields=["exception_until"],
+                name="obligation_exception_idx",
+                condition=models.Q(exception_until__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -136,3 +145,32 @@ class PatchObligation(models.Model):
     @property
     def met_in_time(self) -> bool:
         return self.met_at is not None and self.met_at <= self.due_at
+
+
+#: The met_day of rollup rows of obligations not met in time (open, or met after their deadline).
+NOT_MET_IN_TIME = date(1970, 1, 1)
+
+
+class PatchComplianceRollup(models.Model):
+    """How many obligations of an asset (and its service) fall due on a UTC day and were met in time on another
+    (``met_day`` = NOT_MET_IN_TIME when not met in time): kept up to date by each report
+    (maintenance.compliance), so patch compliance over a window reads a few rows per asset, not every
+    obligation."""
+
+    asset = models.CharField(max_length=255)
+    service_id = models.BigIntegerField(default=0, help_text="The obligation's service id; 0 for none.")
+    due_day = models.DateField()
+    met_day = models.DateField()
+    obligations = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "service_id", "due_day", "met_day"], name="compliance_rollup_key")
+        ]
+        indexes = [
+            models.Index(fields=["due_day"], name="compliance_rollup_due_idx"),
+            models.Index(fields=["met_day"], name="compliance_rollup_met_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset} due {self.due_day} met {self.met_day}: {self.obligations}"

@@ -21,11 +21,19 @@ class RecurrenceKind(models.TextChoices):
     CRON = "cron", "Cron expression"
 
 
+class WindowQuerySet(models.QuerySet["MaintenanceWindow"]):
+    def active(self) -> WindowQuerySet:
+        """The windows that count: approved by a Product Owner and not withdrawn."""
+        return self.filter(approved_at__isnull=False, withdrawn_at__isnull=True)
+
+
 class MaintenanceWindow(TimeStampedModel):
     """A recurring (or one-off) stretch of time in which a group of services may be changed.
 
-    Active only once a Product Owner approved it (the seed's "Approvals"); any
-    edit of its timing withdraws the approval (maintenance.services).
+    Active only once a Product Owner approved it (the seed's "Approvals"); an
+    edit of what it covers or when (maintenance.services.edit_window) withdraws
+    the approval until a Product Owner approves it again. A withdrawn window
+    (maintenance.services.withdraw_window) no longer counts anywhere.
     """
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -42,6 +50,13 @@ class MaintenanceWindow(TimeStampedModel):
     )
     approved_at = models.DateTimeField(null=True, blank=True)
     notes = models.TextField(blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    withdraw_reason = models.TextField(blank=True)
+
+    objects = WindowQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -62,6 +77,10 @@ class MaintenanceWindow(TimeStampedModel):
     @property
     def is_approved(self) -> bool:
         return self.approved_at is not None
+
+    @property
+    def is_active(self) -> bool:
+        return self.approved_at is not None and self.withdrawn_at is None
 
     def clean(self) -> None:
         try:

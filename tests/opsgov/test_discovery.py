@@ -33,10 +33,17 @@ def test_every_installed_app_contributes_by_its_modules_alone() -> None:
         "mtbf",
         "action_item_closing_rate",
     ]
-    assert [panel.key for panel in panels.all()] == ["open-incidents", "on-call", "slos-at-risk", "support-queues"]
+    assert [panel.key for panel in panels.all()] == [
+        "open-incidents",
+        "on-call",
+        "slos-at-risk",
+        "maintenance",
+        "support-queues",
+    ]
     assert [provider.key for provider in report_sections.for_kind("weekly")] == [
         "incidents",
         "slos-at-risk",
+        "changes",
         "overdue-reviews",
         "overdue-action-items",
         "support",

@@ -368,6 +368,7 @@ def test_the_weekly_report_sections_come_in_order(week: dict[str, Any]) -> None:
         "metrics",
         "incidents",
         "slos-at-risk",
+        "changes",
         "overdue-reviews",
         "overdue-action-items",
         "support",
@@ -509,10 +510,11 @@ def test_the_monthly_report_shows_gate_history_waivers_and_the_audit_trail(make_
     evaluation("incident_management", GateStatus.FAIL, at(1, 1, month=12))  # December
     with time_machine.travel(FIRST_OF_MONTH, tick=False):
         report = reports.build_report(kind="monthly", period=ReportPeriod.last_complete("monthly", timezone.now()))
-    # compliance contributes its status section (order 50) between the waivers and the audit trail.
+    # maintenance (order 45) and compliance (order 50) contribute sections between the waivers and the audit trail.
     assert [section.key for section in report.sections] == [
         "gate-history",
         "waivers",
+        "patching",
         "compliance-status",
         "audit-trail",
     ]
