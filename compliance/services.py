@@ -301,27 +301,6 @@ def remediation_step_add(*, finding: Finding, description: str, owner: Any, due_
     return step
 
 
-def overdue_to_escalate(now: datetime) -> list[Finding]:
-    return list(
-        Finding.objects.filter(
-            status__in=[FindingStatus.IDENTIFIED, FindingStatus.PLANNED, FindingStatus.IN_PROGRESS],
-            due_at__lte=now,
-            escalated_at__isnull=True,
-        ).order_by("due_at", "pk")
-    )
-
-
-@transaction.atomic
-def finding_escalate(*, finding: Finding, now: datetime | None = None) -> bool:
-    """Mark an overdue finding escalated once (a conditional UPDATE: two workers escalate it once)."""
-    now = now or timezone.now()
-    return bool(
-        Finding.objects.filter(pk=finding.pk, escalated_at__isnull=True, due_at__lte=now).update(
-            escalated_at=now, updated_at=now
-        )
-    )
-
-
 # --- Exceptions ----------------------------------------------------------------------------
 
 

@@ -71,15 +71,6 @@ def test_a_finding_is_due_by_the_policy_sla_and_verified_only_by_another_person(
         services.finding_advance(finding=finding, to=FindingStatus.PLANNED, actor=officer)
 
 
-def test_overdue_findings_escalate_once(audited: tuple[Audit, Control]) -> None:
-    audit, _control = audited
-    finding = services.finding_record(title="Late", severity="high", audit=audit, now=NOW - timedelta(days=40))
-    assert [item.pk for item in services.overdue_to_escalate(NOW)] == [finding.pk]
-    assert services.finding_escalate(finding=finding, now=NOW) is True
-    assert services.finding_escalate(finding=finding, now=NOW) is False
-    assert services.overdue_to_escalate(NOW) == []
-
-
 def test_the_audit_calendar_follows_each_controls_test_frequency(audited: tuple[Audit, Control], officer: User) -> None:
     audit, control = audited
     services.test_result_record(
