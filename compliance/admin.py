@@ -608,11 +608,12 @@ class ExceptionForm(forms.ModelForm):
             "control",
             "requirement",
             "service",
-            "justification",
+            "reason",
             "compensating_control",
             "approver",
             "expires_at",
         ]
+        labels = {"reason": "Justification"}
 
     def __init__(self, *args: Any, request_user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -628,7 +629,7 @@ class ExceptionForm(forms.ModelForm):
         try:
             self.instance = services.exception_request(
                 title=data.get("title", ""),
-                justification=data.get("justification", ""),
+                justification=data.get("reason", ""),
                 compensating_control=data.get("compensating_control", ""),
                 approver=data.get("approver"),
                 expires_at=data.get("expires_at"),  # type: ignore[arg-type]
@@ -657,7 +658,7 @@ class ComplianceExceptionAdmin(ComplianceAdmin):
         "state_now",
     ]
     list_filter = ["approver_role", "approved_at", "expires_at", "revoked_at"]
-    search_fields = ["title", "justification", "compensating_control"]
+    search_fields = ["title", "reason", "compensating_control"]
     date_hierarchy = "expires_at"
     list_select_related = ["control", "requirement", "service", "approver"]
     actions = ["export_csv", "approve", "revoke"]
@@ -705,8 +706,10 @@ class ComplianceExceptionAdmin(ComplianceAdmin):
         for exception in queryset:
             try:
                 services.exception_revoke(exception=exception, actor=request.user)
-            except ValidationError as error:
-                self.message_user(request, f"{exception}: {'; '.join(error.messages)}", messages.ERROR)
+            except (ValidationError, PermissionDenied) as error:
+                self.message_user(
+                    request, f"{exception}: {'; '.join(getattr(error, 'messages', [str(error)]))}", messages.ERROR
+                )
 
 
 # --- Regulatory changes ----------------------------------------------------------------------

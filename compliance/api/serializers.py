@@ -168,6 +168,7 @@ class FindingAdvanceSerializer(StrictSerializer):
 
 class ExceptionSerializer(serializers.ModelSerializer):
     state = serializers.SerializerMethodField()
+    justification = serializers.CharField(source="reason", read_only=True)
     expires_at = AwareDateTimeField(read_only=True)
 
     class Meta:

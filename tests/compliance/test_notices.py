@@ -45,7 +45,9 @@ def test_an_overdue_finding_is_escalated_once_and_its_notice_delivered_over_smtp
     assert sorted(rcpt_tos) == sorted([officer.email, owner.email])
     message = message_from_bytes(raw)
     assert message["Subject"] == "[opsgov] Overdue high finding: Late"
-    body = message.get_payload(decode=True).decode()
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    body = payload.decode()
     assert "Late" in body and f"https://ops.example.com/admin/compliance/finding/{late.pk}/change/" in body
     notice.refresh_from_db()
     assert notice.status == OutboxStatus.SENT and notice.sent_at is not None
