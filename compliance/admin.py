@@ -45,7 +45,7 @@ from .models import (
 )
 from .package import audit_package
 from .reports import status_csv, status_html
-from .selectors import audit_controls, control_evidence, external_audits
+from .selectors import audit_controls, calendar, control_evidence, external_audits
 
 
 class ComplianceAdmin(CsvExportMixin, EvidenceAdminMixin, admin.ModelAdmin):
@@ -249,6 +249,26 @@ class ControlAdmin(ComplianceAdmin):
 
     def guest_scope(self, queryset: QuerySet[Any], audits: QuerySet[Audit]) -> QuerySet[Any] | None:
         return queryset.filter(pk__in=audit_controls(audits).values("pk"))
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path("calendar/", self.admin_site.admin_view(self.calendar_view), name="compliance_control_calendar"),
+            *super().get_urls(),
+        ]
+
+    def calendar_view(self, request: HttpRequest) -> HttpResponse:
+        """The audit calendar of the controls this user may see (an external auditor: the audit's scope)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        entries = calendar(self.get_queryset(request).select_related("owner"), now=timezone.now())
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Audit calendar",
+            "entries": entries,
+            "overdue": sum(1 for entry in entries if entry.state == "overdue"),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/compliance/control/calendar.html", context)
 
     @admin.display(description="Evidence now")
     def live_evidence(self, obj: Control) -> str:

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from opsgov.evidence_providers import EvidenceReading, providers
 from opsgov.policy import get_policy
@@ -221,11 +221,73 @@ def next_test_due(control: Control, last: TestResult | None) -> date:
 
 def audit_calendar(controls: Iterable[Control]) -> list[tuple[Control, TestResult | None, date]]:
     controls = list(controls)
-    latest: dict[int, TestResult] = {}
-    for row in TestResult.objects.filter(control__in=controls).order_by("control_id", "-tested_at"):
-        latest.setdefault(row.control_id, row)
+    latest = _latest_tests([control.pk for control in controls])
     rows = [(control, latest.get(control.pk), next_test_due(control, latest.get(control.pk))) for control in controls]
     return sorted(rows, key=lambda row: (row[2], row[0].ref_id))
+
+
+def _latest_tests(control_ids: list[int]) -> dict[int, TestResult]:
+    """Each control's latest test result, in one query (a correlated subquery, on SQLite too)."""
+    newest = TestResult.objects.filter(control_id=OuterRef("control_id")).order_by("-tested_at", "-pk").values("pk")
+    rows = TestResult.objects.filter(control_id__in=control_ids, pk=Subquery(newest[:1])).select_related("audit")
+    return {row.control_id: row for row in rows}
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    """One control in the audit calendar: its last test, the next due dates within the horizon, the state."""
+
+    control: Control
+    last: TestResult | None
+    due: list[date]  # the next due test first, then each one its frequency later, within the horizon
+    today: date
+
+    @property
+    def next_due(self) -> date:
+        return self.due[0]
+
+    @property
+    def days(self) -> int:
+        """Days until the next test is due (negative: overdue)."""
+        return (self.next_due - self.today).days
+
+    @property
+    def state(self) -> str:
+        """ "overdue", "due_soon" (within 30 days) or "scheduled"; the page colours and words it."""
+        if self.days < 0:
+            return "overdue"
+        return "due_soon" if self.days <= 30 else "scheduled"
+
+    @property
+    def words(self) -> str:
+        if self.days < 0:
+            return f"Overdue by {-self.days} day{'s' if self.days != -1 else ''}"
+        if self.days == 0:
+            return "Due today"
+        return f"Due in {self.days} day{'s' if self.days != 1 else ''}"
+
+
+def calendar(
+    controls: Iterable[Control] | None = None, *, now: datetime, horizon_months: int = 12
+) -> list[CalendarEntry]:
+    """The audit calendar: each implemented control's next due tests from its test frequency (its last test,
+    else its creation, plus the frequency; then every frequency after, up to `horizon_months` ahead),
+    overdue ones first. Two queries whatever the number of controls."""
+    if controls is None:
+        controls = Control.objects.exclude(status=ControlStatus.RETIRED).select_related("owner")
+    controls = list(controls)
+    latest = _latest_tests([control.pk for control in controls])
+    today = policy_today(now)
+    horizon = today + relativedelta(months=horizon_months)
+    entries = []
+    for control in controls:
+        last = latest.get(control.pk)
+        step = relativedelta(months=TestFrequency(control.test_frequency).months)
+        due = [next_test_due(control, last)]
+        while due[-1] + step <= horizon:
+            due.append(due[-1] + step)
+        entries.append(CalendarEntry(control=control, last=last, due=due, today=today))
+    return sorted(entries, key=lambda entry: (entry.next_due, entry.control.ref_id))
 
 
 # --- The status report of a framework ----------------------------------------------------

@@ -8,12 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 from trestle.oscal.assessment_results import AssessmentResults
 
-from compliance import oscal, services
+from compliance import oscal, selectors, services
 from compliance.importers import import_oscal_catalog
 from compliance.models import (
     Audit,
@@ -191,3 +193,40 @@ def test_the_evidence_package_streams_a_zip_whose_manifest_checks_out(
             content = source.read(info.filename)
             target.writestr(info.filename, content + b"x" if info.filename.startswith("evidence/") else content)
     assert verify_package(io.BytesIO(broken.getvalue())) != []
+
+
+def test_the_calendar_lists_next_due_tests_overdue_first_in_words(
+    audited: tuple[Audit, Control], officer: User, client: Any
+) -> None:
+    audit, quarterly = audited
+    services.test_result_record(
+        audit=audit,
+        control=quarterly,
+        method=TestMethod.INSPECTION,
+        result=TestOutcome.PASSED,
+        tested_by=officer,
+        now=NOW - timedelta(days=120),
+    )
+    monthly = Control.objects.create(ref_id="MON-1", title="Monthly access review", test_frequency="monthly")
+    Control.objects.filter(pk=monthly.pk).update(created_at=NOW - timedelta(days=10))
+    entries = selectors.calendar(now=NOW)
+    assert [entry.control.ref_id for entry in entries] == ["BK-1", "MON-1"]
+    late, soon = entries
+    # Tested 2026-02-01 (120 days before 1 June), quarterly: due 2026-05-01, 31 days ago; then every quarter.
+    assert late.due == [date(2026, 5, 1), date(2026, 8, 1), date(2026, 11, 1), date(2027, 2, 1), date(2027, 5, 1)]
+    assert (late.state, late.words) == ("overdue", "Overdue by 31 days")
+    # Created 22 May, monthly: due 22 June, in 21 days, then the 22nd of each month up to 1 June 2027.
+    assert soon.next_due == date(2026, 6, 22) and len(soon.due) == 12
+    assert (soon.state, soon.words) == ("due_soon", "Due in 21 days")
+    User.objects.filter(pk=officer.pk).update(is_staff=True)
+    client.force_login(officer)
+    with time_machine.travel(NOW, tick=False):
+        page = client.get(reverse("compliance-calendar")).content.decode()
+    assert '<tr class="calendar-overdue">' in page and "Overdue by" in page and "badge-danger" in page
+    assert "1 of 2 controls overdue" in page
+    with time_machine.travel(NOW, tick=False):
+        admin_page = client.get(reverse("admin:compliance_control_calendar")).content.decode()
+    assert "BK-1 Backups verified" in admin_page and "calendar-due_soon" in admin_page
+    outsider = User.objects.create_user("nobody")
+    client.force_login(outsider)
+    assert client.get(reverse("compliance-calendar")).status_code == 403
