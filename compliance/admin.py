@@ -26,10 +26,11 @@ from opsgov.admin_export import CsvExportMixin
 from opsgov.evidence import EvidenceAdminMixin
 from opsgov.evidence_providers import providers
 
-from . import builtin, oscal, services
+from . import builtin, oscal, regulatory, services
 from .importers import ImportProblem, import_document
 from .models import (
     Audit,
+    ChangeStatus,
     ComplianceException,
     Control,
     EvidenceBinding,
@@ -103,6 +104,11 @@ class RequirementInline(admin.TabularInline):
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ResultsImportForm(forms.Form):
+    document = forms.FileField(help_text="An OSCAL 1.1 assessment-results document (.json).")
+    audit = forms.ModelChoiceField(queryset=Audit.objects.all(), required=False, help_text="Optional.")
 
 
 class ImportForm(forms.Form):
@@ -569,6 +575,45 @@ class FindingAdmin(ComplianceAdmin):
     def guest_scope(self, queryset: QuerySet[Any], audits: QuerySet[Audit]) -> QuerySet[Any] | None:
         return queryset.filter(audit__in=audits.values("pk"))
 
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "import-oscal/",
+                self.admin_site.admin_view(self.import_oscal_view),
+                name="compliance_finding_import_oscal",
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_oscal_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload OSCAL assessment results: validated by trestle (a problem names its path in the document,
+        nothing is imported), then each not-satisfied finding becomes a finding, once per OSCAL uuid."""
+        if not request.user.has_perm("compliance.add_finding"):
+            raise PermissionDenied
+        form = ResultsImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = oscal.import_assessment_results(
+                    form.cleaned_data["document"].read(), audit=form.cleaned_data["audit"]
+                )
+            except ImportProblem as problem:
+                for message in problem.message_dict["document"]:
+                    form.add_error("document", message)
+            else:
+                self.message_user(
+                    request,
+                    f"Imported {len(result.created)} finding(s); {result.unchanged} imported before, unchanged.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:compliance_finding_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": "Import OSCAL assessment results",
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/compliance/finding/import_oscal.html", context)
+
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         kwargs["form"] = FindingForm
         return super().get_form(request, obj, change, **kwargs)
@@ -737,16 +782,46 @@ class ComplianceExceptionAdmin(ComplianceAdmin):
 
 class RegulatoryTaskInline(admin.TabularInline):
     model = RegulatoryTask
-    fields = ["description", "owner", "due_on", "done_at"]
+    fields = ["description", "owner", "due_on", "done_at", "reminded_at"]
+    readonly_fields = ["reminded_at"]
     extra = 1
     can_delete = False
 
 
 @admin.register(RegulatoryChange)
 class RegulatoryChangeAdmin(ComplianceAdmin):
-    list_display = ["title", "source", "effective_date", "status"]
+    list_display = ["title", "source", "effective_date", "status", "open_tasks", "overdue_tasks"]
     list_filter = ["status", "effective_date"]
     search_fields = ["title", "source", "summary", "impact_assessment"]
     date_hierarchy = "effective_date"
     filter_horizontal = ["affected_controls"]
     inlines = [RegulatoryTaskInline]
+    actions = ["export_csv", "mark_implemented", "mark_not_applicable"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).annotate(**regulatory.task_counts(timezone.now().date()))
+
+    @admin.display(description="Open tasks", ordering="open_tasks")
+    def open_tasks(self, obj: Any) -> int:
+        return int(getattr(obj, "open_tasks", 0))
+
+    @admin.display(description="Overdue tasks", ordering="overdue_tasks")
+    def overdue_tasks(self, obj: Any) -> int:
+        return int(getattr(obj, "overdue_tasks", 0))
+
+    def _move(self, request: HttpRequest, queryset: QuerySet[RegulatoryChange], to: str) -> None:
+        for change in queryset:
+            try:
+                regulatory.change_set_status(change=change, status=to, actor=request.user)
+            except ValidationError as error:
+                self.message_user(request, f"{change}: {'; '.join(error.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{change}: {ChangeStatus(to).label.lower()}.", messages.SUCCESS)
+
+    @admin.action(description="Mark implemented (every task done)", permissions=["change"])
+    def mark_implemented(self, request: HttpRequest, queryset: QuerySet[RegulatoryChange]) -> None:
+        self._move(request, queryset, ChangeStatus.IMPLEMENTED)
+
+    @admin.action(description="Mark not applicable", permissions=["change"])
+    def mark_not_applicable(self, request: HttpRequest, queryset: QuerySet[RegulatoryChange]) -> None:
+        self._move(request, queryset, ChangeStatus.NOT_APPLICABLE)

@@ -19,13 +19,17 @@ from django.utils import timezone
 from .models import ChangeStatus, Control, RegulatoryChange, RegulatoryTask
 
 
+def task_counts(today: date) -> dict[str, Count]:
+    """Annotations of a change: its open tasks, and those of them past their due date."""
+    return {
+        "open_tasks": Count("tasks", filter=Q(tasks__done_at__isnull=True)),
+        "overdue_tasks": Count("tasks", filter=Q(tasks__done_at__isnull=True, tasks__due_on__lt=today)),
+    }
+
+
 def changes() -> QuerySet[RegulatoryChange]:
     """Every change with its open and overdue task counts (one query), soonest effective first."""
-    today = timezone.now().date()
-    return RegulatoryChange.objects.annotate(
-        open_tasks=Count("tasks", filter=Q(tasks__done_at__isnull=True)),
-        overdue_tasks=Count("tasks", filter=Q(tasks__done_at__isnull=True, tasks__due_on__lt=today)),
-    ).order_by("effective_date", "pk")
+    return RegulatoryChange.objects.annotate(**task_counts(timezone.now().date())).order_by("effective_date", "pk")
 
 
 def open_tasks(*, now: datetime | None = None) -> QuerySet[RegulatoryTask]:

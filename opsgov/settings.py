@@ -394,6 +394,7 @@ SPECTACULAR_SETTINGS = {
         "TicketStatusEnum": "support.models.TicketStatus",
         "AssetKindEnum": "security.models.AssetKind",
         "VulnerabilitySeverityEnum": "security.models.findings.Severity",
+        "RegulatoryChangeStatusEnum": "compliance.models.ChangeStatus",
     },
     # drf-spectacular's default hook, then the ingestion endpoints (plain Django views, which it does not see).
     "POSTPROCESSING_HOOKS": [

@@ -146,10 +146,11 @@ def test_the_oscal_export_validates_with_trestle_and_carries_results_and_finding
 
 
 def test_importing_the_fixture_assessment_results_creates_the_not_satisfied_finding_once(results_bytes: bytes) -> None:
-    created = oscal.import_assessment_results(results_bytes, now=NOW)
+    created = oscal.import_assessment_results(results_bytes, now=NOW).created
     assert [item.title for item in created] == ["Restore test overdue"]
     assert str(created[0].oscal_uuid) == "f3a2b1c0-6d5e-4f7a-9b8c-2e3d4c5b6a7f"
-    assert oscal.import_assessment_results(results_bytes, now=NOW) == []
+    again = oscal.import_assessment_results(results_bytes, now=NOW)
+    assert (again.created, again.unchanged) == ([], 1)
     assert Finding.objects.count() == 1
 
 
