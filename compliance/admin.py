@@ -45,6 +45,7 @@ from .models import (
     TestResult,
 )
 from .package import audit_package
+from .pdf import status_pdf_response
 from .reports import status_csv, status_html
 from .selectors import audit_controls, calendar, control_evidence, external_audits
 
@@ -147,9 +148,10 @@ class FrameworkAdmin(ComplianceAdmin):
         if obj.pk is None:
             return "-"
         return format_html(
-            '<a href="{}">HTML</a> · <a href="{}">CSV</a>',
+            '<a href="{}">HTML</a> · <a href="{}">CSV</a> · <a href="{}">PDF</a>',
             reverse("admin:compliance_framework_status", args=[obj.pk, "html"]),
             reverse("admin:compliance_framework_status", args=[obj.pk, "csv"]),
+            reverse("admin:compliance_framework_status", args=[obj.pk, "pdf"]),
         )
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
@@ -185,6 +187,8 @@ class FrameworkAdmin(ComplianceAdmin):
             return status_csv(framework)
         if fmt == "html":
             return status_html(request, framework)
+        if fmt == "pdf":
+            return status_pdf_response(framework)
         raise PermissionDenied
 
     @admin.action(description="Install the built-in opsgov framework (bound to the gates)", permissions=["change"])

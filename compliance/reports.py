@@ -1,4 +1,4 @@
-"""The compliance status report of a framework, as HTML (in the admin) and CSV, and the monthly report's section."""
+"""The compliance status report of a framework, as HTML (in the admin), CSV and PDF (compliance.pdf)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,17 @@ def status_rows(report: StatusReport) -> list[list[str]]:
             "",
         ],
     ]
+    for row in report.training:
+        rate = f"{row.rate * 100:.0f} %" if row.rate is not None else "nobody assigned"
+        rows.append(
+            [
+                "training",
+                f"{row.course} / {row.role}",
+                rate,
+                f"{row.completed} of {row.assigned} completed, {row.overdue} overdue",
+                row.url,
+            ]
+        )
     for item in report.controls:
         detail = ", ".join(f"{binding.provider}:{reading.freshness}" for binding, reading in item.readings)
         rows.append(

@@ -12,6 +12,8 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sub
 
 from opsgov.evidence_providers import EvidenceReading, providers
 from opsgov.policy import get_policy
+from opsgov.registry import TrainingCompletion
+from opsgov.registry import training as registry_training
 
 from .models import (
     OPEN_FINDING_STATUSES,
@@ -304,10 +306,23 @@ class StatusReport:
     overdue_findings: list[Finding]
     active_exceptions: list[ComplianceException]
     expiring_exceptions: list[ComplianceException]
+    #: Completion of the compliance courses by role, from the area that keeps training records (registry).
+    training: list[TrainingCompletion] = field(default_factory=list)
 
     @property
     def current_controls(self) -> int:
         return sum(1 for item in self.controls if item.is_current)
+
+
+#: The audience of the courses the compliance report counts (opsgov.registry.training).
+TRAINING_AUDIENCE = "compliance"
+
+
+def training_completion(*, now: datetime) -> list[TrainingCompletion]:
+    """Completion of the compliance courses by course and role, as the training records' app answers it
+    through core's registry (opsgov.registry.training); [] when no app keeps training records."""
+    rows = registry_training.completion(audience=TRAINING_AUDIENCE, now=now)
+    return sorted(rows, key=lambda row: (row.course, row.role))
 
 
 def status_report(framework: Framework, *, now: datetime) -> StatusReport:
@@ -335,4 +350,5 @@ def status_report(framework: Framework, *, now: datetime) -> StatusReport:
         overdue_findings=[item for item in findings if item.due_at <= now],
         active_exceptions=exceptions,
         expiring_exceptions=[item for item in exceptions if item.expires_at <= now + within],
+        training=training_completion(now=now),
     )
