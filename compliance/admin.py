@@ -26,10 +26,11 @@ from opsgov.admin_export import CsvExportMixin
 from opsgov.evidence import EvidenceAdminMixin
 from opsgov.evidence_providers import providers
 
-from . import builtin, oscal, services
+from . import builtin, oscal, regulatory, services
 from .importers import ImportProblem, import_document
 from .models import (
     Audit,
+    ChangeStatus,
     ComplianceException,
     Control,
     EvidenceBinding,
@@ -44,8 +45,9 @@ from .models import (
     TestResult,
 )
 from .package import audit_package
+from .pdf import status_pdf_response
 from .reports import status_csv, status_html
-from .selectors import audit_controls, control_evidence, external_audits
+from .selectors import audit_controls, calendar, control_evidence, external_audits
 
 
 class ComplianceAdmin(CsvExportMixin, EvidenceAdminMixin, admin.ModelAdmin):
@@ -105,6 +107,11 @@ class RequirementInline(admin.TabularInline):
         return False
 
 
+class ResultsImportForm(forms.Form):
+    document = forms.FileField(help_text="An OSCAL 1.1 assessment-results document (.json).")
+    audit = forms.ModelChoiceField(queryset=Audit.objects.all(), required=False, help_text="Optional.")
+
+
 class ImportForm(forms.Form):
     document = forms.FileField(help_text="An OSCAL catalog (.json) or a requirement library (.yaml).")
     slug = forms.SlugField(required=False, help_text="Optional; derived from the document's title otherwise.")
@@ -141,9 +148,10 @@ class FrameworkAdmin(ComplianceAdmin):
         if obj.pk is None:
             return "-"
         return format_html(
-            '<a href="{}">HTML</a> · <a href="{}">CSV</a>',
+            '<a href="{}">HTML</a> · <a href="{}">CSV</a> · <a href="{}">PDF</a>',
             reverse("admin:compliance_framework_status", args=[obj.pk, "html"]),
             reverse("admin:compliance_framework_status", args=[obj.pk, "csv"]),
+            reverse("admin:compliance_framework_status", args=[obj.pk, "pdf"]),
         )
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
@@ -179,6 +187,8 @@ class FrameworkAdmin(ComplianceAdmin):
             return status_csv(framework)
         if fmt == "html":
             return status_html(request, framework)
+        if fmt == "pdf":
+            return status_pdf_response(framework)
         raise PermissionDenied
 
     @admin.action(description="Install the built-in opsgov framework (bound to the gates)", permissions=["change"])
@@ -249,6 +259,26 @@ class ControlAdmin(ComplianceAdmin):
 
     def guest_scope(self, queryset: QuerySet[Any], audits: QuerySet[Audit]) -> QuerySet[Any] | None:
         return queryset.filter(pk__in=audit_controls(audits).values("pk"))
+
+    def get_urls(self) -> list[Any]:
+        return [
+            path("calendar/", self.admin_site.admin_view(self.calendar_view), name="compliance_control_calendar"),
+            *super().get_urls(),
+        ]
+
+    def calendar_view(self, request: HttpRequest) -> HttpResponse:
+        """The audit calendar of the controls this user may see (an external auditor: the audit's scope)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        entries = calendar(self.get_queryset(request).select_related("owner"), now=timezone.now())
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Audit calendar",
+            "entries": entries,
+            "overdue": sum(1 for entry in entries if entry.state == "overdue"),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/compliance/control/calendar.html", context)
 
     @admin.display(description="Evidence now")
     def live_evidence(self, obj: Control) -> str:
@@ -549,6 +579,45 @@ class FindingAdmin(ComplianceAdmin):
     def guest_scope(self, queryset: QuerySet[Any], audits: QuerySet[Audit]) -> QuerySet[Any] | None:
         return queryset.filter(audit__in=audits.values("pk"))
 
+    def get_urls(self) -> list[Any]:
+        return [
+            path(
+                "import-oscal/",
+                self.admin_site.admin_view(self.import_oscal_view),
+                name="compliance_finding_import_oscal",
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_oscal_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload OSCAL assessment results: validated by trestle (a problem names its path in the document,
+        nothing is imported), then each not-satisfied finding becomes a finding, once per OSCAL uuid."""
+        if not request.user.has_perm("compliance.add_finding"):
+            raise PermissionDenied
+        form = ResultsImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = oscal.import_assessment_results(
+                    form.cleaned_data["document"].read(), audit=form.cleaned_data["audit"]
+                )
+            except ImportProblem as problem:
+                for message in problem.message_dict["document"]:
+                    form.add_error("document", message)
+            else:
+                self.message_user(
+                    request,
+                    f"Imported {len(result.created)} finding(s); {result.unchanged} imported before, unchanged.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:compliance_finding_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": "Import OSCAL assessment results",
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/compliance/finding/import_oscal.html", context)
+
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         kwargs["form"] = FindingForm
         return super().get_form(request, obj, change, **kwargs)
@@ -608,11 +677,12 @@ class ExceptionForm(forms.ModelForm):
             "control",
             "requirement",
             "service",
-            "justification",
+            "reason",
             "compensating_control",
             "approver",
             "expires_at",
         ]
+        labels = {"reason": "Justification"}
 
     def __init__(self, *args: Any, request_user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -628,7 +698,7 @@ class ExceptionForm(forms.ModelForm):
         try:
             self.instance = services.exception_request(
                 title=data.get("title", ""),
-                justification=data.get("justification", ""),
+                justification=data.get("reason", ""),
                 compensating_control=data.get("compensating_control", ""),
                 approver=data.get("approver"),
                 expires_at=data.get("expires_at"),  # type: ignore[arg-type]
@@ -657,7 +727,7 @@ class ComplianceExceptionAdmin(ComplianceAdmin):
         "state_now",
     ]
     list_filter = ["approver_role", "approved_at", "expires_at", "revoked_at"]
-    search_fields = ["title", "justification", "compensating_control"]
+    search_fields = ["title", "reason", "compensating_control"]
     date_hierarchy = "expires_at"
     list_select_related = ["control", "requirement", "service", "approver"]
     actions = ["export_csv", "approve", "revoke"]
@@ -705,8 +775,10 @@ class ComplianceExceptionAdmin(ComplianceAdmin):
         for exception in queryset:
             try:
                 services.exception_revoke(exception=exception, actor=request.user)
-            except ValidationError as error:
-                self.message_user(request, f"{exception}: {'; '.join(error.messages)}", messages.ERROR)
+            except (ValidationError, PermissionDenied) as error:
+                self.message_user(
+                    request, f"{exception}: {'; '.join(getattr(error, 'messages', [str(error)]))}", messages.ERROR
+                )
 
 
 # --- Regulatory changes ----------------------------------------------------------------------
@@ -714,16 +786,46 @@ class ComplianceExceptionAdmin(ComplianceAdmin):
 
 class RegulatoryTaskInline(admin.TabularInline):
     model = RegulatoryTask
-    fields = ["description", "owner", "due_on", "done_at"]
+    fields = ["description", "owner", "due_on", "done_at", "reminded_at"]
+    readonly_fields = ["reminded_at"]
     extra = 1
     can_delete = False
 
 
 @admin.register(RegulatoryChange)
 class RegulatoryChangeAdmin(ComplianceAdmin):
-    list_display = ["title", "source", "effective_date", "status"]
+    list_display = ["title", "source", "effective_date", "status", "open_tasks", "overdue_tasks"]
     list_filter = ["status", "effective_date"]
     search_fields = ["title", "source", "summary", "impact_assessment"]
     date_hierarchy = "effective_date"
     filter_horizontal = ["affected_controls"]
     inlines = [RegulatoryTaskInline]
+    actions = ["export_csv", "mark_implemented", "mark_not_applicable"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).annotate(**regulatory.task_counts(timezone.now().date()))
+
+    @admin.display(description="Open tasks", ordering="open_tasks")
+    def open_tasks(self, obj: Any) -> int:
+        return int(getattr(obj, "open_tasks", 0))
+
+    @admin.display(description="Overdue tasks", ordering="overdue_tasks")
+    def overdue_tasks(self, obj: Any) -> int:
+        return int(getattr(obj, "overdue_tasks", 0))
+
+    def _move(self, request: HttpRequest, queryset: QuerySet[RegulatoryChange], to: str) -> None:
+        for change in queryset:
+            try:
+                regulatory.change_set_status(change=change, status=to, actor=request.user)
+            except ValidationError as error:
+                self.message_user(request, f"{change}: {'; '.join(error.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{change}: {ChangeStatus(to).label.lower()}.", messages.SUCCESS)
+
+    @admin.action(description="Mark implemented (every task done)", permissions=["change"])
+    def mark_implemented(self, request: HttpRequest, queryset: QuerySet[RegulatoryChange]) -> None:
+        self._move(request, queryset, ChangeStatus.IMPLEMENTED)
+
+    @admin.action(description="Mark not applicable", permissions=["change"])
+    def mark_not_applicable(self, request: HttpRequest, queryset: QuerySet[RegulatoryChange]) -> None:
+        self._move(request, queryset, ChangeStatus.NOT_APPLICABLE)

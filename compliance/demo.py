@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from . import builtin, services
+from . import builtin, regulatory, services
 from .models import Audit, Control, EvidenceBinding, TestMethod, TestOutcome
 
 AUDIT_TITLE = "Demo: internal audit of last quarter"
@@ -121,4 +121,23 @@ def seed(*, stdout: TextIO | Any) -> None:
         )
         services.evidence_submit(evidence=evidence, actor=devops)
         services.evidence_review(evidence=evidence, actor=officer, approve=True)
-    stdout.write("Demo compliance: built-in framework, 1 audit, 3 findings, 2 exceptions, 2 evidence files.\n")
+    change = regulatory.change_create(
+        title="Incident reporting within 24 hours",
+        source="National regulator, resilience guidance (our summary)",
+        summary="Major incidents affecting customers are reported to the regulator within 24 hours.",
+        effective_date=now.date() + timedelta(days=90),
+        impact_assessment="The incident runbook and the on-call handover need a reporting step.",
+        affected_controls=[controls["OPS-1"]],
+        actor=officer,
+    )
+    regulatory.task_add(
+        change=change,
+        description="Add the regulator report to the major-incident runbook",
+        owner=sre,
+        due_on=now.date() + timedelta(days=30),
+        actor=officer,
+    )
+    stdout.write(
+        "Demo compliance: built-in framework, 1 audit, 3 findings, 2 exceptions, 2 evidence files, "
+        "1 regulatory change.\n"
+    )

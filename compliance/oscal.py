@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -150,25 +151,58 @@ def _severity(props: list[Any] | None) -> str:
     return Severity.MEDIUM
 
 
+@dataclass(frozen=True)
+class ResultsImport:
+    """What an assessment-results import did: the findings it created, those it had created before."""
+
+    created: list[Finding]
+    unchanged: int
+
+
+def _target_control(target: str, controls: dict[str, Control]) -> Control | None:
+    """The control a finding's target names: an objective or control id ("bk-1.1_obj", "bk-1") matched to a
+    control's ref_id, else to the first control mapped to a requirement of that id (or of its parent "bk-1")."""
+    token = target.removesuffix("_obj").removesuffix("_smt")
+    candidates = [token]
+    while "." in candidates[-1]:
+        candidates.append(candidates[-1].rsplit(".", 1)[0])
+    for candidate in candidates:
+        control = controls.get(candidate.lower())
+        if control is not None:
+            return control
+        mapped = (
+            Control.objects.filter(requirements__ref_id__iexact=candidate, requirements__framework__is_active=True)
+            .order_by("ref_id")
+            .first()
+        )
+        if mapped is not None:
+            return mapped
+    return None
+
+
 @transaction.atomic
-def import_assessment_results(data: bytes, *, audit: Audit | None = None, now: datetime | None = None) -> list[Finding]:
-    """Findings whose objective is not satisfied become findings (once per uuid; a re-import adds nothing)."""
+def import_assessment_results(data: bytes, *, audit: Audit | None = None, now: datetime | None = None) -> ResultsImport:
+    """Findings whose target is not satisfied become findings, on the policy SLA, for the control the target
+    names. Validated first (trestle: a problem names its path in the document; nothing is half-imported);
+    idempotent: a finding's OSCAL uuid is kept and a re-import of it changes nothing."""
     now = now or timezone.now()
     document = validate_assessment_results(parse_json(data))
     created: list[Finding] = []
-    controls = {control.ref_id: control for control in Control.objects.all()}
+    unchanged = 0
+    controls = {control.ref_id.lower(): control for control in Control.objects.all()}
     for result in document.results:
         for item in result.findings or []:
             status = item.target.status
             state = getattr(status.state, "value", status.state) if status is not None else None
-            if state != "not-satisfied" or Finding.objects.filter(oscal_uuid=item.uuid).exists():
+            if state != "not-satisfied":
                 continue
-            target = str(item.target.target_id)
-            control = controls.get(target.removesuffix("_obj"))
+            if Finding.objects.filter(oscal_uuid=item.uuid).exists():
+                unchanged += 1
+                continue
             severity = _severity(item.props)
             finding = Finding(
                 audit=audit,
-                control=control,
+                control=_target_control(str(item.target.target_id), controls),
                 title=item.title[:300],
                 description=item.description,
                 severity=severity,
@@ -179,7 +213,7 @@ def import_assessment_results(data: bytes, *, audit: Audit | None = None, now: d
             finding.full_clean()
             finding.save()
             created.append(finding)
-    return created
+    return ResultsImport(created=created, unchanged=unchanged)
 
 
 def export_json(audit: Audit, *, now: datetime | None = None) -> str:

@@ -1,10 +1,11 @@
-"""The compliance status report of a framework, as HTML (in the admin) and CSV, and the monthly report's section."""
+"""The compliance status report of a framework, as HTML (in the admin), CSV and PDF (compliance.pdf)."""
 
 from __future__ import annotations
 
 import csv
 import io
 
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -12,6 +13,8 @@ from django.utils import timezone
 from .models import Framework
 from .selectors import StatusReport, status_report
 
+#: Controls listed per page of the HTML report (a framework may have a thousand).
+CONTROLS_PER_PAGE = 100
 CSV_HEADER = ["section", "item", "state", "detail", "link"]
 
 
@@ -29,6 +32,17 @@ def status_rows(report: StatusReport) -> list[list[str]]:
             "",
         ],
     ]
+    for row in report.training:
+        rate = f"{row.rate * 100:.0f} %" if row.rate is not None else "nobody assigned"
+        rows.append(
+            [
+                "training",
+                f"{row.course} / {row.role}",
+                rate,
+                f"{row.completed} of {row.assigned} completed, {row.overdue} overdue",
+                row.url,
+            ]
+        )
     for item in report.controls:
         detail = ", ".join(f"{binding.provider}:{reading.freshness}" for binding, reading in item.readings)
         rows.append(
@@ -65,4 +79,8 @@ def status_csv(framework: Framework) -> HttpResponse:
 
 def status_html(request: HttpRequest, framework: Framework) -> TemplateResponse:
     report = status_report(framework, now=timezone.now())
-    return TemplateResponse(request, "compliance/status_report.html", {"report": report, "title": "Compliance status"})
+    # The summary counts every control; the page lists them CONTROLS_PER_PAGE at a time (CSV and PDF: all).
+    page = Paginator(report.controls, CONTROLS_PER_PAGE).get_page(request.GET.get("page"))
+    return TemplateResponse(
+        request, "compliance/status_report.html", {"report": report, "page": page, "title": "Compliance status"}
+    )

@@ -8,10 +8,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.urls import reverse
 
 from opsgov.evidence_providers import EvidenceReading, providers
 from opsgov.policy import get_policy
+from opsgov.registry import TrainingCompletion
+from opsgov.registry import training as registry_training
 
 from .models import (
     OPEN_FINDING_STATUSES,
@@ -35,15 +38,16 @@ def policy_today(now: datetime) -> date:
     return now.astimezone(get_policy().business_calendar.zone).date()
 
 
-def current_files_queryset(control_ids: Iterable[int], *, now: datetime) -> QuerySet[EvidenceFile]:
-    """Approved evidence files of the controls, not superseded by an approved revision and not expired."""
+def current_files_queryset(control_ids: Iterable[int] | QuerySet[Any], *, now: datetime) -> QuerySet[EvidenceFile]:
+    """Approved evidence files of the controls, not superseded by an approved revision and not expired.
+
+    `control_ids`: ids, or a query of control ids (a subquery: no list of a thousand parameters to send)."""
     today = policy_today(now)
     valid_for = get_policy().compliance.evidence_valid_for.approximate(business_day_hours=24)
     newer_approved = EvidenceFile.objects.filter(previous=OuterRef("pk"), state=ReviewState.APPROVED)
+    ids = control_ids if isinstance(control_ids, QuerySet) else list(control_ids)
     return (
-        EvidenceFile.objects.filter(
-            control_id__in=list(control_ids), state=ReviewState.APPROVED, effective_date__lte=today
-        )
+        EvidenceFile.objects.filter(control_id__in=ids, state=ReviewState.APPROVED, effective_date__lte=today)
         .filter(
             Q(expires_on__gt=today)
             | Q(expires_on__isnull=True, effective_date__gt=today - timedelta(days=valid_for.days))
@@ -62,12 +66,23 @@ def current_files(controls: Iterable[Control] | QuerySet[Control], *, now: datet
     return result
 
 
+_SENTINEL = 987654321
+
+
+def _control_url_pattern() -> str:
+    """The admin change URL of a control, with a sentinel id to replace."""
+    return reverse("admin:compliance_control_change", args=[_SENTINEL])
+
+
 @dataclass
 class ControlEvidence:
     control: Control
     readings: list[tuple[EvidenceBinding, EvidenceReading]] = field(default_factory=list)
     files: list[EvidenceFile] = field(default_factory=list)
     file_count: int = 0
+
+    #: The control's admin page (one URL pattern filled in per row, not a reversal per row of a long report).
+    url: str = ""
 
     @property
     def is_current(self) -> bool:
@@ -86,13 +101,25 @@ def control_evidence(
     `with_files`, `files` is left empty and only `file_count` is read (one aggregate query): the status
     report and the evidence package (which streams the files from the database) need no more.
     """
-    controls = list(controls)
+    bindings_of: dict[int, list[EvidenceBinding]] | None = None
+    scope: QuerySet[Any] | list[int]
+    if isinstance(controls, QuerySet):
+        # A query: its bindings and file counts are read with it as a subquery (three queries in all, and
+        # no IN list of every id for the driver to bind, which cost more than the queries at 1,000 controls).
+        scope = controls.order_by().values("pk")
+        controls = list(controls.prefetch_related(None))
+        bindings_of = {control.pk: [] for control in controls}
+        for binding in EvidenceBinding.objects.filter(control_id__in=scope).order_by("pk"):
+            bindings_of.setdefault(binding.control_id, []).append(binding)
+    else:
+        controls = list(controls)
+        scope = [control.pk for control in controls]
     files = current_files(controls, now=now) if with_files else {}
     counts = (
         {pk: len(rows) for pk, rows in files.items()}
         if with_files
         else dict(
-            current_files_queryset([control.pk for control in controls], now=now)
+            current_files_queryset(scope, now=now)
             .order_by()
             .values("control_id")
             .annotate(n=Count("pk"))
@@ -100,10 +127,12 @@ def control_evidence(
         )
     )
     readings_of: dict[tuple[str, str], EvidenceReading] = {}
+    pattern = _control_url_pattern()
     out: list[ControlEvidence] = []
     for control in controls:
         readings = []
-        for binding in control.bindings.all():
+        bound = bindings_of[control.pk] if bindings_of is not None else control.bindings.all()
+        for binding in bound:
             key = (binding.provider, binding.scope)
             if key not in readings_of:
                 readings_of[key] = providers.read(key=binding.provider, scope=binding.scope, now=now)
@@ -114,6 +143,7 @@ def control_evidence(
                 readings=readings,
                 files=files.get(control.pk, []),
                 file_count=counts.get(control.pk, 0),
+                url=pattern.replace(str(_SENTINEL), str(control.pk)),
             )
         )
     return out
@@ -221,11 +251,73 @@ def next_test_due(control: Control, last: TestResult | None) -> date:
 
 def audit_calendar(controls: Iterable[Control]) -> list[tuple[Control, TestResult | None, date]]:
     controls = list(controls)
-    latest: dict[int, TestResult] = {}
-    for row in TestResult.objects.filter(control__in=controls).order_by("control_id", "-tested_at"):
-        latest.setdefault(row.control_id, row)
+    latest = _latest_tests([control.pk for control in controls])
     rows = [(control, latest.get(control.pk), next_test_due(control, latest.get(control.pk))) for control in controls]
     return sorted(rows, key=lambda row: (row[2], row[0].ref_id))
+
+
+def _latest_tests(control_ids: list[int]) -> dict[int, TestResult]:
+    """Each control's latest test result, in one query (a correlated subquery, on SQLite too)."""
+    newest = TestResult.objects.filter(control_id=OuterRef("control_id")).order_by("-tested_at", "-pk").values("pk")
+    rows = TestResult.objects.filter(control_id__in=control_ids, pk=Subquery(newest[:1])).select_related("audit")
+    return {row.control_id: row for row in rows}
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    """One control in the audit calendar: its last test, the next due dates within the horizon, the state."""
+
+    control: Control
+    last: TestResult | None
+    due: list[date]  # the next due test first, then each one its frequency later, within the horizon
+    today: date
+
+    @property
+    def next_due(self) -> date:
+        return self.due[0]
+
+    @property
+    def days(self) -> int:
+        """Days until the next test is due (negative: overdue)."""
+        return (self.next_due - self.today).days
+
+    @property
+    def state(self) -> str:
+        """ "overdue", "due_soon" (within 30 days) or "scheduled"; the page colours and words it."""
+        if self.days < 0:
+            return "overdue"
+        return "due_soon" if self.days <= 30 else "scheduled"
+
+    @property
+    def words(self) -> str:
+        if self.days < 0:
+            return f"Overdue by {-self.days} day{'s' if self.days != -1 else ''}"
+        if self.days == 0:
+            return "Due today"
+        return f"Due in {self.days} day{'s' if self.days != 1 else ''}"
+
+
+def calendar(
+    controls: Iterable[Control] | None = None, *, now: datetime, horizon_months: int = 12
+) -> list[CalendarEntry]:
+    """The audit calendar: each implemented control's next due tests from its test frequency (its last test,
+    else its creation, plus the frequency; then every frequency after, up to `horizon_months` ahead),
+    overdue ones first. Two queries whatever the number of controls."""
+    if controls is None:
+        controls = Control.objects.exclude(status=ControlStatus.RETIRED).select_related("owner")
+    controls = list(controls)
+    latest = _latest_tests([control.pk for control in controls])
+    today = policy_today(now)
+    horizon = today + relativedelta(months=horizon_months)
+    entries = []
+    for control in controls:
+        last = latest.get(control.pk)
+        step = relativedelta(months=TestFrequency(control.test_frequency).months)
+        due = [next_test_due(control, last)]
+        while due[-1] + step <= horizon:
+            due.append(due[-1] + step)
+        entries.append(CalendarEntry(control=control, last=last, due=due, today=today))
+    return sorted(entries, key=lambda entry: (entry.next_due, entry.control.ref_id))
 
 
 # --- The status report of a framework ----------------------------------------------------
@@ -242,16 +334,31 @@ class StatusReport:
     overdue_findings: list[Finding]
     active_exceptions: list[ComplianceException]
     expiring_exceptions: list[ComplianceException]
+    #: Completion of the compliance courses by role, from the area that keeps training records (registry).
+    training: list[TrainingCompletion] = field(default_factory=list)
 
     @property
     def current_controls(self) -> int:
         return sum(1 for item in self.controls if item.is_current)
 
 
+#: The audience of the courses the compliance report counts (opsgov.registry.training).
+TRAINING_AUDIENCE = "compliance"
+
+
+def training_completion(*, now: datetime) -> list[TrainingCompletion]:
+    """Completion of the compliance courses by course and role, as the training records' app answers it
+    through core's registry (opsgov.registry.training); [] when no app keeps training records."""
+    rows = registry_training.completion(audience=TRAINING_AUDIENCE, now=now)
+    return sorted(rows, key=lambda row: (row.course, row.role))
+
+
 def status_report(framework: Framework, *, now: datetime) -> StatusReport:
     controls = framework_controls(framework)
     evidence = control_evidence(controls, now=now, with_files=False)
-    control_ids = [item.control.pk for item in evidence]
+    control_ids = (  # a subquery
+        Control.objects.exclude(status=ControlStatus.RETIRED).filter(requirements__framework=framework).values("pk")
+    )
     findings = list(open_findings().filter(Q(control_id__in=control_ids) | Q(audit__framework=framework)))
     exceptions = list(
         active_exceptions(now)
@@ -273,4 +380,5 @@ def status_report(framework: Framework, *, now: datetime) -> StatusReport:
         overdue_findings=[item for item in findings if item.due_at <= now],
         active_exceptions=exceptions,
         expiring_exceptions=[item for item in exceptions if item.expires_at <= now + within],
+        training=training_completion(now=now),
     )

@@ -18,7 +18,7 @@ from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
 
-from opsgov.gates.waivers import MAX_WAIVER_DURATION, user_roles
+from opsgov import exceptions
 from opsgov.models import Service
 from opsgov.policy import get_policy
 from opsgov.sla import due_at, policy_calendar
@@ -301,28 +301,10 @@ def remediation_step_add(*, finding: Finding, description: str, owner: Any, due_
     return step
 
 
-def overdue_to_escalate(now: datetime) -> list[Finding]:
-    return list(
-        Finding.objects.filter(
-            status__in=[FindingStatus.IDENTIFIED, FindingStatus.PLANNED, FindingStatus.IN_PROGRESS],
-            due_at__lte=now,
-            escalated_at__isnull=True,
-        ).order_by("due_at", "pk")
-    )
-
-
-@transaction.atomic
-def finding_escalate(*, finding: Finding, now: datetime | None = None) -> bool:
-    """Mark an overdue finding escalated once (a conditional UPDATE: two workers escalate it once)."""
-    now = now or timezone.now()
-    return bool(
-        Finding.objects.filter(pk=finding.pk, escalated_at__isnull=True, due_at__lte=now).update(
-            escalated_at=now, updated_at=now
-        )
-    )
-
-
 # --- Exceptions ----------------------------------------------------------------------------
+
+
+NOUN = "exception"
 
 
 def approver_roles() -> list[str]:
@@ -331,10 +313,7 @@ def approver_roles() -> list[str]:
 
 def approver_role_of(user: Any) -> str | None:
     """The first approver role `user` holds (policy order), or None."""
-    if user is None or not getattr(user, "is_active", False):
-        return None
-    held = user_roles(user)
-    return next((role for role in approver_roles() if role in held), None)
+    return exceptions.approver_role(user, approver_roles())
 
 
 @transaction.atomic
@@ -351,29 +330,28 @@ def exception_request(
     service: Service | None = None,
     now: datetime | None = None,
 ) -> ComplianceException:
-    """Ask `approver` (a holder of an approver role, not the requester) to accept an exception until `expires_at`."""
+    """Ask `approver` (a holder of an approver role, not the requester) to accept an exception until
+    `expires_at` (opsgov.exceptions' rules, at most the policy's compliance.exception_max)."""
     now = now or timezone.now()
-    errors: dict[str, list[str]] = {}
-    role = approver_role_of(approver)
-    if role is None:
-        errors.setdefault("approver", []).append(f"The approver must hold one of: {', '.join(approver_roles())}.")
-    elif approver.pk == getattr(requested_by, "pk", None):
-        errors.setdefault("approver", []).append("You cannot approve your own exception; name another approver.")
-    longest = min(MAX_WAIVER_DURATION, get_policy().compliance.exception_max.approximate(business_day_hours=24))
-    if expires_at is None or expires_at <= now:
-        errors.setdefault("expires_at", []).append("The expiry must be in the future.")
-    elif expires_at > now + longest:
-        errors.setdefault("expires_at", []).append(f"An exception runs at most {longest.days} days.")
+    errors = exceptions.request_errors(
+        approver=approver,
+        requested_by=requested_by,
+        roles=approver_roles(),
+        expires_at=expires_at,
+        now=now,
+        noun=NOUN,
+        longest=get_policy().compliance.exception_max.approximate(business_day_hours=24),
+    )
     if control is None and requirement is None and service is None:
         errors.setdefault("control", []).append("Name what the exception is for: a control, requirement or service.")
     if errors:
         raise ValidationError(errors)
     exception = ComplianceException(
         title=title.strip(),
-        justification=justification.strip(),
+        reason=justification.strip(),
         compensating_control=compensating_control.strip(),
         approver=approver,
-        approver_role=role or "",
+        approver_role=approver_role_of(approver) or "",
         expires_at=expires_at,
         requested_by=requested_by,
         control=control,
@@ -392,17 +370,14 @@ def exception_approve(
 ) -> ComplianceException:
     now = now or timezone.now()
     exception = ComplianceException.objects.select_for_update().get(pk=exception.pk)
-    if actor.pk == exception.requested_by_id:
-        raise PermissionDenied("Nobody can approve their own exception.")
-    if actor.pk != exception.approver_id:
-        raise PermissionDenied("Only the approver the request names can approve it.")
-    if approver_role_of(actor) is None:
-        raise PermissionDenied(f"Approving needs one of these roles: {', '.join(approver_roles())}.")
-    if exception.state_at(now) != "pending":
-        raise ValidationError({"state": "Only an exception awaiting approval can be approved."})
-    exception.approved_at = now
-    exception.save(update_fields=["approved_at", "updated_at"])
-    return exception
+    return exceptions.approve(exception, actor=actor, roles=approver_roles(), now=now, noun=NOUN)
+
+
+def can_revoke(user: Any, exception: ComplianceException) -> bool:
+    """The requester, the approver, or any holder of an approver role may revoke an open exception."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return user.pk in (exception.requested_by_id, exception.approver_id) or approver_role_of(user) is not None
 
 
 @transaction.atomic
@@ -411,10 +386,7 @@ def exception_revoke(
 ) -> ComplianceException:
     now = now or timezone.now()
     exception = ComplianceException.objects.select_for_update().get(pk=exception.pk)
-    if exception.state_at(now) not in ("pending", "active"):
-        raise ValidationError({"state": "This exception is no longer open."})
-    exception.revoked_at = now
-    exception.revoked_by = actor
-    exception.revoke_reason = reason.strip()
-    exception.save(update_fields=["revoked_at", "revoked_by", "revoke_reason", "updated_at"])
+    if not can_revoke(actor, exception):
+        raise PermissionDenied("Only the requester, the approver or a holder of an approver role can revoke.")
+    exceptions.revoke(exception, actor=actor, reason=reason, now=now, noun=NOUN)
     return exception

@@ -902,6 +902,10 @@ class CompliancePolicy(_Strict):
     monthly_report_within: Span = Field(
         default=span("35 days"), description="Gate: the monthly compliance report was sent within this long"
     )
+    regulatory_reminder_before: Span = Field(
+        default=span("7 days"),
+        description="A regulatory change's open task reminds its owner (once, by e-mail) this long before it is due",
+    )
 
     @field_validator("exception_max")
     @classmethod

@@ -399,6 +399,7 @@ SPECTACULAR_SETTINGS = {
         "SecurityAssessmentKindEnum": "security.models.AssessmentKind",
         "TrainingCompletionSourceEnum": "security.models.CompletionSource",
         "SecurityFindingStatusEnum": "security.models.FindingStatus",
+        "RegulatoryChangeStatusEnum": "compliance.models.ChangeStatus",
     },
     # drf-spectacular's default hook, then the ingestion endpoints (plain Django views, which it does not see).
     "POSTPROCESSING_HOOKS": [
@@ -491,6 +492,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "evaluate-slos": {"task": "monitoring.tasks.evaluate_slos", "schedule": 60.0},
     # Overdue compliance findings are escalated once each (compliance.tasks).
     "escalate-overdue-findings": {"task": "compliance.tasks.escalate_overdue_findings", "schedule": 900.0},
+    # Regulatory tasks due soon remind their owners once; compliance e-mails retried through the outbox.
+    "remind-regulatory-tasks": {"task": "compliance.tasks.remind_regulatory_tasks", "schedule": 3600.0},
+    "send-compliance-notices": {"task": "compliance.tasks.send_due_notices", "schedule": 60.0},
     # Support: the mailbox (does nothing while SUPPORT_IMAP_URL is empty), breaches, auto-close, e-mail retries.
     "fetch-support-mail": {"task": "support.fetch_mail", "schedule": 60.0, "options": {"expires": 55}},
     "support-sla-cycle": {"task": "support.sla_cycle", "schedule": 60.0},

@@ -37,6 +37,7 @@ urlpatterns = [
     path("support/", include("support.urls")),
     path("backups/", include("backups.urls")),
     path("security/", include("security.urls")),
+    path("compliance/", include("compliance.urls")),
     # Pings (opsgov.pings: heartbeats, backup jobs): public, the uuid in the path is the token.
     path("ping/", include("opsgov.ping_urls")),
 ]

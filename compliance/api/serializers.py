@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -12,7 +13,18 @@ from opsgov.api.fields import AwareDateTimeField
 from opsgov.api.strict import StrictSerializer
 
 from ..importers import MAX_DOCUMENT_BYTES
-from ..models import Audit, ComplianceException, Control, EvidenceFile, Finding, FindingStatus, Framework
+from ..models import (
+    Audit,
+    ChangeStatus,
+    ComplianceException,
+    Control,
+    EvidenceFile,
+    Finding,
+    FindingStatus,
+    Framework,
+    RegulatoryChange,
+    RegulatoryTask,
+)
 from ..selectors import control_evidence
 
 
@@ -168,6 +180,7 @@ class FindingAdvanceSerializer(StrictSerializer):
 
 class ExceptionSerializer(serializers.ModelSerializer):
     state = serializers.SerializerMethodField()
+    justification = serializers.CharField(source="reason", read_only=True)
     expires_at = AwareDateTimeField(read_only=True)
 
     class Meta:
@@ -191,3 +204,77 @@ class ExceptionSerializer(serializers.ModelSerializer):
 
     def get_state(self, exception: ComplianceException) -> str:
         return str(exception.state)
+
+
+class ResultsImportSerializer(StrictSerializer):
+    content = serializers.CharField(
+        max_length=MAX_DOCUMENT_BYTES,
+        trim_whitespace=False,
+        help_text="An OSCAL 1.1 assessment-results document (JSON).",
+    )
+    audit = serializers.PrimaryKeyRelatedField(
+        queryset=Audit.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The audit the findings belong to (optional).",
+    )
+
+
+class ResultsImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField(help_text="Findings created by this import.")
+    unchanged = serializers.IntegerField(help_text="Not-satisfied findings imported before (nothing changed).")
+    findings = FindingSerializer(many=True, help_text="The findings created.")
+
+
+class RegulatoryTaskSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RegulatoryTask
+        fields = ["id", "change", "description", "owner", "due_on", "done_at", "reminded_at"]
+        read_only_fields = fields
+
+
+class RegulatoryChangeSerializer(serializers.ModelSerializer):
+    tasks = RegulatoryTaskSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = RegulatoryChange
+        fields = [
+            "id",
+            "title",
+            "source",
+            "summary",
+            "effective_date",
+            "impact_assessment",
+            "affected_controls",
+            "status",
+            "tasks",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class RegulatoryChangeCreateSerializer(StrictSerializer):
+    title = serializers.CharField(max_length=300)
+    source = serializers.CharField(max_length=300)  # type: ignore[assignment]  # a declared field, popped by DRF
+    summary = serializers.CharField()
+    effective_date = serializers.DateField()
+    impact_assessment = serializers.CharField(required=False, default="", allow_blank=True)
+    affected_controls = serializers.PrimaryKeyRelatedField(
+        queryset=Control.objects.all(), many=True, required=False, default=list
+    )
+
+
+class RegulatoryAssessSerializer(StrictSerializer):
+    impact_assessment = serializers.CharField()
+    affected_controls = serializers.PrimaryKeyRelatedField(queryset=Control.objects.all(), many=True, required=False)
+
+
+class RegulatoryStatusSerializer(StrictSerializer):
+    status = serializers.ChoiceField(choices=[choice for choice in ChangeStatus.choices if choice[0] != "new"])
+
+
+class RegulatoryTaskCreateSerializer(StrictSerializer):
+    description = serializers.CharField(max_length=500)
+    owner = serializers.PrimaryKeyRelatedField(queryset=get_user_model().objects.filter(is_active=True))
+    due_on = serializers.DateField()

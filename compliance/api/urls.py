@@ -12,5 +12,9 @@ router.register("compliance/evidence-files", views.EvidenceFileViewSet, basename
 router.register("compliance/audits", views.AuditViewSet, basename="api-compliance-audit")
 router.register("compliance/findings", views.FindingViewSet, basename="api-compliance-finding")
 router.register("compliance/exceptions", views.ExceptionViewSet, basename="api-compliance-exception")
+router.register(
+    "compliance/regulatory-changes", views.RegulatoryChangeViewSet, basename="api-compliance-regulatory-change"
+)
+router.register("compliance/regulatory-tasks", views.RegulatoryTaskViewSet, basename="api-compliance-regulatory-task")
 
 urlpatterns = [path("", include(router.urls))]

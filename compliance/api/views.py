@@ -24,10 +24,11 @@ from opsgov.api.permissions import RoleModelPermissions
 from opsgov.evidence import NoEvidenceDeleteMixin
 from opsgov.filters import BooleanFilter, FilterSet
 
-from .. import oscal, services
+from .. import oscal, regulatory, services
 from ..importers import import_document
 from ..models import (
     Audit,
+    ChangeStatus,
     ComplianceException,
     Control,
     ControlStatus,
@@ -35,6 +36,8 @@ from ..models import (
     Finding,
     FindingStatus,
     Framework,
+    RegulatoryChange,
+    RegulatoryTask,
     Severity,
 )
 from .serializers import (
@@ -47,6 +50,14 @@ from .serializers import (
     FrameworkImportResultSerializer,
     FrameworkImportSerializer,
     FrameworkSerializer,
+    RegulatoryAssessSerializer,
+    RegulatoryChangeCreateSerializer,
+    RegulatoryChangeSerializer,
+    RegulatoryStatusSerializer,
+    RegulatoryTaskCreateSerializer,
+    RegulatoryTaskSerializer,
+    ResultsImportResultSerializer,
+    ResultsImportSerializer,
 )
 
 
@@ -148,6 +159,25 @@ class FindingViewSet(ReadViewSet):
         return [ChangePermission()] if self.action == "advance" else super().get_permissions()
 
     @extend_schema(
+        summary="Import findings from OSCAL assessment results (idempotent by finding uuid)",
+        request=ResultsImportSerializer,
+        responses={201: ResultsImportResultSerializer, 200: ResultsImportResultSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="import-oscal")
+    def import_oscal(self, request: Request) -> Response:
+        if not request.user.has_perm("compliance.add_finding"):
+            raise ApiPermissionDenied("Importing findings needs the compliance officer's permissions.")
+        body = ResultsImportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        result = oscal.import_assessment_results(
+            body.validated_data["content"].encode(), audit=body.validated_data["audit"]
+        )
+        data = ResultsImportResultSerializer(
+            {"created": len(result.created), "unchanged": result.unchanged, "findings": result.created}
+        ).data
+        return Response(data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+    @extend_schema(
         summary="Move a finding one status forward",
         request=FindingAdvanceSerializer,
         responses={200: FindingSerializer},
@@ -180,3 +210,102 @@ class ExceptionViewSet(ReadViewSet):
     def approve(self, request: Request, pk: str | None = None) -> Response:
         exception = services.exception_approve(exception=self.get_object(), actor=request.user)
         return Response(ExceptionSerializer(exception).data)
+
+
+class RegulatoryChangeFilterSet(FilterSet):
+    status = filters.MultipleChoiceFilter(choices=ChangeStatus.choices)
+
+    class Meta:
+        model = RegulatoryChange
+        fields = ["status"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List regulatory changes (soonest effective first)"),
+    retrieve=extend_schema(summary="A regulatory change with its tasks"),
+)
+class RegulatoryChangeViewSet(ReadViewSet):
+    """The register of regulatory changes; writes go through compliance.regulatory (one transaction each)."""
+
+    queryset = RegulatoryChange.objects.prefetch_related("tasks", "affected_controls").order_by("effective_date", "pk")
+    serializer_class = RegulatoryChangeSerializer
+    filterset_class = RegulatoryChangeFilterSet
+
+    def get_permissions(self) -> Any:
+        if self.action in ("assess", "set_status", "add_task"):
+            return [ChangePermission()]
+        return super().get_permissions()
+
+    @extend_schema(
+        summary="Register a regulatory change",
+        request=RegulatoryChangeCreateSerializer,
+        responses={201: RegulatoryChangeSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        if not request.user.has_perm("compliance.add_regulatorychange"):
+            raise ApiPermissionDenied("Registering a change needs the compliance officer's permissions.")
+        body = RegulatoryChangeCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        change = regulatory.change_create(**body.validated_data, actor=request.user)
+        return Response(RegulatoryChangeSerializer(change).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Record the impact assessment (and the controls it touches)",
+        request=RegulatoryAssessSerializer,
+        responses={200: RegulatoryChangeSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def assess(self, request: Request, pk: str | None = None) -> Response:
+        body = RegulatoryAssessSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        change = regulatory.change_assess(
+            change=self.get_object(),
+            impact_assessment=body.validated_data["impact_assessment"],
+            affected_controls=body.validated_data.get("affected_controls"),
+            actor=request.user,
+        )
+        return Response(RegulatoryChangeSerializer(self.get_queryset().get(pk=change.pk)).data)
+
+    @extend_schema(
+        summary="Move a change on (implemented once its tasks are done, or not applicable)",
+        request=RegulatoryStatusSerializer,
+        responses={200: RegulatoryChangeSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="status")
+    def set_status(self, request: Request, pk: str | None = None) -> Response:
+        body = RegulatoryStatusSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        change = regulatory.change_set_status(
+            change=self.get_object(), status=body.validated_data["status"], actor=request.user
+        )
+        return Response(RegulatoryChangeSerializer(self.get_queryset().get(pk=change.pk)).data)
+
+    @extend_schema(
+        summary="Add a task with an owner and a due date (its owner is reminded before it is due)",
+        request=RegulatoryTaskCreateSerializer,
+        responses={201: RegulatoryTaskSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="tasks")
+    def add_task(self, request: Request, pk: str | None = None) -> Response:
+        body = RegulatoryTaskCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        task = regulatory.task_add(change=self.get_object(), **body.validated_data, actor=request.user)
+        return Response(RegulatoryTaskSerializer(task).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List regulatory tasks (soonest due first)"),
+    retrieve=extend_schema(summary="A regulatory task"),
+)
+class RegulatoryTaskViewSet(ReadViewSet):
+    queryset = RegulatoryTask.objects.order_by("due_on", "pk")
+    serializer_class = RegulatoryTaskSerializer
+
+    def get_permissions(self) -> Any:
+        return [ChangePermission()] if self.action == "complete" else super().get_permissions()
+
+    @extend_schema(summary="Mark a task done", request=None, responses={200: RegulatoryTaskSerializer})
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: str | None = None) -> Response:
+        task = regulatory.task_complete(task=self.get_object(), actor=request.user)
+        return Response(RegulatoryTaskSerializer(task).data)

@@ -16,6 +16,7 @@ from .audits import (
 from .controls import Control, ControlStatus, EvidenceBinding, EvidenceFile, ReviewState, TestFrequency
 from .exceptions import ComplianceException
 from .frameworks import Framework, FrameworkSource, Requirement
+from .notices import ComplianceNotice, NoticeKind
 from .regulatory import ChangeStatus, RegulatoryChange, RegulatoryTask
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "AuditStatus",
     "ChangeStatus",
     "ComplianceException",
+    "ComplianceNotice",
     "Control",
     "ControlStatus",
     "EvidenceBinding",
@@ -33,6 +35,7 @@ __all__ = [
     "FindingStatus",
     "Framework",
     "FrameworkSource",
+    "NoticeKind",
     "RegulatoryChange",
     "RegulatoryTask",
     "RemediationStep",

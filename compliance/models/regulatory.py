@@ -43,6 +43,9 @@ class RegulatoryTask(TimeStampedModel):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     due_on = models.DateField()
     done_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its owner was reminded that it is due (once, by the reminder task)."
+    )
 
     class Meta:
         ordering = ["due_on", "pk"]

@@ -5,6 +5,9 @@ Rules
 - A waiver covers one failing (or at-risk) evidence row of a gate for one
   service: the row's stable key and service, as the gate's latest evaluation
   shows them. Rows without a key or a service cannot be waived.
+- The rules every four-eyes exception shares (approver role, four eyes,
+  expiry, approve, revoke, state) are opsgov.exceptions'; this module adds the
+  gate's scope (a waivable check of the latest evaluation) and re-evaluation.
 - It names an approver: an active user holding one of the gate's approver roles
   (`Gate.waiver_approver_roles()`, the role the seed names for the area), never
   the requester. Only that approver can approve it, and only while they still
@@ -24,31 +27,24 @@ ValidationError with field names (400 in the API) or PermissionDenied (403).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from .. import exceptions
+from ..exceptions import user_roles
 from ..models import GateEvaluation, GateWaiver, Service, WaiverState
 from ..registry import Gate, gates
 from . import services
 
-#: The longest a waiver may run: a year, after which the check must be met or waived anew.
-MAX_WAIVER_DURATION = timedelta(days=365)
-
-
-def user_roles(user: Any) -> set[str]:
-    if user is None or not getattr(user, "is_authenticated", False):
-        return set()
-    cached = getattr(user, "_opsgov_roles", None)
-    if cached is None:
-        cached = set(user.groups.values_list("name", flat=True))
-        user._opsgov_roles = cached  # one query per request, however many checks
-    return set(cached)
+#: The longest a waiver may run: a year (opsgov.exceptions.MAX_DURATION), then met or waived anew.
+MAX_WAIVER_DURATION = exceptions.MAX_DURATION
+__all__ = ["MAX_WAIVER_DURATION", "user_roles"]  # re-exported: apps read them here
 
 
 def is_approver(user: Any, gate: Gate) -> bool:
@@ -100,16 +96,7 @@ def waiver_list() -> QuerySet[GateWaiver]:
 
 def filter_state(waivers: QuerySet[GateWaiver], states: Iterable[str], *, now: datetime) -> QuerySet[GateWaiver]:
     """Keep the waivers in any of `states` (WaiverState values) at `now`."""
-    conditions = {
-        WaiverState.PENDING: Q(revoked_at__isnull=True, approved_at__isnull=True, expires_at__gt=now),
-        WaiverState.ACTIVE: Q(revoked_at__isnull=True, approved_at__isnull=False, expires_at__gt=now),
-        WaiverState.EXPIRED: Q(revoked_at__isnull=True, expires_at__lte=now),
-        WaiverState.REVOKED: Q(revoked_at__isnull=False),
-    }
-    combined = Q()
-    for state in states:
-        combined |= conditions[WaiverState(state)]
-    return waivers.filter(combined)
+    return exceptions.in_state(waivers, states, now=now)
 
 
 @transaction.atomic
@@ -136,18 +123,15 @@ def waiver_request(
             f"The latest evaluation of {definition.title!r} has no failing or at-risk check {evidence_key!r} "
             f"for {service.slug}; only such a check can be waived."
         )
-    if approver is None or not is_approver(approver, definition):
-        errors.setdefault("approver", []).append(
-            f"The approver must hold one of these roles: {', '.join(definition.waiver_approver_roles())}."
-        )
-    elif approver.pk == getattr(requested_by, "pk", None):
-        errors.setdefault("approver", []).append("You cannot approve your own waiver; name another approver.")
-    if expires_at is None or expires_at <= now:
-        errors.setdefault("expires_at", []).append("The expiry must be in the future.")
-    elif expires_at > now + MAX_WAIVER_DURATION:
-        errors.setdefault("expires_at", []).append(
-            f"A waiver runs at most {MAX_WAIVER_DURATION.days} days; choose an earlier expiry."
-        )
+    for field, messages in exceptions.request_errors(
+        approver=approver,
+        requested_by=requested_by,
+        roles=definition.waiver_approver_roles(),
+        expires_at=expires_at,
+        now=now,
+        noun="waiver",
+    ).items():
+        errors.setdefault(field, []).extend(messages)
     if open_waivers(gate=gate, now=now).filter(evidence_key=evidence_key, service=service).exists():
         errors.setdefault("evidence_key", []).append(
             "This check already has an open waiver for this service; revoke it first."
@@ -180,19 +164,7 @@ def waiver_approve(*, waiver: GateWaiver, actor: Any, now: datetime | None = Non
     now = now or timezone.now()
     waiver = _locked(waiver)
     definition = _gate(waiver.gate)
-    if actor is None or getattr(actor, "pk", None) == waiver.requested_by_id:
-        raise PermissionDenied("Nobody can approve their own waiver.")
-    if actor.pk != waiver.approver_id:
-        raise PermissionDenied("Only the approver the request names can approve it.")
-    if not is_approver(actor, definition):
-        raise PermissionDenied(f"Approving needs one of these roles: {', '.join(definition.waiver_approver_roles())}.")
-    state = waiver.state_at(now)
-    if state != WaiverState.PENDING:
-        raise ValidationError(
-            {"state": f"Only a waiver awaiting approval can be approved; this one is {state.label.lower()}."}
-        )
-    waiver.approved_at = now
-    waiver.save(update_fields=["approved_at", "updated_at"])
+    exceptions.approve(waiver, actor=actor, roles=definition.waiver_approver_roles(), now=now, noun="waiver")
     services.evaluate_gate(gate=definition, now=now)
     return waiver
 
@@ -213,13 +185,7 @@ def waiver_revoke(*, waiver: GateWaiver, actor: Any, reason: str = "", now: date
     waiver = _locked(waiver)
     if not can_revoke(actor, waiver):
         raise PermissionDenied("Only the requester, the approver or a holder of the gate's approver role can revoke.")
-    state = waiver.state_at(now)
-    if state not in (WaiverState.PENDING, WaiverState.ACTIVE):
-        raise ValidationError({"state": f"This waiver is already {state.label.lower()}."})
-    waiver.revoked_at = now
-    waiver.revoked_by = actor
-    waiver.revoke_reason = reason.strip()
-    waiver.save(update_fields=["revoked_at", "revoked_by", "revoke_reason", "updated_at"])
+    state = exceptions.revoke(waiver, actor=actor, reason=reason, now=now, noun="waiver")
     if state == WaiverState.ACTIVE and waiver.gate in gates:
         services.evaluate_gate(gate=gates.get(waiver.gate), now=now)
     return waiver

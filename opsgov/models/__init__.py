@@ -4,6 +4,7 @@
 - ``gates``: gate evaluations, waivers, status-change notifications;
 - ``reports``: report subscriptions and deliveries;
 - ``trends``: the daily trend points of the metrics;
+- ``exceptions``: the abstract base of every four-eyes exception (opsgov.exceptions);
 - ``outbox``: the abstract base of every delivery row (opsgov.outbox);
 - ``audit``: the audit trail's seals.
 
@@ -28,13 +29,13 @@ from .core import (
     validate_aliases,
     validate_links,
 )
+from .exceptions import FourEyesException, WaiverState, four_eyes_constraints
 from .gates import (
     GateEvaluation,
     GateNotification,
     GateNotificationStatus,
     GateStatus,
     GateWaiver,
-    WaiverState,
 )
 from .outbox import OutboxMessage, OutboxStatus
 from .reports import DeliveryStatus, ReportDelivery, ReportKind, ReportSubscription
@@ -45,6 +46,7 @@ __all__ = [
     "AuditChainHead",
     "AuditSeal",
     "DeliveryStatus",
+    "FourEyesException",
     "GateEvaluation",
     "GateNotification",
     "GateNotificationStatus",
@@ -64,6 +66,7 @@ __all__ = [
     "TimeStampedModel",
     "WaiverState",
     "WorkerHeartbeat",
+    "four_eyes_constraints",
     "validate_aliases",
     "validate_links",
 ]

@@ -5,15 +5,14 @@ The rules live in opsgov.gates (the engine in opsgov.gates.services, waivers in 
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from .core import Service, TimeStampedModel
+from .core import Service
+from .exceptions import FourEyesException, four_eyes_constraints
 from .outbox import OutboxMessage
 
 
@@ -77,20 +76,7 @@ class GateEvaluation(models.Model):
         return GateStatus(self.status).badge
 
 
-class WaiverState(models.TextChoices):
-    """Where a waiver stands; computed from its dates, never stored (time alone turns active into expired)."""
-
-    PENDING = "pending", "Awaiting approval"
-    ACTIVE = "active", "Active"
-    EXPIRED = "expired", "Expired"
-    REVOKED = "revoked", "Revoked"
-
-    @property
-    def badge(self) -> str:
-        return {"pending": "warning", "active": "info", "expired": "muted", "revoked": "muted"}[self.value]
-
-
-class GateWaiver(TimeStampedModel):
+class GateWaiver(FourEyesException):
     """A time-limited exception for one failing check of a quality gate on one service.
 
     The check is an evidence row, named by the gate's key and the row's stable
@@ -106,6 +92,7 @@ class GateWaiver(TimeStampedModel):
         max_length=200, help_text='Stable key of the evidence row waived, e.g. "escalation:checkout".'
     )
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="gate_waivers")
+    # The base's columns, redeclared with the help texts and reverse names this table always had (no migration).
     reason = models.TextField(help_text="Why the check cannot be met now.")
     compensating_control = models.TextField(help_text="What covers the risk while the check is waived.")
     requested_by = models.ForeignKey(
@@ -117,9 +104,7 @@ class GateWaiver(TimeStampedModel):
         related_name="gate_waivers_to_approve",
         help_text="Who must approve: a holder of the gate's approver role, not the requester.",
     )
-    approved_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(help_text="The waiver stops counting at this time (at most a year ahead).")
-    revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -127,14 +112,12 @@ class GateWaiver(TimeStampedModel):
         null=True,
         blank=True,
     )
-    revoke_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            # Four eyes: nobody approves their own waiver (opsgov.gates.waivers checks it first, with a message).
-            models.CheckConstraint(condition=~Q(approver=F("requested_by")), name="gatewaiver_not_self_approved"),
-            models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="gatewaiver_expires_after_start"),
+            # Four eyes: nobody approves their own waiver (opsgov.exceptions checks it first, with a message).
+            *four_eyes_constraints("gatewaiver"),
         ]
         indexes = [
             # The gate engine reads the waivers still open (not revoked) of the gates it evaluates.
@@ -146,20 +129,6 @@ class GateWaiver(TimeStampedModel):
 
     def get_absolute_url(self) -> str:
         return reverse("gate-detail", kwargs={"key": self.gate}) + f"#waiver-{self.pk}"
-
-    def state_at(self, moment: datetime | None = None) -> WaiverState:
-        moment = moment or timezone.now()
-        if self.revoked_at is not None:
-            return WaiverState.REVOKED
-        if self.expires_at <= moment:
-            return WaiverState.EXPIRED
-        if self.approved_at is None:
-            return WaiverState.PENDING
-        return WaiverState.ACTIVE
-
-    @property
-    def state(self) -> WaiverState:
-        return self.state_at()
 
 
 class GateNotificationStatus(models.TextChoices):

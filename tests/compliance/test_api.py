@@ -77,3 +77,91 @@ def test_findings_advance_with_four_eyes(
     assert answer.status_code == 200 and answer.json()["status"] == "verified"
     skip = other.post(f"/api/v1/compliance/findings/{finding.pk}/advance/", {"status": "planned"}, format="json")
     assert skip.status_code == 400
+
+
+def test_oscal_assessment_results_import_through_the_api_and_the_admin(
+    officer: User,
+    client_for: Callable[[User], APIClient],
+    make_user: Callable[..., User],
+    catalog_bytes: bytes,
+    results_bytes: bytes,
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    from compliance.importers import import_oscal_catalog
+    from compliance.models import Finding, Requirement
+
+    framework = import_oscal_catalog(catalog_bytes).framework
+    control = Control.objects.create(ref_id="OPS-BK", title="Restores tested")
+    control.requirements.add(Requirement.objects.get(framework=framework, ref_id="bk-1"))
+    api = client_for(officer)
+    # Bad input: the path in the document is named, nothing is imported.
+    broken = results_bytes.decode().replace('"not-satisfied"', '"half-satisfied"')
+    bad = api.post("/api/v1/compliance/findings/import-oscal/", {"content": broken}, format="json")
+    assert bad.status_code == 400
+    assert any(
+        "assessment-results.results[0].findings[0].target.status.state" in error["message"]
+        for error in bad.json()["errors"]
+    ), bad.json()
+    assert Finding.objects.count() == 0
+    first = api.post("/api/v1/compliance/findings/import-oscal/", {"content": results_bytes.decode()}, format="json")
+    assert first.status_code == 201 and (first.json()["created"], first.json()["unchanged"]) == (1, 0)
+    [finding] = first.json()["findings"]
+    # The target bk-1.1_obj is an objective of bk-1, which OPS-BK is mapped to; due by the medium SLA.
+    assert (finding["title"], finding["control"], finding["severity"]) == ("Restore test overdue", control.pk, "medium")
+    again = api.post("/api/v1/compliance/findings/import-oscal/", {"content": results_bytes.decode()}, format="json")
+    assert again.status_code == 200 and (again.json()["created"], again.json()["unchanged"]) == (0, 1)
+    unknown = api.post("/api/v1/compliance/findings/import-oscal/", {"content": "{}", "x": 1}, format="json")
+    assert unknown.status_code == 400
+    sre = client_for(make_user("sre", SRE_LEAD))
+    assert sre.post("/api/v1/compliance/findings/import-oscal/", {"content": "{}"}, format="json").status_code == 403
+    # The admin's upload: the same rules, the path of a problem shown on the form.
+    User.objects.filter(pk=officer.pk).update(is_staff=True)
+    browser = Client()
+    browser.force_login(officer)
+    url = "/admin/compliance/finding/import-oscal/"
+    assert "Import OSCAL assessment results" in browser.get("/admin/compliance/finding/").content.decode()
+    shown = browser.post(url, {"document": SimpleUploadedFile("r.json", broken.encode())}).content.decode()
+    assert "assessment-results.results[0].findings[0].target.status.state" in shown
+    done = browser.post(url, {"document": SimpleUploadedFile("r.json", results_bytes)}, follow=True).content.decode()
+    assert "Imported 0 finding(s); 1 imported before, unchanged." in done
+    assert Finding.objects.count() == 1
+
+
+def test_the_regulatory_register_through_the_api(
+    officer: User, client_for: Callable[[User], APIClient], make_user: Callable[..., User]
+) -> None:
+    control = Control.objects.create(ref_id="IR-1", title="Incident reporting")
+    api = client_for(officer)
+    base = "/api/v1/compliance/regulatory-changes/"
+    body = {"title": "Resilience act", "source": "EU OJ", "summary": "Report in 24 h.", "effective_date": "2027-01-17"}
+    created = api.post(base, body, format="json")
+    assert created.status_code == 201 and created.json()["status"] == "new"
+    change_id = created.json()["id"]
+    assert api.post(base, {**body, "effective_date": "soon"}, format="json").json()["errors"][0]["field"] == (
+        "effective_date"
+    )
+    assessed = api.post(
+        f"{base}{change_id}/assess/",
+        {"impact_assessment": "Runbook and on-call change.", "affected_controls": [control.pk]},
+        format="json",
+    )
+    assert assessed.status_code == 200
+    assert (assessed.json()["status"], assessed.json()["affected_controls"]) == ("assessed", [control.pk])
+    task = api.post(
+        f"{base}{change_id}/tasks/",
+        {"description": "Update the runbook", "owner": officer.pk, "due_on": "2026-12-31"},
+        format="json",
+    )
+    assert task.status_code == 201
+    early = api.post(f"{base}{change_id}/status/", {"status": "implemented"}, format="json")
+    assert early.status_code == 400 and "Finish its tasks first" in early.json()["errors"][0]["message"]
+    done = api.post(f"/api/v1/compliance/regulatory-tasks/{task.json()['id']}/complete/", format="json")
+    assert done.status_code == 200 and done.json()["done_at"] is not None
+    implemented = api.post(f"{base}{change_id}/status/", {"status": "implemented"}, format="json")
+    assert implemented.status_code == 200 and implemented.json()["status"] == "implemented"
+    sre = client_for(make_user("sre", SRE_LEAD))
+    assert sre.get(base).status_code == 200
+    assert sre.post(base, body, format="json").status_code == 403
+    assert sre.post(f"{base}{change_id}/assess/", {"impact_assessment": "x"}, format="json").status_code == 403

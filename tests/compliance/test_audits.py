@@ -8,12 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 from trestle.oscal.assessment_results import AssessmentResults
 
-from compliance import oscal, services
+from compliance import oscal, selectors, services
 from compliance.importers import import_oscal_catalog
 from compliance.models import (
     Audit,
@@ -69,15 +71,6 @@ def test_a_finding_is_due_by_the_policy_sla_and_verified_only_by_another_person(
     assert (finding.verified_by, finding.status) == (second_officer, FindingStatus.CLOSED)
     with pytest.raises(ValidationError):
         services.finding_advance(finding=finding, to=FindingStatus.PLANNED, actor=officer)
-
-
-def test_overdue_findings_escalate_once(audited: tuple[Audit, Control]) -> None:
-    audit, _control = audited
-    finding = services.finding_record(title="Late", severity="high", audit=audit, now=NOW - timedelta(days=40))
-    assert [item.pk for item in services.overdue_to_escalate(NOW)] == [finding.pk]
-    assert services.finding_escalate(finding=finding, now=NOW) is True
-    assert services.finding_escalate(finding=finding, now=NOW) is False
-    assert services.overdue_to_escalate(NOW) == []
 
 
 def test_the_audit_calendar_follows_each_controls_test_frequency(audited: tuple[Audit, Control], officer: User) -> None:
@@ -153,10 +146,11 @@ def test_the_oscal_export_validates_with_trestle_and_carries_results_and_finding
 
 
 def test_importing_the_fixture_assessment_results_creates_the_not_satisfied_finding_once(results_bytes: bytes) -> None:
-    created = oscal.import_assessment_results(results_bytes, now=NOW)
+    created = oscal.import_assessment_results(results_bytes, now=NOW).created
     assert [item.title for item in created] == ["Restore test overdue"]
     assert str(created[0].oscal_uuid) == "f3a2b1c0-6d5e-4f7a-9b8c-2e3d4c5b6a7f"
-    assert oscal.import_assessment_results(results_bytes, now=NOW) == []
+    again = oscal.import_assessment_results(results_bytes, now=NOW)
+    assert (again.created, again.unchanged) == ([], 1)
     assert Finding.objects.count() == 1
 
 
@@ -200,3 +194,40 @@ def test_the_evidence_package_streams_a_zip_whose_manifest_checks_out(
             content = source.read(info.filename)
             target.writestr(info.filename, content + b"x" if info.filename.startswith("evidence/") else content)
     assert verify_package(io.BytesIO(broken.getvalue())) != []
+
+
+def test_the_calendar_lists_next_due_tests_overdue_first_in_words(
+    audited: tuple[Audit, Control], officer: User, client: Any
+) -> None:
+    audit, quarterly = audited
+    services.test_result_record(
+        audit=audit,
+        control=quarterly,
+        method=TestMethod.INSPECTION,
+        result=TestOutcome.PASSED,
+        tested_by=officer,
+        now=NOW - timedelta(days=120),
+    )
+    monthly = Control.objects.create(ref_id="MON-1", title="Monthly access review", test_frequency="monthly")
+    Control.objects.filter(pk=monthly.pk).update(created_at=NOW - timedelta(days=10))
+    entries = selectors.calendar(now=NOW)
+    assert [entry.control.ref_id for entry in entries] == ["BK-1", "MON-1"]
+    late, soon = entries
+    # Tested 2026-02-01 (120 days before 1 June), quarterly: due 2026-05-01, 31 days ago; then every quarter.
+    assert late.due == [date(2026, 5, 1), date(2026, 8, 1), date(2026, 11, 1), date(2027, 2, 1), date(2027, 5, 1)]
+    assert (late.state, late.words) == ("overdue", "Overdue by 31 days")
+    # Created 22 May, monthly: due 22 June, in 21 days, then the 22nd of each month up to 1 June 2027.
+    assert soon.next_due == date(2026, 6, 22) and len(soon.due) == 12
+    assert (soon.state, soon.words) == ("due_soon", "Due in 21 days")
+    User.objects.filter(pk=officer.pk).update(is_staff=True)
+    client.force_login(officer)
+    with time_machine.travel(NOW, tick=False):
+        page = client.get(reverse("compliance-calendar")).content.decode()
+    assert '<tr class="calendar-overdue">' in page and "Overdue by" in page and "badge-danger" in page
+    assert "1 of 2 controls overdue" in page
+    with time_machine.travel(NOW, tick=False):
+        admin_page = client.get(reverse("admin:compliance_control_calendar")).content.decode()
+    assert "BK-1 Backups verified" in admin_page and "calendar-due_soon" in admin_page
+    outsider = User.objects.create_user("nobody")
+    client.force_login(outsider)
+    assert client.get(reverse("compliance-calendar")).status_code == 403

@@ -14,7 +14,6 @@ from compliance import builtin, services
 from compliance.gates import ComplianceGate
 from compliance.metrics import compute_coverage, compute_currency, compute_expiring, compute_overdue
 from compliance.models import Control, Requirement
-from compliance.tasks import escalate_overdue_findings
 from opsgov.models import DeliveryStatus, GateEvaluation, GateStatus, ReportDelivery, ReportKind
 
 pytestmark = pytest.mark.django_db
@@ -124,17 +123,6 @@ def test_the_metrics_match_hand_computed_values(officer: User, second_officer: U
     )
     services.exception_approve(exception=later, actor=legal, now=NOW)
     assert [value.value for value in compute_expiring(now=NOW)] == [1.0]
-
-
-def test_overdue_findings_escalate_by_email_once(officer: User, mailoutbox: list) -> None:
-    finding = services.finding_record(
-        title="Late", severity="high", owner=officer, now=datetime.now(UTC) - timedelta(days=40)
-    )
-    assert escalate_overdue_findings() == 1
-    assert escalate_overdue_findings() == 0
-    finding.refresh_from_db()
-    assert finding.escalated_at is not None
-    assert len(mailoutbox) == 1 and mailoutbox[0].to == [officer.email]
 
 
 def test_the_import_command_reports_path_errors(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
