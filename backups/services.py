@@ -28,7 +28,7 @@ from opsgov.errors import DomainError
 from opsgov.events import ImprovementItem, ServiceAlert, raise_alert, raise_improvement_item
 from opsgov.policy import get_policy
 
-from . import parsers
+from . import notices, parsers
 from .models import (
     BackupJob,
     BackupRun,
@@ -131,9 +131,15 @@ def _result_updates(job: BackupJob, run: BackupRun) -> dict[str, Any]:
             updates["consecutive_missed"] = 0
         if job.failure_notified_at is None:
             updates["failure_notified_at"] = run.recorded_at
+            _notify_first_failure(job, run)
     for name, value in updates.items():
         setattr(job, name, value)
     return updates
+
+
+def _notify_first_failure(job: BackupJob, run: BackupRun) -> None:
+    """Write the owner's e-mail about `run`, the episode's first failure (in the transaction recording it)."""
+    notices.queue([notices.notice_for(job, run, now=run.recorded_at)])
 
 
 def _after_result(job: BackupJob, run: BackupRun) -> None:
@@ -465,6 +471,7 @@ def reconcile(*, now: datetime | None = None, limit: int = RECONCILE_BATCH) -> i
             if slot is not None:
                 (already if status == RunStatus.MISSED else answered).add((job_id, slot))
         new_runs: list[BackupRun] = []
+        first_missed: dict[int, BackupRun] = {}  # job id → the missed run that starts an episode
         changed: list[BackupJob] = []
         for job in jobs:
             if job.pk not in due:
@@ -472,22 +479,27 @@ def reconcile(*, now: datetime | None = None, limit: int = RECONCILE_BATCH) -> i
             slots = due[job.pk]
             grace = job.grace_period
             missed = [s for s in slots if (job.pk, s) not in answered and (job.pk, s) not in already]
-            new_runs.extend(
+            runs = [
                 BackupRun(job=job, status=RunStatus.MISSED, source=RunSource.SCHEDULE, slot=s, recorded_at=s + grace)
                 for s in missed
-            )
+            ]
+            new_runs.extend(runs)
             streak = job.consecutive_missed
             for slot in slots:
                 streak = 0 if (job.pk, slot) in answered else streak + 1
             job.materialised_until = slots[-1]
             job.consecutive_missed = streak
-            if missed and job.failure_notified_at is None:
-                job.failure_notified_at = missed[0] + grace
+            if runs and job.failure_notified_at is None:
+                job.failure_notified_at = runs[0].recorded_at
+                first_missed[job.pk] = runs[0]
             if streak >= 2 and job.data_type == "database" and not job.incident_open:
                 _missed_alert(job, status="firing", at=now)
                 job.incident_open = True
             changed.append(job)
         BackupRun.objects.bulk_create(new_runs, batch_size=2000)
+        if first_missed:
+            owners = BackupJob.objects.select_related("owner", "service__owner_team").in_bulk(list(first_missed))
+            notices.queue(notices.notice_for(owners[pk], run, now=now) for pk, run in first_missed.items())
         # One UPDATE per distinct new state: jobs of one schedule share it (Django's bulk_update builds a CASE
         # per row and field, seconds of Python for 500 jobs).
         groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)

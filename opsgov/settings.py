@@ -462,6 +462,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # (OPSGOV_BACKUP_DIR set; on the policy's database frequency).
     "reconcile-backup-schedules": {"task": "backups.reconcile_schedules", "schedule": 60.0},
     "backup-self": {"task": "backups.backup_self_if_due", "schedule": 300.0},
+    # The owner's e-mail about a failed or missed run (backups.notices): what a broker outage left, retries.
+    "retry-backup-failure-notices": {"task": "backups.retry_failure_notices", "schedule": 60.0},
     # Email reports at 07:00 in the policy's time zone (opsgov.schedules), for the period that just ended.
     "weekly-operations-report": {
         "task": "opsgov.report_tasks.send_scheduled_report",

@@ -1,11 +1,13 @@
 """Models of the backups app: jobs, runs (and missed runs), restore points, integrity checks, restores and DR."""
 
 from .jobs import BackupJob, Location, ServiceBackupScope, Tool, derive_location
+from .notices import BackupFailureNotice
 from .restores import DRDrill, DRPlan, RestoreResult, RestoreTest
 from .runs import FAILED_STATUSES, BackupRun, IntegrityCheck, RestorePoint, RunSource, RunStatus
 
 __all__ = [
     "FAILED_STATUSES",
+    "BackupFailureNotice",
     "BackupJob",
     "BackupRun",
     "DRDrill",
