@@ -36,7 +36,13 @@ class BackupsConfig(AppConfig):
                 "last_success_at",
             ],
         )
-        for governed in (models.RestoreTest, models.DRPlan, models.DRDrill):
+        for governed in (models.RestoreTest, models.DRPlan, models.DRDrill, models.DRDrillApproval):
             auditlog.register(governed)
-        for evidence in (models.BackupRun, models.RestoreTest, models.DRDrill, models.IntegrityCheck):
+        for evidence in (
+            models.BackupRun,
+            models.RestoreTest,
+            models.DRDrill,
+            models.DRDrillApproval,
+            models.IntegrityCheck,
+        ):
             register_evidence(evidence)

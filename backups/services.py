@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Coalesce
@@ -27,12 +28,15 @@ from opsgov import pings, ratelimit
 from opsgov.errors import DomainError
 from opsgov.events import ImprovementItem, ServiceAlert, raise_alert, raise_improvement_item
 from opsgov.policy import get_policy
+from opsgov.roles import COMPLIANCE_OFFICER, SECURITY_LEAD, SRE_LEAD
 
 from . import notices, parsers
 from .models import (
+    ApprovalKind,
     BackupJob,
     BackupRun,
     DRDrill,
+    DRDrillApproval,
     IntegrityCheck,
     RestorePoint,
     RestoreResult,
@@ -582,9 +586,20 @@ def record_restore_test(
     return test
 
 
+#: Who validates what of a DR drill (the seed: the SRE Lead owns, these two roles validate).
+APPROVAL_ROLES = {ApprovalKind.DATA_PROTECTION: SECURITY_LEAD, ApprovalKind.COMPLIANCE: COMPLIANCE_OFFICER}
+
+
+def holds_role(user: Any, role: str) -> bool:
+    return bool(getattr(user, "is_active", False) and user.groups.filter(name=role).exists())
+
+
 @transaction.atomic
 def record_drill(*, drill: DRDrill) -> DRDrill:
-    """Store a DR drill; each issue found becomes an improvement-backlog item (opsgov.events)."""
+    """Store a DR drill; each issue found becomes an improvement-backlog item (opsgov.events).
+    Its owner, when named, holds the SRE Lead role."""
+    if drill.owner is not None and not holds_role(drill.owner, SRE_LEAD):
+        raise DomainError(f"The drill's owner must hold the role {SRE_LEAD}.", field="owner")
     drill.full_clean()
     drill.save()
     for index, issue in enumerate(drill.issues):
@@ -600,3 +615,33 @@ def record_drill(*, drill: DRDrill) -> DRDrill:
             )
         )
     return drill
+
+
+@transaction.atomic
+def drill_approve(
+    *, drill: DRDrill, kind: str, actor: Any, note: str = "", now: datetime | None = None
+) -> DRDrillApproval:
+    """Record a validation of `drill`: data protection by a Security Lead, compliance by a Compliance Officer.
+
+    The approver holds the kind's role and is not the drill's owner (PermissionDenied else); each kind is
+    recorded once (DomainError on `kind` for a second). The approval is audited (django-auditlog, its actor).
+    A drill counts for the gate's "DR drill in period" only once both kinds are recorded."""
+    if kind not in APPROVAL_ROLES:
+        raise DomainError(f"kind must be one of {', '.join(APPROVAL_ROLES)}.", field="kind")
+    role = APPROVAL_ROLES[ApprovalKind(kind)]
+    what = ApprovalKind(kind).label.split(" (")[0].lower()
+    locked = DRDrill.objects.select_for_update().get(pk=drill.pk)
+    if actor is None or not holds_role(actor, role):
+        raise PermissionDenied(f"Validating {what} needs the role {role}.")
+    if locked.owner_id is not None and actor.pk == locked.owner_id:
+        raise PermissionDenied("The drill's owner cannot validate their own drill.")
+    if locked.approvals.filter(kind=kind).exists():
+        raise DomainError(
+            f"The {ApprovalKind(kind).label.split(' (')[0].lower()} validation is recorded already.", field="kind"
+        )
+    approval = DRDrillApproval(
+        drill=locked, kind=kind, role=role, approver=actor, approved_at=now or timezone.now(), note=note.strip()
+    )
+    approval.full_clean()
+    approval.save()
+    return approval

@@ -2,15 +2,17 @@
 
 from .jobs import BackupJob, Location, ServiceBackupScope, Tool, derive_location
 from .notices import BackupFailureNotice
-from .restores import DRDrill, DRPlan, RestoreResult, RestoreTest
+from .restores import ApprovalKind, DRDrill, DRDrillApproval, DRPlan, RestoreResult, RestoreTest
 from .runs import FAILED_STATUSES, BackupRun, IntegrityCheck, RestorePoint, RunSource, RunStatus
 
 __all__ = [
     "FAILED_STATUSES",
+    "ApprovalKind",
     "BackupFailureNotice",
     "BackupJob",
     "BackupRun",
     "DRDrill",
+    "DRDrillApproval",
     "DRPlan",
     "IntegrityCheck",
     "Location",

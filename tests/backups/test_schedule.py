@@ -3,11 +3,12 @@ database backups, the success-rate metric (hand-computed) and the gate."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.contrib.auth.models import User
 from django.test import Client
 
 from backups import services
@@ -17,6 +18,7 @@ from backups.selectors import job_checks
 from incidents.models import ActionItem, RawEvent
 from opsgov.models import GateStatus
 from opsgov.registry import gates, metrics
+from opsgov.roles import COMPLIANCE_OFFICER, SECURITY_LEAD
 
 from .support import fixture, make_job
 
@@ -155,7 +157,7 @@ def test_job_checks_reflect_the_records(clock: time_machine.Traveller) -> None:
     assert checks["encryption"].status == GateStatus.PASS
 
 
-def test_the_gate_per_service_and_data_type(clock: time_machine.Traveller) -> None:
+def test_the_gate_per_service_and_data_type(clock: time_machine.Traveller, make_user: Callable[..., User]) -> None:
     job = _job()
     ServiceBackupScope.objects.create(service=job.service, data_types=["database"])
     result = gates.get("backup_dr").evaluate(now=T0)
@@ -185,7 +187,7 @@ def test_the_gate_per_service_and_data_type(clock: time_machine.Traveller) -> No
         data_taken_at=T0 - timedelta(hours=2, minutes=30),
     )
     DRPlan.objects.create(service=job.service, body="# Plan", reviewed_at=T0 - timedelta(days=10))
-    services.record_drill(
+    drill = services.record_drill(
         drill=DRDrill(
             service=job.service,
             scenario="Region loss",
@@ -197,7 +199,18 @@ def test_the_gate_per_service_and_data_type(clock: time_machine.Traveller) -> No
             issues=["Runbook step 4 names the old bucket"],
         )
     )
+    # A drill counts only once both validations are recorded; the evidence says so.
+    row = {row.key: row for row in gates.get("backup_dr").evaluate(now=T0).evidence}[f"drill:{slug}"]
+    assert row.status == GateStatus.FAIL
+    assert "Security Lead (data protection) and the Compliance Officer (compliance)" in row.detail
+    assert "The drill of 2026-10-31 awaits validation." in row.detail
+    services.drill_approve(drill=drill, kind="data_protection", actor=make_user("sec", SECURITY_LEAD))
+    row = {row.key: row for row in gates.get("backup_dr").evaluate(now=T0).evidence}[f"drill:{slug}"]
+    assert row.status == GateStatus.FAIL  # one of two
+    services.drill_approve(drill=drill, kind="compliance", actor=make_user("co", COMPLIANCE_OFFICER))
     result = gates.get("backup_dr").evaluate(now=T0)
+    row = {row.key: row for row in result.evidence}[f"drill:{slug}"]
+    assert row.detail == "Drilled 20 days ago; data protection and compliance validated."
     assert [(row.key, row.status) for row in result.evidence if row.status != GateStatus.PASS] == []
     assert result.status == GateStatus.PASS
     # The drill's issue is on the improvement backlog (incidents' ActionItem), once.
