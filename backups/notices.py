@@ -59,7 +59,7 @@ def notice_for(job: BackupJob, run: BackupRun, *, now: datetime) -> BackupFailur
     """The unsaved message about `run`, the first failure of an episode; None when nobody can be told."""
     to = recipients(job)
     if not to:
-        logger.error("Backup job %s (%s) failed: no owner or owner team e-mail to notify", job.pk, job.name)
+        logger.warning("Backup job %s (%s) failed: no owner or owner team e-mail to notify", job.pk, job.name)
         return None
     base = settings.OPSGOV_BASE_URL.rstrip("/")
     when = run.slot or run.finished_at or run.recorded_at

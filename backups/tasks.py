@@ -30,3 +30,12 @@ def deliver_failure_notice(notice_id: int) -> str:
 def retry_failure_notices() -> int:
     """Enqueue the owner e-mails due (lost enqueues, retries); returns how many were enqueued."""
     return notices.retry_due()
+
+
+@opsgov_task("backups.apply_pings", time_limit=120, soft_time_limit=100)
+def apply_pings() -> int:
+    """Apply the accepted pings to their jobs' runs (enqueued by a ping, and by beat every 10 s)."""
+    applied = 0
+    while count := services.apply_pings():
+        applied += count
+    return applied

@@ -3,13 +3,14 @@
 from .jobs import BackupJob, Location, ServiceBackupScope, Tool, derive_location
 from .notices import BackupFailureNotice
 from .restores import ApprovalKind, DRDrill, DRDrillApproval, DRPlan, RestoreResult, RestoreTest
-from .runs import FAILED_STATUSES, BackupRun, IntegrityCheck, RestorePoint, RunSource, RunStatus
+from .runs import FAILED_STATUSES, BackupPing, BackupRun, IntegrityCheck, RestorePoint, RunSource, RunStatus
 
 __all__ = [
     "FAILED_STATUSES",
     "ApprovalKind",
     "BackupFailureNotice",
     "BackupJob",
+    "BackupPing",
     "BackupRun",
     "DRDrill",
     "DRDrillApproval",

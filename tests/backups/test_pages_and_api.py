@@ -13,7 +13,7 @@ from django.test import Client
 from backups.models import DRDrill, DRPlan, RestoreTest
 from opsgov.roles import COMPLIANCE_OFFICER, SECURITY_LEAD, SRE_LEAD
 
-from .support import make_job
+from .support import PingClient, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +115,7 @@ def test_a_drill_through_the_api_exports_as_markdown(personas: dict[str, Any], c
 
 def test_the_admin_exports_runs_as_csv_for_compliance_officers(personas: dict[str, Any]) -> None:
     job = make_job()
-    Client().get(f"/ping/{job.uuid}/0")
+    PingClient().get(f"/ping/{job.uuid}/0")
     officer = personas[COMPLIANCE_OFFICER]
     officer.is_staff = True
     officer.save()

@@ -90,6 +90,9 @@ def test_restic_through_the_wrapper_then_snapshots_check_and_restore(
         timeout=120,
     )
     assert wrapped.returncode == 0, wrapped.stderr
+    # The endpoint stored two pings; the apply task (beat, or the one the first ping enqueued) makes the run.
+    assert not BackupRun.objects.filter(job=job).exists()
+    assert services.apply_pings() == 2
     run = BackupRun.objects.get(job=job)
     assert run.status == RunStatus.SUCCEEDED
     assert run.rid is not None  # the start and the end were paired
@@ -105,6 +108,7 @@ def test_restic_through_the_wrapper_then_snapshots_check_and_restore(
     )
     env = {**_restic_env(restic_repo), "RESTIC_PASSWORD": "wrong", "DATA": str(data), "PING_URL": ping_url}
     subprocess.run(["sh", "-c", snippet], env=env, capture_output=True, check=True, timeout=120)
+    services.apply_pings()
     failed = BackupRun.objects.filter(job=job).exclude(pk=run.pk).get()
     assert (failed.status, failed.exit_status) == (RunStatus.FAILED, 1)
     assert "wrong password" in failed.output
