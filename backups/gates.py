@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Count, Max, QuerySet
 from django.urls import reverse
@@ -35,7 +36,7 @@ from .selectors import job_checks, job_facts
 _ORDER = {GateStatus.FAIL: 2, GateStatus.AT_RISK: 1, GateStatus.PASS: 0}
 
 
-def validated_drills() -> QuerySet[DRDrillApproval]:
+def validated_drills() -> QuerySet[DRDrillApproval, dict[str, Any]]:
     """The ids of drills with both validations recorded (data protection and compliance), as a subquery."""
     return (
         DRDrillApproval.objects.values("drill_id")

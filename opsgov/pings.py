@@ -167,6 +167,7 @@ class PingReceiverRegistry:
             receiver.model._default_manager.filter(**{receiver.uuid_field: _PLACEHOLDER_UUID})  # type: ignore[union-attr]
             .annotate(_ping_receiver=Value(index, output_field=IntegerField()))
             .values_list("_ping_receiver", "pk")
+            .order_by()  # a model's default ordering is not allowed in a compound statement (SQLite)
             for index, receiver in enumerate(indexed)
         ]
         combined = lookups[0] if len(lookups) == 1 else lookups[0].union(*lookups[1:], all=True)

@@ -137,7 +137,9 @@ def test_delivery_to_a_real_smtp_server_and_a_retry_while_it_is_down(
     message = message_from_bytes(raw)
     assert message["X-Opsgov-Backup-Job"] == str(job.uuid)
     assert message["Subject"] == f"[opsgov] Backup {job.name} of {job.service.name}: failed"
-    body = message.get_payload(decode=True).decode()
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    body = payload.decode()
     assert f"https://ops.example.com/backups/jobs/{job.pk}/" in body
     notice.refresh_from_db()
     assert notice.status == OutboxStatus.SENT and notice.attempts == 2 and notice.last_error == ""
