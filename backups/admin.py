@@ -12,7 +12,17 @@ from django.http import HttpRequest
 
 from opsgov.admin_export import ReadOnlyCsvAdmin
 
-from .models import BackupJob, BackupRun, DRDrill, DRPlan, IntegrityCheck, RestorePoint, RestoreTest
+from .models import (
+    ApprovalKind,
+    BackupJob,
+    BackupRun,
+    DRDrill,
+    DRDrillApproval,
+    DRPlan,
+    IntegrityCheck,
+    RestorePoint,
+    RestoreTest,
+)
 
 
 @admin.register(BackupJob)
@@ -80,14 +90,40 @@ class RestoreTestAdmin(ReadOnlyCsvAdmin):
     )
 
 
+class DRDrillApprovalInline(admin.TabularInline):
+    """The drill's validations, read-only (recorded through the API by the approver's own action)."""
+
+    model = DRDrillApproval
+    fields = ("kind", "approver", "role", "approved_at", "note")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(DRDrill)
 class DRDrillAdmin(ReadOnlyCsvAdmin):
-    list_display = ("service", "scenario", "held_at", "rto_achieved_seconds", "rpo_achieved_seconds")
+    list_display = (
+        "service",
+        "scenario",
+        "held_at",
+        "owner",
+        "rto_achieved_seconds",
+        "rpo_achieved_seconds",
+        "validated_by",
+    )
+    inlines = (DRDrillApprovalInline,)
     csv_fields = (
         "id",
         "service",
         "scenario",
         "held_at",
+        "owner",
         "rto_target_seconds",
         "rto_achieved_seconds",
         "rpo_target_seconds",
@@ -95,6 +131,25 @@ class DRDrillAdmin(ReadOnlyCsvAdmin):
         "participants",
         "issues",
     )
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related("service", "owner").prefetch_related("approvals__approver")
+
+    @admin.display(description="Validations")
+    def validated_by(self, drill: DRDrill) -> str:
+        return "; ".join(
+            f"{kind.label.split(' (')[0]}: "
+            + (f"{approval.approver.get_username()} {approval.approved_at:%Y-%m-%d}" if approval else "awaiting")
+            for kind in ApprovalKind
+            for approval in [drill.approval_of(kind)]
+        )
+
+
+@admin.register(DRDrillApproval)
+class DRDrillApprovalAdmin(ReadOnlyCsvAdmin):
+    list_display = ("drill", "kind", "approver", "role", "approved_at")
+    list_filter = ("kind",)
+    csv_fields = ("id", "drill", "kind", "approver", "role", "approved_at", "note")
 
 
 @admin.register(DRPlan)

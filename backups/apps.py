@@ -19,9 +19,17 @@ class BackupsConfig(AppConfig):
         from opsgov.pings import PingReceiver, receivers
 
         from . import models
-        from .services import handle_ping
+        from .services import handle_owned_ping, handle_ping
 
-        receivers.register(PingReceiver(key="backups", handle=handle_ping, description="backup jobs"))
+        receivers.register(
+            PingReceiver(
+                key="backups",
+                handle=handle_ping,
+                description="backup jobs",
+                model=models.BackupJob,
+                handle_owned=handle_owned_ping,
+            )
+        )
         auditlog.register(
             models.BackupJob,
             exclude_fields=[
@@ -36,7 +44,13 @@ class BackupsConfig(AppConfig):
                 "last_success_at",
             ],
         )
-        for governed in (models.RestoreTest, models.DRPlan, models.DRDrill):
+        for governed in (models.RestoreTest, models.DRPlan, models.DRDrill, models.DRDrillApproval):
             auditlog.register(governed)
-        for evidence in (models.BackupRun, models.RestoreTest, models.DRDrill, models.IntegrityCheck):
+        for evidence in (
+            models.BackupRun,
+            models.RestoreTest,
+            models.DRDrill,
+            models.DRDrillApproval,
+            models.IntegrityCheck,
+        ):
             register_evidence(evidence)

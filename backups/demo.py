@@ -12,13 +12,16 @@ import random
 from datetime import datetime, timedelta
 from typing import TextIO
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from opsgov.models import Service
+from opsgov.roles import COMPLIANCE_OFFICER, SECURITY_LEAD, SRE_LEAD
 
 from . import services
 from .models import (
+    ApprovalKind,
     BackupJob,
     BackupRun,
     DRDrill,
@@ -179,8 +182,13 @@ def _restores_and_drills(by_slug: dict[str, Service], now: datetime) -> None:
             steps="velero restore create --from-backup daily-apps-…",
             verification="All 415 objects restored; the home page answers 200",
         )
-    services.record_drill(
+    people = {
+        role: get_user_model().objects.filter(groups__name=role, is_active=True).order_by("pk").first()
+        for role in (SRE_LEAD, SECURITY_LEAD, COMPLIANCE_OFFICER)
+    }
+    checkout_drill = services.record_drill(
         drill=DRDrill(
+            owner=people[SRE_LEAD],
             service=by_slug["checkout"],
             scenario="Loss of the primary region (eu-west-1)",
             held_at=now - timedelta(days=80),
@@ -196,6 +204,15 @@ def _restores_and_drills(by_slug: dict[str, Service], now: datetime) -> None:
             issues=["The DNS failover runbook names a decommissioned health check"],
         )
     )
+    # The seed's approvals: the Security Lead validated data protection, the Compliance Officer compliance.
+    for kind, role, note in (
+        (ApprovalKind.DATA_PROTECTION, SECURITY_LEAD, "Restored data encrypted at rest; keys from the vault."),
+        (ApprovalKind.COMPLIANCE, COMPLIANCE_OFFICER, "Evidence filed for the annual audit."),
+    ):
+        if people[role] is not None:
+            services.drill_approve(
+                drill=checkout_drill, kind=kind, actor=people[role], note=note, now=now - timedelta(days=78)
+            )
     if "auth" in by_slug:
         services.record_drill(
             drill=DRDrill(

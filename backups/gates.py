@@ -8,7 +8,8 @@ or those its ServiceBackupScope lists), evidence rows with stable keys (waivable
   retention, location, integrity, encryption);
 - ``restore:<service>:<type>``: a restore test within ``backups.restore_test_every`` that passed and
   met its RTO/RPO targets (one that passed but missed a target: fail);
-- ``drill:<service>``: a DR drill within ``backups.dr_drill_every`` (overdue: fail);
+- ``drill:<service>``: a DR drill within ``backups.dr_drill_every`` whose data protection the Security Lead
+  and whose compliance the Compliance Officer validated (overdue, or not validated: fail);
 - ``dr-plan:<service>``: a DR plan reviewed within ``backups.dr_plan_review_every`` (overdue: at risk).
 
 Without active services the gate has no evidence.
@@ -18,8 +19,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
-from django.db.models import Max
+from django.db.models import Count, Max, QuerySet
 from django.urls import reverse
 
 from opsgov.humanize import ago
@@ -28,10 +30,20 @@ from opsgov.policy import get_policy
 from opsgov.registry import Evidence, Gate, GateResult, gates
 from opsgov.roles import COMPLIANCE_OFFICER, DEVOPS_LEAD, SECURITY_LEAD, SRE_LEAD
 
-from .models import BackupJob, DRDrill, DRPlan, RestoreTest, ServiceBackupScope
+from .models import ApprovalKind, BackupJob, DRDrill, DRDrillApproval, DRPlan, RestoreTest, ServiceBackupScope
 from .selectors import job_checks, job_facts
 
 _ORDER = {GateStatus.FAIL: 2, GateStatus.AT_RISK: 1, GateStatus.PASS: 0}
+
+
+def validated_drills() -> QuerySet[DRDrillApproval, dict[str, Any]]:
+    """The ids of drills with both validations recorded (data protection and compliance), as a subquery."""
+    return (
+        DRDrillApproval.objects.values("drill_id")
+        .annotate(kinds=Count("kind", distinct=True))
+        .filter(kinds__gte=len(ApprovalKind.values))
+        .values("drill_id")
+    )
 
 
 def required_data_types(services: list[Service]) -> dict[int, list[str]]:
@@ -68,6 +80,14 @@ class BackupDrGate(Gate):
             restores.setdefault(test.job_id, test)
         drills = dict(
             DRDrill.objects.filter(service__in=services)
+            .values("service_id")
+            .annotate(last=Max("held_at"))
+            .order_by()
+            .values_list("service_id", "last")
+        )
+        # A drill counts only once both validations are recorded (data protection and compliance).
+        validated = dict(
+            DRDrill.objects.filter(service__in=services, pk__in=validated_drills())
             .values("service_id")
             .annotate(last=Max("held_at"))
             .order_by()
@@ -114,7 +134,10 @@ class BackupDrGate(Gate):
                             f"failing {check.key} checks",
                         )
                 add(self._restore_row(service, data_type, pair_jobs, restores, now), "restore tests missing or missed")
-            add(self._drill_row(service, drills.get(service.pk), now), "DR drills overdue")
+            add(
+                self._drill_row(service, validated.get(service.pk), drills.get(service.pk), now),
+                "DR drills overdue or not validated",
+            )
             add(self._plan_row(service, plans.get(service.pk), now), "DR plans unreviewed")
         status = max((GateStatus(row.status) for row in rows), key=lambda status: _ORDER[status])
         if status == GateStatus.PASS:
@@ -145,17 +168,34 @@ class BackupDrGate(Gate):
             return Evidence(label, GateStatus.FAIL, detail, url, service.slug, key)
         return Evidence(label, GateStatus.PASS, f"Passed {ago(test.verified_at, now)}; {rto}.", url, service.slug, key)
 
-    def _drill_row(self, service: Service, last: datetime | None, now: datetime) -> Evidence:
+    def _drill_row(
+        self, service: Service, last_validated: datetime | None, last_held: datetime | None, now: datetime
+    ) -> Evidence:
+        """A drill counts only once the Security Lead validated its data protection and the Compliance Officer
+        its compliance; the text says so, and names a newer drill still waiting for them."""
         period = get_policy().backups.dr_drill_every
         key = f"drill:{service.slug}"
         url = reverse("backups:drill-list") + f"?service={service.slug}"
         label = f"{service.name}: DR drill"
-        if last is None:
+        rule = (
+            "a drill counts once the Security Lead (data protection) and the Compliance Officer (compliance) "
+            "validated it"
+        )
+        waiting = (
+            f" The drill of {last_held:%Y-%m-%d} awaits validation."
+            if last_held is not None and (last_validated is None or last_held > last_validated)
+            else ""
+        )
+        if last_held is None:
             return Evidence(label, GateStatus.FAIL, "No DR drill recorded.", url, service.slug, key)
-        if period.after(last) < now:
-            detail = f"Last drill {ago(last, now)}; the policy asks every {period}."
+        if last_validated is None:
+            detail = f"No validated DR drill ({rule}).{waiting}"
             return Evidence(label, GateStatus.FAIL, detail, url, service.slug, key)
-        return Evidence(label, GateStatus.PASS, f"Drilled {ago(last, now)}.", url, service.slug, key)
+        if period.after(last_validated) < now:
+            detail = f"Last validated drill {ago(last_validated, now)}; the policy asks every {period}.{waiting}"
+            return Evidence(label, GateStatus.FAIL, detail, url, service.slug, key)
+        detail = f"Drilled {ago(last_validated, now)}; data protection and compliance validated.{waiting}"
+        return Evidence(label, GateStatus.PASS, detail, url, service.slug, key)
 
     def _plan_row(self, service: Service, plan: DRPlan | None, now: datetime) -> Evidence:
         period = get_policy().backups.dr_plan_review_every

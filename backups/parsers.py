@@ -16,6 +16,13 @@ Formats (``FORMATS``; :func:`detect` names one from the text when the caller doe
   restore point (failed ones never appear: the schedule reconciliation finds them missing); epoch times;
   ``cipher`` says whether the repository is encrypted; ``archive[].max`` is the newest archived WAL segment;
   a stanza ``status.code`` other than 0 is a failed integrity check.
+- ``pgbackrest-verify``: ``pgbackrest verify --output=text --verbose`` (text; pgBackRest has no JSON
+  for verify): per stanza its ``status: ok|error``, each archive id's WAL counts and each backup's status
+  (``valid``, ``invalid``, ...) with its counts of missing, checksum-invalid, size-invalid and other
+  files: one integrity check per stanza, failed when the stanza's status is not ok or any count is not 0.
+  Pitfalls: verify exits 0 even when it finds errors (2.45), so only its text says how it went; without
+  ``--verbose`` it prints nothing for a clean repository (an empty report is refused: send ``--verbose``),
+  and only the non-zero counts for a broken one (read too). Other indented lines are kept as messages.
 - ``barman-list-backups``: ``barman -f json list-backups``: DONE → succeeded run and restore point,
   FAILED → failed run, other statuses are not final (skipped). Times from ``end_time_timestamp`` (epoch);
   without it, ``end_time`` (a ctime string Barman prints in the server's local time, no zone) is read in
@@ -44,6 +51,7 @@ FORMATS = (
     "restic-check",
     "restic-restore",
     "pgbackrest-info",
+    "pgbackrest-verify",
     "barman-list-backups",
     "barman-check",
     "velero",
@@ -190,6 +198,8 @@ def detect(text: str) -> str:
         raise ReportError("the report is empty")
     if "no errors were found" in stripped or "check snapshots, trees and blobs" in stripped:
         return "restic-check"
+    if _VERIFY_STANZA.match(stripped.splitlines()[0]):
+        return "pgbackrest-verify"
     try:
         whole = json.loads(stripped)
     except json.JSONDecodeError:
@@ -246,6 +256,8 @@ def parse(text: str, fmt: str | None = None, *, exit_status: int | None = None, 
         return _restic_check(text)
     if fmt == "restic-restore":
         return _restic_restore(text)
+    if fmt == "pgbackrest-verify":
+        return _pgbackrest_verify(text)
     try:
         whole = json.loads(text)
     except json.JSONDecodeError as error:
@@ -419,6 +431,103 @@ def _pgbackrest_info(whole: Any) -> Report:
             if not failed:
                 report.points.append(ParsedPoint(point_id=label, taken_at=stop, size_bytes=size, details=details))
     report.encrypted = encrypted
+    return report
+
+
+_VERIFY_STANZA = re.compile(r"^stanza: (\S+)$")
+_VERIFY_STATUS = re.compile(r"^status: (\S+)$")
+_VERIFY_ARCHIVE = re.compile(r"^  archiveId: ([^,]+), total WAL checked: (\d+), total valid WAL: (\d+)$")
+_VERIFY_BACKUP = re.compile(
+    r"^  backup: ([^,]+), status: ([^,]+), total files checked: (\d+), total valid files: (\d+)$"
+)
+_VERIFY_COUNT = re.compile(r"^(missing|checksum invalid|size invalid|other): (\d+)$")
+#: Backup statuses that are no error (a backup still running is verified next time).
+_VERIFY_BACKUP_FINE = {"valid", "in-progress"}
+
+
+def _verify_counts(line: str) -> dict[str, int] | None:
+    """The ``missing: 0, checksum invalid: 1, ...`` line under an archive or backup; None if it is not one."""
+    if not line.startswith("    "):
+        return None
+    counts = {}
+    for part in line.strip().split(", "):
+        match = _VERIFY_COUNT.match(part)
+        if match is None:
+            return None
+        counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+def _pgbackrest_verify(text: str) -> Report:
+    if not text.strip():
+        raise ReportError(
+            "the report is empty: pgbackrest verify prints nothing for a clean repository unless --verbose; "
+            "send the output of `pgbackrest verify --output=text --verbose`"
+        )
+    stanzas: list[dict[str, Any]] = []
+    subject: dict[str, Any] | None = None  # the archive or backup the next counts line belongs to
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        path = f"line {number}"
+        if match := _VERIFY_STANZA.match(line):
+            stanzas.append({"stanza": match.group(1), "status": None, "archives": [], "backups": [], "messages": []})
+            subject = None
+            continue
+        if not stanzas:
+            raise ReportError("expected 'stanza: <name>' (pgbackrest verify --output=text)", path)
+        stanza = stanzas[-1]
+        if match := _VERIFY_STATUS.match(line):
+            stanza["status"] = match.group(1)
+        elif match := _VERIFY_ARCHIVE.match(line):
+            subject = {"archive_id": match.group(1), "checked": int(match.group(2)), "valid": int(match.group(3))}
+            stanza["archives"].append(subject)
+        elif match := _VERIFY_BACKUP.match(line):
+            subject = {
+                "label": match.group(1),
+                "status": match.group(2),
+                "checked": int(match.group(3)),
+                "valid": int(match.group(4)),
+            }
+            stanza["backups"].append(subject)
+        elif (counts := _verify_counts(line)) is not None:
+            if subject is None:
+                raise ReportError("counts without an archiveId or backup line before them", path)
+            subject["counts"] = counts
+        elif line.startswith("  "):
+            stanza["messages"].append(line.strip()[:500])
+        else:
+            raise ReportError(f"not a line of pgbackrest verify --output=text: {line[:80]!r}", path)
+    report = Report(format="pgbackrest-verify", raw=stanzas)
+    for stanza in stanzas:
+        if stanza["status"] is None:
+            raise ReportError(f"stanza {stanza['stanza']} has no 'status:' line")
+        problems: list[str] = []
+        errors = 0
+        for archive in stanza["archives"]:
+            bad = sum(archive.get("counts", {}).values()) + max(0, archive["checked"] - archive["valid"])
+            if bad:
+                errors += bad
+                problems.append(f"archive {archive['archive_id']}: {archive['checked'] - archive['valid']} WAL invalid")
+        for backup in stanza["backups"]:
+            counted = {name: n for name, n in backup.get("counts", {}).items() if n}
+            if backup["status"] not in _VERIFY_BACKUP_FINE or counted:
+                errors += max(1, sum(counted.values()))
+                what = ", ".join(f"{name}: {n}" for name, n in counted.items())
+                problems.append(f"backup {backup['label']} {backup['status']}" + (f" ({what})" if what else ""))
+        ok = stanza["status"] == "ok" and not problems
+        if not ok and not errors:
+            errors = 1
+        if ok:
+            detail = (
+                f"stanza {stanza['stanza']}: ok; {len(stanza['backups'])} backup(s) valid, "
+                f"{sum(a['checked'] for a in stanza['archives'])} WAL segment(s) valid"
+            )
+        else:
+            detail = f"stanza {stanza['stanza']}: {stanza['status']}; " + "; ".join(
+                problems + stanza["messages"][:5] or ["no detail printed"]
+            )
+        report.checks.append(ParsedCheck(ok=ok, errors=errors, detail=detail[:2000]))
     return report
 
 

@@ -23,7 +23,7 @@ from opsgov.rendering import render_markdown
 
 from . import selectors
 from .gates import required_data_types
-from .models import BackupJob, DRDrill, DRPlan, RestoreTest
+from .models import ApprovalKind, BackupJob, DRDrill, DRDrillApproval, DRPlan, RestoreTest
 
 _WORDS = {
     GateStatus.PASS: "OK",
@@ -117,16 +117,35 @@ def restore_list_view(request: HttpRequest) -> HttpResponse:
 
 def drill_list_view(request: HttpRequest) -> HttpResponse:
     _require_view(request)
-    drills = _by_service(request, DRDrill.objects.select_related("service"), "service__slug")
-    return render(request, "backups/drill_list.html", {"page": paginate(request, drills)})
+    drills = _by_service(
+        request,
+        DRDrill.objects.select_related("service", "owner").prefetch_related("approvals__approver"),
+        "service__slug",
+    )
+    page = paginate(request, drills)
+    for drill in page.object_list:
+        drill.validations = [(kind, drill.approval_of(kind)) for kind in ApprovalKind]
+    return render(request, "backups/drill_list.html", {"page": page})
 
 
 def drill_markdown_view(request: HttpRequest, pk: int) -> HttpResponse:
     _require_view(request)
-    drill = get_object_or_404(DRDrill.objects.select_related("service"), pk=pk)
+    drill = get_object_or_404(
+        DRDrill.objects.select_related("service", "owner").prefetch_related("approvals__approver"), pk=pk
+    )
     response = HttpResponse(drill_markdown(drill), content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="dr-drill-{drill.pk}.md"'
     return response
+
+
+def _validation_line(kind: ApprovalKind, approval: DRDrillApproval | None) -> str:
+    if approval is None:
+        return f"- {kind.label}: awaiting"
+    note = f": {approval.note}" if approval.note else ""
+    return (
+        f"- {kind.label}: {approval.approver.get_username()} ({approval.role}), "
+        f"{approval.approved_at:%Y-%m-%d %H:%M} UTC{note}"
+    )
 
 
 def drill_markdown(drill: DRDrill) -> str:
@@ -141,6 +160,11 @@ def drill_markdown(drill: DRDrill) -> str:
         f"- RTO: {minutes(drill.rto_achieved_seconds)} (target {minutes(drill.rto_target_seconds)})",
         f"- RPO: {minutes(drill.rpo_achieved_seconds)} (target {minutes(drill.rpo_target_seconds)})",
         f"- Targets met: {'yes' if drill.met_targets else 'no'}",
+        f"- Owner (SRE Lead): {drill.owner.get_username() if drill.owner else 'not named'}",
+        "",
+        "## Validations",
+        "",
+        *[_validation_line(kind, drill.approval_of(kind)) for kind in ApprovalKind],
         "",
         "## Participants",
         "",

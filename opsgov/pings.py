@@ -27,10 +27,17 @@ Receivers
 An app registers a :class:`PingReceiver` (in a module opsgov discovers, or in
 its AppConfig.ready)::
 
-    pings.receivers.register(PingReceiver(key="heartbeats", handle=handle_ping))
+    pings.receivers.register(
+        PingReceiver(key="heartbeats", handle=handle_ping, model=Heartbeat, handle_owned=handle_owned_ping)
+    )
 
+One uuid lookup: the receivers that name the ``model`` holding their uuids (in
+``uuid_field``, unique) are asked together, in one query (a UNION ALL of one
+indexed lookup per model), and only the owner's ``handle_owned(ping, pk)`` runs,
+with the primary key of its row: no receiver queries to learn that a uuid is not
+its own. Receivers without a model are then asked in registration order:
 ``handle(ping)`` returns None when the uuid is not its own (the next receiver is
-asked, in registration order), else a :class:`PingResult`. A receiver that
+asked), else a :class:`PingResult`. A receiver that
 limits its pings calls :func:`admit` with its own rate once it knows the uuid is
 its own, and answers ``PingResult(accepted=False, retry_after=...)`` (counting
 the refusal where it likes) when the verdict says no. Receivers write in their
@@ -44,10 +51,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.db.models import IntegerField, Model, Value
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotFound
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -94,8 +103,19 @@ class PingResult:
 @dataclass(frozen=True)
 class PingReceiver:
     key: str
+    #: Asked with a ping whose owner is not known: None when the uuid is not the receiver's.
     handle: Callable[[Ping], PingResult | None]
     description: str = ""
+    #: The model whose ``uuid_field`` (unique) holds the receiver's uuids: core finds the owner of a uuid
+    #: in one query across every such receiver and calls its ``handle_owned(ping, pk)``.
+    model: type[Model] | None = None
+    uuid_field: str = "uuid"
+    #: Called with the ping and the primary key of the row that owns its uuid (None: gone meanwhile, 404).
+    handle_owned: Callable[[Ping, Any], PingResult | None] | None = None
+
+    @property
+    def indexed(self) -> bool:
+        return self.model is not None and self.handle_owned is not None
 
 
 @dataclass
@@ -103,6 +123,8 @@ class PingReceiverRegistry:
     """The receivers, asked in registration order; a key registers once."""
 
     _receivers: dict[str, PingReceiver] = field(default_factory=dict)
+    #: The compiled owner lookup: (the indexed receivers' keys, SQL, parameters with the uuid's place).
+    _lookup: tuple[tuple[str, ...], str, list[Any]] | None = field(default=None, repr=False)
 
     def register(self, receiver: PingReceiver) -> PingReceiver:
         existing = self._receivers.get(receiver.key)
@@ -117,14 +139,66 @@ class PingReceiverRegistry:
     def all(self) -> list[PingReceiver]:
         return list(self._receivers.values())
 
+    def owner_of(self, uuid: UUID) -> tuple[PingReceiver, Any] | None:
+        """The indexed receiver whose model holds `uuid`, and the row's primary key: one query for all.
+
+        The query (a UNION ALL of each model's lookup through its default manager) is compiled once per
+        set of receivers and run with the uuid bound, so a ping costs no ORM query building."""
+        indexed = [receiver for receiver in self.all() if receiver.indexed]
+        if not indexed:
+            return None
+        key = tuple(receiver.key for receiver in indexed)
+        if self._lookup is None or self._lookup[0] != key:
+            self._lookup = (key, *self._compile(indexed))
+        _, sql, template = self._lookup
+        prepared = _uuid_field(indexed[0]).get_db_prep_value(uuid, connection)
+        params = [prepared if param is _PLACEHOLDER else param for param in template]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            found = cursor.fetchone()
+        if found is None:
+            return None
+        index, pk = found
+        return indexed[index], pk
+
+    @staticmethod
+    def _compile(indexed: list[PingReceiver]) -> tuple[str, list[Any]]:
+        lookups = [
+            receiver.model._default_manager.filter(**{receiver.uuid_field: _PLACEHOLDER_UUID})  # type: ignore[union-attr]
+            .annotate(_ping_receiver=Value(index, output_field=IntegerField()))
+            .values_list("_ping_receiver", "pk")
+            .order_by()  # a model's default ordering is not allowed in a compound statement (SQLite)
+            for index, receiver in enumerate(indexed)
+        ]
+        combined = lookups[0] if len(lookups) == 1 else lookups[0].union(*lookups[1:], all=True)
+        sql, params = combined[:1].query.sql_with_params()
+        placeholder = _uuid_field(indexed[0]).get_db_prep_value(_PLACEHOLDER_UUID, connection)
+        template = [_PLACEHOLDER if param == placeholder else param for param in params]
+        return sql, template
+
     def dispatch(self, ping: Ping) -> PingResult | None:
-        """The first answer of a receiver that owns `ping.uuid`; None when none does."""
+        """The answer of the receiver that owns `ping.uuid`; None when none does."""
+        owner = self.owner_of(ping.uuid)
+        if owner is not None:
+            receiver, pk = owner
+            assert receiver.handle_owned is not None
+            return receiver.handle_owned(ping, pk)
         for receiver in self.all():
+            if receiver.indexed:
+                continue
             result = receiver.handle(ping)
             if result is not None:
                 return result
         return None
 
+
+def _uuid_field(receiver: PingReceiver) -> Any:
+    return receiver.model._meta.get_field(receiver.uuid_field)  # type: ignore[union-attr]
+
+
+#: A uuid no job has, put in the compiled lookup where the ping's uuid goes.
+_PLACEHOLDER_UUID = UUID("00000000-0000-4000-8000-00000000c0de")
+_PLACEHOLDER = object()
 
 receivers = PingReceiverRegistry()
 

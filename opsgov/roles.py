@@ -102,6 +102,11 @@ for _role in (SRE_LEAD, DEVOPS_LEAD, TECH_LEAD, SECURITY_LEAD, COMPLIANCE_OFFICE
 for _role in (SRE_LEAD, DEVOPS_LEAD):
     ROLE_PERMISSIONS[_role] += ("security.add_scan", "security.add_riskacceptance", "security.change_riskacceptance")
 
+# Backups & DR (step 8): the SRE Lead owns a DR drill; the Security Lead validates its data protection and
+# the Compliance Officer its compliance (backups.services.drill_approve checks the role for each kind).
+for _role in (SECURITY_LEAD, COMPLIANCE_OFFICER):
+    ROLE_PERMISSIONS[_role] += ("backups.add_drdrillapproval",)
+
 
 def _grants(pattern: str, code: str) -> bool:
     app_label = code.split(".", 1)[0]

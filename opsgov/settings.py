@@ -467,9 +467,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Backups: runs that did not arrive within their grace are missed; opsgov backs itself up when due
     # (OPSGOV_BACKUP_DIR set; on the policy's database frequency).
     "reconcile-backup-schedules": {"task": "backups.reconcile_schedules", "schedule": 60.0},
+    # Pings are accepted with one INSERT and applied to runs by this task (also enqueued by the pings).
+    "apply-backup-pings": {"task": "backups.apply_pings", "schedule": 10.0},
     "backup-self": {"task": "backups.backup_self_if_due", "schedule": 300.0},
     # Access review campaigns past their deadline with undecided rows: one e-mail to the Security Leads.
     "escalate-access-reviews": {"task": "security.tasks.escalate_access_reviews", "schedule": 900.0},
+    # The owner's e-mail about a failed or missed run (backups.notices): what a broker outage left, retries.
+    "retry-backup-failure-notices": {"task": "backups.retry_failure_notices", "schedule": 60.0},
     # Email reports at 07:00 in the policy's time zone (opsgov.schedules), for the period that just ended.
     "weekly-operations-report": {
         "task": "opsgov.report_tasks.send_scheduled_report",

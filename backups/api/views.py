@@ -9,10 +9,12 @@ Routes:
   parse is a 400 naming the line or field path, and nothing of it is stored. Re-sending a report changes nothing.
 * ``backups/runs/`` (read-only), ``backups/restore-tests/`` (list, create, retrieve: RTO and RPO are
   measured from the given instants), ``backups/drills/`` (list, create, retrieve: issues found become
-  improvement-backlog items), ``backups/plans/`` (CRUD but delete).
+  improvement-backlog items; the owner an SRE Lead, the caller by default), ``backups/drills/<id>/approvals/``
+  (POST ``{"kind": "data_protection"|"compliance", "note": ...}``: the Security Lead / the Compliance
+  Officer validates, never the drill's owner; once per kind), ``backups/plans/`` (CRUD but delete).
 
 Permissions are the roles' model permissions (opsgov.roles): the SRE Lead and DevOps Lead write; the
-Security Lead and the Compliance Officer read.
+Security Lead and the Compliance Officer read, and validate drills.
 """
 
 from __future__ import annotations
@@ -20,12 +22,20 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiTypes,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.validators import UniqueValidator
@@ -35,10 +45,11 @@ from opsgov.api.strict import StrictModelSerializer
 from opsgov.errors import DomainError
 from opsgov.models import Service
 from opsgov.policy import get_policy
+from opsgov.roles import SRE_LEAD
 
 from .. import parsers as report_parsers
 from .. import selectors, services
-from ..models import BackupJob, BackupRun, DRDrill, DRPlan, RestoreResult, RestoreTest
+from ..models import BackupJob, BackupRun, DRDrill, DRDrillApproval, DRPlan, RestoreResult, RestoreTest
 from .filters import BackupJobFilterSet, BackupRunFilterSet, DRDrillFilterSet, RestoreTestFilterSet
 
 
@@ -319,8 +330,27 @@ class RestoreTestViewSet(
             raise ValidationError({"detail": str(error)}) from error
 
 
+@extend_schema_serializer(component_name="BackupsDRDrillApproval")
+class DRDrillApprovalSerializer(StrictModelSerializer):
+    """A validation of a DR drill: the kind is named; who, in which role and when are the caller's and now."""
+
+    approver: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = DRDrillApproval
+        fields = ["id", "kind", "role", "approver", "approved_at", "note"]
+        read_only_fields = ["id", "role", "approver", "approved_at"]
+        extra_kwargs = {"note": {"max_length": 5000}}
+
+
 class DRDrillSerializer(StrictModelSerializer):
     service = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
+    owner = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=get_user_model().objects.filter(is_active=True),
+        required=False,
+        help_text="The SRE Lead who owns the drill (default: the caller, who must then hold the role).",
+    )
     held_at = AwareDateTimeField()
     participants = serializers.ListField(child=serializers.DictField(child=serializers.CharField()), required=False)
     timeline = serializers.ListField(child=serializers.DictField(child=serializers.CharField()), required=False)
@@ -330,6 +360,10 @@ class DRDrillSerializer(StrictModelSerializer):
     rto_achieved_seconds = serializers.FloatField(min_value=0, max_value=1e9, required=False, allow_null=True)
     rpo_achieved_seconds = serializers.FloatField(min_value=0, max_value=1e9, required=False, allow_null=True)
     met_targets = serializers.BooleanField(read_only=True)
+    approvals = DRDrillApprovalSerializer(many=True, read_only=True)
+    validated = serializers.BooleanField(
+        read_only=True, help_text="Both validations recorded: only then does the drill count for the gate."
+    )
 
     class Meta:
         model = DRDrill
@@ -338,6 +372,7 @@ class DRDrillSerializer(StrictModelSerializer):
             "service",
             "scenario",
             "held_at",
+            "owner",
             "participants",
             "timeline",
             "rto_target_seconds",
@@ -346,23 +381,65 @@ class DRDrillSerializer(StrictModelSerializer):
             "rpo_achieved_seconds",
             "issues",
             "met_targets",
+            "approvals",
+            "validated",
             "recorded_at",
         ]
         read_only_fields = ["id", "recorded_at"]
 
 
+class ApprovePermission(BasePermission):
+    """Recording a drill validation: the backups.add_drdrillapproval permission (Security Lead, Compliance
+    Officer); the service then checks the role for the kind and that the caller is not the drill's owner."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and user.has_perm("backups.add_drdrillapproval"))
+
+
 class DRDrillViewSet(
     mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
-    """DR drills; each issue found becomes an item of the improvement backlog (incidents' action items)."""
+    """DR drills; each issue found becomes an item of the improvement backlog (incidents' action items).
+    The SRE Lead owns a drill; the Security Lead validates its data protection and the Compliance Officer
+    its compliance (``approvals/``); a drill counts for the gate only once both are recorded."""
 
-    queryset = DRDrill.objects.select_related("service").order_by("-held_at", "-pk")
+    queryset = (
+        DRDrill.objects.select_related("service", "owner")
+        .prefetch_related("approvals__approver")
+        .order_by("-held_at", "-pk")
+    )
     serializer_class = DRDrillSerializer
     filterset_class = DRDrillFilterSet
 
+    def get_permissions(self) -> Any:
+        return [ApprovePermission()] if self.action == "approvals" else super().get_permissions()
+
     def perform_create(self, serializer: Any) -> None:
+        data = dict(serializer.validated_data)
+        if "owner" not in data:
+            if not services.holds_role(self.request.user, SRE_LEAD):
+                raise ValidationError({"owner": [f"Name the drill's owner: a user holding the role {SRE_LEAD}."]})
+            data["owner"] = self.request.user
         with transaction.atomic():
-            serializer.instance = services.record_drill(drill=DRDrill(**serializer.validated_data))
+            serializer.instance = services.record_drill(drill=DRDrill(**data))
+
+    @extend_schema(
+        summary="Validate a drill (data protection: Security Lead; compliance: Compliance Officer)",
+        request=DRDrillApprovalSerializer,
+        responses={201: DRDrillApprovalSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def approvals(self, request: Request, pk: str | None = None) -> Response:
+        body = DRDrillApprovalSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        approval = services.drill_approve(
+            drill=self.get_object(),
+            kind=body.validated_data["kind"],
+            actor=request.user,
+            note=body.validated_data.get("note", ""),
+        )
+        return Response(DRDrillApprovalSerializer(approval).data, status=status.HTTP_201_CREATED)
 
 
 class DRPlanSerializer(StrictModelSerializer):

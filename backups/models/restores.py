@@ -80,6 +80,15 @@ class DRDrill(models.Model):
     rto_achieved_seconds = models.FloatField(null=True, blank=True)
     rpo_achieved_seconds = models.FloatField(null=True, blank=True)
     issues = models.JSONField(default=list, blank=True, help_text="Issues found: each becomes a backlog item.")
+    #: The SRE Lead who owns the drill (the seed: the SRE Lead owns, two other roles validate).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_dr_drills",
+        help_text="The SRE Lead who owns the drill.",
+    )
     recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -87,6 +96,15 @@ class DRDrill(models.Model):
 
     def __str__(self) -> str:
         return f"DR drill · {self.service} · {self.held_at:%Y-%m-%d}"
+
+    def approval_of(self, kind: str) -> DRDrillApproval | None:
+        """The recorded validation of `kind` (reads the prefetched approvals when there are)."""
+        return next((approval for approval in self.approvals.all() if approval.kind == kind), None)
+
+    @property
+    def validated(self) -> bool:
+        """Both validations the seed asks for are recorded (data protection and compliance)."""
+        return {approval.kind for approval in self.approvals.all()} >= set(ApprovalKind.values)
 
     @property
     def met_targets(self) -> bool:
@@ -96,3 +114,29 @@ class DRDrill(models.Model):
             and self.rto_achieved_seconds <= self.rto_target_seconds
             and self.rpo_achieved_seconds <= self.rpo_target_seconds
         )
+
+
+class ApprovalKind(models.TextChoices):
+    """What a DR drill's approver validates, and the role that does (SECURITY_LEAD / COMPLIANCE_OFFICER)."""
+
+    DATA_PROTECTION = "data_protection", "Data protection (Security Lead)"
+    COMPLIANCE = "compliance", "Compliance (Compliance Officer)"
+
+
+class DRDrillApproval(models.Model):
+    """A validation of a DR drill: who (holding the kind's role, not the drill's owner), in which role, when,
+    with a note. One per drill and kind; never changed or deleted (evidence, audited)."""
+
+    drill = models.ForeignKey(DRDrill, on_delete=models.PROTECT, related_name="approvals")
+    kind = models.CharField(max_length=16, choices=ApprovalKind.choices)
+    role = models.CharField(max_length=64, help_text="The role the approver held when approving.")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    approved_at = models.DateTimeField(default=timezone.now)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("approved_at", "pk")
+        constraints = [models.UniqueConstraint(fields=["drill", "kind"], name="drdrillapproval_one_per_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.drill} · {self.get_kind_display()} · {self.approver}"

@@ -124,3 +124,23 @@ class IntegrityCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} · {'ok' if self.ok else 'errors'} · {self.checked_at}"
+
+
+class BackupPing(models.Model):
+    """A ping accepted for a job and not applied yet: the ping endpoint's one INSERT (backups.services).
+
+    Applied in arrival order (``apply_pings``: a task enqueued by the first ping of a quiet moment, a beat
+    task every 10 s, and the missed-run reconciliation before it reads the slots), then deleted. Instants
+    are opsgov's: ``received_at`` is when the endpoint answered, so a run's times do not depend on when
+    it was applied."""
+
+    job = models.ForeignKey(BackupJob, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8)
+    exit_status = models.SmallIntegerField(null=True, blank=True)
+    rid = models.UUIDField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    body = models.TextField(blank=True)
+    body_truncated = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"ping {self.kind} of job {self.job_id} at {self.received_at}"

@@ -6,6 +6,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from django.test import Client
+
 from backups import services
 from backups.models import BackupJob
 from tests.factories import ServiceFactory
@@ -28,3 +30,13 @@ def make_job(**fields: Any) -> BackupJob:
         fields.setdefault("interval", timedelta(hours=1))
     fields.setdefault("grace", timedelta(minutes=30))
     return services.job_create(**fields)
+
+
+class PingClient(Client):
+    """Django's test client that, after each request, applies the accepted pings to runs: what the task
+    backups.apply_pings does moments after a ping (the endpoint itself only stores it, one INSERT)."""
+
+    def request(self, **request: Any) -> Any:
+        response = super().request(**request)
+        services.apply_pings()
+        return response

@@ -4,10 +4,12 @@ the gate and the metric then show a realistic, not perfect, state."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from django.contrib.auth.models import User
 
 from backups import demo
 from backups.metrics import compute_success_rate
@@ -15,6 +17,7 @@ from backups.models import BackupJob, BackupRun, DRDrill, RestoreTest, RunStatus
 from incidents.models import ActionItem
 from opsgov.models import GateStatus
 from opsgov.registry import gates
+from opsgov.roles import COMPLIANCE_OFFICER, SECURITY_LEAD, SRE_LEAD
 from tests.factories import ServiceFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +26,9 @@ SLUGS = ("checkout", "payments-ledger", "auth", "api-gateway", "web-frontend", "
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
 
-def test_the_demo_shows_a_realistic_state_and_is_added_once() -> None:
+def test_the_demo_shows_a_realistic_state_and_is_added_once(make_user: Callable[..., User]) -> None:
+    for role in (SRE_LEAD, SECURITY_LEAD, COMPLIANCE_OFFICER):
+        make_user(role.lower().replace(" ", "-"), role)
     for slug in SLUGS:
         ServiceFactory.create(slug=slug)
     with time_machine.travel(NOW, tick=False):
@@ -37,6 +42,12 @@ def test_the_demo_shows_a_realistic_state_and_is_added_once() -> None:
         tests = {test.job.name: test.met_targets for test in RestoreTest.objects.select_related("job")}
         assert tests == {demo.MARKER: True, "web frontend (Velero)": False}
         assert DRDrill.objects.count() == 2
+        validated = DRDrill.objects.get(service__slug="checkout")
+        assert validated.owner is not None and validated.owner.username == "sre-lead"
+        assert sorted(validated.approvals.values_list("kind", "approver__username")) == [
+            ("compliance", "compliance-officer"),
+            ("data_protection", "security-lead"),
+        ]
         assert ActionItem.objects.filter(source_key__startswith="improvement:dr-drill:").count() == 2
 
         values = {value.scope: value for value in compute_success_rate(window="30d", now=NOW)}

@@ -13,7 +13,7 @@ from django.test import Client
 from backups.models import DRDrill, DRPlan, RestoreTest
 from opsgov.roles import COMPLIANCE_OFFICER, SECURITY_LEAD, SRE_LEAD
 
-from .support import make_job
+from .support import PingClient, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +115,7 @@ def test_a_drill_through_the_api_exports_as_markdown(personas: dict[str, Any], c
 
 def test_the_admin_exports_runs_as_csv_for_compliance_officers(personas: dict[str, Any]) -> None:
     job = make_job()
-    Client().get(f"/ping/{job.uuid}/0")
+    PingClient().get(f"/ping/{job.uuid}/0")
     officer = personas[COMPLIANCE_OFFICER]
     officer.is_staff = True
     officer.save()
@@ -154,3 +154,119 @@ def test_a_second_dr_plan_for_a_service_is_a_400(personas: dict[str, Any], clien
     assert second.status_code == 400
     assert second.json()["errors"][0]["field"] == "service"
     assert DRPlan.objects.count() == 1
+
+
+DRILL = {
+    "scenario": "Region loss",
+    "held_at": "2026-10-01T09:00:00Z",
+    "rto_target_seconds": 14400,
+    "rpo_target_seconds": 3600,
+    "rto_achieved_seconds": 7200,
+    "rpo_achieved_seconds": 600,
+}
+
+
+def test_drill_approvals_by_role_never_by_the_owner_once_per_kind_audited_and_shown(
+    personas: dict[str, Any], client_for: Callable[..., Any], make_user: Callable[..., Any]
+) -> None:
+    from auditlog.models import LogEntry
+
+    from backups.models import DRDrillApproval
+
+    job = make_job()
+    lead = personas[SRE_LEAD]
+    created = client_for(lead).post("/api/v1/backups/drills/", {**DRILL, "service": job.service.slug}, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["owner"] == lead.username and created.json()["validated"] is False
+    drill_id = created.json()["id"]
+    url = f"/api/v1/backups/drills/{drill_id}/approvals/"
+
+    # A DevOps Lead writes drills but validates neither; a caller without a role is refused outright.
+    assert client_for(personas["DevOps Lead"]).post(url, {"kind": "compliance"}, format="json").status_code == 403
+    assert client_for(personas["outsider"]).post(url, {"kind": "compliance"}, format="json").status_code == 403
+    # The Security Lead validates data protection, not compliance.
+    security = client_for(personas[SECURITY_LEAD])
+    wrong = security.post(url, {"kind": "compliance"}, format="json")
+    assert wrong.status_code == 403 and "Compliance Officer" in wrong.json()["detail"]
+    bad = security.post(url, {"kind": "integrity"}, format="json")
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "kind"
+    unknown_field = security.post(url, {"kind": "data_protection", "approver": "me"}, format="json")
+    assert unknown_field.status_code == 400
+    ok = security.post(url, {"kind": "data_protection", "note": "Keys from the vault"}, format="json")
+    assert ok.status_code == 201, ok.content
+    assert ok.json()["role"] == SECURITY_LEAD and ok.json()["approver"] == personas[SECURITY_LEAD].username
+    again = security.post(url, {"kind": "data_protection"}, format="json")
+    assert again.status_code == 400 and again.json()["errors"][0]["field"] == "kind"
+
+    # The owner may not validate their own drill, even holding the role.
+    officer_owner = make_user("officer-owner", SRE_LEAD, COMPLIANCE_OFFICER)
+    owned = client_for(officer_owner).post(
+        "/api/v1/backups/drills/", {**DRILL, "service": job.service.slug}, format="json"
+    )
+    assert owned.status_code == 201
+    own = client_for(officer_owner).post(
+        f"/api/v1/backups/drills/{owned.json()['id']}/approvals/", {"kind": "compliance"}, format="json"
+    )
+    assert own.status_code == 403 and "owner" in own.json()["detail"]
+
+    done = client_for(personas[COMPLIANCE_OFFICER]).post(url, {"kind": "compliance"}, format="json")
+    assert done.status_code == 201
+    drill = client_for(lead).get(f"/api/v1/backups/drills/{drill_id}/").json()
+    assert drill["validated"] is True
+    assert sorted(a["kind"] for a in drill["approvals"]) == ["compliance", "data_protection"]
+
+    approval = DRDrillApproval.objects.get(drill_id=drill_id, kind="data_protection")
+    entry = LogEntry.objects.get_for_object(approval).get()
+    assert entry.action == LogEntry.Action.CREATE and entry.actor == personas[SECURITY_LEAD]
+
+    page = _login(personas[COMPLIANCE_OFFICER]).get("/backups/drills/").content.decode()
+    assert f"validated</span> by {personas[SECURITY_LEAD].username} (Security Lead)" in page
+    assert "Keys from the vault" in page and "awaiting" in page  # the owner's own drill awaits both
+    markdown = _login(lead).get(f"/backups/drills/{drill_id}/report.md").content.decode()
+    assert f"- Owner (SRE Lead): {lead.username}" in markdown
+    assert f"- Data protection (Security Lead): {personas[SECURITY_LEAD].username} (Security Lead), " in markdown
+
+
+def test_a_drill_owner_must_hold_the_sre_lead_role(personas: dict[str, Any], client_for: Callable[..., Any]) -> None:
+    job = make_job()
+    devops = client_for(personas["DevOps Lead"])
+    unnamed = devops.post("/api/v1/backups/drills/", {**DRILL, "service": job.service.slug}, format="json")
+    assert unnamed.status_code == 400 and unnamed.json()["errors"][0]["field"] == "owner"
+    named = devops.post(
+        "/api/v1/backups/drills/",
+        {**DRILL, "service": job.service.slug, "owner": personas[SECURITY_LEAD].username},
+        format="json",
+    )
+    assert named.status_code == 400 and named.json()["errors"][0]["field"] == "owner"
+    fine = devops.post(
+        "/api/v1/backups/drills/",
+        {**DRILL, "service": job.service.slug, "owner": personas[SRE_LEAD].username},
+        format="json",
+    )
+    assert fine.status_code == 201 and fine.json()["owner"] == personas[SRE_LEAD].username
+
+
+def test_the_admin_shows_drill_approvals_read_only(personas: dict[str, Any]) -> None:
+    from backups import services
+
+    job = make_job()
+    drill = services.record_drill(
+        drill=DRDrill(
+            service=job.service,
+            owner=personas[SRE_LEAD],
+            scenario="Region loss",
+            held_at=datetime(2026, 10, 1, 9, tzinfo=UTC),
+            rto_target_seconds=3600,
+            rpo_target_seconds=3600,
+        )
+    )
+    services.drill_approve(drill=drill, kind="compliance", actor=personas[COMPLIANCE_OFFICER], note="Filed")
+    officer = personas[COMPLIANCE_OFFICER]
+    officer.is_staff = True
+    officer.save()
+    client = _login(officer)
+    listing = client.get("/admin/backups/drdrill/").content.decode()
+    assert f"Compliance: {officer.username}" in listing and "Data protection: awaiting" in listing
+    change = client.get(f"/admin/backups/drdrill/{drill.pk}/change/")
+    assert change.status_code == 200 and "Filed" in change.content.decode()
+    assert client.get("/admin/backups/drdrillapproval/add/").status_code == 403

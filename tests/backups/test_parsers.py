@@ -24,6 +24,8 @@ from .support import fixture
         ("restic-check.jsonl", "restic-check"),
         ("restic-restore.jsonl", "restic-restore"),
         ("pgbackrest-info.json", "pgbackrest-info"),
+        ("pgbackrest-verify-ok.txt", "pgbackrest-verify"),
+        ("pgbackrest-verify-invalid-plain.txt", "pgbackrest-verify"),
         ("barman-list-backups.json", "barman-list-backups"),
         ("barman-check.json", "barman-check"),
         ("velero-backups.json", "velero"),
@@ -193,3 +195,61 @@ def test_an_unknown_format_name_is_refused() -> None:
     with pytest.raises(ReportError) as error:
         parsers.parse("{}", "bacula")
     assert error.value.path == "format"
+
+
+# --- pgbackrest verify (captured from Debian's pgBackRest 2.45) ----------------------------------
+
+
+def test_pgbackrest_verify_of_a_clean_repository_is_a_passing_check() -> None:
+    text = fixture("pgbackrest-verify-ok.txt")
+    assert parsers.detect(text) == "pgbackrest-verify"
+    report = parsers.parse(text)
+    assert report.format == "pgbackrest-verify"
+    assert report.checks == [
+        parsers.ParsedCheck(ok=True, errors=0, detail="stanza main: ok; 1 backup(s) valid, 2 WAL segment(s) valid")
+    ]
+    assert report.raw[0]["backups"][0] == {
+        "label": "20261207-025444F",
+        "status": "valid",
+        "checked": 964,
+        "valid": 964,
+        "counts": {"missing": 0, "checksum invalid": 0, "size invalid": 0, "other": 0},
+    }
+    assert report.runs == [] and report.points is None  # verify says nothing of runs or restore points
+
+
+@pytest.mark.parametrize("name", ["pgbackrest-verify-invalid.txt", "pgbackrest-verify-invalid-plain.txt"])
+def test_pgbackrest_verify_with_a_corrupted_file_is_a_failed_check_verbose_or_not(name: str) -> None:
+    (check,) = parsers.parse(fixture(name)).checks
+    assert check == parsers.ParsedCheck(
+        ok=False, errors=1, detail="stanza main: error; backup 20261207-025444F invalid (checksum invalid: 1)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the report is empty"),
+        ("status: ok\n", "line 1: expected 'stanza: <name>'"),
+        ("stanza: main\nstatus: ok\nP00 INFO: verify command end\n", "line 3: not a line of pgbackrest verify"),
+        ("stanza: main\n    missing: 0, other: 0\n", "line 2: counts without an archiveId or backup line"),
+        ("stanza: main\n", "stanza main has no 'status:' line"),
+    ],
+)
+def test_pgbackrest_verify_that_does_not_parse_names_the_line(text: str, message: str) -> None:
+    with pytest.raises(parsers.ReportError, match=message):
+        parsers.parse(text, "pgbackrest-verify")
+
+
+def test_pgbackrest_verify_counts_missing_wal_and_keeps_other_lines() -> None:
+    text = (
+        "stanza: main\nstatus: error\n"
+        "  archiveId: 15-1, total WAL checked: 5, total valid WAL: 3\n"
+        "    missing: 1, checksum invalid: 1, size invalid: 0, other: 0\n"
+        "  backup: 20261207-025444F, status: in-progress, total files checked: 0, total valid files: 0\n"
+        "  some note pgBackRest printed\n"
+    )
+    (check,) = parsers.parse(text).checks
+    # 2 counted + 2 not valid of 5 checked; an in-progress backup is no error.
+    assert (check.ok, check.errors) == (False, 4)
+    assert check.detail == "stanza main: error; archive 15-1: 2 WAL invalid; some note pgBackRest printed"

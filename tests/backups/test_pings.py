@@ -16,7 +16,7 @@ from backups.models import BackupJob, BackupRun, RunStatus
 from opsgov import pings
 from opsgov.ratelimit import Rate
 
-from .support import fixture, make_job
+from .support import PingClient, fixture, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def clock() -> Iterator[time_machine.Traveller]:
 
 @pytest.fixture
 def anonymous() -> Client:
-    return Client(enforce_csrf_checks=True)
+    return PingClient(enforce_csrf_checks=True)
 
 
 @pytest.mark.parametrize(
@@ -173,3 +173,43 @@ def test_receivers_are_asked_in_order_and_a_key_registers_once() -> None:
     ping = pings.Ping(uuid=uuid.uuid4(), kind="success", received_at=T0)
     assert registry.dispatch(ping) == pings.PingResult()
     assert seen == ["nobody", "owner"]
+
+
+def test_the_endpoint_stores_the_ping_and_the_apply_task_makes_the_run_in_arrival_order(
+    clock: time_machine.Traveller,
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from backups import tasks
+    from backups.models import BackupPing
+
+    job = make_job()
+    raw = Client()  # no application after each request: what the endpoint alone does
+    with CaptureQueriesContext(connection) as queries:
+        assert raw.get(f"/ping/{job.uuid}/start").status_code == 200
+    # One uuid lookup in core (every receiver's table at once) and one INSERT.
+    assert len(queries) == 2, [query["sql"] for query in queries]
+    assert "UNION ALL" in queries[0]["sql"] and "backups_backupjob" in queries[0]["sql"]
+    assert queries[1]["sql"].lstrip().upper().startswith(("INSERT", "SET LOCAL"))
+    clock.move_to(T0 + timedelta(minutes=3))
+    assert raw.get(f"/ping/{job.uuid}/0").status_code == 200
+    assert BackupPing.objects.filter(job=job).count() == 2 and not BackupRun.objects.exists()
+    clock.move_to(T0 + timedelta(minutes=10))  # applied later: the instants stay the pings'
+    assert tasks.apply_pings() == 2
+    run = BackupRun.objects.get(job=job)
+    assert (run.status, run.started_at, run.finished_at) == (RunStatus.SUCCEEDED, T0, T0 + timedelta(minutes=3))
+    assert not BackupPing.objects.exists()
+    assert BackupJob.objects.get(pk=job.pk).n_pings == 2
+    assert tasks.apply_pings() == 0
+
+
+def test_the_reconciliation_applies_pending_pings_before_it_records_a_slot_as_missed(
+    clock: time_machine.Traveller,
+) -> None:
+    job = make_job()
+    BackupJob.objects.filter(pk=job.pk).update(created_at=T0 - timedelta(hours=3))
+    assert Client().get(f"/ping/{job.uuid}/0").status_code == 200  # in time for the 02:00 slot
+    services.reconcile(now=T0 + timedelta(hours=1))
+    slots = dict(BackupRun.objects.filter(job=job).values_list("slot", "status"))
+    assert slots[datetime(2026, 11, 20, 2, tzinfo=UTC)] == RunStatus.SUCCEEDED

@@ -1,6 +1,7 @@
 """Debian's restic and pgbackrest, for real: a restic repository in a temporary folder reporting through the
 wrapper (deploy/backup/opsgov-backup-ping) to a live opsgov, then snapshots, check and restore imported;
-pgBackRest against a throwaway PostgreSQL cluster (initdb, loopback port, archiving on), info imported."""
+pgBackRest against a throwaway PostgreSQL cluster (initdb, loopback port, archiving on), info and verify
+imported."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.utils import timezone
 
 from backups import parsers, services
@@ -87,6 +90,9 @@ def test_restic_through_the_wrapper_then_snapshots_check_and_restore(
         timeout=120,
     )
     assert wrapped.returncode == 0, wrapped.stderr
+    # The endpoint stored two pings; the apply task (beat, or the one the first ping enqueued) makes the run.
+    assert not BackupRun.objects.filter(job=job).exists()
+    assert services.apply_pings() == 2
     run = BackupRun.objects.get(job=job)
     assert run.status == RunStatus.SUCCEEDED
     assert run.rid is not None  # the start and the end were paired
@@ -102,6 +108,7 @@ def test_restic_through_the_wrapper_then_snapshots_check_and_restore(
     )
     env = {**_restic_env(restic_repo), "RESTIC_PASSWORD": "wrong", "DATA": str(data), "PING_URL": ping_url}
     subprocess.run(["sh", "-c", snippet], env=env, capture_output=True, check=True, timeout=120)
+    services.apply_pings()
     failed = BackupRun.objects.filter(job=job).exclude(pk=run.pk).get()
     assert (failed.status, failed.exit_status) == (RunStatus.FAILED, 1)
     assert "wrong password" in failed.output
@@ -249,3 +256,34 @@ def test_pgbackrest_full_backup_info_imported(cluster: Cluster) -> None:
     assert checks["location"].status == GateStatus.FAIL  # a local repository is on-site
     assert services.import_report(job=job, text=info).runs_unchanged == 1
     assert BackupJob.objects.get(pk=job.pk).runs.count() == 1
+
+    # pgbackrest verify, imported through the command: the integrity check. Verify exits 0 whatever it
+    # finds (pgBackRest 2.45); only its text says how it went.
+    verify = cluster.pgbackrest("verify", "--output=text", "--verbose")
+    assert verify.returncode == 0 and "status: ok" in verify.stdout
+    report = cluster.folder / "verify.txt"
+    report.write_text(verify.stdout, encoding="utf-8")
+    out = StringIO()
+    call_command("import_backup_report", str(report), "--job", str(job.pk), stdout=out)
+    assert json.loads(out.getvalue())["format"] == "pgbackrest-verify"
+    check = IntegrityCheck.objects.get(job=job)
+    assert (check.ok, check.errors, check.report_format) == (True, 0, "pgbackrest-verify")
+    assert check.detail.startswith("stanza main: ok; 1 backup(s) valid")
+    checks = {check.key: check for check in job_checks(job, now=timezone.now())}
+    assert checks["integrity"].status == GateStatus.PASS
+
+    # One backup file overwritten in the repository: verify finds it (still exit 0), the check fails.
+    backup_dir = cluster.folder / "repo" / "backup" / "main" / label / "pg_data" / "base"
+    victim = next(path for path in sorted(backup_dir.rglob("*")) if path.is_file() and path.stat().st_size > 8192)
+    with victim.open("r+b") as handle:
+        handle.seek(100)
+        handle.write(b"garbage-garbage")
+    broken = cluster.pgbackrest("verify", "--output=text", "--verbose")
+    assert broken.returncode == 0 and "status: error" in broken.stdout
+    report.write_text(broken.stdout, encoding="utf-8")
+    call_command("import_backup_report", str(report), "--job", str(job.pk), stdout=StringIO())
+    failed = IntegrityCheck.objects.filter(job=job).order_by("-pk").first()
+    assert failed is not None and (failed.ok, failed.errors) == (False, 1)
+    assert failed.detail == f"stanza main: error; backup {label} invalid (checksum invalid: 1)"
+    checks = {check.key: check for check in job_checks(job, now=timezone.now())}
+    assert checks["integrity"].status == GateStatus.FAIL

@@ -178,3 +178,20 @@ def test_the_import_command(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="No backup job with id 999999"):
         call_command("import_backup_report", str(report), "--job", "999999")
     assert timezone.now()
+
+
+def test_a_pgbackrest_verify_report_through_the_api_is_an_integrity_check(
+    personas: dict[str, Any], client_for: Callable[..., Any]
+) -> None:
+    job = make_job(tool="pgbackrest")
+    client = client_for(personas[SRE_LEAD])
+    ok = _post(client, job, fixture("pgbackrest-verify-ok.txt"))
+    assert ok.status_code == 201, ok.content
+    assert (ok.json()["format"], ok.json()["checks_created"]) == ("pgbackrest-verify", 1)
+    bad = _post(client, job, "stanza: main\nstatus: ok\nnot verify output\n", "?report_format=pgbackrest-verify")
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["field"] == "line 3"
+    invalid = _post(client, job, fixture("pgbackrest-verify-invalid.txt"))
+    assert invalid.status_code == 201
+    checks = list(IntegrityCheck.objects.filter(job=job).order_by("pk").values_list("ok", "errors"))
+    assert checks == [(True, 0), (False, 1)]

@@ -3,11 +3,12 @@ database backups, the success-rate metric (hand-computed) and the gate."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.contrib.auth.models import User
 from django.test import Client
 
 from backups import services
@@ -17,8 +18,9 @@ from backups.selectors import job_checks
 from incidents.models import ActionItem, RawEvent
 from opsgov.models import GateStatus
 from opsgov.registry import gates, metrics
+from opsgov.roles import COMPLIANCE_OFFICER, SECURITY_LEAD
 
-from .support import fixture, make_job
+from .support import PingClient, fixture, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +47,7 @@ def _ping(client: Client, job: BackupJob, at: datetime, clock: time_machine.Trav
 
 def _history(job: BackupJob, clock: time_machine.Traveller) -> None:
     """07:05 ok, 08:02 fail, 09:01 ok, then nothing at 10:00 and 11:00."""
-    client = Client()
+    client = PingClient()
     _ping(client, job, datetime(2026, 11, 20, 7, 5, tzinfo=UTC), clock)
     _ping(client, job, datetime(2026, 11, 20, 8, 2, tzinfo=UTC), clock, "1")
     _ping(client, job, datetime(2026, 11, 20, 9, 1, tzinfo=UTC), clock)
@@ -65,7 +67,7 @@ def test_slots_without_a_run_are_missed_once(clock: time_machine.Traveller) -> N
 
 def test_a_start_without_end_is_missed(clock: time_machine.Traveller) -> None:
     job = _job()
-    _ping(Client(), job, datetime(2026, 11, 20, 11, 0, 30, tzinfo=UTC), clock, "start")
+    _ping(PingClient(), job, datetime(2026, 11, 20, 11, 0, 30, tzinfo=UTC), clock, "start")
     services.reconcile(now=T0)
     slots = set(BackupRun.objects.filter(job=job, status=RunStatus.MISSED).values_list("slot", flat=True))
     assert datetime(2026, 11, 20, 11, tzinfo=UTC) in slots
@@ -83,7 +85,7 @@ def test_two_consecutive_missed_database_backups_open_one_incident_and_a_success
     assert (job.consecutive_missed, job.incident_open) == (2, True)
     services.reconcile(now=T0 + timedelta(hours=1))  # a third miss: the same episode, no new alert
     assert RawEvent.objects.filter(dedup_key=key).count() == 1
-    _ping(Client(), job, T0 + timedelta(hours=1, minutes=5), clock)
+    _ping(PingClient(), job, T0 + timedelta(hours=1, minutes=5), clock)
     assert list(RawEvent.objects.filter(dedup_key=key).order_by("id").values_list("action", flat=True)) == [
         "trigger",
         "resolve",
@@ -118,7 +120,7 @@ def test_success_rate_is_successful_over_expected_with_missed_and_late_runs_fail
     assert BackupRun.objects.get(job=job, report_format="restic-backup").late is True
     assert compute_success_rate(window="7d", now=T0)[0].value == pytest.approx(40.0)
     # The 12:00 slot answered on time: 3 / 6 once its grace has passed.
-    _ping(Client(), job, datetime(2026, 11, 20, 12, 15, tzinfo=UTC), clock)
+    _ping(PingClient(), job, datetime(2026, 11, 20, 12, 15, tzinfo=UTC), clock)
     services.reconcile(now=datetime(2026, 11, 20, 13, 0, tzinfo=UTC))
     rate = compute_success_rate(window="7d", now=datetime(2026, 11, 20, 13, 0, tzinfo=UTC))[0]
     assert (rate.value, rate.details) == (pytest.approx(50.0), {"good": 3, "expected": 6})
@@ -155,7 +157,7 @@ def test_job_checks_reflect_the_records(clock: time_machine.Traveller) -> None:
     assert checks["encryption"].status == GateStatus.PASS
 
 
-def test_the_gate_per_service_and_data_type(clock: time_machine.Traveller) -> None:
+def test_the_gate_per_service_and_data_type(clock: time_machine.Traveller, make_user: Callable[..., User]) -> None:
     job = _job()
     ServiceBackupScope.objects.create(service=job.service, data_types=["database"])
     result = gates.get("backup_dr").evaluate(now=T0)
@@ -170,7 +172,7 @@ def test_the_gate_per_service_and_data_type(clock: time_machine.Traveller) -> No
     assert rows[f"freshness:{slug}:database:{job.pk}"].url == job.get_absolute_url()
 
     # Everything in order: fresh, retained, off-site, checked, encrypted, restored within targets, drilled.
-    client = Client()
+    client = PingClient()
     _ping(client, job, T0 - timedelta(minutes=8), clock)
     clock.move_to(T0)
     RestorePoint.objects.create(job=job, point_id="old", taken_at=T0 - timedelta(days=91))
@@ -185,7 +187,7 @@ def test_the_gate_per_service_and_data_type(clock: time_machine.Traveller) -> No
         data_taken_at=T0 - timedelta(hours=2, minutes=30),
     )
     DRPlan.objects.create(service=job.service, body="# Plan", reviewed_at=T0 - timedelta(days=10))
-    services.record_drill(
+    drill = services.record_drill(
         drill=DRDrill(
             service=job.service,
             scenario="Region loss",
@@ -197,7 +199,18 @@ def test_the_gate_per_service_and_data_type(clock: time_machine.Traveller) -> No
             issues=["Runbook step 4 names the old bucket"],
         )
     )
+    # A drill counts only once both validations are recorded; the evidence says so.
+    row = {row.key: row for row in gates.get("backup_dr").evaluate(now=T0).evidence}[f"drill:{slug}"]
+    assert row.status == GateStatus.FAIL
+    assert "Security Lead (data protection) and the Compliance Officer (compliance)" in row.detail
+    assert "The drill of 2026-10-31 awaits validation." in row.detail
+    services.drill_approve(drill=drill, kind="data_protection", actor=make_user("sec", SECURITY_LEAD))
+    row = {row.key: row for row in gates.get("backup_dr").evaluate(now=T0).evidence}[f"drill:{slug}"]
+    assert row.status == GateStatus.FAIL  # one of two
+    services.drill_approve(drill=drill, kind="compliance", actor=make_user("co", COMPLIANCE_OFFICER))
     result = gates.get("backup_dr").evaluate(now=T0)
+    row = {row.key: row for row in result.evidence}[f"drill:{slug}"]
+    assert row.detail == "Drilled 20 days ago; data protection and compliance validated."
     assert [(row.key, row.status) for row in result.evidence if row.status != GateStatus.PASS] == []
     assert result.status == GateStatus.PASS
     # The drill's issue is on the improvement backlog (incidents' ActionItem), once.
