@@ -32,7 +32,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from opsgov import sla
@@ -190,25 +190,29 @@ def import_scan(
     now = now or timezone.now()
     digest = report_digest(report)
     named = (asset_name or "").strip()
-    # The named asset, locked for the whole import (one query); its latest scan holding this very
-    # report answers an unchanged re-import before the report is even parsed.
-    asset = Asset.objects.select_for_update().filter(name=named).first() if named else None
-    if asset is not None:
-        unchanged = _already_imported(asset, digest)
+    # An unchanged re-import is answered before the report is parsed, and without a lock: a read-only
+    # transaction (no row lock, so nothing to flush at commit).
+    if named:
+        unchanged = _already_imported(digest, asset_name=named)
         if unchanged is not None:
             return ImportResult(scan=unchanged, created=False)
     parsed = parse_report(report, format=format)
+    name = named or parsed.artifact_name
+    if not name:
+        raise ValidationError(
+            {"asset": [f"Name the asset: a {parsed.format} report does not carry the name of what it scanned."]}
+        )
+    # The asset, locked for the rest of the import; whether a concurrent import of the same report got
+    # there first is asked in the same query.
+    same = _unchanged_scans(digest).filter(asset_id=OuterRef("pk"))
+    asset = Asset.objects.select_for_update(of=("self",)).filter(name=name).annotate(imported=Exists(same)).first()
     if asset is None:
-        name = named or parsed.artifact_name
-        if not name:
-            raise ValidationError(
-                {"asset": [f"Name the asset: a {parsed.format} report does not carry the name of what it scanned."]}
-            )
-        asset = resolve_asset(name=name, create=create_asset, service=service, kind=kind)
-        asset = Asset.objects.select_for_update().get(pk=asset.pk)
-        unchanged = _already_imported(asset, digest)
-        if unchanged is not None:
-            return ImportResult(scan=unchanged, created=False)
+        resolved = resolve_asset(name=name, create=create_asset, service=service, kind=kind)
+        asset = Asset.objects.select_for_update(of=("self",)).annotate(imported=Exists(same)).get(pk=resolved.pk)
+    if asset.imported:  # type: ignore[attr-defined]
+        found = _already_imported(digest, asset=asset)
+        if found is not None:
+            return ImportResult(scan=found, created=False)
     scan = Scan(
         asset=asset,
         format=parsed.format,
@@ -229,19 +233,20 @@ def import_scan(
     return ImportResult(scan=scan, created=True)
 
 
-def _already_imported(asset: Asset, digest: str) -> Scan | None:
-    """The asset's latest scan of some format, when it holds exactly this report (one query; the stored
-    report itself is not read)."""
+def _unchanged_scans(digest: str) -> QuerySet[Scan]:
+    """Scans holding this very report that are still the latest of their asset and format."""
     newer = Scan.objects.filter(
         asset_id=OuterRef("asset_id"), format=OuterRef("format"), imported_at__gt=OuterRef("imported_at")
     )
-    return (
-        Scan.objects.filter(asset=asset, report_sha256=digest)
-        .exclude(Exists(newer))
-        .defer("report")
-        .order_by("-imported_at", "-id")
-        .first()
-    )
+    return Scan.objects.filter(report_sha256=digest).exclude(Exists(newer))
+
+
+def _already_imported(digest: str, *, asset_name: str = "", asset: Asset | None = None) -> Scan | None:
+    """The asset's latest scan of some format, when it holds exactly this report (one query; the stored
+    report itself is not read)."""
+    scans = _unchanged_scans(digest)
+    scans = scans.filter(asset=asset) if asset is not None else scans.filter(asset__name=asset_name)
+    return scans.defer("report").order_by("-imported_at", "-id").first()
 
 
 def _apply(scan: Scan, asset: Asset, parsed: ParsedReport, now: datetime) -> None:

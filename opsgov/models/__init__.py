@@ -5,7 +5,8 @@
 - ``reports``: report subscriptions and deliveries;
 - ``trends``: the daily trend points of the metrics;
 - ``outbox``: the abstract base of every delivery row (opsgov.outbox);
-- ``audit``: the audit trail's seals.
+- ``audit``: the audit trail's seals;
+- ``tokens``: the networks each API token was used from.
 
 Every model of opsgov lives here, also those of its sub-packages (opsgov.gates,
 opsgov.reports): Django loads an app's models from ``<app>.models``, and a
@@ -38,6 +39,7 @@ from .gates import (
 )
 from .outbox import OutboxMessage, OutboxStatus
 from .reports import DeliveryStatus, ReportDelivery, ReportKind, ReportSubscription
+from .tokens import TokenNetwork
 from .trends import MetricTrendPoint
 
 __all__ = [
@@ -62,6 +64,7 @@ __all__ = [
     "ServiceTier",
     "Team",
     "TimeStampedModel",
+    "TokenNetwork",
     "WaiverState",
     "WorkerHeartbeat",
     "validate_aliases",

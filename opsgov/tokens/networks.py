@@ -1,0 +1,89 @@
+"""Which networks each personal API token is used from; a new one is a security signal.
+
+A request authenticated by a knox token (opsgov.api.authentication.TokenAuthentication) notes the
+network of its address: the /24 of an IPv4 address, the /64 of an IPv6 one (an IPv4-mapped IPv6
+address counts as IPv4). The first use of a token sets its first network and signals nothing; a
+later use from a network the token was not used from before publishes a ``token_new_network``
+SecuritySignal (opsgov.events), which the security app turns into an alert of its queue.
+
+Cheap on the hot path: a (token, network) pair seen within the last day is answered from the cache
+(one cache read); otherwise one get_or_create on TokenNetwork (and one more query when it is new).
+``last_seen_at`` is therefore refreshed at most once a day per pair.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from datetime import datetime, timedelta
+
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from knox.models import AuthToken
+
+from ..events import SecuritySignal, publish_security_signal
+from ..models import TokenNetwork
+
+logger = logging.getLogger(__name__)
+
+#: How long a (token, network) pair is answered from the cache.
+CACHE_FOR = timedelta(days=1)
+
+
+def network_of(address: str | None) -> str | None:
+    """The /24 (IPv4) or /64 (IPv6) network of `address`; None when it is not an IP address."""
+    try:
+        ip = ipaddress.ip_address((address or "").strip())
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 64
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def _cache_key(token: AuthToken, network: str) -> str:
+    return f"token-network:{token.digest[:32]}:{network}"
+
+
+def note_use(*, token: AuthToken, remote_addr: str | None, now: datetime | None = None) -> bool:
+    """Record that `token` was used from `remote_addr`'s network; True when that network is new to a token
+    already used from another one (and the signal was published)."""
+    network = network_of(remote_addr)
+    if network is None:
+        return False
+    key = _cache_key(token, network)
+    if cache.get(key):
+        return False
+    now = now or timezone.now()
+    new = False
+    try:
+        with transaction.atomic():
+            row, created = TokenNetwork.objects.get_or_create(
+                token=token, network=network, defaults={"first_seen_at": now, "last_seen_at": now}
+            )
+            if not created:
+                TokenNetwork.objects.filter(pk=row.pk).update(last_seen_at=now)
+            else:
+                known = list(
+                    TokenNetwork.objects.filter(token=token)
+                    .exclude(pk=row.pk)
+                    .order_by("-last_seen_at")
+                    .values_list("network", flat=True)[:5]
+                )
+                new = bool(known)
+    except IntegrityError:  # a concurrent request recorded the same pair first
+        return False
+    cache.set(key, 1, int(CACHE_FOR.total_seconds()))
+    if new:
+        publish_security_signal(
+            SecuritySignal(
+                kind="token_new_network",
+                at=now,
+                username=getattr(token.user, "username", "")[:150],
+                remote_addr=remote_addr or "",
+                details={"network": network, "token": token.token_key, "known_networks": known},
+            )
+        )
+    return new
