@@ -495,6 +495,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "support-sla-cycle": {"task": "support.sla_cycle", "schedule": 60.0},
     "support-auto-close": {"task": "support.auto_close", "schedule": 3600.0},
     "support-retry-emails": {"task": "support.retry_emails", "schedule": 60.0},
+    # Security: a risk acceptance that ran out while its finding is open joins the alert queue once (security.tasks).
+    "security-expired-acceptances": {"task": "security.tasks.note_expired_acceptances", "schedule": 3600.0},
 }
 
 # --- opsgov --------------------------------------------------------------------

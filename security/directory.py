@@ -56,7 +56,7 @@ def findings_past_sla(*, service_ids: Iterable[int], now: datetime) -> dict[int,
                 "severity": severity,
                 "package": f"{package} {version}".strip(),
                 "fixed_version": fixed,
-                "due_at": due.isoformat(),
+                "due_at": due.isoformat() if due is not None else "",
                 "url": _finding_url(asset, vulnerability),
             }
         )

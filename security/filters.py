@@ -10,7 +10,18 @@ from drf_spectacular.utils import extend_schema_field
 from opsgov.filters import BooleanFilter, SearchFilterSet
 from opsgov.models import Service
 
-from .models import Asset, AssetKind, Component, Finding, FindingSource, FindingStatus, Severity
+from .models import (
+    AlertSource,
+    AlertStatus,
+    Asset,
+    AssetKind,
+    Component,
+    Finding,
+    FindingSource,
+    FindingStatus,
+    SecurityAlert,
+    Severity,
+)
 from .selectors import valid_acceptances
 
 
@@ -81,3 +92,17 @@ class ComponentFilterSet(SearchFilterSet):
     class Meta:
         model = Component
         fields = ["name", "version", "ecosystem", "asset", "service"]
+
+
+class SecurityAlertFilterSet(SearchFilterSet):
+    """The alert queue: status (default: not closed), severity, source, and `q` (title, rule, host)."""
+
+    search_fields = ("title", "rule", "hostname")
+    status = django_filters.MultipleChoiceFilter(choices=AlertStatus.choices)
+    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
+    source = django_filters.ChoiceFilter(choices=AlertSource.choices)
+    service = _service_filter("service__slug")
+
+    class Meta:
+        model = SecurityAlert
+        fields = ["status", "severity", "source", "service"]

@@ -209,7 +209,7 @@ def import_scan(
     if asset is None:
         resolved = resolve_asset(name=name, create=create_asset, service=service, kind=kind)
         asset = Asset.objects.select_for_update(of=("self",)).annotate(imported=Exists(same)).get(pk=resolved.pk)
-    if asset.imported:  # type: ignore[attr-defined]
+    if asset.imported:
         found = _already_imported(digest, asset=asset)
         if found is not None:
             return ImportResult(scan=found, created=False)

@@ -10,4 +10,6 @@ urlpatterns = [
     path("", views.dashboard_view, name="dashboard"),
     path("findings/", views.finding_list_view, name="finding-list"),
     path("assets/", views.asset_list_view, name="asset-list"),
+    path("alerts/", views.alert_list_view, name="alert-list"),
+    path("alerts/<int:pk>/<str:action>/", views.alert_action_view, name="alert-action"),
 ]

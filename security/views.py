@@ -1,21 +1,28 @@
-"""HTML pages of security operations: the dashboard, the findings list, the assets list."""
+"""HTML pages of security operations: the dashboard, the findings list, the assets list, the alert queue."""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
 
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from opsgov.listing import OneOfSelect, filter_data, list_context, paginate
+from opsgov.models import Lifecycle, Service
 from opsgov.policy import get_policy
 
-from .filters import AssetFilterSet, FindingFilterSet
-from .models import SEVERITY_ORDER, Asset, Finding, FindingStatus, Scan
+from . import alerts
+from .filters import AssetFilterSet, FindingFilterSet, SecurityAlertFilterSet
+from .models import SEVERITY_ORDER, AlertStatus, Asset, Disposition, Finding, FindingStatus, Scan, SecurityAlert
 from .selectors import finding_list, overdue
 
 AGE_BUCKETS = ((timedelta(days=7), "< 7 days"), (timedelta(days=30), "7-30 days"), (timedelta(days=90), "30-90 days"))
@@ -86,3 +93,76 @@ def asset_list_view(request: HttpRequest) -> HttpResponse:
     context = list_context(data, filterset, page)
     context["fresh_within"] = get_policy().security.scan_fresh_within
     return render(request, "security/asset_list.html", context)
+
+
+# --- The security alert queue ------------------------------------------------------------------
+
+#: What each button of the queue does (the same services as the API's actions).
+ALERT_ACTIONS = ("acknowledge", "triage", "close")
+
+
+def _alert_queue(request: HttpRequest, *, errors: list[str] | None = None, status: int = 200) -> HttpResponse:
+    data = filter_data(request)
+    if "status" not in data and not request.GET.get("all"):
+        data.setlist("status", [AlertStatus.NEW, AlertStatus.ACKNOWLEDGED, AlertStatus.TRIAGED])
+    queryset = SecurityAlert.objects.select_related("service", "acknowledged_by", "closed_by").order_by(
+        "-received_at", "-id"
+    )
+    filterset = SecurityAlertFilterSet(data, queryset=queryset)
+    fields = filterset.form.fields
+    fields["service"].widget = OneOfSelect(choices=[("", "Any"), *iter(fields["service"].choices)])
+    page = paginate(request, filterset.qs)
+    context = list_context(data, filterset, page)
+    context["errors"] = errors or []
+    context["dispositions"] = Disposition.choices
+    context["services"] = Service.objects.filter(lifecycle=Lifecycle.ACTIVE).order_by("name").only("slug", "name")
+    context["unacknowledged"] = SecurityAlert.objects.filter(status=AlertStatus.NEW).count()
+    context["can_change"] = request.user.has_perm("security.change_securityalert")
+    return render(request, "security/alert_list.html", context, status=status)
+
+
+@permission_required("security.view_securityalert", raise_exception=True)
+def alert_list_view(request: HttpRequest) -> HttpResponse:
+    return _alert_queue(request)
+
+
+@require_POST
+@permission_required("security.change_securityalert", raise_exception=True)
+def alert_action_view(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Acknowledge, triage (notes, service) or close (disposition, notes, service) one alert, as the API does."""
+    if action not in ALERT_ACTIONS:
+        raise Http404("No such action.")
+    alert = get_object_or_404(SecurityAlert, pk=pk)
+    notes = request.POST.get("notes", "")[:10_000]
+    service: Service | None = None
+    slug = request.POST.get("service", "").strip()
+    try:
+        if slug:
+            service = Service.objects.filter(slug=slug).first()
+            if service is None:
+                raise ValidationError({"service": f"No service has the slug {slug!r}."})
+        if action == "acknowledge":
+            alerts.acknowledge(alert=alert, actor=request.user)
+        elif action == "triage":
+            alerts.triage(alert=alert, actor=request.user, notes=notes, service=service)
+        else:
+            alerts.close(
+                alert=alert,
+                actor=request.user,
+                disposition=request.POST.get("disposition", ""),
+                notes=notes,
+                service=service,
+            )
+    except ValidationError as exc:
+        messages_ = (
+            [f"{field}: {message}" for field, items in exc.message_dict.items() for message in items]
+            if hasattr(exc, "error_dict")
+            else list(exc.messages)
+        )
+        return _alert_queue(request, errors=[f"Alert #{alert.pk}: {text}" for text in messages_], status=400)
+    done = {"acknowledge": "acknowledged", "triage": "triaged", "close": "closed"}[action]
+    messages.success(request, f"Alert #{alert.pk} {done}.")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = ""
+    return redirect(back or reverse("security:alert-list"), permanent=False)
