@@ -33,7 +33,13 @@ def test_every_installed_app_contributes_by_its_modules_alone() -> None:
         "mtbf",
         "action_item_closing_rate",
     ]
-    assert [panel.key for panel in panels.all()] == ["open-incidents", "on-call", "slos-at-risk"]
+    assert [panel.key for panel in panels.all()] == [
+        "open-incidents",
+        "on-call",
+        "slos-at-risk",
+        "security-findings",
+        "security-alerts",
+    ]
     assert [provider.key for provider in report_sections.for_kind("weekly")] == [
         "incidents",
         "slos-at-risk",
