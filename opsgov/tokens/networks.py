@@ -7,7 +7,7 @@ later use from a network the token was not used from before publishes a ``token_
 SecuritySignal (opsgov.events), which the security app turns into an alert of its queue.
 
 Cheap on the hot path: a (token, network) pair seen within the last day is answered from the cache
-(one cache read); otherwise one get_or_create on TokenNetwork (and one more query when it is new).
+(one cache read); otherwise two queries (the token's networks; the pair inserted or refreshed).
 ``last_seen_at`` is therefore refreshed at most once a day per pair.
 """
 
@@ -18,7 +18,6 @@ import logging
 from datetime import datetime, timedelta
 
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 from knox.models import AuthToken
 
@@ -57,24 +56,20 @@ def note_use(*, token: AuthToken, remote_addr: str | None, now: datetime | None 
     if cache.get(key):
         return False
     now = now or timezone.now()
+    # Two queries, no savepoint: the token's networks, then the pair inserted (ON CONFLICT DO NOTHING)
+    # or its last_seen_at refreshed.
+    networks = list(TokenNetwork.objects.filter(token=token).values_list("network", flat=True))
     new = False
-    try:
-        with transaction.atomic():
-            row, created = TokenNetwork.objects.get_or_create(
-                token=token, network=network, defaults={"first_seen_at": now, "last_seen_at": now}
-            )
-            if not created:
-                TokenNetwork.objects.filter(pk=row.pk).update(last_seen_at=now)
-            else:
-                known = list(
-                    TokenNetwork.objects.filter(token=token)
-                    .exclude(pk=row.pk)
-                    .order_by("-last_seen_at")
-                    .values_list("network", flat=True)[:5]
-                )
-                new = bool(known)
-    except IntegrityError:  # a concurrent request recorded the same pair first
-        return False
+    known: list[str] = []
+    if network in networks:
+        TokenNetwork.objects.filter(token=token, network=network).update(last_seen_at=now)
+    else:
+        TokenNetwork.objects.bulk_create(
+            [TokenNetwork(token=token, network=network, first_seen_at=now, last_seen_at=now)], ignore_conflicts=True
+        )
+        known = sorted(networks)[:5]
+        # Two requests seeing the same new pair at once: the cache lets one of them signal.
+        new = bool(known) and cache.add(f"{key}:signalled", 1, int(CACHE_FOR.total_seconds()))
     cache.set(key, 1, int(CACHE_FOR.total_seconds()))
     if new:
         publish_security_signal(
