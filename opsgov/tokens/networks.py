@@ -5,6 +5,8 @@ network of its address: the /24 of an IPv4 address, the /64 of an IPv6 one (an I
 address counts as IPv4). The first use of a token sets its first network and signals nothing; a
 later use from a network the token was not used from before publishes a ``token_new_network``
 SecuritySignal (opsgov.events), which the security app turns into an alert of its queue.
+Loopback addresses are left out: a request from the host itself (a local script, or every request
+behind a proxy that does not set REMOTE_ADDR) says nothing about where the token travelled.
 
 Cheap on the hot path: a (token, network) pair seen within the last day is answered from the cache
 (one cache read); otherwise two queries (the token's networks; the pair inserted or refreshed).
@@ -30,6 +32,13 @@ logger = logging.getLogger(__name__)
 CACHE_FOR = timedelta(days=1)
 
 
+def is_loopback(address: str | None) -> bool:
+    try:
+        return ipaddress.ip_address((address or "").strip()).is_loopback
+    except ValueError:
+        return False
+
+
 def network_of(address: str | None) -> str | None:
     """The /24 (IPv4) or /64 (IPv6) network of `address`; None when it is not an IP address."""
     try:
@@ -50,7 +59,7 @@ def note_use(*, token: AuthToken, remote_addr: str | None, now: datetime | None 
     """Record that `token` was used from `remote_addr`'s network; True when that network is new to a token
     already used from another one (and the signal was published)."""
     network = network_of(remote_addr)
-    if network is None:
+    if network is None or is_loopback(remote_addr):
         return False
     key = _cache_key(token, network)
     if cache.get(key):

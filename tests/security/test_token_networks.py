@@ -77,6 +77,11 @@ def test_a_known_pair_costs_no_query_once_cached(make_user: Callable[..., User])
     with CaptureQueriesContext(connection) as queries:
         client.get(URL, REMOTE_ADDR="203.0.113.6")
     assert not [query for query in queries.captured_queries if "opsgov_tokennetwork" in query["sql"]]
+    # Loopback says nothing about where the token travelled: not recorded, never an alert.
+    client.get(URL, REMOTE_ADDR="127.0.0.1")
+    client.get(URL, REMOTE_ADDR="::1")
+    assert TokenNetwork.objects.count() == 1
+    assert not SecurityAlert.objects.exists()
     # A session-authenticated request (no token) records nothing.
     session = APIClient()
     session.force_login(dana)
