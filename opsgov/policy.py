@@ -795,6 +795,16 @@ class SecurityPolicy(_Strict):
     permission_denied_alert_after: int = Field(
         default=20, gt=0, description="This many refused API requests by one user in the window: an alert"
     )
+    access_review_due_within: Span = Field(
+        default=span("30 days"),
+        description="Time reviewers have to decide an access review campaign's rows; rows still undecided then "
+        "are escalated to the Security Leads",
+    )
+    incident_runbook: str = Field(
+        default="security-incident",
+        min_length=1,
+        description="Slug of the monitoring runbook the step-5 gate asks for as the security incident runbook",
+    )
 
 
 # --- API tokens ---------------------------------------------------------------------

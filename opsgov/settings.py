@@ -400,6 +400,11 @@ SPECTACULAR_SETTINGS = {
         "TicketStatusEnum": "support.models.TicketStatus",
         "AssetKindEnum": "security.models.AssetKind",
         "VulnerabilitySeverityEnum": "security.models.findings.Severity",
+        "AccessReviewDecisionEnum": "security.models.AccessDecision",
+        "AccessReviewStatusEnum": "security.models.CampaignStatus",
+        "SecurityAssessmentKindEnum": "security.models.AssessmentKind",
+        "TrainingCompletionSourceEnum": "security.models.CompletionSource",
+        "SecurityFindingStatusEnum": "security.models.FindingStatus",
     },
     # drf-spectacular's default hook, then the ingestion endpoints (plain Django views, which it does not see).
     "POSTPROCESSING_HOOKS": [
@@ -468,6 +473,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # (OPSGOV_BACKUP_DIR set; on the policy's database frequency).
     "reconcile-backup-schedules": {"task": "backups.reconcile_schedules", "schedule": 60.0},
     "backup-self": {"task": "backups.backup_self_if_due", "schedule": 300.0},
+    # Access review campaigns past their deadline with undecided rows: one e-mail to the Security Leads.
+    "escalate-access-reviews": {"task": "security.tasks.escalate_access_reviews", "schedule": 900.0},
     # Email reports at 07:00 in the policy's time zone (opsgov.schedules), for the period that just ended.
     "weekly-operations-report": {
         "task": "opsgov.report_tasks.send_scheduled_report",

@@ -13,7 +13,21 @@ from django.http import HttpRequest
 
 from opsgov.admin_export import CsvExportMixin, ReadOnlyCsvAdmin
 
-from .models import Asset, AssetMappingRule, Component, Finding, RiskAcceptance, Scan
+from .models import (
+    AccessReviewCampaign,
+    AccessReviewNotice,
+    Assessment,
+    AssessmentFinding,
+    Asset,
+    AssetMappingRule,
+    Component,
+    Course,
+    Finding,
+    ReviewedAccount,
+    RiskAcceptance,
+    Scan,
+    TrainingRecord,
+)
 
 
 @admin.register(Asset)
@@ -78,3 +92,67 @@ class ComponentAdmin(CsvExportMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# Access reviews, training and assessments: changed through the pages and the API (services), read and
+# exported here (ReviewedAccount, TrainingRecord and the campaigns are evidence).
+
+
+@admin.register(AccessReviewCampaign)
+class AccessReviewCampaignAdmin(ReadOnlyCsvAdmin):
+    list_display = ["title", "status", "opened_at", "due_at", "closed_at", "closed_by", "escalated_at"]
+    list_filter = ["status"]
+    search_fields = ["title"]
+
+
+@admin.register(ReviewedAccount)
+class ReviewedAccountAdmin(ReadOnlyCsvAdmin):
+    list_display = [
+        "campaign",
+        "system",
+        "account",
+        "person",
+        "entitlements",
+        "last_login",
+        "decision",
+        "remove_entitlements",
+        "decided_by",
+        "decided_at",
+        "applied_at",
+        "apply_result",
+    ]
+    list_filter = ["decision", "system", "campaign"]
+    search_fields = ["account", "person"]
+
+
+@admin.register(AccessReviewNotice)
+class AccessReviewNoticeAdmin(ReadOnlyCsvAdmin):
+    list_display = ["subject", "campaign", "undecided", "status", "attempts", "sent_at", "last_error"]
+    list_filter = ["status"]
+
+
+@admin.register(Course)
+class CourseAdmin(ReadOnlyCsvAdmin):
+    list_display = ["title", "slug", "audience", "recurrence", "due_within_days", "starts_at", "active"]
+    list_filter = ["audience", "active"]
+    search_fields = ["title", "slug"]
+
+
+@admin.register(TrainingRecord)
+class TrainingRecordAdmin(ReadOnlyCsvAdmin):
+    list_display = ["course", "user", "completed_at", "source", "recorded_by", "note"]
+    list_filter = ["source", "course"]
+    search_fields = ["user__username", "user__email", "course__slug"]
+
+
+@admin.register(Assessment)
+class AssessmentAdmin(ReadOnlyCsvAdmin):
+    list_display = ["title", "kind", "asset", "performed_by", "started_on", "completed_on"]
+    list_filter = ["kind"]
+    search_fields = ["title", "performed_by", "asset__name"]
+
+
+@admin.register(AssessmentFinding)
+class AssessmentFindingAdmin(ReadOnlyCsvAdmin):
+    list_display = ["assessment", "reference", "finding"]
+    search_fields = ["reference", "finding__vulnerability_id"]

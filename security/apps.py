@@ -20,7 +20,19 @@ class SecurityConfig(AppConfig):
         from opsgov.registry import security
 
         from .directory import components, findings_past_sla
-        from .models import Asset, AssetMappingRule, Finding, RiskAcceptance, Scan
+        from .models import (
+            AccessReviewCampaign,
+            Assessment,
+            AssessmentFinding,
+            Asset,
+            AssetMappingRule,
+            Course,
+            Finding,
+            ReviewedAccount,
+            RiskAcceptance,
+            Scan,
+            TrainingRecord,
+        )
         from .signals import handle_signal
 
         # Audited: what people decide. Findings and scans are written by imports (bulk) and are
@@ -31,6 +43,14 @@ class SecurityConfig(AppConfig):
         # Evidence: never deleted (opsgov.evidence).
         for model in (Scan, Finding, RiskAcceptance):
             register_evidence(model)
+        # Access reviews, training and assessments: decisions and records people make (audited), kept as evidence.
+        auditlog.register(AccessReviewCampaign, exclude_fields=["updated_at"])
+        auditlog.register(ReviewedAccount, exclude_fields=["updated_at"])
+        auditlog.register(Course, exclude_fields=["updated_at"], m2m_fields={"roles"})
+        auditlog.register(TrainingRecord, exclude_fields=["updated_at"])
+        auditlog.register(Assessment, exclude_fields=["updated_at"])
+        for record in (AccessReviewCampaign, ReviewedAccount, TrainingRecord, AssessmentFinding):
+            register_evidence(record)
         # opsgov's own signals (failed logins, lockouts, refused API requests) join the alert queue.
         subscribe_security_signals(handle_signal)
         # Maintenance asks for findings past SLA (patch obligations) and components (end-of-life table).

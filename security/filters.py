@@ -7,20 +7,30 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 
-from opsgov.filters import BooleanFilter, SearchFilterSet
+from opsgov.filters import BooleanFilter, FilterSet, IntegerFilter, SearchFilterSet
 from opsgov.models import Service
 
 from .models import (
+    AccessDecision,
+    AccessReviewCampaign,
     AlertSource,
     AlertStatus,
+    Assessment,
+    AssessmentFinding,
+    AssessmentKind,
     Asset,
     AssetKind,
+    CampaignStatus,
+    CompletionSource,
     Component,
+    Course,
     Finding,
     FindingSource,
     FindingStatus,
+    ReviewedAccount,
     SecurityAlert,
     Severity,
+    TrainingRecord,
 )
 from .selectors import valid_acceptances
 
@@ -92,6 +102,75 @@ class ComponentFilterSet(SearchFilterSet):
     class Meta:
         model = Component
         fields = ["name", "version", "ecosystem", "asset", "service"]
+
+
+class AccessReviewFilterSet(FilterSet):
+    status = django_filters.ChoiceFilter(choices=CampaignStatus.choices)
+
+    class Meta:
+        model = AccessReviewCampaign
+        fields = ["status"]
+
+
+class ReviewedAccountFilterSet(SearchFilterSet):
+    """Rows of campaigns: campaign, system, decision, ``undecided``, and ``q`` (account, person)."""
+
+    search_fields = ("account", "person")
+    campaign = IntegerFilter(field_name="campaign_id", label="Campaign (id)")
+    system = django_filters.CharFilter(field_name="system")
+    decision = django_filters.ChoiceFilter(choices=AccessDecision.choices)
+    undecided = BooleanFilter(field_name="decision", method="filter_undecided", label="Not decided yet")
+
+    class Meta:
+        model = ReviewedAccount
+        fields = ["campaign", "system", "decision"]
+
+    def filter_undecided(
+        self, queryset: QuerySet[ReviewedAccount], name: str, value: bool | None
+    ) -> QuerySet[ReviewedAccount]:
+        if value is None:
+            return queryset
+        return queryset.filter(decision="") if value else queryset.exclude(decision="")
+
+
+class CourseFilterSet(SearchFilterSet):
+    search_fields = ("slug", "title")
+    audience = django_filters.CharFilter(field_name="audience")
+    active = BooleanFilter(field_name="active")
+
+    class Meta:
+        model = Course
+        fields = ["audience", "active"]
+
+
+class TrainingRecordFilterSet(FilterSet):
+    course = django_filters.CharFilter(field_name="course__slug", label="Course (slug)")
+    user = django_filters.CharFilter(field_name="user__username", label="User (username)")
+    source = django_filters.ChoiceFilter(choices=CompletionSource.choices)
+
+    class Meta:
+        model = TrainingRecord
+        fields = ["course", "user", "source"]
+
+
+class AssessmentFilterSet(SearchFilterSet):
+    search_fields = ("title", "performed_by", "asset__name")
+    kind = django_filters.ChoiceFilter(choices=AssessmentKind.choices)
+    asset = django_filters.CharFilter(field_name="asset__name", label="Asset (name)")
+    service = _service_filter("asset__service__slug")
+
+    class Meta:
+        model = Assessment
+        fields = ["kind", "asset", "service"]
+
+
+class AssessmentFindingFilterSet(FilterSet):
+    assessment = IntegerFilter(field_name="assessment_id", label="Assessment (id)")
+    status = django_filters.MultipleChoiceFilter(field_name="finding__status", choices=FindingStatus.choices)
+
+    class Meta:
+        model = AssessmentFinding
+        fields = ["assessment", "status"]
 
 
 class SecurityAlertFilterSet(SearchFilterSet):

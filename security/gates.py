@@ -14,10 +14,20 @@ be waived for that service) and a link to where it is fixed:
 - ``alert-triage`` (no service): every security alert received in the last 30 days (and every one
   still unacknowledged) was acknowledged within ``security.alert_triage_within``.
 
-Criteria opsgov does not track yet in this app (an access
-review completed in its period, training completion, a reviewed security incident runbook) are
-rows with status "no evidence" and no service: while any is untracked the gate never passes
-(it reports "no evidence" when nothing fails).
+Organisation-wide criteria (no service, like ``alert-triage``), each linking to where it is fixed:
+
+- ``access-review``: an access review campaign was closed (every row decided, decisions applied)
+  within the policy's ``security.access_review_every`` (a quarter) before now. None ever: "no
+  evidence"; the last one older (or none closed while one is open): fail, or at risk while an
+  open campaign is still before its deadline.
+- ``training``: awareness training completion (security.training: completed / assigned over
+  active courses) at or above ``security.training_target_percent``; nobody assigned: "no evidence".
+- ``incident-runbook``: monitoring's runbook named by ``security.incident_runbook``
+  ("security-incident"), read through opsgov.evidence_providers (``monitoring.runbook``): current
+  passes; review overdue fails; missing (or monitoring not installed) is "no evidence".
+
+The verdict: fail if any row fails; else "no evidence" if any row has none (never pass without
+evidence); else at risk if any row is; else pass.
 """
 
 from __future__ import annotations
@@ -28,24 +38,19 @@ from datetime import datetime, timedelta
 from django.db.models import F, Max, Q
 from django.urls import reverse
 
+from opsgov.evidence_providers import Freshness, providers
 from opsgov.humanize import ago
 from opsgov.models import GateStatus, Lifecycle, Service
 from opsgov.policy import get_policy
 from opsgov.registry import Evidence, Gate, GateResult, gates
 from opsgov.roles import SECURITY_LEAD
 
-from .models import Asset, Finding, SecurityAlert
+from . import access_reviews, training  # training also provides opsgov.registry.training
+from .models import AccessReviewCampaign, Asset, CampaignStatus, Finding, SecurityAlert
 from .selectors import overdue
 
 #: Alerts received this long ago or later count for the triage check.
 ALERT_WINDOW = timedelta(days=30)
-
-#: Criteria of the seed's step 5 that this app does not record yet (see the module docstring).
-UNTRACKED = (
-    ("access-review", "Access review completed in its period"),
-    ("training", "Awareness training completion at target"),
-    ("incident-runbook", "Security incident runbook exists and is reviewed"),
-)
 
 
 @gates.register
@@ -68,14 +73,24 @@ class SecurityOperationsGate(Gate):
         problems += self._scans_fresh(services, now, rows)
         problems += self._no_finding_past_sla(services, now, rows)
         problems += self._alerts_triaged(now, rows)
-        for key, label in UNTRACKED:
-            rows.append(Evidence(label, GateStatus.NO_EVIDENCE, "Not tracked in opsgov yet.", "", "", key))
+        problems += self._access_reviewed(now, rows)
+        problems += self._training_done(now, rows)
+        problems += self._incident_runbook(now, rows)
         if any(row.status == GateStatus.FAIL for row in rows):
             return GateResult(status=GateStatus.FAIL, reason="; ".join(problems) + ".", evidence=rows)
-        untracked = ", ".join(label.lower() for _, label in UNTRACKED)
+        missing = [row.label for row in rows if row.status == GateStatus.NO_EVIDENCE]
+        if missing:
+            return GateResult(
+                status=GateStatus.NO_EVIDENCE,
+                reason=f"Nothing fails; no evidence yet: {'; '.join(missing)}.",
+                evidence=rows,
+            )
+        if problems:
+            return GateResult(status=GateStatus.AT_RISK, reason="; ".join(problems) + ".", evidence=rows)
         return GateResult(
-            status=GateStatus.NO_EVIDENCE,
-            reason=f"Scans fresh and no finding past its SLA; no evidence yet for: {untracked}.",
+            status=GateStatus.PASS,
+            reason="Scans fresh, no finding past its SLA, alerts triaged, access reviewed, training done, "
+            "incident runbook reviewed.",
             evidence=rows,
         )
 
@@ -199,3 +214,134 @@ class SecurityOperationsGate(Gate):
             )
         )
         return []
+
+    def _access_reviewed(self, now: datetime, rows: list[Evidence]) -> list[str]:
+        every = get_policy().security.access_review_every
+        url = reverse("security:access-review-list")
+        last = access_reviews.last_completed(now)
+        current = AccessReviewCampaign.objects.filter(status=CampaignStatus.OPEN).order_by("due_at", "id").first()
+        if last is not None and last.closed_at is not None and every.after(last.closed_at) > now:
+            rows.append(
+                Evidence(
+                    "Access review completed in its period",
+                    GateStatus.PASS,
+                    f"{last.title} closed {ago(last.closed_at, now)}; the next is due within {every} of it.",
+                    reverse("security:access-review-detail", args=[last.pk]),
+                    "",
+                    "access-review",
+                )
+            )
+            return []
+        if last is None and current is None:
+            rows.append(
+                Evidence(
+                    "No access review yet",
+                    GateStatus.NO_EVIDENCE,
+                    f"Open a campaign (the policy asks for one every {every}).",
+                    url,
+                    "",
+                    "access-review",
+                )
+            )
+            return []
+        detail = f"The last one closed {ago(last.closed_at, now)}." if last and last.closed_at else "None closed yet."
+        if current is not None and current.due_at > now:
+            rows.append(
+                Evidence(
+                    "Access review in progress",
+                    GateStatus.AT_RISK,
+                    f"{detail} {current.title} is due {current.due_at:%Y-%m-%d}.",
+                    reverse("security:access-review-detail", args=[current.pk]),
+                    "",
+                    "access-review",
+                )
+            )
+            return [f"no access review completed within {every} ({current.title} in progress)"]
+        rows.append(
+            Evidence(
+                "No access review completed in its period",
+                GateStatus.FAIL,
+                f"{detail} The policy asks for one every {every}."
+                + (f" {current.title} is past its deadline." if current is not None else ""),
+                reverse("security:access-review-detail", args=[current.pk]) if current is not None else url,
+                "",
+                "access-review",
+            )
+        )
+        return [f"no access review completed within {every}"]
+
+    def _training_done(self, now: datetime, rows: list[Evidence]) -> list[str]:
+        target = get_policy().security.training_target_percent
+        done = training.completion(now=now)
+        url = reverse("security:training")
+        if done.percent is None:
+            rows.append(
+                Evidence(
+                    "No awareness training assigned",
+                    GateStatus.NO_EVIDENCE,
+                    "Add a course for the roles that must take it.",
+                    url,
+                    "",
+                    "training",
+                )
+            )
+            return []
+        detail = (
+            f"{done.completed} of {done.assigned} assignments completed ({done.percent:.0f} %), {done.overdue} overdue."
+        )
+        if done.percent >= target:
+            rows.append(
+                Evidence(f"Training completion at target ({target:g} %)", GateStatus.PASS, detail, url, "", "training")
+            )
+            return []
+        rows.append(
+            Evidence(
+                f"Training completion below target ({done.percent:.0f} % < {target:g} %)",
+                GateStatus.FAIL,
+                detail,
+                f"{url}?overdue=true",
+                "",
+                "training",
+            )
+        )
+        return [f"training completion {done.percent:.0f} % below {target:g} %"]
+
+    def _incident_runbook(self, now: datetime, rows: list[Evidence]) -> list[str]:
+        slug = get_policy().security.incident_runbook
+        reading = providers.read(key="monitoring.runbook", scope=slug, now=now)
+        record = reading.record
+        if reading.freshness == Freshness.MISSING or record is None:
+            rows.append(
+                Evidence(
+                    f"No security incident runbook ({slug})",
+                    GateStatus.NO_EVIDENCE,
+                    f"Write a runbook with the slug {slug} in monitoring (the policy's security.incident_runbook).",
+                    "/monitoring/runbooks/",
+                    "",
+                    "incident-runbook",
+                )
+            )
+            return []
+        if reading.freshness == Freshness.CURRENT:
+            rows.append(
+                Evidence(
+                    "Security incident runbook exists and is reviewed",
+                    GateStatus.PASS,
+                    record.label,
+                    record.url,
+                    "",
+                    "incident-runbook",
+                )
+            )
+            return []
+        rows.append(
+            Evidence(
+                "Security incident runbook not reviewed on time",
+                GateStatus.FAIL,
+                record.label,
+                record.url,
+                "",
+                "incident-runbook",
+            )
+        )
+        return ["the security incident runbook's review is overdue"]

@@ -24,14 +24,24 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import Count, Q
 
 from opsgov.models import Service
 from opsgov.policy import get_policy
 from opsgov.registry import WINDOWS, MetricDefinition, MetricValue, metrics
 
-from .models import SEVERITY_ORDER, Finding, FindingStatus, SecurityAlert, Severity
+from .models import (
+    SEVERITY_ORDER,
+    AccessReviewCampaign,
+    CampaignStatus,
+    Finding,
+    FindingStatus,
+    ReviewedAccount,
+    SecurityAlert,
+    Severity,
+)
 from .selectors import overdue
+from .training import assignments
 
 
 def compute_sla_compliance(*, window: str, now: datetime) -> list[MetricValue]:
@@ -172,3 +182,75 @@ metrics.register(SLA_COMPLIANCE)
 metrics.register(MTTR)
 metrics.register(CRITICALS_PAST_DUE)
 metrics.register(ALERT_MTTA)
+
+
+# --- Training and access reviews (security.training, security.access_reviews) --------------------
+#
+# - ``training_completion`` (percent, target ``security.training_target_percent``, met at or above):
+#   completed ÷ assigned awareness-training assignments at the window's end (now), over active
+#   courses; scopes ``global`` and ``audience:<audience>``; details: assigned, completed, overdue.
+#   The same figure in every window (a state, not a flow).
+# - ``access_review_completion`` (percent, target 100, met at or above): of the rows of access
+#   review campaigns due in the window (or still open), the share decided; scope ``global``;
+#   details: rows, decided, campaigns.
+
+
+def compute_training_completion(*, window: str, now: datetime) -> list[MetricValue]:
+    tally: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in assignments(now=now):
+        for scope in ("global", f"audience:{row.course.audience}"):
+            tally[scope][0] += 1
+            tally[scope][1] += row.completed
+            tally[scope][2] += row.is_overdue(now)
+    tally.setdefault("global", [0, 0, 0])
+    return [
+        MetricValue(
+            scope=scope,
+            value=completed * 100 / assigned if assigned else None,
+            sample_size=assigned,
+            details={"assigned": assigned, "completed": completed, "overdue": overdue_count},
+        )
+        for scope, (assigned, completed, overdue_count) in sorted(tally.items())
+    ]
+
+
+def compute_access_review_completion(*, window: str, now: datetime) -> list[MetricValue]:
+    start = now - WINDOWS[window]
+    campaigns = AccessReviewCampaign.objects.filter(
+        Q(due_at__gte=start, due_at__lt=now) | Q(status=CampaignStatus.OPEN, opened_at__lt=now)
+    )
+    counts = ReviewedAccount.objects.filter(campaign__in=campaigns).aggregate(
+        rows=Count("id"), decided=Count("id", filter=~Q(decision=""))
+    )
+    rows, decided = counts["rows"], counts["decided"]
+    return [
+        MetricValue(
+            scope="global",
+            value=decided * 100 / rows if rows else None,
+            sample_size=rows,
+            details={"rows": rows, "decided": decided, "campaigns": campaigns.count()},
+        )
+    ]
+
+
+TRAINING_COMPLETION = MetricDefinition(
+    key="training_completion",
+    title="Awareness training completion",
+    unit="percent",
+    comparison=">=",
+    target=lambda: float(get_policy().security.training_target_percent),
+    compute=compute_training_completion,
+    description="Completed ÷ assigned awareness-training assignments now (assignment by role; a completion "
+    "counts for the course's recurrence).",
+)
+ACCESS_REVIEW_COMPLETION = MetricDefinition(
+    key="access_review_completion",
+    title="Access review completion",
+    unit="percent",
+    comparison=">=",
+    target=lambda: 100.0,
+    compute=compute_access_review_completion,
+    description="Decided ÷ listed rows of the access review campaigns due in the window or still open.",
+)
+metrics.register(TRAINING_COMPLETION)
+metrics.register(ACCESS_REVIEW_COMPLETION)

@@ -1,4 +1,8 @@
-"""Celery tasks of the security area (beat: CELERY_BEAT_SCHEDULE in settings).
+"""Celery tasks of the security area (thin wrappers around its services; beat: CELERY_BEAT_SCHEDULE in settings).
+
+- ``security.tasks.escalate_access_reviews``: every 15 minutes (beat), open access review campaigns
+  past their deadline with undecided rows are escalated once to the Security Leads, and due
+  escalation e-mails are delivered through the outbox (security.access_reviews.escalate_due).
 
 - ``security.tasks.note_expired_acceptances`` (hourly): a risk acceptance that ran out while its finding
   is still open puts the finding back in the overdue count (it is computed at read time, so nothing
@@ -17,7 +21,7 @@ from django.utils import timezone
 
 from opsgov.celery_tasks import opsgov_task
 
-from . import alerts
+from . import access_reviews, alerts
 from .models import AlertSource, FindingStatus, RiskAcceptance, SecurityAlert
 
 EXPIRED_RULE = "Risk acceptance expired"
@@ -74,3 +78,8 @@ def note_expired(now: datetime) -> int:
 @opsgov_task("security.tasks.note_expired_acceptances", time_limit=120, soft_time_limit=100, retry_db_errors=True)
 def note_expired_acceptances() -> int:
     return note_expired(timezone.now())
+
+
+@opsgov_task("security.tasks.escalate_access_reviews", time_limit=120, soft_time_limit=100, retry_db_errors=True)
+def escalate_access_reviews() -> int:
+    return access_reviews.escalate_due()

@@ -39,7 +39,24 @@ class TicketUpdateForm(forms.Form):
         self.fields["priority"].choices = [("", "—"), *priority_choices()]  # type: ignore[attr-defined]
 
 
+class TicketNumbersField(forms.Field):
+    """The ticked tickets of the queue page (checkboxes named "tickets"), or numbers typed apart by spaces/commas."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {"required": "Tick at least one ticket.", "invalid": "%(value)s is not a ticket number."}
+
+    def to_python(self, value: object) -> list[int]:
+        values = value if isinstance(value, list | tuple) else [value] if value else []
+        numbers = []
+        for item in values:
+            for part in str(item).replace(",", " ").split():
+                if not part.isdigit() or len(part) > 9:
+                    raise forms.ValidationError(self.error_messages["invalid"], code="invalid", params={"value": part})
+                numbers.append(int(part))
+        return numbers
+
+
 class BulkForm(forms.Form):
-    tickets = forms.CharField(help_text="Ticket numbers")
+    tickets = TicketNumbersField()
     status = forms.ChoiceField(choices=[("", "—"), *TicketStatus.choices], required=False)
     assign_to_me = forms.BooleanField(required=False)

@@ -18,7 +18,7 @@ from opsgov.policy import get_policy
 from opsgov.rendering import render_markdown
 from opsgov.sla import due_at, policy_calendar
 
-from .models import Article, ArticleCategory, Ticket
+from .models import Article, ArticleCategory, Ticket, TicketEvent, TicketEventKind
 
 
 def render(text: str) -> SafeString:
@@ -70,5 +70,34 @@ def vote(*, article: Article, helpful: bool) -> None:
 
 
 @transaction.atomic
-def link_ticket(*, article: Article, ticket: Ticket) -> None:
+def link_ticket(*, article: Article, ticket: Ticket, actor: Any = None, at: datetime | None = None) -> bool:
+    """Link `article` to `ticket` (recorded in the ticket's timeline); False when they were linked already."""
+    if article.tickets.filter(pk=ticket.pk).exists():
+        return False
     article.tickets.add(ticket)
+    TicketEvent.objects.create(
+        ticket=ticket,
+        kind=TicketEventKind.ARTICLE,
+        message=f"Article linked: {article.title}"[:500],
+        at=at or timezone.now(),
+        actor=actor,
+        data={"article": article.slug, "linked": True},
+    )
+    return True
+
+
+@transaction.atomic
+def unlink_ticket(*, article: Article, ticket: Ticket, actor: Any = None, at: datetime | None = None) -> bool:
+    """Undo link_ticket (recorded in the ticket's timeline); False when they were not linked."""
+    if not article.tickets.filter(pk=ticket.pk).exists():
+        return False
+    article.tickets.remove(ticket)
+    TicketEvent.objects.create(
+        ticket=ticket,
+        kind=TicketEventKind.ARTICLE,
+        message=f"Article unlinked: {article.title}"[:500],
+        at=at or timezone.now(),
+        actor=actor,
+        data={"article": article.slug, "linked": False},
+    )
+    return True

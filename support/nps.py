@@ -7,7 +7,8 @@ NPS = % promoters (9-10) - % detractors (0-6) (support.metrics.nps).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core import signing
@@ -77,6 +78,67 @@ def send_campaign(*, campaign: NpsCampaign, contacts: Iterable[Contact], now: da
         sent += 1
     NpsCampaign.objects.filter(pk=campaign.pk, sent_at__isnull=True).update(sent_at=now)
     return sent
+
+
+@dataclass
+class CampaignPlan:
+    """Who a campaign would survey now, and why the others are left out."""
+
+    eligible: list[int] = field(default_factory=list)  # contact pks, ascending
+    bounced: int = 0
+    recent: int = 0  # surveyed within the policy's period (support.nps_min_interval)
+    already: int = 0  # already surveyed in this campaign
+
+    def as_dict(self) -> dict[str, int]:
+        return {"eligible": len(self.eligible), "bounced": self.bounced, "recent": self.recent, "already": self.already}
+
+
+def plan_campaign(*, campaign: NpsCampaign, contacts: Iterable[int] | None = None, now: datetime) -> CampaignPlan:
+    """Read-only: which of `contacts` (pks; every contact when None) `campaign` would survey at `now`.
+
+    `campaign` may be unsaved (a dry run of a campaign not created yet)."""
+    interval = get_policy().support.nps_min_interval
+    rows = Contact.objects.order_by("pk")
+    if contacts is not None:
+        rows = rows.filter(pk__in=list(contacts))
+    surveyed = (
+        set(NpsResponse.objects.filter(campaign=campaign).values_list("contact_id", flat=True))
+        if campaign.pk
+        else set()
+    )
+    plan = CampaignPlan()
+    for pk, bounced_at, last in rows.values_list("pk", "bounced_at", "last_nps_survey_at"):
+        if pk in surveyed:
+            plan.already += 1
+        elif bounced_at is not None:
+            plan.bounced += 1
+        elif last is not None and interval.after(last) > now:
+            plan.recent += 1
+        else:
+            plan.eligible.append(pk)
+    return plan
+
+
+def run_campaign(
+    *,
+    campaign: NpsCampaign,
+    contacts: Iterable[int] | None = None,
+    now: datetime | None = None,
+    batch: int = 200,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[CampaignPlan, int]:
+    """Survey the eligible contacts of `campaign` in batches of `batch` (one transaction each; send_campaign
+    re-checks every contact under lock, so a concurrent run never surveys anyone twice). `progress(done, total)`
+    is called after each batch. Returns the plan and how many surveys were queued in the outbox."""
+    now = now or timezone.now()
+    plan = plan_campaign(campaign=campaign, contacts=contacts, now=now)
+    sent = 0
+    for start in range(0, len(plan.eligible), batch):
+        chunk = Contact.objects.filter(pk__in=plan.eligible[start : start + batch])
+        sent += send_campaign(campaign=campaign, contacts=chunk, now=now)
+        if progress:
+            progress(min(start + batch, len(plan.eligible)), len(plan.eligible))
+    return plan, sent
 
 
 def response_for_token(value: str) -> NpsResponse:

@@ -631,7 +631,7 @@ def weekly_metrics_section(*, period: ReportPeriod, now: datetime) -> Section:
         for window in windows
     }
     rows = []
-    met = missed = no_data = unjudged = 0
+    met = missed = at_risk = no_data = unjudged = 0
     notes = []
     for spec in specs:
         by_window = {window: _metric_row(spec, figures[window].get(spec.key)) for window in windows}
@@ -639,6 +639,7 @@ def weekly_metrics_section(*, period: ReportPeriod, now: datetime) -> Section:
         verdict = by_window[window].verdict if window else None
         met += verdict == "met"
         missed += verdict == "missed"
+        at_risk += verdict == "at_risk"
         no_data += verdict == "no_data"
         unjudged += verdict is None
         if window is None:
@@ -669,7 +670,10 @@ def weekly_metrics_section(*, period: ReportPeriod, now: datetime) -> Section:
     exceptions = f" ({', '.join(longer)}: over the longer window in the last column)" if longer else ""
     summary = (
         f"Over the last 30 days{exceptions}, "
-        f"{met} of {len(specs)} metrics met their target, {missed} missed it and {no_data} had no data"
+        f"{met} of {len(specs)} metrics met their target, {missed} missed it"
+        # "At risk" (a figure on too small a sample, e.g. support satisfaction) is neither met nor missed.
+        + (f", {at_risk} {'was' if at_risk == 1 else 'were'} at risk" if at_risk else "")
+        + f" and {no_data} had no data"
         + (f"; {unjudged} had no window as long as its target to be judged over." if unjudged else ".")
     )
     shown_snapshots = [snapshot for window in figures for snapshot in figures[window].values()]

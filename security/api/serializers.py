@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
@@ -14,16 +15,25 @@ from opsgov.api.strict import StrictModelSerializer, StrictSerializer
 from opsgov.models import Service
 
 from ..models import (
+    AccessDecision,
+    AccessReviewCampaign,
+    Assessment,
+    AssessmentFinding,
     Asset,
     AssetKind,
     AssetMappingRule,
     Component,
+    Course,
     Disposition,
     Finding,
+    FindingStatus,
+    ReviewedAccount,
     RiskAcceptance,
     Scan,
     ScanFormat,
     SecurityAlert,
+    Severity,
+    TrainingRecord,
 )
 
 User = get_user_model()
@@ -294,3 +304,187 @@ class AlertTriageSerializer(StrictSerializer):
 
 class AlertCloseSerializer(AlertTriageSerializer):
     disposition = serializers.ChoiceField(choices=Disposition.choices)
+
+
+# --- Access reviews, training, assessments ---------------------------------------------------------
+
+
+class AccessReviewCampaignSerializer(serializers.ModelSerializer):
+    opened_by = serializers.CharField(source="opened_by.username", read_only=True)
+    closed_by = serializers.CharField(source="closed_by.username", read_only=True, allow_null=True, default=None)
+    total = serializers.IntegerField(read_only=True)
+    decided = serializers.IntegerField(read_only=True)
+    revoked = serializers.IntegerField(read_only=True)
+    changed = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = AccessReviewCampaign
+        fields = [
+            "id",
+            "title",
+            "status",
+            "opened_at",
+            "opened_by",
+            "due_at",
+            "closed_at",
+            "closed_by",
+            "escalated_at",
+            "total",
+            "decided",
+            "revoked",
+            "changed",
+        ]
+        read_only_fields = fields
+
+
+class AccessReviewOpenSerializer(StrictSerializer):
+    title = serializers.CharField(max_length=200)
+    due_at = AwareDateTimeField(required=False, help_text="Default: security.access_review_due_within from now.")
+
+
+class CsvBodySerializer(StrictSerializer):
+    csv = serializers.CharField(trim_whitespace=False, max_length=10_000_000, help_text="The CSV text, header first.")
+
+
+class ReviewedAccountSerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username", read_only=True, allow_null=True, default=None)
+    decided_by = serializers.CharField(source="decided_by.username", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = ReviewedAccount
+        fields = [
+            "id",
+            "campaign",
+            "system",
+            "account",
+            "person",
+            "user",
+            "entitlements",
+            "last_login",
+            "line",
+            "decision",
+            "remove_entitlements",
+            "comment",
+            "decided_by",
+            "decided_at",
+            "applied_at",
+            "apply_result",
+        ]
+        read_only_fields = fields
+
+
+class AccessDecisionSerializer(StrictSerializer):
+    decision = serializers.ChoiceField(choices=AccessDecision.choices)
+    remove_entitlements = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, default=list, help_text="For a change."
+    )
+    comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
+
+
+class CourseSerializer(StrictModelSerializer):
+    roles = serializers.SlugRelatedField(
+        slug_field="name", queryset=Group.objects.all(), many=True, help_text="Role names that must take it."
+    )
+
+    class Meta:
+        model = Course
+        fields = [
+            "id",
+            "slug",
+            "title",
+            "audience",
+            "roles",
+            "recurrence",
+            "due_within_days",
+            "starts_at",
+            "active",
+            "url",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+
+
+class TrainingRecordSerializer(serializers.ModelSerializer):
+    course = serializers.SlugRelatedField(slug_field="slug", queryset=Course.objects.all())
+    user = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all())
+    recorded_by = serializers.CharField(source="recorded_by.username", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = TrainingRecord
+        fields = ["id", "course", "user", "completed_at", "source", "recorded_by", "note", "created_at"]
+        read_only_fields = ["id", "source", "recorded_by", "created_at"]
+
+
+class TrainingRecordCreateSerializer(StrictSerializer):
+    course = serializers.SlugRelatedField(slug_field="slug", queryset=Course.objects.all())
+    user = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all())
+    completed_at = AwareDateTimeField()
+    note = serializers.CharField(required=False, default="", allow_blank=True, max_length=300)
+
+
+class TrainingImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    skipped = serializers.IntegerField(help_text="Rows recorded already (same course, user and instant).")
+
+
+class TrainingCompletionSerializer(serializers.Serializer):
+    course = serializers.CharField()
+    audience = serializers.CharField()
+    role = serializers.CharField()
+    assigned = serializers.IntegerField()
+    completed = serializers.IntegerField()
+    overdue = serializers.IntegerField()
+    rate = serializers.FloatField(allow_null=True)
+
+
+class TrainingOverdueSerializer(serializers.Serializer):
+    course = serializers.CharField(source="course.slug")
+    user = serializers.CharField(source="user.username")
+    role = serializers.CharField()
+    due_at = serializers.DateTimeField()
+
+
+@extend_schema_serializer(component_name="SecurityAssessment")
+class AssessmentSerializer(StrictModelSerializer):
+    asset = serializers.SlugRelatedField(slug_field="name", queryset=Asset.objects.all(), help_text="Asset name.")
+
+    class Meta:
+        model = Assessment
+        fields = [
+            "id",
+            "kind",
+            "title",
+            "asset",
+            "performed_by",
+            "started_on",
+            "completed_on",
+            "report_url",
+            "summary",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+
+
+class AssessmentFindingSerializer(serializers.ModelSerializer):
+    finding = FindingSerializer(read_only=True)
+
+    class Meta:
+        model = AssessmentFinding
+        fields = ["id", "assessment", "reference", "description", "recommendation", "finding"]
+        read_only_fields = fields
+
+
+class AssessmentFindingCreateSerializer(StrictSerializer):
+    reference = serializers.CharField(max_length=40)
+    title = serializers.CharField(max_length=500)
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    owner = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.filter(is_active=True), required=False, allow_null=True
+    )
+    description = serializers.CharField(required=False, default="", allow_blank=True)
+    recommendation = serializers.CharField(required=False, default="", allow_blank=True)
+
+
+class AssessmentFindingStatusSerializer(StrictSerializer):
+    status = serializers.ChoiceField(choices=FindingStatus.choices)
+    justification = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)

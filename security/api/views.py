@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, extend_schema_view
@@ -25,13 +26,38 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from opsgov.admin_export import csv_response
 from opsgov.api.pagination import CursorPagination
 from opsgov.api.parsers import JSONParser
 from opsgov.api.permissions import RoleModelPermissions
 
-from .. import alerts, services
-from ..filters import AssetFilterSet, ComponentFilterSet, FindingFilterSet
-from ..models import Asset, AssetMappingRule, Component, Finding, RiskAcceptance, Scan, SecurityAlert
+from .. import access_reviews, alerts, assessments, services, training
+from ..filters import (
+    AccessReviewFilterSet,
+    AssessmentFilterSet,
+    AssessmentFindingFilterSet,
+    AssetFilterSet,
+    ComponentFilterSet,
+    CourseFilterSet,
+    FindingFilterSet,
+    ReviewedAccountFilterSet,
+    TrainingRecordFilterSet,
+)
+from ..models import (
+    AccessReviewCampaign,
+    Assessment,
+    AssessmentFinding,
+    Asset,
+    AssetMappingRule,
+    Component,
+    Course,
+    Finding,
+    ReviewedAccount,
+    RiskAcceptance,
+    Scan,
+    SecurityAlert,
+    TrainingRecord,
+)
 from ..parsers import FormatError, UnknownFormat
 from ..selectors import finding_list
 from . import serializers as s
@@ -270,3 +296,243 @@ class SecurityAlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
         serializer = s.AlertCloseSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return self._answer(alerts.close(alert=self.get_object(), actor=request.user, **serializer.validated_data))
+
+
+# --- Access reviews, training, assessments ---------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List access review campaigns (newest first)"),
+    retrieve=extend_schema(summary="An access review campaign with its row counts"),
+)
+class AccessReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Access review campaigns: opsgov's users and groups plus other systems' accounts (CSV), decided row by row.
+
+    Closing applies the decisions about opsgov accounts (deactivate, remove from groups), audited.
+    """
+
+    queryset = access_reviews.campaigns().order_by("-opened_at", "-id")
+    serializer_class = s.AccessReviewCampaignSerializer
+    parser_classes = [JSONParser]
+    filterset_class = AccessReviewFilterSet
+
+    def _answer(self, campaign: AccessReviewCampaign, code: int = status.HTTP_200_OK) -> Response:
+        return Response(s.AccessReviewCampaignSerializer(self.get_queryset().get(pk=campaign.pk)).data, status=code)
+
+    @extend_schema(
+        summary="Open a campaign (lists opsgov's active users and their groups)",
+        request=s.AccessReviewOpenSerializer,
+        responses={201: s.AccessReviewCampaignSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        serializer = s.AccessReviewOpenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = access_reviews.open_campaign(**serializer.validated_data, actor=request.user)
+        return self._answer(campaign, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Import another system's accounts (CSV: system,account,person,entitlements,last_login)",
+        request=s.CsvBodySerializer,
+        responses={200: s.AccessReviewCampaignSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="import-accounts", permission_classes=[ChangePermission])
+    def import_accounts(self, request: Request, pk: str) -> Response:
+        serializer = s.CsvBodySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = self.get_object()
+        access_reviews.import_accounts(campaign=campaign, text=serializer.validated_data["csv"])
+        return self._answer(campaign)
+
+    @extend_schema(
+        summary="Close: every row decided; applies the decisions about opsgov accounts",
+        request=None,
+        responses={200: s.AccessReviewCampaignSerializer},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def close(self, request: Request, pk: str) -> Response:
+        return self._answer(access_reviews.close_campaign(campaign=self.get_object(), actor=request.user))
+
+    @extend_schema(summary="The auditors' report (CSV)", responses={(200, "text/csv"): OpenApiTypes.STR})
+    @action(detail=True, methods=["get"])
+    def report(self, request: Request, pk: str) -> StreamingHttpResponse:
+        campaign = self.get_object()
+        return csv_response(
+            f"access-review-{campaign.pk}.csv", access_reviews.REPORT_COLUMNS, access_reviews.report_rows(campaign)
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List reviewed accounts"),
+    retrieve=extend_schema(summary="A reviewed account"),
+)
+class ReviewedAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The rows of access review campaigns; a reviewer decides each (not their own account: four eyes)."""
+
+    queryset = ReviewedAccount.objects.select_related("user", "decided_by").order_by(
+        "campaign_id", "system", "account", "id"
+    )
+    serializer_class = s.ReviewedAccountSerializer
+    parser_classes = [JSONParser]
+    filterset_class = ReviewedAccountFilterSet
+
+    @extend_schema(
+        summary="Decide: keep, revoke or change (with the entitlements to remove)",
+        request=s.AccessDecisionSerializer,
+        responses={200: s.ReviewedAccountSerializer},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def decide(self, request: Request, pk: str) -> Response:
+        serializer = s.AccessDecisionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        row = access_reviews.decide(row=self.get_object(), **serializer.validated_data, actor=request.user)
+        return Response(s.ReviewedAccountSerializer(row).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List awareness courses"),
+    retrieve=extend_schema(summary="An awareness course"),
+    create=extend_schema(summary="Add a course (assigned to its roles)"),
+    update=extend_schema(summary="Change a course"),
+    partial_update=extend_schema(summary="Change some fields of a course"),
+)
+class CourseViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Awareness courses with a recurrence and an audience, assigned by role."""
+
+    queryset = Course.objects.prefetch_related("roles").order_by("title", "id")
+    serializer_class = s.CourseSerializer
+    parser_classes = [JSONParser]
+    filterset_class = CourseFilterSet
+
+    @extend_schema(
+        summary="Completion by course and role now",
+        parameters=[OpenApiParameter("audience", str, description="Only courses of this audience.")],
+        responses={200: s.TrainingCompletionSerializer(many=True)},
+    )
+    @action(detail=False, methods=["get"])
+    def completion(self, request: Request) -> Response:
+        rows = training.completion_by_role(audience=request.query_params.get("audience", ""), now=timezone.now())
+        return Response(
+            s.TrainingCompletionSerializer([{**row.__dict__, "rate": row.rate} for row in rows], many=True).data
+        )
+
+    @extend_schema(
+        summary="Who is overdue now",
+        parameters=[OpenApiParameter("audience", str, description="Only courses of this audience.")],
+        responses={200: s.TrainingOverdueSerializer(many=True)},
+    )
+    @action(detail=False, methods=["get"])
+    def overdue(self, request: Request) -> Response:
+        rows = training.overdue_list(audience=request.query_params.get("audience", ""), now=timezone.now())
+        return Response(s.TrainingOverdueSerializer(rows, many=True).data)
+
+
+class TrainingRecordCursorPagination(CursorPagination):
+    ordering = ("-completed_at", "-id")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List training completions (newest first)"),
+    retrieve=extend_schema(summary="A training completion"),
+)
+class TrainingRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Who completed which course when: recorded by hand or imported from a learning system's CSV."""
+
+    queryset = TrainingRecord.objects.select_related("course", "user", "recorded_by").order_by("-completed_at", "-id")
+    serializer_class = s.TrainingRecordSerializer
+    parser_classes = [JSONParser]
+    pagination_class = TrainingRecordCursorPagination
+    filterset_class = TrainingRecordFilterSet
+
+    @extend_schema(
+        summary="Record a completion by hand",
+        request=s.TrainingRecordCreateSerializer,
+        responses={201: s.TrainingRecordSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        serializer = s.TrainingRecordCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        record = training.record_completion(**serializer.validated_data, actor=request.user)
+        return Response(s.TrainingRecordSerializer(record).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Import completions (CSV: course,user,completed_at); all or nothing, errors by line",
+        request=s.CsvBodySerializer,
+        responses={200: s.TrainingImportResultSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="import")
+    def import_csv(self, request: Request) -> Response:
+        serializer = s.CsvBodySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = training.import_records(text=serializer.validated_data["csv"], actor=request.user)
+        return Response(s.TrainingImportResultSerializer(result).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List security assessments (pentests, reviews)"),
+    retrieve=extend_schema(summary="A security assessment"),
+    create=extend_schema(summary="Record a security assessment"),
+    update=extend_schema(summary="Change a security assessment"),
+    partial_update=extend_schema(summary="Change some fields of a security assessment"),
+)
+class AssessmentViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Pentests and security reviews; their findings join the findings list (source "assessment")."""
+
+    queryset = Assessment.objects.select_related("asset").order_by("-started_on", "-id")
+    serializer_class = s.AssessmentSerializer
+    parser_classes = [JSONParser]
+    filterset_class = AssessmentFilterSet
+
+    def perform_create(self, serializer: Any) -> None:
+        serializer.instance = assessments.create_assessment(**serializer.validated_data, actor=self.request.user)
+
+    @extend_schema(
+        summary="Record a finding of the assessment (on the SLA clock of its severity)",
+        request=s.AssessmentFindingCreateSerializer,
+        responses={201: s.AssessmentFindingSerializer},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def findings(self, request: Request, pk: str) -> Response:
+        serializer = s.AssessmentFindingCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        item = assessments.record_finding(assessment=self.get_object(), **serializer.validated_data)
+        return Response(s.AssessmentFindingSerializer(item).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List assessment findings"),
+    retrieve=extend_schema(summary="An assessment finding"),
+)
+class AssessmentFindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The findings of assessments, with their place in the findings list; their status changes by hand."""
+
+    queryset = AssessmentFinding.objects.select_related("finding__asset__service", "finding__owner").order_by(
+        "assessment_id", "reference", "id"
+    )
+    serializer_class = s.AssessmentFindingSerializer
+    parser_classes = [JSONParser]
+    filterset_class = AssessmentFindingFilterSet
+
+    @extend_schema(
+        summary="Set the status: fixed, not applicable (with a justification) or open again",
+        request=s.AssessmentFindingStatusSerializer,
+        responses={200: s.AssessmentFindingSerializer},
+    )
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermission])
+    def status(self, request: Request, pk: str) -> Response:
+        serializer = s.AssessmentFindingStatusSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        item = self.get_object()
+        assessments.set_status(item=item, **serializer.validated_data)
+        return Response(s.AssessmentFindingSerializer(self.get_queryset().get(pk=item.pk)).data)

@@ -12,7 +12,17 @@ from opsgov.api.strict import StrictModelSerializer, StrictSerializer
 from opsgov.models import Service, Team
 from opsgov.policy import get_policy
 
-from ..models import Article, ArticleCategory, Channel, Contact, CsatSurvey, Ticket, TicketMessage, TicketStatus
+from ..models import (
+    Article,
+    ArticleCategory,
+    Channel,
+    Contact,
+    CsatSurvey,
+    NpsCampaign,
+    Ticket,
+    TicketMessage,
+    TicketStatus,
+)
 
 
 class ContactSerializer(StrictModelSerializer):
@@ -176,3 +186,41 @@ class ArticleSerializer(StrictModelSerializer):
             "helpful_no",
         ]
         read_only_fields = ["reviewed_at", "helpful_yes", "helpful_no"]
+
+
+class NpsCampaignSerializer(StrictModelSerializer):
+    sent_at = AwareDateTimeField(read_only=True)
+    surveys = serializers.IntegerField(read_only=True, help_text="Surveys sent in this campaign.")
+    answers = serializers.IntegerField(read_only=True, help_text="Surveys answered.")
+
+    class Meta:
+        model = NpsCampaign
+        fields = ["id", "name", "sent_at", "surveys", "answers", "created_at"]
+        read_only_fields = ["created_at"]
+
+
+class NpsSendSerializer(StrictSerializer):
+    dry_run = serializers.BooleanField(default=False, help_text="Only count who would be surveyed.")
+    contacts = serializers.ListField(
+        child=serializers.EmailField(),
+        required=False,
+        max_length=10000,
+        help_text="Only these contacts (e-mail addresses); every contact when left out.",
+    )
+
+    def validate_contacts(self, value: list[str]) -> list[int]:
+        emails = [email.lower() for email in value]
+        found = dict(Contact.objects.filter(email__in=emails).values_list("email", "pk"))
+        unknown = [email for email in emails if email not in found]
+        if unknown:
+            raise serializers.ValidationError(f"no contact with the address {', '.join(unknown[:10])}")
+        return list(found.values())
+
+
+class NpsSendResultSerializer(serializers.Serializer[Any]):
+    dry_run = serializers.BooleanField()
+    sent = serializers.IntegerField(help_text="Surveys queued in the outbox (0 on a dry run).")
+    eligible = serializers.IntegerField()
+    bounced = serializers.IntegerField()
+    recent = serializers.IntegerField(help_text="Left out: surveyed within support.nps_min_interval.")
+    already = serializers.IntegerField(help_text="Left out: already surveyed in this campaign.")

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -21,14 +22,17 @@ from opsgov.api.permissions import RoleModelPermissions
 from opsgov.evidence import NoEvidenceDeleteMixin
 from opsgov.filters import FilterSet
 
-from .. import services
-from ..models import Article, Contact, CsatSurvey, Ticket, TicketStatus
+from .. import nps, services
+from ..models import Article, Contact, CsatSurvey, NpsCampaign, Ticket, TicketStatus
 from .serializers import (
     ArticleSerializer,
     AssignSerializer,
     BodySerializer,
     ContactSerializer,
     CsatSurveySerializer,
+    NpsCampaignSerializer,
+    NpsSendResultSerializer,
+    NpsSendSerializer,
     StatusSerializer,
     TicketCreateSerializer,
     TicketMessageSerializer,
@@ -159,3 +163,33 @@ class ArticleViewSet(viewsets.ModelViewSet):
     permission_classes = [RoleModelPermissions]
     pagination_class = PageNumberPagination
     lookup_field = "slug"
+
+
+class NpsCampaignViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """NPS campaigns (the Product Owner's): create one, then ``send`` it (or a dry run of it)."""
+
+    queryset = NpsCampaign.objects.annotate(
+        surveys=Count("responses"), answers=Count("responses", filter=Q(responses__score__isnull=False))
+    ).order_by("-created_at", "-id")
+    serializer_class = NpsCampaignSerializer
+    permission_classes = [RoleModelPermissions]
+    pagination_class = PageNumberPagination
+
+    def get_permissions(self) -> Any:
+        if self.action == "send":
+            return [ChangePermission()]
+        return super().get_permissions()
+
+    @extend_schema(request=NpsSendSerializer, responses={200: NpsSendResultSerializer})
+    @action(detail=True, methods=["post"])
+    def send(self, request: Request, pk: str) -> Response:
+        """Survey the campaign's contacts through the outbox; each contact at most once per policy period."""
+        data = NpsSendSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        campaign = self.get_object()
+        contacts = data.validated_data.get("contacts")
+        if data.validated_data["dry_run"]:
+            plan, sent = nps.plan_campaign(campaign=campaign, contacts=contacts, now=timezone.now()), 0
+        else:
+            plan, sent = nps.run_campaign(campaign=campaign, contacts=contacts)
+        return Response({"dry_run": data.validated_data["dry_run"], "sent": sent, **plan.as_dict()})

@@ -107,6 +107,28 @@ class Ticket(TimeStampedModel):
                 condition=Q(status__in=["new", "open", "waiting"]),
                 name="ticket_open_queue_idx",
             ),
+            # The "breaching soon" queue (support.selectors.queue_filter): its two halves, OR-ed by a bitmap scan,
+            # so counting it reads the open tickets at risk, never the closed history. "at risk IS NOT NULL" keeps
+            # them out of the SLA cycle's plans (its queries do not imply it; the queue's "<= now" does), which
+            # read ticket_response_due_idx and ticket_resolution_due_idx.
+            models.Index(
+                fields=["response_at_risk_at"],
+                condition=Q(
+                    status__in=["new", "open", "waiting"],
+                    first_response_at__isnull=True,
+                    response_at_risk_at__isnull=False,
+                ),
+                name="ticket_open_resp_risk_idx",
+            ),
+            models.Index(
+                fields=["resolution_at_risk_at"],
+                condition=Q(
+                    status__in=["new", "open", "waiting"],
+                    resolved_at__isnull=True,
+                    resolution_at_risk_at__isnull=False,
+                ),
+                name="ticket_open_resol_risk_idx",
+            ),
             models.Index(
                 fields=["response_due_at"],
                 condition=Q(first_response_at__isnull=True, response_breached=False),
@@ -202,6 +224,7 @@ class TicketEventKind(models.TextChoices):
     MAIL = "mail", "E-mail"
     INCIDENT = "incident", "Incident"
     SURVEY = "survey", "Survey"
+    ARTICLE = "article", "Knowledge base"
 
 
 class TicketEvent(models.Model):

@@ -37,6 +37,7 @@ def test_every_installed_app_contributes_by_its_modules_alone() -> None:
         "open-incidents",
         "on-call",
         "slos-at-risk",
+        "support-queues",
         "security-findings",
         "security-alerts",
     ]
@@ -45,6 +46,7 @@ def test_every_installed_app_contributes_by_its_modules_alone() -> None:
         "slos-at-risk",
         "overdue-reviews",
         "overdue-action-items",
+        "support",
     ]
     assert list(governance.collectors()) == ["core", "monitoring", "incidents"]
 

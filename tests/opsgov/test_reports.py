@@ -277,6 +277,26 @@ def test_mtbf_is_judged_over_a_window_at_least_as_long_as_its_target(clock: Any)
     )
 
 
+def test_a_metric_at_risk_is_counted_apart_from_met_and_missed(clock: Any) -> None:
+    # Support satisfaction of 4.8 on 3 answers, under the policy's minimum sample: at risk, neither met nor missed.
+    MetricSnapshot.objects.create(
+        metric="support_satisfaction",
+        scope="global",
+        window="30d",
+        value=4.8,
+        details={"answers": 3, "min_sample": 20, "too_few_answers": True},
+        computed_at=at(29, 23),
+    )
+    section = weekly_report().section("metrics")
+    rows = {row[0]: row[1:] for row in table_texts(section)}
+    assert rows["Support satisfaction (CSAT)"][2] == "4.8 (at risk (too few answers))"
+    count = len(metric_specs())
+    assert section.summary == (
+        f"Over the last 30 days, 0 of {count} metrics met their target, 0 missed it, 1 was at risk "
+        f"and {count - 1} had no data."
+    )
+
+
 def test_a_target_longer_than_30_days_is_judged_over_a_longer_window(
     clock: Any, settings: Settings, tmp_path: Path
 ) -> None:
@@ -350,6 +370,7 @@ def test_the_weekly_report_sections_come_in_order(week: dict[str, Any]) -> None:
         "slos-at-risk",
         "overdue-reviews",
         "overdue-action-items",
+        "support",
     ]
 
 

@@ -57,13 +57,66 @@ def test_the_ticket_page_replies_notes_and_changes_status(agent_client: Client) 
     assert "Internal note" in body and "Public reply" in body and "Satisfaction survey sent" in body
 
 
-def test_bulk_assign_and_status(agent_client: Client, agent: User) -> None:
+def test_bulk_assign_and_status_act_on_the_ticked_tickets(agent_client: Client, agent: User) -> None:
     tickets = [services.create_ticket(subject=f"T{n}", description="x", requester_email="a@x.test") for n in range(3)]
-    numbers = " ".join(str(t.number) for t in tickets[:2])
-    agent_client.post("/support/bulk/", {"tickets": numbers, "status": "waiting", "assign_to_me": "on"})
+    page = agent_client.get("/support/?queue=unassigned").content.decode()
+    for ticket in tickets:
+        assert f'<input type="checkbox" name="tickets" value="{ticket.number}"' in page
+    # The form posts one "tickets" value per ticked checkbox (plain HTML: no script needed to submit).
+    response = agent_client.post(
+        "/support/bulk/",
+        {"tickets": [tickets[0].number, tickets[1].number], "status": "waiting", "assign_to_me": "on", "queue": "mine"},
+    )
+    assert response.status_code == 302 and response["Location"] == "/support/?queue=mine"
     states = dict(Ticket.objects.values_list("number", "status"))
     assert [states[t.number] for t in tickets] == ["waiting", "waiting", "new"]
     assert Ticket.objects.filter(assignee=agent).count() == 2
+    assert "2 ticket(s) updated." in agent_client.get("/support/?queue=mine").content.decode()
+
+
+def test_bulk_without_a_ticked_ticket_or_an_action_changes_nothing_and_says_why(
+    agent_client: Client, agent: User
+) -> None:
+    ticket = services.create_ticket(subject="T", description="x", requester_email="a@x.test")
+    agent_client.post("/support/bulk/", {"status": "waiting"})
+    assert "tickets: Tick at least one ticket." in agent_client.get("/support/").content.decode()
+    agent_client.post("/support/bulk/", {"tickets": [ticket.number]})
+    assert "Nothing changed: choose a status" in agent_client.get("/support/").content.decode()
+    agent_client.post("/support/bulk/", {"tickets": ["12x"], "status": "waiting"})
+    assert "12x is not a ticket number." in agent_client.get("/support/").content.decode()
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.NEW and ticket.assignee is None
+
+
+def test_the_clocks_refresh_in_place_through_htmx(agent_client: Client, agent: User) -> None:
+    now = timezone.now()
+    late = services.create_ticket(
+        subject="Late", description="x", requester_email="b@x.test", priority="P1", at=now - timedelta(minutes=20)
+    )
+    fresh = services.create_ticket(subject="Fresh", description="x", requester_email="c@x.test", priority="P2")
+    done = services.create_ticket(subject="Done", description="x", requester_email="d@x.test")
+    services.reply(ticket=done, body="Fixed", actor=agent)
+    services.set_status(ticket=done, status=TicketStatus.RESOLVED, actor=agent)
+    queue = agent_client.get("/support/").content.decode()
+    # The queue polls the clocks of the tickets whose clocks still run (not the resolved one).
+    assert f'hx-get="/support/clocks/?n={late.number}&amp;n={fresh.number}"' in queue
+    assert 'hx-trigger="every 30s" hx-swap="none"' in queue
+    assert f'id="clock-{late.number}-response"' in queue
+    detail = agent_client.get(late.get_absolute_url()).content.decode()
+    assert f'hx-get="/support/clocks/?n={late.number}"' in detail
+    assert "/support/clocks/" not in agent_client.get(done.get_absolute_url()).content.decode()
+    response = agent_client.get(f"/support/clocks/?n={late.number}&n={fresh.number}&n=x", HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    # Each badge replaces its namesake on the page (out of band), in words and colour.
+    assert (
+        f'<span id="clock-{late.number}-response" class="badge badge-danger" data-clock="response" '
+        f'hx-swap-oob="true">overdue by 5 min</span>'
+    ) in body
+    assert f'id="clock-{fresh.number}-response" class="badge badge-' in body
+    assert body.count('hx-swap-oob="true"') == 4
+    anonymous = Client().get(f"/support/clocks/?n={late.number}")
+    assert anonymous.status_code in (302, 403)
 
 
 def test_attachments_are_served_only_to_people_allowed_to_see_tickets(
