@@ -188,11 +188,12 @@ DETAIL_COMMANDER = "opsgov_commander"
 # --- opsgov's own security signals --------------------------------------------------------------
 #
 # Core publishes what it sees of access control as SecuritySignal (failed logins, lockouts, refused
-# API requests); the security app subscribes (its AppConfig.ready) and turns repeated ones into
+# API requests, an API token used from a network new to it: opsgov.tokens.networks); the security app
+# subscribes (its AppConfig.ready) and turns repeated ones into
 # security alerts. Published in the request that saw them; a subscriber must not fail the request
 # (handlers that raise are logged and skipped: a failed login must still answer 401).
 
-SecuritySignalKind = Literal["login_failed", "locked_out", "permission_denied"]
+SecuritySignalKind = Literal["login_failed", "locked_out", "permission_denied", "token_new_network"]
 
 
 @dataclass(frozen=True)

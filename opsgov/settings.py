@@ -61,6 +61,10 @@ if not DEBUG:
         raise ImproperlyConfigured("DEBUG is off, so these environment variables are required: " + ", ".join(_missing))
 SECRET_KEY = _secret or "django-insecure-development-only-key-never-used-with-debug-off"
 
+#: The secret of GitHub's Dependabot webhook (security): GitHub signs each delivery with it
+#: (X-Hub-Signature-256); empty: the webhook refuses every delivery.
+DEPENDABOT_WEBHOOK_SECRET: str = envsecret("DEPENDABOT_WEBHOOK_SECRET") or ""
+
 ALLOWED_HOSTS: list[str] = _read(
     env.list, "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"] if DEBUG else []
 )
@@ -329,7 +333,7 @@ API_THROTTLE_USER_RATE = _rate(
 INGEST_BAD_TOKEN_RATE = _rate("INGEST_BAD_TOKEN_RATE", _read(env.str, "INGEST_BAD_TOKEN_RATE", default="30/minute"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "opsgov.api.authentication.TokenAuthentication",  # knox's, noting each token's networks
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["opsgov.api.permissions.RoleModelPermissions"],
@@ -357,6 +361,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
 }
+# knox's token model (its default), named so that a ForeignKey to it (opsgov.TokenNetwork) can migrate.
+KNOX_TOKEN_MODEL = "knox.AuthToken"  # noqa: S105  (a model name, not a secret)
 REST_KNOX = {
     # Tokens are stored hashed; a token is shown once, when it is created.
     "TOKEN_TTL": None,
@@ -504,6 +510,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "support-sla-cycle": {"task": "support.sla_cycle", "schedule": 60.0},
     "support-auto-close": {"task": "support.auto_close", "schedule": 3600.0},
     "support-retry-emails": {"task": "support.retry_emails", "schedule": 60.0},
+    # Security: a risk acceptance that ran out while its finding is open joins the alert queue once (security.tasks).
+    "security-expired-acceptances": {"task": "security.tasks.note_expired_acceptances", "schedule": 3600.0},
 }
 
 # --- opsgov --------------------------------------------------------------------

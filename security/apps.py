@@ -17,7 +17,9 @@ class SecurityConfig(AppConfig):
 
         from opsgov.events import subscribe_security_signals
         from opsgov.evidence import register_evidence
+        from opsgov.registry import security
 
+        from .directory import components, findings_past_sla
         from .models import (
             AccessReviewCampaign,
             Assessment,
@@ -51,3 +53,5 @@ class SecurityConfig(AppConfig):
             register_evidence(record)
         # opsgov's own signals (failed logins, lockouts, refused API requests) join the alert queue.
         subscribe_security_signals(handle_signal)
+        # Maintenance asks for findings past SLA (patch obligations) and components (end-of-life table).
+        security.provide(findings_past_sla=findings_past_sla, components=components)

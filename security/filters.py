@@ -13,6 +13,8 @@ from opsgov.models import Service
 from .models import (
     AccessDecision,
     AccessReviewCampaign,
+    AlertSource,
+    AlertStatus,
     Assessment,
     AssessmentFinding,
     AssessmentKind,
@@ -26,6 +28,7 @@ from .models import (
     FindingSource,
     FindingStatus,
     ReviewedAccount,
+    SecurityAlert,
     Severity,
     TrainingRecord,
 )
@@ -168,3 +171,17 @@ class AssessmentFindingFilterSet(FilterSet):
     class Meta:
         model = AssessmentFinding
         fields = ["assessment", "status"]
+
+
+class SecurityAlertFilterSet(SearchFilterSet):
+    """The alert queue: status (default: not closed), severity, source, and `q` (title, rule, host)."""
+
+    search_fields = ("title", "rule", "hostname")
+    status = django_filters.MultipleChoiceFilter(choices=AlertStatus.choices)
+    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
+    source = django_filters.ChoiceFilter(choices=AlertSource.choices)
+    service = _service_filter("service__slug")
+
+    class Meta:
+        model = SecurityAlert
+        fields = ["status", "severity", "source", "service"]

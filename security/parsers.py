@@ -36,6 +36,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from cvss import CVSS2, CVSS3, CVSS4
@@ -279,6 +280,22 @@ _ECOSYSTEMS: dict[str, tuple[str, str | None]] = {
 }
 
 
+# Reports name the same package once per flaw, and the same packages again in every scan: parsing and
+# building purls is the parser's main cost, so both are cached (pure functions of their arguments).
+@lru_cache(maxsize=8192)
+def _purl_key(purl: str, version: str) -> tuple[str, str]:
+    parsed = PackageURL.from_string(purl)
+    key = PackageURL(
+        type=parsed.type, namespace=parsed.namespace, name=parsed.name, version=parsed.version or version or None
+    )
+    return key.to_string(), parsed.type
+
+
+@lru_cache(maxsize=8192)
+def _built_purl(kind: str, namespace: str | None, name: str, version: str) -> str:
+    return str(PackageURL(type=kind, namespace=namespace, name=name, version=version or None).to_string())
+
+
 def package_identity(
     *, purl: str = "", ecosystem: str = "", name: str, version: str, path: str
 ) -> tuple[str, str, str]:
@@ -287,20 +304,17 @@ def package_identity(
     built from the ecosystem, else ``<ecosystem>:<name>@<version>``."""
     if purl:
         try:
-            parsed = PackageURL.from_string(purl)
+            key, kind = _purl_key(purl, version)
         except ValueError as exc:
             raise FormatError(path, f"not a valid purl: {exc}") from None
-        key = PackageURL(
-            type=parsed.type, namespace=parsed.namespace, name=parsed.name, version=parsed.version or version or None
-        )
-        return key.to_string(), purl, parsed.type
+        return key, purl, kind
     mapped = _ECOSYSTEMS.get(ecosystem.strip().lower())
     if mapped is not None:
         try:
-            built = PackageURL(type=mapped[0], namespace=mapped[1], name=name, version=version or None)
+            built = _built_purl(mapped[0], mapped[1], name, version)
         except ValueError as exc:
             raise FormatError(path, f"cannot build a purl: {exc}") from None
-        return built.to_string(), built.to_string(), mapped[0]
+        return built, built, mapped[0]
     fallback = f"{ecosystem or 'unknown'}:{name}" + (f"@{version}" if version else "")
     return fallback, "", ecosystem
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from opsgov import sla
@@ -188,20 +189,30 @@ def import_scan(
     """
     now = now or timezone.now()
     digest = report_digest(report)
-    unchanged = _already_imported((asset_name or "").strip(), digest)
-    if unchanged is not None:  # the fast path of an unchanged re-import: not even parsed again
-        return ImportResult(scan=unchanged, created=False)
+    named = (asset_name or "").strip()
+    # An unchanged re-import is answered before the report is parsed, and without a lock: a read-only
+    # transaction (no row lock, so nothing to flush at commit).
+    if named:
+        unchanged = _already_imported(digest, asset_name=named)
+        if unchanged is not None:
+            return ImportResult(scan=unchanged, created=False)
     parsed = parse_report(report, format=format)
-    name = (asset_name or "").strip() or parsed.artifact_name
+    name = named or parsed.artifact_name
     if not name:
         raise ValidationError(
             {"asset": [f"Name the asset: a {parsed.format} report does not carry the name of what it scanned."]}
         )
-    asset = resolve_asset(name=name, create=create_asset, service=service, kind=kind)
-    asset = Asset.objects.select_for_update().get(pk=asset.pk)
-    latest = asset.scans.filter(format=parsed.format).order_by("-imported_at", "-id").first()
-    if latest is not None and latest.report_sha256 == digest:
-        return ImportResult(scan=latest, created=False)
+    # The asset, locked for the rest of the import; whether a concurrent import of the same report got
+    # there first is asked in the same query.
+    same = _unchanged_scans(digest).filter(asset_id=OuterRef("pk"))
+    asset = Asset.objects.select_for_update(of=("self",)).filter(name=name).annotate(imported=Exists(same)).first()
+    if asset is None:
+        resolved = resolve_asset(name=name, create=create_asset, service=service, kind=kind)
+        asset = Asset.objects.select_for_update(of=("self",)).annotate(imported=Exists(same)).get(pk=resolved.pk)
+    if asset.imported:
+        found = _already_imported(digest, asset=asset)
+        if found is not None:
+            return ImportResult(scan=found, created=False)
     scan = Scan(
         asset=asset,
         format=parsed.format,
@@ -213,23 +224,29 @@ def import_scan(
         imported_by=actor if getattr(actor, "pk", None) else None,
     )
     _apply(scan, asset, parsed, now)
-    scan.full_clean(exclude=["report"])
+    # The asset and the actor are the rows just locked and authenticated: no lookup to validate them.
+    scan.full_clean(exclude=["report", "asset", "imported_by"])
     scan.save()
     if parsed.findings or parsed.scopes:
-        asset.last_scanned_at = now
-        asset.save(update_fields=["last_scanned_at", "updated_at"])
+        Asset.objects.filter(pk=asset.pk).update(last_scanned_at=now, updated_at=now)
+        asset.last_scanned_at = asset.updated_at = now
     return ImportResult(scan=scan, created=True)
 
 
-def _already_imported(asset_name: str, digest: str) -> Scan | None:
-    """The named asset's latest scan of some format, when it holds exactly this report."""
-    if not asset_name:
-        return None
-    same = Scan.objects.filter(asset__name=asset_name, report_sha256=digest).order_by("-imported_at", "-id").first()
-    if same is None:
-        return None
-    newer = Scan.objects.filter(asset_id=same.asset_id, format=same.format, imported_at__gt=same.imported_at)
-    return None if newer.exists() else same
+def _unchanged_scans(digest: str) -> QuerySet[Scan]:
+    """Scans holding this very report that are still the latest of their asset and format."""
+    newer = Scan.objects.filter(
+        asset_id=OuterRef("asset_id"), format=OuterRef("format"), imported_at__gt=OuterRef("imported_at")
+    )
+    return Scan.objects.filter(report_sha256=digest).exclude(Exists(newer))
+
+
+def _already_imported(digest: str, *, asset_name: str = "", asset: Asset | None = None) -> Scan | None:
+    """The asset's latest scan of some format, when it holds exactly this report (one query; the stored
+    report itself is not read)."""
+    scans = _unchanged_scans(digest)
+    scans = scans.filter(asset=asset) if asset is not None else scans.filter(asset__name=asset_name)
+    return scans.defer("report").order_by("-imported_at", "-id").first()
 
 
 def _apply(scan: Scan, asset: Asset, parsed: ParsedReport, now: datetime) -> None:

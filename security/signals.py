@@ -8,7 +8,10 @@ Subscribed in SecurityConfig.ready. Counted in the cache over the policy's ``sec
 - ``locked_out``: django-axes locked an account: one "Account locked out" alert (high) per
   username and window (axes repeats the signal for every refused attempt while locked);
 - ``permission_denied``: the ``permission_denied_alert_after``-th refused API request of one user
-  in the window raises one "Permission-denied burst" alert (medium).
+  in the window raises one "Permission-denied burst" alert (medium);
+- ``token_new_network``: an API token used from a network (/24, /64) it was not used from before
+  (opsgov.tokens.networks signals each new pair once): one "API token used from a new network"
+  alert (medium), naming the network, the token's prefix and the networks it was used from.
 """
 
 from __future__ import annotations
@@ -70,6 +73,16 @@ def handle_signal(signal: SecuritySignal) -> None:
             rule="Permission-denied burst",
             title=f"{policy.permission_denied_alert_after} refused API requests by {signal.username} "
             f"within {policy.signal_window}",
+            severity=Severity.MEDIUM,
+            details=details,
+            now=signal.at,
+        )
+    elif signal.kind == "token_new_network":
+        network = signal.details.get("network", signal.remote_addr)
+        alerts.record_signal(
+            rule="API token used from a new network",
+            title=f"API token {signal.details.get('token', '')} of {signal.username or '(unknown)'} "
+            f"used from a new network: {network}",
             severity=Severity.MEDIUM,
             details=details,
             now=signal.at,

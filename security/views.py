@@ -1,4 +1,5 @@
-"""HTML pages of security operations: the dashboard, findings, assets, access reviews, training, assessments."""
+"""HTML pages of security operations: the dashboard, findings, assets, the alert queue, access reviews, training,
+assessments."""
 
 from __future__ import annotations
 
@@ -11,28 +12,35 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from opsgov.admin_export import csv_response
 from opsgov.listing import OneOfSelect, filter_data, list_context, paginate
+from opsgov.models import Lifecycle, Service
 from opsgov.policy import get_policy
 
-from . import access_reviews, training
-from .filters import AssetFilterSet, FindingFilterSet
+from . import access_reviews, alerts, training
+from .filters import AssetFilterSet, FindingFilterSet, SecurityAlertFilterSet
 from .models import (
     SEVERITY_ORDER,
     AccessDecision,
     AccessReviewCampaign,
+    AlertStatus,
     Assessment,
     Asset,
     CampaignStatus,
     Course,
+    Disposition,
     Finding,
     FindingStatus,
     ReviewedAccount,
     Scan,
+    SecurityAlert,
 )
 from .selectors import finding_list, overdue
 
@@ -346,3 +354,76 @@ def assessment_list_view(request: HttpRequest) -> HttpResponse:
     )
     page = paginate(request, assessments.order_by("-started_on", "-id"))
     return render(request, "security/assessment_list.html", {"page": page})
+
+
+# --- The security alert queue ------------------------------------------------------------------
+
+#: What each button of the queue does (the same services as the API's actions).
+ALERT_ACTIONS = ("acknowledge", "triage", "close")
+
+
+def _alert_queue(request: HttpRequest, *, errors: list[str] | None = None, status: int = 200) -> HttpResponse:
+    data = filter_data(request)
+    if "status" not in data and not request.GET.get("all"):
+        data.setlist("status", [AlertStatus.NEW, AlertStatus.ACKNOWLEDGED, AlertStatus.TRIAGED])
+    queryset = SecurityAlert.objects.select_related("service", "acknowledged_by", "closed_by").order_by(
+        "-received_at", "-id"
+    )
+    filterset = SecurityAlertFilterSet(data, queryset=queryset)
+    fields = filterset.form.fields
+    fields["service"].widget = OneOfSelect(choices=[("", "Any"), *iter(fields["service"].choices)])
+    page = paginate(request, filterset.qs)
+    context = list_context(data, filterset, page)
+    context["errors"] = errors or []
+    context["dispositions"] = Disposition.choices
+    context["services"] = Service.objects.filter(lifecycle=Lifecycle.ACTIVE).order_by("name").only("slug", "name")
+    context["unacknowledged"] = SecurityAlert.objects.filter(status=AlertStatus.NEW).count()
+    context["can_change"] = request.user.has_perm("security.change_securityalert")
+    return render(request, "security/alert_list.html", context, status=status)
+
+
+@permission_required("security.view_securityalert", raise_exception=True)
+def alert_list_view(request: HttpRequest) -> HttpResponse:
+    return _alert_queue(request)
+
+
+@require_POST
+@permission_required("security.change_securityalert", raise_exception=True)
+def alert_action_view(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Acknowledge, triage (notes, service) or close (disposition, notes, service) one alert, as the API does."""
+    if action not in ALERT_ACTIONS:
+        raise Http404("No such action.")
+    alert = get_object_or_404(SecurityAlert, pk=pk)
+    notes = request.POST.get("notes", "")[:10_000]
+    service: Service | None = None
+    slug = request.POST.get("service", "").strip()
+    try:
+        if slug:
+            service = Service.objects.filter(slug=slug).first()
+            if service is None:
+                raise ValidationError({"service": f"No service has the slug {slug!r}."})
+        if action == "acknowledge":
+            alerts.acknowledge(alert=alert, actor=request.user)
+        elif action == "triage":
+            alerts.triage(alert=alert, actor=request.user, notes=notes, service=service)
+        else:
+            alerts.close(
+                alert=alert,
+                actor=request.user,
+                disposition=request.POST.get("disposition", ""),
+                notes=notes,
+                service=service,
+            )
+    except ValidationError as exc:
+        messages_ = (
+            [f"{field}: {message}" for field, items in exc.message_dict.items() for message in items]
+            if hasattr(exc, "error_dict")
+            else list(exc.messages)
+        )
+        return _alert_queue(request, errors=[f"Alert #{alert.pk}: {text}" for text in messages_], status=400)
+    done = {"acknowledge": "acknowledged", "triage": "triaged", "close": "closed"}[action]
+    messages.success(request, f"Alert #{alert.pk} {done}.")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = ""
+    return redirect(back or reverse("security:alert-list"), permanent=False)

@@ -6,6 +6,8 @@ field whose answers do not match its schema is a bug of the schema. Loaded by Op
 - TimeField: drf-spectacular documents `format: time`, which JSON Schema defines as RFC 3339's full-time
   with a UTC offset ("09:00:00Z"); opsgov's times are wall-clock times of a time zone named elsewhere
   ("09:00:00"), so they are documented by a pattern instead.
+- opsgov.api.authentication.TokenAuthentication: knox's token authentication (noting each token's
+  networks), documented as knox's bearer token scheme.
 - NarrowedChoiceField: a choice field whose input is narrower than its output (integrations are created
   as alertmanager, pagerduty or generic; opsgov creates `monitoring` ones itself and lists them too).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import build_choice_field
 from rest_framework import serializers
@@ -47,3 +50,9 @@ class NarrowedChoiceFieldExtension(OpenApiSerializerFieldExtension):
         if direction == "response":
             return build_choice_field(serializers.ChoiceField(choices=self.target.all_choices))
         return build_choice_field(self.target)
+
+
+class OpsgovTokenScheme(KnoxTokenScheme):
+    """knox's scheme for opsgov's subclass of its authentication (same name: one security scheme)."""
+
+    target_class = "opsgov.api.authentication.TokenAuthentication"

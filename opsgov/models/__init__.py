@@ -6,7 +6,8 @@
 - ``trends``: the daily trend points of the metrics;
 - ``exceptions``: the abstract base of every four-eyes exception (opsgov.exceptions);
 - ``outbox``: the abstract base of every delivery row (opsgov.outbox);
-- ``audit``: the audit trail's seals.
+- ``audit``: the audit trail's seals;
+- ``tokens``: the networks each API token was used from.
 
 Every model of opsgov lives here, also those of its sub-packages (opsgov.gates,
 opsgov.reports): Django loads an app's models from ``<app>.models``, and a
@@ -39,6 +40,7 @@ from .gates import (
 )
 from .outbox import OutboxMessage, OutboxStatus
 from .reports import DeliveryStatus, ReportDelivery, ReportKind, ReportSubscription
+from .tokens import TokenNetwork
 from .trends import MetricTrendPoint
 
 __all__ = [
@@ -64,6 +66,7 @@ __all__ = [
     "ServiceTier",
     "Team",
     "TimeStampedModel",
+    "TokenNetwork",
     "WaiverState",
     "WorkerHeartbeat",
     "four_eyes_constraints",

@@ -116,6 +116,19 @@ class ScanImportQuerySerializer(StrictSerializer):
     kind = serializers.ChoiceField(choices=AssetKind.choices, required=False)
 
 
+class WebhookQuerySerializer(StrictSerializer):
+    """The query parameters of the Dependabot webhook's URL (the asset of its alerts)."""
+
+    asset = serializers.CharField(
+        max_length=300, required=False, allow_blank=True, help_text="Asset name; default: the repository's name."
+    )
+    create_asset = serializers.BooleanField(required=False, default=False)
+    service = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Service.objects.all(), required=False, help_text="Service of a created asset."
+    )
+    kind = serializers.ChoiceField(choices=AssetKind.choices, required=False)
+
+
 class ScanImportResultSerializer(serializers.Serializer):
     created = serializers.BooleanField(help_text="False: this report was imported already; nothing changed.")
     scan = ScanSerializer()

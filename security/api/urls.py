@@ -3,7 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import views, webhooks
 
 router = SimpleRouter()
 router.register("security/assets", views.AssetViewSet, basename="api-security-asset")
@@ -24,4 +24,9 @@ router.register(
 
 urlpatterns = [
     path("", include(router.urls)),
+    path(
+        "security/dependabot/webhook/",
+        webhooks.DependabotWebhookView.as_view(),
+        name="api-security-dependabot-webhook",
+    ),
 ]

@@ -530,10 +530,11 @@ def populate(*, prefix: str, services: int, incidents: int, history_days: int, s
 
 #: session, user, roles, gate evaluations, current snapshots, trend, open incidents (counts, newest),
 #: on call (schedules, layers, members, overrides), SLOs at risk (counts, rows), spent tier-1 budgets;
-#: support queues (counts, tickets due first), tickets past an SLA target; maintenance (patch-compliance
-#: snapshot, late critical patches, services, their last logs, changes waiting, late critical patches above
-#: the fold).
-DASHBOARD_QUERIES = 24
+#: maintenance (patch-compliance snapshot, late critical patches, services, their last logs, changes waiting,
+#: late critical patches above the fold); support queues (counts, tickets due first), tickets past an SLA
+#: target; security findings (by severity and age, past SLA, SLA compliance, criticals past SLA) and the
+#: security alert queue (by status, oldest new ones, new ones past the triage target).
+DASHBOARD_QUERIES = 31
 
 
 def test_the_dashboard_takes_a_fixed_number_of_queries_whatever_the_data(

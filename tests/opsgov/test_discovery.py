@@ -39,6 +39,8 @@ def test_every_installed_app_contributes_by_its_modules_alone() -> None:
         "slos-at-risk",
         "maintenance",
         "support-queues",
+        "security-findings",
+        "security-alerts",
     ]
     assert [provider.key for provider in report_sections.for_kind("weekly")] == [
         "incidents",

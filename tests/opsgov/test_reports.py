@@ -510,12 +510,14 @@ def test_the_monthly_report_shows_gate_history_waivers_and_the_audit_trail(make_
     evaluation("incident_management", GateStatus.FAIL, at(1, 1, month=12))  # December
     with time_machine.travel(FIRST_OF_MONTH, tick=False):
         report = reports.build_report(kind="monthly", period=ReportPeriod.last_complete("monthly", timezone.now()))
-    # maintenance (order 45) and compliance (order 50) contribute sections between the waivers and the audit trail.
+    # maintenance (order 45), compliance (order 50) and security (its patch report, order 60) contribute
+    # sections between the waivers and the audit trail.
     assert [section.key for section in report.sections] == [
         "gate-history",
         "waivers",
         "patching",
         "compliance-status",
+        "security-patches",
         "audit-trail",
     ]
 

@@ -30,9 +30,12 @@ WRITE_METHODS = ("post", "put", "patch")
 # Senders' payloads (Alertmanager, Events v2) carry many keys opsgov does not read: validated by
 # pydantic with their own rules, they are not DRF serializers. So are scanner reports (a Trivy or
 # Grype document as the body of a scan import, read by security.parsers with field paths), Falco
-# alerts (security.alerts) and backup tools' reports (a restic or pgBackRest output as the body,
+# alerts (security.alerts), GitHub's Dependabot webhook deliveries (signed; the alert read by the
+# Dependabot parser) and backup tools' reports (a restic or pgBackRest output as the body,
 # read by backups.parsers).
-NOT_SERIALIZER_ROUTES = re.compile(r"^/api/v1/(ingest/|security/(scans|alerts)/$|backups/jobs/\{[^}]+\}/reports/$)")
+NOT_SERIALIZER_ROUTES = re.compile(
+    r"^/api/v1/(ingest/|security/(scans|alerts|dependabot/webhook)/$|backups/jobs/\{[^}]+\}/reports/$)"
+)
 PARAM = re.compile(r"\{([^}]+)\}")
 
 
