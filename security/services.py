@@ -35,9 +35,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from opsgov import sla
-from opsgov.gates.waivers import MAX_WAIVER_DURATION, user_roles
-from opsgov.models import Service, WaiverState
+from opsgov import exceptions, sla
+from opsgov.exceptions import user_roles
+from opsgov.models import Service
 from opsgov.policy import get_policy
 from opsgov.roles import SECURITY_LEAD
 
@@ -397,11 +397,16 @@ def _snapshot(finding: Finding) -> tuple[Any, ...]:
     )
 
 
-# --- Risk acceptance (four eyes, like opsgov.gates.waivers) ---------------------------------------
+# --- Risk acceptance (four eyes: opsgov's one exception concept, opsgov.exceptions) -------------
 
 
 def is_security_lead(user: Any) -> bool:
     return bool(getattr(user, "is_active", False) and SECURITY_LEAD in user_roles(user))
+
+
+#: The noun of core's messages (opsgov.exceptions) for a risk acceptance, and who may approve one.
+ACCEPTANCE = "risk acceptance"
+ACCEPTANCE_APPROVERS = (SECURITY_LEAD,)
 
 
 @transaction.atomic
@@ -417,20 +422,17 @@ def acceptance_request(
 ) -> RiskAcceptance:
     """Ask a Security Lead other than the requester to accept `finding`'s risk until `expires_at`."""
     now = now or timezone.now()
-    longest = min(MAX_WAIVER_DURATION, get_policy().security.max_risk_acceptance.as_timedelta())
-    errors: dict[str, list[str]] = {}
+    errors = exceptions.request_errors(
+        approver=approver,
+        requested_by=requested_by,
+        roles=ACCEPTANCE_APPROVERS,
+        expires_at=expires_at,
+        now=now,
+        noun=ACCEPTANCE,
+        longest=get_policy().security.max_risk_acceptance.as_timedelta(),
+    )
     if finding.status != FindingStatus.OPEN:
         errors.setdefault("finding", []).append("Only an open finding's risk can be accepted.")
-    if approver is None or not is_security_lead(approver):
-        errors.setdefault("approver", []).append(f"The approver must hold the role {SECURITY_LEAD}.")
-    elif approver.pk == getattr(requested_by, "pk", None):
-        errors.setdefault("approver", []).append("You cannot approve your own risk acceptance; name another approver.")
-    if expires_at is None or expires_at <= now:
-        errors.setdefault("expires_at", []).append("The expiry must be in the future.")
-    elif expires_at > now + longest:
-        errors.setdefault("expires_at", []).append(
-            f"A risk acceptance runs at most {longest.days} days; choose an earlier expiry."
-        )
     if not reason.strip():
         errors.setdefault("reason", []).append("State why the finding is not fixed now.")
     if not compensating_control.strip():
@@ -460,22 +462,9 @@ def _locked(acceptance: RiskAcceptance) -> RiskAcceptance:
 @transaction.atomic
 def acceptance_approve(*, acceptance: RiskAcceptance, actor: Any, now: datetime | None = None) -> RiskAcceptance:
     """The named approver (a Security Lead, not the requester) approves a pending acceptance."""
-    now = now or timezone.now()
-    acceptance = _locked(acceptance)
-    if actor is None or getattr(actor, "pk", None) == acceptance.requested_by_id:
-        raise PermissionDenied("Nobody can approve their own risk acceptance.")
-    if actor.pk != acceptance.approver_id:
-        raise PermissionDenied("Only the approver the request names can approve it.")
-    if not is_security_lead(actor):
-        raise PermissionDenied(f"Approving needs the role {SECURITY_LEAD}.")
-    state = acceptance.state_at(now)
-    if state != WaiverState.PENDING:
-        raise ValidationError(
-            {"state": f"Only a pending acceptance can be approved; this one is {state.label.lower()}."}
-        )
-    acceptance.approved_at = now
-    acceptance.save(update_fields=["approved_at", "updated_at"])
-    return acceptance
+    return exceptions.approve(
+        _locked(acceptance), actor=actor, roles=ACCEPTANCE_APPROVERS, now=now or timezone.now(), noun=ACCEPTANCE
+    )
 
 
 @transaction.atomic
@@ -483,17 +472,10 @@ def acceptance_revoke(
     *, acceptance: RiskAcceptance, actor: Any, reason: str = "", now: datetime | None = None
 ) -> RiskAcceptance:
     """The requester, the approver or any Security Lead withdraws a pending or active acceptance."""
-    now = now or timezone.now()
     acceptance = _locked(acceptance)
     if actor is None or not (
         actor.pk in (acceptance.requested_by_id, acceptance.approver_id) or is_security_lead(actor)
     ):
         raise PermissionDenied("Only the requester, the approver or a Security Lead can revoke.")
-    state = acceptance.state_at(now)
-    if state not in (WaiverState.PENDING, WaiverState.ACTIVE):
-        raise ValidationError({"state": f"This acceptance is already {state.label.lower()}."})
-    acceptance.revoked_at = now
-    acceptance.revoked_by = actor
-    acceptance.revoke_reason = reason.strip()
-    acceptance.save(update_fields=["revoked_at", "revoked_by", "revoke_reason", "updated_at"])
+    exceptions.revoke(acceptance, actor=actor, reason=reason, now=now or timezone.now(), noun=ACCEPTANCE)
     return acceptance

@@ -6,10 +6,9 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
 from django.utils import timezone
 
-from opsgov.models import TimeStampedModel, WaiverState
+from opsgov.models import FourEyesException, TimeStampedModel, four_eyes_constraints
 
 from .assets import Asset
 
@@ -158,16 +157,17 @@ class VulnerabilityAlias(models.Model):
         return f"{self.alias} -> {self.canonical}"
 
 
-class RiskAcceptance(TimeStampedModel):
-    """Accepting one finding's risk until it expires: shaped like opsgov's GateWaiver (four eyes).
+class RiskAcceptance(FourEyesException):
+    """Accepting one finding's risk until it expires: opsgov's one exception concept (four eyes).
 
     It counts from approval by the named approver (a Security Lead who is not the requester) until
-    it expires or is revoked; while it counts, the finding leaves the overdue count.
+    it expires or is revoked; while it counts, the finding leaves the overdue count. The columns,
+    state and rules are core's (opsgov.models.FourEyesException, opsgov.exceptions); the columns
+    redeclared here keep their help texts and reverse names, so the table is as it was.
     """
 
     finding = models.ForeignKey(Finding, on_delete=models.PROTECT, related_name="acceptances")
     reason = models.TextField(help_text="Why the finding is not fixed now.")
-    compensating_control = models.TextField(help_text="What covers the risk meanwhile.")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="risk_acceptances_requested"
     )
@@ -177,36 +177,10 @@ class RiskAcceptance(TimeStampedModel):
         related_name="risk_acceptances_to_approve",
         help_text="A Security Lead other than the requester.",
     )
-    approved_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(help_text="It stops counting at this time (at most a year ahead).")
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
-    )
-    revoke_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [
-            models.CheckConstraint(condition=~Q(approver=F("requested_by")), name="riskacceptance_not_self_approved"),
-            models.CheckConstraint(
-                condition=Q(expires_at__gt=F("created_at")), name="riskacceptance_expires_after_start"
-            ),
-        ]
+        constraints = four_eyes_constraints("riskacceptance")
 
     def __str__(self) -> str:
         return f"Risk acceptance #{self.pk} of {self.finding_id}"
-
-    def state_at(self, moment: datetime | None = None) -> WaiverState:
-        moment = moment or timezone.now()
-        if self.revoked_at is not None:
-            return WaiverState.REVOKED
-        if self.expires_at <= moment:
-            return WaiverState.EXPIRED
-        if self.approved_at is None:
-            return WaiverState.PENDING
-        return WaiverState.ACTIVE
-
-    @property
-    def state(self) -> WaiverState:
-        return self.state_at()

@@ -74,3 +74,22 @@ def test_revoking_brings_it_back(finding: Finding, make_user: Any) -> None:
     assert list(overdue(Finding.objects.all(), NOW + timedelta(days=3))) == [finding]
     with pytest.raises(ValidationError):
         services.acceptance_revoke(acceptance=acceptance, actor=alice, now=NOW)
+
+
+def test_a_risk_acceptance_follows_the_one_exception_concept(finding: Finding, make_user: Any) -> None:
+    """Core's base and rules (opsgov.exceptions): an approver who lost the role cannot approve, and a
+    revoked acceptance says so in core's words."""
+    from opsgov.models import FourEyesException
+    from security.models import RiskAcceptance
+
+    assert issubclass(RiskAcceptance, FourEyesException)
+    alice, bob = make_user("alice", SECURITY_LEAD), make_user("bob", SECURITY_LEAD)
+    acceptance = _request(finding, alice, bob)
+    bob.groups.clear()
+    bob = type(bob).objects.get(pk=bob.pk)  # roles are read once per user object
+    with pytest.raises(PermissionDenied, match=f"Approving needs one of these roles: {SECURITY_LEAD}"):
+        services.acceptance_approve(acceptance=acceptance, actor=bob, now=NOW)
+    services.acceptance_revoke(acceptance=acceptance, actor=alice, reason="not needed", now=NOW)
+    with pytest.raises(ValidationError) as caught:
+        services.acceptance_revoke(acceptance=acceptance, actor=alice, now=NOW)
+    assert caught.value.message_dict["state"] == ["This risk acceptance is already revoked."]
