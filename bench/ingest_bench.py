@@ -64,13 +64,11 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -78,7 +76,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from _support import recreate  # bench/_support.py
+from _support import free_port, recreate, start, stop, wait_http  # bench/_support.py
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -151,12 +149,6 @@ def parse_args() -> argparse.Namespace:
 # --- Processes -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def clear_queue(redis_url: str) -> None:
     import redis
 
@@ -204,45 +196,6 @@ def server_env(args: argparse.Namespace, bench_url: str, tmp: Path, port: int) -
         env[name] = value
     (tmp / "static").mkdir(parents=True, exist_ok=True)
     return env
-
-
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-
-
-def stop(process: subprocess.Popen[bytes] | None) -> None:
-    """SIGTERM to the process's own group (it leads one), SIGKILL if it lingers."""
-    if process is None or process.poll() is not None:
-        return
-    for sig, grace in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"gunicorn exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    sys.exit(f"gunicorn did not answer {url} within {timeout:g} s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 def cpu_seconds(master_pid: int) -> float:
@@ -597,12 +550,13 @@ def main() -> int:
             ["nice", "-n", "19", python, "-m", "celery", "-A", "opsgov", "worker", "--pool", "prefork",
              "--concurrency", str(args.worker_concurrency), "--loglevel", "warning",
              "--without-mingle", "--without-gossip", "--without-heartbeat"],
-            env, worker_log,
+            env, worker_log, ROOT,
         )  # fmt: skip
         gunicorn = start(
             [python, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "opsgov.wsgi"],
             env,
             gunicorn_log,
+            ROOT,
         )
         base_url = f"http://127.0.0.1:{port}"
         wait_http(base_url + BARE_PATH, gunicorn, gunicorn_log)

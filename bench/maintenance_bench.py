@@ -31,18 +31,16 @@ import os
 import random
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _support import recreate, server_urls  # bench/_support.py
+from _support import free_port, recreate, server_urls, wait_http  # bench/_support.py
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = ROOT / "bench" / "maintenance_wrk.lua"
@@ -62,7 +60,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis-url", default=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/13"))
     parser.add_argument("--database", default="opsgov_bench_maintenance")
     parser.add_argument("--keep", action="store_true")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.hosts < 100:
+        parser.error("--hosts must be at least 100: the cycle is measured after 100 new reports from distinct hosts")
+    return args
 
 
 def setup_django(bench_url: str, var_dir: str) -> None:
@@ -223,27 +224,6 @@ def cycle(args: argparse.Namespace, hosts: list[Any]) -> dict[str, float]:
 # --- The endpoint through gunicorn and wrk -------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"gunicorn exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    sys.exit(f"gunicorn did not answer {url} within {timeout:g} s:\n{log.read_text(errors='replace')[-3000:]}")
-
-
 def wrk(args: argparse.Namespace, base: str, mode: str, path: str, tmp: Path, extra: list[str]) -> dict[str, Any]:
     out = tmp / f"wrk-{mode}-{secrets.token_hex(4)}.json"
     command = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--timeout", "10s", "-s", str(LUA),
@@ -306,7 +286,7 @@ def endpoint(args: argparse.Namespace, bench_url: str, tmp: Path, hosts: list[An
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{base}/healthz", process, log)
+        wait_http(f"{base}/healthz", process, log, timeout=90)
         report_path = "/api/v1/maintenance/patch-reports/"
         extra = [str(tmp / "report.json"), str(tmp / "tokens.txt")]
         wrk(args, base, "report", report_path, tmp, extra)  # warm-up: every host reaches its steady state
