@@ -925,7 +925,8 @@ def record_renovate_report(*, data: Any, service: Service | None = None, receive
 def sync_security_findings(*, now: datetime | None = None) -> int:
     """Security findings past their SLA (opsgov.registry.security.findings_past_sla, answered by security) as
     patch obligations of the security-critical class, one per (service, package, fixed version): asset
-    ``service:<slug>``, due when the finding was due. An obligation a later sync no longer lists (fixed, or
+    ``security:<slug>`` (not ``service:<slug>``, which is the per-service scope of patch compliance), due
+    when the finding was due. An obligation a later sync no longer lists (fixed, or
     under a risk acceptance) is met then, late. Returns how many findings were listed."""
     now = now or timezone.now()
     active = {s.pk: s for s in Service.objects.filter(lifecycle=Lifecycle.ACTIVE)}
@@ -942,7 +943,7 @@ def sync_security_findings(*, now: datetime | None = None) -> int:
         for service_id, service in active.items():
             if service_id not in findings and service_id not in still_open:
                 continue
-            asset = f"service:{service.slug}"
+            asset = f"security:{service.slug}"
             wanted: dict[tuple[str, str], dict[str, str]] = {}
             for finding in findings.get(service_id, []):
                 package = str(finding.get("package") or finding.get("title") or "")[:255]

@@ -72,7 +72,7 @@ def test_findings_past_sla_become_late_security_critical_obligations_until_they_
     assert area.asked == [[checkout.pk]]  # active services only
     rows = {o.package: o for o in PatchObligation.objects.filter(source=ObligationSource.SECURITY)}
     assert set(rows) == {"openssl", "jinja2"}
-    assert rows["openssl"].asset == "service:checkout"
+    assert rows["openssl"].asset == "security:checkout"
     assert (rows["openssl"].patch_class, rows["openssl"].version) == ("security_critical", "3.0.13")
     assert rows["openssl"].due_at == utc(2026, 10, 30, 9)
     assert rows["openssl"].met_at is None
@@ -84,10 +84,11 @@ def test_findings_past_sla_become_late_security_critical_obligations_until_they_
     services.sync_security_findings(now=T0 + timedelta(hours=2))
     openssl = PatchObligation.objects.get(package="openssl")
     assert openssl.met_at == T0 + timedelta(hours=2)
-    compliance = {
-        row.scope: row for row in selectors.patch_compliance(start=T0 - timedelta(days=30), end=T0 + timedelta(days=1))
-    }
+    figures = selectors.patch_compliance(start=T0 - timedelta(days=30), end=T0 + timedelta(days=1))
+    compliance = {row.scope: row for row in figures}
+    assert len(compliance) == len(figures)  # one figure per scope: the asset is not named like the service scope
     assert (compliance["service:checkout"].met, compliance["service:checkout"].counted) == (0, 2)
+    assert (compliance["security:checkout"].met, compliance["security:checkout"].counted) == (0, 2)
     overdue = [o.package for o in selectors.overdue_critical(now=T0 + timedelta(hours=3))]
     assert overdue == ["jinja2"]
 
