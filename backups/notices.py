@@ -112,17 +112,8 @@ def email(notice: BackupFailureNotice) -> EmailMessage:
 
 def deliver(notice_id: int, *, now: datetime | None = None) -> str:
     """One attempt at one notice if it is due and nobody else holds it; returns its status afterwards."""
-    now = now or timezone.now()
-    if not NOTICES.claim(notice_id, now=now):
-        return "not claimed"
-    notice = BackupFailureNotice.objects.select_related("job").get(pk=notice_id)
-    error = ""
-    try:
-        email(notice).send(fail_silently=False)
-    except Exception as exc:  # any failure of the mail server: recorded and retried by the outbox
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        logger.warning("Backup failure notice %s not sent: %s", notice_id, error)
-    return NOTICES.record(notice, error=error, now=timezone.now()).status
+    rows = BackupFailureNotice.objects.select_related("job")
+    return NOTICES.send_email(notice_id, email, now=now or timezone.now(), rows=rows) or "not claimed"
 
 
 def retry_due(*, now: datetime | None = None) -> int:

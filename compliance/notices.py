@@ -190,17 +190,7 @@ def _email(notice: ComplianceNotice) -> EmailMessage:
 
 def deliver(notice_id: int, *, now: datetime | None = None) -> int:
     """One attempt at one notice; 1 when it was sent (0: not due, held by another sender, or failed)."""
-    now = now or timezone.now()
-    if not NOTICES.claim(notice_id, now=now):
-        return 0
-    notice = ComplianceNotice.objects.get(pk=notice_id)
-    try:
-        _email(notice).send()
-    except Exception as exc:  # any failure of the mail server: recorded, retried by the outbox, never raised
-        logger.exception("Could not send compliance notice %s; retrying later", notice.pk)
-        NOTICES.record(notice, error=f"{type(exc).__name__}: {exc}"[:1000], now=timezone.now())
-        return 0
-    return int(NOTICES.record(notice, now=timezone.now()).status == OutboxStatus.SENT)
+    return int(NOTICES.send_email(notice_id, _email, now=now or timezone.now()) == OutboxStatus.SENT)
 
 
 def send_due(*, now: datetime | None = None) -> int:

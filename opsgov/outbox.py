@@ -11,6 +11,9 @@ delivered this way, and so is any new kind of message: its model subclasses
         alert = BackupAlert.objects.get(pk=alert_id)
         MESSAGES.record(alert, error=send(alert), now=timezone.now())  # error "": sent
 
+An e-mail is one call: ``MESSAGES.send_email(alert_id, build_email, now=now)`` claims the row, sends
+the message ``build_email(row)`` makes, and records the outcome (None: not claimed).
+
 The state machine
 -----------------
 ::
@@ -66,8 +69,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
+from django.utils import timezone
 
 from .models import OutboxMessage, OutboxStatus
 from .publishing import publish_each
@@ -216,6 +221,30 @@ class Outbox(Generic[M]):
             # The lease ran out and another attempt took the row over; it records its own outcome.
             logger.warning("%s %s attempt %s finished after its lease; not recorded", self._name, row.pk, attempt)
         return Outcome(status=str(fields["status"]), held=held, fields=fields)
+
+    def send_email(
+        self,
+        pk: Any,
+        build: Callable[[M], EmailMessage],
+        *,
+        now: datetime,
+        rows: QuerySet[M] | None = None,
+    ) -> str | None:
+        """One attempt at row `pk` as the e-mail `build(row)` makes, if it is due and nobody else holds it.
+
+        Returns the row's status afterwards (sent, waiting for a retry, failed), or None when it was not
+        claimed. A failure to hand the message over is recorded on the row (retried by the policy) and
+        logged, never raised. `rows`: the queryset to load the row from (e.g. with select_related)."""
+        if not self.claim(pk, now=now):
+            return None
+        row = (rows if rows is not None else self.model._default_manager.all()).get(pk=pk)
+        error = ""
+        try:
+            build(row).send(fail_silently=False)
+        except Exception as exc:  # any failure of the mail server: recorded and retried, never raised
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+            logger.warning("%s %s not sent: %s", self._name, pk, error)
+        return self.record(row, error=error, now=timezone.now()).status
 
     def fail_lost(
         self,

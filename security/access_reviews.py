@@ -388,23 +388,17 @@ def _write_notice(campaign_id: int, now: datetime) -> None:
 
 
 def _deliver(notice_id: int, *, now: datetime) -> int:
-    if not NOTICES.claim(notice_id, now=now):
-        return 0
-    notice = AccessReviewNotice.objects.get(pk=notice_id)
-    message = EmailMessage(
+    return int(NOTICES.send_email(notice_id, _email, now=now) == OutboxStatus.SENT)
+
+
+def _email(notice: AccessReviewNotice) -> EmailMessage:
+    return EmailMessage(
         subject=notice.subject,
         body=notice.body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=list(notice.recipients),
         headers={"Auto-Submitted": "auto-generated", "X-Opsgov-Access-Review": str(notice.campaign_id)},
     )
-    try:
-        message.send()
-    except Exception as exc:  # any mail failure: recorded and retried by the outbox
-        logger.exception("Could not send the access review escalation %s; retrying later", notice_id)
-        NOTICES.record(notice, error=f"{type(exc).__name__}: {exc}"[:1000], now=timezone.now())
-        return 0
-    return int(NOTICES.record(notice, now=timezone.now()).status == OutboxStatus.SENT)
 
 
 # --- Report ----------------------------------------------------------------------------------

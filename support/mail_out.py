@@ -109,17 +109,7 @@ def build(row: OutgoingEmail) -> EmailMultiAlternatives:
 
 def deliver(email_id: int, *, now: datetime | None = None) -> str:
     """Send one e-mail if it is due and not held by another sender; returns its status afterwards."""
-    now = now or timezone.now()
-    if not EMAILS.claim(email_id, now=now):
-        return "not claimed"
-    row = OutgoingEmail.objects.get(pk=email_id)
-    error = ""
-    try:
-        build(row).send(fail_silently=False)
-    except Exception as exc:  # any failure is a failed attempt, recorded and retried
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        logger.warning("Support e-mail %s not sent: %s", email_id, error)
-    return EMAILS.record(row, error=error, now=timezone.now()).status
+    return EMAILS.send_email(email_id, build, now=now or timezone.now()) or "not claimed"
 
 
 def retry_due(*, now: datetime | None = None) -> int:

@@ -283,15 +283,5 @@ def _write_notice(integration: Integration, now: datetime) -> None:
 
 def _deliver(notice_id: int, *, now: datetime) -> int:
     """One attempt at one message; 1 when it was sent."""
-    if not NOTICES.claim(notice_id, now=now):
-        return 0
-    notice = DeadLetterNotice.objects.select_related("integration").get(pk=notice_id)
-    try:
-        _email(notice).send()
-    except Exception as exc:  # any failure of the mail server: recorded, retried by the outbox, never raised
-        logger.exception(
-            "Could not notify about dead letters of integration %s; retrying later", notice.integration.uuid
-        )
-        NOTICES.record(notice, error=f"{type(exc).__name__}: {exc}"[:1000], now=timezone.now())
-        return 0
-    return int(NOTICES.record(notice, now=timezone.now()).status == OutboxStatus.SENT)
+    rows = DeadLetterNotice.objects.select_related("integration")
+    return int(NOTICES.send_email(notice_id, _email, now=now, rows=rows) == OutboxStatus.SENT)
