@@ -22,8 +22,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, time
@@ -47,6 +45,7 @@ from opsgov.outbox import Outbox, OutboxPolicy
 from opsgov.policy import get_policy
 from opsgov.roles import SECURITY_LEAD
 
+from . import csv_rows
 from .models import (
     OPSGOV_SYSTEM,
     AccessDecision,
@@ -169,26 +168,10 @@ def import_accounts(*, campaign: AccessReviewCampaign, text: str, now: datetime 
     """Add another system's accounts from CSV (all or nothing); returns the rows added."""
     now = now or timezone.now()
     campaign = _open(campaign)
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip().lower() for name in reader.fieldnames or []]
-    missing = [column for column in CSV_COLUMNS if column not in header]
-    if missing:
-        raise ValidationError(
-            {"csv": [f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(CSV_COLUMNS)}"]}
-        )
-    reader.fieldnames = header
     existing = set(campaign.accounts.values_list("system", "account"))
     errors: list[str] = []
     rows: list[ReviewedAccount] = []
-    for raw in reader:
-        line = reader.line_num
-        if len(rows) + len(errors) >= MAX_CSV_ROWS:
-            errors.append(f"line {line}: more than {MAX_CSV_ROWS} rows; split the file")
-            break
-        if None in raw:
-            errors.append(f"line {line}: more fields than the header's {len(header)}")
-            continue
-        values = {key: (value or "").strip() for key, value in raw.items()}
+    for line, values in csv_rows.read(text, CSV_COLUMNS, max_rows=MAX_CSV_ROWS, errors=errors):
         problems = []
         for column in ("system", "account"):
             if not values[column]:

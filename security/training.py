@@ -21,8 +21,6 @@ re-importing an export records nothing twice.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -38,6 +36,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from opsgov.registry import TrainingCompletion, training
 
+from . import csv_rows
 from .models import CompletionSource, Course, TrainingRecord
 
 CSV_COLUMNS = ("course", "user", "completed_at")
@@ -224,31 +223,16 @@ class ImportResult:
 def import_records(*, text: str, actor: Any = None, now: datetime | None = None) -> ImportResult:
     """Completions exported by a learning system, as CSV (all or nothing; errors by line)."""
     now = now or timezone.now()
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip().lower() for name in reader.fieldnames or []]
-    missing = [column for column in CSV_COLUMNS if column not in header]
-    if missing:
-        raise ValidationError(
-            {"csv": [f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(CSV_COLUMNS)}"]}
-        )
-    reader.fieldnames = header
+    errors: list[str] = []
+    rows = csv_rows.read(text, CSV_COLUMNS, max_rows=MAX_CSV_ROWS, errors=errors)
     courses = {course.slug: course for course in Course.objects.prefetch_related("roles")}
     users: dict[str, Any] = {}
     for user in get_user_model().objects.prefetch_related("groups"):
         users[user.get_username().lower()] = user
         if user.email:
             users.setdefault(user.email.lower(), user)
-    errors: list[str] = []
     records: dict[tuple[int, int, datetime], TrainingRecord] = {}
-    for raw in reader:
-        line = reader.line_num
-        if len(records) + len(errors) >= MAX_CSV_ROWS:
-            errors.append(f"line {line}: more than {MAX_CSV_ROWS} rows; split the file")
-            break
-        if None in raw:
-            errors.append(f"line {line}: more fields than the header's {len(header)}")
-            continue
-        values = {key: (value or "").strip() for key, value in raw.items()}
+    for line, values in rows:
         course = courses.get(values["course"])
         person = users.get(values["user"].lower()) if values["user"] else None
         problems = []
