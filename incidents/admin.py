@@ -50,7 +50,7 @@ class TimelineInline(admin.TabularInline):
 @admin.register(Incident)
 class IncidentAdmin(EvidenceAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "service", "severity", "status", "triggered_at", "acknowledged_at", "resolved_at"]
-    list_filter = ["status", "severity", "service", "customer_impact"]
+    list_filter = ["status", "severity", "service", "customer_impact", "during_maintenance"]
     search_fields = ["title", "summary", "dedup_key"]
     date_hierarchy = "triggered_at"
     list_select_related = ["service"]
@@ -69,6 +69,7 @@ class IncidentAdmin(EvidenceAdminMixin, admin.ModelAdmin):
         "integration",
         "dedup_key",
         "reopen_count",
+        "during_maintenance",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -14,9 +14,12 @@ an incident triggered while a window of its service is open pages only when its
 severity is one of the policy's ``maintenance.pages_during_maintenance`` (SEV-1 by
 default); for any other severity the escalation is not started and the timeline says
 so and why (``data["paging_held"] = True``). Raising its severity to a paging one
-later starts the escalation (incidents.services.incident_update). They count in
-every metric, as ``maintenance.maintenance_alerts_count_in_metrics`` says by default;
-setting it to false is not enforced by the incident metrics yet.
+later starts the escalation (incidents.services.incident_update).
+
+Such an incident carries ``Incident.during_maintenance``. It counts in every
+metric (MTTA, MTTR, MTBF, the availability fallback's downtime) unless the
+policy's ``maintenance.maintenance_alerts_count_in_metrics`` is false; then
+incidents.metrics and incidents.downtime leave it out.
 
 Connected by IncidentsConfig.ready().
 """
@@ -27,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models.signals import post_save
+from django.utils import timezone
 
 from opsgov.policy import get_policy
 from opsgov.registry import maintenance
@@ -102,6 +106,9 @@ def on_trigger(sender: type[TimelineEvent], instance: TimelineEvent, created: bo
             data={"suspected_change": change},
         )
     if during_maintenance(incident):
+        incident.during_maintenance = True
+        # A QuerySet.update sets updated_at itself (incidents.metrics' rollups recompute from it).
+        Incident.objects.filter(pk=incident.pk).update(during_maintenance=True, updated_at=timezone.now())
         TimelineEvent.objects.create(
             incident=incident,
             kind=TimelineKind.NOTE,

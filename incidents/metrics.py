@@ -7,7 +7,10 @@ Every figure is computed for each scope — ``service:<slug>``, ``team:<slug>``
 ``severity:<key>`` and ``global`` — over each window of
 ``opsgov.registry.WINDOWS`` (7, 30 and 90 days) ending at ``now``. A window is
 the closed interval [now - length, now]. Cancelled incidents (false alarms) are
-excluded from every figure. Values are seconds (float); ``None`` means "nothing
+excluded from every figure; so are incidents triggered during an approved
+maintenance window of their service (``Incident.during_maintenance``) when the
+policy's ``maintenance.maintenance_alerts_count_in_metrics`` is false (by
+default they count). Values are seconds (float); ``None`` means "nothing
 to measure", never zero. Every service and every team owning a service gets a
 figure, even an empty one, so a service page always has something to show.
 
@@ -66,7 +69,7 @@ MTBF — mean time between failures
 How the figures are computed
 ----------------------------
 Rollups. :class:`~incidents.models.IncidentDayRollup` holds, per (UTC trigger
-day, UTC resolve day, service, severity), the count of incidents triggered,
+day, UTC resolve day, service, severity, during maintenance), the count of incidents triggered,
 acknowledged and resolved with the sums of their acknowledge and resolve
 durations. Window counts, sums (hence means and sample sizes) and MTBF's
 failure counts add up the rollup rows of the window's whole UTC days (at most
@@ -74,7 +77,7 @@ failure counts add up the rollup rows of the window's whole UTC days (at most
 incident rows (an index range scan of at most one day each). The team and
 global figures add up service cells here, over at most services x severities
 rows, so moving a service to another team needs no rebuild, nor does a policy
-change of the failure severities.
+change of the failure severities or of whether maintenance incidents count.
 
 Exact order statistics. Percentiles cannot be added up from sums, and
 downtime is a union, not a sum. Both come from the window's incident rows
@@ -208,6 +211,14 @@ def _sums_sql() -> str:
     )
 
 
+def _counted() -> tuple[str, list[Any]]:
+    """SQL condition (and parameters) on the incident rows aliased ``i`` that the policy counts: not cancelled,
+    and not triggered during maintenance when maintenance alerts do not count."""
+    if get_policy().maintenance.maintenance_alerts_count_in_metrics:
+        return "i.status <> %s", [_CANCELLED]
+    return "i.status <> %s AND i.during_maintenance = %s", [_CANCELLED, False]
+
+
 def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
@@ -234,11 +245,11 @@ def _insert_rollups(start: datetime | None, end: datetime | None) -> int:
         where.append("i.triggered_at >= %s AND i.triggered_at < %s")
         params += [_ts(start), _ts(end)]
     sql = (
-        f"INSERT INTO {tables['rollup']} (trigger_day, resolve_day, service_id, severity,"  # noqa: S608 - names from _meta, values bound
+        f"INSERT INTO {tables['rollup']} (trigger_day, resolve_day, service_id, severity, during_maintenance,"  # noqa: S608 - names from _meta, values bound
         " triggered, acknowledged, ack_seconds, resolved, resolve_seconds) "
-        f"SELECT {_day('i.triggered_at')}, {_day('i.resolved_at')}, i.service_id, i.severity, {_sums_sql()} "
-        f"FROM {tables['incident']} i WHERE {' AND '.join(where)} "
-        "GROUP BY 1, 2, 3, 4"
+        f"SELECT {_day('i.triggered_at')}, {_day('i.resolved_at')}, i.service_id, i.severity, i.during_maintenance,"
+        f" {_sums_sql()} FROM {tables['incident']} i WHERE {' AND '.join(where)} "
+        "GROUP BY 1, 2, 3, 4, 5"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -449,6 +460,8 @@ def _cells(window: Window, basis: Basis) -> dict[tuple[int, str], _Sums]:
             if basis == "triggered"
             else Q(resolve_day__gte=first, resolve_day__lt=stop)
         )
+        if not get_policy().maintenance.maintenance_alerts_count_in_metrics:
+            day_filter &= Q(during_maintenance=False)
         rollups = (
             IncidentDayRollup.objects.filter(day_filter)
             .values_list("service_id", "severity")
@@ -461,12 +474,13 @@ def _cells(window: Window, basis: Basis) -> dict[tuple[int, str], _Sums]:
             cells[service_id, severity].add(*sums)
     column = "i.triggered_at" if basis == "triggered" else "i.resolved_at"
     condition, params = window.edge_condition(column)
+    counted, counted_params = _counted()
     sql = (
         f"SELECT i.service_id, i.severity, {_sums_sql()} FROM {_tables()['incident']} i "  # noqa: S608 - names from _meta, values bound
-        f"WHERE i.status <> %s AND {condition} GROUP BY i.service_id, i.severity"
+        f"WHERE {counted} AND {condition} GROUP BY i.service_id, i.severity"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_CANCELLED, *params])
+        cursor.execute(sql, [*counted_params, *params])
         for service_id, severity, *sums in cursor.fetchall():
             cells[service_id, severity].add(*sums)
     return cells
@@ -536,13 +550,14 @@ def _percentiles(window: Window, basis: Basis, scopes: _Scopes) -> dict[str, tup
     interpolates between the two values around (n - 1)·p. The tests hold both to a
     plain-Python reading of the definition.
     """
+    counted, params = _counted()
     if basis == "triggered":
         value = f"{_epoch('i.acknowledged_at')} - {_epoch('i.triggered_at')}"
-        where = "i.status <> %s AND i.triggered_at >= %s AND i.triggered_at <= %s AND i.acknowledged_at IS NOT NULL"
+        where = f"{counted} AND i.triggered_at >= %s AND i.triggered_at <= %s AND i.acknowledged_at IS NOT NULL"
     else:
         value = f"{_epoch('i.resolved_at')} - {_epoch('i.triggered_at')}"
-        where = "i.status <> %s AND i.resolved_at >= %s AND i.resolved_at <= %s"
-    params = [_CANCELLED, _ts(window.start), _ts(window.end)]
+        where = f"{counted} AND i.resolved_at >= %s AND i.resolved_at <= %s"
+    params += [_ts(window.start), _ts(window.end)]
     if connection.vendor == "postgresql":
         return _percentiles_postgresql(_window_rows_sql(f"{value} AS x", where), params, scopes)
     picks = []
@@ -610,8 +625,9 @@ def _downtime(window: Window, severities: Sequence[str], scopes: _Scopes) -> dic
         f"CASE WHEN {begin_epoch} > %s THEN {begin_epoch} ELSE %s END AS b,"
         f" CASE WHEN i.resolved_at IS NOT NULL AND {resolve_epoch} < %s THEN {resolve_epoch} ELSE %s END AS e"
     )
+    counted, counted_params = _counted()
     where = (
-        f"i.severity IN ({_placeholders(severities)}) AND i.status <> %s AND i.triggered_at < %s"
+        f"i.severity IN ({_placeholders(severities)}) AND {counted} AND i.triggered_at < %s"
         f" AND (i.resolved_at > %s OR i.status IN ({_placeholders(_OPEN)}))"
     )
     sql = (
@@ -621,7 +637,8 @@ def _downtime(window: Window, severities: Sequence[str], scopes: _Scopes) -> dic
         ") SELECT kind, key, sev, SUM(CASE WHEN reached IS NULL OR reached <= b THEN e - b"
         " WHEN e > reached THEN e - reached ELSE 0 END) FROM reach GROUP BY kind, key, sev"
     )
-    params: list[Any] = [start, start, end, end, *severities, _CANCELLED, _ts(window.end), _ts(window.start), *_OPEN]
+    params: list[Any] = [start, start, end, end, *severities, *counted_params]
+    params += [_ts(window.end), _ts(window.start), *_OPEN]
     result: dict[str, float] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

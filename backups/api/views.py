@@ -349,7 +349,9 @@ class DRDrillSerializer(StrictModelSerializer):
         slug_field="username",
         queryset=get_user_model().objects.filter(is_active=True),
         required=False,
-        help_text="The SRE Lead who owns the drill (default: the caller, who must then hold the role).",
+        allow_null=True,
+        help_text="The SRE Lead who owns the drill (default, or null: the caller, who must then hold the role). "
+        "Null on a drill whose owner's account was deleted.",
     )
     held_at = AwareDateTimeField()
     participants = serializers.ListField(child=serializers.DictField(child=serializers.CharField()), required=False)
@@ -417,7 +419,7 @@ class DRDrillViewSet(
 
     def perform_create(self, serializer: Any) -> None:
         data = dict(serializer.validated_data)
-        if "owner" not in data:
+        if data.get("owner") is None:
             if not services.holds_role(self.request.user, SRE_LEAD):
                 raise ValidationError({"owner": [f"Name the drill's owner: a user holding the role {SRE_LEAD}."]})
             data["owner"] = self.request.user

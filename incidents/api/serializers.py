@@ -103,6 +103,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "severity",
             "status",
             "customer_impact",
+            "during_maintenance",
             "commander",
             "triggered_at",
             "acknowledged_at",

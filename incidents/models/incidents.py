@@ -189,6 +189,11 @@ class Incident(TimeStampedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="commanded_incidents"
     )
     customer_impact = models.BooleanField(default=False)
+    during_maintenance = models.BooleanField(
+        default=False,
+        help_text="Triggered while an approved maintenance window of its service was open (set at the trigger). "
+        "Counted in the metrics unless the policy's maintenance.maintenance_alerts_count_in_metrics is false.",
+    )
     integration = models.ForeignKey(
         Integration, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
     )
@@ -483,9 +488,10 @@ class UnknownRoutingValue(models.Model):
 class IncidentDayRollup(models.Model):
     """Per-day sums behind MTTA, MTTR and MTBF, maintained by ``incidents.metrics.refresh_rollups``.
 
-    One row per (UTC trigger day, UTC resolve day, service, severity) of the
-    incidents that are not cancelled. Every contribution of an incident lives in
-    rows of its trigger day, which never changes, so recomputing that whole day
+    One row per (UTC trigger day, UTC resolve day, service, severity, during
+    maintenance or not) of the incidents that are not cancelled. Every
+    contribution of an incident lives in rows of its trigger day, which never
+    changes, so recomputing that whole day
     from the incident rows removes a stale contribution (a resolution moved to
     another day, a reopen that cleared it, a new severity or service) exactly.
     """
@@ -494,6 +500,7 @@ class IncidentDayRollup(models.Model):
     resolve_day = models.DateField(null=True, blank=True, help_text="Empty for incidents not resolved.")
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
     severity = models.CharField(max_length=8)
+    during_maintenance = models.BooleanField(default=False, help_text="Incidents triggered during maintenance.")
     triggered = models.PositiveIntegerField(default=0, help_text="Incidents triggered that day.")
     acknowledged = models.PositiveIntegerField(default=0, help_text="Of those, acknowledged.")
     ack_seconds = models.FloatField(default=0, help_text="Sum of (acknowledged_at - triggered_at).")
@@ -503,7 +510,8 @@ class IncidentDayRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["trigger_day", "resolve_day", "service", "severity"], name="incident_rollup_cell_unique"
+                fields=["trigger_day", "resolve_day", "service", "severity", "during_maintenance"],
+                name="incident_rollup_cell_unique",
             ),
         ]
         indexes = [

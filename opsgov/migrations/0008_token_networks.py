@@ -9,7 +9,9 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('opsgov', '0007_audit_seals'),
-        migrations.swappable_dependency(settings.KNOX_TOKEN_MODEL),
+        # The token table as knox leaves it (digest as its key): swappable_dependency would name knox's
+        # __first__ migration, whose table knox 0002 drops and recreates under this foreign key.
+        ('knox', '0009_extend_authtoken_field'),
     ]
 
     operations = [

@@ -410,26 +410,27 @@ class CourseViewSet(
     filterset_class = CourseFilterSet
 
     @extend_schema(
-        summary="Completion by course and role now",
+        summary="Completion by course and role now (paginated)",
         parameters=[OpenApiParameter("audience", str, description="Only courses of this audience.")],
         responses={200: s.TrainingCompletionSerializer(many=True)},
     )
     @action(detail=False, methods=["get"])
     def completion(self, request: Request) -> Response:
         rows = training.completion_by_role(audience=request.query_params.get("audience", ""), now=timezone.now())
-        return Response(
-            s.TrainingCompletionSerializer([{**row.__dict__, "rate": row.rate} for row in rows], many=True).data
-        )
+        # PageNumberPagination pages any sequence (Django's Paginator); the stubs name querysets only.
+        page = self.paginate_queryset([{**row.__dict__, "rate": row.rate} for row in rows])  # type: ignore[arg-type]
+        return self.get_paginated_response(s.TrainingCompletionSerializer(page, many=True).data)
 
     @extend_schema(
-        summary="Who is overdue now",
+        summary="Who is overdue now (paginated)",
         parameters=[OpenApiParameter("audience", str, description="Only courses of this audience.")],
         responses={200: s.TrainingOverdueSerializer(many=True)},
     )
     @action(detail=False, methods=["get"])
     def overdue(self, request: Request) -> Response:
         rows = training.overdue_list(audience=request.query_params.get("audience", ""), now=timezone.now())
-        return Response(s.TrainingOverdueSerializer(rows, many=True).data)
+        page = self.paginate_queryset(rows)  # type: ignore[arg-type]  # a list, as above
+        return self.get_paginated_response(s.TrainingOverdueSerializer(page, many=True).data)
 
 
 class TrainingRecordCursorPagination(CursorPagination):

@@ -189,7 +189,7 @@ class ArticleSerializer(StrictModelSerializer):
 
 
 class NpsCampaignSerializer(StrictModelSerializer):
-    sent_at = AwareDateTimeField(read_only=True)
+    sent_at = AwareDateTimeField(read_only=True, allow_null=True, help_text="Null until the campaign is first sent.")
     surveys = serializers.IntegerField(read_only=True, help_text="Surveys sent in this campaign.")
     answers = serializers.IntegerField(read_only=True, help_text="Surveys answered.")
 

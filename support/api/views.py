@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from opsgov.api.pagination import CursorPagination, PageNumberPagination
+from opsgov.api.parsers import JSONParser
 from opsgov.api.permissions import RoleModelPermissions
 from opsgov.evidence import NoEvidenceDeleteMixin
 from opsgov.filters import FilterSet
@@ -180,8 +181,13 @@ class NpsCampaignViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
             return [ChangePermission()]
         return super().get_permissions()
 
+    def perform_create(self, serializer: Any) -> None:
+        campaign = serializer.save()
+        campaign.surveys = campaign.answers = 0  # a new campaign has sent nothing yet: the list's annotations
+
+    # JSON only: up to 10,000 contacts are one array, not 10,000 form fields (past DATA_UPLOAD_MAX_NUMBER_FIELDS).
     @extend_schema(request=NpsSendSerializer, responses={200: NpsSendResultSerializer})
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser])
     def send(self, request: Request, pk: str) -> Response:
         """Survey the campaign's contacts through the outbox; each contact at most once per policy period."""
         data = NpsSendSerializer(data=request.data)

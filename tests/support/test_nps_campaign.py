@@ -86,7 +86,17 @@ def test_the_product_owner_sends_a_campaign_through_the_api(
     owner = client_for(make_user("po", PRODUCT_OWNER))
     created = owner.post("/api/v1/support/nps-campaigns/", {"name": "Q4"}, format="json")
     assert created.status_code == 201, created.content
+    # The created campaign has the list's shape: nothing sent yet.
+    assert {key: created.json()[key] for key in ("name", "sent_at", "surveys", "answers")} == {
+        "name": "Q4",
+        "sent_at": None,
+        "surveys": 0,
+        "answers": 0,
+    }
     url = f"/api/v1/support/nps-campaigns/{created.json()['id']}/send/"
+    # Contacts come as one JSON array; a form upload is refused (415), whatever its size.
+    form = owner.post(url, {"contacts": ["fresh@x.test"]}, format="multipart")
+    assert form.status_code == 415
     dry = owner.post(url, {"dry_run": True}, format="json")
     assert dry.json() == {"dry_run": True, "sent": 0, "eligible": 3, "bounced": 1, "recent": 1, "already": 0}
     assert nps_mail() == []
