@@ -613,7 +613,7 @@ def record_log(
     if activity not in activities:
         raise DomainError(f"Unknown activity {activity!r} (the policy has: {', '.join(activities)}).", field="activity")
     if duration is None or duration <= timedelta(0):
-        raise DomainError("A duration is positive.", field="duration")
+        raise DomainError("Give the duration, how long it took (positive).", field="duration")
     if performed_at > timezone.now() + timedelta(minutes=5):
         raise DomainError("Maintenance is logged once it was performed, not in the future.", field="performed_at")
     flag = duration_flag(activity, duration)

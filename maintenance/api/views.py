@@ -282,7 +282,7 @@ class LogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
             service=data["service"],
             activity=data["activity"],
             performed_at=data["performed_at"],
-            duration=data["duration"],
+            duration=data.get("duration"),
             outcome=data.get("outcome", "done"),
             notes=data.get("notes", ""),
             change=data.get("change"),

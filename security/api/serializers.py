@@ -349,6 +349,9 @@ class CsvBodySerializer(StrictSerializer):
 class ReviewedAccountSerializer(serializers.ModelSerializer):
     user = serializers.CharField(source="user.username", read_only=True, allow_null=True, default=None)
     decided_by = serializers.CharField(source="decided_by.username", read_only=True, allow_null=True, default=None)
+    decision = serializers.ChoiceField(
+        choices=AccessDecision.choices, allow_blank=True, read_only=True, help_text="Empty until decided."
+    )
 
     class Meta:
         model = ReviewedAccount

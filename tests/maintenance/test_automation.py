@@ -156,3 +156,11 @@ def test_automation_may_also_post_a_log_through_the_api(
     )
     assert answer.status_code == 201, answer.content
     assert answer.json()["duration_flag"] == "long"
+    # Without a duration: a 400 naming the field, not a server error.
+    missing = client_for(personas[DEVOPS_LEAD]).post(
+        "/api/v1/maintenance/logs/",
+        {"service": "ledger", "activity": "database_maintenance", "performed_at": "2026-11-01T03:00:00Z"},
+        format="json",
+    )
+    assert missing.status_code == 400, missing.content
+    assert [error["field"] for error in missing.json()["errors"]] == ["duration"]

@@ -41,7 +41,7 @@ def test_access_review_through_the_api(client_for: Any, make_user: Any) -> None:
     )
     assert imported.status_code == 200 and imported.json()["total"] == 5
     rows = reader.get(f"/api/v1/security/reviewed-accounts/?campaign={campaign['id']}&undecided=true").json()["results"]
-    assert len(rows) == 5
+    assert len(rows) == 5 and {row["decision"] for row in rows} == {""}  # undecided: empty, as documented
     by_account = {row["account"]: row for row in rows}
     decide = "/api/v1/security/reviewed-accounts/{}/decide/"
     assert _post(api, decide.format(by_account["lead"]["id"]), {"decision": "keep"}).status_code == 403  # own
