@@ -10,10 +10,11 @@ class ComplianceConfig(AppConfig):
     def ready(self) -> None:
         # Imported here: Django imports apps.py before any app's models are loaded.
         from auditlog.registry import auditlog
+        from django.db.models.signals import post_delete, post_save
 
         from opsgov.evidence import register_evidence
 
-        from . import models
+        from . import models, receivers
 
         auditlog.register(models.Framework)
         auditlog.register(models.Control, m2m_fields={"requirements", "services"}, exclude_fields=["updated_at"])
@@ -41,3 +42,14 @@ class ComplianceConfig(AppConfig):
             models.ComplianceException,
         ):
             register_evidence(evidence)
+        # A change to a control's evidence refreshes its evidence snapshot (compliance.receivers).
+        post_save.connect(receivers.on_control_saved, sender=models.Control, dispatch_uid="compliance-snapshot-control")
+        for changing in (models.EvidenceBinding, models.EvidenceFile):
+            post_save.connect(
+                receivers.on_evidence_saved, sender=changing, dispatch_uid=f"compliance-snapshot-{changing.__name__}"
+            )
+            post_delete.connect(
+                receivers.on_evidence_deleted,
+                sender=changing,
+                dispatch_uid=f"compliance-snapshot-{changing.__name__}-deleted",
+            )

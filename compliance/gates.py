@@ -15,6 +15,9 @@ One method per criterion; each adds evidence rows with a stable key and a link t
   sent within ``compliance.monthly_report_within``.
 
 Without an active framework the gate has no evidence, never pass.
+
+Each evaluation also refreshes every control's evidence snapshot, which the status report reads
+(compliance.services.evidence_snapshots_refresh): it reads the same providers anyway.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from .selectors import (
     expired_exceptions_relied_on,
     overdue_findings,
 )
+from .services import evidence_snapshots_refresh
 
 _ORDER = {GateStatus.FAIL: 2, GateStatus.AT_RISK: 1, GateStatus.PASS: 0}
 MAX_ROWS = 25
@@ -61,6 +65,9 @@ class ComplianceGate(Gate):
     )
 
     def evaluate(self, *, now: datetime) -> GateResult:
+        # The evaluation reads every provider anyway: it refreshes the controls' evidence snapshots that the
+        # status report reads (every five minutes with the beat schedule), as of the evaluation's instant.
+        evidence_snapshots_refresh(now=now)
         frameworks = list(active_frameworks())
         if not frameworks:
             return GateResult(

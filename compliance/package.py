@@ -1,108 +1,233 @@
 """The evidence package of an audit: a ZIP streamed with constant memory, with a manifest.
 
-The archive is written by Python's zipfile into a sink that only collects the bytes written since
-the last read (no seek, no tell: zipfile then writes data descriptors after each member), and the
-generator hands those bytes on after every chunk. Memory is one chunk plus zipfile's small state,
-whatever the number or size of the files.
+The archive is written by :class:`StreamingZip`, a forward-only ZIP64 writer for a stream that cannot
+seek (a response): each member is a local header, its deflated bytes and a data descriptor, and each
+member's central directory entry is spooled to a temporary file as the member is written, then copied
+out at the end. Memory is one read chunk and one output buffer, whatever the number or size of the
+files: Python's zipfile (and the streaming ZIP libraries on PyPI, stream-zip and zipstream-ng) keep one
+object per member for the central directory until the end, so their memory grows with the number of
+files. The bytes are handed on in pieces of about FLUSH_AT bytes, not one per file.
 
 ``manifest.json`` (the last member) lists, per control in scope: its live evidence (provider,
 scope, state, record, time, link) and its evidence files (archive path, SHA-256, size, effective
-date, link); ``verify_package`` re-reads an archive and checks every file's hash against it.
+date, link); ``verify_package`` re-reads an archive with zipfile and checks every file's hash against it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import struct
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import IO, Any
 
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.storage import FileSystemStorage, Storage
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from .models import Audit, Control, EvidenceFile
 from .selectors import active_controls, audit_controls, control_evidence, current_files_queryset
 
-CHUNK = 256 * 1024
+CHUNK = 256 * 1024  # bytes read from a file at a time
+FLUSH_AT = 64 * 1024  # bytes collected before they are handed on
+
+# ZIP records (PKWARE's APPNOTE 6.3): every member ZIP64, deflated, with a data descriptor, named in UTF-8.
+_LOCAL = struct.Struct("<IHHHHHIIIHH")
+_LOCAL_ZIP64 = struct.pack("<HHQQ", 0x0001, 16, 0, 0)  # sizes unknown yet: the data descriptor has them
+_DESCRIPTOR = struct.Struct("<IIQQ")
+_CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
+_CENTRAL_ZIP64 = struct.Struct("<HHQQQ")
+_END64 = struct.Struct("<IQHHIIQQQQ")
+_LOCATOR64 = struct.Struct("<IIQI")
+_END = struct.Struct("<IHHHHIIH")
+_VERSION = 45  # ZIP64
+_MADE_BY = (3 << 8) | _VERSION  # on Unix
+_FLAGS = 0x0008 | 0x0800  # sizes and CRC in a data descriptor; UTF-8 names
+_DEFLATED = 8
+_ATTRIBUTES = 0o100644 << 16  # a regular file, rw-r--r--
+_MAX16, _MAX32 = 0xFFFF, 0xFFFFFFFF
 
 
-class _Sink:
-    """A write-only stream for zipfile: keeps what was written until `drain()` takes it."""
+class StreamingZip:
+    """A ZIP64 archive written forwards only, its central directory spooled to a temporary file.
 
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
+    ``sha256, size = yield from archive.add(name, chunks)`` writes one member from an iterable of
+    bytes, deflated as zipfile's ZIP_DEFLATED does (same level, same bytes), and returns the SHA-256
+    and size of its content; ``yield from archive.close()`` writes the central directory and the end
+    records. Both yield the archive in pieces of at least FLUSH_AT bytes (the last one smaller).
+    """
 
-    def write(self, data: bytes) -> int:
-        if data:
-            self._parts.append(bytes(data))
-        return len(data)
+    def __init__(self, *, modified: datetime) -> None:
+        self._time = (modified.hour << 11) | (modified.minute << 5) | (modified.second // 2)
+        self._date = ((modified.year - 1980) << 9) | (modified.month << 5) | modified.day
+        self._out = bytearray()
+        self._offset = 0  # bytes handed on so far
+        self._count = 0
+        self._directory = tempfile.TemporaryFile()  # noqa: SIM115  (closed by close())
 
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def drain(self) -> bytes:
-        data = b"".join(self._parts)
-        self._parts.clear()
+    def _take(self) -> bytes:
+        data = bytes(self._out)
+        self._out.clear()
+        self._offset += len(data)
         return data
+
+    def add(self, name: str, chunks: Iterable[bytes]) -> Generator[bytes, None, tuple[str, int]]:
+        encoded = name.encode()
+        out = self._out
+        start = self._offset + len(out)
+        out += _LOCAL.pack(
+            0x04034B50, _VERSION, _FLAGS, _DEFLATED, self._time, self._date, 0, _MAX32, _MAX32, len(encoded), 20
+        )
+        out += encoded
+        out += _LOCAL_ZIP64
+        compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+        digest = hashlib.sha256()
+        crc = size = packed = 0
+        for chunk in chunks:  # the same chunk is hashed, checksummed and compressed: read once
+            digest.update(chunk)
+            crc = zlib.crc32(chunk, crc)
+            size += len(chunk)
+            data = compressor.compress(chunk)
+            packed += len(data)
+            out += data
+            if len(out) >= FLUSH_AT:
+                yield self._take()
+        data = compressor.flush()
+        packed += len(data)
+        out += data
+        out += _DESCRIPTOR.pack(0x08074B50, crc, packed, size)
+        # The central directory entry; sizes and offset in a ZIP64 extra field only when 32 bits do not hold them.
+        if size < _MAX32 and packed < _MAX32 and start < _MAX32:
+            sizes, extra = (packed, size, start), b""
+        else:
+            sizes, extra = (_MAX32, _MAX32, _MAX32), _CENTRAL_ZIP64.pack(0x0001, 24, size, packed, start)
+        self._directory.write(
+            _CENTRAL.pack(
+                0x02014B50,
+                _MADE_BY,
+                _VERSION,
+                _FLAGS,
+                _DEFLATED,
+                self._time,
+                self._date,
+                crc,
+                sizes[0],
+                sizes[1],
+                len(encoded),
+                len(extra),
+                0,
+                0,
+                0,
+                _ATTRIBUTES,
+                sizes[2],
+            )
+            + encoded
+            + extra
+        )
+        self._count += 1
+        if len(out) >= FLUSH_AT:
+            yield self._take()
+        return digest.hexdigest(), size
+
+    def close(self) -> Iterator[bytes]:
+        out = self._out
+        start = self._offset + len(out)
+        self._directory.seek(0)
+        while chunk := self._directory.read(CHUNK):
+            out += chunk
+            if len(out) >= FLUSH_AT:
+                yield self._take()
+        self._directory.close()
+        end = self._offset + len(out)
+        size, count = end - start, self._count
+        out += _END64.pack(0x06064B50, 44, _MADE_BY, _VERSION, 0, 0, count, count, size, start)
+        out += _LOCATOR64.pack(0x07064B50, 0, end, 1)
+        out += _END.pack(
+            0x06054B50, 0, 0, min(count, _MAX16), min(count, _MAX16), min(size, _MAX32), min(start, _MAX32), 0
+        )
+        yield self._take()
+
+
+def local_reader(storage: Storage) -> Callable[[str], Iterator[bytes]]:
+    """A function that yields the chunks of a stored file by name.
+
+    For files on the local disk (FileSystemStorage), the file is opened directly under the storage's
+    location (the same containment check as the storage's own path(), once per root, not per file)
+    and read to the first short read (a buffered read returns less than asked only at the end)."""
+    if isinstance(storage, FileSystemStorage):
+        root = os.path.abspath(storage.location)
+        inside = root + os.sep
+
+        def read_local(name: str) -> Iterator[bytes]:
+            path = inside + name
+            if name.startswith("/") or ".." in name:  # only then can the name leave the root: check it
+                path = os.path.normpath(os.path.join(root, name))
+                if not path.startswith(inside):
+                    raise SuspiciousFileOperation(f"{name!r} is outside the storage's location")
+            with open(path, "rb") as source:
+                while True:
+                    chunk = source.read(CHUNK)
+                    if chunk:
+                        yield chunk
+                    if len(chunk) < CHUNK:
+                        return
+
+        return read_local
+
+    def read_stored(name: str) -> Iterator[bytes]:
+        with storage.open(name, "rb") as source:
+            while chunk := source.read(CHUNK):
+                yield chunk
+
+    return read_stored
 
 
 @dataclass(frozen=True)
 class PackageFile:
-    """One file to put in a package: where in the archive, how to open it, and its manifest row."""
+    """One file to put in a package: where in the archive, its chunks, and its manifest row."""
 
     arcname: str
-    open: Any  # () -> binary file object
+    chunks: Callable[[], Iterable[bytes]]
     entry: dict[str, Any]
 
 
 def stream_zip(files: Iterable[PackageFile], manifest: dict[str, Any]) -> Iterator[bytes]:
     """Yield the bytes of a ZIP of `files` then manifest.json (with each file's SHA-256 as written).
 
-    The manifest's file rows are spooled to a temporary file as they are written, so neither the
-    files nor their rows are held in memory.
+    manifest.json is `manifest` (sorted keys) with "controls" (if any) and "files" one row per line.
+    The file rows are spooled to a temporary file as they are written, like the central directory, so
+    neither the files nor their rows are held in memory.
     """
-    sink = _Sink()
-    spool = tempfile.TemporaryFile()  # noqa: SIM115  (closed below, after the manifest is copied)
-    count = 0
-    stamp = datetime.now(UTC).timetuple()[:6]  # one time for every member
-    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+    archive = StreamingZip(modified=datetime.now(UTC))  # one time for every member
+    encode = json.JSONEncoder(sort_keys=True).encode  # one encoder for every row
+    with tempfile.TemporaryFile() as spool:
+        separator = b"\n"
         for item in files:
-            digest = hashlib.sha256()
-            size = 0
-            info = zipfile.ZipInfo(item.arcname, date_time=stamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with item.open() as source, archive.open(info, mode="w", force_zip64=True) as target:
-                while chunk := source.read(CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    target.write(chunk)
-                    if data := sink.drain():
-                        yield data
-            row = {**item.entry, "path": item.arcname, "sha256": digest.hexdigest(), "size": size}
-            spool.write((",\n" if count else "\n").encode() + json.dumps(row, sort_keys=True).encode())
-            count += 1
-            if data := sink.drain():
-                yield data
-        head = json.dumps({key: value for key, value in manifest.items() if key != "files"}, indent=1, sort_keys=True)
+            sha256, size = yield from archive.add(item.arcname, item.chunks())
+            row = {**item.entry, "path": item.arcname, "sha256": sha256, "size": size}
+            spool.write(separator + encode(row).encode())
+            separator = b",\n"
+        rest = {key: value for key, value in manifest.items() if key not in ("controls", "files")}
+        controls = ",\n".join(json.dumps(row, sort_keys=True) for row in manifest.get("controls", []))
+        head = json.dumps(rest, indent=1, sort_keys=True)[:-2] + f',\n "controls": [\n{controls}\n],\n "files": ['
         spool.seek(0)
-        with archive.open("manifest.json", mode="w", force_zip64=True) as target:
-            target.write(head[:-2].encode() + b',\n "files": [')
+
+        def manifest_chunks() -> Iterator[bytes]:
+            yield head.encode()
             while chunk := spool.read(CHUNK):
-                target.write(chunk)
-                if data := sink.drain():
-                    yield data
-            target.write(b"\n]\n}\n")
-        spool.close()
-    if data := sink.drain():
-        yield data
+                yield chunk
+            yield b"\n]\n}\n"
+
+        yield from archive.add("manifest.json", manifest_chunks())
+    yield from archive.close()
 
 
 def _audit_controls(audit: Audit) -> QuerySet[Control]:
@@ -145,9 +270,9 @@ def audit_package(audit: Audit, *, now: datetime | None = None) -> Iterator[byte
     """The evidence package of `audit`: its controls' current evidence files and live evidence."""
     now = now or timezone.now()
     evidence = control_evidence(_audit_controls(audit), now=now, with_files=False)
-    files = current_files_queryset([item.control.pk for item in evidence], now=now)
+    files = current_files_queryset(_audit_controls(audit).order_by().values("pk"), now=now)  # a subquery
     # Each control's link once (a URL reversal per file would cost more than writing the file).
-    links = {item.control.pk: item.control.get_absolute_url() for item in evidence}
+    links = {item.control.pk: item.url for item in evidence}
     controls = []
     for item in evidence:
         controls.append(
@@ -175,11 +300,11 @@ def audit_package(audit: Audit, *, now: datetime | None = None) -> Iterator[byte
         "generated_at": now.isoformat(),
         "controls": controls,
     }
-    storage = EvidenceFile._meta.get_field("file").storage
+    read = local_reader(EvidenceFile._meta.get_field("file").storage)
     package_files = (
         PackageFile(
             arcname=f"evidence/{row['control__ref_id']}/{row['pk']}-r{row['revision']}-{row['original_name']}",
-            open=partial(storage.open, row["file"], "rb"),
+            chunks=partial(read, row["file"]),
             entry=_file_entry(row, links[row["control_id"]]),
         )
         for row in files.values(*_FILE_COLUMNS).iterator(chunk_size=2000)

@@ -8,13 +8,12 @@ title in another script never fails the report.
 from __future__ import annotations
 
 from django.http import HttpResponse
-from django.utils import timezone
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from .models import Framework
-from .reports import status_rows
-from .selectors import StatusReport, status_report
+from .reports import framework_status, status_rows
+from .selectors import StatusReport
 
 #: Column widths (mm) of the item, state and detail cells on an A4 page with 15 mm margins.
 WIDTHS = (80.0, 30.0, 70.0)
@@ -42,6 +41,9 @@ def status_pdf(report: StatusReport) -> bytes:
     pdf.multi_cell(0, 9, _latin1(f"Compliance status: {report.framework}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", "", 9)
     pdf.cell(0, 6, f"Generated {report.generated_at:%Y-%m-%d %H:%M} UTC", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if report.evidence_as_of is not None:
+        as_of = f"Controls' evidence as of {report.evidence_as_of:%Y-%m-%d %H:%M} UTC"
+        pdf.cell(0, 6, as_of, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(2)
     rows = status_rows(report)
     pdf.set_font("Helvetica", "B", 12)
@@ -71,7 +73,7 @@ def status_pdf(report: StatusReport) -> bytes:
 
 
 def status_pdf_response(framework: Framework) -> HttpResponse:
-    response = HttpResponse(status_pdf(status_report(framework, now=timezone.now())), content_type="application/pdf")
+    response = HttpResponse(status_pdf(framework_status(framework)), content_type="application/pdf")
     response["Content-Disposition"] = (
         f'attachment; filename="compliance-status-{framework.slug}-{framework.version}.pdf"'
     )

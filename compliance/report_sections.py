@@ -14,18 +14,19 @@ from django.urls import reverse
 from opsgov.models import ReportKind
 from opsgov.reports.services import Cell, ReportPeriod, Section, SectionProvider, Table, pluralize, report_sections
 
-from .selectors import active_frameworks, status_report
+from .reports import framework_status
+from .selectors import active_frameworks
 
 
 def compliance_status_section(*, period: ReportPeriod, now: datetime) -> Section:
     rows = []
     for framework in active_frameworks():
-        report = status_report(framework, now=now)
+        report = framework_status(framework, now=now)
         rows.append(
             [
                 Cell(str(framework), reverse("admin:compliance_framework_status", args=[framework.pk, "html"])),
                 Cell(f"{report.coverage.covered}/{report.coverage.assessable}"),
-                Cell(f"{report.current_controls}/{len(report.controls)}"),
+                Cell(f"{report.current_controls}/{report.control_count}"),
                 Cell(
                     f"{len(report.open_findings)} ({len(report.overdue_findings)} overdue)",
                     tone="danger" if report.overdue_findings else "",

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, Min, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.urls import reverse
 
 from opsgov.evidence_providers import EvidenceReading, providers
@@ -323,12 +323,50 @@ def calendar(
 # --- The status report of a framework ----------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ControlRow:
+    """A control in the status report, as its evidence snapshot has it (compliance.ControlEvidenceSnapshot)."""
+
+    control: Control
+    is_current: bool
+    file_count: int
+    readings: list[tuple[str, str]]  # (provider, freshness) in binding order
+    url: str
+
+
+def control_rows(controls: Iterable[Control]) -> list[ControlRow]:
+    """Rows of `controls` read with their snapshot (select_related("evidence_snapshot")); none: not current."""
+    pattern = _control_url_pattern()
+    rows = []
+    for control in controls:
+        snapshot = getattr(control, "evidence_snapshot", None)
+        rows.append(
+            ControlRow(
+                control=control,
+                is_current=snapshot.is_current if snapshot is not None else False,
+                file_count=snapshot.file_count if snapshot is not None else 0,
+                readings=[(provider, freshness) for provider, freshness in snapshot.readings] if snapshot else [],
+                url=pattern.replace(str(_SENTINEL), str(control.pk)),
+            )
+        )
+    return rows
+
+
 @dataclass
 class StatusReport:
+    """The status report of a framework. Requirements, tests, findings, exceptions and training are read as
+    of `generated_at`; the controls' evidence as of their snapshots (`evidence_as_of`: the oldest)."""
+
     framework: Framework
     generated_at: datetime
     coverage: Coverage
-    controls: list[ControlEvidence]
+    #: The framework's controls (a query, with their snapshots): the page lists a page of them, CSV and PDF all.
+    controls: QuerySet[Control]
+    control_count: int
+    current_controls: int
+    evidence_as_of: datetime | None
+    #: Controls without a snapshot yet (created by a bulk load): compliance.reports refreshes them first.
+    missing_snapshots: int
     failed_tests: list[TestResult]
     open_findings: list[Finding]
     overdue_findings: list[Finding]
@@ -336,10 +374,6 @@ class StatusReport:
     expiring_exceptions: list[ComplianceException]
     #: Completion of the compliance courses by role, from the area that keeps training records (registry).
     training: list[TrainingCompletion] = field(default_factory=list)
-
-    @property
-    def current_controls(self) -> int:
-        return sum(1 for item in self.controls if item.is_current)
 
 
 #: The audience of the courses the compliance report counts (opsgov.registry.training).
@@ -354,10 +388,16 @@ def training_completion(*, now: datetime) -> list[TrainingCompletion]:
 
 
 def status_report(framework: Framework, *, now: datetime) -> StatusReport:
-    controls = framework_controls(framework)
-    evidence = control_evidence(controls, now=now, with_files=False)
+    """The status report of `framework`: a fixed number of queries, whatever its number of controls (the
+    controls' evidence is read from their snapshots, counted by the database)."""
     control_ids = (  # a subquery
         Control.objects.exclude(status=ControlStatus.RETIRED).filter(requirements__framework=framework).values("pk")
+    )
+    evidence = Control.objects.filter(pk__in=control_ids).aggregate(
+        total=Count("pk"),
+        current=Count("pk", filter=Q(evidence_snapshot__is_current=True)),
+        missing=Count("pk", filter=Q(evidence_snapshot__isnull=True)),
+        as_of=Min("evidence_snapshot__computed_at"),
     )
     findings = list(open_findings().filter(Q(control_id__in=control_ids) | Q(audit__framework=framework)))
     exceptions = list(
@@ -370,7 +410,11 @@ def status_report(framework: Framework, *, now: datetime) -> StatusReport:
         framework=framework,
         generated_at=now,
         coverage=coverage(framework),
-        controls=evidence,
+        controls=Control.objects.filter(pk__in=control_ids).select_related("evidence_snapshot").order_by("ref_id"),
+        control_count=evidence["total"],
+        current_controls=evidence["current"],
+        evidence_as_of=evidence["as_of"],
+        missing_snapshots=evidence["missing"],
         failed_tests=list(
             TestResult.objects.filter(audit__framework=framework, result=TestOutcome.FAILED).select_related(
                 "control", "audit"

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import File
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from opsgov import exceptions
@@ -29,6 +30,7 @@ from .models import (
     AuditStatus,
     ComplianceException,
     Control,
+    ControlEvidenceSnapshot,
     EvidenceFile,
     Finding,
     FindingStatus,
@@ -39,6 +41,44 @@ from .models import (
     Severity,
     TestResult,
 )
+from .selectors import active_controls, control_evidence
+
+# --- Evidence snapshots (what the status report reads) -------------------------------------
+
+
+@transaction.atomic
+def evidence_snapshots_refresh(*, controls: QuerySet[Control] | None = None, now: datetime | None = None) -> int:
+    """Recompute the evidence snapshot of `controls` (default: every control that is not retired) as of `now`.
+
+    The same computation as a fresh read (compliance.selectors.control_evidence: each provider and scope
+    read once, current files counted in one query), stored in one upsert. Returns the number of controls.
+    """
+    now = now or timezone.now()
+    scope = active_controls() if controls is None else controls.prefetch_related(None).order_by("pk")
+    rows = [
+        ControlEvidenceSnapshot(
+            control=item.control,
+            is_current=item.is_current,
+            file_count=item.file_count,
+            readings=[[binding.provider, str(reading.freshness)] for binding, reading in item.readings],
+            computed_at=now,
+        )
+        for item in control_evidence(scope, now=now, with_files=False)
+    ]
+    ControlEvidenceSnapshot.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["control"],
+        update_fields=["is_current", "file_count", "readings", "computed_at", "updated_at"],
+    )
+    return len(rows)
+
+
+def evidence_snapshot_refresh_control(*, control_id: int) -> None:
+    """Refresh one control's snapshot (after a change to it, its bindings or its files: the receivers
+    in compliance.snapshots call this inside the change's own transaction)."""
+    evidence_snapshots_refresh(controls=Control.objects.filter(pk=control_id))
+
 
 # --- Evidence files -----------------------------------------------------------------------
 

@@ -13,7 +13,15 @@ from .audits import (
     TestOutcome,
     TestResult,
 )
-from .controls import Control, ControlStatus, EvidenceBinding, EvidenceFile, ReviewState, TestFrequency
+from .controls import (
+    Control,
+    ControlEvidenceSnapshot,
+    ControlStatus,
+    EvidenceBinding,
+    EvidenceFile,
+    ReviewState,
+    TestFrequency,
+)
 from .exceptions import ComplianceException
 from .frameworks import Framework, FrameworkSource, Requirement
 from .notices import ComplianceNotice, NoticeKind
@@ -28,6 +36,7 @@ __all__ = [
     "ComplianceException",
     "ComplianceNotice",
     "Control",
+    "ControlEvidenceSnapshot",
     "ControlStatus",
     "EvidenceBinding",
     "EvidenceFile",

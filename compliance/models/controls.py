@@ -140,3 +140,24 @@ class EvidenceFile(TimeStampedModel):
             return self.expires_on
         days = get_policy().compliance.evidence_valid_for.approximate(business_day_hours=24).days
         return date.fromordinal(self.effective_date.toordinal() + days)
+
+
+class ControlEvidenceSnapshot(TimeStampedModel):
+    """A control's evidence as computed at `computed_at`: current or not, its current files, its live readings.
+
+    What the status report reads, so it counts 1,000 controls with a few queries instead of reading every
+    provider and file per request. Refreshed (compliance.services.evidence_snapshots_refresh) by each
+    evaluation of the compliance gate and whenever a control, its bindings or its files change; the
+    report shows the instant it is as of. Derived data: it may be dropped and recomputed at any time.
+    """
+
+    control = models.OneToOneField(
+        Control, on_delete=models.CASCADE, primary_key=True, related_name="evidence_snapshot"
+    )
+    is_current = models.BooleanField()
+    file_count = models.PositiveIntegerField(help_text="Approved, unexpired, not superseded evidence files.")
+    readings = models.JSONField(default=list, help_text='Live evidence in binding order: [["provider", "freshness"]].')
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.control.ref_id} as of {self.computed_at:%Y-%m-%d %H:%M}"

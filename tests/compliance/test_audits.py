@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
+import zipfile
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
 import time_machine
 from django.contrib.auth.models import Group, User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, SuspiciousFileOperation, ValidationError
+from django.core.files.storage import FileSystemStorage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from trestle.oscal.assessment_results import AssessmentResults
@@ -27,7 +32,15 @@ from compliance.models import (
     TestMethod,
     TestOutcome,
 )
-from compliance.package import audit_package, verify_package
+from compliance.package import (
+    CHUNK,
+    FLUSH_AT,
+    PackageFile,
+    audit_package,
+    local_reader,
+    stream_zip,
+    verify_package,
+)
 from compliance.selectors import audit_calendar, expired_exceptions_relied_on, expiring_exceptions
 from opsgov.models import GateEvaluation, GateStatus
 
@@ -160,7 +173,8 @@ def test_the_evidence_package_streams_a_zip_whose_manifest_checks_out(
     audit, control = audited
     evidence = services.evidence_upload(
         control=control,
-        upload=SimpleUploadedFile("check.log", b"all repositories verified\n" * 1000),
+        # Incompressible, larger than a piece of the stream: the package is handed on in several pieces.
+        upload=SimpleUploadedFile("check.log", os.urandom(3 * FLUSH_AT)),
         title="restic check log",
         effective_date=date(2026, 5, 30),
         uploaded_by=officer,
@@ -176,11 +190,10 @@ def test_the_evidence_package_streams_a_zip_whose_manifest_checks_out(
         evidence=[{"key": "x", "label": "x", "status": "pass"}],
     )
     chunks = list(audit_package(audit, now=NOW))
-    assert len(chunks) > 1  # streamed, not built whole
+    assert len(chunks) > 1  # streamed, not built whole: pieces of FLUSH_AT bytes or more, at most a read chunk more
+    assert all(FLUSH_AT <= len(chunk) <= FLUSH_AT + CHUNK + 1024 for chunk in chunks[:-1])
     data = b"".join(chunks)
     assert verify_package(io.BytesIO(data)) == []
-    import zipfile
-
     manifest = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("manifest.json"))
     [row] = manifest["files"]
     assert row["sha256"] == evidence.sha256 and row["control"] == "BK-1" and row["effective_date"] == "2026-05-30"
@@ -194,6 +207,48 @@ def test_the_evidence_package_streams_a_zip_whose_manifest_checks_out(
             content = source.read(info.filename)
             target.writestr(info.filename, content + b"x" if info.filename.startswith("evidence/") else content)
     assert verify_package(io.BytesIO(broken.getvalue())) != []
+
+
+def _pieces(data: bytes) -> list[bytes]:
+    return [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)]
+
+
+def test_the_stream_writer_makes_a_zip64_archive_zipfile_reads_with_every_member_and_hash() -> None:
+    contents = {
+        "empty.txt": b"",
+        "small.txt": b"restic check: no errors\n",
+        "random.bin": os.urandom(CHUNK + 5),  # more than a read chunk, incompressible
+        "été/naïve.txt": b"x" * 300_000,  # a UTF-8 name
+        **{f"many/{n}.txt": f"evidence {n}\n".encode() for n in range(300)},
+    }
+    files = [PackageFile(arcname=name, chunks=partial(_pieces, data), entry={}) for name, data in contents.items()]
+    data = b"".join(stream_zip(files, {"audit": "t", "controls": [{"control": "C-1"}]}))
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.testzip() is None  # every member's CRC-32 checks out
+        assert archive.namelist() == [*contents, "manifest.json"]
+        assert {name: archive.read(name) for name in contents} == contents
+        manifest = json.loads(archive.read("manifest.json"))
+        # Deflated as zipfile deflates: the same compressed size as zipfile's own ZIP_DEFLATED.
+        reference = io.BytesIO()
+        with zipfile.ZipFile(reference, "w", zipfile.ZIP_DEFLATED) as other:
+            other.writestr("été/naïve.txt", contents["été/naïve.txt"])
+        assert archive.getinfo("été/naïve.txt").compress_size == zipfile.ZipFile(reference).infolist()[0].compress_size
+    assert manifest["controls"] == [{"control": "C-1"}]
+    assert [(row["path"], row["size"]) for row in manifest["files"][:3]] == [
+        ("empty.txt", 0),
+        ("small.txt", 24),
+        ("random.bin", CHUNK + 5),
+    ]
+    assert manifest["files"][1]["sha256"] == hashlib.sha256(b"restic check: no errors\n").hexdigest()
+    assert verify_package(io.BytesIO(data)) == []
+
+
+def test_the_package_reads_no_file_outside_the_media_folder(settings: Any, tmp_path: Any) -> None:
+    read = local_reader(FileSystemStorage(location=tmp_path / "media"))
+    (tmp_path / "secret.txt").write_bytes(b"secret")
+    for name in ("../secret.txt", "a/../../secret.txt", str(tmp_path / "secret.txt")):
+        with pytest.raises(SuspiciousFileOperation):
+            list(read(name))
 
 
 def test_the_calendar_lists_next_due_tests_overdue_first_in_words(
