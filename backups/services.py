@@ -208,12 +208,14 @@ def handle_ping(ping: pings.Ping) -> pings.PingResult | None:
     return None if job_id is None else handle_owned_ping(ping, job_id)
 
 
-def handle_owned_ping(ping: pings.Ping, job_id: int) -> pings.PingResult:
-    """A ping of the job `job_id` (opsgov.pings found it): 429 beyond PING_RATE (counted), else one INSERT.
+def handle_owned_ping(ping: pings.Ping, job_id: int) -> pings.PingResult | None:
+    """A ping of the job `job_id` (opsgov.pings found it): 429 beyond PING_RATE (counted), else one INSERT;
+    None (404) when the job is gone (a stale cached owner: its INSERT breaks the foreign key).
 
     The ping is applied to the job's runs moments later (``apply_pings``), in arrival order and with the
-    instant it was received, so the endpoint does one uuid lookup (core), the rate limiter's Redis calls
-    and one INSERT, whatever the job's history."""
+    instant it was received, so the endpoint does one uuid lookup (core's cache: one Redis read, the
+    database only for a uuid not seen within the hour), the rate limiter's one Redis round trip and one
+    INSERT, whatever the job's history."""
     verdict = pings.admit("backups", ping.uuid, PING_RATE)
     if not verdict.allowed:
         BackupJob.objects.filter(pk=job_id).update(n_rate_limited=F("n_rate_limited") + 1)
@@ -227,13 +229,17 @@ def handle_owned_ping(ping: pings.Ping, job_id: int) -> pings.PingResult:
         body=_decode(ping.body),
         body_truncated=ping.body_truncated,
     )
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        # The INSERT does not wait for its WAL flush (PostgreSQL's asynchronous commit): a ping lost in a
-        # database crash within its last fraction of a second leaves its slot missed, never falsely met.
-        with connection.cursor() as cursor:
-            cursor.execute(_ASYNC_INSERT, _ping_values(row))
-    else:
-        row.save(force_insert=True)
+    try:
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            # The INSERT does not wait for its WAL flush (PostgreSQL's asynchronous commit): a ping lost in a
+            # database crash within its last fraction of a second leaves its slot missed, never falsely met.
+            with connection.cursor() as cursor:
+                cursor.execute(_ASYNC_INSERT, _ping_values(row))
+        else:
+            row.save(force_insert=True)
+    except IntegrityError:  # the job was deleted behind the cache's back (see opsgov.pings)
+        pings.forget(ping.uuid, receiver_key="backups", pk=job_id)
+        return None
     _request_apply()
     return pings.PingResult()
 
