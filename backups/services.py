@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -257,13 +259,48 @@ def _ping_values(row: BackupPing) -> list[Any]:
 
 #: Cache key that debounces the apply task: the first ping of a quiet moment enqueues it, the others wait.
 _APPLY_KEY = "backups:apply-pings"
+#: Seconds between two enqueues of the apply task (by all processes, through _APPLY_KEY).
+APPLY_DEBOUNCE = 2
 #: The most pings one apply_pings call applies (the next call takes the rest).
 APPLY_BATCH = 2000
 
 
+class _ProcessGate:
+    """When this process last looked at _APPLY_KEY, so that it looks at most every APPLY_DEBOUNCE seconds."""
+
+    def __init__(self) -> None:
+        self.asked_at = -math.inf
+
+    def open(self) -> bool:
+        """Whether this process may look now (and, if so, that it does); races between threads are harmless."""
+        now = time.monotonic()
+        if now - self.asked_at < APPLY_DEBOUNCE:
+            return False
+        self.asked_at = now
+        return True
+
+    def reset(self) -> None:
+        """Forget the last look (tests: a test's first ping looks again)."""
+        self.asked_at = -math.inf
+
+
+APPLY_GATE = _ProcessGate()
+
+
 def _request_apply() -> None:
-    """Enqueue ``backups.apply_pings`` unless it was enqueued in the last 2 s (the beat task covers the rest)."""
-    if cache.add(_APPLY_KEY, 1, timeout=2):
+    """Enqueue ``backups.apply_pings`` unless it was enqueued in the last 2 s (the beat task covers the rest).
+
+    A process looks at the shared key at most every 2 s (APPLY_GATE), so most pings make no cache call: a
+    ping within 2 s of its process's last look waits, like one that finds the key set, for a later ping's
+    enqueue or beat's run (every 10 s). With the cache down, the gate alone bounds the enqueues."""
+    if not APPLY_GATE.open():
+        return
+    try:
+        first = cache.add(_APPLY_KEY, 1, timeout=APPLY_DEBOUNCE)
+    except Exception:
+        logger.warning("The apply task's debounce key is unreachable; enqueuing it anyway", exc_info=True)
+        first = True
+    if first:
         publish(APPLY_TASK, (), logger=logger, what="the application of backup pings", then="beat will apply them")
 
 

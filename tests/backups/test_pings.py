@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 import time_machine
@@ -16,6 +18,7 @@ from backups.models import BackupJob, BackupPing, BackupRun, RunStatus
 from opsgov import pings
 from opsgov.ratelimit import Rate
 
+from ..incidents.test_ingest_support import Broker, celery_broker
 from .support import PingClient, fixture, make_job
 
 pytestmark = pytest.mark.django_db
@@ -271,3 +274,35 @@ def test_a_job_deleted_behind_the_orms_back_answers_404_and_is_forgotten() -> No
     with CaptureQueriesContext(connection) as queries:  # forgotten: the database is asked again
         assert raw.get(f"/ping/{job.uuid}/0").status_code == 404
     assert "UNION ALL" in queries[0]["sql"]
+
+
+def test_a_burst_of_pings_enqueues_the_apply_task_once(tmp_path: Path) -> None:
+    job = make_job()
+    broker = Broker(tmp_path)
+    services.APPLY_GATE.reset()
+    with celery_broker("filesystem://", broker.transport_options):
+        answers = [Client().get(f"/ping/{job.uuid}/{action}").status_code for action in ("start", "log", "0")]
+    assert answers == [200, 200, 200]
+    assert BackupPing.objects.filter(job=job).count() == 3
+    assert [(task.name, task.args) for task in broker.published()] == [("backups.apply_pings", [])]
+
+
+def test_a_backup_ping_is_stored_and_its_application_enqueued_without_a_reachable_cache(
+    settings: Any, tmp_path: Path
+) -> None:
+    job = make_job()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # discard: nothing listens
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    broker = Broker(tmp_path)
+    services.APPLY_GATE.reset()
+    with celery_broker("filesystem://", broker.transport_options):
+        assert Client().get(f"/ping/{job.uuid}/start").status_code == 200  # owner from the database, rate unchecked
+        assert Client().get(f"/ping/{job.uuid}/0").status_code == 200
+    assert list(BackupPing.objects.values_list("job_id", "kind")) == [(job.pk, "start"), (job.pk, "success")]
+    # No debounce key without a cache: the process's own gate lets one enqueue through per APPLY_DEBOUNCE.
+    assert [task.name for task in broker.published()] == ["backups.apply_pings"]
