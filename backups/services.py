@@ -216,7 +216,7 @@ def handle_owned_ping(ping: pings.Ping, job_id: int) -> pings.PingResult | None:
 
     The ping is applied to the job's runs moments later (``apply_pings``), in arrival order and with the
     instant it was received, so the endpoint does one uuid lookup (core's cache: one Redis read, the
-    database only for a uuid not seen within the hour), the rate limiter's one Redis round trip and one
+    database only for a uuid not seen within two days), the rate limiter's one Redis round trip and one
     INSERT, whatever the job's history."""
     verdict = pings.admit("backups", ping.uuid, PING_RATE)
     if not verdict.allowed:

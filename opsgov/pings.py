@@ -89,8 +89,9 @@ logger = logging.getLogger(__name__)
 #: The most bytes of a POST body read and handed to a receiver (100 KiB, as healthchecks.io).
 PING_BODY_LIMIT = 100 * 1024
 
-#: Seconds core remembers which receiver owns a uuid (forgotten sooner when the row is deleted or changes uuid).
-OWNER_CACHE_TIMEOUT = 3600
+#: Seconds core remembers which receiver owns a uuid: two days, so that a daily job's next start still finds
+#: it (forgotten sooner when the row is deleted or changes uuid; the timeout only bounds what nothing told).
+OWNER_CACHE_TIMEOUT = 2 * 86400
 
 PingKind = Literal["success", "start", "fail", "log"]
 _KINDS: tuple[str, ...] = ("start", "fail", "log")
