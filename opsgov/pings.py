@@ -42,8 +42,10 @@ saved with another uuid (``post_delete`` / ``post_save`` of the receiver's model
 at once and again when the transaction commits), so a deleted job's uuid answers
 404 at once. A row removed behind the ORM's back (raw SQL; another process on the
 embedded local-memory cache) reaches ``handle_owned`` with a primary key that is
-gone: the receiver answers None (404) and may call :func:`forget`. Unknown uuids
-are not cached (each costs the query). A cache that is down is skipped.
+gone: the receiver answers None (404) and may call :func:`forget`. A uuid changed
+behind its back (``QuerySet.update``, raw SQL) keeps answering for its old row
+until the timeout or :func:`forget`; no code of opsgov changes a uuid so. Unknown
+uuids are not cached (each costs the query). A cache that is down is skipped.
 
 Receivers without a model are then asked in registration order: ``handle(ping)``
 returns None when the uuid is not its own (the next receiver is asked), else a
