@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -208,12 +210,14 @@ def handle_ping(ping: pings.Ping) -> pings.PingResult | None:
     return None if job_id is None else handle_owned_ping(ping, job_id)
 
 
-def handle_owned_ping(ping: pings.Ping, job_id: int) -> pings.PingResult:
-    """A ping of the job `job_id` (opsgov.pings found it): 429 beyond PING_RATE (counted), else one INSERT.
+def handle_owned_ping(ping: pings.Ping, job_id: int) -> pings.PingResult | None:
+    """A ping of the job `job_id` (opsgov.pings found it): 429 beyond PING_RATE (counted), else one INSERT;
+    None (404) when the job is gone (a stale cached owner: its INSERT breaks the foreign key).
 
     The ping is applied to the job's runs moments later (``apply_pings``), in arrival order and with the
-    instant it was received, so the endpoint does one uuid lookup (core), the rate limiter's Redis calls
-    and one INSERT, whatever the job's history."""
+    instant it was received, so the endpoint does one uuid lookup (core's cache: one Redis read, the
+    database only for a uuid not seen within two days), the rate limiter's one Redis round trip and one
+    INSERT, whatever the job's history."""
     verdict = pings.admit("backups", ping.uuid, PING_RATE)
     if not verdict.allowed:
         BackupJob.objects.filter(pk=job_id).update(n_rate_limited=F("n_rate_limited") + 1)
@@ -227,13 +231,17 @@ def handle_owned_ping(ping: pings.Ping, job_id: int) -> pings.PingResult:
         body=_decode(ping.body),
         body_truncated=ping.body_truncated,
     )
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        # The INSERT does not wait for its WAL flush (PostgreSQL's asynchronous commit): a ping lost in a
-        # database crash within its last fraction of a second leaves its slot missed, never falsely met.
-        with connection.cursor() as cursor:
-            cursor.execute(_ASYNC_INSERT, _ping_values(row))
-    else:
-        row.save(force_insert=True)
+    try:
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            # The INSERT does not wait for its WAL flush (PostgreSQL's asynchronous commit): a ping lost in a
+            # database crash within its last fraction of a second leaves its slot missed, never falsely met.
+            with connection.cursor() as cursor:
+                cursor.execute(_ASYNC_INSERT, _ping_values(row))
+        else:
+            row.save(force_insert=True)
+    except IntegrityError:  # the job was deleted behind the cache's back (see opsgov.pings)
+        pings.forget(ping.uuid, receiver_key="backups", pk=job_id)
+        return None
     _request_apply()
     return pings.PingResult()
 
@@ -251,13 +259,48 @@ def _ping_values(row: BackupPing) -> list[Any]:
 
 #: Cache key that debounces the apply task: the first ping of a quiet moment enqueues it, the others wait.
 _APPLY_KEY = "backups:apply-pings"
+#: Seconds between two enqueues of the apply task (by all processes, through _APPLY_KEY).
+APPLY_DEBOUNCE = 2
 #: The most pings one apply_pings call applies (the next call takes the rest).
 APPLY_BATCH = 2000
 
 
+class _ProcessGate:
+    """When this process last looked at _APPLY_KEY, so that it looks at most every APPLY_DEBOUNCE seconds."""
+
+    def __init__(self) -> None:
+        self.asked_at = -math.inf
+
+    def open(self) -> bool:
+        """Whether this process may look now (and, if so, that it does); races between threads are harmless."""
+        now = time.monotonic()
+        if now - self.asked_at < APPLY_DEBOUNCE:
+            return False
+        self.asked_at = now
+        return True
+
+    def reset(self) -> None:
+        """Forget the last look (tests: a test's first ping looks again)."""
+        self.asked_at = -math.inf
+
+
+APPLY_GATE = _ProcessGate()
+
+
 def _request_apply() -> None:
-    """Enqueue ``backups.apply_pings`` unless it was enqueued in the last 2 s (the beat task covers the rest)."""
-    if cache.add(_APPLY_KEY, 1, timeout=2):
+    """Enqueue ``backups.apply_pings`` unless it was enqueued in the last 2 s (the beat task covers the rest).
+
+    A process looks at the shared key at most every 2 s (APPLY_GATE), so most pings make no cache call: a
+    ping within 2 s of its process's last look waits, like one that finds the key set, for a later ping's
+    enqueue or beat's run (every 10 s). With the cache down, the gate alone bounds the enqueues."""
+    if not APPLY_GATE.open():
+        return
+    try:
+        first = cache.add(_APPLY_KEY, 1, timeout=APPLY_DEBOUNCE)
+    except Exception:
+        logger.warning("The apply task's debounce key is unreachable; enqueuing it anyway", exc_info=True)
+        first = True
+    if first:
         publish(APPLY_TASK, (), logger=logger, what="the application of backup pings", then="beat will apply them")
 
 

@@ -35,28 +35,49 @@ One uuid lookup: the receivers that name the ``model`` holding their uuids (in
 ``uuid_field``, unique) are asked together, in one query (a UNION ALL of one
 indexed lookup per model), and only the owner's ``handle_owned(ping, pk)`` runs,
 with the primary key of its row: no receiver queries to learn that a uuid is not
-its own. Receivers without a model are then asked in registration order:
-``handle(ping)`` returns None when the uuid is not its own (the next receiver is
-asked), else a :class:`PingResult`. A receiver that
-limits its pings calls :func:`admit` with its own rate once it knows the uuid is
-its own, and answers ``PingResult(accepted=False, retry_after=...)`` (counting
-the refusal where it likes) when the verdict says no. Receivers write in their
+its own. The answer is kept in the Django cache (uuid -> receiver and primary
+key, for :data:`OWNER_CACHE_TIMEOUT`), so the next pings of that uuid cost one
+cache read instead of the query. Core forgets it when the row is deleted or is
+saved with another uuid (``post_delete`` / ``post_save`` of the receiver's model,
+at once and again when the transaction commits), so a deleted job's uuid answers
+404 at once. A row removed behind the ORM's back (raw SQL; another process on the
+embedded local-memory cache) reaches ``handle_owned`` with a primary key that is
+gone: the receiver answers None (404) and may call :func:`forget`. A uuid changed
+behind its back (``QuerySet.update``, raw SQL) keeps answering for its old row
+until the timeout or :func:`forget`; no code of opsgov changes a uuid so. Unknown
+uuids are not cached (each costs the query). A cache that is down is skipped.
+
+Receivers without a model are then asked in registration order: ``handle(ping)``
+returns None when the uuid is not its own (the next receiver is asked), else a
+:class:`PingResult`. A receiver that limits its pings calls :func:`admit` with its
+own rate once it knows the uuid is its own (on Redis one round trip: INCR and
+EXPIRE in one pipeline), and answers ``PingResult(accepted=False,
+retry_after=...)`` (counting the refusal where it likes) when the verdict says
+no. Receivers write in their
 own transaction; the view adds none.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
+import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.db import connection
+from django.core.cache import cache
+from django.core.signals import setting_changed
+from django.db import connection, transaction
 from django.db.models import IntegerField, Model, Value
+from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotFound
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -65,8 +86,14 @@ from django.views.decorators.http import require_http_methods
 
 from . import ratelimit
 
+logger = logging.getLogger(__name__)
+
 #: The most bytes of a POST body read and handed to a receiver (100 KiB, as healthchecks.io).
 PING_BODY_LIMIT = 100 * 1024
+
+#: Seconds core remembers which receiver owns a uuid: two days, so that a daily job's next start still finds
+#: it (forgotten sooner when the row is deleted or changes uuid; the timeout only bounds what nothing told).
+OWNER_CACHE_TIMEOUT = 2 * 86400
 
 PingKind = Literal["success", "start", "fail", "log"]
 _KINDS: tuple[str, ...] = ("start", "fail", "log")
@@ -131,16 +158,44 @@ class PingReceiverRegistry:
         if existing is not None and existing != receiver:
             raise ValueError(f"ping receiver {receiver.key!r} is registered twice")
         self._receivers[receiver.key] = receiver
+        if receiver.indexed and existing is None:
+            # Forget a cached owner when its row goes or takes another uuid (see the module docstring).
+            uid = f"opsgov.pings:{id(self)}:{receiver.key}"
+            post_delete.connect(partial(self._row_deleted, receiver.key), receiver.model, weak=False, dispatch_uid=uid)
+            post_save.connect(partial(self._row_saved, receiver.key), receiver.model, weak=False, dispatch_uid=uid)
         return receiver
 
     def unregister(self, key: str) -> None:
-        self._receivers.pop(key, None)
+        receiver = self._receivers.pop(key, None)
+        if receiver is not None and receiver.indexed:
+            uid = f"opsgov.pings:{id(self)}:{receiver.key}"
+            post_delete.disconnect(sender=receiver.model, dispatch_uid=uid)
+            post_save.disconnect(sender=receiver.model, dispatch_uid=uid)
 
     def all(self) -> list[PingReceiver]:
         return list(self._receivers.values())
 
     def owner_of(self, uuid: UUID) -> tuple[PingReceiver, Any] | None:
-        """The indexed receiver whose model holds `uuid`, and the row's primary key: one query for all.
+        """The indexed receiver whose model holds `uuid`, and the row's primary key: from the cache, else
+        one query for all receivers (whose answer the cache then keeps)."""
+        cached = _cache_call(cache.get, _owner_key(uuid))
+        if cached is not None:
+            key, pk = cached
+            receiver = self._receivers.get(key)
+            if receiver is not None and receiver.indexed:
+                return receiver, pk
+        found = self._lookup_owner(uuid)
+        if found is not None:
+            receiver, pk = found
+            _cache_call(
+                cache.set_many,
+                {_owner_key(uuid): (receiver.key, pk), _owned_key(receiver.key, pk): uuid},
+                OWNER_CACHE_TIMEOUT,
+            )
+        return found
+
+    def _lookup_owner(self, uuid: UUID) -> tuple[PingReceiver, Any] | None:
+        """The owner of `uuid` in the database: one query for every indexed receiver.
 
         The query (a UNION ALL of each model's lookup through its default manager) is compiled once per
         set of receivers and run with the uuid bound, so a ping costs no ORM query building."""
@@ -176,6 +231,34 @@ class PingReceiverRegistry:
         template = [_PLACEHOLDER if param == placeholder else param for param in params]
         return sql, template
 
+    def _row_deleted(self, key: str, sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
+        receiver = self._receivers.get(key)
+        if receiver is None:
+            return
+        uuid = getattr(instance, receiver.uuid_field)
+        if uuid is None:
+            return
+        forget(uuid, receiver_key=key, pk=instance.pk)
+        # Again once the deletion commits: a ping meanwhile still saw the row and may have cached it.
+        transaction.on_commit(partial(forget, uuid, receiver_key=key, pk=instance.pk), using=using)
+
+    def _row_saved(
+        self,
+        key: str,
+        sender: type[Model],
+        instance: Model,
+        created: bool,
+        update_fields: frozenset[str] | None,
+        using: str,
+        **kwargs: Any,
+    ) -> None:
+        receiver = self._receivers.get(key)
+        if receiver is None or created or (update_fields is not None and receiver.uuid_field not in update_fields):
+            return
+        renamed = partial(_forget_if_renamed, key, instance.pk, getattr(instance, receiver.uuid_field))
+        renamed()
+        transaction.on_commit(renamed, using=using)
+
     def dispatch(self, ping: Ping) -> PingResult | None:
         """The answer of the receiver that owns `ping.uuid`; None when none does."""
         owner = self.owner_of(ping.uuid)
@@ -203,9 +286,105 @@ _PLACEHOLDER = object()
 receivers = PingReceiverRegistry()
 
 
-def admit(receiver_key: str, uuid: UUID, rate: ratelimit.Rate) -> ratelimit.Verdict:
-    """Count one ping of `uuid` against `rate`, in the receiver's own scope (fails open like opsgov.ratelimit)."""
-    return ratelimit.hit(f"ping:{receiver_key}", str(uuid), rate)
+# --- the owner cache ---------------------------------------------------------------------------------
+
+
+def _owner_key(uuid: UUID) -> str:
+    return f"pings:owner:{uuid.hex}"
+
+
+def _owned_key(receiver_key: str, pk: Any) -> str:
+    return f"pings:owned:{receiver_key}:{pk}"
+
+
+def _cache_call(method: Callable[..., Any], *args: Any) -> Any:
+    """`method(*args)` on the cache; None (and a warning) when the cache is down: a ping then asks the database."""
+    try:
+        return method(*args)
+    except Exception:
+        logger.warning("ping owner cache unavailable; the database answers", exc_info=True)
+        return None
+
+
+def forget(uuid: UUID, *, receiver_key: str | None = None, pk: Any = None) -> None:
+    """Drop the cached owner of `uuid` (and the receiver's note of the row's uuid, when named)."""
+    keys = [_owner_key(uuid)]
+    if receiver_key is not None and pk is not None:
+        keys.append(_owned_key(receiver_key, pk))
+    _cache_call(cache.delete_many, keys)
+
+
+def _forget_if_renamed(receiver_key: str, pk: Any, uuid: UUID | None) -> None:
+    """The row `pk` was saved with `uuid`: forget the owner of the uuid it had when it was cached, if another."""
+    cached = _cache_call(cache.get, _owned_key(receiver_key, pk))
+    if cached is not None and cached != uuid:
+        forget(cached, receiver_key=receiver_key, pk=pk)
+
+
+# --- the per-receiver rate ---------------------------------------------------------------------------
+
+_REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
+_redis_clients: dict[str, Any] = {}
+
+
+def _redis_client() -> Any:
+    """A redis-py client on the default cache's (first) Redis server, or None when the cache is not Redis.
+
+    Django's cache API counts in three round trips (``add``, then ``incr``: EXISTS and INCR); a ping counts
+    in one, INCR and EXPIRE in a pipeline, on a client of its own built from the public CACHES setting."""
+    config = settings.CACHES["default"]
+    if config.get("BACKEND") != _REDIS_CACHE:
+        return None
+    location = config.get("LOCATION")
+    if isinstance(location, str):
+        location = [part.strip() for part in location.replace(";", ",").split(",") if part.strip()]
+    url = location[0]  # Django's RedisCache writes to the first server
+    client = _redis_clients.get(url)
+    if client is None:
+        import redis
+
+        options = config.get("OPTIONS", {})
+        client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=options.get("socket_connect_timeout", 1),
+            socket_timeout=options.get("socket_timeout", 1),
+        )
+        _redis_clients[url] = client
+    return client
+
+
+def _caches_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "CACHES":
+        for client in _redis_clients.values():
+            client.close()
+        _redis_clients.clear()
+
+
+setting_changed.connect(_caches_changed)
+
+
+def admit(receiver_key: str, uuid: UUID, rate: ratelimit.Rate, *, now: float | None = None) -> ratelimit.Verdict:
+    """Count one ping of `uuid` against `rate`, in the receiver's own scope; fails open like opsgov.ratelimit.
+
+    The same fixed window as :func:`opsgov.ratelimit.hit`, under the same cache key (so ``ratelimit.peek``
+    reads it); on Redis, one round trip (INCR, then EXPIRE NX: the first ping of a window sets its expiry),
+    else ``ratelimit.hit`` through Django's cache API."""
+    client = _redis_client()
+    if client is None:
+        return ratelimit.hit(f"ping:{receiver_key}", str(uuid), rate, now=now)
+    now = time.time() if now is None else now
+    start = int(now // rate.seconds) * rate.seconds
+    retry_after = max(1, math.ceil(start + rate.seconds - now))
+    key = cache.make_key(f"ratelimit:ping:{receiver_key}:{uuid}:{start}")
+    try:
+        pipeline = client.pipeline(transaction=False)
+        pipeline.incr(key)
+        pipeline.expire(key, rate.seconds + 1, nx=True)
+        count, _ = pipeline.execute()
+    except Exception:  # Redis is down: fail open (opsgov.ratelimit's module docstring)
+        logger.warning("rate limit ping:%s not checked: the cache is unavailable", receiver_key, exc_info=True)
+        return ratelimit.Verdict(allowed=True, count=0, retry_after=retry_after)
+    return ratelimit.Verdict(allowed=count <= rate.count, count=count, retry_after=retry_after)
 
 
 class PingSyntaxError(ValueError):

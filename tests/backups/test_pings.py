@@ -6,16 +6,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 import time_machine
 from django.test import Client
 
 from backups import services
-from backups.models import BackupJob, BackupRun, RunStatus
+from backups.models import BackupJob, BackupPing, BackupRun, RunStatus
 from opsgov import pings
 from opsgov.ratelimit import Rate
 
+from ..incidents.test_ingest_support import Broker, celery_broker
 from .support import PingClient, fixture, make_job
 
 pytestmark = pytest.mark.django_db
@@ -182,7 +185,6 @@ def test_the_endpoint_stores_the_ping_and_the_apply_task_makes_the_run_in_arriva
     from django.test.utils import CaptureQueriesContext
 
     from backups import tasks
-    from backups.models import BackupPing
 
     job = make_job()
     raw = Client()  # no application after each request: what the endpoint alone does
@@ -193,7 +195,11 @@ def test_the_endpoint_stores_the_ping_and_the_apply_task_makes_the_run_in_arriva
     assert "UNION ALL" in queries[0]["sql"] and "backups_backupjob" in queries[0]["sql"]
     assert queries[1]["sql"].lstrip().upper().startswith(("INSERT", "SET LOCAL"))
     clock.move_to(T0 + timedelta(minutes=3))
-    assert raw.get(f"/ping/{job.uuid}/0").status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert raw.get(f"/ping/{job.uuid}/0").status_code == 200
+    # The owner of the uuid now comes from the cache: the INSERT alone.
+    assert len(queries) == 1, [query["sql"] for query in queries]
+    assert queries[0]["sql"].lstrip().upper().startswith(("INSERT", "SET LOCAL"))
     assert BackupPing.objects.filter(job=job).count() == 2 and not BackupRun.objects.exists()
     clock.move_to(T0 + timedelta(minutes=10))  # applied later: the instants stay the pings'
     assert tasks.apply_pings() == 2
@@ -213,3 +219,90 @@ def test_the_reconciliation_applies_pending_pings_before_it_records_a_slot_as_mi
     services.reconcile(now=T0 + timedelta(hours=1))
     slots = dict(BackupRun.objects.filter(job=job).values_list("slot", "status"))
     assert slots[datetime(2026, 11, 20, 2, tzinfo=UTC)] == RunStatus.SUCCEEDED
+
+
+def test_a_deleted_jobs_uuid_answers_404_at_once_though_its_owner_was_cached() -> None:
+    job = make_job()
+    raw = Client()
+    assert raw.get(f"/ping/{job.uuid}/start").status_code == 200  # the owner is cached
+    BackupPing.objects.all().delete()
+    job.delete()
+    assert raw.get(f"/ping/{job.uuid}/0").status_code == 404
+    assert not BackupPing.objects.exists()
+
+
+def test_a_job_saved_with_another_uuid_answers_on_the_new_one_only() -> None:
+    job = make_job()
+    old = job.uuid
+    raw = Client()
+    assert raw.get(f"/ping/{old}/start").status_code == 200  # the owner of the old uuid is cached
+    job.uuid = uuid.uuid4()
+    job.save()
+    assert raw.get(f"/ping/{old}/0").status_code == 404
+    assert raw.get(f"/ping/{job.uuid}/0").status_code == 200
+    assert list(BackupPing.objects.values_list("job_id", "kind")) == [(job.pk, "start"), (job.pk, "success")]
+
+
+def test_saving_a_job_without_touching_its_uuid_keeps_its_owner_cached() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    job = make_job()
+    raw = Client()
+    assert raw.get(f"/ping/{job.uuid}/start").status_code == 200
+    services.job_update(job=job, name="renamed")
+    BackupJob.objects.filter(pk=job.pk).update(n_pings=5)
+    with CaptureQueriesContext(connection) as queries:
+        assert raw.get(f"/ping/{job.uuid}/0").status_code == 200
+    assert len(queries) == 1 and "UNION" not in queries[0]["sql"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_deleted_behind_the_orms_back_answers_404_and_is_forgotten() -> None:
+    """Raw SQL sends no signal: the cached owner reaches the receiver, whose INSERT breaks the foreign key."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    job = make_job()
+    raw = Client()
+    assert raw.get(f"/ping/{job.uuid}/start").status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM backups_backupping")
+        cursor.execute("DELETE FROM backups_backupjob WHERE id = %s", [job.pk])
+    assert raw.get(f"/ping/{job.uuid}/0").status_code == 404
+    assert not BackupPing.objects.exists()
+    with CaptureQueriesContext(connection) as queries:  # forgotten: the database is asked again
+        assert raw.get(f"/ping/{job.uuid}/0").status_code == 404
+    assert "UNION ALL" in queries[0]["sql"]
+
+
+def test_a_burst_of_pings_enqueues_the_apply_task_once(tmp_path: Path) -> None:
+    job = make_job()
+    broker = Broker(tmp_path)
+    services.APPLY_GATE.reset()
+    with celery_broker("filesystem://", broker.transport_options):
+        answers = [Client().get(f"/ping/{job.uuid}/{action}").status_code for action in ("start", "log", "0")]
+    assert answers == [200, 200, 200]
+    assert BackupPing.objects.filter(job=job).count() == 3
+    assert [(task.name, task.args) for task in broker.published()] == [("backups.apply_pings", [])]
+
+
+def test_a_backup_ping_is_stored_and_its_application_enqueued_without_a_reachable_cache(
+    settings: Any, tmp_path: Path
+) -> None:
+    job = make_job()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # discard: nothing listens
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    broker = Broker(tmp_path)
+    services.APPLY_GATE.reset()
+    with celery_broker("filesystem://", broker.transport_options):
+        assert Client().get(f"/ping/{job.uuid}/start").status_code == 200  # owner from the database, rate unchecked
+        assert Client().get(f"/ping/{job.uuid}/0").status_code == 200
+    assert list(BackupPing.objects.values_list("job_id", "kind")) == [(job.pk, "start"), (job.pk, "success")]
+    # No debounce key without a cache: the process's own gate lets one enqueue through per APPLY_DEBOUNCE.
+    assert [task.name for task in broker.published()] == ["backups.apply_pings"]
