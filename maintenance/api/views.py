@@ -357,7 +357,7 @@ class PatchReportView(APIView):
         data = body.validated_data
         reboot = {"yes": True, "no": False}.get(data.get("reboot_required", "unknown"))
         try:
-            report = services.record_patch_report(
+            outcome = services.record_patch_report(
                 host=host,
                 apt_simulate=data["apt_simulate"],
                 history=data.get("history", ""),
@@ -372,11 +372,11 @@ class PatchReportView(APIView):
         return Response(
             {
                 "host": host.name,
-                "received_at": report.received_at,
-                "pending": len(report.pending),
-                "security": sum(1 for item in report.pending if item["security"]),
-                "installed": len(report.installed),
-                "reboot_required": Host.objects.get(pk=host.pk).reboot_required,
+                "received_at": outcome.received_at,
+                "pending": outcome.pending,
+                "security": outcome.security,
+                "installed": outcome.installed,
+                "reboot_required": outcome.reboot_required,
             },
             status=status.HTTP_202_ACCEPTED,
         )
