@@ -323,9 +323,10 @@ class HostTokenAuthentication(BaseAuthentication):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("Send the host token as 'Authorization: Bearer <token>'.")
-        host = Host.objects.select_related("service").filter(token_hash=hash_token(token.strip())).first()
-        if host is None:
-            raise AuthenticationFailed("Unknown host token.")
+        try:
+            host = Host.objects.get(token_hash=hash_token(token.strip()))  # unique: one index lookup
+        except Host.DoesNotExist:
+            raise AuthenticationFailed("Unknown host token.") from None
         return (None, host)
 
     def authenticate_header(self, request: Request) -> str:

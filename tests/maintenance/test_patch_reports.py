@@ -261,6 +261,18 @@ def test_a_report_that_does_not_parse_is_400_naming_the_line_and_nothing_is_writ
     assert host.last_report_at is None
 
 
+def test_a_report_with_a_surrogate_character_is_400_naming_the_part(host_client: tuple[Host, APIClient]) -> None:
+    host, client = host_client
+    body = '{"apt_simulate": "Inst libssl3 [3.0.11-1] (3.0.13-1 Debian:12/stable [amd64])\\n\\ud800\\n"}'
+    with time_machine.travel(T0, tick=False):
+        answer = client.post(REPORTS, body, content_type="application/json")
+    assert answer.status_code == 400, answer.content
+    assert answer.json()["errors"] == [
+        {"field": "apt_simulate", "message": "Surrogate characters are not allowed: U+D800."}
+    ]
+    assert not PatchReport.objects.filter(host=host).exists()
+
+
 def test_the_devops_lead_creates_a_host_and_sees_its_token_once(
     personas: dict[str, User], client_for: Callable[[User], APIClient]
 ) -> None:
