@@ -28,7 +28,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -799,6 +799,26 @@ def _forget_report_digests(service_ids: Iterable[int]) -> None:
     Host.objects.filter(service_id__in=list(service_ids)).exclude(report_digest="").update(report_digest="")
 
 
+_SEEN_ASYNC = (
+    "SET LOCAL synchronous_commit TO OFF; "
+    "UPDATE maintenance_host SET last_report_at = %s WHERE id = %s AND report_digest = %s"
+)
+
+
+def _mark_seen(host_id: int, digest: str, at: datetime) -> bool:
+    """Record a repeated report (one UPDATE, matching only while the host's digest is still `digest`); whether it
+    matched. On PostgreSQL outside a transaction, in the same statement batch as ``SET LOCAL synchronous_commit
+    TO OFF``: the UPDATE does not wait for its WAL flush, and a database crash within its last fraction of a
+    second loses only that ``last_report_at`` (the report changed nothing else)."""
+    options = connection.settings_dict.get("OPTIONS") or {}
+    if connection.vendor == "postgresql" and not connection.in_atomic_block and not options.get("server_side_binding"):
+        with connection.cursor() as cursor:
+            cursor.execute(_SEEN_ASYNC, [at, host_id, digest])
+            cursor.nextset()  # the UPDATE's result, after the SET's
+            return cursor.rowcount == 1
+    return bool(Host.objects.filter(pk=host_id, report_digest=digest).update(last_report_at=at))
+
+
 def record_patch_report(
     *,
     host: Host,
@@ -854,11 +874,7 @@ def record_patch_report(
 
     # The steady state, without a transaction: the conditional UPDATE matches only while the host's digest is
     # still this one (a concurrent different report changes it under the host's lock).
-    if (
-        host.report_digest == digest
-        and not new_stanzas(host)
-        and Host.objects.filter(pk=host.pk, report_digest=digest).update(last_report_at=received_at)
-    ):
+    if host.report_digest == digest and not new_stanzas(host) and _mark_seen(host.pk, digest, received_at):
         return repeated(host)
     asset = f"host:{host.name}"
     with transaction.atomic():

@@ -289,3 +289,22 @@ def test_the_devops_lead_creates_a_host_and_sees_its_token_once(
     assert client_for(personas[PRODUCT_OWNER]).post(HOSTS, {"name": "x"}, format="json").status_code == 403
     bad = client_for(personas[DEVOPS_LEAD]).post(HOSTS, {"name": "db-2", "timezone": "Nowhere/Land"}, format="json")
     assert bad.status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_repeat_is_one_update_that_matches_only_the_same_digest() -> None:
+    # On PostgreSQL the UPDATE goes with SET LOCAL synchronous_commit (only outside a transaction, as here).
+    host, _ = services.create_host(name="web-2")
+    apt = fixture("apt-get-simulate-upgrade.txt")
+    services.record_patch_report(host=host, apt_simulate=apt, received_at=T0)
+    host.refresh_from_db()
+    outcome = services.record_patch_report(host=host, apt_simulate=apt, received_at=T0 + timedelta(hours=1))
+    assert outcome.report is None
+    assert Host.objects.get(pk=host.pk).last_report_at == T0 + timedelta(hours=1)
+    assert PatchReport.objects.filter(host=host).count() == 1
+    # Another report changed the digest meanwhile: the UPDATE matches nothing and the report is applied in full.
+    Host.objects.filter(pk=host.pk).update(report_digest="changed-meanwhile")
+    outcome = services.record_patch_report(host=host, apt_simulate=apt, received_at=T0 + timedelta(hours=2))
+    assert outcome.report is not None
+    assert PatchReport.objects.filter(host=host).count() == 2
+    assert Host.objects.get(pk=host.pk).report_digest == host.report_digest
