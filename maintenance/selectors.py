@@ -25,12 +25,16 @@ changes with an outcome; emergency share = emergency ÷ all changes.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Count, Exists, F, Max, OuterRef, Q
+from django.db.models.functions import Coalesce, TruncDate
+from django.urls import reverse
 
 from opsgov.models import Lifecycle, Service
 from opsgov.policy import get_policy
@@ -272,6 +276,148 @@ def calendar_items(*, start: datetime, end: datetime, service: Service | None = 
             )
     items.sort(key=lambda item: (item["start"], item["kind"]))
     return items
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarEntry:
+    """One line of a calendar day: what ``calendar_items`` gives, without the model instance (a change's page
+    address instead)."""
+
+    kind: str
+    title: str
+    start: datetime
+    end: datetime
+    approved: bool
+    url: str = ""
+    #: The local day it starts on, when the database computed it (changes).
+    first_day: date | None = None
+
+
+#: How long a window's occurrences in a month stay cached (its key names every input they depend on).
+OCCURRENCES_CACHE_SECONDS = 24 * 3600
+
+
+def _occurrences_key(window: MaintenanceWindow, start: datetime, end: datetime) -> str:
+    rule = "|".join(
+        [
+            window.kind,
+            window.rrule,
+            window.cron,
+            window.timezone,
+            window.first_start.isoformat(),
+            str(window.duration.total_seconds()),
+            window.updated_at.isoformat(),
+        ]
+    )
+    digest = hashlib.sha256(rule.encode()).hexdigest()[:32]
+    return f"maintenance:window-occurrences:{window.pk}:{digest}:{start:%Y%m%dT%H%M%S}:{end:%Y%m%dT%H%M%S}"
+
+
+def cached_occurrences(
+    windows: list[MaintenanceWindow], *, start: datetime, end: datetime
+) -> dict[int, list[tuple[datetime, datetime]]]:
+    """{window id: its occurrences overlapping [start, end)}, from the cache where it has them (one ``get_many``),
+    keyed by the window's rule (kind, rule, time zone, first start, duration) and ``updated_at``, and the range:
+    an edited window is expanded again."""
+    keys = {window.pk: _occurrences_key(window, start, end) for window in windows}
+    found = cache.get_many(list(keys.values()))
+    result: dict[int, list[tuple[datetime, datetime]]] = {}
+    missing: dict[str, list[tuple[datetime, datetime]]] = {}
+    for window in windows:
+        key = keys[window.pk]
+        if key in found:
+            result[window.pk] = found[key]
+        else:
+            result[window.pk] = missing[key] = window.occurrences(start, end)
+    if missing:
+        cache.set_many(missing, timeout=OCCURRENCES_CACHE_SECONDS)
+    return result
+
+
+def calendar_days(
+    *, start: datetime, end: datetime, tz: tzinfo, service: Service | None = None
+) -> dict[date, list[CalendarEntry]]:
+    """The entries of the calendar page per local day (in `tz`) of [start, end): what ``calendar_items`` lists,
+    each on every day it covers, in the same order (start, then kind), at a fixed number of queries (seven,
+    whatever the month holds). Window occurrences come from ``cached_occurrences``; each change's first local
+    day is computed by the database, and only its columns are read (no model instances)."""
+    entries: list[CalendarEntry] = []
+    windows = MaintenanceWindow.objects.filter(withdrawn_at__isnull=True).prefetch_related("services")
+    freezes = FreezePeriod.objects.prefetch_related("services")
+    changes = ChangeRecord.objects.exclude(state=ChangeState.CANCELLED)
+    if service is not None:
+        windows = windows.filter(services=service)
+        freezes = freezes.filter(Q(services=service) | Q(services__isnull=True))
+        changes = changes.filter(services=service)
+    window_list = list(windows.distinct())
+    occurrences = cached_occurrences(window_list, start=start, end=end)
+    for window in window_list:
+        title = f"{window.name} ({', '.join(s.slug for s in window.services.all())})"
+        approved = window.is_approved
+        entries.extend(CalendarEntry("window", title, s, e, approved) for s, e in occurrences[window.pk])
+    for freeze in freezes.distinct():
+        title = f"Freeze: {freeze.name}"
+        entries.extend(CalendarEntry("freeze", title, s, e, True) for s, e in freeze.occurrences(start, end))
+    when = Q(planned_start__gte=start, planned_start__lt=end) | Q(
+        planned_start__isnull=True, actual_start__gte=start, actual_start__lt=end
+    )
+    rows = (
+        changes.filter(when)
+        .distinct()
+        .annotate(local_day=TruncDate(Coalesce("planned_start", "actual_start"), tzinfo=tz))
+        .values_list(
+            "pk",
+            "uuid",
+            "title",
+            "planned_start",
+            "planned_end",
+            "actual_start",
+            "actual_end",
+            "outside_window",
+            "in_freeze",
+            "local_day",
+        )[:2000]
+    )
+    change_url = reverse("maintenance:change-detail", kwargs={"uuid": _URL_PLACEHOLDER})
+    for pk, uid, title, planned_start, planned_end, actual_start, actual_end, outside, frozen, day in rows:
+        begins = planned_start or actual_start
+        ends = planned_end if planned_start else actual_end
+        assert begins is not None  # the filter asks for one of them
+        entries.append(
+            CalendarEntry(
+                "change",
+                f"CHG-{pk} {title}",
+                begins,
+                ends if ends and ends > begins else begins + timedelta(minutes=30),
+                not (outside or frozen),
+                change_url.replace(_URL_PLACEHOLDER, str(uid)),
+                day,
+            )
+        )
+    for row in cadence_status(now=end, services=[service] if service else None):
+        if start <= row.due_by < end:
+            entries.append(
+                CalendarEntry(
+                    "due",
+                    f"Due: {row.title} ({row.service.slug})",
+                    row.due_by,
+                    row.due_by + timedelta(hours=1),
+                    not row.overdue,
+                )
+            )
+    entries.sort(key=lambda entry: (entry.start, entry.kind))
+    by_day: dict[date, list[CalendarEntry]] = defaultdict(list)
+    one = timedelta(days=1)
+    for entry in entries:
+        day = entry.first_day or entry.start.astimezone(tz).date()
+        last = max(day, (entry.end - timedelta(seconds=1)).astimezone(tz).date())
+        while day <= last:
+            by_day[day].append(entry)
+            day += one
+    return by_day
+
+
+_URL_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ change may be implemented first and approved within the policy's
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -758,6 +760,65 @@ def _deadline(patch_class: str, start: datetime) -> datetime:
     return next(span for key, span in deadlines.items() if key == patch_class).after(start)
 
 
+@dataclass(frozen=True)
+class ReportOutcome:
+    """What a patch report did: ``report`` is the stored report, None when it repeated the host's previous one
+    (then only ``last_report_at`` moved)."""
+
+    host: Host
+    received_at: datetime
+    report: PatchReport | None
+    pending: int
+    security: int
+    installed: int
+    reboot_required: bool | None
+
+
+def report_digest(
+    *,
+    pending: Sequence[parsing.PendingUpdate],
+    restart: parsing.NeedRestart | None,
+    reboot_required: bool | None,
+    reboot_packages: Sequence[str],
+    timezone_name: str,
+) -> str:
+    """SHA-256 of a report's normalised content (what it would change), without the history stanzas: a report
+    with a new stanza is never a repeat. Pending updates are sorted, so the order of apt's lines does not count."""
+    content = {
+        "pending": sorted([u.package, u.installed, u.candidate, u.origin, u.security] for u in pending),
+        "needrestart": restart.as_json() if restart else None,
+        "reboot_required": reboot_required,
+        "reboot_packages": sorted(reboot_packages)[:500],
+        "timezone": timezone_name,
+    }
+    return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
+
+
+def _forget_report_digests(service_ids: Iterable[int]) -> None:
+    """The next report of these services' hosts is applied in full: something else wrote their components."""
+    Host.objects.filter(service_id__in=list(service_ids)).exclude(report_digest="").update(report_digest="")
+
+
+_SEEN_ASYNC = (
+    "SET LOCAL synchronous_commit TO OFF; "
+    "UPDATE maintenance_host SET last_report_at = %s WHERE id = %s AND report_digest = %s"
+)
+
+
+def _mark_seen(host_id: int, digest: str, at: datetime) -> bool:
+    """Record a repeated report (one UPDATE, matching only while the host's digest is still `digest`); whether it
+    matched. On PostgreSQL outside a transaction, in the same statement batch as ``SET LOCAL synchronous_commit
+    TO OFF``: the UPDATE does not wait for its WAL flush, and a database crash within its last fraction of a
+    second loses only that ``last_report_at`` (the report changed nothing else)."""
+    options = connection.settings_dict.get("OPTIONS") or {}
+    if connection.vendor == "postgresql" and not connection.in_atomic_block and not options.get("server_side_binding"):
+        with connection.cursor() as cursor:
+            cursor.execute(_SEEN_ASYNC, [at, host_id, digest])
+            cursor.nextset()  # the UPDATE's result, after the SET's
+            return cursor.rowcount == 1
+    return bool(Host.objects.filter(pk=host_id, report_digest=digest).update(last_report_at=at))
+
+
 def record_patch_report(
     *,
     host: Host,
@@ -768,11 +829,15 @@ def record_patch_report(
     reboot_packages: Sequence[str] = (),
     timezone_name: str = "",
     received_at: datetime | None = None,
-) -> PatchReport:
-    """Parse a host's report (raising parsing.ReportError naming the line, before anything is written), then in
-    one transaction: store it, update the host, open an obligation per new pending update and close the host's
-    obligations a report no longer lists (at the history log's install time when it shows one, read in the
-    host's declared time zone and kept between the first detection and now)."""
+) -> ReportOutcome:
+    """Parse a host's report (raising parsing.ReportError naming the line, before anything is written).
+
+    A report whose normalised content (``report_digest``) is the host's last one and that brings no new history
+    stanza (the steady state: the same pending updates again) changes nothing but the host's ``last_report_at``:
+    one conditional UPDATE, no report row. Otherwise, in one transaction: store it, update the host, open an
+    obligation per new pending update and close the host's obligations a report no longer lists (at the history
+    log's install time when it shows one, read in the host's declared time zone and kept between the first
+    detection and now)."""
     received_at = received_at or timezone.now()
     tz_name = timezone_name or host.timezone
     try:
@@ -782,11 +847,43 @@ def record_patch_report(
     pending = parsing.parse_apt_simulate(apt_simulate)
     installed = parsing.parse_history(history, tz=tz) if history.strip() else []
     restart = parsing.parse_needrestart(needrestart) if needrestart.strip() else None
-    # Stanzas already read by an earlier report are skipped (the script sends the log's new part, but may repeat).
-    installed = [item for item in installed if not host.last_history_start or item.start > host.last_history_start]
+    reboot_packages = list(reboot_packages)[:500]
+    digest = report_digest(
+        pending=pending,
+        restart=restart,
+        reboot_required=reboot_required,
+        reboot_packages=reboot_packages,
+        timezone_name=tz_name,
+    )
+
+    def repeated(host: Host) -> ReportOutcome:
+        return ReportOutcome(
+            host=host,
+            received_at=received_at,
+            report=None,
+            pending=len(pending),
+            security=sum(1 for u in pending if u.security),
+            installed=0,
+            reboot_required=host.reboot_required,
+        )
+
+    def new_stanzas(host: Host) -> list[parsing.Installed]:
+        # Stanzas already read by an earlier report are skipped (the script sends the log's new part, but may
+        # repeat it).
+        return [item for item in installed if not host.last_history_start or item.start > host.last_history_start]
+
+    # The steady state, without a transaction: the conditional UPDATE matches only while the host's digest is
+    # still this one (a concurrent different report changes it under the host's lock).
+    if host.report_digest == digest and not new_stanzas(host) and _mark_seen(host.pk, digest, received_at):
+        return repeated(host)
     asset = f"host:{host.name}"
     with transaction.atomic():
         host = Host.objects.select_for_update().get(pk=host.pk)
+        installed = new_stanzas(host)
+        if host.report_digest == digest and not installed:
+            host.last_report_at = received_at
+            host.save(update_fields=["last_report_at"])
+            return repeated(host)
         report = PatchReport.objects.create(
             host=host,
             received_at=received_at,
@@ -865,14 +962,23 @@ def record_patch_report(
             if (reboot_required is not None or restart is not None)
             else None
         )
-        host.reboot_packages = list(reboot_packages)[:500]
+        host.reboot_packages = reboot_packages
         if restart is not None:
             host.kernel_status = restart.kernel_status
             host.running_kernel = restart.running_kernel
             host.expected_kernel = restart.expected_kernel
             host.stale_services = restart.services[:500]
+        host.report_digest = digest
         host.save()
-    return report
+    return ReportOutcome(
+        host=host,
+        received_at=received_at,
+        report=report,
+        pending=len(pending),
+        security=sum(1 for u in pending if u.security),
+        installed=len(installed),
+        reboot_required=host.reboot_required,
+    )
 
 
 def record_renovate_report(*, data: Any, service: Service | None = None, received_at: datetime | None = None) -> int:
@@ -991,16 +1097,27 @@ def sync_sbom_components() -> int:
         return 0
     active = list(Service.objects.filter(lifecycle=Lifecycle.ACTIVE).values_list("pk", flat=True))
     kept = 0
+    current = {
+        (service_id, product): (version, source)
+        for service_id, product, version, source in Component.objects.values_list(
+            "service_id", "product", "version", "source"
+        )
+    }
+    changed: set[int] = set()
     with transaction.atomic():
         for service_id, components in security.components(service_ids=active).items():
             for item in components:
                 product = str(item.get("name") or "").strip().lower()
                 version = str(item.get("version") or "").strip()
                 if product in products and version:
-                    Component.objects.update_or_create(
-                        service_id=service_id, product=product, defaults={"version": version[:64], "source": "sbom"}
-                    )
+                    if current.get((service_id, product)) != (version[:64], "sbom"):
+                        Component.objects.update_or_create(
+                            service_id=service_id, product=product, defaults={"version": version[:64], "source": "sbom"}
+                        )
+                        changed.add(service_id)
                     kept += 1
+        # The hosts' next reports write their installed versions again, as they did before the scan's.
+        _forget_report_digests(changed)
     return kept
 
 
@@ -1088,6 +1205,8 @@ def import_eol(*, product: str, rows: Any) -> int:
     with transaction.atomic():
         for values in parsed:
             EndOfLife.objects.update_or_create(product=product.strip(), cycle=values.pop("cycle"), defaults=values)
+        # A report names the components of the table's products: the next one of every host is applied in full.
+        Host.objects.exclude(report_digest="").update(report_digest="")
     return len(parsed)
 
 
@@ -1099,9 +1218,12 @@ def _date(text: str, field: str) -> date:
 
 
 def record_component(*, service: Service, product: str, version: str, source: str = "manual") -> Component:
-    component, _ = Component.objects.update_or_create(
-        service=service, product=product.strip().lower(), defaults={"version": version.strip(), "source": source}
-    )
+    with transaction.atomic():
+        component, _ = Component.objects.update_or_create(
+            service=service, product=product.strip().lower(), defaults={"version": version.strip(), "source": source}
+        )
+        # The service's hosts' next reports write their installed version again, as before this one.
+        _forget_report_digests([service.pk])
     return component
 
 

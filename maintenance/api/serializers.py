@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib.auth.models import User
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from opsgov.api.fields import AwareDateTimeField
 from opsgov.api.strict import StrictModelSerializer, StrictSerializer
@@ -409,22 +411,41 @@ class ObligationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def no_surrogates(value: str) -> None:
+    """DRF's ProhibitSurrogateCharactersValidator (same message and code), with a regular expression instead of a
+    Python loop over every character: a report carries tens of kilobytes."""
+    found = _SURROGATE.search(value)
+    if found:
+        code = ProhibitSurrogateCharactersValidator.code
+        message = ProhibitSurrogateCharactersValidator.message.format(code_point=ord(found.group()))
+        raise serializers.ValidationError(message, code=code)
+
+
+class RawTextField(serializers.CharField):
+    """A tool's raw output: kept as sent (no trimming), checked for surrogates by ``no_surrogates``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+        self.validators = [
+            no_surrogates if isinstance(v, ProhibitSurrogateCharactersValidator) else v for v in self.validators
+        ]
+
+
 class PatchReportSerializer(StrictSerializer):
     """What the shipped script posts (multipart form or JSON): the tools' raw output."""
 
-    apt_simulate = serializers.CharField(
-        allow_blank=True, trim_whitespace=False, max_length=2_000_000, help_text="`apt-get -s dist-upgrade`."
-    )
-    history = serializers.CharField(
+    apt_simulate = RawTextField(allow_blank=True, max_length=2_000_000, help_text="`apt-get -s dist-upgrade`.")
+    history = RawTextField(
         required=False,
         allow_blank=True,
-        trim_whitespace=False,
         max_length=5_000_000,
         help_text="The new stanzas of /var/log/apt/history.log.",
     )
-    needrestart = serializers.CharField(
-        required=False, allow_blank=True, trim_whitespace=False, max_length=200_000, help_text="`needrestart -b`."
-    )
+    needrestart = RawTextField(required=False, allow_blank=True, max_length=200_000, help_text="`needrestart -b`.")
     reboot_required = serializers.ChoiceField(
         choices=["yes", "no", "unknown"],
         required=False,

@@ -323,9 +323,10 @@ class HostTokenAuthentication(BaseAuthentication):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("Send the host token as 'Authorization: Bearer <token>'.")
-        host = Host.objects.select_related("service").filter(token_hash=hash_token(token.strip())).first()
-        if host is None:
-            raise AuthenticationFailed("Unknown host token.")
+        try:
+            host = Host.objects.get(token_hash=hash_token(token.strip()))  # unique: one index lookup
+        except Host.DoesNotExist:
+            raise AuthenticationFailed("Unknown host token.") from None
         return (None, host)
 
     def authenticate_header(self, request: Request) -> str:
@@ -357,7 +358,7 @@ class PatchReportView(APIView):
         data = body.validated_data
         reboot = {"yes": True, "no": False}.get(data.get("reboot_required", "unknown"))
         try:
-            report = services.record_patch_report(
+            outcome = services.record_patch_report(
                 host=host,
                 apt_simulate=data["apt_simulate"],
                 history=data.get("history", ""),
@@ -372,11 +373,11 @@ class PatchReportView(APIView):
         return Response(
             {
                 "host": host.name,
-                "received_at": report.received_at,
-                "pending": len(report.pending),
-                "security": sum(1 for item in report.pending if item["security"]),
-                "installed": len(report.installed),
-                "reboot_required": Host.objects.get(pk=host.pk).reboot_required,
+                "received_at": outcome.received_at,
+                "pending": outcome.pending,
+                "security": outcome.security,
+                "installed": outcome.installed,
+                "reboot_required": outcome.reboot_required,
             },
             status=status.HTTP_202_ACCEPTED,
         )

@@ -41,6 +41,11 @@ class Host(TimeStampedModel):
     pending_count = models.PositiveIntegerField(default=0)
     #: The newest apt history stanza (its Start-Date, as written) already read: later reports add only newer ones.
     last_history_start = models.CharField(max_length=32, blank=True)
+    #: SHA-256 of the normalised content of the last report applied in full (maintenance.services.report_digest):
+    #: a report with the same digest and no new history stanza is only recorded as seen (``last_report_at``).
+    #: Emptied when something else writes what a report would write (the components of the host's service), so
+    #: that the next report is applied in full again.
+    report_digest = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -59,7 +64,9 @@ class Host(TimeStampedModel):
 
 
 class PatchReport(models.Model):
-    """One report a host posted: what it said, as parsed (the raw text is kept for a reader)."""
+    """One report a host posted whose content differed from its previous one: what it said, as parsed (the raw
+    text is kept for a reader). A report that repeats the previous one adds no row: it moves the host's
+    ``last_report_at``."""
 
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="reports")
     received_at = models.DateTimeField(help_text="When opsgov stored it (the obligations' clock).")
