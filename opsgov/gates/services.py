@@ -11,7 +11,8 @@ a waiver is approved or revoked. Each gate is one transaction:
    broken gate neither stops the others nor ever shows as pass.
 2. Waivers (`apply_waivers`): an evidence row that fails or is at risk and
    matches an active waiver (approved, not revoked, not expired) by (evidence
-   key, service) becomes "waived" and stops counting. The gate's status is then
+   key, service) becomes "waived" and stops counting; a row about no service
+   (organisation-wide) matches a waiver without a service, and only that. The gate's status is then
    recomputed from the rows left: the worst of them if any fails or is at risk;
    "waived" — never "pass" — when only waived problems remain. A status a gate
    gave without a row to justify it (worse than its worst row) is kept: waivers
@@ -114,11 +115,14 @@ def apply_waivers(result: GateResult, waivers: Sequence[GateWaiver]) -> GateResu
     """
     if result.status == GateStatus.NO_EVIDENCE or not waivers or not result.evidence:
         return result
-    by_check = {(waiver.evidence_key, waiver.service.slug): waiver for waiver in waivers}
+    # A waiver without a service covers the organisation-wide row of its key: the row's service is "".
+    by_check = {
+        (waiver.evidence_key, waiver.service.slug if waiver.service is not None else ""): waiver for waiver in waivers
+    }
     rows: list[Evidence] = []
     waived: list[tuple[Evidence, GateWaiver]] = []
     for row in result.evidence:
-        waiver = by_check.get((row.key, row.service)) if row.key and row.service else None
+        waiver = by_check.get((row.key, row.service or "")) if row.key else None
         if waiver is not None and row.status in WAIVABLE:
             rows.append(replace(row, status=GateStatus.WAIVED, waiver=_waiver_json(waiver, row.status)))
             waived.append((row, waiver))
