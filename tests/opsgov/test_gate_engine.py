@@ -299,6 +299,35 @@ def test_the_security_gates_training_row_is_waived_organisation_wide_until_it_ex
     assert (expired.status, row_back["status"], "waiver" in row_back) == (GateStatus.FAIL, "fail", False)
 
 
+def test_a_waiver_never_stands_in_for_missing_evidence(scripted_gate: type[ScriptedGate], world: World) -> None:
+    script(
+        GateStatus.FAIL,
+        row(GateStatus.FAIL, "checkout", "escalation:checkout", label="Checkout: no escalation policy"),
+        row(GateStatus.NO_EVIDENCE, "", "response_targets", label="No incident in the window"),
+    )
+    evaluate()
+    world.waiver()
+    evaluation = GateEvaluation.objects.filter(gate=KEY).latest("pk")
+    assert evaluation.status == GateStatus.NO_EVIDENCE  # not "waived": the second row has no evidence
+    assert evaluation.reason == "No evidence: No incident in the window (1 waived check not counted)"
+    assert [r["status"] for r in evaluation.evidence] == ["waived", "no_evidence"]
+
+
+def test_the_security_gate_with_its_training_waived_but_no_incident_runbook_has_no_evidence(
+    make_user: Callable[..., User],
+) -> None:
+    leads = security_records(make_user, runbook=False)
+    gate = gates.get("security_operations")
+    assert gates_engine.evaluate_gate(gate=gate, now=NOW).status == GateStatus.FAIL  # training fails
+    waivers.waiver_approve(waiver=waive_training(leads), actor=leads[1], now=NOW)
+    evaluation = GateEvaluation.objects.filter(gate="security_operations").latest("pk")
+    # What the gate itself says of a row without evidence once nothing fails: no evidence, never waived.
+    assert evaluation.status == GateStatus.NO_EVIDENCE
+    assert evaluation.reason == (
+        "No evidence: No security incident runbook (security-incident) (1 waived check not counted)"
+    )
+
+
 def test_a_gate_that_raises_is_no_evidence_and_the_others_still_run(
     scripted_gate: type[ScriptedGate], monkeypatch: pytest.MonkeyPatch
 ) -> None:
