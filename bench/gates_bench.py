@@ -156,7 +156,8 @@ def latest_evaluations(now: datetime) -> None:
 
     for gate in gates.all():
         gates_engine.evaluate_gate(gate=gate, now=now)
-    rows = waivers.waivable_rows(gates_engine.previous_evaluation(GATE))
+    # A check of a service, as every run of this benchmark waived (organisation-wide rows are waivable too).
+    rows = [row for row in waivers.waivable_rows(gates_engine.previous_evaluation(GATE)) if row.get("service")]
     if rows:
         waiver = waivers.waiver_request(
             gate=GATE,

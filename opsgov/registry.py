@@ -45,8 +45,9 @@ class Evidence:
     ``key`` identifies the check within its gate, stable from one evaluation to
     the next, by convention ``"<check>:<subject>"`` (e.g.
     ``"escalation:checkout"``, ``"review_overdue:INC-42"``). A waiver names a
-    row by (gate, key, service), so only rows with a key and a service can be
-    waived. ``waiver`` is set by the gate engine on a row an active waiver
+    row by (gate, key, service), so only rows with a key can be waived; a row
+    without a service is an organisation-wide check, waived by a waiver without
+    a service. ``waiver`` is set by the gate engine on a row an active waiver
     covers (its id, expiry, approver and the status it would have had).
     """
 

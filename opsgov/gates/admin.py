@@ -7,8 +7,9 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.safestring import mark_safe
 
-from ..models import GateNotification, GateWaiver
+from ..models import ORGANISATION_WIDE, GateNotification, GateWaiver
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -22,13 +23,35 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class WaiverServiceFilter(admin.RelatedFieldListFilter):
+    """The service filter, whose choice for waivers without a service reads "organisation-wide"."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.empty_value_display = mark_safe(ORGANISATION_WIDE)  # noqa: S308  (a constant, no markup)
+
+
 @admin.register(GateWaiver)
 class GateWaiverAdmin(ReadOnlyAdmin):
-    list_display = ["id", "gate", "evidence_key", "service", "state_label", "requested_by", "approver", "expires_at"]
-    list_filter = ["gate", "service"]
+    list_display = [
+        *("id", "gate", "evidence_key", "service_label", "state_label"),
+        *("requested_by", "approver", "expires_at"),
+    ]
+    # The model's columns, with the service shown as "organisation-wide" when there is none.
+    fields = [
+        *("gate", "evidence_key", "service_label", "reason", "compensating_control"),
+        *("requested_by", "approver", "approved_at", "expires_at", "revoked_at", "revoked_by", "revoke_reason"),
+        *("created_at", "updated_at"),
+    ]
+    readonly_fields = ["service_label", "created_at", "updated_at"]
+    list_filter = ["gate", ("service", WaiverServiceFilter)]
     search_fields = ["evidence_key", "reason", "compensating_control"]
     list_select_related = ["service", "requested_by", "approver"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="Service", ordering="service__slug")
+    def service_label(self, waiver: GateWaiver) -> str:
+        return waiver.service_label
 
     @admin.display(description="State")
     def state_label(self, waiver: GateWaiver) -> str:

@@ -7,8 +7,9 @@
 - `GET  /api/v1/gates/<key>/history/`     evaluations newest first (cursor pagination); `?at=<ISO 8601>` keeps
                                           only the one current then; `?changes_only=true` only status changes.
 - `POST /api/v1/gates/<key>/evaluate/`    re-run the gate now (permission opsgov.run_gate_evaluation).
-- `/api/v1/gate-waivers/`                 list (filters: gate, service, state, approver, requested_by), create
-                                          (a request naming its approver), retrieve, and the actions
+- `/api/v1/gate-waivers/`                 list (filters: gate, service, organisation_wide, state, approver,
+                                          requested_by), create (a request naming its approver; `service` null
+                                          or absent for an organisation-wide check), retrieve, and the actions
                                           `approve` and `revoke` (rules in opsgov.gates.waivers).
 
 Reading gates needs `opsgov.view_gateevaluation` (every role); anonymous requests get 401.
@@ -42,7 +43,7 @@ from rest_framework.routers import SimpleRouter
 from opsgov.api.pagination import CursorPagination
 from opsgov.api.strict import StrictModelSerializer, StrictSerializer
 from opsgov.evidence import NoEvidenceDeleteMixin
-from opsgov.filters import FilterSet, MultiValueCharFilter
+from opsgov.filters import BooleanFilter, FilterSet, MultiValueCharFilter
 from opsgov.models import GateEvaluation, GateStatus, GateWaiver, Service, WaiverState
 from opsgov.registry import Gate, gates
 
@@ -239,7 +240,14 @@ class GateViewSet(viewsets.ViewSet):
 
 
 class GateWaiverSerializer(StrictModelSerializer):
-    service = serializers.SlugRelatedField(slug_field="slug", queryset=Service.objects.all())
+    service = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Service.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Slug of the service of the check waived; null (or absent) for an organisation-wide check, "
+        "a row about no service.",
+    )
     approver = serializers.SlugRelatedField(
         slug_field="username",
         queryset=get_user_model().objects.all(),
@@ -299,13 +307,19 @@ class GateWaiverFilterSet(FilterSet):
     service = selectors.ServiceSlugFilter(
         field_name="service__slug", to_field_name="slug", queryset=Service.objects.order_by("name"), distinct=False
     )
+    organisation_wide = BooleanFilter(
+        field_name="service",
+        lookup_expr="isnull",
+        label="Organisation-wide",
+        help_text="true: only the waivers of organisation-wide checks (no service); false: only per-service ones.",
+    )
     state = django_filters.MultipleChoiceFilter(choices=WaiverState.choices, method="filter_state")
     approver = MultiValueCharFilter(field_name="approver__username")
     requested_by = MultiValueCharFilter(field_name="requested_by__username")
 
     class Meta:
         model = GateWaiver
-        fields = ["gate", "service", "state", "approver", "requested_by"]
+        fields = ["gate", "service", "organisation_wide", "state", "approver", "requested_by"]
 
     def filter_state(self, queryset: QuerySet[GateWaiver], name: str, value: list[str]) -> QuerySet[GateWaiver]:
         return waivers.filter_state(queryset, value, now=timezone.now()) if value else queryset

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from ..models import Service
+from ..models import ORGANISATION_WIDE, Service
 from ..registry import Gate
 from .selectors import EvidenceRow
 from .waivers import MAX_WAIVER_DURATION, approver_candidates
@@ -18,7 +18,8 @@ from .waivers import MAX_WAIVER_DURATION, approver_candidates
 #: The expiry the request form suggests.
 DEFAULT_WAIVER_DURATION = timedelta(days=30)
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
-#: Separates the service and the evidence key in the check drop-down (slugs never contain it).
+#: Separates the service and the evidence key in the check drop-down (slugs never contain it); an
+#: organisation-wide row has no service before it ("|training").
 CHECK_SEPARATOR = "|"
 
 
@@ -50,8 +51,15 @@ class ApproverChoiceField(forms.ModelChoiceField):
         return f"{name} ({obj.get_username()})" if name else str(obj.get_username())
 
 
+def check_label(row: EvidenceRow) -> str:
+    """A check as the drop-down offers it: its label and its service's name, or "organisation-wide"."""
+    if not row.service_slug:
+        return f"{row.label} ({ORGANISATION_WIDE})"
+    return f"{row.label} ({row.service.name if row.service else row.service_slug})"
+
+
 class WaiverRequestForm(forms.Form):
-    """Ask an approver to waive one failing check of the gate for one service."""
+    """Ask an approver to waive one failing check of the gate, for one service or organisation-wide."""
 
     check = forms.ChoiceField(label="Failing check", help_text="A failing or at-risk row of the latest evaluation.")
     approver = ApproverChoiceField(
@@ -81,11 +89,14 @@ class WaiverRequestForm(forms.Form):
         taken: frozenset[tuple[str, str]] = frozenset(),
         **kwargs: Any,
     ) -> None:
-        """`taken`: (service slug, evidence key) of the checks that have an open waiver already; not offered."""
+        """`taken`: (service slug, evidence key) of the checks that have an open waiver already; not offered.
+
+        The slug is "" for an organisation-wide check.
+        """
         kwargs.setdefault("initial", {"expires_at": timezone.localtime() + DEFAULT_WAIVER_DURATION})
         super().__init__(*args, **kwargs)
         choices = [
-            (check_value(row), f"{row.label} ({row.service.name if row.service else row.service_slug})")
+            (check_value(row), check_label(row))
             for row in rows
             if row.waivable and (row.service_slug, row.key) not in taken
         ]
@@ -98,11 +109,12 @@ class WaiverRequestForm(forms.Form):
         approver.queryset = approver_candidates(gate).exclude(pk=getattr(user, "pk", None))
         self.services = {row.service_slug: row.service for row in rows if row.service is not None}
 
-    def clean_check(self) -> tuple[Service, str]:
+    def clean_check(self) -> tuple[Service | None, str]:
+        """(the service, or None for an organisation-wide check; the evidence key)."""
         value = self.cleaned_data["check"]
         slug, _, key = value.partition(CHECK_SEPARATOR)
-        service = self.services.get(slug)
-        if service is None or not key:
+        service = self.services.get(slug) if slug else None
+        if (slug and service is None) or not key:
             raise ValidationError("Choose a failing check of the latest evaluation.")
         return service, key
 

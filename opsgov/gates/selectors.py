@@ -91,8 +91,8 @@ class EvidenceRow:
 
     @property
     def waivable(self) -> bool:
-        """A failing or at-risk row with a key and a service: a waiver can name it."""
-        return self.is_problem and bool(self.key and self.service_slug)
+        """A failing or at-risk row with a key: a waiver can name it (with its service, or organisation-wide)."""
+        return self.is_problem and bool(self.key)
 
     def as_json(self) -> dict[str, Any]:
         team = self.team

@@ -11,12 +11,15 @@ a waiver is approved or revoked. Each gate is one transaction:
    broken gate neither stops the others nor ever shows as pass.
 2. Waivers (`apply_waivers`): an evidence row that fails or is at risk and
    matches an active waiver (approved, not revoked, not expired) by (evidence
-   key, service) becomes "waived" and stops counting. The gate's status is then
-   recomputed from the rows left: the worst of them if any fails or is at risk;
-   "waived" — never "pass" — when only waived problems remain. A status a gate
-   gave without a row to justify it (worse than its worst row) is kept: waivers
-   lift rows, not verdicts. A waiver that has expired matches nothing, so the
-   row counts again at the next evaluation.
+   key, service) becomes "waived" and stops counting; a row about no service
+   (organisation-wide) matches a waiver without a service, and only that. The
+   gate's status is then recomputed from the rows left: the worst of them if
+   any fails or is at risk; else "no evidence" if a row left has none (a
+   waiver never stands in for missing evidence); "waived" — never "pass" —
+   when only waived problems remain. A status a gate gave without a row to
+   justify it (worse than its worst row) is kept: waivers lift rows, not
+   verdicts. A waiver that has expired matches nothing, so the row counts
+   again at the next evaluation.
 3. The evaluation is stored with the previous evaluation's status and whether
    the status changed (the gate page's timeline reads only the changes).
 4. A change (not the first evaluation of a gate) creates one GateNotification
@@ -114,11 +117,14 @@ def apply_waivers(result: GateResult, waivers: Sequence[GateWaiver]) -> GateResu
     """
     if result.status == GateStatus.NO_EVIDENCE or not waivers or not result.evidence:
         return result
-    by_check = {(waiver.evidence_key, waiver.service.slug): waiver for waiver in waivers}
+    # A waiver without a service covers the organisation-wide row of its key: the row's service is "".
+    by_check = {
+        (waiver.evidence_key, waiver.service.slug if waiver.service is not None else ""): waiver for waiver in waivers
+    }
     rows: list[Evidence] = []
     waived: list[tuple[Evidence, GateWaiver]] = []
     for row in result.evidence:
-        waiver = by_check.get((row.key, row.service)) if row.key and row.service else None
+        waiver = by_check.get((row.key, row.service or "")) if row.key else None
         if waiver is not None and row.status in WAIVABLE:
             rows.append(replace(row, status=GateStatus.WAIVED, waiver=_waiver_json(waiver, row.status)))
             waived.append((row, waiver))
@@ -128,13 +134,19 @@ def apply_waivers(result: GateResult, waivers: Sequence[GateWaiver]) -> GateResu
         return result
     worst_all = _worst(row.status for row in result.evidence)
     # A verdict the rows do not explain stays: waivers lift rows, not the gate's own judgement.
-    unexplained = result.status if SEVERITY.get(result.status, 0) > SEVERITY[worst_all] else GateStatus.PASS
+    unexplained = result.status if SEVERITY.get(result.status, 0) > SEVERITY.get(worst_all, 0) else GateStatus.PASS
     remaining = _worst([*(row.status for row in rows if row.status != GateStatus.WAIVED), unexplained])
     count = len(waived)
     checks = f"{count} waived check{'s' if count != 1 else ''}"
-    if SEVERITY[remaining] > SEVERITY[GateStatus.WAIVED]:
+    # A row left without evidence (severity 0, like a pass) must not end up behind "waived": a waiver lifts a
+    # problem, it does not supply the evidence the gate lacks.
+    missing = [row.label for row in rows if row.status == GateStatus.NO_EVIDENCE]
+    if SEVERITY.get(remaining, 0) > SEVERITY[GateStatus.WAIVED]:
         status = GateStatus(remaining)
         reason = f"{result.reason} ({checks} not counted)"
+    elif missing:
+        status = GateStatus.NO_EVIDENCE
+        reason = f"No evidence: {'; '.join(missing)} ({checks} not counted)"
     else:
         status = GateStatus.WAIVED
         first_expiry = min(waiver.expires_at for _, waiver in waived)

@@ -105,7 +105,9 @@ def _gate_context(request: HttpRequest, gate: Gate, *, request_form: WaiverReque
             for waiver in open_list
         ]
         if user.has_perm(REQUEST_PERMISSION) and any(row.waivable for row in all_rows):
-            taken = frozenset((waiver.service.slug, waiver.evidence_key) for waiver in open_list)
+            taken = frozenset(
+                (waiver.service.slug if waiver.service is not None else "", waiver.evidence_key) for waiver in open_list
+            )
             form = request_form or WaiverRequestForm(gate=gate, rows=all_rows, user=user, taken=taken)
             context["can_request"] = form.has_choices
             context["request_form"] = form

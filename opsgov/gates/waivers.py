@@ -2,9 +2,12 @@
 
 Rules
 -----
-- A waiver covers one failing (or at-risk) evidence row of a gate for one
-  service: the row's stable key and service, as the gate's latest evaluation
-  shows them. Rows without a key or a service cannot be waived.
+- A waiver covers one failing (or at-risk) evidence row of a gate: the row's
+  stable key and service, as the gate's latest evaluation shows them. A row
+  about no service (an organisation-wide check, e.g. the security gate's
+  "training") is waived with no service (`service` None); every failing row
+  with a key can be waived. Rows without a key cannot (nothing names them
+  from one evaluation to the next).
 - The rules every four-eyes exception shares (approver role, four eyes,
   expiry, approve, revoke, state) are opsgov.exceptions'; this module adds the
   gate's scope (a waivable check of the latest evaluation) and re-evaluation.
@@ -15,7 +18,10 @@ Rules
 - It states a reason and a compensating control, and expires: `expires_at` is
   required, in the future, at most `MAX_WAIVER_DURATION` ahead.
 - It counts (opsgov.gates.services.apply_waivers) from approval until it expires
-  or is revoked; one open (pending or active) waiver per check and service.
+  or is revoked; one open (pending or active) waiver per check and service,
+  or per check for an organisation-wide one (checked here, under a lock of
+  the gate's latest evaluation, so two requests made against the same
+  evaluation cannot both pass the check).
 - Approving or revoking re-evaluates the gate in the same transaction, so the
   gate's status and its owners' email follow at once.
 - Every change is in the audit trail (auditlog, registered in opsgov.apps).
@@ -69,14 +75,10 @@ def _gate(key: str) -> Gate:
 
 
 def waivable_rows(evaluation: GateEvaluation | None) -> list[dict[str, Any]]:
-    """The rows of an evaluation a waiver can name: failing or at risk, with a key and a service."""
+    """The rows of an evaluation a waiver can name: failing or at risk, with a key (and a service or none)."""
     if evaluation is None:
         return []
-    return [
-        row
-        for row in evaluation.evidence or []
-        if row.get("key") and row.get("service") and row.get("status") in services.WAIVABLE
-    ]
+    return [row for row in evaluation.evidence or [] if row.get("key") and row.get("status") in services.WAIVABLE]
 
 
 def open_waivers(*, gate: str | None = None, now: datetime | None = None) -> QuerySet[GateWaiver]:
@@ -104,7 +106,7 @@ def waiver_request(
     *,
     gate: str,
     evidence_key: str,
-    service: Service,
+    service: Service | None = None,
     reason: str,
     compensating_control: str,
     approver: Any,
@@ -112,16 +114,21 @@ def waiver_request(
     requested_by: Any,
     now: datetime | None = None,
 ) -> GateWaiver:
-    """Ask `approver` to waive one failing check of `gate` for `service` until `expires_at`."""
+    """Ask `approver` to waive one failing check of `gate` until `expires_at` (`service` None: organisation-wide)."""
     now = now or timezone.now()
     definition = _gate(gate)
     errors: dict[str, list[str]] = {}
     latest = services.previous_evaluation(gate)
-    rows = waivable_rows(latest)
-    if not any(row["key"] == evidence_key and row["service"] == service.slug for row in rows):
+    if latest is not None:
+        # Requests for the same gate wait for each other here, so the open-waiver check below sees the other's
+        # row (NO KEY: an evaluation's notifications, which reference it, are not held up).
+        list(GateEvaluation.objects.select_for_update(no_key=True).filter(pk=latest.pk).values_list("pk"))
+    slug = service.slug if service is not None else ""
+    if not any(row["key"] == evidence_key and (row.get("service") or "") == slug for row in waivable_rows(latest)):
         errors.setdefault("evidence_key", []).append(
             f"The latest evaluation of {definition.title!r} has no failing or at-risk check {evidence_key!r} "
-            f"for {service.slug}; only such a check can be waived."
+            + (f"for {service.slug}" if service is not None else "about no service (organisation-wide)")
+            + "; only such a check can be waived."
         )
     for field, messages in exceptions.request_errors(
         approver=approver,
@@ -132,9 +139,12 @@ def waiver_request(
         noun="waiver",
     ).items():
         errors.setdefault(field, []).extend(messages)
+    # filter(service=None) is "service IS NULL": one open waiver per organisation-wide check too.
     if open_waivers(gate=gate, now=now).filter(evidence_key=evidence_key, service=service).exists():
         errors.setdefault("evidence_key", []).append(
             "This check already has an open waiver for this service; revoke it first."
+            if service is not None
+            else "This organisation-wide check already has an open waiver; revoke it first."
         )
     if errors:
         raise ValidationError(errors)
@@ -155,7 +165,8 @@ def waiver_request(
 
 
 def _locked(waiver: GateWaiver) -> GateWaiver:
-    return GateWaiver.objects.select_for_update().select_related("service").get(pk=waiver.pk)
+    # OF self: the service is an outer join now that it may be null, and only the waiver's row is to be locked.
+    return GateWaiver.objects.select_for_update(of=("self",)).select_related("service").get(pk=waiver.pk)
 
 
 @transaction.atomic

@@ -32,6 +32,7 @@ from .core import (
 )
 from .exceptions import FourEyesException, WaiverState, four_eyes_constraints
 from .gates import (
+    ORGANISATION_WIDE,
     GateEvaluation,
     GateNotification,
     GateNotificationStatus,
@@ -45,6 +46,7 @@ from .trends import MetricTrendPoint
 
 __all__ = [
     "MAX_ALIASES",
+    "ORGANISATION_WIDE",
     "AuditChainHead",
     "AuditSeal",
     "DeliveryStatus",

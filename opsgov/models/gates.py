@@ -15,6 +15,9 @@ from .core import Service
 from .exceptions import FourEyesException, four_eyes_constraints
 from .outbox import OutboxMessage
 
+#: How a waiver (or an evidence row) without a service is shown, wherever its service would be.
+ORGANISATION_WIDE = "organisation-wide"
+
 
 class GateStatus(models.TextChoices):
     PASS = "pass", "Pass"
@@ -77,10 +80,12 @@ class GateEvaluation(models.Model):
 
 
 class GateWaiver(FourEyesException):
-    """A time-limited exception for one failing check of a quality gate on one service.
+    """A time-limited exception for one failing check of a quality gate, on one service or organisation-wide.
 
-    The check is an evidence row, named by the gate's key and the row's stable
-    `evidence_key` (opsgov.registry.Evidence.key). The waiver counts only once
+    The check is an evidence row, named by the gate's key, the row's stable
+    `evidence_key` (opsgov.registry.Evidence.key) and its service: `service` is
+    null for an organisation-wide row (one about no service, such as the
+    security gate's "training" or "access-review"). The waiver counts only once
     approved by the named approver (a holder of the gate's approver role, never
     the requester) and until it expires or is revoked; while it counts, the
     gate engine shows the row as "waived" (never as pass) and leaves it out of
@@ -91,7 +96,14 @@ class GateWaiver(FourEyesException):
     evidence_key = models.CharField(
         max_length=200, help_text='Stable key of the evidence row waived, e.g. "escalation:checkout".'
     )
-    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="gate_waivers")
+    service = models.ForeignKey(
+        Service,
+        on_delete=models.PROTECT,
+        related_name="gate_waivers",
+        null=True,
+        blank=True,
+        help_text="The service of the row waived; empty for an organisation-wide row (one about no service).",
+    )
     # The base's columns, redeclared with the help texts and reverse names this table always had (no migration).
     reason = models.TextField(help_text="Why the check cannot be met now.")
     compensating_control = models.TextField(help_text="What covers the risk while the check is waived.")
@@ -120,12 +132,19 @@ class GateWaiver(FourEyesException):
             *four_eyes_constraints("gatewaiver"),
         ]
         indexes = [
-            # The gate engine reads the waivers still open (not revoked) of the gates it evaluates.
+            # The gate engine reads the waivers still open (not revoked) of the gates it evaluates, and a request
+            # looks for an open waiver of the same (gate, service) check, service null for an organisation-wide one
+            # (IS NULL is an index condition too).
             models.Index(fields=["gate", "service"], name="gatewaiver_open_idx", condition=Q(revoked_at__isnull=True)),
         ]
 
     def __str__(self) -> str:
         return f"Waiver #{self.pk} of {self.gate} / {self.evidence_key}"
+
+    @property
+    def service_label(self) -> str:
+        """The service's name, or "organisation-wide" for a waiver of a row about no service."""
+        return self.service.name if self.service is not None else ORGANISATION_WIDE
 
     def get_absolute_url(self) -> str:
         return reverse("gate-detail", kwargs={"key": self.gate}) + f"#waiver-{self.pk}"

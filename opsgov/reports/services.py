@@ -745,7 +745,8 @@ def waivers_section(*, period: ReportPeriod, now: datetime) -> Section:
         GateWaiver.objects.filter(created_at__lt=end, expires_at__gte=period.start)
         .exclude(revoked_at__lt=period.start)
         .select_related("service", "approver", "requested_by")
-        .order_by("gate", "service__slug", "-created_at")
+        # Organisation-wide waivers (no service) first in each gate, on every database.
+        .order_by("gate", F("service__slug").asc(nulls_first=True), "-created_at")
     )
     waivers, more = first_rows(touched)
     counts: dict[WaiverState, int] = defaultdict(int)
@@ -759,7 +760,7 @@ def waivers_section(*, period: ReportPeriod, now: datetime) -> Section:
             [
                 Cell(title, waiver.get_absolute_url()),
                 Cell(waiver.evidence_key),
-                Cell(waiver.service.name),
+                Cell(waiver.service_label),
                 Cell(state.label, tone=tones.get(state, "muted")),
                 Cell(waiver.approver.get_username() if waiver.approver else "—"),
                 Cell(_stamp(waiver.expires_at, period.zone)),

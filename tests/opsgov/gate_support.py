@@ -78,6 +78,7 @@ class World:
         *,
         key: str = "escalation:checkout",
         service: Service | None = None,
+        organisation_wide: bool = False,
         expires_in: timedelta = timedelta(days=30),
         requested_by: User | None = None,
         approver: User | None = None,
@@ -87,7 +88,7 @@ class World:
         waiver = waivers.waiver_request(
             gate=KEY,
             evidence_key=key,
-            service=service or self.checkout,
+            service=None if organisation_wide else service or self.checkout,
             reason="Vendor rota starts next month",
             compensating_control="Team lead carries the pager",
             approver=approver or self.sre,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from io import StringIO
 from typing import Any
 
 import pytest
 import time_machine
 from django.apps import apps
+from django.contrib.auth.models import Group, User
 from django.core import mail
 from django.core.management import CommandError, call_command
 
@@ -20,9 +21,16 @@ from incidents.gates import IncidentManagementGate
 from opsgov.gates import services as gates_engine
 from opsgov.gates import tasks as gate_tasks
 from opsgov.gates import waivers
-from opsgov.models import GateEvaluation, GateNotification, GateNotificationStatus, GateStatus
+from opsgov.models import GateEvaluation, GateNotification, GateNotificationStatus, GateStatus, GateWaiver
 from opsgov.registry import GateResult, gates
+from opsgov.roles import SECURITY_LEAD
+from security import access_reviews, training
+from security import services as security_services
+from security.models import Course
 
+from ..factories import ServiceFactory
+from ..monitoring.catalog_helpers import make_runbook
+from ..security.support import trivy
 from .gate_support import KEY, NOW, ScriptedGate, World, row, script, scripted_gate, world
 
 __all__ = ["scripted_gate", "world"]  # fixtures used by the tests below
@@ -187,6 +195,137 @@ def test_the_incident_gate_fails_is_waived_and_fails_again_after_expiry(world: W
     assert gates_engine.evaluate_gate(gate=gate, now=NOW).status == GateStatus.WAIVED
     assert gates_engine.evaluate_gate(gate=gate, now=NOW + timedelta(days=14)).status == GateStatus.FAIL
     assert isinstance(gate, IncidentManagementGate)
+
+
+def test_an_organisation_wide_waiver_covers_the_row_about_no_service_only(
+    scripted_gate: type[ScriptedGate], world: World
+) -> None:
+    script(
+        GateStatus.FAIL,
+        row(GateStatus.FAIL, "", "latency", label="Latency over target (all services)"),
+        row(GateStatus.FAIL, "checkout", "latency", label="Checkout: latency over target"),
+    )
+    evaluate()
+    org_wide = world.waiver(key="latency", organisation_wide=True)
+    evaluation = GateEvaluation.objects.filter(gate=KEY).latest("pk")
+    assert evaluation.status == GateStatus.FAIL  # the service's row of the same key still counts
+    assert [(r["service"], r["status"]) for r in evaluation.evidence] == [("", "waived"), ("checkout", "fail")]
+    assert evaluation.evidence[0]["waiver"] == {
+        "id": org_wide.pk,
+        "expires_at": "2026-12-25T12:00:00+00:00",
+        "approver": "sre",
+        "status": "fail",
+    }
+    # And a waiver of the service's row covers that row only.
+    world.waiver(key="latency", service=world.checkout, expires_in=timedelta(days=10))
+    evaluation = GateEvaluation.objects.filter(gate=KEY).latest("pk")
+    assert [r["status"] for r in evaluation.evidence] == ["waived", "waived"]
+    assert evaluation.status == GateStatus.WAIVED
+    assert evaluation.reason == (
+        "Passes only because of 2 waived checks (first expiry 2026-12-05 12:00): "
+        "Latency over target (all services); Checkout: latency over target"
+    )
+
+
+def security_records(make_user: Callable[..., User], *, runbook: bool = True) -> list[User]:
+    """The security gate's records with only its organisation-wide training row failing; returns 3 Security Leads.
+
+    A service with a scan of yesterday and no finding, no security alert, an access review closed
+    10 days ago, the security incident runbook reviewed this month (unless `runbook` is false: then
+    that row has no evidence), and a course for Security Leads completed by 2 of the 3 (67 % < 80 %).
+    """
+    service = ServiceFactory.create(slug="checkout", name="Checkout")
+    security_services.resolve_asset(name="img", create=True, service=service)
+    security_services.import_scan(report=trivy("app", []), asset_name="img", now=NOW - timedelta(days=1))
+    leads = [make_user(name, SECURITY_LEAD, date_joined=NOW - timedelta(days=400)) for name in ("sl1", "sl2", "sl3")]
+    campaign = access_reviews.open_campaign(title="Q4 review", actor=leads[0], now=NOW - timedelta(days=15))
+    for account in campaign.accounts.all():
+        reviewer = leads[1] if account.user == leads[0] else leads[0]
+        access_reviews.decide(row=account, decision="keep", actor=reviewer, now=NOW - timedelta(days=11))
+    access_reviews.close_campaign(campaign=campaign, actor=leads[0], now=NOW - timedelta(days=10))
+    course = Course.objects.create(slug="phishing", title="Phishing", starts_at=NOW - timedelta(days=90))
+    course.roles.set(Group.objects.filter(name=SECURITY_LEAD))
+    for lead in leads[:2]:
+        training.record_completion(course=course, user=lead, completed_at=NOW - timedelta(days=20), actor=None, now=NOW)
+    if runbook:
+        make_runbook("security-incident", reviewed=date(2026, 11, 1))
+    return leads
+
+
+def waive_training(leads: list[User], *, expires_in: timedelta = timedelta(days=14)) -> GateWaiver:
+    return waivers.waiver_request(
+        gate="security_operations",
+        evidence_key="training",
+        service=None,
+        reason="The new course platform goes live next month",
+        compensating_control="Phishing simulation results reviewed weekly",
+        approver=leads[1],
+        expires_at=NOW + expires_in,
+        requested_by=leads[0],
+        now=NOW,
+    )
+
+
+def test_the_security_gates_training_row_is_waived_organisation_wide_until_it_expires(
+    make_user: Callable[..., User],
+) -> None:
+    """A real gate whose only failing row is about no service: awareness training below its target."""
+    leads = security_records(make_user)
+    gate = gates.get("security_operations")
+    first = gates_engine.evaluate_gate(gate=gate, now=NOW)
+    assert first.status == GateStatus.FAIL
+    assert [(r["key"], r["service"], r["label"]) for r in first.evidence if r["status"] != "pass"] == [
+        ("training", "", "Training completion below target (67 % < 80 %)")
+    ]
+    waiver = waive_training(leads)
+    assert gates_engine.evaluate_gate(gate=gate, now=NOW).status == GateStatus.FAIL  # pending: does not count
+
+    waivers.waiver_approve(waiver=waiver, actor=leads[1], now=NOW)  # re-evaluates the gate
+    waived = GateEvaluation.objects.filter(gate="security_operations").latest("pk")
+    assert waived.status == GateStatus.WAIVED  # never pass
+    assert waived.reason == (
+        "Passes only because of 1 waived check (first expiry 2026-12-09 12:00): "
+        "Training completion below target (67 % < 80 %)"
+    )
+    (row_waived,) = [r for r in waived.evidence if r["key"] == "training"]
+    assert (row_waived["status"], row_waived["waiver"]["id"], row_waived["waiver"]["status"]) == (
+        "waived",
+        waiver.pk,
+        "fail",
+    )
+
+    expired = gates_engine.evaluate_gate(gate=gate, now=NOW + timedelta(days=14))
+    (row_back,) = [r for r in expired.evidence if r["key"] == "training"]
+    assert (expired.status, row_back["status"], "waiver" in row_back) == (GateStatus.FAIL, "fail", False)
+
+
+def test_a_waiver_never_stands_in_for_missing_evidence(scripted_gate: type[ScriptedGate], world: World) -> None:
+    script(
+        GateStatus.FAIL,
+        row(GateStatus.FAIL, "checkout", "escalation:checkout", label="Checkout: no escalation policy"),
+        row(GateStatus.NO_EVIDENCE, "", "response_targets", label="No incident in the window"),
+    )
+    evaluate()
+    world.waiver()
+    evaluation = GateEvaluation.objects.filter(gate=KEY).latest("pk")
+    assert evaluation.status == GateStatus.NO_EVIDENCE  # not "waived": the second row has no evidence
+    assert evaluation.reason == "No evidence: No incident in the window (1 waived check not counted)"
+    assert [r["status"] for r in evaluation.evidence] == ["waived", "no_evidence"]
+
+
+def test_the_security_gate_with_its_training_waived_but_no_incident_runbook_has_no_evidence(
+    make_user: Callable[..., User],
+) -> None:
+    leads = security_records(make_user, runbook=False)
+    gate = gates.get("security_operations")
+    assert gates_engine.evaluate_gate(gate=gate, now=NOW).status == GateStatus.FAIL  # training fails
+    waivers.waiver_approve(waiver=waive_training(leads), actor=leads[1], now=NOW)
+    evaluation = GateEvaluation.objects.filter(gate="security_operations").latest("pk")
+    # What the gate itself says of a row without evidence once nothing fails: no evidence, never waived.
+    assert evaluation.status == GateStatus.NO_EVIDENCE
+    assert evaluation.reason == (
+        "No evidence: No security incident runbook (security-incident) (1 waived check not counted)"
+    )
 
 
 def test_a_gate_that_raises_is_no_evidence_and_the_others_still_run(

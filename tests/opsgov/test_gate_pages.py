@@ -205,14 +205,14 @@ def test_a_waiver_is_requested_approved_and_revoked_from_the_gate_page(failing: 
     tech, sre = client_for(failing.tech), client_for(failing.sre)
     page = text(tech.get(GATE_URL))
     assert 'value="checkout|escalation:checkout"' in page  # the failing check of a service
-    assert "response_targets" not in page[page.index('id="request-waiver"') :]  # a global row: not waivable
 
     response = tech.post(f"{GATE_URL}waivers/", waiver_form(failing))
     waiver = GateWaiver.objects.get()
     assert response.status_code == 302 and response["Location"] == f"{GATE_URL}#waiver-{waiver.pk}"
     assert (waiver.requested_by, waiver.approver, waiver.state) == (failing.tech, failing.sre, WaiverState.PENDING)
-    # A check with an open waiver is not offered again (here: no other waivable check, so no form).
-    assert "Request a waiver" not in text(tech.get(GATE_URL))
+    # A check with an open waiver is not offered again; the organisation-wide row still is.
+    form = text(tech.get(GATE_URL)).split('id="request-waiver"')[1]
+    assert 'value="checkout|escalation:checkout"' not in form and 'value="|response_targets"' in form
 
     # Only the named approver sees (and may use) the approve button.
     assert f"/waivers/{waiver.pk}/approve/" not in text(tech.get(GATE_URL))
@@ -226,6 +226,35 @@ def test_a_waiver_is_requested_approved_and_revoked_from_the_gate_page(failing: 
     revoked = text(tech.post(f"{GATE_URL}waivers/{waiver.pk}/revoke/", {"reason": "Rota live"}, follow=True))
     assert "Waiver revoked; the check counts again." in revoked
     assert GateEvaluation.objects.filter(gate=KEY).latest("pk").status == GateStatus.FAIL
+
+
+def test_an_organisation_wide_check_is_waived_from_the_gate_page(failing: World) -> None:
+    tech, sre = client_for(failing.tech), client_for(failing.sre)
+    form = text(tech.get(GATE_URL)).split('id="request-waiver"')[1]
+    assert '<option value="|response_targets">Response targets met for 80 % (organisation-wide)</option>' in form
+
+    response = tech.post(f"{GATE_URL}waivers/", waiver_form(failing, check="|response_targets"))
+    waiver = GateWaiver.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"{GATE_URL}#waiver-{waiver.pk}"
+    assert (waiver.evidence_key, waiver.service, waiver.state) == ("response_targets", None, WaiverState.PENDING)
+    page = text(tech.get(GATE_URL))
+    assert '<code>response_targets</code> (<span class="waiver-scope">organisation-wide</span>)' in page
+    assert 'value="|response_targets"' not in page.split('id="request-waiver"')[1]  # not offered again
+    latest = GateEvaluation.objects.filter(gate=KEY).latest("pk")
+    assert [r["status"] for r in latest.evidence] == ["fail", "pass", "at_risk"]  # pending: does not count
+    # Posted again (a stale form), the same check is refused next to the field.
+    stale = waiver_form(failing, check="|response_targets", approver=str(failing.sre2.pk))
+    again = tech.post(f"{GATE_URL}waivers/", stale)
+    assert again.status_code == 400
+    field = text(again).split('for="id_check"')[1]
+    assert "This organisation-wide check already has an open waiver; revoke it first." in field[: field.index("</div>")]
+    assert GateWaiver.objects.count() == 1
+
+    approved = text(sre.post(f"{GATE_URL}waivers/{waiver.pk}/approve/", follow=True))
+    assert "Waiver approved; the gate was re-evaluated with it." in approved
+    assert "Waived (would be at risk)" in approved
+    latest = GateEvaluation.objects.filter(gate=KEY).latest("pk")
+    assert (latest.status, [r["status"] for r in latest.evidence]) == ("fail", ["fail", "pass", "waived"])
 
 
 def test_an_invalid_waiver_request_shows_the_errors_next_to_the_fields(failing: World) -> None:

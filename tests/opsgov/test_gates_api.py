@@ -223,6 +223,48 @@ def test_a_waiver_is_requested_approved_and_revoked_through_the_api(
     assert revoked.json()["revoked_by"] == "tech" and revoked.json()["revoke_reason"] == "Rota live"
 
 
+def test_an_organisation_wide_check_is_waived_through_the_api(
+    failing: World, client_for: Callable[..., APIClient]
+) -> None:
+    body = waiver_body(failing, evidence_key="response_targets")
+    del body["service"]  # absent: organisation-wide
+    created = client_for(failing.tech).post("/api/v1/gate-waivers/", body, format="json")
+    assert created.status_code == 201, created.json()
+    waiver = created.json()
+    assert (waiver["evidence_key"], waiver["service"], waiver["state"]) == ("response_targets", None, "pending")
+    reader = client_for(failing.support)
+    rows = reader.get(f"/api/v1/gates/{KEY}/").json()["evidence"]
+    assert (rows[2]["key"], rows[2]["status"], rows[2]["waiver"]) == ("response_targets", "at_risk", None)
+    # A second open waiver of the same check (here with an explicit null) is refused, naming the field.
+    again = client_for(failing.tech).post(
+        "/api/v1/gate-waivers/",
+        waiver_body(failing, evidence_key="response_targets", service=None, approver="sre2"),
+        format="json",
+    )
+    assert again.status_code == 400
+    message = "This organisation-wide check already has an open waiver; revoke it first."
+    assert again.json()["errors"] == [{"field": "evidence_key", "message": message}]
+    assert GateWaiver.objects.filter(service=None).count() == 1
+
+    assert client_for(failing.sre).post(f"/api/v1/gate-waivers/{waiver['id']}/approve/").status_code == 200
+    detail = reader.get(f"/api/v1/gates/{KEY}/").json()
+    assert detail["status"] == "fail"  # checkout's failing row still counts
+    assert (detail["evidence"][2]["status"], detail["evidence"][2]["waiver"]["id"]) == ("waived", waiver["id"])
+    assert (detail["evidence"][2]["service"], detail["evidence"][2]["team"]) == ("", "")
+    failing.waiver()  # checkout's row too: only waived problems are left
+    assert reader.get(f"/api/v1/gates/{KEY}/").json()["status"] == "waived"
+
+    assert reader.get(f"/api/v1/gate-waivers/{waiver['id']}/").json()["service"] is None
+    org_only = reader.get("/api/v1/gate-waivers/?organisation_wide=true").json()["results"]
+    assert [(item["id"], item["service"]) for item in org_only] == [(waiver["id"], None)]
+    per_service = reader.get("/api/v1/gate-waivers/?organisation_wide=false").json()["results"]
+    assert [item["service"] for item in per_service] == ["checkout"]
+    of_checkout = reader.get("/api/v1/gate-waivers/?service=checkout").json()["results"]
+    assert waiver["id"] not in [item["id"] for item in of_checkout]
+    bad = reader.get("/api/v1/gate-waivers/?organisation_wide=maybe")
+    assert bad.status_code == 400 and {error["field"] for error in bad.json()["errors"]} == {"organisation_wide"}
+
+
 def test_an_invalid_waiver_is_a_400_with_field_paths(failing: World, client_for: Callable[..., APIClient]) -> None:
     response = client_for(failing.tech).post(
         "/api/v1/gate-waivers/",
@@ -280,3 +322,11 @@ def test_the_gate_endpoints_are_in_the_openapi_schema(failing: World, client_for
     detail = schema["paths"]["/api/v1/gates/{key}/"]["get"]
     assert {parameter["name"] for parameter in detail["parameters"]} >= {"service", "team", "status", "q"}
     assert schema["components"]["schemas"]["GateStatusEnum"]["enum"] == GateStatus.values
+    # A waiver's service: optional and nullable in a request (organisation-wide), nullable in an answer.
+    components = schema["components"]["schemas"]
+    request_body, answer = components["GateWaiverRequest"], components["GateWaiver"]
+    assert request_body["properties"]["service"]["nullable"] is True and "service" not in request_body["required"]
+    assert answer["properties"]["service"]["nullable"] is True
+    listing = schema["paths"]["/api/v1/gate-waivers/"]["get"]
+    (organisation_wide,) = [p for p in listing["parameters"] if p["name"] == "organisation_wide"]
+    assert organisation_wide["schema"]["type"] == "boolean"

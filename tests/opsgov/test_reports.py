@@ -554,7 +554,7 @@ def test_the_monthly_report_lists_the_waivers_alive_in_the_month(make_user: Call
         with time_machine.travel(created, tick=False):
             return GateWaiver.objects.create(
                 gate="incident_management",
-                evidence_key=f"escalation:{service.slug}",
+                evidence_key=f"escalation:{service.slug}" if service is not None else "response_targets",
                 service=service,
                 reason="Rota being rebuilt",
                 compensating_control="Team lead carries the pager",
@@ -573,13 +573,17 @@ def test_the_monthly_report_lists_the_waivers_alive_in_the_month(make_user: Call
     waiver(search, at(20), approved_at=at(21), expires_at=at(1, month=2) + timedelta(days=365))
     # Requested in December: after the month.
     waiver(checkout, at(1, 1, month=12), expires_at=at(31, month=12))
+    # An organisation-wide check (no service), requested in November and not approved: first of its gate.
+    waiver(None, at(25), expires_at=at(20, month=12))
     with time_machine.travel(FIRST_OF_MONTH, tick=False):
         report = reports.build_report(kind="monthly", period=ReportPeriod.last_complete("monthly", timezone.now()))
     section = report.section("waivers")
     assert section.summary == (
-        "2 waivers this month: 1 active, 1 expired. A waived check is shown as waived, never as passing."
+        "3 waivers this month: 1 awaiting approval, 1 active, 1 expired. "
+        "A waived check is shown as waived, never as passing."
     )
     assert [row[1:5] for row in table_texts(section)] == [
+        ["response_targets", "organisation-wide", "Awaiting approval", "sam"],
         ["escalation:checkout", "Checkout", "Expired", "sam"],
         ["escalation:search", search.name, "Active", "sam"],
     ]

@@ -139,6 +139,53 @@ def test_only_a_failing_check_of_the_latest_evaluation_with_a_service_can_be_wai
         assert list(errors(caught)) == ["evidence_key"], key
 
 
+def test_a_failing_check_about_no_service_is_waived_organisation_wide(failing: World) -> None:
+    waiver = request(failing, evidence_key="response_targets", service=None)
+    assert (waiver.service, waiver.service_label, waiver.state) == (None, "organisation-wide", WaiverState.PENDING)
+    assert GateWaiver.objects.get(pk=waiver.pk).service_id is None
+    # The same key for a service is another check, which the evaluation does not have ...
+    with pytest.raises(ValidationError) as caught:
+        request(failing, evidence_key="response_targets", service=failing.checkout, approver=failing.sre2)
+    assert list(errors(caught)) == ["evidence_key"]
+    # ... and a service's check cannot be waived organisation-wide.
+    with pytest.raises(ValidationError) as caught:
+        request(failing, evidence_key="escalation:checkout", service=None, approver=failing.sre2)
+    assert errors(caught) == {
+        "evidence_key": [
+            "The latest evaluation of 'Scripted gate' has no failing or at-risk check 'escalation:checkout' "
+            "about no service (organisation-wide); only such a check can be waived."
+        ]
+    }
+    # The rules of every waiver hold: four eyes, the approver's role, the expiry.
+    with pytest.raises(ValidationError) as caught:
+        request(
+            failing,
+            evidence_key="response_targets",
+            service=None,
+            approver=failing.tech,
+            requested_by=failing.tech,
+            expires_at=NOW + timedelta(days=366),
+        )
+    assert set(errors(caught)) == {"approver", "expires_at", "evidence_key"}  # evidence_key: already open
+
+
+def test_one_open_waiver_per_organisation_wide_check(failing: World) -> None:
+    first = request(failing, evidence_key="response_targets", service=None)
+    with pytest.raises(ValidationError) as caught:
+        request(failing, evidence_key="response_targets", service=None, approver=failing.sre2)
+    assert errors(caught) == {
+        "evidence_key": ["This organisation-wide check already has an open waiver; revoke it first."]
+    }
+    # A waiver of a service's check neither blocks nor is blocked by it.
+    assert request(failing).service == failing.checkout
+    waivers.waiver_revoke(waiver=first, actor=failing.tech, now=NOW)
+    again = request(failing, evidence_key="response_targets", service=None, approver=failing.sre2)
+    assert again.state == WaiverState.PENDING and again.service is None
+    # Once expired, it is not open any more either.
+    later = NOW + timedelta(days=30)
+    assert waivers.open_waivers(gate=KEY, now=later).filter(service=None).count() == 0
+
+
 def test_reason_and_compensating_control_are_required(failing: World) -> None:
     with pytest.raises(ValidationError) as caught:
         request(failing, reason="  ", compensating_control="")
@@ -217,10 +264,35 @@ def test_waivers_are_audited_with_their_actor(failing: World) -> None:
     assert set(entries[2].changes_dict) >= {"revoked_at", "revoked_by", "revoke_reason"}
 
 
+def test_an_organisation_wide_waiver_is_audited_like_any_other(failing: World) -> None:
+    with set_actor(failing.tech):
+        waiver = request(failing, evidence_key="response_targets", service=None)
+    with set_actor(failing.sre):
+        waivers.waiver_approve(waiver=waiver, actor=failing.sre, now=NOW)
+    entries = list(LogEntry.objects.get_for_object(waiver).order_by("timestamp", "pk"))
+    assert [(entry.action, entry.actor) for entry in entries] == [
+        (LogEntry.Action.CREATE, failing.tech),
+        (LogEntry.Action.UPDATE, failing.sre),
+    ]
+    assert entries[0].changes_dict["evidence_key"] == ["None", "response_targets"]
+    assert entries[0].changes_dict["service"] == ["None", "None"]
+
+
 def test_the_admin_shows_waivers_and_gate_emails_read_only(failing: World, admin_client: Any) -> None:
     waiver = failing.waiver()
+    org_wide = failing.waiver(key="response_targets", organisation_wide=True, approver=failing.sre2)
     changelist = admin_client.get("/admin/opsgov/gatewaiver/")
-    assert changelist.status_code == 200 and "escalation:checkout" in changelist.content.decode()
+    page = changelist.content.decode()
+    assert changelist.status_code == 200 and "escalation:checkout" in page
+    assert '<td class="field-service_label">Checkout</td>' in page
+    assert '<td class="field-service_label">organisation-wide</td>' in page
+    # The service filter's choice for waivers without a service says so, and keeps only those.
+    assert 'href="?service__isnull=True"' in page and "organisation-wide</a>" in page
+    only_org = admin_client.get("/admin/opsgov/gatewaiver/?service__isnull=True").content.decode()
+    assert f"/admin/opsgov/gatewaiver/{org_wide.pk}/change/" in only_org
+    assert f"/admin/opsgov/gatewaiver/{waiver.pk}/change/" not in only_org
     assert admin_client.get(f"/admin/opsgov/gatewaiver/{waiver.pk}/change/").status_code == 200  # view only
+    detail = admin_client.get(f"/admin/opsgov/gatewaiver/{org_wide.pk}/change/").content.decode()
+    assert '<div class="readonly">organisation-wide</div>' in detail and "Team lead carries the pager" in detail
     assert admin_client.get("/admin/opsgov/gatewaiver/add/").status_code == 403
     assert admin_client.get("/admin/opsgov/gatenotification/").status_code == 200
