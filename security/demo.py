@@ -15,8 +15,8 @@ over the last three months, all through the real import path (security.services.
 - (``seed_governance``, once) a finished access review 20 days ago with two revocations (the opsgov
   account "former-contractor", deactivated at close, and a GitHub account from the CSV of other
   systems), four courses with 17 of 20 assignments completed (85 %), and a checkout pentest with
-  one high finding in the findings list. The security incident runbook is monitoring's: the
-  demo has none, so the gate's ``incident-runbook`` row shows it missing ("no evidence").
+  one high finding in the findings list. The security incident runbook is monitoring's (its demo
+  writes ``security-incident``, reviewed a month ago), so the gate's ``incident-runbook`` row passes.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
@@ -202,17 +202,23 @@ def import_scan(
         raise ValidationError(
             {"asset": [f"Name the asset: a {parsed.format} report does not carry the name of what it scanned."]}
         )
-    # The asset, locked for the rest of the import; whether a concurrent import of the same report got
-    # there first is asked in the same query.
-    same = _unchanged_scans(digest).filter(asset_id=OuterRef("pk"))
-    asset = Asset.objects.select_for_update(of=("self",)).filter(name=name).annotate(imported=Exists(same)).first()
-    if asset is None:
-        resolved = resolve_asset(name=name, create=create_asset, service=service, kind=kind)
-        asset = Asset.objects.select_for_update(of=("self",)).annotate(imported=Exists(same)).get(pk=resolved.pk)
-    if asset.imported:
-        found = _already_imported(digest, asset=asset)
+    # A report that lists findings or scopes scans the asset: its last_scanned_at is set by the statement
+    # that locks it.
+    scanned_at = now if parsed.findings or parsed.scopes else None
+    locked = _lock_asset(digest, name=name, scanned_at=scanned_at)
+    if locked is None:
+        # No such asset yet, or a concurrent import of the same report got there first.
+        found = _already_imported(digest, asset_name=name)
         if found is not None:
             return ImportResult(scan=found, created=False)
+        resolved = resolve_asset(name=name, create=create_asset, service=service, kind=kind)
+        locked = _lock_asset(digest, name=resolved.name, scanned_at=scanned_at)
+        if locked is None:
+            found = _already_imported(digest, asset_name=name)
+            if found is None:
+                raise ValidationError({"asset": [f"The asset {name!r} was removed during the import."]})
+            return ImportResult(scan=found, created=False)
+    asset, has_findings = locked
     scan = Scan(
         asset=asset,
         format=parsed.format,
@@ -223,14 +229,50 @@ def import_scan(
         imported_at=now,
         imported_by=actor if getattr(actor, "pk", None) else None,
     )
-    _apply(scan, asset, parsed, now)
+    _apply(scan, asset, parsed, now, has_findings=has_findings)
     # The asset and the actor are the rows just locked and authenticated: no lookup to validate them.
     scan.full_clean(exclude=["report", "asset", "imported_by"])
     scan.save()
-    if parsed.findings or parsed.scopes:
-        Asset.objects.filter(pk=asset.pk).update(last_scanned_at=now, updated_at=now)
-        asset.last_scanned_at = asset.updated_at = now
     return ImportResult(scan=scan, created=True)
+
+
+def _lock_asset(digest: str, *, name: str, scanned_at: datetime | None) -> tuple[Asset, bool] | None:
+    """The asset named `name`, locked for the rest of the import, and whether it has findings at all (the
+    first scan of an asset has none to match); None when there is no such asset, or when its latest scan
+    of some format holds this very report (a concurrent import of it got there first: nothing is locked).
+
+    With `scanned_at`, one statement locks the asset and sets its last_scanned_at (UPDATE ... RETURNING,
+    PostgreSQL and SQLite alike): a round trip fewer per report than a locking SELECT and an UPDATE.
+    """
+    if scanned_at is None:
+        same = _unchanged_scans(digest).filter(asset_id=OuterRef("pk"))
+        found = (
+            Asset.objects.select_for_update(of=("self",))
+            .filter(name=name)
+            .exclude(Exists(same))
+            .annotate(has_findings=Exists(Finding.objects.filter(asset_id=OuterRef("pk"))))
+            .first()
+        )
+        return None if found is None else (found, bool(found.has_findings))
+    quote = connection.ops.quote_name
+    asset, scan, finding = (quote(model._meta.db_table) for model in (Asset, Scan, Finding))
+    at = connection.ops.adapt_datetimefield_value(scanned_at)
+    # The NOT EXISTS is _unchanged_scans: a scan of this report that no later scan of its format follows.
+    sql = f"""
+        UPDATE {asset} SET last_scanned_at = %s, updated_at = %s
+        WHERE name = %s AND NOT EXISTS (
+            SELECT 1 FROM {scan} same WHERE same.asset_id = {asset}.id AND same.report_sha256 = %s
+            AND NOT EXISTS (
+                SELECT 1 FROM {scan} newer WHERE newer.asset_id = same.asset_id AND newer.format = same.format
+                AND newer.imported_at > same.imported_at
+            )
+        )
+        RETURNING *, EXISTS (SELECT 1 FROM {finding} f WHERE f.asset_id = {asset}.id) AS has_findings
+    """  # noqa: S608 - table names from the models, values as parameters
+    rows = list(Asset.objects.raw(sql, [at, at, name, digest]))
+    if not rows:
+        return None
+    return rows[0], bool(rows[0].has_findings)  # type: ignore[attr-defined]  # the RETURNING column
 
 
 def _unchanged_scans(digest: str) -> QuerySet[Scan]:
@@ -241,19 +283,22 @@ def _unchanged_scans(digest: str) -> QuerySet[Scan]:
     return Scan.objects.filter(report_sha256=digest).exclude(Exists(newer))
 
 
-def _already_imported(digest: str, *, asset_name: str = "", asset: Asset | None = None) -> Scan | None:
+def _already_imported(digest: str, *, asset_name: str) -> Scan | None:
     """The asset's latest scan of some format, when it holds exactly this report (one query; the stored
     report itself is not read)."""
-    scans = _unchanged_scans(digest)
-    scans = scans.filter(asset=asset) if asset is not None else scans.filter(asset__name=asset_name)
+    scans = _unchanged_scans(digest).filter(asset__name=asset_name)
     return scans.defer("report").order_by("-imported_at", "-id").first()
 
 
-def _apply(scan: Scan, asset: Asset, parsed: ParsedReport, now: datetime) -> None:
+def _apply(scan: Scan, asset: Asset, parsed: ParsedReport, now: datetime, *, has_findings: bool = True) -> None:
     policy = get_policy().security
     merged, known = _merge(parsed.findings)
     alias_severity = _record_aliases(merged, known)
-    existing = {(finding.package_key, finding.vulnerability_id): finding for finding in asset.findings.all()}
+    existing = (
+        {(finding.package_key, finding.vulnerability_id): finding for finding in asset.findings.all()}
+        if has_findings
+        else {}
+    )
     to_create: list[Finding] = []
     to_update: dict[int, Finding] = {}
     for key, (item, ids, scopes) in merged.items():

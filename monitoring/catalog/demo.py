@@ -1,6 +1,7 @@
 """Demo runbooks and alert rules for the demo services (called from monitoring's demo seeding).
 
-Six runbooks written from the template, one of them overdue for review, and a
+Seven runbooks written from the template (one of them the security incident runbook the
+security gate asks for), one of them overdue for review, and a
 Prometheus rule file with alerting and recording rules for the demo services:
 most alerts link an opsgov runbook through their ``runbook_url`` (the page
 URL under OPSGOV_BASE_URL), one links an external runbook, and the reporting
@@ -345,6 +346,61 @@ Rebuild the old primary as a standby; a post-incident review.
 ## References
 
 - Patroni documentation, database dashboard
+""",
+    ),
+    (
+        "security-incident",
+        "Security incident response",
+        [],
+        "security-lead",
+        34,
+        """\
+## Overview
+
+What to do when a security alert is a true positive, a critical vulnerability is exploited, or
+credentials leak. The security gate asks for this runbook (the policy's `security.incident_runbook`)
+and for its review on time.
+
+## Symptoms
+
+A Falco or webhook alert triaged as a true positive; a burst of failed logins or lockouts; a
+token used from a network it never came from; a critical finding with a public exploit.
+
+## Impact
+
+Possibly customer data and every service the compromised host, image or account reaches.
+
+## Diagnosis
+
+1. Which asset, service and account? The security alert and its escalated incident name them.
+2. Is it still going on? Recent logins, tokens and outbound connections of that host or account.
+3. What else runs the same image or package? Search the assets' inventories.
+
+## Mitigation
+
+- Contain first: isolate the host (`kubectl cordon <node>`), revoke the account's tokens, rotate its secrets.
+- Patch or roll back the vulnerable image; keep a copy of the compromised one for the investigation.
+
+## Escalation
+
+| When | Who |
+|------|-----|
+| Always, on a true positive | Security Lead (incident commander) |
+| Customer or personal data may be exposed | Compliance Officer, who decides on notifying the regulator |
+| Production must be taken down | SRE Lead, who informs the Product Owner |
+
+## Verification
+
+No further alerts from the asset for 24 hours; the credentials involved are rotated; a rescan
+shows the finding fixed.
+
+## Follow-up
+
+A post-incident review within 5 business days; an access review of the accounts involved.
+
+## References
+
+- Security alert queue, the findings list, the access reviews
 """,
     ),
 ]

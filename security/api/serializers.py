@@ -178,6 +178,14 @@ class FindingSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    #: The columns a representation reads (the list selects only these: ``QuerySet.only``).
+    COLUMNS = (
+        *(name for name in Meta.fields if name not in ("asset", "service", "overdue", "accepted", "owner")),
+        "asset__name",
+        "asset__service__slug",
+        "owner__username",
+    )
+
     def get_service(self, finding: Finding) -> str | None:
         service = finding.asset.service
         return service.slug if service is not None else None
@@ -187,6 +195,51 @@ class FindingSerializer(serializers.ModelSerializer):
 
     def get_accepted(self, finding: Finding) -> bool:
         return bool(getattr(finding, "accepted", False))
+
+    def to_representation(self, finding: Finding) -> dict[str, Any]:
+        """The fields above, written out: the same values DRF's field-by-field representation gives
+        (tests/security/test_api.py compares the two), at a fraction of its cost per row, which is most
+        of a findings page's time (50 rows of 28 fields)."""
+        tz = timezone.get_current_timezone()
+
+        def instant(value: Any) -> str | None:  # DRF's DateTimeField: in the current time zone, UTC as "Z"
+            if not value:
+                return None
+            text: str = value.astimezone(tz).isoformat()
+            return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+        asset, owner = finding.asset, finding.owner
+        service = asset.service
+        return {
+            "id": finding.pk,
+            "asset": asset.name,
+            "service": service.slug if service is not None else None,
+            "vulnerability_id": finding.vulnerability_id,
+            "aliases": finding.aliases,
+            "package_key": finding.package_key,
+            "package_name": finding.package_name,
+            "package_version": finding.package_version,
+            "purl": finding.purl,
+            "title": finding.title,
+            "severity": str(finding.severity),
+            "severity_source": finding.severity_source,
+            "fixed_versions": finding.fixed_versions,
+            "published_at": instant(finding.published_at),
+            "source": str(finding.source),
+            "status": str(finding.status),
+            "justification": finding.justification,
+            "open_scopes": finding.open_scopes,
+            "first_seen_at": instant(finding.first_seen_at),
+            "last_seen_at": instant(finding.last_seen_at),
+            "fixed_at": instant(finding.fixed_at),
+            "reopened_at": instant(finding.reopened_at),
+            "reopen_count": finding.reopen_count,
+            "sla_started_at": instant(finding.sla_started_at),
+            "due_at": instant(finding.due_at),
+            "overdue": finding.is_overdue(self.context.get("now")),
+            "accepted": bool(getattr(finding, "accepted", False)),
+            "owner": owner.username if owner is not None else None,
+        }
 
 
 @extend_schema_serializer(component_name="SecurityComponent")  # other apps have a "Component" too

@@ -340,7 +340,7 @@ def test_the_demo_seeds_runbooks_and_rules_once(signed_in: Client) -> None:
         overdue = [runbook.slug for runbook in Runbook.objects.all() if runbook.is_review_overdue()]
         body = text(signed_in.get(reverse("monitoring:alert-rule-list")))
     assert out.getvalue().splitlines() == [
-        "Demo runbooks: 6 (1 overdue for review); alert rules: 10 imported from opsgov-demo.rules.yml.",
+        "Demo runbooks: 7 (1 overdue for review); alert rules: 10 imported from opsgov-demo.rules.yml.",
         "Demo runbooks already present; skipped.",
     ]
     assert overdue == ["web-frontend-errors"]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from django.utils import timezone
+from django.utils.timezone import override as zoneinfo_override
+from rest_framework import serializers
 
 from opsgov.roles import COMPLIANCE_OFFICER, DEVOPS_LEAD, SECURITY_LEAD, SRE_LEAD
-from security.models import Finding
+from security.api.serializers import FindingSerializer
+from security.models import Finding, RiskAcceptance
+from security.selectors import finding_list
 from tests.factories import ServiceFactory
 
 from .support import fixture
@@ -118,3 +122,45 @@ def test_risk_acceptance_api_four_eyes(client_for: Any, make_user: Any, personas
     too_long = body | {"expires_at": (timezone.now() + timedelta(days=400)).isoformat()}
     refused = client_for(sre).post("/api/v1/security/risk-acceptances/", too_long, format="json")
     assert refused.status_code == 400
+
+
+def test_a_findings_page_shows_what_drfs_field_by_field_representation_shows(
+    client_for: Any, personas: dict[str, Any], django_assert_num_queries: Any
+) -> None:
+    """The finding serializer writes its fields out by hand (speed); every value must be DRF's own."""
+    lead, sre = personas[SECURITY_LEAD], personas[SRE_LEAD]
+    _post(client_for(sre), fixture("trivy-image-v2.json"))
+    _post(client_for(sre), fixture("cyclonedx-1.6-vex.json"), "?asset=checkout&create_asset=true")
+    findings = Finding.objects.order_by("id")
+    assert findings.count() >= 5
+    now = timezone.now()
+    first, second, third = findings[:3]
+    first.asset.service = ServiceFactory.create(slug="checkout")
+    first.asset.save()
+    Finding.objects.filter(pk=first.pk).update(owner=sre, published_at=datetime(2026, 1, 15, 9, 30, tzinfo=UTC))
+    fixed_late = {"status": "fixed", "fixed_at": now, "due_at": now - timedelta(hours=1), "reopened_at": now}
+    Finding.objects.filter(pk=second.pk).update(**fixed_late)
+    RiskAcceptance.objects.create(
+        finding=third,
+        reason="r",
+        compensating_control="c",
+        requested_by=sre,
+        approver=lead,
+        approved_at=now,
+        expires_at=now + timedelta(days=30),
+    )
+    client = client_for(lead)
+    client.get("/api/v1/security/findings/")  # the token's first use is recorded once
+    # the token (2), the role permissions (2), the page (one query: nothing deferred is read later)
+    with zoneinfo_override("Europe/Berlin"), django_assert_num_queries(5):
+        rows = client.get("/api/v1/security/findings/").json()["results"]
+    by_id = {row["id"]: row for row in rows}
+    assert len(by_id) == findings.count()
+    with zoneinfo_override("Europe/Berlin"):
+        for finding in finding_list(timezone.now()):
+            serializer = FindingSerializer(context={"now": timezone.now()})
+            expected = serializers.ModelSerializer.to_representation(serializer, finding)
+            assert by_id[finding.pk] == json.loads(json.dumps(expected)), finding.vulnerability_id
+    assert by_id[first.pk]["service"] == "checkout" and by_id[first.pk]["owner"] == sre.username
+    assert by_id[first.pk]["published_at"] == "2026-01-15T10:30:00+01:00"  # in the current time zone, as DRF writes it
+    assert by_id[second.pk]["overdue"] is True and by_id[third.pk]["accepted"] is True

@@ -9,6 +9,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from opsgov.policy import clear_policy_cache
 from security import services
@@ -268,3 +270,24 @@ def test_import_scan_command(capsys: Any) -> None:
         call_command("import_scan", str(FIXTURES / "falco-alerts.jsonl"), "--asset", "cmd")
     with pytest.raises(CommandError, match="No asset is named 'nobody'"):
         call_command("import_scan", str(FIXTURES / "grype.json"), "--asset", "nobody")
+
+
+def test_the_first_scan_of_an_asset_costs_six_statements_and_sets_when_it_was_scanned() -> None:
+    """The unchanged check, the asset locked and stamped (one UPDATE ... RETURNING), the alias lookup and
+    insert, the findings, the scan: no query for the asset's findings when it has none yet."""
+    Asset.objects.create(name="app", last_scanned_at=None)
+    lib = ("CVE-2026-1", "lib", "1.0", "HIGH")
+    with CaptureQueriesContext(connection) as queries:
+        result = _import(trivy("requirements.txt", [lib]), create_asset=False)
+    statements = [q["sql"].split()[0] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert statements == ["SELECT", "UPDATE", "SELECT", "INSERT", "INSERT", "INSERT"]
+    asset = Asset.objects.get()
+    assert (asset.last_scanned_at, asset.updated_at, result.scan.created) == (NOW, NOW, 1)
+    # A second scan matches the finding the asset has (one new); a report that scanned nothing leaves
+    # last_scanned_at alone.
+    other = ("CVE-2026-2", "other", "2.0", "LOW")
+    _import(trivy("requirements.txt", [lib, other]), create_asset=False, now=NOW + timedelta(days=1))
+    assert Asset.objects.get().last_scanned_at == NOW + timedelta(days=1)
+    assert Finding.objects.count() == 2
+    empty = _import({"SchemaVersion": 2, "ArtifactName": "app"}, create_asset=False, now=NOW + timedelta(days=2))
+    assert empty.created and Asset.objects.get().last_scanned_at == NOW + timedelta(days=1)
