@@ -1,7 +1,8 @@
 """Quality gate of step 5: "Security operations running", computed from the security records.
 
 Per active service, an evidence row per criterion, each with a stable key (so a failing one can
-be waived for that service) and a link to where it is fixed:
+be waived: for that service, or organisation-wide for a row under no service) and a link to where
+it is fixed:
 
 - ``scan:<service>``: the service has an asset whose newest vulnerability scan is fresher than
   the policy's ``security.scan_fresh_within`` (7 days by default). No asset, or only stale
@@ -9,7 +10,7 @@ be waived for that service) and a link to where it is fixed:
 - ``vuln-sla:<service>``: no open finding of a ``security.gate_severities`` severity (critical
   and high by default) on the service's assets is past its SLA without a valid (approved,
   unexpired, unrevoked) risk acceptance. Findings of assets mapped to no service are one row
-  under no service (not waivable: map the asset).
+  under no service (waivable organisation-wide; the fix is to map the asset).
 
 - ``alert-triage`` (no service): every security alert received in the last 30 days (and every one
   still unacknowledged) was acknowledged within ``security.alert_triage_within``.
