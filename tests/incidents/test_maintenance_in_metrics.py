@@ -23,12 +23,10 @@ import time_machine
 
 from incidents import downtime, metrics, services
 from incidents.models import Incident
-from maintenance import services as maintenance_services
 from opsgov.policy import clear_policy_cache
-from opsgov.roles import PRODUCT_OWNER
 
-from ..factories import UserFactory
 from .test_escalation_support import T0, World, make_world
+from .test_paging_during_maintenance import approved_wednesday_window
 
 pytestmark = pytest.mark.django_db
 
@@ -39,15 +37,7 @@ NOW = T0 + timedelta(days=2)
 def world() -> Iterator[World]:
     with time_machine.travel(T0 - timedelta(days=30), tick=False) as clock:
         world = make_world()
-        window = maintenance_services.create_window(
-            name="Wednesday morning",
-            services=[world.service],
-            first_start=T0 - timedelta(days=28, hours=1),
-            duration=timedelta(hours=3),
-            rrule="FREQ=WEEKLY;BYDAY=WE",
-        )
-        approver = UserFactory.create(username="po", roles=[PRODUCT_OWNER])
-        maintenance_services.approve_window(window=window, user=approver, now=T0 - timedelta(days=30))
+        approved_wednesday_window(world)
         for triggered, ack, resolve in ((T0, 10, 60), (T0 + timedelta(days=1), 2, 20)):
             clock.move_to(triggered)
             incident = world.incident(at=triggered)

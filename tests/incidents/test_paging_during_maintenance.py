@@ -37,9 +37,8 @@ def clock() -> Iterator[time_machine.Traveller]:
         yield traveller
 
 
-@pytest.fixture
-def world(clock: time_machine.Traveller) -> World:
-    world = make_world()
+def approved_wednesday_window(world: World) -> None:
+    """An approved weekly window of the world's service, Wednesdays 09:00-12:00 UTC (T0 falls in one)."""
     window = maintenance_services.create_window(
         name="Wednesday morning",
         services=[world.service],
@@ -49,6 +48,12 @@ def world(clock: time_machine.Traveller) -> World:
     )
     approver = UserFactory.create(username="po", roles=[PRODUCT_OWNER])
     maintenance_services.approve_window(window=window, user=approver, now=T0 - timedelta(days=30))
+
+
+@pytest.fixture
+def world(clock: time_machine.Traveller) -> World:
+    world = make_world()
+    approved_wednesday_window(world)
     return world
 
 
