@@ -856,14 +856,15 @@ def record_patch_report(
         timezone_name=tz_name,
     )
 
-    def repeated(host: Host) -> ReportOutcome:
+    def outcome(host: Host, report: PatchReport | None = None, installed_count: int = 0) -> ReportOutcome:
+        """What the report did; a repeat (no report row) installed nothing new."""
         return ReportOutcome(
             host=host,
             received_at=received_at,
-            report=None,
+            report=report,
             pending=len(pending),
             security=sum(1 for u in pending if u.security),
-            installed=0,
+            installed=installed_count,
             reboot_required=host.reboot_required,
         )
 
@@ -875,7 +876,7 @@ def record_patch_report(
     # The steady state, without a transaction: the conditional UPDATE matches only while the host's digest is
     # still this one (a concurrent different report changes it under the host's lock).
     if host.report_digest == digest and not new_stanzas(host) and _mark_seen(host.pk, digest, received_at):
-        return repeated(host)
+        return outcome(host)
     asset = f"host:{host.name}"
     with transaction.atomic():
         host = Host.objects.select_for_update().get(pk=host.pk)
@@ -883,7 +884,7 @@ def record_patch_report(
         if host.report_digest == digest and not installed:
             host.last_report_at = received_at
             host.save(update_fields=["last_report_at"])
-            return repeated(host)
+            return outcome(host)
         report = PatchReport.objects.create(
             host=host,
             received_at=received_at,
@@ -970,15 +971,7 @@ def record_patch_report(
             host.stale_services = restart.services[:500]
         host.report_digest = digest
         host.save()
-    return ReportOutcome(
-        host=host,
-        received_at=received_at,
-        report=report,
-        pending=len(pending),
-        security=sum(1 for u in pending if u.security),
-        installed=len(installed),
-        reboot_required=host.reboot_required,
-    )
+    return outcome(host, report, len(installed))
 
 
 def record_renovate_report(*, data: Any, service: Service | None = None, received_at: datetime | None = None) -> int:
