@@ -14,6 +14,9 @@ A gate is a subclass of :class:`Gate` with a unique ``key``, the seed ``step``
 ``evaluate(now=...)`` method returning a :class:`GateResult`: a status (pass,
 at risk, fail, no evidence), a one-line reason, and evidence rows, each linking
 to the record that supports or breaks the gate. "No evidence" is never pass.
+Every gate builds its result the same way: ``evaluate`` makes a :class:`GateReport`,
+calls one method per criterion that adds its rows (and names their problems), and
+returns ``report.result(pass_reason)``.
 
 Metric interface
 ----------------
@@ -137,7 +140,7 @@ class GateReport:
         self._problems: list[_Problem] = []
         self._counted: dict[tuple[str, str], _Problem] = {}
 
-    def add(self, row: Evidence, problem: str = "", *, noun: str = "") -> Evidence:
+    def add(self, row: Evidence, problem: str = "", *, noun: str = "") -> None:
         """Add `row`; unless it passes, count one more of `problem` (if any) for the reason."""
         self.rows.append(row)
         if problem and row.status != GateStatus.PASS:
@@ -146,7 +149,6 @@ class GateReport:
                 counted = self._counted[(noun, problem)] = _Problem(problem, noun)
                 self._problems.append(counted)
             counted.count += 1
-        return row
 
     def extend(self, rows: Iterable[Evidence], problem: str = "", *, noun: str = "") -> None:
         """:meth:`add` each of `rows`."""
