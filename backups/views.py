@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from opsgov.listing import paginate
+from opsgov.listing import page_context, paginate
 from opsgov.models import GateStatus, Lifecycle, Service
 from opsgov.policy import get_policy
 from opsgov.rendering import render_markdown
@@ -76,7 +76,7 @@ def overview_view(request: HttpRequest) -> HttpResponse:
 def job_list_view(request: HttpRequest) -> HttpResponse:
     _require_view(request)
     jobs = _by_service(request, BackupJob.objects.select_related("service", "owner"), "service__slug")
-    return render(request, "backups/job_list.html", {"page": paginate(request, jobs)})
+    return render(request, "backups/job_list.html", page_context(request, paginate(request, jobs)))
 
 
 def job_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
@@ -112,7 +112,7 @@ def job_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
 def restore_list_view(request: HttpRequest) -> HttpResponse:
     _require_view(request)
     tests = _by_service(request, RestoreTest.objects.select_related("job__service"), "job__service__slug")
-    return render(request, "backups/restore_list.html", {"page": paginate(request, tests)})
+    return render(request, "backups/restore_list.html", page_context(request, paginate(request, tests)))
 
 
 def drill_list_view(request: HttpRequest) -> HttpResponse:
@@ -125,7 +125,7 @@ def drill_list_view(request: HttpRequest) -> HttpResponse:
     page = paginate(request, drills)
     for drill in page.object_list:
         drill.validations = [(kind, drill.approval_of(kind)) for kind in ApprovalKind]
-    return render(request, "backups/drill_list.html", {"page": page})
+    return render(request, "backups/drill_list.html", page_context(request, page))
 
 
 def drill_markdown_view(request: HttpRequest, pk: int) -> HttpResponse:
@@ -196,4 +196,5 @@ def plan_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
 def plan_list_view(request: HttpRequest) -> HttpResponse:
     _require_view(request)
     plans = _by_service(request, DRPlan.objects.select_related("service", "owner"), "service__slug")
-    return render(request, "backups/plan_list.html", {"page": paginate(request, plans.order_by("service__name"))})
+    page = paginate(request, plans.order_by("service__name"))
+    return render(request, "backups/plan_list.html", page_context(request, page))

@@ -24,7 +24,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from icalendar import Calendar, Event
 
-from opsgov.listing import paginate
+from opsgov.listing import page_context, paginate
 from opsgov.models import Service
 from opsgov.policy import get_policy
 
@@ -150,7 +150,7 @@ def change_list(request: HttpRequest) -> HttpResponse:
     changes = ChangeRecord.objects.prefetch_related("services").order_by("-created_at", "-id")
     if request.GET.get("flagged"):
         changes = changes.filter(outside_window=True) | changes.filter(in_freeze=True)
-    return render(request, "maintenance/change_list.html", {"page": paginate(request, changes)})
+    return render(request, "maintenance/change_list.html", page_context(request, paginate(request, changes)))
 
 
 def change_detail(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -177,7 +177,8 @@ def host_list(request: HttpRequest) -> HttpResponse:
     }
     page = paginate(request, hosts)
     rows = [(host, figures.get(f"host:{host.name}")) for host in page.object_list]
-    return render(request, "maintenance/host_list.html", {"page": page, "rows": rows, "overall": figures.get("global")})
+    context = page_context(request, page) | {"rows": rows, "overall": figures.get("global")}
+    return render(request, "maintenance/host_list.html", context)
 
 
 def host_detail(request: HttpRequest, uuid: str) -> HttpResponse:
@@ -194,4 +195,5 @@ def host_detail(request: HttpRequest, uuid: str) -> HttpResponse:
 def log_list(request: HttpRequest) -> HttpResponse:
     logs = MaintenanceLog.objects.select_related("service", "performed_by").order_by("-performed_at", "-id")
     rows = selectors.cadence_status(now=timezone.now())
-    return render(request, "maintenance/log_list.html", {"page": paginate(request, logs), "cadence": rows})
+    context = page_context(request, paginate(request, logs)) | {"cadence": rows}
+    return render(request, "maintenance/log_list.html", context)

@@ -2,10 +2,13 @@
 
 A list view reads `filter_data(request)` into its FilterSet, pages the filtered queryset with `paginate`, and
 passes `list_context(...)` to the template (`includes/pagination.html` keeps the active filters in its links).
+A list without a filter bar passes `page_context(request, page)` instead: `includes/pagination.html` needs
+the page numbers and the query string to keep in its links either way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -32,10 +35,32 @@ def filter_data(request: HttpRequest) -> QueryDict:
 
 
 def paginate(
-    request: HttpRequest, queryset: QuerySet[Any], *, parameter: str = "page", per_page: int = PAGE_SIZE
+    request: HttpRequest,
+    rows: QuerySet[Any] | Sequence[Any],
+    *,
+    parameter: str = "page",
+    per_page: int | None = None,
 ) -> Page:
-    """The page the query string names in `parameter` (a page of two lists on one page has its own)."""
-    return Paginator(queryset, per_page).get_page(request.GET.get(parameter))
+    """The page the query string names in `parameter` (a page of two lists on one page has its own).
+
+    `per_page` defaults to PAGE_SIZE as it is when called.
+    """
+    return Paginator(rows, per_page or PAGE_SIZE).get_page(request.GET.get(parameter))
+
+
+def page_range(page: Page) -> list[int | str]:
+    """The page numbers the pagination links show: the first, two either side of `page`, the last, and ellipses."""
+    return list(page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1))
+
+
+def page_context(request: HttpRequest, page: Page, *, parameter: str = "page") -> dict[str, object]:
+    """The context `includes/pagination.html` needs on a list without a filter bar.
+
+    Its links keep the rest of the query string (a tab such as ``?flagged=1`` stays on the next page).
+    """
+    query = filter_data(request)
+    query.pop(parameter, None)
+    return {"page": page, "page_range": page_range(page), "filter_query": query}
 
 
 class OneOfSelect(forms.Select):
@@ -51,7 +76,7 @@ def list_context(data: QueryDict, filterset: FilterSet, page: Page) -> dict[str,
     return {
         "filter": filterset,
         "page": page,
-        "page_range": list(page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)),
+        "page_range": page_range(page),
         # The active filters, kept in the pagination links.
         "filter_query": filters,
         "is_filtered": bool(filters),

@@ -20,7 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from opsgov.admin_export import csv_response
-from opsgov.listing import OneOfSelect, filter_data, list_context, paginate
+from opsgov.listing import OneOfSelect, filter_data, list_context, page_context, paginate
 from opsgov.models import Lifecycle, Service
 from opsgov.policy import get_policy
 
@@ -202,9 +202,8 @@ def _campaign_page(
     if request.GET.get("undecided") == "true":
         rows = rows.filter(decision="")
     counted = access_reviews.campaigns().get(pk=campaign.pk)
-    context = {
+    context = page_context(request, paginate(request, rows)) | {
         "campaign": counted,
-        "page": paginate(request, rows),
         "errors": errors or [],
         "decisions": AccessDecision.choices,
         "can_decide": campaign.status == CampaignStatus.OPEN
@@ -353,7 +352,7 @@ def assessment_list_view(request: HttpRequest) -> HttpResponse:
         open_findings=Count("items", filter=Q(items__finding__status=FindingStatus.OPEN)),
     )
     page = paginate(request, assessments.order_by("-started_on", "-id"))
-    return render(request, "security/assessment_list.html", {"page": page})
+    return render(request, "security/assessment_list.html", page_context(request, page))
 
 
 # --- The security alert queue ------------------------------------------------------------------
