@@ -12,12 +12,14 @@ or those its ServiceBackupScope lists), evidence rows with stable keys (waivable
   and whose compliance the Compliance Officer validated (overdue, or not validated: fail);
 - ``dr-plan:<service>``: a DR plan reviewed within ``backups.dr_plan_review_every`` (overdue: at risk).
 
-Without active services the gate has no evidence.
+Per service, each data type's rows (job and checks, restore test), then the drill and the plan; one method per
+criterion adds them to a GateReport (opsgov.registry). Without active services the gate has no evidence.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,13 +29,11 @@ from django.urls import reverse
 from opsgov.humanize import ago
 from opsgov.models import GateStatus, Lifecycle, Service
 from opsgov.policy import get_policy
-from opsgov.registry import Evidence, Gate, GateResult, gates
+from opsgov.registry import Evidence, Gate, GateReport, GateResult, gates
 from opsgov.roles import COMPLIANCE_OFFICER, DEVOPS_LEAD, SECURITY_LEAD, SRE_LEAD
 
 from .models import ApprovalKind, BackupJob, DRDrill, DRDrillApproval, DRPlan, RestoreTest, ServiceBackupScope
-from .selectors import job_checks, job_facts
-
-_ORDER = {GateStatus.FAIL: 2, GateStatus.AT_RISK: 1, GateStatus.PASS: 0}
+from .selectors import JobFacts, job_checks, job_facts
 
 
 def validated_drills() -> QuerySet[DRDrillApproval, dict[str, Any]]:
@@ -69,6 +69,148 @@ class BackupDrGate(Gate):
         services = list(Service.objects.filter(lifecycle=Lifecycle.ACTIVE).order_by("name"))
         if not services:
             return GateResult(status=GateStatus.NO_EVIDENCE, reason="No evidence: there are no active services.")
+        records = _Records.load(services)
+        report = GateReport()
+        for service in services:
+            for data_type in records.required[service.pk]:
+                self._backed_up(report, records, service, data_type, now)
+                self._restore_tested(report, records, service, data_type, now)
+            self._drilled(report, records, service, now)
+            self._plan_reviewed(report, records, service, now)
+        return report.result(
+            f"All {len(services)} active services are backed up, restore tested and drilled in period."
+        )
+
+    def _backed_up(
+        self, report: GateReport, records: _Records, service: Service, data_type: str, now: datetime
+    ) -> None:
+        """``job:<service>:<type>``: a backup job covers the data type; ``<check>:<service>:<type>:<job>``: each
+        job's computed checks (backups.selectors.job_checks)."""
+        jobs = records.jobs_of(service, data_type)
+        subject = f"{service.slug}:{data_type}"
+        if not jobs:
+            report.add(
+                Evidence(
+                    f"{service.name} · {data_type}: no backup job",
+                    GateStatus.FAIL,
+                    "The policy requires this data type to be backed up; no job covers it.",
+                    f"{reverse('backups:job-list')}?service={service.slug}",
+                    service.slug,
+                    f"job:{subject}",
+                ),
+                "missing backup jobs",
+            )
+        for job in jobs:
+            for check in job_checks(job, now=now, facts=records.facts[job.pk]):
+                report.add(
+                    Evidence(
+                        f"{service.name} · {job.name}: {check.title.lower()}",
+                        check.status,
+                        check.detail,
+                        job.get_absolute_url(),
+                        service.slug,
+                        f"{check.key}:{subject}:{job.pk}",
+                    ),
+                    f"failing {check.key} checks",
+                )
+
+    def _restore_tested(
+        self, report: GateReport, records: _Records, service: Service, data_type: str, now: datetime
+    ) -> None:
+        """``restore:<service>:<type>``: the newest restore test of the data type's jobs (none without a job) is
+        within the policy's period, passed and met its RTO/RPO targets."""
+        jobs = records.jobs_of(service, data_type)
+        if not jobs:
+            return
+        period = get_policy().backups.restore_test_every
+        tests = [records.restores[job.pk] for job in jobs if job.pk in records.restores]
+        key = f"restore:{service.slug}:{data_type}"
+        url = reverse("backups:restore-list") + f"?service={service.slug}"
+        label = f"{service.name} · {data_type}: restore test"
+        problem = "restore tests missing or missed"
+        if not tests:
+            report.add(Evidence(label, GateStatus.FAIL, "No restore test recorded.", url, service.slug, key), problem)
+            return
+        test = max(tests, key=lambda t: t.verified_at)
+        if period.after(test.verified_at) < now:
+            detail = f"Last restore test {ago(test.verified_at, now)}; the policy asks every {period}."
+            report.add(Evidence(label, GateStatus.FAIL, detail, url, service.slug, key), problem)
+            return
+        rto = f"RTO {test.rto_seconds / 60:.0f} min (target {test.rto_target_seconds / 60:.0f} min)"
+        if not test.met_targets:
+            detail = f"{test.get_result_display()} {ago(test.verified_at, now)}; {rto}" + (
+                "" if test.met_rpo else "; RPO missed"
+            )
+            report.add(Evidence(label, GateStatus.FAIL, detail, url, service.slug, key), problem)
+            return
+        detail = f"Passed {ago(test.verified_at, now)}; {rto}."
+        report.add(Evidence(label, GateStatus.PASS, detail, url, service.slug, key))
+
+    def _drilled(self, report: GateReport, records: _Records, service: Service, now: datetime) -> None:
+        """``drill:<service>``: a validated DR drill within the policy's period. A drill counts only once the
+        Security Lead validated its data protection and the Compliance Officer its compliance; the text says
+        so, and names a newer drill still waiting for them."""
+        last_validated = records.validated.get(service.pk)
+        last_held = records.drills.get(service.pk)
+        period = get_policy().backups.dr_drill_every
+        key = f"drill:{service.slug}"
+        url = reverse("backups:drill-list") + f"?service={service.slug}"
+        label = f"{service.name}: DR drill"
+        problem = "DR drills overdue or not validated"
+        rule = (
+            "a drill counts once the Security Lead (data protection) and the Compliance Officer (compliance) "
+            "validated it"
+        )
+        waiting = (
+            f" The drill of {last_held:%Y-%m-%d} awaits validation."
+            if last_held is not None and (last_validated is None or last_held > last_validated)
+            else ""
+        )
+        if last_held is None:
+            report.add(Evidence(label, GateStatus.FAIL, "No DR drill recorded.", url, service.slug, key), problem)
+        elif last_validated is None:
+            detail = f"No validated DR drill ({rule}).{waiting}"
+            report.add(Evidence(label, GateStatus.FAIL, detail, url, service.slug, key), problem)
+        elif period.after(last_validated) < now:
+            detail = f"Last validated drill {ago(last_validated, now)}; the policy asks every {period}.{waiting}"
+            report.add(Evidence(label, GateStatus.FAIL, detail, url, service.slug, key), problem)
+        else:
+            detail = f"Drilled {ago(last_validated, now)}; data protection and compliance validated.{waiting}"
+            report.add(Evidence(label, GateStatus.PASS, detail, url, service.slug, key))
+
+    def _plan_reviewed(self, report: GateReport, records: _Records, service: Service, now: datetime) -> None:
+        """``dr-plan:<service>``: a DR plan reviewed within the policy's period (overdue: at risk)."""
+        plan = records.plans.get(service.pk)
+        period = get_policy().backups.dr_plan_review_every
+        key = f"dr-plan:{service.slug}"
+        url = reverse("backups:plan-list") + f"?service={service.slug}"
+        label = f"{service.name}: DR plan"
+        problem = "DR plans unreviewed"
+        if plan is None:
+            report.add(Evidence(label, GateStatus.FAIL, "No DR plan.", url, service.slug, key), problem)
+        elif plan.reviewed_at is None or period.after(plan.reviewed_at) < now:
+            detail = "Never reviewed." if plan.reviewed_at is None else f"Reviewed {ago(plan.reviewed_at, now)}."
+            detail = f"{detail} The policy asks every {period}."
+            report.add(Evidence(label, GateStatus.AT_RISK, detail, url, service.slug, key), problem)
+        else:
+            detail = f"Reviewed {ago(plan.reviewed_at, now)}."
+            report.add(Evidence(label, GateStatus.PASS, detail, url, service.slug, key))
+
+
+@dataclass(frozen=True)
+class _Records:
+    """What the gate reads of the active services' backups, in a fixed number of queries."""
+
+    required: dict[int, list[str]]  # service id -> the data types the policy requires of it
+    jobs: dict[tuple[int, str], list[BackupJob]]  # (service id, data type) -> its active jobs, by name
+    facts: dict[int, JobFacts]  # job id -> what its runs and reports tell (backups.selectors.job_facts)
+    restores: dict[int, RestoreTest]  # job id -> its newest restore test
+    drills: dict[int, datetime]  # service id -> when its newest drill was held
+    validated: dict[int, datetime]  # service id -> when its newest validated drill was held
+    plans: dict[int, DRPlan]  # service id -> its DR plan
+
+    @classmethod
+    def load(cls, services: list[Service]) -> _Records:
         required = required_data_types(services)
         jobs = list(BackupJob.objects.filter(service__in=services, active=True).order_by("name"))
         facts = job_facts(jobs)
@@ -94,119 +236,7 @@ class BackupDrGate(Gate):
             .values_list("service_id", "last")
         )
         plans = {plan.service_id: plan for plan in DRPlan.objects.filter(service__in=services)}
-        rows: list[Evidence] = []
-        problems: dict[str, int] = defaultdict(int)
+        return cls(required, dict(by_pair), facts, restores, drills, validated, plans)
 
-        def add(row: Evidence, problem: str = "") -> None:
-            rows.append(row)
-            if problem and row.status != GateStatus.PASS:
-                problems[problem] += 1
-
-        job_list = reverse("backups:job-list")
-        for service in services:
-            for data_type in required[service.pk]:
-                pair_jobs = by_pair.get((service.pk, data_type), [])
-                subject = f"{service.slug}:{data_type}"
-                if not pair_jobs:
-                    add(
-                        Evidence(
-                            f"{service.name} · {data_type}: no backup job",
-                            GateStatus.FAIL,
-                            "The policy requires this data type to be backed up; no job covers it.",
-                            f"{job_list}?service={service.slug}",
-                            service.slug,
-                            f"job:{subject}",
-                        ),
-                        "missing backup jobs",
-                    )
-                    continue
-                for job in pair_jobs:
-                    for check in job_checks(job, now=now, facts=facts[job.pk]):
-                        add(
-                            Evidence(
-                                f"{service.name} · {job.name}: {check.title.lower()}",
-                                check.status,
-                                check.detail,
-                                job.get_absolute_url(),
-                                service.slug,
-                                f"{check.key}:{subject}:{job.pk}",
-                            ),
-                            f"failing {check.key} checks",
-                        )
-                add(self._restore_row(service, data_type, pair_jobs, restores, now), "restore tests missing or missed")
-            add(
-                self._drill_row(service, validated.get(service.pk), drills.get(service.pk), now),
-                "DR drills overdue or not validated",
-            )
-            add(self._plan_row(service, plans.get(service.pk), now), "DR plans unreviewed")
-        status = max((GateStatus(row.status) for row in rows), key=lambda status: _ORDER[status])
-        if status == GateStatus.PASS:
-            reason = f"All {len(services)} active services are backed up, restore tested and drilled in period."
-        else:
-            reason = "; ".join(f"{count} {what}" for what, count in problems.items()) + "."
-        return GateResult(status=status, reason=reason, evidence=rows)
-
-    def _restore_row(
-        self, service: Service, data_type: str, jobs: list[BackupJob], restores: dict[int, RestoreTest], now: datetime
-    ) -> Evidence:
-        period = get_policy().backups.restore_test_every
-        tests = [restores[job.pk] for job in jobs if job.pk in restores]
-        key = f"restore:{service.slug}:{data_type}"
-        url = reverse("backups:restore-list") + f"?service={service.slug}"
-        label = f"{service.name} · {data_type}: restore test"
-        if not tests:
-            return Evidence(label, GateStatus.FAIL, "No restore test recorded.", url, service.slug, key)
-        test = max(tests, key=lambda t: t.verified_at)
-        if period.after(test.verified_at) < now:
-            detail = f"Last restore test {ago(test.verified_at, now)}; the policy asks every {period}."
-            return Evidence(label, GateStatus.FAIL, detail, url, service.slug, key)
-        rto = f"RTO {test.rto_seconds / 60:.0f} min (target {test.rto_target_seconds / 60:.0f} min)"
-        if not test.met_targets:
-            detail = f"{test.get_result_display()} {ago(test.verified_at, now)}; {rto}" + (
-                "" if test.met_rpo else "; RPO missed"
-            )
-            return Evidence(label, GateStatus.FAIL, detail, url, service.slug, key)
-        return Evidence(label, GateStatus.PASS, f"Passed {ago(test.verified_at, now)}; {rto}.", url, service.slug, key)
-
-    def _drill_row(
-        self, service: Service, last_validated: datetime | None, last_held: datetime | None, now: datetime
-    ) -> Evidence:
-        """A drill counts only once the Security Lead validated its data protection and the Compliance Officer
-        its compliance; the text says so, and names a newer drill still waiting for them."""
-        period = get_policy().backups.dr_drill_every
-        key = f"drill:{service.slug}"
-        url = reverse("backups:drill-list") + f"?service={service.slug}"
-        label = f"{service.name}: DR drill"
-        rule = (
-            "a drill counts once the Security Lead (data protection) and the Compliance Officer (compliance) "
-            "validated it"
-        )
-        waiting = (
-            f" The drill of {last_held:%Y-%m-%d} awaits validation."
-            if last_held is not None and (last_validated is None or last_held > last_validated)
-            else ""
-        )
-        if last_held is None:
-            return Evidence(label, GateStatus.FAIL, "No DR drill recorded.", url, service.slug, key)
-        if last_validated is None:
-            detail = f"No validated DR drill ({rule}).{waiting}"
-            return Evidence(label, GateStatus.FAIL, detail, url, service.slug, key)
-        if period.after(last_validated) < now:
-            detail = f"Last validated drill {ago(last_validated, now)}; the policy asks every {period}.{waiting}"
-            return Evidence(label, GateStatus.FAIL, detail, url, service.slug, key)
-        detail = f"Drilled {ago(last_validated, now)}; data protection and compliance validated.{waiting}"
-        return Evidence(label, GateStatus.PASS, detail, url, service.slug, key)
-
-    def _plan_row(self, service: Service, plan: DRPlan | None, now: datetime) -> Evidence:
-        period = get_policy().backups.dr_plan_review_every
-        key = f"dr-plan:{service.slug}"
-        url = reverse("backups:plan-list") + f"?service={service.slug}"
-        label = f"{service.name}: DR plan"
-        if plan is None:
-            return Evidence(label, GateStatus.FAIL, "No DR plan.", url, service.slug, key)
-        if plan.reviewed_at is None or period.after(plan.reviewed_at) < now:
-            detail = "Never reviewed." if plan.reviewed_at is None else f"Reviewed {ago(plan.reviewed_at, now)}."
-            return Evidence(
-                label, GateStatus.AT_RISK, f"{detail} The policy asks every {period}.", url, service.slug, key
-            )
-        return Evidence(label, GateStatus.PASS, f"Reviewed {ago(plan.reviewed_at, now)}.", url, service.slug, key)
+    def jobs_of(self, service: Service, data_type: str) -> list[BackupJob]:
+        return self.jobs.get((service.pk, data_type), [])

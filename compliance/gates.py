@@ -1,6 +1,7 @@
 """Quality gate of step 6: "Compliance monitoring active", computed from the compliance records.
 
-One method per criterion; each adds evidence rows with a stable key and a link to the fix:
+One method per criterion; each adds evidence rows with a stable key and a link to the fix to a GateReport
+(opsgov.registry):
 
 - ``coverage:<framework>``: each active framework has at least the policy's
   ``compliance.min_coverage_percent`` of its assessable requirements mapped to controls;
@@ -30,7 +31,7 @@ from django.urls import reverse
 from opsgov.humanize import ago
 from opsgov.models import DeliveryStatus, GateStatus, ReportDelivery, ReportKind
 from opsgov.policy import get_policy
-from opsgov.registry import Evidence, Gate, GateResult, gates
+from opsgov.registry import Evidence, Gate, GateReport, GateResult, gates
 from opsgov.roles import COMPLIANCE_OFFICER
 
 from .models import Audit, AuditKind, Severity
@@ -44,7 +45,6 @@ from .selectors import (
 )
 from .services import evidence_snapshots_refresh
 
-_ORDER = {GateStatus.FAIL: 2, GateStatus.AT_RISK: 1, GateStatus.PASS: 0}
 MAX_ROWS = 25
 
 
@@ -74,35 +74,25 @@ class ComplianceGate(Gate):
                 status=GateStatus.NO_EVIDENCE,
                 reason="No evidence: no active compliance framework. Import one or install the built-in framework.",
             )
-        rows: list[Evidence] = []
-        problems: list[str] = []
-        for check in (
-            self._coverage(frameworks),
-            self._key_controls_current(now),
-            self._internal_audit(now),
-            self._no_overdue_findings(now),
-            self._no_expired_exceptions(now),
-            self._monthly_report(now),
-        ):
-            check_rows, problem = check
-            rows.extend(check_rows)
-            if problem:
-                problems.append(problem)
-        status = max((row.status for row in rows), key=lambda status: _ORDER.get(status, 0), default=GateStatus.PASS)
-        reason = "Compliance is monitored: coverage, evidence, audit, findings and exceptions in order."
-        return GateResult(
-            status=status, reason=reason if status == GateStatus.PASS else "; ".join(problems), evidence=rows
+        report = GateReport()
+        self._coverage(report, frameworks)
+        self._key_controls_current(report, now)
+        self._internal_audit(report, now)
+        self._no_overdue_findings(report, now)
+        self._no_expired_exceptions(report, now)
+        self._monthly_report(report, now)
+        return report.result(
+            "Compliance is monitored: coverage, evidence, audit, findings and exceptions in order.", end=""
         )
 
-    def _coverage(self, frameworks: Iterable[object]) -> tuple[list[Evidence], str | None]:
+    def _coverage(self, report: GateReport, frameworks: Iterable[object]) -> None:
         minimum = get_policy().compliance.min_coverage_percent
-        rows: list[Evidence] = []
         short: list[str] = []
         for framework in frameworks:
             figures = coverage(framework)  # type: ignore[arg-type]
             percent = figures.percent or 0.0
             ok = figures.assessable > 0 and percent >= minimum
-            rows.append(
+            report.add(
                 Evidence(
                     label=f"{framework}: {figures.covered} of {figures.assessable} requirements covered",
                     status=GateStatus.PASS if ok else GateStatus.FAIL,
@@ -113,9 +103,9 @@ class ComplianceGate(Gate):
             )
             if not ok:
                 short.append(str(framework))
-        return rows, (f"requirement coverage below {minimum:g} % in {', '.join(short)}" if short else None)
+        report.state(f"requirement coverage below {minimum:g} % in {', '.join(short)}" if short else None)
 
-    def _key_controls_current(self, now: datetime) -> tuple[list[Evidence], str | None]:
+    def _key_controls_current(self, report: GateReport, now: datetime) -> None:
         controls = active_controls().filter(is_key=True).prefetch_related("services")
         rows: list[Evidence] = []
         stale: list[str] = []
@@ -148,7 +138,7 @@ class ComplianceGate(Gate):
                 )
             )
         if not rows:
-            rows.append(
+            report.add(
                 Evidence(
                     label="No key control is marked",
                     status=GateStatus.FAIL,
@@ -157,10 +147,12 @@ class ComplianceGate(Gate):
                     key="evidence:none",
                 )
             )
-            return rows, "no key control"
-        return rows[:MAX_ROWS], (f"{len(stale)} key control(s) without current evidence" if stale else None)
+            report.state("no key control")
+            return
+        report.extend(rows[:MAX_ROWS])
+        report.state(f"{len(stale)} key control(s) without current evidence" if stale else None)
 
-    def _internal_audit(self, now: datetime) -> tuple[list[Evidence], str | None]:
+    def _internal_audit(self, report: GateReport, now: datetime) -> None:
         every = get_policy().compliance.internal_audit_every
         today = now.date()
         latest = Audit.objects.filter(kind=AuditKind.INTERNAL, period_end__lte=today).order_by("-period_end").first()
@@ -168,7 +160,7 @@ class ComplianceGate(Gate):
             latest is not None
             and every.after(datetime.combine(latest.period_end, datetime.min.time(), tzinfo=now.tzinfo)) > now
         ):
-            return [
+            report.add(
                 Evidence(
                     label=f"Internal audit {latest.title}",
                     status=GateStatus.PASS,
@@ -176,8 +168,9 @@ class ComplianceGate(Gate):
                     url=latest.get_absolute_url(),
                     key="internal-audit",
                 )
-            ], None
-        return [
+            )
+            return
+        report.add(
             Evidence(
                 label="No internal audit in its period",
                 status=GateStatus.FAIL,
@@ -186,17 +179,17 @@ class ComplianceGate(Gate):
                 url=_admin("audit"),
                 key="internal-audit",
             )
-        ], f"no internal audit within {every}"
+        )
+        report.state(f"no internal audit within {every}")
 
-    def _no_overdue_findings(self, now: datetime) -> tuple[list[Evidence], str | None]:
+    def _no_overdue_findings(self, report: GateReport, now: datetime) -> None:
         overdue = list(overdue_findings(now).prefetch_related("control__services").order_by("due_at", "pk"))
-        rows = []
         critical = 0
         for finding in overdue[:MAX_ROWS]:
             is_critical = finding.severity == Severity.CRITICAL
             critical += is_critical
             services = list(finding.control.services.all()) if finding.control else []
-            rows.append(
+            report.add(
                 Evidence(
                     label=f"{finding.get_severity_display()} finding overdue: {finding.title}",
                     status=GateStatus.FAIL if is_critical else GateStatus.AT_RISK,
@@ -207,24 +200,25 @@ class ComplianceGate(Gate):
                 )
             )
         if not overdue:
-            rows.append(
+            report.add(
                 Evidence(label="No finding overdue", status=GateStatus.PASS, url=_admin("finding"), key="findings")
             )
-            return rows, None
-        return rows, (f"{critical} critical finding(s) overdue" if critical else f"{len(overdue)} finding(s) overdue")
+            return
+        report.state(f"{critical} critical finding(s) overdue" if critical else f"{len(overdue)} finding(s) overdue")
 
-    def _no_expired_exceptions(self, now: datetime) -> tuple[list[Evidence], str | None]:
+    def _no_expired_exceptions(self, report: GateReport, now: datetime) -> None:
         relied = expired_exceptions_relied_on(now)
         if not relied:
-            return [
+            report.add(
                 Evidence(
                     label="No expired exception relied on",
                     status=GateStatus.PASS,
                     url=_admin("complianceexception"),
                     key="exceptions",
                 )
-            ], None
-        rows = [
+            )
+            return
+        report.extend(
             Evidence(
                 label=f"Exception expired but still relied on: {item.title}",
                 status=GateStatus.FAIL,
@@ -234,10 +228,10 @@ class ComplianceGate(Gate):
                 key=f"exception-expired:{item.pk}",
             )
             for item in relied[:MAX_ROWS]
-        ]
-        return rows, f"{len(relied)} expired exception(s) still relied on"
+        )
+        report.state(f"{len(relied)} expired exception(s) still relied on")
 
-    def _monthly_report(self, now: datetime) -> tuple[list[Evidence], str | None]:
+    def _monthly_report(self, report: GateReport, now: datetime) -> None:
         within = get_policy().compliance.monthly_report_within.approximate(business_day_hours=24)
         sent = (
             ReportDelivery.objects.filter(kind=ReportKind.MONTHLY, status=DeliveryStatus.SENT, sent_at__isnull=False)
@@ -245,7 +239,7 @@ class ComplianceGate(Gate):
             .first()
         )
         if sent is not None and sent.sent_at is not None and sent.sent_at > now - within:
-            return [
+            report.add(
                 Evidence(
                     label="Monthly compliance report sent",
                     status=GateStatus.PASS,
@@ -253,8 +247,9 @@ class ComplianceGate(Gate):
                     url=reverse("admin:opsgov_reportdelivery_changelist"),
                     key="monthly-report",
                 )
-            ], None
-        return [
+            )
+            return
+        report.add(
             Evidence(
                 label="Monthly compliance report not sent",
                 status=GateStatus.AT_RISK,
@@ -262,4 +257,5 @@ class ComplianceGate(Gate):
                 url=reverse("admin:opsgov_reportdelivery_changelist"),
                 key="monthly-report",
             )
-        ], "the monthly report was not sent"
+        )
+        report.state("the monthly report was not sent")

@@ -1,17 +1,15 @@
 """Quality gates of steps 2 and 4: incident management and continuous improvement.
 
-Each gate's `evaluate` lists its criteria, one method each. A criterion yields
-a `Check`: evidence rows that link to the record behind them, and the problem
-to state when it is not met. The gate's status is the worst of its rows
-(fail > at risk > pass), its reason the problems found, and with nothing to
-judge it reports "no evidence", never pass. Every row has a stable key
-("<check>:<service slug or record>"), by which a waiver names it.
+Each gate's `evaluate` lists its criteria, one method each. A criterion adds
+to the evaluation's GateReport (opsgov.registry) evidence rows that link to the
+record behind them, and states the problem when it is not met. The gate's status
+is the worst of its rows (fail > at risk > pass), its reason the problems found,
+and with nothing to judge it reports "no evidence", never pass. Every row has a
+stable key ("<check>:<service slug or record>"), by which a waiver names it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet
@@ -19,7 +17,7 @@ from django.urls import reverse
 
 from opsgov.models import GateStatus, Lifecycle, Service
 from opsgov.policy import get_policy
-from opsgov.registry import Evidence, Gate, GateResult, gates
+from opsgov.registry import Evidence, Gate, GateReport, GateResult, gates
 from opsgov.roles import SRE_LEAD, TECH_LEAD
 
 from .ingest import dead_letters
@@ -41,29 +39,9 @@ WINDOW = timedelta(days=30)
 # At most this many offending records are listed per check; the reason gives the full count.
 MAX_ROWS = 25
 
-_SEVERITY_ORDER = {GateStatus.FAIL: 2, GateStatus.AT_RISK: 1, GateStatus.PASS: 0}
-
-
-@dataclass(frozen=True)
-class Check:
-    """What one criterion of a gate found: its evidence rows, and the problem to state when it is not met."""
-
-    rows: list[Evidence] = field(default_factory=list)
-    problem: str | None = None
-
-
-def _worst(rows: Iterable[Evidence]) -> GateStatus:
-    return max((row.status for row in rows), key=lambda status: _SEVERITY_ORDER.get(status, 0), default=GateStatus.PASS)
-
 
 def _when(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
-
-
-def _combine(checks: Iterable[Check]) -> tuple[list[Evidence], list[str]]:
-    """The rows of `checks` in order, and their problems."""
-    checks = list(checks)
-    return [row for check in checks for row in check.rows], [check.problem for check in checks if check.problem]
 
 
 def _level_schedules(services: list[Service]) -> dict[int, set[int]]:
@@ -131,12 +109,6 @@ def _escalation_evidence(
     )
 
 
-def _result(rows: list[Evidence], problems: list[str], passed: str) -> GateResult:
-    status = _worst(rows)
-    reason = passed if status == GateStatus.PASS else "; ".join(problems)
-    return GateResult(status=status, reason=reason, evidence=rows)
-
-
 @gates.register
 class IncidentManagementGate(Gate):
     key = "incident_management"
@@ -153,19 +125,16 @@ class IncidentManagementGate(Gate):
         services = list(Service.objects.filter(lifecycle=Lifecycle.ACTIVE).order_by("slug"))
         if not services:
             return GateResult(status=GateStatus.NO_EVIDENCE, reason="No evidence: there are no active services.")
-        rows, problems = _combine(
-            [
-                self.escalation_paths_covered(services, now=now),
-                self.response_targets_met(now=now),
-                self.reviews_on_time(now=now),
-                self.no_dead_letters(),
-            ]
-        )
-        return _result(
-            rows, problems, "Every active service has a covered escalation path; responses and reviews on time."
+        report = GateReport()
+        self.escalation_paths_covered(report, services, now=now)
+        self.response_targets_met(report, now=now)
+        self.reviews_on_time(report, now=now)
+        self.no_dead_letters(report)
+        return report.result(
+            "Every active service has a covered escalation path; responses and reviews on time.", end=""
         )
 
-    def escalation_paths_covered(self, services: list[Service], *, now: datetime) -> Check:
+    def escalation_paths_covered(self, report: GateReport, services: list[Service], *, now: datetime) -> None:
         """An escalation path for every service, with nobody-on-call gaps nowhere in the next 7 days."""
         links = {
             link.service_id: link
@@ -179,23 +148,23 @@ class IncidentManagementGate(Gate):
             paged = sorted(level_schedules.get(link.policy_id, ())) if link is not None else []
             holes = [hole for pk in paged for hole in holes_by_schedule.get(pk, [])]
             rows.append(_escalation_evidence(service, link, holes, pages_schedules=bool(paged)))
+        report.extend(rows)
         uncovered = sum(1 for row in rows if row.status == GateStatus.FAIL)
-        if not uncovered:
-            return Check(rows)
-        return Check(rows, f"{uncovered} of {len(services)} active services lack a complete escalation path")
+        if uncovered:
+            report.state(f"{uncovered} of {len(services)} active services lack a complete escalation path")
 
-    def response_targets_met(self, *, now: datetime) -> Check:
+    def response_targets_met(self, report: GateReport, *, now: datetime) -> None:
         """Response targets met for at least the policy's share of incidents in the last 30 days."""
         judged = Incident.objects.filter(triggered_at__gte=now - WINDOW, response_met__isnull=False).exclude(
             status=IncidentStatus.CANCELLED
         )
         counts = judged.aggregate(total=Count("id"), met=Count("id", filter=Q(response_met=True)))
         if not counts["total"]:
-            return Check()
+            return
         share = 100 * counts["met"] / counts["total"]
         target = get_policy().incidents.min_response_attainment_percent
         ok = share >= target
-        rows = [
+        report.add(
             Evidence(
                 label=f"Response targets met for {share:.1f} % of {counts['total']} incidents (target {target:g} %)",
                 status=GateStatus.PASS if ok else GateStatus.AT_RISK,
@@ -203,10 +172,10 @@ class IncidentManagementGate(Gate):
                 url=reverse("incident-list"),
                 key="response_targets",
             )
-        ]
+        )
         if ok:
-            return Check(rows)
-        rows += [
+            return
+        report.extend(
             Evidence(
                 label=f"{incident.public_id} missed its response target",
                 status=GateStatus.AT_RISK,
@@ -216,14 +185,14 @@ class IncidentManagementGate(Gate):
                 key=f"response_missed:{incident.public_id}",
             )
             for incident in judged.filter(response_met=False).select_related("service")[:MAX_ROWS]
-        ]
-        return Check(rows, f"response targets met for {share:.1f} % of incidents, below {target:g} %")
+        )
+        report.state(f"response targets met for {share:.1f} % of incidents, below {target:g} %")
 
-    def reviews_on_time(self, *, now: datetime) -> Check:
+    def reviews_on_time(self, report: GateReport, *, now: datetime) -> None:
         """Reviews done on time."""
         overdue = overdue_reviews(now=now)
         late = list(overdue[: MAX_ROWS + 1])
-        rows = [
+        report.extend(
             Evidence(
                 label=f"Review of {review.incident.public_id} overdue",
                 status=GateStatus.AT_RISK,
@@ -235,15 +204,15 @@ class IncidentManagementGate(Gate):
                 key=f"review_overdue:{review.incident.public_id}",
             )
             for review in late[:MAX_ROWS]
-        ]
-        if not late:
-            return Check(rows)
-        return Check(rows, f"{overdue.count()} post-incident review(s) overdue")
+        )
+        if late:
+            report.state(f"{overdue.count()} post-incident review(s) overdue")
 
-    def no_dead_letters(self) -> Check:
+    def no_dead_letters(self, report: GateReport) -> None:
         """Ingestion health: no accepted alert event left dead-lettered (incidents.ingest.dead_letters)."""
         rows, problem = dead_letters.gate_evidence()
-        return Check(rows, problem)
+        report.extend(rows)
+        report.state(problem)
 
 
 @gates.register
@@ -264,16 +233,13 @@ class ContinuousImprovementGate(Gate):
             )
         today = policy_today(now)
         backlog = backlog_summary(today=today)
-        rows, problems = _combine(
-            [
-                self.reviews_produce_action_items(reviews),
-                self.few_action_items_overdue(backlog, today=today),
-                self.action_items_being_closed(items, backlog, now=now),
-            ]
-        )
-        return _result(rows, problems, "Reviews produce action items, which are closed on time.")
+        report = GateReport()
+        self.reviews_produce_action_items(report, reviews)
+        self.few_action_items_overdue(report, backlog, today=today)
+        self.action_items_being_closed(report, items, backlog, now=now)
+        return report.result("Reviews produce action items, which are closed on time.", end="")
 
-    def reviews_produce_action_items(self, reviews: QuerySet[PostIncidentReview]) -> Check:
+    def reviews_produce_action_items(self, report: GateReport, reviews: QuerySet[PostIncidentReview]) -> None:
         """Every submitted review produced action items."""
         empty = list(
             reviews.annotate(items=Count("action_items"))
@@ -282,7 +248,7 @@ class ContinuousImprovementGate(Gate):
             .order_by("-created_at")[:MAX_ROWS]
         )
         if empty:
-            rows = [
+            report.extend(
                 Evidence(
                     label=f"Review of {review.incident.public_id} has no action items",
                     status=GateStatus.FAIL,
@@ -292,29 +258,28 @@ class ContinuousImprovementGate(Gate):
                     key=f"review_without_items:{review.incident.public_id}",
                 )
                 for review in empty
-            ]
-            return Check(rows, f"{len(empty)} review(s) without action items")
+            )
+            report.state(f"{len(empty)} review(s) without action items")
+            return
         if not reviews.exists():
-            return Check()
-        return Check(
-            [
-                Evidence(
-                    label=f"All {reviews.count()} submitted reviews have action items",
-                    status=GateStatus.PASS,
-                    url=reverse("review-list"),
-                    key="reviews_with_items",
-                )
-            ]
+            return
+        report.add(
+            Evidence(
+                label=f"All {reviews.count()} submitted reviews have action items",
+                status=GateStatus.PASS,
+                url=reverse("review-list"),
+                key="reviews_with_items",
+            )
         )
 
-    def few_action_items_overdue(self, backlog: BacklogSummary, *, today: date) -> Check:
+    def few_action_items_overdue(self, report: GateReport, backlog: BacklogSummary, *, today: date) -> None:
         """Few open action items overdue: at most the policy's share."""
         if backlog.overdue_percent is None:
-            return Check()
+            return
         limit = get_policy().incidents.max_overdue_action_items_percent
         share = backlog.overdue_percent
         ok = share <= limit
-        rows = [
+        report.add(
             Evidence(
                 label=f"{backlog.overdue} of {backlog.open} open action items overdue "
                 f"({share:.0f} %, limit {limit:g} %)",
@@ -322,10 +287,10 @@ class ContinuousImprovementGate(Gate):
                 url=reverse("action-item-list") + "?overdue=true",
                 key="overdue_action_items",
             )
-        ]
+        )
         if ok:
-            return Check(rows)
-        rows += [
+            return
+        report.extend(
             Evidence(
                 label=f"Overdue: {item.title}",
                 status=GateStatus.AT_RISK,
@@ -335,36 +300,33 @@ class ContinuousImprovementGate(Gate):
                 key=f"action_item_overdue:{item.pk}",
             )
             for item in overdue_action_items(today=today).select_related("incident__service")[:MAX_ROWS]
-        ]
-        return Check(rows, f"{share:.0f} % of open action items overdue (limit {limit:g} %)")
+        )
+        report.state(f"{share:.0f} % of open action items overdue (limit {limit:g} %)")
 
     def action_items_being_closed(
-        self, items: QuerySet[ActionItem], backlog: BacklogSummary, *, now: datetime
-    ) -> Check:
+        self, report: GateReport, items: QuerySet[ActionItem], backlog: BacklogSummary, *, now: datetime
+    ) -> None:
         """Items are being closed: at least one done in the last 30 days while any is open."""
         closed = items.filter(status=ActionStatus.DONE, closed_at__gte=now - WINDOW).count()
         if closed:
-            return Check(
-                [
-                    Evidence(
-                        label=f"{closed} action item(s) done in the last 30 days",
-                        status=GateStatus.PASS,
-                        url=reverse("action-item-list") + "?status=done",
-                        key="items_closed",
-                    )
-                ]
-            )
-        if not backlog.open:
-            return Check()
-        return Check(
-            [
+            report.add(
                 Evidence(
-                    label="No action item done in the last 30 days",
-                    status=GateStatus.AT_RISK,
-                    detail=f"{backlog.open} open.",
-                    url=reverse("action-item-list"),
+                    label=f"{closed} action item(s) done in the last 30 days",
+                    status=GateStatus.PASS,
+                    url=reverse("action-item-list") + "?status=done",
                     key="items_closed",
                 )
-            ],
-            "no action item done in the last 30 days",
+            )
+            return
+        if not backlog.open:
+            return
+        report.add(
+            Evidence(
+                label="No action item done in the last 30 days",
+                status=GateStatus.AT_RISK,
+                detail=f"{backlog.open} open.",
+                url=reverse("action-item-list"),
+                key="items_closed",
+            )
         )
+        report.state("no action item done in the last 30 days")

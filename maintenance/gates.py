@@ -5,19 +5,21 @@ Evidence rows (keys are stable, so a failing one can be waived for its service):
 - ``windows:<service>``: every active service has an approved maintenance window (fail without).
 - ``cadence:<service>:<activity>``: each activity of the policy with a cadence done within one period
   (fail when overdue).
-- ``patch-compliance:<service>``: the service's patch compliance over 30 days at or above the target
-  (at risk below it); ``patch-compliance:global`` for the organisation (no service).
+- ``patch-compliance:<service>``: the service's patch compliance over 30 days above the target
+  (at risk at or below it); ``patch-compliance:global`` for the organisation (no service).
 - ``critical-patch:<asset>:<package>``: an open security-critical obligation past its deadline (fail).
 - ``change-conflict:<CHG-n>``: a change outside its windows or in a freeze, in the last 90 days,
   without its conflict approval (fail); ``emergency-approval:<CHG-n>``: an emergency change not
   approved within the policy period (fail).
+- ``eol:<service>:<product>``: a component whose release reaches its end of life within
+  ``maintenance.eol_plan_within`` has an upgrade plan (without one: at risk, fail once reached).
 
-Without active services the gate has no evidence.
+One method per criterion adds its rows to a GateReport (opsgov.registry). Without active services
+the gate has no evidence.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.db.models import Exists, OuterRef, Q
@@ -25,13 +27,12 @@ from django.urls import reverse
 
 from opsgov.models import GateStatus, Lifecycle, Service
 from opsgov.policy import get_policy
-from opsgov.registry import Evidence, Gate, GateResult, gates
+from opsgov.registry import Evidence, Gate, GateReport, GateResult, gates
 from opsgov.roles import DEVOPS_LEAD, PRODUCT_OWNER
 
 from . import selectors
 from .models import ApprovalReason, ChangeApproval, ChangeKind, ChangeRecord, ChangeState, MaintenanceWindow
 
-_ORDER = {GateStatus.FAIL: 2, GateStatus.AT_RISK: 1, GateStatus.PASS: 0}
 LOOKBACK = timedelta(days=90)
 
 
@@ -51,21 +52,27 @@ class MaintenanceGate(Gate):
         services = list(Service.objects.filter(lifecycle=Lifecycle.ACTIVE).order_by("name"))
         if not services:
             return GateResult(status=GateStatus.NO_EVIDENCE, reason="No evidence: there are no active services.")
-        rows: list[Evidence] = []
-        problems: dict[str, int] = defaultdict(int)
+        report = GateReport()
+        self._approved_windows(report, services)
+        self._cadences_on_time(report, services, now)
+        self._patch_compliance_on_target(report, services, now)
+        self._no_critical_patch_overdue(report, now)
+        self._conflicts_approved(report, now)
+        self._emergencies_approved(report, now)
+        self._end_of_life_planned(report, now)
+        return report.result(
+            f"All {len(services)} active services have approved windows and their maintenance done on time."
+        )
 
-        def add(row: Evidence, problem: str = "") -> None:
-            rows.append(row)
-            if problem and row.status != GateStatus.PASS:
-                problems[problem] += 1
-
+    def _approved_windows(self, report: GateReport, services: list[Service]) -> None:
+        """``windows:<service>``: an approved maintenance window for every active service."""
         calendar = reverse("maintenance:calendar")
         approved = set(
             MaintenanceWindow.objects.active().filter(services__in=services).values_list("services__id", flat=True)
         )
         for service in services:
             ok = service.pk in approved
-            add(
+            report.add(
                 Evidence(
                     label=f"{service.name}: approved maintenance window",
                     status=GateStatus.PASS if ok else GateStatus.FAIL,
@@ -76,8 +83,11 @@ class MaintenanceGate(Gate):
                 ),
                 "services without an approved window",
             )
+
+    def _cadences_on_time(self, report: GateReport, services: list[Service], now: datetime) -> None:
+        """``cadence:<service>:<activity>``: each activity of the policy done within its period."""
         for row in selectors.cadence_status(now=now, services=services):
-            add(
+            report.add(
                 Evidence(
                     label=f"{row.service.name}: {row.title} every {row.every}",
                     status=GateStatus.FAIL if row.overdue else GateStatus.PASS,
@@ -91,6 +101,9 @@ class MaintenanceGate(Gate):
                 ),
                 "maintenance activities overdue",
             )
+
+    def _patch_compliance_on_target(self, report: GateReport, services: list[Service], now: datetime) -> None:
+        """``patch-compliance:<service>`` and ``patch-compliance:global``: 30-day patch compliance on target."""
         target = get_policy().targets.patch_compliance_percent
         slugs = {s.slug for s in services}
         for figure in selectors.patch_compliance(start=now - timedelta(days=30), end=now):
@@ -102,7 +115,7 @@ class MaintenanceGate(Gate):
             percent = figure.percent
             if percent is None:
                 continue
-            add(
+            report.add(
                 Evidence(
                     label=f"Patch compliance {'of ' + slug if slug else '(organisation)'}: {percent:.1f} %",
                     status=GateStatus.PASS if percent > target else GateStatus.AT_RISK,
@@ -113,8 +126,11 @@ class MaintenanceGate(Gate):
                 ),
                 "patch compliance figures below target",
             )
+
+    def _no_critical_patch_overdue(self, report: GateReport, now: datetime) -> None:
+        """``critical-patch:<asset>:<package>``: no open security-critical obligation past its deadline."""
         for obligation in selectors.overdue_critical(now=now):
-            add(
+            report.add(
                 Evidence(
                     label=f"{obligation.asset}: critical security patch {obligation.package} {obligation.version}",
                     status=GateStatus.FAIL,
@@ -125,6 +141,9 @@ class MaintenanceGate(Gate):
                 ),
                 "critical security patches past 48 h",
             )
+
+    def _conflicts_approved(self, report: GateReport, now: datetime) -> None:
+        """``change-conflict:<CHG-n>``: every change outside its windows or in a freeze (90 days) approved so."""
         conflict_approved = Exists(ChangeApproval.objects.filter(change=OuterRef("pk"), reason=ApprovalReason.CONFLICT))
         conflicted = (
             ChangeRecord.objects.filter(Q(outside_window=True) | Q(in_freeze=True), created_at__gte=now - LOOKBACK)
@@ -135,7 +154,7 @@ class MaintenanceGate(Gate):
         )
         for change in conflicted:
             first = next(iter(change.services.all()), None)
-            add(
+            report.add(
                 Evidence(
                     label=f"{change.number}: {'inside a freeze' if change.in_freeze else 'outside its windows'}",
                     status=GateStatus.FAIL,
@@ -146,6 +165,9 @@ class MaintenanceGate(Gate):
                 ),
                 "changes outside windows without the extra approval",
             )
+
+    def _emergencies_approved(self, report: GateReport, now: datetime) -> None:
+        """``emergency-approval:<CHG-n>``: every emergency change (90 days) approved within the policy period."""
         within = get_policy().maintenance.emergency_approval_within.as_timedelta()
         technical = Exists(
             ChangeApproval.objects.filter(
@@ -162,7 +184,7 @@ class MaintenanceGate(Gate):
         )
         for change in late:
             first = next(iter(change.services.all()), None)
-            add(
+            report.add(
                 Evidence(
                     label=f"{change.number}: emergency change not approved afterwards",
                     status=GateStatus.FAIL,
@@ -173,10 +195,13 @@ class MaintenanceGate(Gate):
                 ),
                 "emergency changes not approved in time",
             )
+
+    def _end_of_life_planned(self, report: GateReport, now: datetime) -> None:
+        """``eol:<service>:<product>``: a component near or past its end of life has an upgrade plan."""
         for eol in selectors.components_near_eol(now=now):
             verdict = GateStatus.PASS if eol.planned else GateStatus.FAIL if eol.reached else GateStatus.AT_RISK
             when = "reached" if eol.reached else f"on {eol.eol_date:%Y-%m-%d}" if eol.eol_date else "near"
-            add(
+            report.add(
                 Evidence(
                     label=f"{eol.component.service.name}: {eol.label} end of life {when}",
                     status=verdict,
@@ -187,9 +212,3 @@ class MaintenanceGate(Gate):
                 ),
                 "components near end of life without an upgrade plan",
             )
-        status = max((GateStatus(row.status) for row in rows), key=lambda s: _ORDER[s])
-        if status == GateStatus.PASS:
-            reason = f"All {len(services)} active services have approved windows and their maintenance done on time."
-        else:
-            reason = "; ".join(f"{count} {what}" for what, count in problems.items()) + "."
-        return GateResult(status=status, reason=reason, evidence=rows)

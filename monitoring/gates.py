@@ -21,7 +21,6 @@ waived per service). Without active services the gate has no evidence.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
@@ -31,14 +30,18 @@ from django.urls import reverse
 from opsgov.humanize import ago as _ago
 from opsgov.models import GateStatus, Lifecycle, Service
 from opsgov.policy import get_policy
-from opsgov.registry import Evidence, Gate, GateResult, gates, on_call
+from opsgov.registry import Evidence, Gate, GateReport, GateResult, gates, on_call
 from opsgov.roles import DEVOPS_LEAD, SRE_LEAD
 
 from .catalog import selectors as catalog
 from .models import SLO
 from .models.catalog import policy_today
 
-_ORDER = {GateStatus.FAIL: 2, GateStatus.AT_RISK: 1, GateStatus.PASS: 0}
+
+def _of_active_services(findings: Iterable[catalog.Finding], services: list[Service]) -> Iterator[catalog.Finding]:
+    """The findings of `services` and of no service (a rule or runbook of a deprecated service is not)."""
+    slugs = {service.slug for service in services}
+    return (finding for finding in findings if not finding.service or finding.service in slugs)
 
 
 @gates.register
@@ -57,17 +60,18 @@ class MonitoringGate(Gate):
         services = list(Service.objects.filter(lifecycle=Lifecycle.ACTIVE).order_by("name"))
         if not services:
             return GateResult(status=GateStatus.NO_EVIDENCE, reason="No evidence: there are no active services.")
-        report = _Report(services)
-        self._slo_data_fresh(report, now)
-        self._alert_rules_carry_runbooks(report)
-        self._every_rule_carries_a_runbook(report)
-        self._runbooks_reviewed_on_time(report, now)
-        self._someone_on_call(report, now)
-        return report.result()
+        report = GateReport()
+        self._slo_data_fresh(report, services, now)
+        self._alert_rules_carry_runbooks(report, services)
+        self._every_rule_carries_a_runbook(report, services)
+        self._runbooks_reviewed_on_time(report, services, now)
+        self._someone_on_call(report, services, now)
+        return report.result(
+            f"All {len(services)} active services have fresh SLOs, runbook-backed alert rules and on-call cover."
+        )
 
-    def _slo_data_fresh(self, report: _Report, now: datetime) -> None:
+    def _slo_data_fresh(self, report: GateReport, services: list[Service], now: datetime) -> None:
         """``slo:<service>``: an enabled SLO with SLI data fresher than the policy asks (one grouped query)."""
-        services = report.services
         fresh_within = get_policy().monitoring.sli_fresh_within.as_timedelta()
         newest_sli = dict(
             SLO.objects.filter(enabled=True, service__in=services)
@@ -83,7 +87,8 @@ class MonitoringGate(Gate):
             if service.pk not in newest_sli:
                 report.add(
                     Evidence(f"{service.name}: no SLO", GateStatus.FAIL, "No enabled SLO.", url, service.slug, key),
-                    problem=("service", "without an SLO"),
+                    "without an SLO",
+                    noun="service",
                 )
             elif (newest := newest_sli[service.pk]) is None or now - newest > fresh_within:
                 detail = "No SLI data ever received." if newest is None else f"Newest SLI data {_ago(newest, now)}."
@@ -96,7 +101,8 @@ class MonitoringGate(Gate):
                         service.slug,
                         key,
                     ),
-                    problem=("service", "with stale SLI data"),
+                    "with stale SLI data",
+                    noun="service",
                 )
             else:
                 report.add(
@@ -110,11 +116,11 @@ class MonitoringGate(Gate):
                     )
                 )
 
-    def _alert_rules_carry_runbooks(self, report: _Report) -> None:
+    def _alert_rules_carry_runbooks(self, report: GateReport, services: list[Service]) -> None:
         """``alert-rules:<service>``: at least one alert rule of the service carries a runbook."""
         lacking = {finding.service: finding for finding in catalog.service_findings()}
         rule_list = reverse("monitoring:alert-rule-list")
-        for service in report.services:
+        for service in services:
             finding = lacking.get(service.slug)
             key = f"alert-rules:{service.slug}"
             if finding is not None:
@@ -122,7 +128,8 @@ class MonitoringGate(Gate):
                     Evidence(
                         f"{service.name}: alert rules", GateStatus.FAIL, finding.detail, finding.url, service.slug, key
                     ),
-                    problem=("service", "without a runbook-carrying alert rule"),
+                    "without a runbook-carrying alert rule",
+                    noun="service",
                 )
             else:
                 report.add(
@@ -136,9 +143,9 @@ class MonitoringGate(Gate):
                     )
                 )
 
-    def _every_rule_carries_a_runbook(self, report: _Report) -> None:
+    def _every_rule_carries_a_runbook(self, report: GateReport, services: list[Service]) -> None:
         """``rule-runbook:<service>:<alert>``: every alerting rule (of an active service, or of none) has one."""
-        for finding in report.of_active_services(catalog.rules_without_runbook_findings()):
+        for finding in _of_active_services(catalog.rules_without_runbook_findings(), services):
             report.add(
                 Evidence(
                     f"Rule {finding.label}: no runbook",
@@ -148,13 +155,14 @@ class MonitoringGate(Gate):
                     finding.service,
                     f"rule-runbook:{finding.service}:{finding.label}" if finding.service else "",
                 ),
-                problem=("alert rule", "without a runbook"),
+                "without a runbook",
+                noun="alert rule",
             )
 
-    def _runbooks_reviewed_on_time(self, report: _Report, now: datetime) -> None:
+    def _runbooks_reviewed_on_time(self, report: GateReport, services: list[Service], now: datetime) -> None:
         """``runbook-review:<service>:<runbook>``: every runbook reviewed on time; an overdue one is at risk."""
         overdue = catalog.overdue_runbook_findings(today=policy_today(now))
-        for finding in report.of_active_services(overdue):
+        for finding in _of_active_services(overdue, services):
             report.add(
                 Evidence(
                     f"Runbook {finding.label}: review overdue",
@@ -164,15 +172,16 @@ class MonitoringGate(Gate):
                     finding.service,
                     f"runbook-review:{finding.service}:{finding.label}" if finding.service else "",
                 ),
-                problem=("runbook", "overdue for review"),
+                "overdue for review",
+                noun="runbook",
             )
 
-    def _someone_on_call(self, report: _Report, now: datetime) -> None:
+    def _someone_on_call(self, report: GateReport, services: list[Service], now: datetime) -> None:
         """``on-call:<service>``: someone on call now (no rows while no app answers opsgov.registry.on_call)."""
-        responders = on_call.responders(service_ids=[service.pk for service in report.services], now=now)
+        responders = on_call.responders(service_ids=[service.pk for service in services], now=now)
         if responders is None:
             return
-        for service in report.services:
+        for service in services:
             names = responders.get(service.pk, [])
             key = f"on-call:{service.slug}"
             if names:
@@ -196,40 +205,6 @@ class MonitoringGate(Gate):
                         service.slug,
                         key,
                     ),
-                    problem=("service", "with nobody on call now"),
+                    "with nobody on call now",
+                    noun="service",
                 )
-
-
-class _Report:
-    """The evidence rows of one evaluation, and how many of each kind of problem they found (the reason lists them)."""
-
-    def __init__(self, services: list[Service]) -> None:
-        self.services = services
-        self.rows: list[Evidence] = []
-        self.problems: dict[tuple[str, str], int] = defaultdict(int)  # (noun, what) -> count
-        self._slugs = {service.slug for service in services}
-
-    def add(self, row: Evidence, *, problem: tuple[str, str] | None = None) -> None:
-        self.rows.append(row)
-        if problem is not None:
-            self.problems[problem] += 1
-
-    def of_active_services(self, findings: Iterable[catalog.Finding]) -> Iterator[catalog.Finding]:
-        """The findings of active services and of no service (a rule or runbook of a deprecated service is not)."""
-        return (finding for finding in findings if not finding.service or finding.service in self._slugs)
-
-    def result(self) -> GateResult:
-        status = max((row.status for row in self.rows), key=lambda status: _ORDER[GateStatus(status)])
-        if status == GateStatus.PASS:
-            reason = (
-                f"All {len(self.services)} active services have fresh SLOs, runbook-backed alert rules and on-call "
-                "cover."
-            )
-        else:
-            reason = (
-                "; ".join(
-                    f"{count} {noun}{'' if count == 1 else 's'} {what}" for (noun, what), count in self.problems.items()
-                )
-                + "."
-            )
-        return GateResult(status=GateStatus(status), reason=reason, evidence=self.rows)

@@ -14,6 +14,9 @@ A gate is a subclass of :class:`Gate` with a unique ``key``, the seed ``step``
 ``evaluate(now=...)`` method returning a :class:`GateResult`: a status (pass,
 at risk, fail, no evidence), a one-line reason, and evidence rows, each linking
 to the record that supports or breaks the gate. "No evidence" is never pass.
+Every gate builds its result the same way: ``evaluate`` makes a :class:`GateReport`,
+calls one method per criterion that adds its rows (and names their problems), and
+returns ``report.result(pass_reason)``.
 
 Metric interface
 ----------------
@@ -83,6 +86,115 @@ class GateResult:
         if self.status == GateStatus.PASS and not self.evidence:
             # A pass must stand on something the reader can inspect.
             raise ValueError("a passing gate needs at least one evidence row")
+
+
+#: How bad a row's status is for its gate's verdict, the worst highest: a failure outweighs missing
+#: evidence, which outweighs a risk ("no evidence" is never pass, nor merely at risk).
+SEVERITY: dict[GateStatus, int] = {
+    GateStatus.PASS: 0,
+    GateStatus.AT_RISK: 1,
+    GateStatus.NO_EVIDENCE: 2,
+    GateStatus.FAIL: 3,
+}
+
+
+def worst(statuses: Iterable[GateStatus | str]) -> GateStatus:
+    """The worst of `statuses` by :data:`SEVERITY` ("no evidence" when there are none)."""
+    return max((GateStatus(status) for status in statuses), key=SEVERITY.__getitem__, default=GateStatus.NO_EVIDENCE)
+
+
+@dataclass
+class _Problem:
+    what: str
+    noun: str = ""
+    count: int = 0  # 0: stated as is
+
+    def __str__(self) -> str:
+        if not self.count:
+            return self.what
+        noun = f"{self.noun}{'' if self.count == 1 else 's'} " if self.noun else ""
+        return f"{self.count} {noun}{self.what}"
+
+
+class GateReport:
+    """The evidence rows of one gate evaluation and the problems they found; :meth:`result` is the verdict.
+
+    A gate's ``evaluate`` makes one report and calls one method per criterion, each adding its rows::
+
+        report = GateReport()
+        self.slo_data_fresh(report, services, now=now)
+        self.someone_on_call(report, services, now=now)
+        return report.result("All 6 active services have fresh SLOs and on-call cover.")
+
+    ``add(row, problem)`` names what a row that does not pass shows, and the reason counts them, in the
+    order first found: ``add(row, "without an SLO", noun="service")`` reads "2 services without an SLO"
+    (``noun`` is pluralised by the count; without it the problem is read as is after the count). A check
+    that words its own problem (a share, a deadline) gives it to ``state``.
+
+    The status is the worst of the rows (:data:`SEVERITY`): a passing gate stands on its rows; without
+    rows, nothing was judged and it has no evidence, never a pass.
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[Evidence] = []
+        self._problems: list[_Problem] = []
+        self._counted: dict[tuple[str, str], _Problem] = {}
+
+    def add(self, row: Evidence, problem: str = "", *, noun: str = "") -> None:
+        """Add `row`; unless it passes, count one more of `problem` (if any) for the reason."""
+        self.rows.append(row)
+        if problem and row.status != GateStatus.PASS:
+            counted = self._counted.get((noun, problem))
+            if counted is None:
+                counted = self._counted[(noun, problem)] = _Problem(problem, noun)
+                self._problems.append(counted)
+            counted.count += 1
+
+    def extend(self, rows: Iterable[Evidence], problem: str = "", *, noun: str = "") -> None:
+        """:meth:`add` each of `rows`."""
+        for row in rows:
+            self.add(row, problem, noun=noun)
+
+    def state(self, problem: str | None) -> None:
+        """A problem a check words itself (stated as is, in order with the counted ones); none: nothing."""
+        if problem:
+            self._problems.append(_Problem(problem))
+
+    @property
+    def status(self) -> GateStatus:
+        """The worst status of the rows ("no evidence" without rows)."""
+        return worst(row.status for row in self.rows)
+
+    @property
+    def problems(self) -> list[str]:
+        """The problems found, as the reason lists them."""
+        return [str(problem) for problem in self._problems]
+
+    def result(self, pass_reason: str, *, end: str = ".", first_row: bool = False) -> GateResult:
+        """The verdict: the worst status of the rows, and its reason.
+
+        - pass: `pass_reason`;
+        - nothing fails, but a row has no evidence: "Nothing fails; no evidence yet: <their labels>.";
+        - otherwise the problems, joined by "; ", followed by `end`.
+
+        With `first_row`, or when no problem was named, a gate that does not pass counts the rows that do
+        not pass and names the first instead: "3 check(s) not passing; first: <label> (<detail>)".
+        Without rows: "no evidence", never pass.
+        """
+        status = self.status
+        if not self.rows:
+            return GateResult(status=status, reason="No evidence: no check found anything to judge.")
+        if status == GateStatus.PASS:
+            return GateResult(status=status, reason=pass_reason, evidence=self.rows)
+        if not first_row and status == GateStatus.NO_EVIDENCE:
+            missing = "; ".join(row.label for row in self.rows if row.status == GateStatus.NO_EVIDENCE)
+            reason = f"Nothing fails; no evidence yet: {missing}."
+        elif not first_row and self._problems:
+            reason = "; ".join(self.problems) + end
+        else:
+            failing = [row for row in self.rows if row.status != GateStatus.PASS]
+            reason = f"{len(failing)} check(s) not passing; first: {failing[0].label} ({failing[0].detail})"
+        return GateResult(status=status, reason=reason, evidence=self.rows)
 
 
 class Gate(ABC):

@@ -43,7 +43,7 @@ from opsgov.evidence_providers import Freshness, providers
 from opsgov.humanize import ago
 from opsgov.models import GateStatus, Lifecycle, Service
 from opsgov.policy import get_policy
-from opsgov.registry import Evidence, Gate, GateResult, gates
+from opsgov.registry import Evidence, Gate, GateReport, GateResult, gates
 from opsgov.roles import SECURITY_LEAD
 
 from . import access_reviews, training  # training also provides opsgov.registry.training
@@ -69,33 +69,19 @@ class SecurityOperationsGate(Gate):
         services = list(Service.objects.filter(lifecycle=Lifecycle.ACTIVE).order_by("name"))
         if not services:
             return GateResult(status=GateStatus.NO_EVIDENCE, reason="No evidence: there are no active services.")
-        rows: list[Evidence] = []
-        problems: list[str] = []
-        problems += self._scans_fresh(services, now, rows)
-        problems += self._no_finding_past_sla(services, now, rows)
-        problems += self._alerts_triaged(now, rows)
-        problems += self._access_reviewed(now, rows)
-        problems += self._training_done(now, rows)
-        problems += self._incident_runbook(now, rows)
-        if any(row.status == GateStatus.FAIL for row in rows):
-            return GateResult(status=GateStatus.FAIL, reason="; ".join(problems) + ".", evidence=rows)
-        missing = [row.label for row in rows if row.status == GateStatus.NO_EVIDENCE]
-        if missing:
-            return GateResult(
-                status=GateStatus.NO_EVIDENCE,
-                reason=f"Nothing fails; no evidence yet: {'; '.join(missing)}.",
-                evidence=rows,
-            )
-        if problems:
-            return GateResult(status=GateStatus.AT_RISK, reason="; ".join(problems) + ".", evidence=rows)
-        return GateResult(
-            status=GateStatus.PASS,
-            reason="Scans fresh, no finding past its SLA, alerts triaged, access reviewed, training done, "
-            "incident runbook reviewed.",
-            evidence=rows,
+        report = GateReport()
+        self._scans_fresh(report, services, now)
+        self._no_finding_past_sla(report, services, now)
+        self._alerts_triaged(report, now)
+        self._access_reviewed(report, now)
+        self._training_done(report, now)
+        self._incident_runbook(report, now)
+        return report.result(
+            "Scans fresh, no finding past its SLA, alerts triaged, access reviewed, training done, "
+            "incident runbook reviewed."
         )
 
-    def _scans_fresh(self, services: list[Service], now: datetime, rows: list[Evidence]) -> list[str]:
+    def _scans_fresh(self, report: GateReport, services: list[Service], now: datetime) -> None:
         fresh_within = get_policy().security.scan_fresh_within
         newest = dict(
             Asset.objects.filter(service__in=services)
@@ -105,19 +91,19 @@ class SecurityOperationsGate(Gate):
             .values_list("service_id", "newest")
         )
         assets = reverse("security:asset-list")
-        failing = 0
+        problem = "without a fresh scan"
         for service in services:
             key = f"scan:{service.slug}"
             url = f"{assets}?service={service.slug}"
             if service.pk not in newest:
-                failing += 1
-                rows.append(
-                    Evidence(f"{service.name}: no scanned asset", GateStatus.FAIL, "No asset.", url, service.slug, key)
+                report.add(
+                    Evidence(f"{service.name}: no scanned asset", GateStatus.FAIL, "No asset.", url, service.slug, key),
+                    problem,
+                    noun="service",
                 )
             elif (last := newest[service.pk]) is None or now - last > fresh_within.as_timedelta():
-                failing += 1
                 detail = "Never scanned." if last is None else f"Newest scan {ago(last, now)}."
-                rows.append(
+                report.add(
                     Evidence(
                         f"{service.name}: scan stale",
                         GateStatus.FAIL,
@@ -125,10 +111,12 @@ class SecurityOperationsGate(Gate):
                         url,
                         service.slug,
                         key,
-                    )
+                    ),
+                    problem,
+                    noun="service",
                 )
             else:
-                rows.append(
+                report.add(
                     Evidence(
                         f"{service.name}: scanned",
                         GateStatus.PASS,
@@ -138,9 +126,8 @@ class SecurityOperationsGate(Gate):
                         key,
                     )
                 )
-        return [f"{failing} service{'' if failing == 1 else 's'} without a fresh scan"] if failing else []
 
-    def _no_finding_past_sla(self, services: list[Service], now: datetime, rows: list[Evidence]) -> list[str]:
+    def _no_finding_past_sla(self, report: GateReport, services: list[Service], now: datetime) -> None:
         severities = get_policy().security.gate_severities
         late = overdue(Finding.objects.filter(severity__in=severities), now)
         counts: Counter[int | None] = Counter(late.values_list("asset__service_id", flat=True))
@@ -151,7 +138,7 @@ class SecurityOperationsGate(Gate):
             url = f"{findings}?service={service.slug}&overdue=true"
             count = counts.get(service.pk, 0)
             if count:
-                rows.append(
+                report.add(
                     Evidence(
                         f"{service.name}: {count} {label} finding{'' if count == 1 else 's'} past SLA",
                         GateStatus.FAIL,
@@ -162,14 +149,14 @@ class SecurityOperationsGate(Gate):
                     )
                 )
             else:
-                rows.append(
+                report.add(
                     Evidence(
                         f"{service.name}: no {label} finding past SLA", GateStatus.PASS, "", url, service.slug, key
                     )
                 )
         unmapped = counts.get(None, 0)
         if unmapped:
-            rows.append(
+            report.add(
                 Evidence(
                     f"{unmapped} {label} finding{'' if unmapped == 1 else 's'} past SLA on assets of no service",
                     GateStatus.FAIL,
@@ -180,9 +167,11 @@ class SecurityOperationsGate(Gate):
                 )
             )
         total = sum(counts.values())
-        return [f"{total} {label} finding{'' if total == 1 else 's'} past SLA without acceptance"] if total else []
+        report.state(
+            f"{total} {label} finding{'' if total == 1 else 's'} past SLA without acceptance" if total else None
+        )
 
-    def _alerts_triaged(self, now: datetime, rows: list[Evidence]) -> list[str]:
+    def _alerts_triaged(self, report: GateReport, now: datetime) -> None:
         within = get_policy().security.alert_triage_within
         target = within.as_timedelta()
         recent = SecurityAlert.objects.filter(Q(received_at__gte=now - ALERT_WINDOW) | Q(acknowledged_at__isnull=True))
@@ -192,7 +181,7 @@ class SecurityOperationsGate(Gate):
         ).count()
         url = reverse("api-security-alert-list")
         if late:
-            rows.append(
+            report.add(
                 Evidence(
                     f"{late} security alert{'' if late == 1 else 's'} not acknowledged within {within}",
                     GateStatus.FAIL,
@@ -202,9 +191,10 @@ class SecurityOperationsGate(Gate):
                     "alert-triage",
                 )
             )
-            return [f"{late} security alert{'' if late == 1 else 's'} not acknowledged in time"]
+            report.state(f"{late} security alert{'' if late == 1 else 's'} not acknowledged in time")
+            return
         count = recent.count()
-        rows.append(
+        report.add(
             Evidence(
                 "Security alerts acknowledged in time",
                 GateStatus.PASS,
@@ -214,15 +204,14 @@ class SecurityOperationsGate(Gate):
                 "alert-triage",
             )
         )
-        return []
 
-    def _access_reviewed(self, now: datetime, rows: list[Evidence]) -> list[str]:
+    def _access_reviewed(self, report: GateReport, now: datetime) -> None:
         every = get_policy().security.access_review_every
         url = reverse("security:access-review-list")
         last = access_reviews.last_completed(now)
         current = AccessReviewCampaign.objects.filter(status=CampaignStatus.OPEN).order_by("due_at", "id").first()
         if last is not None and last.closed_at is not None and every.after(last.closed_at) > now:
-            rows.append(
+            report.add(
                 Evidence(
                     "Access review completed in its period",
                     GateStatus.PASS,
@@ -232,9 +221,9 @@ class SecurityOperationsGate(Gate):
                     "access-review",
                 )
             )
-            return []
+            return
         if last is None and current is None:
-            rows.append(
+            report.add(
                 Evidence(
                     "No access review yet",
                     GateStatus.NO_EVIDENCE,
@@ -244,10 +233,10 @@ class SecurityOperationsGate(Gate):
                     "access-review",
                 )
             )
-            return []
+            return
         detail = f"The last one closed {ago(last.closed_at, now)}." if last and last.closed_at else "None closed yet."
         if current is not None and current.due_at > now:
-            rows.append(
+            report.add(
                 Evidence(
                     "Access review in progress",
                     GateStatus.AT_RISK,
@@ -257,8 +246,9 @@ class SecurityOperationsGate(Gate):
                     "access-review",
                 )
             )
-            return [f"no access review completed within {every} ({current.title} in progress)"]
-        rows.append(
+            report.state(f"no access review completed within {every} ({current.title} in progress)")
+            return
+        report.add(
             Evidence(
                 "No access review completed in its period",
                 GateStatus.FAIL,
@@ -269,14 +259,14 @@ class SecurityOperationsGate(Gate):
                 "access-review",
             )
         )
-        return [f"no access review completed within {every}"]
+        report.state(f"no access review completed within {every}")
 
-    def _training_done(self, now: datetime, rows: list[Evidence]) -> list[str]:
+    def _training_done(self, report: GateReport, now: datetime) -> None:
         target = get_policy().security.training_target_percent
         done = training.completion(now=now)
         url = reverse("security:training")
         if done.percent is None:
-            rows.append(
+            report.add(
                 Evidence(
                     "No awareness training assigned",
                     GateStatus.NO_EVIDENCE,
@@ -286,16 +276,16 @@ class SecurityOperationsGate(Gate):
                     "training",
                 )
             )
-            return []
+            return
         detail = (
             f"{done.completed} of {done.assigned} assignments completed ({done.percent:.0f} %), {done.overdue} overdue."
         )
         if done.percent >= target:
-            rows.append(
+            report.add(
                 Evidence(f"Training completion at target ({target:g} %)", GateStatus.PASS, detail, url, "", "training")
             )
-            return []
-        rows.append(
+            return
+        report.add(
             Evidence(
                 f"Training completion below target ({done.percent:.0f} % < {target:g} %)",
                 GateStatus.FAIL,
@@ -305,14 +295,14 @@ class SecurityOperationsGate(Gate):
                 "training",
             )
         )
-        return [f"training completion {done.percent:.0f} % below {target:g} %"]
+        report.state(f"training completion {done.percent:.0f} % below {target:g} %")
 
-    def _incident_runbook(self, now: datetime, rows: list[Evidence]) -> list[str]:
+    def _incident_runbook(self, report: GateReport, now: datetime) -> None:
         slug = get_policy().security.incident_runbook
         reading = providers.read(key="monitoring.runbook", scope=slug, now=now)
         record = reading.record
         if reading.freshness == Freshness.MISSING or record is None:
-            rows.append(
+            report.add(
                 Evidence(
                     f"No security incident runbook ({slug})",
                     GateStatus.NO_EVIDENCE,
@@ -322,9 +312,9 @@ class SecurityOperationsGate(Gate):
                     "incident-runbook",
                 )
             )
-            return []
+            return
         if reading.freshness == Freshness.CURRENT:
-            rows.append(
+            report.add(
                 Evidence(
                     "Security incident runbook exists and is reviewed",
                     GateStatus.PASS,
@@ -334,8 +324,8 @@ class SecurityOperationsGate(Gate):
                     "incident-runbook",
                 )
             )
-            return []
-        rows.append(
+            return
+        report.add(
             Evidence(
                 "Security incident runbook not reviewed on time",
                 GateStatus.FAIL,
@@ -345,4 +335,4 @@ class SecurityOperationsGate(Gate):
                 "incident-runbook",
             )
         )
-        return ["the security incident runbook's review is overdue"]
+        report.state("the security incident runbook's review is overdue")

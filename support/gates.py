@@ -12,7 +12,8 @@ Checks (evidence rows with stable keys, waivable where they name a service or a 
 - ``article-review:<slug>``: knowledge-base reviews on time (overdue is at risk).
 - ``mailbox``: when SUPPORT_IMAP_URL is set, fetched successfully within ``mailbox_stale_after``.
 
-Without any ticket the gate has no evidence.
+One method per criterion adds its rows to a GateReport (opsgov.registry); the reason of a gate that does not
+pass counts the checks not passing and names the first. Without any ticket the gate has no evidence.
 """
 
 from __future__ import annotations
@@ -24,14 +25,13 @@ from django.urls import reverse
 
 from opsgov.models import GateStatus, OutboxStatus
 from opsgov.policy import get_policy
-from opsgov.registry import Evidence, Gate, GateResult, gates
+from opsgov.registry import Evidence, Gate, GateReport, GateResult, gates
 from opsgov.roles import PRODUCT_OWNER, SUPPORT_TEAM
 
 from . import metrics
 from .models import Article, CsatSurvey, MailboxState, MailKind, OutgoingEmail, SlaBreach, Ticket, TicketStatus
 
 WINDOW = "30d"
-_ORDER = {GateStatus.FAIL: 3, GateStatus.NO_EVIDENCE: 2, GateStatus.AT_RISK: 1, GateStatus.PASS: 0}
 
 
 @gates.register
@@ -48,30 +48,22 @@ class SupportGate(Gate):
     def evaluate(self, *, now: datetime) -> GateResult:
         if not Ticket.objects.exists():
             return GateResult(status=GateStatus.NO_EVIDENCE, reason="No evidence: there are no support tickets yet.")
-        rows: list[Evidence] = []
-        rows += self._tiers(now)
-        rows += self._attainment(now)
-        rows += self._csat(now)
-        rows += self._surveys(now)
-        rows += self._breach_notices()
-        rows += self._articles(now)
-        rows += self._mailbox(now)
-        worst = max(rows, key=lambda row: _ORDER[GateStatus(row.status)])
-        status = GateStatus(worst.status)
-        failing = [row for row in rows if row.status != GateStatus.PASS]
-        reason = (
-            "Support process established: every check passes."
-            if status == GateStatus.PASS
-            else f"{len(failing)} check(s) not passing; first: {failing[0].label} ({failing[0].detail})"
-        )
-        return GateResult(status=status, reason=reason, evidence=rows)
+        report = GateReport()
+        self._tiers(report, now)
+        self._attainment(report, now)
+        self._csat(report, now)
+        self._surveys(report, now)
+        self._breach_notices(report)
+        self._articles(report, now)
+        self._mailbox(report, now)
+        return report.result("Support process established: every check passes.", first_row=True)
 
-    def _tiers(self, now: datetime) -> list[Evidence]:
+    def _tiers(self, report: GateReport, now: datetime) -> None:
         used = set(
             Ticket.objects.filter(opened_at__gte=now - timedelta(days=30)).values_list("priority", flat=True).distinct()
         )
         missing = sorted(used - set(get_policy().support.tiers))
-        return [
+        report.add(
             Evidence(
                 key="tiers",
                 label="Every tier in use has targets",
@@ -81,10 +73,9 @@ class SupportGate(Gate):
                 else f"{', '.join(sorted(used)) or 'none'} used",
                 url=reverse("policy"),
             )
-        ]
+        )
 
-    def _attainment(self, now: datetime) -> list[Evidence]:
-        rows = []
+    def _attainment(self, report: GateReport, now: datetime) -> None:
         policy = get_policy().support
         for key, label, compute, minimum in (
             (
@@ -106,7 +97,7 @@ class SupportGate(Gate):
             else:
                 status = GateStatus.PASS if value.value >= minimum else GateStatus.FAIL
                 detail = f"{value.value:.1f} % of {value.sample_size} (minimum {minimum:g} %)"
-            rows.append(
+            report.add(
                 Evidence(
                     key=key,
                     label=f"{label} over 30 days",
@@ -115,9 +106,8 @@ class SupportGate(Gate):
                     url=reverse("support-queue") + "?queue=breaching",
                 )
             )
-        return rows
 
-    def _csat(self, now: datetime) -> list[Evidence]:
+    def _csat(self, report: GateReport, now: datetime) -> None:
         value = next(v for v in metrics.compute_satisfaction(window=WINDOW, now=now) if v.scope == metrics.GLOBAL)
         target = get_policy().targets.support_satisfaction
         if value.value is None:
@@ -131,7 +121,7 @@ class SupportGate(Gate):
         else:
             status = GateStatus.PASS if value.value > target else GateStatus.AT_RISK
             detail = f"{value.value:.2f} / 5 from {value.sample_size} answers (target > {target:g})"
-        return [
+        report.add(
             Evidence(
                 key="csat",
                 label="Satisfaction (CSAT) over 30 days",
@@ -139,14 +129,14 @@ class SupportGate(Gate):
                 detail=detail,
                 url=reverse("home") + "#metric-support_satisfaction",
             )
-        ]
+        )
 
-    def _surveys(self, now: datetime) -> list[Evidence]:
+    def _surveys(self, report: GateReport, now: datetime) -> None:
         resolved = Ticket.objects.filter(
             resolved_at__gte=now - timedelta(days=30), status__in=[TicketStatus.RESOLVED, TicketStatus.CLOSED]
         )
         missing = list(resolved.exclude(pk__in=CsatSurvey.objects.values("ticket_id")).order_by("number")[:20])
-        rows = [
+        report.extend(
             Evidence(
                 key=f"survey:{t.public_id}",
                 label=f"No rating link sent for {t.public_id}",
@@ -156,9 +146,9 @@ class SupportGate(Gate):
                 service=t.service.slug if t.service else "",
             )
             for t in missing
-        ]
-        if not rows:
-            rows.append(
+        )
+        if not missing:
+            report.add(
                 Evidence(
                     key="surveys",
                     label="Rating links sent for resolved tickets",
@@ -167,9 +157,8 @@ class SupportGate(Gate):
                     url=reverse("support-queue"),
                 )
             )
-        return rows
 
-    def _breach_notices(self) -> list[Evidence]:
+    def _breach_notices(self, report: GateReport) -> None:
         failed_tickets = set(
             OutgoingEmail.objects.filter(kind=MailKind.BREACH, status=OutboxStatus.FAILED).values_list(
                 "ticket_id", flat=True
@@ -186,17 +175,19 @@ class SupportGate(Gate):
             )
             for b in unnotified.select_related("ticket")[:20]
         ]
-        return rows or [
-            Evidence(
-                key="breach-notices",
-                label="Every breach notified the team lead",
-                status=GateStatus.PASS,
-                detail=f"{SlaBreach.objects.count()} breach(es) recorded",
-                url=reverse("support-queue"),
+        report.extend(rows)
+        if not rows:
+            report.add(
+                Evidence(
+                    key="breach-notices",
+                    label="Every breach notified the team lead",
+                    status=GateStatus.PASS,
+                    detail=f"{SlaBreach.objects.count()} breach(es) recorded",
+                    url=reverse("support-queue"),
+                )
             )
-        ]
 
-    def _articles(self, now: datetime) -> list[Evidence]:
+    def _articles(self, report: GateReport, now: datetime) -> None:
         overdue = list(Article.objects.filter(review_due_at__lt=now).order_by("review_due_at")[:20])
         rows = [
             Evidence(
@@ -208,19 +199,21 @@ class SupportGate(Gate):
             )
             for a in overdue
         ]
-        return rows or [
-            Evidence(
-                key="article-reviews",
-                label="Knowledge-base reviews on time",
-                status=GateStatus.PASS,
-                detail=f"{Article.objects.count()} article(s)",
-                url=reverse("admin:support_article_changelist"),
+        report.extend(rows)
+        if not rows:
+            report.add(
+                Evidence(
+                    key="article-reviews",
+                    label="Knowledge-base reviews on time",
+                    status=GateStatus.PASS,
+                    detail=f"{Article.objects.count()} article(s)",
+                    url=reverse("admin:support_article_changelist"),
+                )
             )
-        ]
 
-    def _mailbox(self, now: datetime) -> list[Evidence]:
+    def _mailbox(self, report: GateReport, now: datetime) -> None:
         if not settings.SUPPORT_IMAP_URL:
-            return []
+            return
         state = MailboxState.objects.filter(name="support").first()
         stale = get_policy().support.mailbox_stale_after.approximate()
         last = state.last_success_at if state else None
@@ -228,7 +221,7 @@ class SupportGate(Gate):
         detail = f"last fetched {last:%Y-%m-%d %H:%M} UTC" if last else "never fetched"
         if state and state.last_error:
             detail += f"; last error: {state.last_error[:200]}"
-        return [
+        report.add(
             Evidence(
                 key="mailbox",
                 label="Support mailbox fetched recently",
@@ -236,4 +229,4 @@ class SupportGate(Gate):
                 detail=detail,
                 url=reverse("admin:support_inboundmessage_changelist"),
             )
-        ]
+        )
