@@ -98,7 +98,8 @@ class BackupDrGate(Gate):
                     service.slug,
                     f"job:{subject}",
                 ),
-                "missing backup jobs",
+                "missing",
+                noun="backup job",
             )
         for job in jobs:
             for check in job_checks(job, now=now, facts=records.facts[job.pk]):
@@ -111,7 +112,8 @@ class BackupDrGate(Gate):
                         service.slug,
                         f"{check.key}:{subject}:{job.pk}",
                     ),
-                    f"failing {check.key} checks",
+                    "failing",
+                    noun=f"{check.key} check",
                 )
 
     def _restore_tested(
@@ -127,21 +129,21 @@ class BackupDrGate(Gate):
         key = f"restore:{service.slug}:{data_type}"
         url = reverse("backups:restore-list") + f"?service={service.slug}"
         label = f"{service.name} · {data_type}: restore test"
-        problem = "restore tests missing or missed"
+        problem = {"problem": "missing or missed", "noun": "restore test"}
         if not tests:
-            report.add(Evidence(label, GateStatus.FAIL, "No restore test recorded.", url, service.slug, key), problem)
+            report.add(Evidence(label, GateStatus.FAIL, "No restore test recorded.", url, service.slug, key), **problem)
             return
         test = max(tests, key=lambda t: t.verified_at)
         if period.after(test.verified_at) < now:
             detail = f"Last restore test {ago(test.verified_at, now)}; the policy asks every {period}."
-            report.add(Evidence(label, GateStatus.FAIL, detail, url, service.slug, key), problem)
+            report.add(Evidence(label, GateStatus.FAIL, detail, url, service.slug, key), **problem)
             return
         rto = f"RTO {test.rto_seconds / 60:.0f} min (target {test.rto_target_seconds / 60:.0f} min)"
         if not test.met_targets:
             detail = f"{test.get_result_display()} {ago(test.verified_at, now)}; {rto}" + (
                 "" if test.met_rpo else "; RPO missed"
             )
-            report.add(Evidence(label, GateStatus.FAIL, detail, url, service.slug, key), problem)
+            report.add(Evidence(label, GateStatus.FAIL, detail, url, service.slug, key), **problem)
             return
         detail = f"Passed {ago(test.verified_at, now)}; {rto}."
         report.add(Evidence(label, GateStatus.PASS, detail, url, service.slug, key))
@@ -156,7 +158,7 @@ class BackupDrGate(Gate):
         key = f"drill:{service.slug}"
         url = reverse("backups:drill-list") + f"?service={service.slug}"
         label = f"{service.name}: DR drill"
-        problem = "DR drills overdue or not validated"
+        problem = {"problem": "overdue or not validated", "noun": "DR drill"}
         rule = (
             "a drill counts once the Security Lead (data protection) and the Compliance Officer (compliance) "
             "validated it"
@@ -167,13 +169,13 @@ class BackupDrGate(Gate):
             else ""
         )
         if last_held is None:
-            report.add(Evidence(label, GateStatus.FAIL, "No DR drill recorded.", url, service.slug, key), problem)
+            report.add(Evidence(label, GateStatus.FAIL, "No DR drill recorded.", url, service.slug, key), **problem)
         elif last_validated is None:
             detail = f"No validated DR drill ({rule}).{waiting}"
-            report.add(Evidence(label, GateStatus.FAIL, detail, url, service.slug, key), problem)
+            report.add(Evidence(label, GateStatus.FAIL, detail, url, service.slug, key), **problem)
         elif period.after(last_validated) < now:
             detail = f"Last validated drill {ago(last_validated, now)}; the policy asks every {period}.{waiting}"
-            report.add(Evidence(label, GateStatus.FAIL, detail, url, service.slug, key), problem)
+            report.add(Evidence(label, GateStatus.FAIL, detail, url, service.slug, key), **problem)
         else:
             detail = f"Drilled {ago(last_validated, now)}; data protection and compliance validated.{waiting}"
             report.add(Evidence(label, GateStatus.PASS, detail, url, service.slug, key))
@@ -185,13 +187,13 @@ class BackupDrGate(Gate):
         key = f"dr-plan:{service.slug}"
         url = reverse("backups:plan-list") + f"?service={service.slug}"
         label = f"{service.name}: DR plan"
-        problem = "DR plans unreviewed"
+        problem = {"problem": "unreviewed", "noun": "DR plan"}
         if plan is None:
-            report.add(Evidence(label, GateStatus.FAIL, "No DR plan.", url, service.slug, key), problem)
+            report.add(Evidence(label, GateStatus.FAIL, "No DR plan.", url, service.slug, key), **problem)
         elif plan.reviewed_at is None or period.after(plan.reviewed_at) < now:
             detail = "Never reviewed." if plan.reviewed_at is None else f"Reviewed {ago(plan.reviewed_at, now)}."
             detail = f"{detail} The policy asks every {period}."
-            report.add(Evidence(label, GateStatus.AT_RISK, detail, url, service.slug, key), problem)
+            report.add(Evidence(label, GateStatus.AT_RISK, detail, url, service.slug, key), **problem)
         else:
             detail = f"Reviewed {ago(plan.reviewed_at, now)}."
             report.add(Evidence(label, GateStatus.PASS, detail, url, service.slug, key))

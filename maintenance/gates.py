@@ -81,7 +81,8 @@ class MaintenanceGate(Gate):
                     service=service.slug,
                     key=f"windows:{service.slug}",
                 ),
-                "services without an approved window",
+                "without an approved window",
+                noun="service",
             )
 
     def _cadences_on_time(self, report: GateReport, services: list[Service], now: datetime) -> None:
@@ -99,7 +100,8 @@ class MaintenanceGate(Gate):
                     service=row.service.slug,
                     key=f"cadence:{row.service.slug}:{row.activity}",
                 ),
-                "maintenance activities overdue",
+                "overdue",
+                noun="maintenance activity|maintenance activities",
             )
 
     def _patch_compliance_on_target(self, report: GateReport, services: list[Service], now: datetime) -> None:
@@ -124,7 +126,8 @@ class MaintenanceGate(Gate):
                     service=slug,
                     key=f"patch-compliance:{slug or 'global'}",
                 ),
-                "patch compliance figures below target",
+                "below target",
+                noun="patch compliance figure",
             )
 
     def _no_critical_patch_overdue(self, report: GateReport, now: datetime) -> None:
@@ -139,7 +142,8 @@ class MaintenanceGate(Gate):
                     service=obligation.service.slug if obligation.service else "",
                     key=f"critical-patch:{obligation.asset}:{obligation.package}",
                 ),
-                "critical security patches past 48 h",
+                "past 48 h",
+                noun="critical security patch|critical security patches",
             )
 
     def _conflicts_approved(self, report: GateReport, now: datetime) -> None:
@@ -163,7 +167,8 @@ class MaintenanceGate(Gate):
                     service=first.slug if first else "",
                     key=f"change-conflict:{change.number}",
                 ),
-                "changes outside windows without the extra approval",
+                "outside windows without the extra approval",
+                noun="change",
             )
 
     def _emergencies_approved(self, report: GateReport, now: datetime) -> None:
@@ -193,7 +198,8 @@ class MaintenanceGate(Gate):
                     service=first.slug if first else "",
                     key=f"emergency-approval:{change.number}",
                 ),
-                "emergency changes not approved in time",
+                "not approved in time",
+                noun="emergency change",
             )
 
     def _end_of_life_planned(self, report: GateReport, now: datetime) -> None:
@@ -210,5 +216,6 @@ class MaintenanceGate(Gate):
                     service=eol.component.service.slug,
                     key=f"eol:{eol.component.service.slug}:{eol.component.product}",
                 ),
-                "components near end of life without an upgrade plan",
+                "near end of life without an upgrade plan",
+                noun="component",
             )

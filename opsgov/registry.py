@@ -112,8 +112,10 @@ class _Problem:
     def __str__(self) -> str:
         if not self.count:
             return self.what
-        noun = f"{self.noun}{'' if self.count == 1 else 's'} " if self.noun else ""
-        return f"{self.count} {noun}{self.what}"
+        if not self.noun:
+            return f"{self.count} {self.what}"
+        singular, _, plural = self.noun.partition("|")
+        return f"{self.count} {singular if self.count == 1 else plural or singular + 's'} {self.what}"
 
 
 class GateReport:
@@ -128,7 +130,8 @@ class GateReport:
 
     ``add(row, problem)`` names what a row that does not pass shows, and the reason counts them, in the
     order first found: ``add(row, "without an SLO", noun="service")`` reads "2 services without an SLO"
-    (``noun`` is pluralised by the count; without it the problem is read as is after the count). A check
+    (``noun`` agrees with the count: an "s" is added, or "activity|activities" names both forms; without a
+    noun the problem is read as is after the count). A check
     that words its own problem (a share, a deadline) gives it to ``state``.
 
     The status is the worst of the rows (:data:`SEVERITY`): a passing gate stands on its rows; without

@@ -167,4 +167,4 @@ def test_the_gate_fails_a_service_without_an_approved_window_and_an_overdue_cade
     # Created 1 January, never logged: weekly database maintenance was due 8 January.
     assert "cadence:checkout:database_maintenance" in failing
     assert "cadence:checkout:major_upgrades" not in failing  # due 1 January 2027
-    assert "services without an approved window" in result.reason
+    assert "1 service without an approved window" in result.reason

@@ -50,11 +50,22 @@ def test_problems_are_counted_per_kind_in_the_order_first_found() -> None:
 
 def test_without_a_noun_the_problem_is_read_as_is_after_its_count() -> None:
     report = GateReport()
-    report.add(row("a", FAIL), "services without an approved window")
-    report.add(row("b", AT_RISK), "patch compliance figures below target")
-    report.add(row("c", AT_RISK), "patch compliance figures below target")
+    report.add(row("a", FAIL), "of 4 services without a window")
+    report.add(row("b", FAIL), "of 4 services without a window")
+    assert report.result("unused").reason == "2 of 4 services without a window."
+
+
+def test_a_noun_agrees_with_its_count_and_may_name_its_plural() -> None:
+    report = GateReport()
+    report.add(row("a", FAIL), "without an approved window", noun="service")
+    report.add(row("b", AT_RISK), "below target", noun="patch compliance figure")
+    report.add(row("c", AT_RISK), "below target", noun="patch compliance figure")
+    report.add(row("d", FAIL), "overdue", noun="maintenance activity|maintenance activities")
+    report.add(row("e", FAIL), "overdue", noun="maintenance activity|maintenance activities")
+    report.add(row("f", FAIL), "past 48 h", noun="critical security patch|critical security patches")
     assert report.result("unused").reason == (
-        "1 services without an approved window; 2 patch compliance figures below target."
+        "1 service without an approved window; 2 patch compliance figures below target; "
+        "2 maintenance activities overdue; 1 critical security patch past 48 h."
     )
 
 
