@@ -146,7 +146,7 @@ class StreamingZip:
         out = self._out
         start = self._offset + len(out)
         self._directory.seek(0)
-        while chunk := self._directory.read(CHUNK):
+        while chunk := self._directory.read(FLUSH_AT):
             out += chunk
             if len(out) >= FLUSH_AT:
                 yield self._take()
