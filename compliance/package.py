@@ -4,9 +4,11 @@ The archive is written by :class:`StreamingZip`, a forward-only ZIP64 writer for
 seek (a response): each member is a local header, its deflated bytes and a data descriptor, and each
 member's central directory entry is spooled to a temporary file as the member is written, then copied
 out at the end. Memory is one read chunk and one output buffer, whatever the number or size of the
-files: Python's zipfile (and the streaming ZIP libraries on PyPI, stream-zip and zipstream-ng) keep one
-object per member for the central directory until the end, so their memory grows with the number of
-files. The bytes are handed on in pieces of about FLUSH_AT bytes, not one per file.
+files (an audit's package adds one batch of controls, CONTROL_BATCH, or of file rows, FILE_BATCH,
+whatever the audit's scope): Python's zipfile (and the streaming ZIP libraries on PyPI, stream-zip
+and zipstream-ng) keep one object per member for the central directory until the end, so their
+memory grows with the number of files. The bytes are handed on in pieces of about FLUSH_AT bytes,
+not one per file.
 
 ``manifest.json`` (the last member) lists, per control in scope: its live evidence (provider,
 scope, state, record, time, link) and its evidence files (archive path, SHA-256, size, effective
@@ -26,6 +28,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from itertools import islice
 from typing import IO, Any
 
 from django.core.exceptions import SuspiciousFileOperation
@@ -33,8 +36,10 @@ from django.core.files.storage import FileSystemStorage, Storage
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from opsgov.evidence_providers import EvidenceReading
+
 from .models import Audit, Control, EvidenceFile
-from .selectors import active_controls, audit_controls, control_evidence, current_files_queryset
+from .selectors import active_controls, audit_controls, control_evidence, control_links, current_files_queryset
 
 CHUNK = 256 * 1024  # bytes read from a file at a time
 FLUSH_AT = 64 * 1024  # bytes collected before they are handed on
@@ -141,7 +146,7 @@ class StreamingZip:
         out = self._out
         start = self._offset + len(out)
         self._directory.seek(0)
-        while chunk := self._directory.read(CHUNK):
+        while chunk := self._directory.read(FLUSH_AT):
             out += chunk
             if len(out) >= FLUSH_AT:
                 yield self._take()
@@ -202,13 +207,18 @@ class PackageFile:
 def stream_zip(files: Iterable[PackageFile], manifest: dict[str, Any]) -> Iterator[bytes]:
     """Yield the bytes of a ZIP of `files` then manifest.json (with each file's SHA-256 as written).
 
-    manifest.json is `manifest` (sorted keys) with "controls" (if any) and "files" one row per line.
-    The file rows are spooled to a temporary file as they are written, like the central directory, so
-    neither the files nor their rows are held in memory.
+    manifest.json is `manifest` (sorted keys) with "controls" (if any: any iterable of rows, read
+    before the first file) and "files" one row per line. The control rows and the file rows are each
+    spooled to a temporary file as they come, like the central directory, so neither the files nor
+    any row is held in memory.
     """
     archive = StreamingZip(modified=datetime.now(UTC))  # one time for every member
     encode = json.JSONEncoder(sort_keys=True).encode  # one encoder for every row
-    with tempfile.TemporaryFile() as spool:
+    with tempfile.TemporaryFile() as controls, tempfile.TemporaryFile() as spool:
+        separator = b""
+        for control in manifest.get("controls", ()):
+            controls.write(separator + encode(control).encode())
+            separator = b",\n"
         separator = b"\n"
         for item in files:
             sha256, size = yield from archive.add(item.arcname, item.chunks())
@@ -216,15 +226,15 @@ def stream_zip(files: Iterable[PackageFile], manifest: dict[str, Any]) -> Iterat
             spool.write(separator + encode(row).encode())
             separator = b",\n"
         rest = {key: value for key, value in manifest.items() if key not in ("controls", "files")}
-        controls = ",\n".join(json.dumps(row, sort_keys=True) for row in manifest.get("controls", []))
-        head = json.dumps(rest, indent=1, sort_keys=True)[:-2] + f',\n "controls": [\n{controls}\n],\n "files": ['
-        spool.seek(0)
+        head = json.dumps(rest, indent=1, sort_keys=True)[:-2] + ',\n "controls": [\n'
 
         def manifest_chunks() -> Iterator[bytes]:
             yield head.encode()
-            while chunk := spool.read(CHUNK):
-                yield chunk
-            yield b"\n]\n}\n"
+            for rows in (controls, spool):
+                rows.seek(0)
+                while chunk := rows.read(FLUSH_AT):
+                    yield chunk
+                yield b'\n],\n "files": [' if rows is controls else b"\n]\n}\n"
 
         yield from archive.add("manifest.json", manifest_chunks())
     yield from archive.close()
@@ -266,17 +276,25 @@ def _file_entry(row: dict[str, Any], link: str) -> dict[str, Any]:
     }
 
 
-def audit_package(audit: Audit, *, now: datetime | None = None) -> Iterator[bytes]:
-    """The evidence package of `audit`: its controls' current evidence files and live evidence."""
-    now = now or timezone.now()
-    evidence = control_evidence(_audit_controls(audit), now=now, with_files=False)
-    files = current_files_queryset(_audit_controls(audit).order_by().values("pk"), now=now)  # a subquery
-    # Each control's link once (a URL reversal per file would cost more than writing the file).
-    links = {item.control.pk: item.url for item in evidence}
-    controls = []
-    for item in evidence:
-        controls.append(
-            {
+#: Evidence file rows fetched at a time (a server-side cursor): about 0.7 KB each in memory.
+FILE_BATCH = 250
+#: Controls read at a time for the manifest's control rows: their bindings, file counts and live
+#: evidence are read per batch (three queries, and each evidence source once per package).
+CONTROL_BATCH = 100
+
+
+def _control_rows(audit: Audit, *, now: datetime) -> Iterator[dict[str, Any]]:
+    """The manifest's control rows of `audit`, by reference, read CONTROL_BATCH controls at a time.
+
+    The controls in scope come from one query read through a server-side cursor (their ids only);
+    each batch's controls, bindings and current-file counts are read by control_evidence (three
+    queries), so no more than a batch of controls is in memory, whatever the audit's scope."""
+    ids = _audit_controls(audit).values_list("pk", flat=True).iterator(chunk_size=CONTROL_BATCH)
+    readings: dict[tuple[str, str], EvidenceReading] = {}  # one per evidence source, read once per package
+    while batch := list(islice(ids, CONTROL_BATCH)):
+        controls = Control.objects.filter(pk__in=batch).order_by("ref_id")
+        for item in control_evidence(controls, now=now, with_files=False, readings=readings):
+            yield {
                 "control": item.control.ref_id,
                 "title": item.control.title,
                 "current": item.is_current,
@@ -292,22 +310,30 @@ def audit_package(audit: Audit, *, now: datetime | None = None) -> Iterator[byte
                     for binding, reading in item.readings
                 ],
             }
-        )
+
+
+def audit_package(audit: Audit, *, now: datetime | None = None) -> Iterator[bytes]:
+    """The evidence package of `audit`: its controls' current evidence files and live evidence.
+
+    The control rows are read (in batches) when the stream starts, before the files."""
+    now = now or timezone.now()
+    files = current_files_queryset(_audit_controls(audit).order_by().values("pk"), now=now)  # a subquery
     manifest = {
         "audit": audit.title,
         "framework": str(audit.framework),
         "period": [audit.period_start.isoformat(), audit.period_end.isoformat()],
         "generated_at": now.isoformat(),
-        "controls": controls,
+        "controls": _control_rows(audit, now=now),
     }
     read = local_reader(EvidenceFile._meta.get_field("file").storage)
+    link = control_links()  # a control's link from one URL pattern (a reversal per file costs more than the file)
     package_files = (
         PackageFile(
             arcname=f"evidence/{row['control__ref_id']}/{row['pk']}-r{row['revision']}-{row['original_name']}",
             chunks=partial(read, row["file"]),
-            entry=_file_entry(row, links[row["control_id"]]),
+            entry=_file_entry(row, link(row["control_id"])),
         )
-        for row in files.values(*_FILE_COLUMNS).iterator(chunk_size=2000)
+        for row in files.values(*_FILE_COLUMNS).iterator(chunk_size=FILE_BATCH)
     )
     return stream_zip(package_files, manifest)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -74,6 +74,12 @@ def _control_url_pattern() -> str:
     return reverse("admin:compliance_control_change", args=[_SENTINEL])
 
 
+def control_links() -> Callable[[int], str]:
+    """A control's admin page by its id: the URL reversed once, the id filled in per control."""
+    pattern, sentinel = _control_url_pattern(), str(_SENTINEL)
+    return lambda pk: pattern.replace(sentinel, str(pk))
+
+
 @dataclass
 class ControlEvidence:
     control: Control
@@ -93,11 +99,17 @@ class ControlEvidence:
 
 
 def control_evidence(
-    controls: Iterable[Control] | QuerySet[Control], *, now: datetime, with_files: bool = True
+    controls: Iterable[Control] | QuerySet[Control],
+    *,
+    now: datetime,
+    with_files: bool = True,
+    readings: dict[tuple[str, str], EvidenceReading] | None = None,
 ) -> list[ControlEvidence]:
     """Live readings and current files of each control (bindings must be prefetched or are read per control).
 
-    Each (provider, scope) is read once per call, however many controls are bound to it. Without
+    Each (provider, scope) is read once per call, however many controls are bound to it; `readings`, a
+    dict kept by the caller across calls (one entry per evidence source, not per control), makes that
+    once across calls: the evidence package reads its controls in batches, each source once. Without
     `with_files`, `files` is left empty and only `file_count` is read (one aggregate query): the status
     report and the evidence package (which streams the files from the database) need no more.
     """
@@ -126,21 +138,21 @@ def control_evidence(
             .values_list("control_id", "n")
         )
     )
-    readings_of: dict[tuple[str, str], EvidenceReading] = {}
+    readings_of = readings if readings is not None else {}
     pattern = _control_url_pattern()
     out: list[ControlEvidence] = []
     for control in controls:
-        readings = []
+        pairs = []
         bound = bindings_of[control.pk] if bindings_of is not None else control.bindings.all()
         for binding in bound:
             key = (binding.provider, binding.scope)
             if key not in readings_of:
                 readings_of[key] = providers.read(key=binding.provider, scope=binding.scope, now=now)
-            readings.append((binding, readings_of[key]))
+            pairs.append((binding, readings_of[key]))
         out.append(
             ControlEvidence(
                 control=control,
-                readings=readings,
+                readings=pairs,
                 files=files.get(control.pk, []),
                 file_count=counts.get(control.pk, 0),
                 url=pattern.replace(str(_SENTINEL), str(control.pk)),
