@@ -383,18 +383,18 @@ def _string_fields(data: Any) -> dict[str, str] | None:
 
 
 class PatchReportView(APIView):
-    """``POST /api/v1/maintenance/patch-reports/``: a host's patch state, parsed here (400 naming the line).
-
-    A report whose fields are, as sent, those of its host's last one (``services.raw_report_digest``: the steady
-    state of a host that reports daily) is answered before DRF's request handling: one UPDATE finds the host by
-    its token's hash and moves its ``last_report_at`` (services.record_raw_repeat), with the answer DRF would
-    render. Anything else (an unknown token, another report, a body DRF would parse differently or refuse, an
-    answer in another format) goes through DRF as below, unchanged."""
+    """``POST /api/v1/maintenance/patch-reports/``: a host's patch state, parsed here (400 naming the line)."""
 
     authentication_classes = [HostTokenAuthentication]
     permission_classes = [AllowAny]
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """A report whose fields are, as sent, those of its host's last one (``services.raw_report_digest``: the
+        steady state of a host that reports daily) is answered before DRF's request handling: one UPDATE finds the
+        host by its token's hash and moves its ``last_report_at`` (services.record_raw_repeat), with the answer DRF
+        would render. Anything else (an unknown token, another report, a body DRF would parse differently or
+        refuse, an answer in another format) goes through DRF (``post``), unchanged. The class's docstring is
+        the schema's description."""
         if request.method == "POST":
             answer = self._raw_repeat(request)
             if answer is not None:
