@@ -67,6 +67,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--web-workers", type=int, default=0, help="WEB_CONCURRENCY (default gunicorn.conf.py's)")
     parser.add_argument("--skip-endpoint", action="store_true")
     parser.add_argument(
+        "--endpoint-only", action="store_true", help="the data, then the endpoint alone (no cycle, calendar)"
+    )
+    parser.add_argument(
         "--settings",
         default="opsgov.settings",
         help="settings under test of the endpoint's server (opsgov.settings_ingest: the ingest service)",
@@ -434,8 +437,9 @@ def run(args: argparse.Namespace, bench_url: str, tmp: Path) -> None:
 
     call_command("migrate", verbosity=0)
     hosts, tokens = load(args)
-    cycle(args, hosts)
-    calendar(args)
+    if not args.endpoint_only:
+        cycle(args, hosts)
+        calendar(args)
     if not args.skip_endpoint:
         endpoint(args, bench_url, tmp, hosts, tokens)
 
