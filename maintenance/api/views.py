@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.exceptions import SuspiciousOperation
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
+from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -358,12 +360,15 @@ def _sent_fields(request: HttpRequest) -> dict[str, str] | None:
     if request.content_type == "application/json" and charset in ("utf-8", "utf8"):
         try:
             data = json.loads(request.body.decode("utf-8"))  # as DRF's JSONParser decodes it
-        except ValueError:  # UnicodeDecodeError too
+        except (ValueError, RecursionError):  # UnicodeDecodeError too
             return None
         return _string_fields(data)
     if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         request.body  # noqa: B018  (kept by Django, so that DRF parses its own copy of it)
-        return None if request.FILES else _string_fields(request.POST)
+        try:
+            return None if request.FILES else _string_fields(request.POST)
+        except (MultiPartParserError, SuspiciousOperation):  # DRF parses the body again and answers
+            return None
     return None
 
 

@@ -155,6 +155,26 @@ def test_what_is_never_a_raw_repeat_goes_through_the_full_path(host_token: tuple
     assert unknown.json()["errors"][0]["field"] == "extra"
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b"apt_simulate=x"),  # no boundary
+        ("multipart/form-data; boundary=zz", b"--zz\r\nContent-Disposition: form-data\r\n\r\nx\r\n--zz--"),
+        ("application/json", b'{"apt_simulate": '),
+        ("application/json", b"\xff\xfe{}"),
+    ],
+)
+def test_a_body_that_does_not_parse_is_drfs_400_not_an_error(
+    host_token: tuple[Host, str], content_type: str, body: bytes
+) -> None:
+    host, token = host_token
+    assert post_multipart(token, T0, agent_fields()).status_code == 202
+    answer = Client().post(REPORTS, body, content_type=content_type, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 400, answer.content
+    host.refresh_from_db()
+    assert host.last_report_at == T0
+
+
 def test_an_unknown_token_with_a_known_report_is_401_and_writes_nothing(host_token: tuple[Host, str]) -> None:
     host, token = host_token
     assert post_multipart(token, T0, agent_fields()).status_code == 202
