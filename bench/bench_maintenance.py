@@ -6,9 +6,6 @@ waiting for the WAL flush, as the endpoint's repeats are: maintenance.services),
 of the report, no hash of it, no DRF, as a hand-written view would. Its rate against
 ``GET /healthz`` on the same server tells what ratio is reachable at all. Served under the whole MIDDLEWARE of
 the settings under test (bench_settings with BENCH_URLCONF=bench_maintenance). Not a template for production code.
-
-When the settings under test route no patch-report endpoint (opsgov.urls_ingest, the ingest service), the
-endpoint's view is routed here at its path, first, as the ingest service would serve it.
 """
 
 from __future__ import annotations
@@ -22,7 +19,6 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from maintenance.api.views import PatchReportView
 from maintenance.models import Host, hash_token
 
 _UPDATE = (
@@ -48,7 +44,7 @@ def floor(request: HttpRequest) -> JsonResponse:
 
 BASE_URLCONF = getattr(settings, "BENCH_BASE_URLCONF", "opsgov.urls")
 
-urlpatterns: list[URLPattern | URLResolver] = [path("bench/maintenance/floor/", floor)]
-if BASE_URLCONF == "opsgov.urls_ingest":
-    urlpatterns.append(path("api/v1/maintenance/patch-reports/", PatchReportView.as_view()))
-urlpatterns.append(path("", include(BASE_URLCONF)))
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("bench/maintenance/floor/", floor),
+    path("", include(BASE_URLCONF)),
+]

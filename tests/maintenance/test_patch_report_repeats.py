@@ -15,6 +15,7 @@ from django.test.client import encode_multipart
 
 from maintenance import services
 from maintenance.models import Host, PatchObligation, PatchReport
+from opsgov.settings_ingest import PREPARED_STATEMENT_OPTIONS, ingest_middleware
 from tests.factories import ServiceFactory
 
 from .support import fixture, utc
@@ -245,3 +246,39 @@ def test_outside_a_transaction_the_raw_repeat_commits_without_leaving_synchronou
     assert services.record_raw_repeat(token_hash="0" * 64, raw_digest=digest) is None
     assert services.record_raw_repeat(token_hash=host.token_hash, raw_digest="") is None
     assert Host.objects.get(pk=host.pk).last_report_at == T0 + timedelta(days=1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_ingest_service_serves_the_agents_reports_under_its_middleware_urls_and_prepared_statements(
+    settings: Any,
+) -> None:
+    # As docker-compose's `ingest` runs (opsgov.settings_ingest), where the proxy sends the patch reports.
+    settings.MIDDLEWARE = ingest_middleware(settings.MIDDLEWARE)
+    settings.ROOT_URLCONF = "opsgov.urls_ingest"
+    saved = connection.settings_dict["OPTIONS"]
+    connection.settings_dict["OPTIONS"] = {**saved, **PREPARED_STATEMENT_OPTIONS}
+    connection.close()  # the next query opens a connection with the ingest service's options
+    try:
+        host, token = services.create_host(name="web-9", timezone_name="UTC")
+        first = post_multipart(token, T0, agent_fields(timezone="UTC"))
+        assert first.status_code == 202, first.content
+        changed = "\n".join(
+            line for line in fixture("apt-get-simulate-upgrade.txt").splitlines() if "libssl3" not in line
+        )
+        fields = agent_fields(apt_simulate=changed, timezone="UTC")
+        for hours in (1, 2, 3):  # applied in full, then raw repeats
+            answer = post_multipart(token, T0 + timedelta(hours=hours), fields)
+            assert answer.status_code == 202, answer.content
+            assert answer.json()["pending"] == 2
+        bad = post_multipart(token, T0 + timedelta(hours=4), agent_fields(needrestart="NEEDRESTART-KSTA: 7\n"))
+        assert bad.status_code == 400
+        assert bad.json()["errors"][0]["field"] == "needrestart"
+        assert post_multipart("nope", T0 + timedelta(hours=5), agent_fields(timezone="UTC")).status_code == 401
+        assert connection.settings_dict["OPTIONS"]["server_side_binding"] is True
+    finally:
+        connection.close()
+        connection.settings_dict["OPTIONS"] = saved
+    assert PatchReport.objects.filter(host=host).count() == 2
+    assert PatchObligation.objects.get(package="libssl3").met_at == T0 + timedelta(hours=1)
+    assert PatchObligation.objects.filter(met_at__isnull=True).count() == 2
+    assert Host.objects.get(pk=host.pk).last_report_at == T0 + timedelta(hours=3)
