@@ -270,6 +270,10 @@ def test_the_ingest_service_serves_the_agents_reports_under_its_middleware_urls_
             answer = post_multipart(token, T0 + timedelta(hours=hours), fields)
             assert answer.status_code == 202, answer.content
             assert answer.json()["pending"] == 2
+        # apt's lines in another order: parsed, a repeat by its normalised digest (_mark_seen's statement).
+        reordered = "\n".join(reversed(changed.splitlines())) + "\n"
+        answer = post_multipart(token, T0 + timedelta(hours=3, minutes=30), {**fields, "apt_simulate": reordered})
+        assert (answer.status_code, answer.json()["pending"]) == (202, 2), answer.content
         bad = post_multipart(token, T0 + timedelta(hours=4), agent_fields(needrestart="NEEDRESTART-KSTA: 7\n"))
         assert bad.status_code == 400
         assert bad.json()["errors"][0]["field"] == "needrestart"
@@ -281,4 +285,7 @@ def test_the_ingest_service_serves_the_agents_reports_under_its_middleware_urls_
     assert PatchReport.objects.filter(host=host).count() == 2
     assert PatchObligation.objects.get(package="libssl3").met_at == T0 + timedelta(hours=1)
     assert PatchObligation.objects.filter(met_at__isnull=True).count() == 2
-    assert Host.objects.get(pk=host.pk).last_report_at == T0 + timedelta(hours=3)
+    assert Host.objects.get(pk=host.pk).last_report_at == T0 + timedelta(hours=3, minutes=30)
+    assert Host.objects.get(pk=host.pk).report_raw_digest == services.raw_report_digest(
+        {**fields, "apt_simulate": reordered}
+    )
