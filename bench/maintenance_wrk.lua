@@ -1,11 +1,15 @@
 -- wrk script of bench/maintenance_bench.py (run by it).
 --
---   wrk -t1 -c8 -d10s -s bench/maintenance_wrk.lua http://127.0.0.1:PORT -- MODE PATH OUT BODY TOKENS
+--   wrk -t1 -c8 -d10s -s bench/maintenance_wrk.lua http://127.0.0.1:PORT -- MODE PATH OUT BODY TOKENS CONTENT
 --
--- MODE    "bare": GET PATH (200 expected); "report": POST the JSON in file BODY to PATH (a host's patch
+-- MODE    "bare": GET PATH (200 expected); "report": POST the body of file BODY to PATH (a host's patch
 --         report, 202 expected) with "Authorization: Bearer <token>", the tokens of file TOKENS (one a
---         line) taken in turn, so the reports come from many hosts.
+--         line) taken in turn, so the reports come from many hosts. Every report is the same: the bench
+--         measures the steady state, a host sending its previous report again.
 -- OUT     file that done() writes: JSON figures.
+-- CONTENT "json": BODY is sent as it is (application/json); "multipart" (what the agent sends, with curl -F):
+--         BODY is a multipart/form-data body whose boundary is written @@BOUNDARY@@, replaced by a new
+--         boundary for every request as curl does.
 
 local threads = {}
 
@@ -14,7 +18,8 @@ function setup(thread)
    table.insert(threads, thread)
 end
 
-local mode, path, body
+local mode, path, body, content
+local body_parts = {}
 local tokens = {}
 local sent = 0
 accepted = 0
@@ -37,7 +42,19 @@ function init(args)
       for line in string.gmatch(read(args[5]), "[^\n]+") do
          tokens[#tokens + 1] = line
       end
-      wrk.headers["Content-Type"] = "application/json"
+      content = args[6] or "json"
+      if content == "multipart" then
+         local start = 1
+         while true do
+            local first, last = string.find(body, "@@BOUNDARY@@", start, true)
+            if not first then
+               break
+            end
+            body_parts[#body_parts + 1] = string.sub(body, start, first - 1)
+            start = last + 1
+         end
+         body_parts[#body_parts + 1] = string.sub(body, start)
+      end
    end
 end
 
@@ -47,12 +64,18 @@ function request()
    end
    sent = sent + 1
    local token = tokens[(sent + thread_id * 7919) % #tokens + 1]
+   local content_type, payload = "application/json", body
+   if content == "multipart" then
+      local boundary = string.format("------------------------%08x%08x", math.random(0, 0x7fffffff), sent)
+      payload = table.concat(body_parts, boundary)
+      content_type = "multipart/form-data; boundary=" .. boundary
+   end
    -- wrk.format uses the headers given instead of wrk.headers: all of them here.
    return wrk.format("POST", path, {
       ["Authorization"] = "Bearer " .. token,
-      ["Content-Type"] = "application/json",
+      ["Content-Type"] = content_type,
       ["X-Forwarded-Proto"] = "https",
-   }, body)
+   }, payload)
 end
 
 local EXPECTED = {bare = 200, report = 202}

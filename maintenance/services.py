@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -796,27 +796,97 @@ def report_digest(
 
 def _forget_report_digests(service_ids: Iterable[int]) -> None:
     """The next report of these services' hosts is applied in full: something else wrote their components."""
-    Host.objects.filter(service_id__in=list(service_ids)).exclude(report_digest="").update(report_digest="")
+    Host.objects.filter(service_id__in=list(service_ids)).exclude(report_digest="").update(
+        report_digest="", report_raw_digest=""
+    )
 
 
-_SEEN_ASYNC = (
-    "SET LOCAL synchronous_commit TO OFF; "
-    "UPDATE maintenance_host SET last_report_at = %s WHERE id = %s AND report_digest = %s"
+#: The fields of a patch report as the endpoint takes them (maintenance.api.serializers.PatchReportSerializer).
+REPORT_FIELDS = frozenset(
+    {"apt_simulate", "history", "needrestart", "reboot_required", "reboot_packages", "timezone", "hostname"}
 )
 
 
-def _mark_seen(host_id: int, digest: str, at: datetime) -> bool:
+def raw_report_digest(fields: Mapping[str, str]) -> str:
+    """SHA-256 of a report's fields exactly as sent (names, values; any order of the fields), or "" when the fields
+    cannot be a repeat recognised unparsed: a field the endpoint does not take, history lines (a new stanza is never
+    a repeat) or no time zone (the host's declared one would count, and it is not part of what was sent).
+
+    Two reports with the same raw digest have the same normalised content (``report_digest``); the converse does
+    not hold (apt's lines in another order), which is why a report that is not a raw repeat is parsed and still
+    recognised as a repeat by its normalised digest. Multipart boundaries and JSON spacing are not part of it."""
+    if not fields.keys() <= REPORT_FIELDS:
+        return ""
+    if fields.get("history", "").strip() or not fields.get("timezone", "").strip():
+        return ""
+    digest = hashlib.sha256(b"opsgov-patch-report-1")
+    for name in sorted(fields):
+        value = fields[name].encode("utf-8", "surrogatepass")
+        digest.update(b"\0%s\0%d\0" % (name.encode(), len(value)))
+        digest.update(value)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class SeenReport:
+    """The answer to a raw repeat (record_raw_repeat): what the host's last report applied in full said."""
+
+    host_name: str
+    received_at: datetime
+    pending: int
+    security: int
+    reboot_required: bool | None
+
+
+# The statement of a raw repeat, one round trip: the host found by its token's hash, matched only while its last
+# report's raw digest is still this one. Outside a transaction, the subquery turns synchronous_commit off for the
+# statement's own transaction (set_config(..., true)): its commit does not wait for the WAL flush (_mark_seen).
+_RAW_SEEN = (
+    "UPDATE maintenance_host SET last_report_at = %s{async_from} "
+    "WHERE token_hash = %s AND report_raw_digest = %s "
+    "RETURNING name, pending_count, pending_security_count, reboot_required"
+)
+_ASYNC_FROM = " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
+
+
+def record_raw_repeat(*, token_hash: str, raw_digest: str, received_at: datetime | None = None) -> SeenReport | None:
+    """Record a report whose fields, as sent, are those of its host's last report (``raw_report_digest``): one
+    UPDATE of the host's ``last_report_at``, found by its token's hash. None when no host has that token or its
+    last report was not this one (then the report goes through record_patch_report)."""
+    if not raw_digest:
+        return None
+    received_at = received_at or timezone.now()
+    asynchronous = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RAW_SEEN.format(async_from=_ASYNC_FROM if asynchronous else ""), [received_at, token_hash, raw_digest]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    name, pending, security_count, reboot_required = row
+    return SeenReport(name, received_at, pending, security_count, reboot_required)
+
+
+_SEEN = (
+    "UPDATE maintenance_host SET last_report_at = %s, report_raw_digest = %s, pending_security_count = %s{async_from} "
+    "WHERE id = %s AND report_digest = %s"
+)
+
+
+def _mark_seen(host_id: int, digest: str, at: datetime, *, raw_digest: str, security_count: int) -> bool:
     """Record a repeated report (one UPDATE, matching only while the host's digest is still `digest`); whether it
-    matched. On PostgreSQL outside a transaction, in the same statement batch as ``SET LOCAL synchronous_commit
-    TO OFF``: the UPDATE does not wait for its WAL flush, and a database crash within its last fraction of a
+    matched. The report's raw digest is kept, so that the same fields again are recognised unparsed
+    (record_raw_repeat). On PostgreSQL outside a transaction, synchronous_commit is off for the statement's own
+    transaction: the UPDATE does not wait for its WAL flush, and a database crash within its last fraction of a
     second loses only that ``last_report_at`` (the report changed nothing else)."""
-    options = connection.settings_dict.get("OPTIONS") or {}
-    if connection.vendor == "postgresql" and not connection.in_atomic_block and not options.get("server_side_binding"):
-        with connection.cursor() as cursor:
-            cursor.execute(_SEEN_ASYNC, [at, host_id, digest])
-            cursor.nextset()  # the UPDATE's result, after the SET's
-            return cursor.rowcount == 1
-    return bool(Host.objects.filter(pk=host_id, report_digest=digest).update(last_report_at=at))
+    asynchronous = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SEEN.format(async_from=_ASYNC_FROM if asynchronous else ""),
+            [at, raw_digest, security_count, host_id, digest],
+        )
+        return cursor.rowcount == 1
 
 
 def record_patch_report(
@@ -829,8 +899,12 @@ def record_patch_report(
     reboot_packages: Sequence[str] = (),
     timezone_name: str = "",
     received_at: datetime | None = None,
+    raw_digest: str = "",
 ) -> ReportOutcome:
     """Parse a host's report (raising parsing.ReportError naming the line, before anything is written).
+
+    `raw_digest` is the report's ``raw_report_digest`` (the endpoint's); kept on the host with the normalised
+    digest, so that the same fields again are recorded by record_raw_repeat without being parsed.
 
     A report whose normalised content (``report_digest``) is the host's last one and that brings no new history
     stanza (the steady state: the same pending updates again) changes nothing but the host's ``last_report_at``:
@@ -856,6 +930,8 @@ def record_patch_report(
         timezone_name=tz_name,
     )
 
+    security_count = sum(1 for u in pending if u.security)
+
     def outcome(host: Host, report: PatchReport | None = None, installed_count: int = 0) -> ReportOutcome:
         """What the report did; a repeat (no report row) installed nothing new."""
         return ReportOutcome(
@@ -863,7 +939,7 @@ def record_patch_report(
             received_at=received_at,
             report=report,
             pending=len(pending),
-            security=sum(1 for u in pending if u.security),
+            security=security_count,
             installed=installed_count,
             reboot_required=host.reboot_required,
         )
@@ -875,7 +951,11 @@ def record_patch_report(
 
     # The steady state, without a transaction: the conditional UPDATE matches only while the host's digest is
     # still this one (a concurrent different report changes it under the host's lock).
-    if host.report_digest == digest and not new_stanzas(host) and _mark_seen(host.pk, digest, received_at):
+    if (
+        host.report_digest == digest
+        and not new_stanzas(host)
+        and _mark_seen(host.pk, digest, received_at, raw_digest=raw_digest, security_count=security_count)
+    ):
         return outcome(host)
     asset = f"host:{host.name}"
     with transaction.atomic():
@@ -883,7 +963,9 @@ def record_patch_report(
         installed = new_stanzas(host)
         if host.report_digest == digest and not installed:
             host.last_report_at = received_at
-            host.save(update_fields=["last_report_at"])
+            host.report_raw_digest = raw_digest
+            host.pending_security_count = security_count
+            host.save(update_fields=["last_report_at", "report_raw_digest", "pending_security_count"])
             return outcome(host)
         report = PatchReport.objects.create(
             host=host,
@@ -970,6 +1052,8 @@ def record_patch_report(
             host.expected_kernel = restart.expected_kernel
             host.stale_services = restart.services[:500]
         host.report_digest = digest
+        host.report_raw_digest = raw_digest
+        host.pending_security_count = security_count
         host.save()
     return outcome(host, report, len(installed))
 
@@ -1199,7 +1283,7 @@ def import_eol(*, product: str, rows: Any) -> int:
         for values in parsed:
             EndOfLife.objects.update_or_create(product=product.strip(), cycle=values.pop("cycle"), defaults=values)
         # A report names the components of the table's products: the next one of every host is applied in full.
-        Host.objects.exclude(report_digest="").update(report_digest="")
+        Host.objects.exclude(report_digest="").update(report_digest="", report_raw_digest="")
     return len(parsed)
 
 

@@ -1,7 +1,7 @@
-"""URLconf of opsgov.settings_ingest: the ingestion endpoints, heartbeat pings and the health checks, nothing else.
+"""URLconf of opsgov.settings_ingest: ingestion, heartbeat pings, hosts' patch reports and health checks, nothing else.
 
-The ingestion and ping routes are opsgov.urls's, at the same paths, so the
-proxy (deploy/nginx/opsgov.conf) sends /api/v1/ingest/ and /ping/ to the
+The ingestion, ping and patch-report routes are opsgov.urls's, at the same paths, so the
+proxy (deploy/nginx/opsgov.conf) sends /api/v1/ingest/, /ping/ and /api/v1/maintenance/patch-reports/ to the
 `ingest` service and everything else to `web` without rewriting a URL: the
 machine-to-machine traffic does not queue behind page views. Any other path is a 404 here.
 """
@@ -18,4 +18,6 @@ urlpatterns = [
     path("api/v1/ingest/", include("incidents.ingest.urls")),
     # Pings (opsgov.pings: heartbeats, backup jobs): public, the uuid in the path is the token (as in opsgov.urls).
     path("ping/", include("opsgov.ping_urls")),
+    # Hosts' patch reports (maintenance): machine to machine, a host token in Authorization, daily from every host.
+    path("api/v1/", include("maintenance.api.report_urls")),
 ]

@@ -19,8 +19,9 @@ router.register("maintenance/components", views.ComponentViewSet, basename="api-
 router.register("maintenance/upgrade-plans", views.UpgradePlanViewSet, basename="api-upgrade-plan")
 
 urlpatterns = [
-    path("", include(router.urls)),
+    # First: every host posts here daily, and a router's patterns would be tried before it for nothing.
     path("maintenance/patch-reports/", views.PatchReportView.as_view(), name="api-patch-report"),
+    path("", include(router.urls)),
     path("maintenance/renovate-reports/", views.RenovateReportView.as_view(), name="api-renovate-report"),
     path("maintenance/end-of-life/", views.EolImportView.as_view(), name="api-end-of-life"),
 ]

@@ -7,16 +7,22 @@ not a user: 401 for an unknown one.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from django.core.exceptions import SuspiciousOperation
 from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
+from django.http.multipartparser import MultiPartParserError
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -333,11 +339,103 @@ class HostTokenAuthentication(BaseAuthentication):
         return 'Bearer realm="opsgov host"'
 
 
+#: Accept headers that DRF's content negotiation answers with its JSONRenderer (the first renderer).
+_JSON_ACCEPTS = frozenset({"", "*/*", "application/json"})
+
+#: The largest body read for a raw repeat (record_raw_repeat); larger reports go through DRF, unread here.
+RAW_REPEAT_MAX_BYTES = 1024 * 1024
+
+
+def _sent_fields(request: HttpRequest) -> dict[str, str] | None:
+    """The report's fields as sent, read the way DRF's parsers read them (JSON, form, multipart), or None when the
+    body is anything else (then DRF reads it and answers what it answers). Reads ``request.body`` first: DRF reads
+    its own copy afterwards with its own parsers."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if not 0 < length <= RAW_REPEAT_MAX_BYTES:
+        return None
+    charset = (request.content_params or {}).get("charset", "utf-8").lower()
+    if request.content_type == "application/json" and charset in ("utf-8", "utf8"):
+        try:
+            data = json.loads(request.body.decode("utf-8"))  # as DRF's JSONParser decodes it
+        except (ValueError, RecursionError):  # UnicodeDecodeError too
+            return None
+        return _string_fields(data)
+    if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        request.body  # noqa: B018  (kept by Django, so that DRF parses its own copy of it)
+        try:
+            return None if request.FILES else _string_fields(request.POST)
+        except (MultiPartParserError, SuspiciousOperation):  # DRF parses the body again and answers
+            return None
+    return None
+
+
+def _string_fields(data: Any) -> dict[str, str] | None:
+    """`data` (parsed JSON, or a form's QueryDict) as {name: text}, or None unless every field is one string."""
+    if isinstance(data, QueryDict):
+        fields: dict[str, Any] = {}
+        for name, values in data.lists():
+            if len(values) != 1:
+                return None
+            fields[name] = values[0]
+    elif isinstance(data, dict):
+        fields = data
+    else:
+        return None
+    return fields if all(isinstance(value, str) for value in fields.values()) else None
+
+
 class PatchReportView(APIView):
     """``POST /api/v1/maintenance/patch-reports/``: a host's patch state, parsed here (400 naming the line)."""
 
     authentication_classes = [HostTokenAuthentication]
     permission_classes = [AllowAny]
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """A report whose fields are, as sent, those of its host's last one (``services.raw_report_digest``: the
+        steady state of a host that reports daily) is answered before DRF's request handling: one UPDATE finds the
+        host by its token's hash and moves its ``last_report_at`` (services.record_raw_repeat), with the answer DRF
+        would render. Anything else (an unknown token, another report, a body DRF would parse differently or
+        refuse, an answer in another format) goes through DRF (``post``), unchanged. The class's docstring is
+        the schema's description."""
+        if request.method == "POST":
+            answer = self._raw_repeat(request)
+            if answer is not None:
+                return answer
+        return super().dispatch(request, *args, **kwargs)
+
+    def _raw_repeat(self, request: HttpRequest) -> HttpResponse | None:
+        # Only what DRF would answer in JSON: no format asked in the query, no other media type accepted first.
+        if request.META.get("QUERY_STRING") or request.headers.get("Accept", "*/*").strip() not in _JSON_ACCEPTS:
+            return None
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        fields = _sent_fields(request)
+        if fields is None:
+            return None
+        seen = services.record_raw_repeat(
+            token_hash=hash_token(token.strip()), raw_digest=services.raw_report_digest(fields)
+        )
+        if seen is None:
+            return None
+        body = {
+            "host": seen.host_name,
+            "received_at": seen.received_at,
+            "pending": seen.pending,
+            "security": seen.security,
+            "installed": 0,
+            "reboot_required": seen.reboot_required,
+        }
+        headers = self.default_response_headers
+        vary = headers.pop("Vary", None)
+        content = JSONRenderer().render(body)
+        answer = HttpResponse(content, status=202, content_type="application/json", headers=headers)
+        if vary:
+            patch_vary_headers(answer, [vary])
+        return answer
 
     @extend_schema(
         request=s.PatchReportSerializer,
@@ -359,6 +457,7 @@ class PatchReportView(APIView):
         reboot = {"yes": True, "no": False}.get(data.get("reboot_required", "unknown"))
         try:
             outcome = services.record_patch_report(
+                raw_digest=services.raw_report_digest(fields) if (fields := _string_fields(request.data)) else "",
                 host=host,
                 apt_simulate=data["apt_simulate"],
                 history=data.get("history", ""),

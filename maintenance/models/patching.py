@@ -46,6 +46,12 @@ class Host(TimeStampedModel):
     #: Emptied when something else writes what a report would write (the components of the host's service), so
     #: that the next report is applied in full again.
     report_digest = models.CharField(max_length=64, blank=True, editable=False)
+    #: SHA-256 of the fields of a report, as sent (maintenance.services.raw_report_digest), whose normalised
+    #: content is ``report_digest``; empty when it is not known. The same fields again are a repeat without
+    #: being parsed (maintenance.services.record_raw_repeat). Always written and emptied with ``report_digest``.
+    report_raw_digest = models.CharField(max_length=64, blank=True, editable=False)
+    #: How many of the ``pending_count`` updates of the last report are security updates (a repeat's answer).
+    pending_security_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["name"]
