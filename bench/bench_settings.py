@@ -1,5 +1,7 @@
 """Bench-only settings (bench/ingest_bench.py): the settings under test, with bench_drf's route added to the URLconf.
 
+BENCH_URLCONF names another bench URLconf instead of bench_drf (bench/backup_bench.py: backup_ping_floor);
+like bench_drf it includes BENCH_BASE_URLCONF after its own routes.
 BENCH_BASE_SETTINGS names the settings under test (opsgov.settings by default;
 --settings opsgov.settings_ingest measures the ingest service's shorter path).
 BENCH_PREPARED_STATEMENTS=true (--prepared-statements) turns on psycopg's
@@ -15,7 +17,7 @@ globals().update({name: value for name, value in vars(_base).items() if name.isu
 
 #: What bench_drf includes after its own route.
 BENCH_BASE_URLCONF: str = _base.ROOT_URLCONF
-ROOT_URLCONF = "bench_drf"
+ROOT_URLCONF = os.environ.get("BENCH_URLCONF") or "bench_drf"
 
 if _base.env.bool("BENCH_PREPARED_STATEMENTS", default=False):
     _base.DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 2})
