@@ -218,27 +218,19 @@ def handle_owned_ping(ping: pings.Ping, job_id: int) -> pings.PingResult | None:
     instant it was received, so the endpoint does one uuid lookup (core's cache: one Redis read, the
     database only for a uuid not seen within two days), the rate limiter's one Redis round trip and one
     INSERT, whatever the job's history."""
-    verdict = pings.admit("backups", ping.uuid, PING_RATE)
+    verdict = pings.admit("backups", ping.uuid, PING_RATE, counted=ping.counted)
     if not verdict.allowed:
         BackupJob.objects.filter(pk=job_id).update(n_rate_limited=F("n_rate_limited") + 1)
         return pings.PingResult(accepted=False, retry_after=verdict.retry_after)
-    row = BackupPing(
-        job_id=job_id,
-        kind=ping.kind,
-        exit_status=ping.exit_status,
-        rid=ping.rid,
-        received_at=ping.received_at,
-        body=_decode(ping.body),
-        body_truncated=ping.body_truncated,
-    )
+    values = (job_id, ping.kind, ping.exit_status, ping.rid, ping.received_at, _decode(ping.body), ping.body_truncated)
     try:
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
             # The INSERT does not wait for its WAL flush (PostgreSQL's asynchronous commit): a ping lost in a
             # database crash within its last fraction of a second leaves its slot missed, never falsely met.
             with connection.cursor() as cursor:
-                cursor.execute(_ASYNC_INSERT, _ping_values(row))
+                cursor.execute(_ASYNC_INSERT, values)
         else:
-            row.save(force_insert=True)
+            BackupPing(**dict(zip(_PING_FIELDS, values, strict=True))).save(force_insert=True)
     except IntegrityError:  # the job was deleted behind the cache's back (see opsgov.pings)
         pings.forget(ping.uuid, receiver_key="backups", pk=job_id)
         return None
@@ -246,15 +238,18 @@ def handle_owned_ping(ping: pings.Ping, job_id: int) -> pings.PingResult | None:
     return pings.PingResult()
 
 
+#: One statement (so that it can be prepared: the ingest service binds on the server, where a statement
+#: holding two commands is refused): the row, with ``synchronous_commit`` off for its own transaction (the
+#: statement's, in autocommit) by ``set_config(..., is_local => true)`` in its FROM.
 _ASYNC_INSERT = (
-    "SET LOCAL synchronous_commit TO OFF; "
     "INSERT INTO backups_backupping (job_id, kind, exit_status, rid, received_at, body, body_truncated) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    "SELECT %s::bigint, %s::varchar, %s::smallint, %s::uuid, %s::timestamptz, %s::text, %s::boolean "
+    "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous_commit"
 )
 
 
-def _ping_values(row: BackupPing) -> list[Any]:
-    return [row.job_id, row.kind, row.exit_status, row.rid, row.received_at, row.body, row.body_truncated]
+#: The columns of _ASYNC_INSERT, in its order.
+_PING_FIELDS = ("job_id", "kind", "exit_status", "rid", "received_at", "body", "body_truncated")
 
 
 #: Cache key that debounces the apply task: the first ping of a quiet moment enqueues it, the others wait.

@@ -19,13 +19,16 @@ Timed:
    rate" metric (30-day window, every scope) and the gate "Backup and DR validated";
 3. the ping endpoint against a bare view in the same run, through HTTP: one gunicorn (gunicorn.conf.py,
    production settings: DEBUG off, CONN_MAX_AGE, Redis as cache) on loopback, driven by wrk
-   (bench/backup_ping_wrk.lua, --connections, one thread): ``GET /healthz`` and ``GET /ping/<uuid>/0``
-   alternating for --rounds rounds of --duration seconds (after a 2-second warm-up of each); the pings go
-   round --ping-jobs jobs (the seeded ones and more without history) so that none reaches its rate limit;
-   their owners are cached by core (opsgov.pings) at their first ping, or before the phase with
-   --warm-owners.
-   Requests per second as a ratio (target >= 0.4x) and the ping's p99 (target < 50 ms), medians of the
-   rounds.
+   (bench/backup_ping_wrk.lua, --connections, one thread), with the settings the ping is deployed with
+   (--settings: opsgov.settings_ingest by default, the `ingest` service that the proxy sends /ping/ to;
+   wrapped by bench/bench_settings.py, whose URLconf bench/backup_ping_floor.py adds one route):
+   ``GET /healthz`` (the bare view), ``GET /bench/ping-floor/<job>/0`` (the floor: the ping's INSERT
+   alone, nothing else) and ``GET /ping/<uuid>/0`` alternating for --rounds rounds of --duration seconds
+   (after a 2-second warm-up of each); the pings go round --ping-jobs jobs (the seeded ones and more
+   without history) so that none reaches its rate limit; their owners are cached by core (opsgov.pings)
+   at their first ping, or before the phase with --warm-owners.
+   Requests per second as ratios to the bare view (target for the ping >= 0.4x) and the ping's p99
+   (target < 50 ms), medians of the rounds.
 """
 
 from __future__ import annotations
@@ -66,6 +69,12 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="look every pooled uuid's owner up once before the HTTP phase (opsgov.pings caches it), so the "
         "phase measures cached pings; without it the first pass over the pool are cache misses",
+    )
+    parser.add_argument(
+        "--settings",
+        default="opsgov.settings_ingest",
+        help="settings module of the HTTP phase's gunicorn (default opsgov.settings_ingest: the `ingest` service, "
+        "where production routes /ping/; opsgov.settings: the `web` service)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="incremental cycles; median reported (default 3)")
     parser.add_argument("--database", default="opsgov_bk_bench", help="database to create and drop")
@@ -250,12 +259,13 @@ def run(args: argparse.Namespace) -> None:
             receivers.owner_of(job.uuid)
         print(f"owners of the {len(pool)} pooled uuids cached")
     connection.close()
-    http_phase(args, pool)
+    http_phase(args, pool, jobs[0].pk)
 
 
-def http_phase(args: argparse.Namespace, pool: list[str]) -> None:
-    """``GET /healthz`` and ``GET /ping/<uuid>/0`` alternating, --rounds of --duration seconds each, served
-    by one gunicorn (gunicorn.conf.py, production settings) and driven by wrk on loopback."""
+def http_phase(args: argparse.Namespace, pool: list[str], floor_job: int) -> None:
+    """``GET /healthz``, ``GET /bench/ping-floor/<floor_job>/0`` and ``GET /ping/<uuid>/0`` alternating,
+    --rounds of --duration seconds each, served by one gunicorn (gunicorn.conf.py, production settings:
+    --settings under bench_settings) and driven by wrk on loopback."""
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
     tmp = Path(tempfile.mkdtemp(prefix="opsgov-backup-bench-http-"))
@@ -268,6 +278,10 @@ def http_phase(args: argparse.Namespace, pool: list[str]) -> None:
         port,
         CACHE_URL=args.redis_url,
         CELERY_BROKER_URL="memory://",  # the apply task a ping enqueues every 2 s at most: not consumed here
+        DJANGO_SETTINGS_MODULE="bench_settings",
+        BENCH_BASE_SETTINGS=args.settings,
+        BENCH_URLCONF="backup_ping_floor",
+        PYTHONPATH=os.pathsep.join([str(ROOT / "bench"), str(ROOT)]),
         **({"WEB_CONCURRENCY": str(args.web_workers)} if args.web_workers else {}),
     )
     log = tmp / "gunicorn.log"
@@ -282,9 +296,11 @@ def http_phase(args: argparse.Namespace, pool: list[str]) -> None:
         wait_http(base_url + "/healthz", gunicorn, log)
         time.sleep(1)  # every worker booted
         lua = ROOT / "bench" / "backup_ping_wrk.lua"
-        figures: dict[str, list[dict]] = {"bare": [], "ping": []}
+        print(f"HTTP phase: {args.settings} (under bench_settings), the floor on job {floor_job}", flush=True)
+        figures: dict[str, list[dict]] = {"bare": [], "floor": [], "ping": []}
+        sides = (("bare", "/healthz"), ("floor", f"/bench/ping-floor/{floor_job}/0"), ("ping", str(uuids)))
         for number in range(0, args.rounds + 1):  # round 0 warms up (connections, caches), not reported
-            for side, target in (("bare", "/healthz"), ("ping", str(uuids))):
+            for side, target in sides:
                 seconds = args.duration if number else 2
                 out = tmp / f"wrk-{side}-{number}.json"
                 result = run_wrk(lua, base_url, [side, target], connections=args.connections, seconds=seconds, out=out)
@@ -298,17 +314,22 @@ def http_phase(args: argparse.Namespace, pool: list[str]) -> None:
                     f"{result['limited']} 429, {result['other']} other, {result['socket_errors']} socket errors",
                     flush=True,
                 )
-        bare = statistics.median(r["rps"] for r in figures["bare"])
-        ping = statistics.median(r["rps"] for r in figures["ping"])
+        rps = {side: statistics.median(r["rps"] for r in rounds) for side, rounds in figures.items()}
+        for side in ("bare", "floor", "ping"):
+            p50 = statistics.median(r["latency_us"]["p50"] / 1000 for r in figures[side])
+            p99 = statistics.median(r["latency_us"]["p99"] / 1000 for r in figures[side])
+            print(f"{side}: {rps[side]:.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms (medians of the rounds)")
+        for side in ("floor", "ping"):
+            ratios = [round(o["rps"] / b["rps"], 2) for b, o in zip(figures["bare"], figures[side], strict=True)]
+            print(f"{side} / bare: {rps[side] / rps['bare']:.2f} of the medians; per round {ratios}")
+        per_round = [round(p["rps"] / f["rps"], 2) for f, p in zip(figures["floor"], figures["ping"], strict=True)]
+        print(f"ping / floor: {rps['ping'] / rps['floor']:.2f} of the medians; per round {per_round}")
         p99 = statistics.median(r["latency_us"]["p99"] / 1000 for r in figures["ping"])
-        p50 = statistics.median(r["latency_us"]["p50"] / 1000 for r in figures["ping"])
-        ratios = [round(p["rps"] / b["rps"], 2) for b, p in zip(figures["bare"], figures["ping"], strict=True)]
-        print(f"bare view {bare:.0f} req/s, ping {ping:.0f} req/s: ratio {ping / bare:.2f} (target >= 0.4); "
-              f"per round {ratios}")  # fmt: skip
-        print(f"ping p50 {p50:.1f} ms, p99 {p99:.1f} ms, medians of the rounds (target < 50 ms)")
-        refused = sum(r["limited"] + r["other"] + r["socket_errors"] for r in figures["ping"])
-        if refused:
-            print(f"WARNING: {refused} ping answers were not 200 (429: raise --ping-jobs)")
+        print(f"ping ratio {rps['ping'] / rps['bare']:.2f} (target >= 0.4), ping p99 {p99:.1f} ms (target < 50 ms)")
+        for side in ("floor", "ping"):
+            refused = sum(r["limited"] + r["other"] + r["socket_errors"] for r in figures[side])
+            if refused:
+                print(f"WARNING: {refused} {side} answers were not 200 (429: raise --ping-jobs)")
     finally:
         stop(gunicorn)
         shutil.rmtree(tmp, ignore_errors=True)

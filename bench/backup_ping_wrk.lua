@@ -3,6 +3,7 @@
 --   wrk -t1 -c8 -d10s -s bench/backup_ping_wrk.lua http://127.0.0.1:PORT -- MODE PATH_OR_UUIDS OUT
 --
 -- MODE  "bare": GET PATH (/healthz, a bare view behind the whole middleware stack);
+--       "floor": GET PATH as well (/bench/ping-floor/<job id>/0: the INSERT of a ping and nothing else);
 --       "ping": GET /ping/<uuid>/0 going round the uuids in the file PATH_OR_UUIDS (one a line), so no
 --       job reaches its per-job ping rate.
 -- OUT   file that done() writes: JSON figures on one line (requests, duration, non-2xx, latency percentiles).
@@ -33,7 +34,7 @@ function init(args)
 end
 
 function request()
-   if mode == "bare" then
+   if mode ~= "ping" then
       return wrk.format("GET", path)
    end
    sent = sent + 1

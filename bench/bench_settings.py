@@ -2,7 +2,9 @@
 
 BENCH_BASE_SETTINGS names the settings under test (opsgov.settings by default;
 --settings opsgov.settings_ingest measures the ingest service's shorter path).
-BENCH_URLCONF names the bench-only URLconf (bench_drf unless set).
+BENCH_URLCONF names another bench-only URLconf instead of bench_drf (bench/backup_bench.py:
+backup_ping_floor; bench/maintenance_bench.py: bench_maintenance); like bench_drf it includes
+BENCH_BASE_URLCONF after its own routes.
 BENCH_PREPARED_STATEMENTS=true (--prepared-statements) turns on psycopg's
 server-side binding and statement preparation through Django's public
 DATABASES OPTIONS (server_side_binding, prepare_threshold).
@@ -16,7 +18,6 @@ globals().update({name: value for name, value in vars(_base).items() if name.isu
 
 #: What bench_drf (or BENCH_URLCONF's module) includes after its own routes.
 BENCH_BASE_URLCONF: str = _base.ROOT_URLCONF
-#: BENCH_URLCONF names another bench-only URLconf (bench/maintenance_bench.py: bench_maintenance); bench_drf by default.
 ROOT_URLCONF = os.environ.get("BENCH_URLCONF") or "bench_drf"
 
 if _base.env.bool("BENCH_PREPARED_STATEMENTS", default=False):

@@ -37,7 +37,10 @@ indexed lookup per model), and only the owner's ``handle_owned(ping, pk)`` runs,
 with the primary key of its row: no receiver queries to learn that a uuid is not
 its own. The answer is kept in the Django cache (uuid -> receiver and primary
 key, for :data:`OWNER_CACHE_TIMEOUT`), so the next pings of that uuid cost one
-cache read instead of the query. Core forgets it when the row is deleted or is
+cache read instead of the query. With the read, core counts the uuid's pings of
+the current minute (``Ping.counted``): on Redis the read and the count are one
+round trip (GET, INCR and EXPIRE NX in a pipeline on core's own client; the
+owner is then kept there as JSON text). Core forgets it when the row is deleted or is
 saved with another uuid (``post_delete`` / ``post_save`` of the receiver's model,
 at once and again when the transaction commits), so a deleted job's uuid answers
 404 at once. A row removed behind the ORM's back (raw SQL; another process on the
@@ -50,8 +53,9 @@ uuids are not cached (each costs the query). A cache that is down is skipped.
 Receivers without a model are then asked in registration order: ``handle(ping)``
 returns None when the uuid is not its own (the next receiver is asked), else a
 :class:`PingResult`. A receiver that limits its pings calls :func:`admit` with its
-own rate once it knows the uuid is its own (on Redis one round trip: INCR and
-EXPIRE in one pipeline), and answers ``PingResult(accepted=False,
+own rate and ``counted=ping.counted`` once it knows the uuid is its own (no
+further round trip for a per-minute rate; else, on Redis, one: INCR and EXPIRE
+in one pipeline), and answers ``PingResult(accepted=False,
 retry_after=...)`` (counting the refusal where it likes) when the verdict says
 no. Receivers write in their
 own transaction; the view adds none.
@@ -60,12 +64,13 @@ own transaction; the view adds none.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Any, Literal
@@ -95,6 +100,9 @@ PING_BODY_LIMIT = 100 * 1024
 #: it (forgotten sooner when the row is deleted or changes uuid; the timeout only bounds what nothing told).
 OWNER_CACHE_TIMEOUT = 2 * 86400
 
+#: Seconds of the fixed window in which core counts each uuid's pings (see Ping.counted and admit).
+COUNT_WINDOW = 60
+
 PingKind = Literal["success", "start", "fail", "log"]
 _KINDS: tuple[str, ...] = ("start", "fail", "log")
 _EXIT_RE = re.compile(r"^(?:0|[1-9][0-9]{0,2})$")
@@ -117,6 +125,17 @@ class Ping:
     user_agent: str = ""
     body: bytes = b""
     body_truncated: bool = False
+    #: The pings of this uuid in core's current minute, this one included, counted by core as it read the
+    #: uuid's owner (on Redis, in the same round trip); None when not counted. Hand it to :func:`admit`.
+    counted: Counted | None = None
+
+
+@dataclass(frozen=True)
+class Counted:
+    """Core's count of a uuid's pings in the fixed window of :data:`COUNT_WINDOW` seconds starting at `start`."""
+
+    count: int
+    start: int
 
 
 @dataclass(frozen=True)
@@ -178,21 +197,22 @@ class PingReceiverRegistry:
     def owner_of(self, uuid: UUID) -> tuple[PingReceiver, Any] | None:
         """The indexed receiver whose model holds `uuid`, and the row's primary key: from the cache, else
         one query for all receivers (whose answer the cache then keeps)."""
-        cached = _cache_call(cache.get, _owner_key(uuid))
+        return self._owner(uuid, count_at=None)[0]
+
+    def _owner(self, uuid: UUID, *, count_at: float | None) -> tuple[tuple[PingReceiver, Any] | None, Counted | None]:
+        """owner_of(uuid), and core's count of the uuid's pings at the instant `count_at` (None: not counted)
+        when the cache is Redis: the owner's read and the count in one round trip."""
+        cached, counted = _read_owner(uuid, count_at)
         if cached is not None:
             key, pk = cached
             receiver = self._receivers.get(key)
             if receiver is not None and receiver.indexed:
-                return receiver, pk
+                return (receiver, receiver.model._meta.pk.to_python(pk)), counted  # type: ignore[union-attr]
         found = self._lookup_owner(uuid)
         if found is not None:
             receiver, pk = found
-            _cache_call(
-                cache.set_many,
-                {_owner_key(uuid): (receiver.key, pk), _owned_key(receiver.key, pk): uuid},
-                OWNER_CACHE_TIMEOUT,
-            )
-        return found
+            _write_owner(uuid, receiver.key, pk)
+        return found, counted
 
     def _lookup_owner(self, uuid: UUID) -> tuple[PingReceiver, Any] | None:
         """The owner of `uuid` in the database: one query for every indexed receiver.
@@ -260,8 +280,13 @@ class PingReceiverRegistry:
         transaction.on_commit(renamed, using=using)
 
     def dispatch(self, ping: Ping) -> PingResult | None:
-        """The answer of the receiver that owns `ping.uuid`; None when none does."""
-        owner = self.owner_of(ping.uuid)
+        """The answer of the receiver that owns `ping.uuid`; None when none does.
+
+        The ping reaches the receiver with core's count of its uuid's pings (``Ping.counted``), made with the
+        owner's read (on Redis, one round trip for both), for :func:`admit`."""
+        owner, counted = self._owner(ping.uuid, count_at=time.time())
+        if counted is not None:
+            ping = replace(ping, counted=counted)
         if owner is not None:
             receiver, pk = owner
             assert receiver.handle_owned is not None
@@ -297,6 +322,81 @@ def _owned_key(receiver_key: str, pk: Any) -> str:
     return f"pings:owned:{receiver_key}:{pk}"
 
 
+def _count_key(uuid: UUID, start: int) -> str:
+    """Core's count of a uuid's pings: opsgov.ratelimit's key of scope "ping" (``ratelimit.peek`` reads it)."""
+    return f"ratelimit:ping:{uuid}:{start}"
+
+
+def _read_owner(uuid: UUID, count_at: float | None) -> tuple[tuple[str, Any] | None, Counted | None]:
+    """The cached (receiver key, primary key) of `uuid` and, when `count_at` is given and the cache is Redis,
+    the uuid's pings counted in the window of `count_at` (this one included): GET, INCR and EXPIRE NX in
+    one pipeline. On another cache, the owner through Django's cache API and no count. (None, None) when the
+    cache is down: the database answers and the receiver counts (failing open)."""
+    client = _redis_client()
+    if client is None:
+        return _cache_call(cache.get, _owner_key(uuid)), None
+    start = int(count_at // COUNT_WINDOW) * COUNT_WINDOW if count_at is not None else 0
+    try:
+        pipeline = client.pipeline(transaction=False)
+        pipeline.get(cache.make_key(_owner_key(uuid)))
+        if count_at is not None:
+            count_key = cache.make_key(_count_key(uuid, start))
+            pipeline.incr(count_key)
+            pipeline.expire(count_key, COUNT_WINDOW + 1, nx=True)
+        answers = pipeline.execute()
+    except Exception:
+        logger.warning("ping owner cache unavailable; the database answers", exc_info=True)
+        return None, None
+    counted = Counted(count=int(answers[1]), start=start) if count_at is not None else None
+    if answers[0] is None:
+        return None, counted
+    try:
+        key, pk = json.loads(answers[0])
+    except ValueError:  # not written by _write_owner (an older format): a miss, overwritten by the lookup
+        return None, counted
+    return (key, pk), counted
+
+
+def _write_owner(uuid: UUID, receiver_key: str, pk: Any) -> None:
+    """Keep uuid -> (receiver, primary key) and (receiver, primary key) -> uuid for OWNER_CACHE_TIMEOUT.
+
+    On Redis as JSON text through core's own client (so that the owner's read can share a pipeline with the
+    count), else through Django's cache API."""
+    client = _redis_client()
+    if client is None:
+        _cache_call(
+            cache.set_many,
+            {_owner_key(uuid): (receiver_key, pk), _owned_key(receiver_key, pk): uuid},
+            OWNER_CACHE_TIMEOUT,
+        )
+        return
+    try:
+        pipeline = client.pipeline(transaction=False)
+        owner = json.dumps([receiver_key, pk], default=str)
+        pipeline.set(cache.make_key(_owner_key(uuid)), owner, ex=OWNER_CACHE_TIMEOUT)
+        pipeline.set(cache.make_key(_owned_key(receiver_key, pk)), uuid.hex, ex=OWNER_CACHE_TIMEOUT)
+        pipeline.execute()
+    except Exception:
+        logger.warning("ping owner cache unavailable; the database answers", exc_info=True)
+
+
+def _read_owned(receiver_key: str, pk: Any) -> UUID | None:
+    """The uuid the row `pk` had when its owner was cached (see _write_owner), else None."""
+    client = _redis_client()
+    if client is None:
+        owned: UUID | None = _cache_call(cache.get, _owned_key(receiver_key, pk))
+        return owned
+    try:
+        raw = client.get(cache.make_key(_owned_key(receiver_key, pk)))
+    except Exception:
+        logger.warning("ping owner cache unavailable; the database answers", exc_info=True)
+        return None
+    try:
+        return None if raw is None else UUID(raw.decode())
+    except ValueError:
+        return None
+
+
 def _cache_call(method: Callable[..., Any], *args: Any) -> Any:
     """`method(*args)` on the cache; None (and a warning) when the cache is down: a ping then asks the database."""
     try:
@@ -316,7 +416,7 @@ def forget(uuid: UUID, *, receiver_key: str | None = None, pk: Any = None) -> No
 
 def _forget_if_renamed(receiver_key: str, pk: Any, uuid: UUID | None) -> None:
     """The row `pk` was saved with `uuid`: forget the owner of the uuid it had when it was cached, if another."""
-    cached = _cache_call(cache.get, _owned_key(receiver_key, pk))
+    cached = _read_owned(receiver_key, pk)
     if cached is not None and cached != uuid:
         forget(cached, receiver_key=receiver_key, pk=pk)
 
@@ -363,12 +463,27 @@ def _caches_changed(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_caches_changed)
 
 
-def admit(receiver_key: str, uuid: UUID, rate: ratelimit.Rate, *, now: float | None = None) -> ratelimit.Verdict:
+def admit(
+    receiver_key: str,
+    uuid: UUID,
+    rate: ratelimit.Rate,
+    *,
+    now: float | None = None,
+    counted: Counted | None = None,
+) -> ratelimit.Verdict:
     """Count one ping of `uuid` against `rate`, in the receiver's own scope; fails open like opsgov.ratelimit.
 
-    The same fixed window as :func:`opsgov.ratelimit.hit`, under the same cache key (so ``ratelimit.peek``
-    reads it); on Redis, one round trip (INCR, then EXPIRE NX: the first ping of a window sets its expiry),
-    else ``ratelimit.hit`` through Django's cache API."""
+    With `counted` (``Ping.counted``: core counted the ping as it read the owner) and a rate over
+    :data:`COUNT_WINDOW` seconds, the verdict is that count's, with no cache call: the uuid's pings in
+    core's scope ("ping", ``ratelimit.peek("ping", str(uuid), rate)`` reads it), the same number as in the
+    receiver's own since a uuid has one owner. Else the same fixed window as :func:`opsgov.ratelimit.hit`,
+    under its key in the scope ``ping:<receiver_key>`` (so ``ratelimit.peek`` reads it); on Redis, one
+    round trip (INCR, then EXPIRE NX: the first ping of a window sets its expiry), else ``ratelimit.hit``
+    through Django's cache API."""
+    if counted is not None and rate.seconds == COUNT_WINDOW:
+        now = time.time() if now is None else now
+        retry_after = max(1, math.ceil(counted.start + rate.seconds - now))
+        return ratelimit.Verdict(allowed=counted.count <= rate.count, count=counted.count, retry_after=retry_after)
     client = _redis_client()
     if client is None:
         return ratelimit.hit(f"ping:{receiver_key}", str(uuid), rate, now=now)

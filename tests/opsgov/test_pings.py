@@ -123,3 +123,50 @@ def test_a_registry_stops_watching_a_receivers_rows_when_it_is_unregistered() ->
     assert registry.owner_of(heartbeat.uuid) is None  # a cached owner of an unknown receiver is not used
     assert registry.dispatch(pings.Ping(uuid=heartbeat.uuid, kind="success", received_at=timezone.now())) is None
     assert seen == []
+
+
+def test_on_redis_an_owner_cached_in_another_format_is_a_miss_and_is_rewritten(settings: Any) -> None:
+    """Core keeps owners on Redis as JSON text (its pipeline reads them raw): an entry written through Django's
+    cache API (pickled, as before) is looked up again and replaced, never misread."""
+    from django.core.cache import cache
+
+    use_cache(settings, "redis")
+    heartbeat = make_heartbeat()
+    cache.set(pings._owner_key(heartbeat.uuid), ("heartbeats", heartbeat.pk))
+    with CaptureQueriesContext(connection) as first:
+        owner = pings.receivers.owner_of(heartbeat.uuid)
+    assert owner is not None and (owner[0].key, owner[1]) == ("heartbeats", heartbeat.pk)
+    assert len(first) == 1 and "UNION ALL" in first[0]["sql"]
+    with CaptureQueriesContext(connection) as second:
+        assert pings.receivers.owner_of(heartbeat.uuid) == owner
+    assert len(second) == 0
+
+
+@CACHE_BACKENDS
+def test_a_dispatched_ping_carries_cores_count_on_redis_and_admit_takes_it(settings: Any, cache_backend: str) -> None:
+    use_cache(settings, cache_backend)
+    heartbeat = make_heartbeat()
+    seen: list[pings.Ping] = []
+
+    def handle_owned(ping: pings.Ping, pk: Any) -> pings.PingResult:
+        seen.append(ping)
+        return pings.PingResult()
+
+    registry = pings.PingReceiverRegistry()
+    registry.register(
+        pings.PingReceiver("beats2", handle=lambda ping: None, model=type(heartbeat), handle_owned=handle_owned)
+    )
+    try:
+        for _ in range(2):
+            registry.dispatch(pings.Ping(uuid=heartbeat.uuid, kind="success", received_at=timezone.now()))
+    finally:
+        registry.unregister("beats2")
+    counts = [ping.counted.count if ping.counted else None for ping in seen]
+    assert counts == ([1, 2] if cache_backend == "redis" else [None, None])
+    if cache_backend == "redis":
+        counted = seen[1].counted
+        assert counted is not None
+        verdict = pings.admit("beats2", heartbeat.uuid, ratelimit.Rate(1, 60), counted=counted)
+        assert (verdict.allowed, verdict.count) == (False, 2)
+        # A rate over another window is counted by the receiver itself, in its own scope.
+        assert pings.admit("beats2", heartbeat.uuid, ratelimit.Rate(1, 3600), counted=counted).count == 1
