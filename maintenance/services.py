@@ -674,7 +674,7 @@ def handle_ping(ping: pings.Ping) -> pings.PingResult | None:
         automation = MaintenanceAutomation.objects.select_for_update().filter(uuid=ping.uuid).first()
         if automation is None:
             return None
-        verdict = pings.admit("maintenance", ping.uuid, PING_RATE)
+        verdict = pings.admit("maintenance", ping.uuid, PING_RATE, counted=ping.counted)
         if not verdict.allowed:
             return pings.PingResult(accepted=False, retry_after=verdict.retry_after)
         record_automation_ping(automation=automation, ping=ping)
