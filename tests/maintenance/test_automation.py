@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -14,10 +15,12 @@ from rest_framework.test import APIClient
 
 from maintenance import selectors, services
 from maintenance.models import LogOutcome, LogSource, MaintenanceAutomation, MaintenanceLog
+from opsgov import ratelimit
 from opsgov.errors import DomainError
 from opsgov.roles import DEVOPS_LEAD, TECH_LEAD
 from tests.factories import ServiceFactory
 
+from ..cache_support import CACHE_BACKENDS, use_cache
 from .support import utc
 
 pytestmark = pytest.mark.django_db
@@ -164,3 +167,21 @@ def test_automation_may_also_post_a_log_through_the_api(
     )
     assert missing.status_code == 400, missing.content
     assert [error["field"] for error in missing.json()["errors"]] == ["duration"]
+
+
+@CACHE_BACKENDS
+def test_pings_beyond_the_rate_get_429(settings: Any, cache_backend: str) -> None:
+    use_cache(settings, cache_backend)
+    job = vacuum_job()
+    anonymous = Client()
+    with time_machine.travel(T0 + timedelta(seconds=5), tick=False):  # one rate window for every ping
+        answers = [anonymous.get(f"/ping/{job.uuid}/log").status_code for _ in range(services.PING_RATE.count + 2)]
+        refused = anonymous.get(f"/ping/{job.uuid}/log")
+    assert answers.count(200) == services.PING_RATE.count
+    assert answers[-2:] == [429, 429]
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 55
+    # On Redis core counted them as it read the owner (scope "ping"); elsewhere the receiver did (its scope).
+    scope = "ping" if cache_backend == "redis" else "ping:maintenance"
+    with time_machine.travel(T0 + timedelta(seconds=5), tick=False):
+        assert ratelimit.peek(scope, str(job.uuid), services.PING_RATE).count == services.PING_RATE.count + 3
