@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
@@ -152,13 +152,13 @@ def _merge(parsed: list[ParsedFinding]) -> tuple[Merged, dict[str, tuple[str, st
 def _record_aliases(merged: Merged, known: dict[str, tuple[str, str]]) -> dict[str, str]:
     """Store the new aliases (with the severity the report gives); returns canonical id -> the severity its
     aliases carried before (for findings of reports without one)."""
-    rows: dict[str, VulnerabilityAlias] = {}
+    rows: dict[str, dict[str, Any]] = {}
     for (_, canonical), (finding, ids, _) in merged.items():
         for value in [canonical, *ids]:
             if value not in rows and value not in known:
-                rows[value] = VulnerabilityAlias(alias=value, canonical=canonical, severity=finding.severity or "")
-    if rows:
-        VulnerabilityAlias.objects.bulk_create(rows.values(), ignore_conflicts=True)
+                rows[value] = {"alias": value, "canonical": canonical, "severity": finding.severity or ""}
+    # A concurrent import may have stored some of them since: theirs stand.
+    _insert_rows(VulnerabilityAlias, list(rows.values()), ignore_conflicts=True)
     carried: dict[str, str] = {}
     for canonical, severity in known.values():
         if severity:
@@ -287,9 +287,27 @@ def _unchanged_scans(digest: str) -> QuerySet[Scan]:
 
 def _already_imported(digest: str, *, asset_name: str) -> Scan | None:
     """The asset's latest scan of some format, when it holds exactly this report (one query; the stored
-    report itself is not read)."""
-    scans = _unchanged_scans(digest).filter(asset__name=asset_name)
-    return scans.defer("report").order_by("-imported_at", "-id").first()
+    report itself is not read: deferred)."""
+    return next(iter(Scan.objects.raw(_already_imported_sql(), [asset_name, digest])), None)
+
+
+@lru_cache(maxsize=1)
+def _already_imported_sql() -> str:
+    """_unchanged_scans of the asset named, newest first, written out once: it is asked before every import,
+    and building and compiling the ORM query cost as much as running it."""
+    quote = connection.ops.quote_name
+    scan, asset = quote(Scan._meta.db_table), quote(Asset._meta.db_table)
+    columns = ", ".join(f"same.{quote(field.column)}" for field in Scan._meta.concrete_fields if field.name != "report")
+    # The NOT EXISTS is _unchanged_scans: no later scan of the same asset and format.
+    return f"""
+        SELECT {columns} FROM {scan} same INNER JOIN {asset} ON {asset}.id = same.asset_id
+        WHERE {asset}.name = %s AND same.report_sha256 = %s AND NOT EXISTS (
+            SELECT 1 FROM {scan} newer WHERE newer.asset_id = same.asset_id AND newer.format = same.format
+            AND newer.imported_at > same.imported_at
+        )
+        ORDER BY same.imported_at DESC, same.id DESC
+        LIMIT 1
+    """  # noqa: S608 - table and column names from the models, values as parameters
 
 
 #: The columns an import may change on a finding it already had (bulk_update; updated_at is auto_now).
@@ -344,7 +362,7 @@ def _apply(scan: Scan, asset: Asset, parsed: ParsedReport, now: datetime, *, has
             to_update[finding.pk] = finding
     if parsed.scopes:
         to_update.update(_fix_unlisted(run, existing, listed=set(merged), covered=set(parsed.scopes)))
-    _insert_findings(rows)
+    _insert_rows(Finding, rows)
     if to_update:
         Finding.objects.bulk_update(list(to_update.values()), _UPDATED_FIELDS, batch_size=1000)
     scan.findings_seen = len(merged)
@@ -469,11 +487,12 @@ def _fix_unlisted(
     return changed
 
 
-def _insert_findings(rows: list[dict[str, Any]]) -> None:
-    """INSERT new findings given as the values of their fields (by attname), in batches of 1,000 rows.
+def _insert_rows(model: type[models.Model], rows: list[dict[str, Any]], *, ignore_conflicts: bool = False) -> None:
+    """INSERT new rows of `model` given as the values of their fields (by attname), in batches of 1,000;
+    `ignore_conflicts`: rows that would break a unique constraint are left out (ON CONFLICT DO NOTHING).
 
-    Plain values rather than Finding instances through bulk_create: building an instance and preparing
-    each of its fields for each row was most of a first import's Python time. A value is converted for the
+    Plain values rather than model instances through bulk_create: building a Finding and preparing each of
+    its fields for each row was most of a first import's Python time. A value is converted for the
     database (Field.get_db_prep_save) once per distinct value of its column: an import's rows share their
     timestamps, scopes and due times. Every concrete field is a column, so one the rows leave out takes its
     default, and an auto_now field the time of the insert, as the ORM would. On PostgreSQL one array per
@@ -481,7 +500,7 @@ def _insert_findings(rows: list[dict[str, Any]]) -> None:
     """
     if not rows:
         return
-    fields = [field for field in Finding._meta.concrete_fields if not field.primary_key]
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
     inserted_at = timezone.now()
     columns: list[list[Any]] = []
     for field in fields:
@@ -501,7 +520,7 @@ def _insert_findings(rows: list[dict[str, Any]]) -> None:
         columns.append(column)
     quote = connection.ops.quote_name
     names = ", ".join(quote(field.column) for field in fields)
-    head = f"INSERT INTO {quote(Finding._meta.db_table)} ({names}) "
+    head = f"INSERT INTO {quote(model._meta.db_table)} ({names}) "
     unnest = connection.vendor == "postgresql"
     if unnest:
         # The column types without their lengths (varchar[], not varchar(500)[]), as bulk_create casts them.
@@ -509,15 +528,16 @@ def _insert_findings(rows: list[dict[str, Any]]) -> None:
         head += f"SELECT * FROM UNNEST({types})"  # noqa: S608 - names and types from the model, values as parameters
     size = 1000 if unnest else max(1, min(1000, connection.ops.bulk_batch_size(fields, rows)))
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""  # PostgreSQL, and SQLite since 3.24
     with connection.cursor() as cursor:
         for first in range(0, len(rows), size):
             batch = slice(first, first + size)
             if unnest:
-                cursor.execute(head, [column[batch] for column in columns])
+                cursor.execute(head + tail, [column[batch] for column in columns])
             else:
                 chunk = list(zip(*(column[batch] for column in columns), strict=True))
                 params = [value for row in chunk for value in row]
-                cursor.execute(head + "VALUES " + ", ".join([placeholders] * len(chunk)), params)
+                cursor.execute(head + "VALUES " + ", ".join([placeholders] * len(chunk)) + tail, params)
 
 
 def _replace_components(asset: Asset, components: list[ParsedComponent], now: datetime) -> int:
