@@ -506,6 +506,9 @@ def _insert_rows(model: type[models.Model], rows: list[dict[str, Any]], *, ignor
     for field in fields:
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             values: list[Any] = [inserted_at] * len(rows)
+        elif field.has_default() and callable(field.default):
+            # Called for each row that leaves it out, as the ORM does: a uuid4 default must not repeat.
+            values = [row[field.attname] if field.attname in row else field.get_default() for row in rows]
         else:
             default = field.get_default()
             values = [row.get(field.attname, default) for row in rows]

@@ -291,3 +291,17 @@ def test_the_first_scan_of_an_asset_costs_six_statements_and_sets_when_it_was_sc
     assert Finding.objects.count() == 2
     empty = _import({"SchemaVersion": 2, "ArtifactName": "app"}, create_asset=False, now=NOW + timedelta(days=2))
     assert empty.created and Asset.objects.get().last_scanned_at == NOW + timedelta(days=1)
+
+
+def test_rows_inserted_as_values_take_their_defaults_and_call_a_callable_default_for_each_row() -> None:
+    # The import's insert (security.services._insert_rows) on a model with a uuid4 default: two rows that
+    # leave it out get two uuids, as the ORM would give them; the other defaults and auto_now are filled in.
+    from maintenance.models import ChangeTemplate
+    from security.services import _insert_rows
+
+    _insert_rows(ChangeTemplate, [{"name": "Rotate logs"}, {"name": "Renew certificates", "risk": "high"}])
+    first, second = ChangeTemplate.objects.order_by("name").values("name", "uuid", "risk", "created_at", "updated_at")
+    assert first["uuid"] != second["uuid"]
+    assert (first["name"], first["risk"], second["risk"]) == ("Renew certificates", "high", "low")
+    assert first["created_at"] is not None
+    assert second["updated_at"] is not None
