@@ -17,10 +17,10 @@ from backups import services
 from backups.models import BackupJob, BackupPing, BackupRun, RunStatus
 from opsgov import pings, ratelimit
 from opsgov.ratelimit import Rate
-from opsgov.settings_ingest import PREPARED_STATEMENT_OPTIONS, ingest_middleware
 
 from ..cache_support import CACHE_BACKENDS, use_cache
 from ..incidents.test_ingest_support import Broker, celery_broker
+from ..ingest_service import as_ingest_service, prepared_inserts
 from .support import PingClient, fixture, make_job
 
 pytestmark = pytest.mark.django_db
@@ -320,23 +320,11 @@ def test_a_backup_ping_is_stored_and_its_application_enqueued_without_a_reachabl
 def test_under_the_ingest_services_options_a_ping_is_stored_by_one_prepared_insert(settings: Any) -> None:
     """Production routes /ping/ to the ingest service, which binds parameters on the server: there a statement
     holding two commands is refused, so the INSERT is one statement (prepared once per connection)."""
-    from django.db import connection
-
     job = make_job()
-    settings.MIDDLEWARE = ingest_middleware(settings.MIDDLEWARE)
-    settings.ROOT_URLCONF = "opsgov.urls_ingest"
-    saved = connection.settings_dict["OPTIONS"]
-    connection.settings_dict["OPTIONS"] = {**saved, **PREPARED_STATEMENT_OPTIONS}
-    connection.close()  # the next request opens a connection with the ingest service's options
-    try:
+    with as_ingest_service(settings):
         # The same parameter types each time (psycopg prepares per statement and types, on the 3rd execution).
         answers = [Client().get(f"/ping/{job.uuid}/{status}").status_code for status in ("0", "1", "0")]
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["INSERT INTO %"])
-            statements = [row[0] for row in cursor.fetchall()]
-    finally:
-        connection.close()
-        connection.settings_dict["OPTIONS"] = saved
+        statements = prepared_inserts()
     assert answers == [200, 200, 200]
     assert len(statements) == 1 and "backups_backupping" in statements[0], statements
     assert list(BackupPing.objects.order_by("pk").values_list("kind", "exit_status")) == [

@@ -26,6 +26,7 @@ from django.http import HttpRequest, HttpResponse
 from incidents.models import RawEvent
 from opsgov.settings_ingest import NOT_FOR_INGESTION, PREPARED_STATEMENT_OPTIONS, ingest_databases, ingest_middleware
 
+from ..ingest_service import as_ingest_service, prepared_inserts
 from .test_ingest_support import alertmanager_url, make_integration, payload, wsgi_answer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -239,20 +240,10 @@ def test_under_the_ingest_services_options_the_insert_is_prepared_once_per_conne
     if connection.vendor != "postgresql":
         pytest.skip("prepared statements are PostgreSQL's")
     _, token = make_integration()
-    settings.MIDDLEWARE = ingest_middleware(settings.MIDDLEWARE)
-    settings.ROOT_URLCONF = "opsgov.urls_ingest"
-    saved = connection.settings_dict["OPTIONS"]
-    connection.settings_dict["OPTIONS"] = {**saved, **PREPARED_STATEMENT_OPTIONS}
-    connection.close()  # the next request opens a connection with the ingest service's options
-    try:
+    with as_ingest_service(settings):
         for _ in range(3):
             status, _, content = call(alertmanager_url(token))
             assert status == 202, content
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["INSERT INTO %"])
-            statements = [row[0] for row in cursor.fetchall()]
-    finally:
-        connection.close()
-        connection.settings_dict["OPTIONS"] = saved
+        statements = prepared_inserts()
     assert len(statements) == 1 and "incidents_rawevent" in statements[0], statements
     assert RawEvent.objects.count() == 3

@@ -15,9 +15,9 @@ from django.test.client import encode_multipart
 
 from maintenance import services
 from maintenance.models import Host, PatchObligation, PatchReport
-from opsgov.settings_ingest import PREPARED_STATEMENT_OPTIONS, ingest_middleware
 from tests.factories import ServiceFactory
 
+from ..ingest_service import as_ingest_service
 from .support import fixture, utc
 
 pytestmark = pytest.mark.django_db
@@ -253,12 +253,7 @@ def test_the_ingest_service_serves_the_agents_reports_under_its_middleware_urls_
     settings: Any,
 ) -> None:
     # As docker-compose's `ingest` runs (opsgov.settings_ingest), where the proxy sends the patch reports.
-    settings.MIDDLEWARE = ingest_middleware(settings.MIDDLEWARE)
-    settings.ROOT_URLCONF = "opsgov.urls_ingest"
-    saved = connection.settings_dict["OPTIONS"]
-    connection.settings_dict["OPTIONS"] = {**saved, **PREPARED_STATEMENT_OPTIONS}
-    connection.close()  # the next query opens a connection with the ingest service's options
-    try:
+    with as_ingest_service(settings):
         host, token = services.create_host(name="web-9", timezone_name="UTC")
         first = post_multipart(token, T0, agent_fields(timezone="UTC"))
         assert first.status_code == 202, first.content
@@ -279,9 +274,6 @@ def test_the_ingest_service_serves_the_agents_reports_under_its_middleware_urls_
         assert bad.json()["errors"][0]["field"] == "needrestart"
         assert post_multipart("nope", T0 + timedelta(hours=5), agent_fields(timezone="UTC")).status_code == 401
         assert connection.settings_dict["OPTIONS"]["server_side_binding"] is True
-    finally:
-        connection.close()
-        connection.settings_dict["OPTIONS"] = saved
     assert PatchReport.objects.filter(host=host).count() == 2
     assert PatchObligation.objects.get(package="libssl3").met_at == T0 + timedelta(hours=1)
     assert PatchObligation.objects.filter(met_at__isnull=True).count() == 2
